@@ -1,0 +1,31 @@
+# The two commands a newcomer needs: `make plan` (offline plan of the dev stack) and `make test`.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STACK ?= dev
+CONFIG ?=
+JSON ?=
+DEMAND ?=
+
+.PHONY: plan test advise bench clean
+
+$(VENV)/.installed: requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	touch $@
+
+plan: $(VENV)/.installed ## offline plan: STACK=dev | CONFIG=Pulumi.x.yaml, JSON=plan.json
+	$(PY) -m tools.plan $(if $(CONFIG),--config $(CONFIG),--stack $(STACK)) $(if $(JSON),--json $(JSON))
+
+test: $(VENV)/.installed ## the whole test suite, no network
+	$(PY) -m pytest -q
+
+advise: $(VENV)/.installed ## MIG layout advisor: DEMAND=demand.yaml | CONFIG=Pulumi.x.yaml, JSON=out.json
+	$(PY) -m tools.advise $(if $(DEMAND),--demand $(DEMAND)) $(if $(CONFIG),--config $(CONFIG)) $(if $(JSON),--json $(JSON))
+
+bench: $(VENV)/.installed ## capacity planner and advisor benchmarks
+	$(PY) bench/bench_capacity.py
+	$(PY) bench/bench_advisor.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .hypothesis

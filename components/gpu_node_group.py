@@ -1,0 +1,47 @@
+"""One EKS managed node group of GPU instances, labelled for its MIG layout and tainted for GPU pods only."""
+from __future__ import annotations
+
+import pulumi
+import pulumi_eks as eks
+
+from gpu_slicing.config import NodeGroupConfig
+from gpu_slicing.pools import Pool
+
+from ._common import child, node_launch_template, node_role, tags
+
+GPU_AMI_TYPE = "AL2023_x86_64_NVIDIA"  # driver and container toolkit ship in the AMI (FACTS 1.5)
+
+
+class GpuNodeGroup(pulumi.ComponentResource):
+    """A p4d (or other GPU) managed node group.
+
+    The `nvidia.com/mig.config` label is part of the node group, not a `kubectl label` afterwards,
+    so a replaced node comes back with its layout (FACTS 1.8). `ami_type` is explicit: `gpu=True`
+    alone does not pick the NVIDIA AMI for a managed node group (FACTS 6).
+    """
+
+    node_group: eks.ManagedNodeGroup
+
+    def __init__(self, name: str, cfg: NodeGroupConfig, pool: Pool, cluster: eks.Cluster, cluster_name: str,
+                 subnet_ids: pulumi.Input[list[str]], opts: pulumi.ResourceOptions | None = None):
+        super().__init__("gpu-slicing:gpu:GpuNodeGroup", name, None, opts)
+        role, attachments = node_role(name, self, cluster_name)
+        lt = node_launch_template(name, self, cluster_name, cfg.disk_size_gib,
+                                  {"Name": f"{cluster_name}-{cfg.name}"})
+        self.node_group = eks.ManagedNodeGroup(
+            name,
+            cluster=cluster,
+            node_group_name=f"{cluster_name}-{cfg.name}",
+            node_role=role,
+            ami_type=GPU_AMI_TYPE,
+            instance_types=[cfg.instance_type],
+            capacity_type=cfg.capacity_type,
+            scaling_config={"min_size": cfg.min_size, "desired_size": cfg.desired_size, "max_size": cfg.max_size},
+            subnet_ids=subnet_ids,
+            labels=pool.labels,
+            taints=[{"key": t["key"], "value": t["value"], "effect": "NO_SCHEDULE"} for t in pool.taints],
+            launch_template={"id": lt.id, "version": lt.latest_version.apply(str)},
+            tags=tags(cluster_name, **{"gpu-slicing/pool": cfg.name}),
+            opts=child(self, depends_on=attachments),
+        )
+        self.register_outputs({"nodeGroup": cfg.name})

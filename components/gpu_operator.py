@@ -1,0 +1,59 @@
+"""The NVIDIA GPU Operator: device plugin, GPU feature discovery and MIG manager for the GPU nodes."""
+from __future__ import annotations
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from gpu_slicing import gpu_operator as spec
+from gpu_slicing.config import StackConfig
+
+from ._common import child
+
+
+class GpuOperator(pulumi.ComponentResource):
+    """Helm release `gpu-operator`, pinned, in its own privileged namespace.
+
+    Values come from `gpu_slicing.gpu_operator` (chart keys only). The MIG manager applies each
+    node's `nvidia.com/mig.config` label; custom layouts and time-slicing configs are ConfigMaps
+    of our own, created before the release that points at them.
+    """
+
+    release: k8s.helm.v3.Release
+    namespace: pulumi.Output[str]
+
+    def __init__(self, name: str, cfg: StackConfig, pools: list, provider: k8s.Provider,
+                 depends_on: list[pulumi.Resource], opts: pulumi.ResourceOptions | None = None):
+        super().__init__("gpu-slicing:gpu:GpuOperator", name, None, opts)
+        k8s_opts = dict(provider=provider)
+        ns = k8s.core.v1.Namespace(
+            f"{name}-ns",
+            metadata={"name": spec.NAMESPACE,
+                      "labels": {"pod-security.kubernetes.io/enforce": "privileged"}},
+            opts=child(self, **k8s_opts))
+        configs: list[pulumi.Resource] = []
+        if spec.needs_mig_parted_configmap(cfg, pools):
+            configs.append(k8s.core.v1.ConfigMap(
+                f"{name}-mig-parted",
+                metadata={"name": spec.MIG_PARTED_CONFIGMAP, "namespace": ns.metadata["name"]},
+                data={"config.yaml": spec.mig_parted_config(pools)},
+                opts=child(self, **k8s_opts)))
+        if any(p.sharing is not None for p in pools):
+            configs.append(k8s.core.v1.ConfigMap(
+                f"{name}-device-plugin",
+                metadata={"name": spec.DEVICE_PLUGIN_CONFIGMAP, "namespace": ns.metadata["name"]},
+                data=spec.device_plugin_configs(cfg, pools),
+                opts=child(self, **k8s_opts)))
+        self.release = k8s.helm.v3.Release(
+            name,
+            name=spec.RELEASE,
+            chart=spec.CHART,
+            version=cfg.gpu_operator.version,
+            repository_opts={"repo": spec.REPOSITORY},
+            namespace=ns.metadata["name"],
+            values=spec.operator_values(cfg, pools),
+            timeout=900,
+            cleanup_on_fail=True,
+            opts=child(self, **k8s_opts, depends_on=[*depends_on, *configs],
+                       custom_timeouts=pulumi.CustomTimeouts(create="20m", update="20m", delete="20m")))
+        self.namespace = ns.metadata["name"]
+        self.register_outputs({"release": self.release.name, "namespace": self.namespace})

@@ -1,0 +1,86 @@
+"""The VPC the cluster lives in: private subnets for nodes, public subnets for NAT and load balancers."""
+from __future__ import annotations
+
+import pulumi
+import pulumi_aws as aws
+
+from gpu_slicing.config import NetworkConfig
+from gpu_slicing.network import subnet_blocks
+
+from ._common import child, tags
+
+
+class Network(pulumi.ComponentResource):
+    """A new VPC across `availabilityZones` AZs, or an existing one from IDs.
+
+    Private subnets carry `karpenter.sh/discovery=<cluster>` so Karpenter finds them, and the EKS
+    load-balancer role tags; nodes never get public IPs.
+    """
+
+    vpc_id: pulumi.Output[str]
+    private_subnet_ids: pulumi.Output[list[str]]
+    public_subnet_ids: pulumi.Output[list[str]]
+
+    def __init__(self, name: str, cfg: NetworkConfig, cluster_name: str,
+                 opts: pulumi.ResourceOptions | None = None):
+        super().__init__("gpu-slicing:network:Network", name, None, opts)
+        if cfg.existing:
+            self._existing(name, cfg, cluster_name)
+        else:
+            self._create(name, cfg, cluster_name)
+        self.register_outputs({"vpcId": self.vpc_id, "privateSubnetIds": self.private_subnet_ids,
+                               "publicSubnetIds": self.public_subnet_ids})
+
+    def _existing(self, name: str, cfg: NetworkConfig, cluster_name: str) -> None:
+        for i, subnet in enumerate(cfg.private_subnet_ids):
+            aws.ec2.Tag(f"{name}-private-{i}-discovery", resource_id=subnet, key="karpenter.sh/discovery",
+                        value=cluster_name, opts=child(self))
+        self.vpc_id = pulumi.Output.from_input(cfg.vpc_id)
+        self.private_subnet_ids = pulumi.Output.from_input(list(cfg.private_subnet_ids))
+        self.public_subnet_ids = pulumi.Output.from_input(list(cfg.public_subnet_ids))
+
+    def _create(self, name: str, cfg: NetworkConfig, cluster_name: str) -> None:
+        n = cfg.availability_zones
+        base = tags(cluster_name)
+        vpc = aws.ec2.Vpc(f"{name}-vpc", cidr_block=cfg.cidr, enable_dns_hostnames=True, enable_dns_support=True,
+                          tags={**base, "Name": f"{cluster_name}-vpc"}, opts=child(self))
+        azs = aws.get_availability_zones_output(state="available", opts=pulumi.InvokeOptions(parent=self))
+        blocks = subnet_blocks(cfg.cidr, n)
+        igw = aws.ec2.InternetGateway(f"{name}-igw", vpc_id=vpc.id, tags={**base, "Name": f"{cluster_name}-igw"},
+                                      opts=child(self))
+        public_rt = aws.ec2.RouteTable(f"{name}-public", vpc_id=vpc.id,
+                                       routes=[{"cidr_block": "0.0.0.0/0", "gateway_id": igw.id}],
+                                       tags={**base, "Name": f"{cluster_name}-public"}, opts=child(self))
+        shared = {f"kubernetes.io/cluster/{cluster_name}": "shared"}
+        public, private = [], []
+        for i in range(n):
+            az = azs.names[i]
+            pub = aws.ec2.Subnet(f"{name}-public-{i}", vpc_id=vpc.id, cidr_block=blocks[n + i], availability_zone=az,
+                                 map_public_ip_on_launch=False,
+                                 tags={**base, **shared, "kubernetes.io/role/elb": "1",
+                                       "Name": f"{cluster_name}-public-{i}"}, opts=child(self))
+            aws.ec2.RouteTableAssociation(f"{name}-public-{i}", subnet_id=pub.id, route_table_id=public_rt.id,
+                                          opts=child(self))
+            public.append(pub)
+        # One NAT gateway: GPU nodes pull large images through it; per-AZ NAT is a cost/HA trade-off
+        # the stack owner can make by bringing their own VPC.
+        eip = aws.ec2.Eip(f"{name}-nat", domain="vpc", tags={**base, "Name": f"{cluster_name}-nat"},
+                          opts=child(self, depends_on=[igw]))
+        nat = aws.ec2.NatGateway(f"{name}-nat", allocation_id=eip.id, subnet_id=public[0].id,
+                                 tags={**base, "Name": f"{cluster_name}-nat"}, opts=child(self))
+        private_rt = aws.ec2.RouteTable(f"{name}-private", vpc_id=vpc.id,
+                                        routes=[{"cidr_block": "0.0.0.0/0", "nat_gateway_id": nat.id}],
+                                        tags={**base, "Name": f"{cluster_name}-private"}, opts=child(self))
+        for i in range(n):
+            sub = aws.ec2.Subnet(f"{name}-private-{i}", vpc_id=vpc.id, cidr_block=blocks[i], availability_zone=azs.names[i],
+                                 map_public_ip_on_launch=False,
+                                 tags={**base, **shared, "kubernetes.io/role/internal-elb": "1",
+                                       "karpenter.sh/discovery": cluster_name,
+                                       "Name": f"{cluster_name}-private-{i}"}, opts=child(self))
+            aws.ec2.RouteTableAssociation(f"{name}-private-{i}", subnet_id=sub.id, route_table_id=private_rt.id,
+                                          opts=child(self))
+            private.append(sub)
+        self.vpc_id = vpc.id
+        self.private_subnet_ids = pulumi.Output.all(*[s.id for s in private])
+        self.public_subnet_ids = pulumi.Output.all(*[s.id for s in public])
+

@@ -1,0 +1,363 @@
+"""The stack config as one typed, validated model; every default lives here.
+
+`parse_config(raw)` takes the `config:` mapping of a `Pulumi.<stack>.yaml` (keys with or without the
+`gpu-slicing:` namespace, structured values as parsed YAML or as the JSON strings the Pulumi engine
+passes) and returns a `StackConfig`, or raises `ConfigError` naming the key, the bad value and what is
+allowed. It runs before any resource is registered, so a bad stack creates nothing.
+"""
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import ipaddress
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
+
+from . import catalog
+from .catalog import MigLayout
+from .errors import ConfigError
+
+NAMESPACE = "gpu-slicing"
+GPU_OPERATOR_VERSION = "v26.7.0"
+KARPENTER_VERSION = "1.14.1"
+# AL2023 EKS-optimized AMI release pinned for Karpenter nodes (`al2023@<version>`); bump deliberately.
+AMI_ALIAS_VERSION = "v20261118"
+SUPPORTED_KUBERNETES_VERSIONS = ("1.31", "1.32", "1.33", "1.34", "1.35")
+LOG_TYPES = ("api", "audit", "authenticator", "controllerManager", "scheduler")
+CUDA_IMAGE = "nvidia/cuda:12.4.1-base-ubuntu22.04"
+GPU_TAINT = {"key": "nvidia.com/gpu", "value": "true", "effect": "NoSchedule"}
+MIG_CONFIG_LABEL = "nvidia.com/mig.config"
+DEVICE_PLUGIN_CONFIG_LABEL = "nvidia.com/device-plugin.config"
+
+_NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,38}[a-z0-9])?$")
+_DURATION_RE = re.compile(r"^([0-9]+(s|m|h))+$")
+
+
+def _field(key: str, default: Any = dataclasses.MISSING, *, check: Callable[[Any, str], Any] | None = None,
+           doc: str = "") -> Any:
+    """A dataclass field that knows its camelCase config key, how to check a raw value, and its doc."""
+    meta = {"key": key, "check": check, "doc": doc}
+    if isinstance(default, (list, dict, tuple)) and default != ():
+        frozen = default
+        return field(default_factory=lambda: type(frozen)(frozen), metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+# --- scalar checks: each takes (raw value, config key) and returns the parsed value -------------------
+
+def _string(v: Any, key: str) -> str:
+    if not isinstance(v, str) or not v:
+        raise ConfigError(key, v, "a non-empty string")
+    return v
+
+
+def _name(v: Any, key: str) -> str:
+    if not isinstance(v, str) or not _NAME_RE.match(v):
+        raise ConfigError(key, v, "a lowercase DNS label: a-z, 0-9 and '-', 1-40 characters, "
+                                  "starting and ending with a letter or digit")
+    return v
+
+
+def _bool(v: Any, key: str) -> bool:
+    if not isinstance(v, bool):
+        raise ConfigError(key, v, "true or false")
+    return v
+
+
+def _int_between(lo: int, hi: int) -> Callable[[Any, str], int]:
+    def check(v: Any, key: str) -> int:
+        if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
+            raise ConfigError(key, v, f"an integer from {lo} to {hi}")
+        return v
+    return check
+
+
+def _one_of(*allowed: str) -> Callable[[Any, str], str]:
+    def check(v: Any, key: str) -> str:
+        if v not in allowed:
+            raise ConfigError(key, v, "one of " + ", ".join(allowed))
+        return v
+    return check
+
+
+def _cidr(v: Any, key: str) -> str:
+    try:
+        return str(ipaddress.ip_network(v, strict=True))
+    except (TypeError, ValueError):
+        raise ConfigError(key, v, "an IPv4 CIDR block such as 10.0.0.0/16 (host bits zero)") from None
+
+
+def _list_of(item: Callable[[Any, str], Any], *, min_len: int = 0, unique: bool = False
+             ) -> Callable[[Any, str], tuple]:
+    def check(v: Any, key: str) -> tuple:
+        if not isinstance(v, list) or len(v) < min_len:
+            raise ConfigError(key, v, f"a list of at least {min_len} item(s)" if min_len else "a list")
+        out = tuple(item(x, f"{key}[{i}]") for i, x in enumerate(v))
+        if unique and len(set(out)) != len(out):
+            raise ConfigError(key, v, "a list without duplicates")
+        return out
+    return check
+
+
+def _instance_type(v: Any, key: str) -> str:
+    if v not in catalog.INSTANCE_TYPES:
+        raise ConfigError(key, v, "a GPU instance type this program knows: "
+                                  + ", ".join(sorted(catalog.INSTANCE_TYPES)))
+    return v
+
+
+def _ec2_type(v: Any, key: str) -> str:
+    if not isinstance(v, str) or not re.match(r"^[a-z][a-z0-9-]*\.[a-z0-9]+$", v):
+        raise ConfigError(key, v, "an EC2 instance type such as m7i.large")
+    return v
+
+
+def _duration(v: Any, key: str) -> str:
+    if not isinstance(v, str) or not _DURATION_RE.match(v):
+        raise ConfigError(key, v, "a duration such as 10m, 1h or 720h (units s, m, h)")
+    return v
+
+
+def _k8s_version(v: Any, key: str) -> str:
+    if v not in SUPPORTED_KUBERNETES_VERSIONS:
+        raise ConfigError(key, v, "a quoted EKS Kubernetes version, one of "
+                                  + ", ".join(SUPPORTED_KUBERNETES_VERSIONS))
+    return v
+
+
+def _raw(v: Any, key: str) -> Any:
+    return v
+
+
+# --- the model ------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ClusterConfig:
+    name: str = _field("name", check=_name, doc="EKS cluster name; also the Karpenter discovery tag value")
+    kubernetes_version: str = _field("kubernetesVersion", "1.34", check=_k8s_version,
+                                     doc="EKS control-plane version (quote it in YAML)")
+    endpoint_public_access: bool = _field("endpointPublicAccess", True, check=_bool,
+                                          doc="expose the API endpoint publicly (restricted by publicAccessCidrs)")
+    endpoint_private_access: bool = _field("endpointPrivateAccess", True, check=_bool,
+                                           doc="reach the API endpoint from inside the VPC")
+    public_access_cidrs: tuple[str, ...] = _field("publicAccessCidrs", (), check=_list_of(_cidr),
+                                                  doc="CIDRs allowed to reach a public endpoint; required when public")
+    log_types: tuple[str, ...] = _field("logTypes", LOG_TYPES, check=_list_of(_one_of(*LOG_TYPES), unique=True),
+                                        doc="control-plane log types sent to CloudWatch")
+
+
+@dataclass(frozen=True)
+class NetworkConfig:
+    vpc_cidr: str | None = _field("vpcCidr", None, check=_cidr, doc="CIDR of a new VPC (default 10.0.0.0/16)")
+    availability_zones: int = _field("availabilityZones", 3, check=_int_between(2, 6),
+                                     doc="AZs of a new VPC (one private and one public subnet each)")
+    vpc_id: str | None = _field("vpcId", None, check=_string, doc="use this existing VPC instead")
+    private_subnet_ids: tuple[str, ...] = _field("privateSubnetIds", (), check=_list_of(_string),
+                                                 doc="existing private subnets (nodes)")
+    public_subnet_ids: tuple[str, ...] = _field("publicSubnetIds", (), check=_list_of(_string),
+                                                doc="existing public subnets (load balancers)")
+
+    @property
+    def existing(self) -> bool:
+        return self.vpc_id is not None
+
+    @property
+    def cidr(self) -> str:
+        return self.vpc_cidr or "10.0.0.0/16"
+
+
+@dataclass(frozen=True)
+class SystemNodeGroupConfig:
+    instance_type: str = _field("instanceType", "m7i.large", check=_ec2_type,
+                                doc="instance type of the add-on/controller nodes")
+    size: int = _field("size", 2, check=_int_between(2, 10), doc="node count (2+ so controllers survive a node)")
+
+
+@dataclass(frozen=True)
+class GpuOperatorConfig:
+    version: str = _field("version", GPU_OPERATOR_VERSION, check=_one_of(GPU_OPERATOR_VERSION),
+                          doc="gpu-operator chart version (pinned; values are checked against it)")
+    mig_strategy: str = _field("migStrategy", "mixed", check=_one_of("none", "single", "mixed"),
+                               doc="how MIG slices are advertised: mixed = nvidia.com/mig-<profile>")
+
+
+@dataclass(frozen=True)
+class NodeGroupConfig:
+    name: str = _field("name", check=_name, doc="managed node group name (stable: a rename replaces the nodes)")
+    instance_type: str = _field("instanceType", check=_instance_type, doc="GPU instance type")
+    min_size: int = _field("minSize", 0, check=_int_between(0, 100), doc="minimum nodes")
+    desired_size: int = _field("desiredSize", 1, check=_int_between(0, 100), doc="desired nodes")
+    max_size: int = _field("maxSize", 1, check=_int_between(1, 100), doc="maximum nodes")
+    disk_size_gib: int = _field("diskSizeGiB", 200, check=_int_between(50, 16384),
+                                doc="encrypted gp3 root volume (CUDA images are large)")
+    capacity_type: str = _field("capacityType", "ON_DEMAND", check=_one_of("ON_DEMAND", "SPOT", "CAPACITY_BLOCK"),
+                                doc="EC2 capacity type")
+    mig_layout: str = _field("migLayout", "all-disabled", check=_string,
+                             doc="MIG layout label: an NVIDIA name (all-balanced, all-1g.5gb, ...) or a migLayouts key")
+    sharing: Any = _field("sharing", None, check=_raw, doc="time-slicing: {timeSlicing: {replicas, resources}}")
+
+
+@dataclass(frozen=True)
+class NodePoolConfig:
+    name: str = _field("name", check=_name, doc="Karpenter NodePool name (stable: a rename drains its nodes)")
+    instance_types: tuple[str, ...] = _field("instanceTypes", check=_list_of(_instance_type, min_len=1, unique=True),
+                                             doc="GPU instance types (one GPU model when MIG is used)")
+    capacity_types: tuple[str, ...] = _field("capacityTypes", ("on-demand",),
+                                             check=_list_of(_one_of("on-demand", "spot", "reserved"),
+                                                            min_len=1, unique=True),
+                                             doc="karpenter.sh/capacity-type values")
+    mig_layout: str = _field("migLayout", "all-disabled", check=_string, doc="MIG layout label of the pool's nodes")
+    max_nodes: int = _field("maxNodes", 1, check=_int_between(1, 100),
+                            doc="cap on nodes, rendered as NodePool limits (GPUs, CPU, memory)")
+    consolidate_after: str = _field("consolidateAfter", "10m", check=_duration,
+                                    doc="how long a node must be empty before Karpenter removes it")
+    expire_after: str = _field("expireAfter", "720h", check=_duration,
+                               doc="node lifetime before replacement (picks up new AMIs; drains the node)")
+    disk_size_gib: int = _field("diskSizeGiB", 200, check=_int_between(50, 16384), doc="encrypted gp3 root volume")
+    sharing: Any = _field("sharing", None, check=_raw, doc="time-slicing, as for node groups")
+
+
+@dataclass(frozen=True)
+class KarpenterConfig:
+    enabled: bool = _field("enabled", False, check=_bool, doc="install Karpenter and the GPU NodePools")
+    version: str = _field("version", KARPENTER_VERSION, check=_one_of(KARPENTER_VERSION),
+                          doc="Karpenter chart/CRD version (pinned; objects are checked against its CRDs)")
+    ami_alias_version: str = _field("amiAliasVersion", AMI_ALIAS_VERSION,
+                                    check=lambda v, k: _pattern(v, k, r"^v[0-9]{8}$", "vYYYYMMDD"),
+                                    doc="AL2023 AMI release for amiSelectorTerms alias al2023@<version>")
+    node_pools: tuple[NodePoolConfig, ...] = _field("nodePools", (), check=_raw, doc="GPU NodePools")
+
+
+@dataclass(frozen=True)
+class WorkloadConfig:
+    name: str = _field("name", check=_name, doc="Deployment name")
+    pool: str = _field("pool", check=_string, doc="node group or NodePool the workload runs on")
+    replicas: int = _field("replicas", 1, check=_int_between(0, 10000), doc="pods")
+    profile: str | None = _field("profile", None, check=_string, doc="MIG profile each pod requests, e.g. 1g.5gb")
+    gpus: int | None = _field("gpus", None, check=_int_between(1, 8),
+                              doc="whole (or time-sliced) GPUs per pod, for pools without MIG")
+    image: str = _field("image", CUDA_IMAGE, check=_string, doc="container image (a real CUDA tag)")
+
+
+@dataclass(frozen=True)
+class StackConfig:
+    cluster: ClusterConfig = _field("cluster", check=_raw, doc="EKS cluster")
+    network: NetworkConfig = _field("network", NetworkConfig(), check=_raw, doc="new VPC or existing subnets")
+    system_node_group: SystemNodeGroupConfig = _field("systemNodeGroup", SystemNodeGroupConfig(), check=_raw,
+                                                      doc="nodes for add-ons and controllers")
+    gpu_operator: GpuOperatorConfig = _field("gpuOperator", GpuOperatorConfig(), check=_raw,
+                                             doc="NVIDIA GPU Operator")
+    node_groups: tuple[NodeGroupConfig, ...] = _field("nodeGroups", (), check=_raw, doc="GPU managed node groups")
+    workloads: tuple[WorkloadConfig, ...] = _field("workloads", (), check=_raw, doc="sample workloads")
+    mig_layouts: Mapping[str, MigLayout] = _field("migLayouts", {}, check=_raw, doc="custom MIG layouts")
+    karpenter: KarpenterConfig = _field("karpenter", KarpenterConfig(), check=_raw,
+                                        doc="Karpenter and GPU NodePools")
+    max_gpu_nodes: int = _field("maxGpuNodes", 8, check=_int_between(0, 1000),
+                                doc="cost guard: most GPU nodes the stack may run (sum of maxSize/maxNodes)")
+
+    def pool_names(self) -> list[str]:
+        return [g.name for g in self.node_groups] + [p.name for p in self.karpenter.node_pools]
+
+
+def _pattern(v: Any, key: str, regex: str, what: str) -> str:
+    if not isinstance(v, str) or not re.match(regex, v):
+        raise ConfigError(key, v, f"a string like {what}")
+    return v
+
+
+def _build(cls: type, raw: Any, key: str, nested: Mapping[str, Callable[[Any, str], Any]] | None = None) -> Any:
+    """Build dataclass `cls` from mapping `raw`: unknown keys are errors, missing required keys too."""
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, Mapping):
+        raise ConfigError(key, raw, "a mapping with keys " + ", ".join(f.metadata["key"] for f in dataclasses.fields(cls)))
+    fields = {f.metadata["key"]: f for f in dataclasses.fields(cls)}
+    sep = ":" if key == NAMESPACE else "."
+    for k in raw:
+        if k not in fields:
+            hint = difflib.get_close_matches(str(k), fields, n=1)
+            raise ConfigError(f"{key}{sep}{k}", raw[k], "unknown key"
+                              + (f"; did you mean {hint[0]!r}?" if hint else "")
+                              + ". Known keys: " + ", ".join(fields))
+    kwargs = {}
+    for ck, f in fields.items():
+        sub = f"{key}{sep}{ck}"
+        if ck in raw:
+            parse = (nested or {}).get(ck) or f.metadata["check"]
+            kwargs[f.name] = parse(raw[ck], sub)
+        elif nested and ck in nested:
+            kwargs[f.name] = nested[ck](None, sub)
+        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            raise ConfigError(sub, None, f"required ({f.metadata['doc']})")
+    return cls(**kwargs)
+
+
+def _build_list(cls: type) -> Callable[[Any, str], tuple]:
+    def parse(raw: Any, key: str) -> tuple:
+        if raw is None:
+            return ()
+        if not isinstance(raw, list):
+            raise ConfigError(key, raw, f"a list of {cls.__name__} mappings")
+        items = tuple(_build(cls, r, f"{key}[{i}]") for i, r in enumerate(raw))
+        seen: set[str] = set()
+        for i, it in enumerate(items):
+            if it.name in seen:
+                raise ConfigError(f"{key}[{i}].name", it.name, "a name not used by another entry")
+            seen.add(it.name)
+        return items
+    return parse
+
+
+def documented_keys() -> dict[str, list[tuple[str, str, str]]]:
+    """Every config key with its default and doc, for the README and `make plan --keys`."""
+    out: dict[str, list[tuple[str, str, str]]] = {}
+    classes = {"": StackConfig, "cluster": ClusterConfig, "network": NetworkConfig,
+               "systemNodeGroup": SystemNodeGroupConfig, "gpuOperator": GpuOperatorConfig,
+               "nodeGroups[]": NodeGroupConfig, "karpenter": KarpenterConfig,
+               "karpenter.nodePools[]": NodePoolConfig, "workloads[]": WorkloadConfig}
+    for prefix, cls in classes.items():
+        rows = []
+        for f in dataclasses.fields(cls):
+            default = f.default if f.default is not dataclasses.MISSING else (
+                f.default_factory() if f.default_factory is not dataclasses.MISSING else "required")
+            rows.append((f.metadata["key"], "required" if default == "required" else json.dumps(default),
+                         f.metadata["doc"]))
+        out[prefix] = rows
+    return out
+
+
+def _decode(value: Any) -> Any:
+    """The engine passes structured values as JSON strings; YAML-loaded stack files pass objects."""
+    if isinstance(value, str):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    return value
+
+
+def parse_config(raw: Mapping[str, Any]) -> StackConfig:
+    """Parse and validate a whole stack config; see the module docstring."""
+    ours: dict[str, Any] = {}
+    for k, v in raw.items():
+        ns, _, short = k.rpartition(":")
+        if ns in ("", NAMESPACE):
+            ours[short] = _decode(v)
+    from . import validate  # cross-field rules live apart from the shape
+    nested = {
+        "cluster": lambda v, k: _build(ClusterConfig, v, k),
+        "network": lambda v, k: _build(NetworkConfig, v, k),
+        "systemNodeGroup": lambda v, k: _build(SystemNodeGroupConfig, v, k),
+        "gpuOperator": lambda v, k: _build(GpuOperatorConfig, v, k),
+        "nodeGroups": _build_list(NodeGroupConfig),
+        "workloads": _build_list(WorkloadConfig),
+        "migLayouts": validate.parse_mig_layouts,
+        "karpenter": lambda v, k: _build(KarpenterConfig, v, k, {"nodePools": _build_list(NodePoolConfig)}),
+    }
+    if "cluster" not in ours:
+        raise ConfigError(f"{NAMESPACE}:cluster", None, "required: {name: <cluster name>, ...}")
+    cfg = _build(StackConfig, ours, NAMESPACE, nested)
+    validate.check(cfg)
+    return cfg

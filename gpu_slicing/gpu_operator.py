@@ -1,0 +1,84 @@
+"""NVIDIA GPU Operator Helm values, derived from the stack config and the node AMI (FACTS 1, 3).
+
+Only keys that exist in the pinned chart's values.yaml are set (the chart has no values schema, so
+Helm would silently ignore a typo); `VALUE_PATHS` is the reviewed allow-list the tests hold against
+the chart's real values.yaml.
+"""
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+from . import layouts, sharing
+from .config import StackConfig
+
+CHART = "gpu-operator"
+REPOSITORY = "https://helm.ngc.nvidia.com/nvidia"
+NAMESPACE = "gpu-operator"
+RELEASE = "gpu-operator"
+MIG_PARTED_CONFIGMAP = "gpu-slicing-mig-parted-config"
+DEVICE_PLUGIN_CONFIGMAP = "gpu-slicing-device-plugin-config"
+DEVICE_PLUGIN_DEFAULT_KEY = "default"
+
+# Every value path this program may set, each present in the chart's values.yaml at VERSION.
+VALUE_PATHS = frozenset({
+    "driver.enabled", "toolkit.enabled", "mig.strategy", "migManager.enabled", "migManager.env",
+    "migManager.config.name", "migManager.config.create", "devicePlugin.enabled", "devicePlugin.config.name",
+    "devicePlugin.config.create", "devicePlugin.config.default",
+})
+
+
+def operator_values(cfg: StackConfig, pools: Iterable[Any]) -> dict[str, Any]:
+    """Values for AL2023_x86_64_NVIDIA nodes: the AMI ships driver and toolkit, so both are off;
+    WITH_REBOOT is the string "true" in `migManager.env` (A100 needs a reboot to change MIG mode in a VM)."""
+    pools = list(pools)
+    values: dict[str, Any] = {
+        "driver": {"enabled": False},
+        "toolkit": {"enabled": False},
+        "mig": {"strategy": cfg.gpu_operator.mig_strategy},
+        "migManager": {"enabled": any(p.gpu.mig_capable for p in pools),
+                       "env": [{"name": "WITH_REBOOT", "value": "true"}]},
+        "devicePlugin": {"enabled": True},
+    }
+    if needs_mig_parted_configmap(cfg, pools):
+        values["migManager"]["config"] = {"name": MIG_PARTED_CONFIGMAP, "create": False}
+    if any(p.sharing is not None for p in pools):
+        values["devicePlugin"]["config"] = {"name": DEVICE_PLUGIN_CONFIGMAP, "create": False,
+                                            "default": DEVICE_PLUGIN_DEFAULT_KEY}
+    return values
+
+
+def needs_mig_parted_configmap(cfg: StackConfig, pools: Iterable[Any]) -> bool:
+    """Custom layouts need our own mig-parted config; without them the MIG manager's own is used."""
+    return any(p.layout.custom for p in pools)
+
+
+def mig_parted_config(pools: Iterable[Any]) -> str:
+    """The `config.yaml` of the mig-parted ConfigMap: every layout the stack's pools use, plus all-disabled."""
+    used = {}
+    for p in pools:
+        if p.gpu.mig_capable:
+            used[p.layout.name] = p.layout
+            used.setdefault("all-disabled", layouts.resolve_layout("all-disabled", p.instance_type, {}, "-"))
+    return layouts.render_mig_parted_config(sorted(used.values(), key=lambda l: l.name))
+
+
+def device_plugin_configs(cfg: StackConfig, pools: Iterable[Any]) -> dict[str, str]:
+    """One device-plugin config per distinct sharing setup, plus the default (no sharing)."""
+    out = {DEVICE_PLUGIN_DEFAULT_KEY: f"version: v1\nflags:\n  migStrategy: {cfg.gpu_operator.mig_strategy}\n"}
+    for p in pools:
+        if p.sharing is not None:
+            out[sharing.device_plugin_config_key(p.sharing)] = sharing.render_device_plugin_config(p.sharing)
+    return out
+
+
+def flatten(values: dict[str, Any], prefix: str = "") -> list[str]:
+    """Leaf key paths of `values` (lists are leaves): what the allow-list is checked against."""
+    out = []
+    for k, v in values.items():
+        path = f"{prefix}{k}"
+        if isinstance(v, dict) and v:
+            out.extend(flatten(v, path + "."))
+        else:
+            out.append(path)
+    return out
+

@@ -1,0 +1,112 @@
+"""GPU pools (managed node groups and Karpenter NodePools) resolved from config into one shape.
+
+A `Pool` is what both the components and the capacity planner need to know: the instance types and
+GPU, the MIG layout and strategy, time-slicing, node counts, the node labels and taints, and what
+every node will advertise. Building it once keeps the Pulumi objects and the plan in agreement.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Mapping
+
+from . import capacity, catalog, layouts, sharing
+from .catalog import InstanceType, MigLayout
+from .config import (DEVICE_PLUGIN_CONFIG_LABEL, GPU_TAINT, MIG_CONFIG_LABEL, NAMESPACE, NodeGroupConfig,
+                     NodePoolConfig, StackConfig, WorkloadConfig)
+from .errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Pool:
+    name: str
+    kind: str  # "nodeGroup" | "nodePool"
+    key: str  # config path, for error messages
+    instance_types: tuple[InstanceType, ...]
+    layout: MigLayout
+    strategy: str
+    sharing: sharing.Sharing | None
+    nodes_min: int
+    nodes_desired: int
+    nodes_max: int
+    per_node: Mapping[str, int]
+    per_instance_type: Mapping[str, Mapping[str, int]]
+
+    @property
+    def instance_type(self) -> InstanceType:
+        return self.instance_types[0]
+
+    @property
+    def gpu(self) -> catalog.GpuModel:
+        return self.instance_type.gpu
+
+    @property
+    def labels(self) -> dict[str, str]:
+        """Node labels: the MIG manager and the device plugin read these (FACTS 1.8: set at creation)."""
+        out = {"gpu-slicing/pool": self.name}
+        if self.gpu.mig_capable:
+            out[MIG_CONFIG_LABEL] = self.layout.name
+        if self.sharing is not None:
+            out[DEVICE_PLUGIN_CONFIG_LABEL] = sharing.device_plugin_config_key(self.sharing)
+        return out
+
+    @property
+    def taints(self) -> list[dict[str, str]]:
+        return [dict(GPU_TAINT)]
+
+
+def _pool(name: str, kind: str, key: str, types: tuple[str, ...], layout_name: str, raw_sharing,
+          strategy: str, custom: Mapping[str, MigLayout], nodes: tuple[int, int, int]) -> Pool:
+    its = tuple(catalog.INSTANCE_TYPES[t] for t in types)
+    models = {it.gpu.name for it in its}
+    if len(models) > 1 and layout_name != "all-disabled":
+        raise ConfigError(f"{key}.instanceTypes", list(types),
+                          f"instance types with one GPU model for a MIG pool (got {', '.join(sorted(models))}): "
+                          "a MIG layout is per GPU model")
+    layout = None
+    for it in its:
+        layout = layouts.resolve_layout(layout_name, it, custom, f"{key}.migLayout")
+    if strategy == "none" and layout.mig_enabled:
+        raise ConfigError(f"{key}.migLayout", layout_name,
+                          f"all-disabled while {NAMESPACE}:gpuOperator.migStrategy is none")
+    share = sharing.parse_sharing(raw_sharing, f"{key}.sharing")
+    per_type = {it.name: capacity.node_resources(it, layout, strategy, None, key=f"{key}.migLayout") for it in its}
+    if share is not None:
+        for it in its:
+            share = sharing.check_sharing(share, per_type[it.name], layout.mig_enabled, f"{key}.sharing")
+        per_type = {it.name: capacity.node_resources(it, layout, strategy, share, key=f"{key}.migLayout")
+                    for it in its}
+    per_node = {r: min(p.get(r, 0) for p in per_type.values()) for r in set().union(*per_type.values())}
+    return Pool(name, kind, key, its, layout, strategy, share, *nodes, per_node, per_type)
+
+
+def node_group_pool(g: NodeGroupConfig, i: int, cfg: StackConfig) -> Pool:
+    key = f"{NAMESPACE}:nodeGroups[{i}]"
+    return _pool(g.name, "nodeGroup", key, (g.instance_type,), g.mig_layout, g.sharing,
+                 cfg.gpu_operator.mig_strategy, cfg.mig_layouts, (g.min_size, g.desired_size, g.max_size))
+
+
+def node_pool_pool(p: NodePoolConfig, i: int, cfg: StackConfig) -> Pool:
+    key = f"{NAMESPACE}:karpenter.nodePools[{i}]"
+    return _pool(p.name, "nodePool", key, p.instance_types, p.mig_layout, p.sharing,
+                 cfg.gpu_operator.mig_strategy, cfg.mig_layouts, (0, 0, p.max_nodes))
+
+
+def resolve_pools(cfg: StackConfig) -> list[Pool]:
+    return ([node_group_pool(g, i, cfg) for i, g in enumerate(cfg.node_groups)]
+            + [node_pool_pool(p, i, cfg) for i, p in enumerate(cfg.karpenter.node_pools)])
+
+
+def workload_resource(w: WorkloadConfig, pool: Pool) -> str:
+    """The extended resource a pod of `w` requests on `pool` (what the device plugin advertises)."""
+    if w.profile is not None:
+        base = catalog.resource_for_profile(w.profile) if pool.strategy == "mixed" else "nvidia.com/gpu"
+    else:
+        base = "nvidia.com/gpu"
+    if pool.sharing is not None and pool.sharing.shares(base):
+        return pool.sharing.advertised_as(base)
+    return base
+
+
+def workload_count(w: WorkloadConfig) -> int:
+    """Units of the resource per pod: one slice per pod for a MIG profile, else `gpus`."""
+    return 1 if w.profile is not None else (w.gpus or 1)

@@ -1,0 +1,135 @@
+"""Cross-field rules of the stack config: what no single key can say wrong on its own.
+
+Each rule raises `ConfigError` naming the key at fault. Capacity (workloads that can never fit) is
+checked last, through the same planner `make plan` prints, so the error and the table agree.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from . import capacity, layouts
+from .config import NAMESPACE, StackConfig
+from .errors import ConfigError
+
+
+def parse_mig_layouts(raw: Any, key: str):
+    return layouts.parse_custom_layouts(raw or {}, key)
+
+
+def check(cfg: StackConfig) -> None:
+    from .pools import resolve_pools, workload_count, workload_resource
+
+    _check_cluster(cfg)
+    _check_network(cfg)
+    for i, g in enumerate(cfg.node_groups):
+        if not g.min_size <= g.desired_size <= g.max_size:
+            raise ConfigError(f"{NAMESPACE}:nodeGroups[{i}]", {"minSize": g.min_size, "desiredSize": g.desired_size,
+                                                                "maxSize": g.max_size},
+                              "minSize <= desiredSize <= maxSize")
+    if cfg.karpenter.node_pools and not cfg.karpenter.enabled:
+        raise ConfigError(f"{NAMESPACE}:karpenter.nodePools", [p.name for p in cfg.karpenter.node_pools],
+                          "no NodePools while karpenter.enabled is false (they would be silently ignored)")
+    names = [g.name for g in cfg.node_groups]
+    for i, p in enumerate(cfg.karpenter.node_pools):
+        if p.name in names:
+            raise ConfigError(f"{NAMESPACE}:karpenter.nodePools[{i}].name", p.name,
+                              "a name not used by a node group (workloads select pools by name)")
+    pools = resolve_pools(cfg)
+    gpu_nodes = sum(p.nodes_max for p in pools)
+    if gpu_nodes > cfg.max_gpu_nodes:
+        raise ConfigError(f"{NAMESPACE}:maxGpuNodes", cfg.max_gpu_nodes,
+                          f"at least the {gpu_nodes} GPU nodes the pools may run "
+                          f"({', '.join(f'{p.name}: {p.nodes_max}' for p in pools)}); raise it deliberately")
+    by_name = {p.name: p for p in pools}
+    for i, w in enumerate(cfg.workloads):
+        key = f"{NAMESPACE}:workloads[{i}]"
+        pool = by_name.get(w.pool)
+        if pool is None:
+            raise ConfigError(f"{key}.pool", w.pool, "the name of a node group or NodePool: "
+                              + (", ".join(by_name) or "(none configured)"))
+        if (w.profile is None) == (w.gpus is None):
+            raise ConfigError(key, {"profile": w.profile, "gpus": w.gpus},
+                              "exactly one of profile (a MIG slice) or gpus (whole or time-sliced GPUs)")
+        if w.profile is not None:
+            if not pool.layout.mig_enabled:
+                raise ConfigError(f"{key}.profile", w.profile,
+                                  f"no MIG profile: pool {pool.name} has MIG disabled ({pool.layout.name}); use gpus")
+            if w.profile not in pool.layout.profile_names():
+                raise ConfigError(f"{key}.profile", w.profile,
+                                  f"a profile that layout {pool.layout.name} of pool {pool.name} creates: "
+                                  + ", ".join(sorted(pool.layout.profile_names())))
+        resource = workload_resource(w, pool)
+        if w.gpus is not None and pool.per_node.get(resource, 0) == 0:
+            raise ConfigError(f"{key}.gpus", w.gpus,
+                              f"a MIG profile: pool {pool.name} ({pool.layout.name}, {pool.strategy} strategy) "
+                              f"advertises {resource}: 0, so whole-GPU requests never schedule")
+    plan = capacity_plan(cfg, pools)
+    for err in plan.errors:
+        raise ConfigError(*_capacity_error_args(err, cfg))
+
+
+def capacity_plan(cfg: StackConfig, pools):
+    """The capacity plan of the stack: what every pool advertises and whether every workload fits."""
+    return capacity.plan_capacity(capacity_pools(pools), capacity_workloads(cfg, {p.name: p for p in pools}))
+
+
+def capacity_pools(pools) -> list:
+    return [capacity.PoolCapacity(
+        name=p.name, kind=p.kind, instance_type=p.instance_type.name, layout=p.layout.name,
+        strategy=p.strategy, nodes_min=p.nodes_min, nodes_desired=p.nodes_desired, nodes_max=p.nodes_max,
+        per_node=dict(p.per_node), labels=p.labels, taints=p.taints, mig_layout=p.layout, sharing=p.sharing)
+        for p in pools]
+
+
+def capacity_workloads(cfg: StackConfig, by_name) -> list:
+    from .pools import workload_count, workload_resource
+    from .config import GPU_TAINT
+    out = []
+    for w in cfg.workloads:
+        pool = by_name[w.pool]
+        out.append(capacity.WorkloadDemand(
+            name=w.name, resource=workload_resource(w, pool), per_replica=workload_count(w), replicas=w.replicas,
+            pool=w.pool, node_selector={"gpu-slicing/pool": w.pool}, tolerations=[dict(GPU_TAINT)]))
+    return out
+
+
+def _capacity_error_args(err: Any, cfg: StackConfig) -> tuple[str, Any, str]:
+    names = [w.name for w in cfg.workloads]
+    name = getattr(err, "workload", None)
+    i = names.index(name) if name in names else 0
+    return f"{NAMESPACE}:workloads[{i}].replicas", cfg.workloads[i].replicas, str(err)
+
+
+def _check_cluster(cfg: StackConfig) -> None:
+    c = cfg.cluster
+    key = f"{NAMESPACE}:cluster"
+    if not (c.endpoint_public_access or c.endpoint_private_access):
+        raise ConfigError(f"{key}.endpointPrivateAccess", False,
+                          "true when endpointPublicAccess is false (the API must be reachable)")
+    if c.endpoint_public_access and not c.public_access_cidrs:
+        raise ConfigError(f"{key}.publicAccessCidrs", [], "at least one CIDR while endpointPublicAccess is true "
+                          "(write 0.0.0.0/0 explicitly if you mean the whole internet)")
+    if not c.endpoint_public_access and c.public_access_cidrs:
+        raise ConfigError(f"{key}.publicAccessCidrs", list(c.public_access_cidrs),
+                          "empty while endpointPublicAccess is false")
+
+
+def _check_network(cfg: StackConfig) -> None:
+    n = cfg.network
+    key = f"{NAMESPACE}:network"
+    if n.existing:
+        if n.vpc_cidr is not None:
+            raise ConfigError(f"{key}.vpcCidr", n.vpc_cidr, "absent when vpcId is set (the VPC exists)")
+        if len(n.private_subnet_ids) < 2:
+            raise ConfigError(f"{key}.privateSubnetIds", list(n.private_subnet_ids),
+                              "at least 2 private subnets in different AZs (EKS requires two AZs)")
+        if not n.public_subnet_ids:
+            raise ConfigError(f"{key}.publicSubnetIds", [], "at least 1 public subnet (load balancers)")
+    elif n.private_subnet_ids or n.public_subnet_ids:
+        raise ConfigError(f"{key}.vpcId", None, "set when subnet IDs are given (or drop the IDs to create a VPC)")
+    else:
+        prefix = int(n.cidr.split("/")[1])
+        if prefix > 20:
+            raise ConfigError(f"{key}.vpcCidr", n.cidr,
+                              "a /20 or larger block: each AZ gets a private and a public subnet, and pods take "
+                              "VPC IPs (a p4d alone can run hundreds)")

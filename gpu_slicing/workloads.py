@@ -1,0 +1,67 @@
+"""Sample workloads as plain Kubernetes objects: one Deployment per configured workload, and a Job
+that proves a slice works by running `nvidia-smi -L` inside it."""
+from __future__ import annotations
+
+from typing import Any
+
+from .config import GPU_TAINT, MIG_CONFIG_LABEL, WorkloadConfig
+from .pools import Pool, workload_count, workload_resource
+
+NAMESPACE = "gpu-workloads"
+VERIFY_JOB = "verify-mig-slice"
+_CPU, _MEMORY = "100m", "128Mi"
+
+
+def _node_selector(pool: Pool) -> dict[str, str]:
+    sel = {"gpu-slicing/pool": pool.name}
+    if pool.gpu.mig_capable:
+        sel[MIG_CONFIG_LABEL] = pool.layout.name
+    return sel
+
+
+def pod_spec(w: WorkloadConfig, pool: Pool, command: list[str], restart: str = "Always") -> dict[str, Any]:
+    """Non-root, no privilege escalation, requests = limits (Guaranteed QoS), tolerating the GPU taint."""
+    resource = workload_resource(w, pool)
+    amount = {"cpu": _CPU, "memory": _MEMORY, resource: str(workload_count(w))}
+    return {
+        "restartPolicy": restart,
+        "nodeSelector": _node_selector(pool),
+        "tolerations": [{"key": GPU_TAINT["key"], "operator": "Equal", "value": GPU_TAINT["value"],
+                         "effect": GPU_TAINT["effect"]}],
+        "securityContext": {"runAsNonRoot": True, "runAsUser": 1000, "runAsGroup": 1000,
+                            "seccompProfile": {"type": "RuntimeDefault"}},
+        "automountServiceAccountToken": False,
+        "containers": [{
+            "name": "cuda",
+            "image": w.image,
+            "command": command,
+            "resources": {"requests": dict(amount), "limits": dict(amount)},
+            "securityContext": {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
+                                "capabilities": {"drop": ["ALL"]}},
+        }],
+    }
+
+
+def deployment(w: WorkloadConfig, pool: Pool) -> dict[str, Any]:
+    labels = {"app.kubernetes.io/name": w.name, "app.kubernetes.io/part-of": "gpu-slicing"}
+    return {
+        "metadata": {"name": w.name, "namespace": NAMESPACE, "labels": labels},
+        "spec": {
+            "replicas": w.replicas,
+            "selector": {"matchLabels": {"app.kubernetes.io/name": w.name}},
+            "template": {"metadata": {"labels": labels},
+                         "spec": pod_spec(w, pool, ["bash", "-c", "nvidia-smi -L && sleep infinity"])},
+        },
+    }
+
+
+def verify_job(w: WorkloadConfig, pool: Pool) -> dict[str, Any]:
+    """A Job that lists the GPU devices its pod sees: a MIG pod sees exactly one `MIG ...` device."""
+    labels = {"app.kubernetes.io/name": VERIFY_JOB, "app.kubernetes.io/part-of": "gpu-slicing"}
+    one = WorkloadConfig(name=VERIFY_JOB, pool=w.pool, replicas=1, profile=w.profile,
+                         gpus=None if w.profile else 1, image=w.image)
+    return {
+        "metadata": {"name": VERIFY_JOB, "namespace": NAMESPACE, "labels": labels},
+        "spec": {"backoffLimit": 6, "template": {"metadata": {"labels": labels},
+                                                 "spec": pod_spec(one, pool, ["nvidia-smi", "-L"], "OnFailure")}},
+    }

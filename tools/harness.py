@@ -1,0 +1,267 @@
+"""Run the real Pulumi program in-process under the SDK's mock engine and record every registration.
+
+The record (type, name, parent, dependencies, inputs as sent on the wire, resource options) is the
+offline plan and what the tests assert on. Two known pitfalls are handled (FACTS 6): the
+resource-references feature is switched off (mocked runs with resource inputs otherwise hang or fail
+with "attached to a different loop", pulumi/pulumi#6561), and `Call` is implemented so component
+methods work.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import runpy
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+import pulumi
+from pulumi.runtime import mocks as pmocks
+from pulumi.runtime import rpc
+from pulumi.runtime.proto import provider_pb2, resource_pb2
+from pulumi.runtime.settings import ROOT, SETTINGS
+from pulumi.runtime.stack import run_pulumi_func
+from pulumi.runtime.sync_await import _ensure_event_loop, _sync_await
+
+ROOT_DIR = Path(__file__).resolve().parents[1]
+ACCOUNT = "123456789012"
+REGION = "us-east-1"
+COMPUTED = "<computed>"
+
+
+def _hex(*parts: str, n: int = 17) -> str:
+    return hashlib.sha256("/".join(parts).encode()).hexdigest()[:n]
+
+
+def _plain(v: Any) -> Any:
+    """Make a deserialized wire value JSON-friendly; unknowns (preview) become "<computed>"."""
+    if isinstance(v, str) and v == rpc.UNKNOWN:
+        return COMPUTED
+    if isinstance(v, dict):
+        if rpc._special_sig_key in v and v.get(rpc._special_sig_key) == rpc._special_secret_sig:
+            return _plain(v.get("value"))
+        return {k: _plain(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_plain(x) for x in v]
+    if isinstance(v, float) and v.is_integer():
+        return int(v)  # the wire carries every number as a double
+    if isinstance(v, (str, int, float, bool)) or v is None:
+        return v
+    return str(v)
+
+
+class PlausibleMocks(pmocks.Mocks):
+    """Outputs a real deployment would have (ARNs, IDs, endpoint, kubeconfig), derived from inputs."""
+
+    def new_resource(self, args: pmocks.MockResourceArgs):
+        t, name, inputs = args.typ, args.name, dict(args.inputs)
+        rid = f"{name}-{_hex(t, name, n=8)}"
+        out: dict[str, Any] = dict(inputs)
+        short = t.split(":")[1].split("/")[0] if ":" in t else t
+        if t.startswith("aws:"):
+            kind = t.split(":")[-1]
+            rid = {
+                "Vpc": f"vpc-{_hex(name)}", "Subnet": f"subnet-{_hex(name)}", "Eip": f"eipalloc-{_hex(name)}",
+                "NatGateway": f"nat-{_hex(name)}", "InternetGateway": f"igw-{_hex(name)}",
+                "RouteTable": f"rtb-{_hex(name)}", "SecurityGroup": f"sg-{_hex(name)}",
+                "LaunchTemplate": f"lt-{_hex(name)}", "Key": _uuid(name),
+            }.get(kind, rid)
+            out.setdefault("arn", f"arn:aws:{short}:{REGION}:{ACCOUNT}:{kind.lower()}/{inputs.get('name', rid)}")
+            if kind == "Role":
+                out["arn"] = f"arn:aws:iam::{ACCOUNT}:role/{inputs.get('name', rid)}"
+                out.setdefault("name", inputs.get("name", rid))
+            if kind == "Policy":
+                out["arn"] = f"arn:aws:iam::{ACCOUNT}:policy/{inputs.get('name', rid)}"
+            if kind == "Key":
+                out.update(keyId=rid, arn=f"arn:aws:kms:{REGION}:{ACCOUNT}:key/{rid}")
+            if kind == "Queue":
+                qn = inputs.get("name", rid)
+                out.update(arn=f"arn:aws:sqs:{REGION}:{ACCOUNT}:{qn}", url=f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT}/{qn}",
+                           name=qn)
+            if kind == "EventRule":
+                out.update(arn=f"arn:aws:events:{REGION}:{ACCOUNT}:rule/{inputs.get('name', rid)}",
+                           name=inputs.get("name", rid))
+            if kind == "LaunchTemplate":
+                out.update(latestVersion=1)
+        elif t == "eks:index:Cluster":
+            cname = inputs.get("name", name)
+            endpoint = f"https://{_hex(cname, n=32).upper()}.gr7.{REGION}.eks.amazonaws.com"
+            kube = _kubeconfig(cname, endpoint)
+            out.update(kubeconfig=kube, kubeconfigJson=json.dumps(kube),
+                       clusterSecurityGroupId=f"sg-{_hex(cname, 'cluster')}",
+                       nodeSecurityGroupId=f"sg-{_hex(cname, 'cluster')}",
+                       oidcProviderArn=f"arn:aws:iam::{ACCOUNT}:oidc-provider/oidc.eks.{REGION}.amazonaws.com/id/{_hex(cname, n=32).upper()}",
+                       oidcIssuer=f"https://oidc.eks.{REGION}.amazonaws.com/id/{_hex(cname, n=32).upper()}")
+        elif t.startswith("kubernetes:"):
+            meta = dict(inputs.get("metadata") or {})
+            meta.setdefault("name", name)
+            out["metadata"] = meta
+            rid = f"{meta.get('namespace', '')}/{meta['name']}".lstrip("/")
+            if t == "kubernetes:helm.sh/v3:Release":
+                out.update(status={"status": "deployed", "name": inputs.get("name", name),
+                                   "namespace": inputs.get("namespace"), "version": inputs.get("version")})
+        return rid, out
+
+    def call(self, args: pmocks.MockCallArgs):
+        tok = args.token
+        if tok == "aws:index/getAvailabilityZones:getAvailabilityZones":
+            names = [f"{REGION}{c}" for c in "abcdef"]
+            return {"names": names, "zoneIds": [f"use1-az{i}" for i in range(1, 7)], "id": REGION}
+        if tok == "aws:index/getCallerIdentity:getCallerIdentity":
+            return {"accountId": ACCOUNT, "arn": f"arn:aws:iam::{ACCOUNT}:user/ci", "userId": "AIDAEXAMPLE",
+                    "id": ACCOUNT}
+        if tok == "aws:index/getPartition:getPartition":
+            return {"partition": "aws", "dnsSuffix": "amazonaws.com", "id": "aws"}
+        if tok == "aws:index/getRegion:getRegion":
+            return {"name": REGION, "region": REGION, "id": REGION}
+        return {}
+
+
+def _uuid(name: str) -> str:
+    h = _hex(name, n=32)
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+def _kubeconfig(cluster: str, endpoint: str) -> dict:
+    return {
+        "apiVersion": "v1", "kind": "Config", "current-context": "aws",
+        "clusters": [{"name": "kubernetes", "cluster": {"server": endpoint,
+                                                         "certificate-authority-data": "LS0tLS1CRUdJTi..."}}],
+        "contexts": [{"name": "aws", "context": {"cluster": "kubernetes", "user": "aws"}}],
+        "users": [{"name": "aws", "user": {"exec": {
+            "apiVersion": "client.authentication.k8s.io/v1beta1", "command": "aws",
+            "args": ["eks", "get-token", "--cluster-name", cluster, "--output", "json"]}}}],
+    }
+
+
+@dataclass
+class Registration:
+    urn: str
+    type: str
+    name: str
+    parent: str
+    custom: bool
+    remote: bool
+    provider: str
+    dependencies: list[str]
+    property_dependencies: dict[str, list[str]]
+    inputs: dict[str, Any]
+    options: dict[str, Any]
+
+    def to_json(self) -> dict:
+        return {"urn": self.urn, "type": self.type, "name": self.name, "parent": self.parent or None,
+                "custom": self.custom, "remote": self.remote, "provider": self.provider or None,
+                "dependencies": self.dependencies, "propertyDependencies": self.property_dependencies,
+                "inputs": self.inputs, "options": self.options}
+
+
+class RecordingMonitor(pmocks.MockMonitor):
+    """A MockMonitor that keeps each RegisterResource request as a `Registration`."""
+
+    def __init__(self, mocks: pmocks.Mocks):
+        super().__init__(mocks)
+        self.registrations: list[Registration] = []
+
+    def RegisterResource(self, request):
+        resp = super().RegisterResource(request)
+        if request.type == "pulumi:pulumi:Stack":
+            return resp
+        _ensure_event_loop()
+        ct = request.customTimeouts
+        self.registrations.append(Registration(
+            urn=resp.urn, type=request.type, name=request.name, parent=request.parent,
+            custom=bool(request.custom), remote=bool(request.remote), provider=request.provider,
+            dependencies=sorted(set(request.dependencies)),
+            property_dependencies={k: sorted(v.urns) for k, v in request.propertyDependencies.items()},
+            inputs=_plain(rpc.deserialize_properties(request.object)),
+            options={"protect": bool(request.protect), "deleteBeforeReplace": bool(request.deleteBeforeReplace),
+                     "customTimeouts": {k: v for k, v in (("create", ct.create), ("update", ct.update),
+                                                         ("delete", ct.delete)) if v},
+                     "ignoreChanges": list(request.ignoreChanges), "retainOnDelete": bool(request.retainOnDelete),
+                     "deletedWith": request.deletedWith or None,
+                     "replaceOnChanges": list(request.replaceOnChanges)},
+        ))
+        return resp
+
+    def Call(self, request):
+        _ensure_event_loop()
+        args = rpc.deserialize_properties(request.args)
+        ret = self.mocks.call(pmocks.MockCallArgs(token=request.tok, args=args, provider=request.provider))
+        ret = ret[0] if isinstance(ret, tuple) else ret
+        return provider_pb2.CallResponse(**{"return": _sync_await(rpc.serialize_properties(ret, {}))})
+
+    def SupportsFeature(self, request):
+        has = request.id not in ("outputValues", "resourceReferences")
+        return type("SupportsFeatureResponse", (object,), {"hasSupport": has})
+
+    def GetDeploymentInfo(self, request):
+        info = super().GetDeploymentInfo(request)
+        keep = [f for f in info.supportedFeatures if f != resource_pb2.RESOURCE_MONITOR_FEATURE_RESOURCE_REFERENCES]
+        return resource_pb2.DeploymentInfo(supportedFeatures=keep)
+
+
+@dataclass
+class Run:
+    stack: str
+    project: str
+    preview: bool
+    registrations: list[Registration] = field(default_factory=list)
+    outputs: dict[str, Any] = field(default_factory=dict)
+    error: BaseException | None = None
+
+    def by_type(self, t: str) -> list[Registration]:
+        return [r for r in self.registrations if r.type == t]
+
+    def one(self, t: str, name: str | None = None) -> Registration:
+        found = [r for r in self.registrations if r.type == t and (name is None or r.name == name)]
+        if len(found) != 1:
+            raise LookupError(f"expected one {t} {name or ''}, found {[r.name for r in found]}")
+        return found[0]
+
+    def get(self, urn: str) -> Registration:
+        return next(r for r in self.registrations if r.urn == urn)
+
+
+def config_to_engine(config: Mapping[str, Any]) -> dict[str, str]:
+    """Stack-file values as the engine passes them: strings, structured values JSON-encoded."""
+    return {k: v if isinstance(v, str) else json.dumps(v) for k, v in config.items()}
+
+
+def run_program(config: Mapping[str, Any], *, stack: str = "dev", project: str = "gpu-slicing",
+                preview: bool = True, program: Callable[[], Any] | None = None) -> Run:
+    """Run `__main__.py` (or `program`) under mocks with `config`; never raises, see `Run.error`."""
+    if str(ROOT_DIR) not in sys.path:
+        sys.path.insert(0, str(ROOT_DIR))
+    ROOT.set(None)
+    mocks = PlausibleMocks()
+    monitor = RecordingMonitor(mocks)
+    pmocks.set_mocks(mocks, project=project, stack=stack, preview=preview, monitor=monitor)
+    pulumi.runtime.set_all_config(config_to_engine(config))
+    SETTINGS.outputs.clear()
+    run = Run(stack=stack, project=project, preview=preview)
+    main = program or (lambda: runpy.run_path(str(ROOT_DIR / "__main__.py"), run_name="__main__"))
+    cwd = os.getcwd()
+    try:
+        os.chdir(ROOT_DIR)
+        _sync_await(run_pulumi_func(main))
+    except BaseException as e:  # noqa: BLE001 - reported to the caller with what was registered
+        run.error = e
+    finally:
+        os.chdir(cwd)
+    run.registrations = list(monitor.registrations)
+    root = ROOT.get()
+    if root is not None and run.error is None:
+        for k, v in getattr(root, "outputs", {}).items():
+            try:
+                run.outputs[k] = _plain(_sync_await(_resolve(v)))
+            except Exception as e:  # noqa: BLE001 - an output that cannot resolve is shown, not fatal
+                run.outputs[k] = f"<error: {e}>"
+    return run
+
+
+async def _resolve(v: Any) -> Any:
+    out = pulumi.Output.from_input(v)
+    known = await out.is_known()
+    return await out.future() if known else COMPUTED

@@ -1,0 +1,191 @@
+"""The offline plan: run the real program under the Pulumi mock engine and show what it would create.
+
+    python -m tools.plan [--stack dev | --config Pulumi.x.yaml] [--json plan.json] [--up]
+
+Prints the resource tree (type, name, key inputs), the dependency edges that order create and
+destroy, the capacity plan and the checks. Exits 2 on an invalid config (nothing is registered),
+1 when a check of severity error fails.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT_DIR = Path(__file__).resolve().parents[1]
+
+# The inputs worth a glance per resource type; everything is in the JSON record.
+KEY_INPUTS = {
+    "eks:index:Cluster": ["name", "version", "authenticationMode", "endpointPublicAccess", "publicAccessCidrs",
+                          "skipDefaultNodeGroup"],
+    "eks:index:ManagedNodeGroup": ["nodeGroupName", "amiType", "instanceTypes", "capacityType", "scalingConfig",
+                                   "labels", "taints"],
+    "aws:ec2/launchTemplate:LaunchTemplate": ["metadataOptions", "blockDeviceMappings"],
+    "aws:ec2/vpc:Vpc": ["cidrBlock"],
+    "aws:ec2/subnet:Subnet": ["cidrBlock", "availabilityZone"],
+    "aws:iam/role:Role": ["name"],
+    "aws:kms/key:Key": ["enableKeyRotation"],
+    "kubernetes:helm.sh/v3:Release": ["chart", "version", "namespace", "values"],
+    "kubernetes:apps/v1:Deployment": ["spec.replicas", "spec.template.spec.containers.0.resources.limits",
+                                      "spec.template.spec.nodeSelector"],
+    "kubernetes:batch/v1:Job": ["spec.template.spec.containers.0.command",
+                                "spec.template.spec.containers.0.resources.limits"],
+    "kubernetes:karpenter.sh/v1:NodePool": ["spec.template.metadata.labels", "spec.limits", "spec.disruption"],
+    "kubernetes:karpenter.sh/v1alpha1:NodeOverlay": ["spec.capacity", "spec.requirements"],
+    "kubernetes:karpenter.k8s.aws/v1:EC2NodeClass": ["spec.amiSelectorTerms", "spec.metadataOptions"],
+}
+
+
+def load_stack_file(path: Path) -> dict[str, Any]:
+    doc = yaml.safe_load(path.read_text()) or {}
+    return dict(doc.get("config") or {})
+
+
+def _dig(inputs: Any, path: str) -> Any:
+    for part in path.split("."):
+        if isinstance(inputs, list) and part.isdigit() and int(part) < len(inputs):
+            inputs = inputs[int(part)]
+        elif isinstance(inputs, dict) and part in inputs:
+            inputs = inputs[part]
+        else:
+            return None
+    return inputs
+
+
+def summary(reg: dict) -> str:
+    keys = KEY_INPUTS.get(reg["type"])
+    if keys is None:
+        return ""
+    parts = []
+    for k in keys:
+        v = _dig(reg["inputs"], k)
+        if v is not None:
+            parts.append(f"{k.split('.')[-1] if k.count('.') > 2 else k}={json.dumps(v, separators=(',', ':'))}")
+    return "  ".join(parts)
+
+
+def edges(r: dict, by_urn: dict[str, dict], custom_children: dict[str, set[str]]) -> list[str]:
+    """`r`'s dependencies for display: a component stands for its resources when all of them are
+    dependencies (that is what `depends_on=[component]` becomes on the wire); the provider counts too."""
+    deps = {d for d in r["dependencies"] if d in by_urn and d != r["parent"]}
+    if r.get("provider"):
+        deps.add(_provider_urn(r["provider"]))
+    shown: list[str] = []
+    covered: set[str] = set()
+    for comp, kids in custom_children.items():
+        if kids and kids <= deps and comp != r["urn"]:
+            shown.append(by_urn[comp]["name"] + "/*")
+            covered |= kids
+    shown += [by_urn[d]["name"] for d in sorted(deps - covered, key=list(by_urn).index) if d in by_urn]
+    return shown
+
+
+def _provider_urn(ref: str) -> str:
+    """A provider reference is `<urn>::<id>`."""
+    return ref.rsplit("::", 1)[0]
+
+
+def _custom_descendants(resources: list[dict]) -> dict[str, set[str]]:
+    by_parent: dict[str, list[dict]] = {}
+    for r in resources:
+        by_parent.setdefault(r["parent"], []).append(r)
+
+    def walk(urn: str) -> set[str]:
+        out: set[str] = set()
+        for c in by_parent.get(urn, []):
+            if c["custom"] or c.get("remote"):
+                out.add(c["urn"])
+            out |= walk(c["urn"])
+        return out
+
+    return {r["urn"]: walk(r["urn"]) for r in resources if not r["custom"] and not r.get("remote")}
+
+
+def render_tree(resources: list[dict]) -> str:
+    by_urn = {r["urn"]: r for r in resources}
+    children: dict[str | None, list[dict]] = {}
+    for r in resources:
+        parent = r["parent"] if r["parent"] in by_urn else None
+        children.setdefault(parent, []).append(r)
+    custom_children = _custom_descendants(resources)
+    lines: list[str] = []
+
+    def walk(urn: str | None, depth: int) -> None:
+        for r in children.get(urn, []):
+            deps = edges(r, by_urn, custom_children)
+            line = f"{'  ' * depth}{'+' if r['custom'] else '#'} {r['type']}  {r['name']}"
+            s = summary(r)
+            if s:
+                line += f"\n{'  ' * depth}    {s}"
+            if deps:
+                line += f"\n{'  ' * depth}    needs: {', '.join(deps)}"
+            lines.append(line)
+            walk(r["urn"], depth + 1)
+
+    walk(None, 0)
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--stack", default="dev", help="read Pulumi.<stack>.yaml (default dev)")
+    ap.add_argument("--config", help="plan this stack file instead")
+    ap.add_argument("--json", help="also write the full record here")
+    ap.add_argument("--up", action="store_true", help="mock an update (outputs known) instead of a preview")
+    ap.add_argument("--quiet", action="store_true", help="print only the summary lines")
+    args = ap.parse_args(argv)
+
+    t0 = time.perf_counter()
+    path = Path(args.config) if args.config else ROOT_DIR / f"Pulumi.{args.stack}.yaml"
+    if not path.exists():
+        print(f"error: no stack file {path}", file=sys.stderr)
+        return 2
+    stack = args.stack if not args.config else path.name.removeprefix("Pulumi.").removesuffix(".yaml")
+    config = load_stack_file(path)
+
+    sys.path.insert(0, str(ROOT_DIR))
+    from gpu_slicing.errors import ConfigError
+    from tools import checks
+    from tools.harness import run_program
+
+    run = run_program(config, stack=stack, preview=not args.up)
+    resources = [r.to_json() for r in run.registrations]
+    if isinstance(run.error, ConfigError):
+        print(f"error: invalid config in {path.name}:\n  {run.error}", file=sys.stderr)
+        print(f"{len(resources)} resources registered", file=sys.stderr)
+        return 2
+    if run.error is not None:
+        raise run.error
+    found = checks.run_checks(config, resources)
+    record = {"stack": stack, "project": run.project, "resources": resources, "outputs": run.outputs,
+              "checks": found, "capacity": run.outputs.get("capacity")}
+    if args.json:
+        Path(args.json).write_text(json.dumps(record, indent=2, sort_keys=False) + "\n")
+
+    if not args.quiet:
+        print(f"Offline plan of stack '{stack}' ({path.name}), {'update' if args.up else 'preview'} under mocks")
+        print("Legend: '#' component, '+' resource; 'needs' = dependency edges (created after, deleted before)\n")
+        print(render_tree(resources))
+        print()
+        print(checks.capacity_table(config))
+        print()
+    errors = [c for c in found if c["severity"] == "error"]
+    warnings = [c for c in found if c["severity"] == "warning"]
+    for c in found:
+        print(f"{c['severity'].upper():8} {c['id']}: {c['message']}" + (f" [{c['resource']}]" if c.get("resource") else ""))
+    n_custom = sum(1 for r in resources if r["custom"])
+    print(f"{len(resources)} registrations ({n_custom} resources, {len(resources) - n_custom} components), "
+          f"{sum(len(r['dependencies']) for r in resources)} dependency edges, "
+          f"{len(errors)} check errors, {len(warnings)} warnings, {time.perf_counter() - t0:.2f}s")
+    if args.json:
+        print(f"record written to {args.json}")
+    return 1 if errors else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
