@@ -33,7 +33,7 @@ class Cluster(pulumi.ComponentResource):
         key = aws.kms.Key(f"{name}-secrets", description=f"EKS secrets envelope encryption for {c.name}",
                           enable_key_rotation=True, deletion_window_in_days=30, tags=tags(c.name),
                           opts=child(self))
-        aws.kms.Alias(f"{name}-secrets", name=f"alias/eks/{c.name}-secrets", target_key_id=key.key_id,
+        aws.kms.Alias(f"{name}-secrets-alias", name=f"alias/eks/{c.name}-secrets", target_key_id=key.key_id,
                       opts=child(self))
         self.eks_cluster = eks.Cluster(
             f"{name}-eks",

@@ -59,7 +59,7 @@ class Network(pulumi.ComponentResource):
                                  map_public_ip_on_launch=False,
                                  tags={**base, **shared, "kubernetes.io/role/elb": "1",
                                        "Name": f"{cluster_name}-public-{i}"}, opts=child(self))
-            aws.ec2.RouteTableAssociation(f"{name}-public-{i}", subnet_id=pub.id, route_table_id=public_rt.id,
+            aws.ec2.RouteTableAssociation(f"{name}-public-{i}-rta", subnet_id=pub.id, route_table_id=public_rt.id,
                                           opts=child(self))
             public.append(pub)
         # One NAT gateway: GPU nodes pull large images through it; per-AZ NAT is a cost/HA trade-off
@@ -77,7 +77,7 @@ class Network(pulumi.ComponentResource):
                                  tags={**base, **shared, "kubernetes.io/role/internal-elb": "1",
                                        "karpenter.sh/discovery": cluster_name,
                                        "Name": f"{cluster_name}-private-{i}"}, opts=child(self))
-            aws.ec2.RouteTableAssociation(f"{name}-private-{i}", subnet_id=sub.id, route_table_id=private_rt.id,
+            aws.ec2.RouteTableAssociation(f"{name}-private-{i}-rta", subnet_id=sub.id, route_table_id=private_rt.id,
                                           opts=child(self))
             private.append(sub)
         self.vpc_id = vpc.id

@@ -1,0 +1,49 @@
+"""Shared fixtures: the dev stack's config, program runs under the recording mock engine, and the
+location of the upstream reference files (present in CI beside the repo, absent in a user's clone)."""
+from __future__ import annotations
+
+import copy
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
+REFERENCE = SHARED / "reference"
+NEEDS_SHARED = "needs ../shared/reference (CI has it; a user's clone does not)"
+
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+
+def reference(*parts: str) -> Path:
+    """Path of an upstream reference file, or skip the test with the reason it needs ../shared."""
+    path = REFERENCE.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(NEEDS_SHARED)
+    return path
+
+
+def dev_config() -> dict:
+    return dict(yaml.safe_load((ROOT / "Pulumi.dev.yaml").read_text())["config"])
+
+
+@pytest.fixture
+def dev() -> dict:
+    """A fresh deep copy of the dev stack config, safe to mutate in a test."""
+    return copy.deepcopy(dev_config())
+
+
+def run(config: dict, preview: bool = True):
+    from tools.harness import run_program
+
+    result = run_program(config, preview=preview)
+    return result
+
+
+@pytest.fixture(scope="session")
+def dev_runs():
+    """The dev stack run once as a preview and once as an update (outputs known)."""
+    return {"preview": run(dev_config(), True), "up": run(dev_config(), False)}

@@ -1,0 +1,238 @@
+"""The whole program under the mock engine, as a preview and as an update: the resource set, the key
+inputs (AMI type, labels, taints, scaling, Helm values, workload resources) and the edges that order
+create and destroy."""
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from conftest import dev_config, run
+
+MODES = ["preview", "up"]
+
+
+def _names(regs):
+    return sorted(r.name for r in regs)
+
+
+def _ancestors(run_, urn: str) -> set[str]:
+    """Every URN `urn` waits for: dependencies, provider and parent, transitively."""
+    by = {r.urn: r for r in run_.registrations}
+    seen: set[str] = set()
+    todo = [urn]
+    while todo:
+        r = by.get(todo.pop())
+        if r is None:
+            continue
+        nxt = set(r.dependencies) | ({r.provider.rsplit("::", 1)[0]} if r.provider else set()) | {r.parent}
+        for d in nxt - seen:
+            if d in by:
+                seen.add(d)
+                todo.append(d)
+    return seen
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_runs_clean(dev_runs, mode):
+    assert dev_runs[mode].error is None
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_resource_set(dev_runs, mode):
+    r = dev_runs[mode]
+    count = lambda t: len(r.by_type(t))  # noqa: E731
+    assert count("aws:ec2/vpc:Vpc") == 1
+    assert count("aws:ec2/subnet:Subnet") == 6  # 3 AZs x (private, public)
+    assert count("aws:ec2/natGateway:NatGateway") == 1
+    assert count("eks:index:Cluster") == 1
+    assert _names(r.by_type("eks:index:ManagedNodeGroup")) == ["gpu-dev-p4d-balanced", "gpu-dev-system"]
+    assert count("pulumi:providers:kubernetes") == 1
+    assert [x.inputs["chart"] for x in r.by_type("kubernetes:helm.sh/v3:Release")
+            if x.inputs["chart"] == "gpu-operator"] == ["gpu-operator"]
+    assert _names(r.by_type("kubernetes:apps/v1:Deployment")) == [
+        "gpu-dev-workloads-slice-1g", "gpu-dev-workloads-slice-2g", "gpu-dev-workloads-slice-3g"]
+    assert count("kubernetes:batch/v1:Job") == 1
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_every_resource_belongs_to_a_component_of_ours(dev_runs, mode):
+    r = dev_runs[mode]
+    ours = {x.urn for x in r.registrations if x.type.startswith("gpu-slicing:")}
+    for x in r.registrations:
+        if x.type.startswith("gpu-slicing:"):
+            assert x.parent.endswith("pulumi:pulumi:Stack::gpu-slicing-dev"), x.name
+        else:
+            top = x
+            while top.parent and top.parent not in ours:
+                top = r.get(top.parent)
+            assert top.parent in ours, f"{x.type} {x.name} is not under a gpu-slicing component"
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_gpu_node_group_inputs(dev_runs, mode):
+    ng = dev_runs[mode].one("eks:index:ManagedNodeGroup", "gpu-dev-p4d-balanced").inputs
+    assert ng["amiType"] == "AL2023_x86_64_NVIDIA"  # gpu=True alone would not pick it (FACTS 6)
+    assert ng["instanceTypes"] == ["p4d.24xlarge"]
+    assert ng["scalingConfig"] == {"minSize": 1, "desiredSize": 1, "maxSize": 3}
+    assert ng["labels"]["nvidia.com/mig.config"] == "all-balanced"  # survives node replacement (FACTS 1.8)
+    assert ng["taints"] == [{"key": "nvidia.com/gpu", "value": "true", "effect": "NO_SCHEDULE"}]
+    assert ng["capacityType"] == "ON_DEMAND"
+    assert "remoteAccess" not in ng
+
+
+def test_gpu_nodes_go_in_private_subnets(dev_runs):
+    r = dev_runs["up"]
+    private = {s.inputs["cidrBlock"]: s for s in r.by_type("aws:ec2/subnet:Subnet") if "private" in s.name}
+    ng = r.one("eks:index:ManagedNodeGroup", "gpu-dev-p4d-balanced")
+    assert len(ng.inputs["subnetIds"]) == 3
+    assert all(sid.startswith("subnet-") for sid in ng.inputs["subnetIds"])
+    assert {d for d in ng.dependencies if "Subnet" in d} == {s.urn for s in private.values()}
+    assert all(s.inputs["tags"]["karpenter.sh/discovery"] == "gpu-dev" for s in private.values())
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_launch_templates_require_imdsv2_and_encrypt_the_root_volume(dev_runs, mode):
+    lts = dev_runs[mode].by_type("aws:ec2/launchTemplate:LaunchTemplate")
+    assert len(lts) == 2
+    for lt in lts:
+        assert lt.inputs["metadataOptions"]["httpTokens"] == "required"
+        assert lt.inputs["metadataOptions"]["httpPutResponseHopLimit"] == 1
+        ebs = lt.inputs["blockDeviceMappings"][0]["ebs"]
+        assert ebs["encrypted"] == "true" and ebs["volumeType"] == "gp3"
+    gpu_lt = next(lt for lt in lts if "p4d" in lt.name)
+    assert gpu_lt.inputs["blockDeviceMappings"][0]["ebs"]["volumeSize"] == 200
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_cluster_inputs(dev_runs, mode):
+    c = dev_runs[mode].one("eks:index:Cluster").inputs
+    assert c["name"] == "gpu-dev" and c["version"] == "1.34"
+    assert c["authenticationMode"] == "API"
+    assert c["skipDefaultNodeGroup"] is True
+    assert c["publicAccessCidrs"] == ["203.0.113.0/24"]
+    assert set(c["enabledClusterLogTypes"]) == {"api", "audit", "authenticator", "controllerManager", "scheduler"}
+    assert c["nodeAssociatePublicIpAddress"] is False
+    if mode == "up":
+        assert c["encryptionConfigKeyArn"].startswith("arn:aws:kms:")
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_gpu_operator_values_fix_the_guides_mistakes(dev_runs, mode):
+    rel = next(x for x in dev_runs[mode].by_type("kubernetes:helm.sh/v3:Release") if x.inputs["chart"] == "gpu-operator")
+    assert rel.inputs["version"] == "v26.7.0"
+    assert rel.inputs["repositoryOpts"]["repo"] == "https://helm.ngc.nvidia.com/nvidia"
+    assert rel.inputs["namespace"] == "gpu-operator"
+    v = rel.inputs["values"]
+    assert v["driver"] == {"enabled": False} and v["toolkit"] == {"enabled": False}  # FACTS 1.5
+    assert v["mig"] == {"strategy": "mixed"}
+    assert v["migManager"]["env"] == [{"name": "WITH_REBOOT", "value": "true"}]  # a string (FACTS 1.1)
+    assert "WITH_REBOOT" not in v["migManager"] and "default" not in v["migManager"]  # FACTS 1.1, 1.2
+    assert "operator" not in v  # defaultRuntime was removed (FACTS 1.3)
+    for component in ("toolkit", "gfd", "devicePlugin", "migManager"):
+        assert "version" not in v.get(component, {})  # chart defaults, no 2023 images (FACTS 1.4)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_workloads_request_slices_exactly_and_safely(dev_runs, mode):
+    r = dev_runs[mode]
+    want = {"slice-1g": ("nvidia.com/mig-1g.5gb", 16), "slice-2g": ("nvidia.com/mig-2g.10gb", 8),
+            "slice-3g": ("nvidia.com/mig-3g.20gb", 8)}
+    for name, (resource, replicas) in want.items():
+        d = r.one("kubernetes:apps/v1:Deployment", f"gpu-dev-workloads-{name}").inputs
+        assert d["spec"]["replicas"] == replicas
+        pod = d["spec"]["template"]["spec"]
+        c = pod["containers"][0]
+        assert c["resources"]["limits"][resource] == "1"
+        assert c["resources"]["requests"] == c["resources"]["limits"]
+        assert "nvidia.com/gpu" not in c["resources"]["limits"]  # 0 allocatable under mixed (FACTS 1.9)
+        assert c["image"] == "nvidia/cuda:12.4.1-base-ubuntu22.04"
+        assert c["securityContext"]["allowPrivilegeEscalation"] is False
+        assert pod["securityContext"]["runAsNonRoot"] is True
+        assert {"key": "nvidia.com/gpu", "operator": "Equal", "value": "true", "effect": "NoSchedule"} in pod["tolerations"]
+        assert pod["nodeSelector"]["nvidia.com/mig.config"] == "all-balanced"
+    job = r.one("kubernetes:batch/v1:Job").inputs["spec"]["template"]["spec"]
+    assert job["containers"][0]["command"] == ["nvidia-smi", "-L"]
+    assert job["containers"][0]["resources"]["limits"]["nvidia.com/mig-1g.5gb"] == "1"
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_create_order_edges(dev_runs, mode):
+    """Each of these must exist before the next: what `pulumi up` waits for (and `destroy` reverses)."""
+    r = dev_runs[mode]
+    urn = {x.name: x.urn for x in r.registrations if x.custom or x.remote}
+    release = urn["gpu-dev-gpu-operator"]
+    order = [
+        ("gpu-dev-private-0", "gpu-dev-eks"),
+        ("gpu-dev-secrets", "gpu-dev-eks"),
+        ("gpu-dev-eks", "gpu-dev-system"),
+        ("gpu-dev-eks", "gpu-dev-p4d-balanced"),
+        ("gpu-dev-system", "gpu-dev-k8s"),
+        ("gpu-dev-p4d-balanced", "gpu-dev-gpu-operator"),
+        ("gpu-dev-gpu-operator", "gpu-dev-workloads-slice-1g"),
+        ("gpu-dev-p4d-balanced", "gpu-dev-workloads-verify-mig-slice"),
+    ]
+    for before, after in order:
+        assert urn[before] in _ancestors(r, urn[after]), f"{after} does not wait for {before}"
+    assert urn["gpu-dev-workloads-slice-1g"] not in _ancestors(r, release)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_every_kubernetes_object_uses_the_one_explicit_provider(dev_runs, mode):
+    r = dev_runs[mode]
+    provider = r.one("pulumi:providers:kubernetes").urn
+    k8s = [x for x in r.registrations if x.type.startswith("kubernetes:")]
+    assert k8s and all(x.provider.rsplit("::", 1)[0] == provider for x in k8s)
+
+
+def test_outputs_are_plausible_after_update(dev_runs):
+    out = dev_runs["up"].outputs
+    assert out["clusterName"] == "gpu-dev"
+    assert out["vpcId"].startswith("vpc-")
+    assert "gpu-dev" in out["kubeconfig"] and "get-token" in out["kubeconfig"]
+    pools = {p["name"]: p for p in out["capacity"]["pools"]}
+    assert pools["p4d-balanced"]["perNode"]["nvidia.com/mig-1g.5gb"] == 16
+
+
+def test_existing_vpc_is_tagged_not_created(dev):
+    dev["gpu-slicing:network"] = {"vpcId": "vpc-0123", "privateSubnetIds": ["subnet-a", "subnet-b"],
+                                  "publicSubnetIds": ["subnet-c"]}
+    r = run(dev, preview=False)
+    assert r.error is None
+    assert r.by_type("aws:ec2/vpc:Vpc") == [] and r.by_type("aws:ec2/subnet:Subnet") == []
+    tags = r.by_type("aws:ec2/tag:Tag")
+    assert {(t.inputs["resourceId"], t.inputs["key"]) for t in tags} >= {
+        ("subnet-a", "karpenter.sh/discovery"), ("subnet-b", "karpenter.sh/discovery")}
+    assert r.one("eks:index:Cluster").inputs["vpcId"] == "vpc-0123"
+
+
+def test_time_slicing_pool_renders_device_plugin_config_and_label(dev):
+    dev["gpu-slicing:nodeGroups"][0]["sharing"] = {"timeSlicing": {"replicas": 4,
+                                                                   "resources": ["nvidia.com/mig-1g.5gb"]}}
+    dev["gpu-slicing:workloads"][0]["replicas"] = 64  # 16 slices x 4 replicas each fill one node
+    r = run(dev)
+    assert r.error is None, r.error
+    ng = r.one("eks:index:ManagedNodeGroup", "gpu-dev-p4d-balanced").inputs
+    key = ng["labels"]["nvidia.com/device-plugin.config"]
+    cm = r.one("kubernetes:core/v1:ConfigMap", "gpu-dev-gpu-operator-device-plugin").inputs
+    assert "replicas: 4" in cm["data"][key] and "nvidia.com/mig-1g.5gb" in cm["data"][key]
+    rel = next(x for x in r.by_type("kubernetes:helm.sh/v3:Release") if x.inputs["chart"] == "gpu-operator")
+    assert rel.inputs["values"]["devicePlugin"]["config"]["name"] == cm["metadata"]["name"]
+
+
+def test_custom_layout_renders_a_mig_parted_configmap_the_operator_points_at(dev):
+    dev["gpu-slicing:migLayouts"] = {"p4d-half-small": [
+        {"devices": [0, 1, 2, 3], "profiles": {"1g.5gb": 7}},
+        {"devices": [4, 5, 6, 7], "profiles": {"4g.20gb": 1, "3g.20gb": 1}}]}
+    dev["gpu-slicing:nodeGroups"][0]["migLayout"] = "p4d-half-small"
+    dev["gpu-slicing:workloads"] = [{"name": "small", "profile": "1g.5gb", "replicas": 28, "pool": "p4d-balanced"},
+                                    {"name": "big", "profile": "4g.20gb", "replicas": 4, "pool": "p4d-balanced"}]
+    r = run(dev)
+    assert r.error is None, r.error
+    cm = r.one("kubernetes:core/v1:ConfigMap", "gpu-dev-gpu-operator-mig-parted").inputs
+    configs = yaml.safe_load(cm["data"]["config.yaml"])["mig-configs"]
+    assert set(configs) == {"p4d-half-small", "all-disabled"}
+    assert configs["p4d-half-small"][1]["mig-devices"] == {"4g.20gb": 1, "3g.20gb": 1}
+    rel = next(x for x in r.by_type("kubernetes:helm.sh/v3:Release") if x.inputs["chart"] == "gpu-operator")
+    assert rel.inputs["values"]["migManager"]["config"] == {"name": cm["metadata"]["name"], "create": False}
+    assert r.one("eks:index:ManagedNodeGroup", "gpu-dev-p4d-balanced").inputs["labels"][
+        "nvidia.com/mig.config"] == "p4d-half-small"
