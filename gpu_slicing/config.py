@@ -322,8 +322,9 @@ def documented_keys() -> dict[str, list[tuple[str, str, str]]]:
         for f in dataclasses.fields(cls):
             default = f.default if f.default is not dataclasses.MISSING else (
                 f.default_factory() if f.default_factory is not dataclasses.MISSING else "required")
-            rows.append((f.metadata["key"], "required" if default == "required" else json.dumps(default),
-                         f.metadata["doc"]))
+            shown = ("required" if isinstance(default, str) and default == "required" else
+                     "see below" if dataclasses.is_dataclass(default) else json.dumps(default))
+            rows.append((f.metadata["key"], shown, f.metadata["doc"]))
         out[prefix] = rows
     return out
 

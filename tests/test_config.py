@@ -126,3 +126,14 @@ def test_invalid_config_registers_nothing(path, value, preview):
     r = run(_set(dev_config(), path, value), preview=preview)
     assert isinstance(r.error, ConfigError)
     assert r.registrations == []
+
+
+def test_readme_documents_every_config_key():
+    from conftest import ROOT
+    from gpu_slicing.config import documented_keys
+
+    rows = [line for line in (ROOT / "README.md").read_text().splitlines() if line.startswith("| `")]
+    for prefix, keys in documented_keys().items():
+        for key, _, _ in keys:
+            head = f"| `{prefix}." if prefix else "| `"
+            assert any(line.startswith(head) and key in line.split("|")[1] for line in rows), f"{prefix}.{key}"
