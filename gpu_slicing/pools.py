@@ -75,7 +75,8 @@ def _pool(name: str, kind: str, key: str, types: tuple[str, ...], layout_name: s
             share = sharing.check_sharing(share, per_type[it.name], layout.mig_enabled, f"{key}.sharing")
         per_type = {it.name: capacity.node_resources(it, layout, strategy, share, key=key)
                     for it in its}
-    per_node = {r: min(p.get(r, 0) for p in per_type.values()) for r in set().union(*per_type.values())}
+    resources = list(dict.fromkeys(r for p in per_type.values() for r in p))  # ordered, deterministic
+    per_node = {r: min(p.get(r, 0) for p in per_type.values()) for r in resources}
     return Pool(name, kind, key, its, layout, strategy, share, *nodes, per_node, per_type)
 
 

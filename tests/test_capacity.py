@@ -1,0 +1,242 @@
+"""What nodes advertise and whether workloads fit: expected values come from FACTS, not from the code."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from gpu_slicing import catalog
+from gpu_slicing.capacity import PoolCapacity, WorkloadDemand, node_resources, plan_capacity, tolerates
+from gpu_slicing.errors import ConfigError
+from gpu_slicing.layouts import parse_custom_layouts
+from gpu_slicing.sharing import parse_sharing
+from test_catalog import BALANCED, FACTS_GPUS, FACTS_PROFILES
+
+GPU = "nvidia.com/gpu"
+TAINT = {"key": "nvidia.com/gpu", "value": "true", "effect": "NoSchedule"}
+TOLERATE = [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]
+
+
+def mig(profile: str) -> str:
+    return "nvidia.com/mig-" + profile.replace("+", ".")
+
+
+def expected_mixed(itype: str, layout: str) -> dict[str, int]:
+    """FACTS 2: per-GPU counts x GPUs; nvidia.com/gpu counts the GPUs with MIG off."""
+    gpu, n = FACTS_GPUS[itype]
+    if layout == "all-disabled":
+        return {GPU: n}
+    if layout == "all-enabled":
+        return {GPU: 0}
+    if layout == "all-balanced":
+        per_gpu = BALANCED[gpu]
+    else:
+        (per_gpu,) = [{p: s.max_count} for p, s in FACTS_PROFILES[gpu].items()
+                      if layout == "all-" + p.replace("+", ".")]
+    return {**{mig(p): c * n for p, c in per_gpu.items()}, GPU: 0}
+
+
+def layout(itype: str, name: str) -> catalog.MigLayout:
+    return catalog.named_layouts(catalog.instance_type(itype).gpu)[name]
+
+
+CASES = [(t, name) for t in ("p4d.24xlarge", "p5.48xlarge", "p5e.48xlarge")
+         for name in catalog.named_layouts(catalog.instance_type(t).gpu)]
+
+
+@pytest.mark.parametrize("itype, name", CASES)
+def test_every_named_layout_mixed(itype, name):
+    assert node_resources(itype, layout(itype, name), "mixed") == expected_mixed(itype, name)
+
+
+@pytest.mark.parametrize("itype, name", CASES)
+def test_every_named_layout_single(itype, name):
+    """single: one profile on every GPU, all advertised as nvidia.com/gpu; anything else is an error."""
+    mixed = expected_mixed(itype, name)
+    migs = {r: n for r, n in mixed.items() if r != GPU}
+    if name == "all-disabled":
+        assert node_resources(itype, layout(itype, name), "single") == {GPU: FACTS_GPUS[itype][1]}
+    elif len(migs) == 1:
+        assert node_resources(itype, layout(itype, name), "single") == {GPU: sum(migs.values())}
+    else:
+        with pytest.raises(ConfigError, match="the mixed strategy"):
+            node_resources(itype, layout(itype, name), "single")
+
+
+@pytest.mark.parametrize("itype, name", CASES)
+def test_every_named_layout_none(itype, name):
+    if name == "all-disabled":
+        assert node_resources(itype, layout(itype, name), "none") == {GPU: 8}
+    else:
+        with pytest.raises(ConfigError, match="all-disabled"):
+            node_resources(itype, layout(itype, name), "none")
+
+
+def test_the_guides_numbers():
+    """FACTS 1.6: all-balanced p4d is 16/8/8 and nvidia.com/gpu 0; 56 is the all-1g.5gb figure."""
+    assert node_resources("p4d.24xlarge", layout("p4d.24xlarge", "all-balanced"), "mixed") == {
+        "nvidia.com/mig-1g.5gb": 16, "nvidia.com/mig-2g.10gb": 8, "nvidia.com/mig-3g.20gb": 8, GPU: 0}
+    assert node_resources("p4d.24xlarge", layout("p4d.24xlarge", "all-1g.5gb"), "mixed")[mig("1g.5gb")] == 7 * 8
+
+
+def test_custom_layouts_and_the_single_strategy():
+    custom = parse_custom_layouts({
+        "half": [{"devices": [0, 1, 2, 3], "profiles": {"1g.5gb": 7}}, {"devices": [4, 5, 6, 7]}],
+        "same": [{"devices": [0, 1, 2, 3], "profiles": {"3g.20gb": 2}},
+                 {"devices": [4, 5, 6, 7], "profiles": {"3g.20gb": 2}}],
+        "two": [{"devices": [0, 1, 2, 3], "profiles": {"3g.20gb": 2}},
+                {"devices": [4, 5, 6, 7], "profiles": {"7g.40gb": 1}}]})
+    assert node_resources("p4d.24xlarge", custom["half"], "mixed") == {mig("1g.5gb"): 28, GPU: 4}
+    assert node_resources("p4d.24xlarge", custom["same"], "single") == {GPU: 16}
+    for name in ("half", "two"):
+        with pytest.raises(ConfigError) as e:
+            node_resources("p4d.24xlarge", custom[name], "single", key="gpu-slicing:nodeGroups[0]")
+        assert e.value.key == "gpu-slicing:nodeGroups[0].migLayout" and "GPU 0-3" in e.value.allowed
+    with pytest.raises(ConfigError, match="one of none, single, mixed"):
+        node_resources("p4d.24xlarge", custom["same"], "mixd")
+    with pytest.raises(ConfigError, match="has no GPU"):  # checked against the instance: g5.12xlarge has 4
+        node_resources("g5.12xlarge", parse_custom_layouts({"x": [{"devices": [0, 1, 2, 3, 4]}]})["x"], "none")
+
+
+# --- the plan ---------------------------------------------------------------------------------------
+
+def pool(name="p4d", layout_name="all-balanced", nodes=(1, 1, 3), itype="p4d.24xlarge", kind="nodeGroup",
+         strategy="mixed", labels=None, taints=(TAINT,), sharing=None) -> PoolCapacity:
+    return PoolCapacity.from_layout(name, kind, itype, layout(itype, layout_name), strategy, *nodes,
+                                    labels={"gpu-slicing/pool": name, **(labels or {})}, taints=list(taints),
+                                    sharing=parse_sharing(sharing, "k"))
+
+
+def demand(name="w", resource=mig("1g.5gb"), replicas=1, per=1, pool_name=None, selector=None,
+           tolerations=TOLERATE) -> WorkloadDemand:
+    return WorkloadDemand(name, resource, per, replicas, pool_name, selector or {}, tolerations)
+
+
+def test_the_guides_56_on_all_balanced_never_fits_and_the_suggestion_fits():
+    """FACTS 1.6: 3 nodes x 16 = 48 < 56; all-1g.5gb gives 7 x 8 = 56 on one node; or 4 nodes (4 x 16 >= 56)."""
+    plan = plan_capacity([pool()], [demand(replicas=56, pool_name="p4d")])
+    (w,) = plan.workloads
+    assert (w.fits, w.level, w.capacity["max"], w.requested) == (False, "error", 48, 56)
+    assert "all-1g.5gb gives 56 nvidia.com/mig-1g.5gb per node" in w.suggestion
+    assert "1 node(s)" in w.suggestion and "raise max nodes of p4d to 4" in w.suggestion
+    assert [str(e) for e in plan.errors] == [f"workload w: {w.message}"] and plan.errors[0].workload == "w"
+
+
+def test_fits_only_after_scaling_out_is_a_warning():
+    plan = plan_capacity([pool(nodes=(1, 1, 4))], [demand(replicas=56)])
+    (w,) = plan.workloads
+    assert (w.level, w.fits, w.capacity["desired"], w.capacity["max"]) == ("warning", True, 16, 64)
+    assert plan.warnings and not plan.errors
+
+
+def test_fits_at_desired_is_ok():
+    plan = plan_capacity([pool(nodes=(1, 2, 3))], [demand(replicas=32)])
+    assert plan.workloads[0].level == "ok" and not plan.errors and not plan.warnings
+
+
+def test_workloads_on_one_pool_and_resource_share_it():
+    plan = plan_capacity([pool()], [demand("a", replicas=30), demand("b", replicas=30),
+                                    demand("c", resource=mig("3g.20gb"), replicas=24)])
+    a, b, c = plan.workloads
+    assert a.level == "warning" and a.capacity["max"] == 48
+    assert b.level == "error" and b.capacity["max"] == 48 - 30 and "shared with a takes 30" in b.message
+    assert c.level == "warning"  # 3g.20gb slices are separate: 8 per node x 3
+    util = plan.to_json()["pools"][0]["utilization"]["resources"]
+    assert util[mig("1g.5gb")] == {"requested": 60, "advertisedAtDesired": 16, "advertisedAtMax": 48}
+
+
+def test_node_pools_scale_from_zero_and_need_a_node_overlay_for_mig():
+    plan = plan_capacity([pool("gpu", kind="nodePool", nodes=(0, 0, 2))], [demand(replicas=8)])
+    (w,) = plan.workloads
+    assert w.level == "warning" and w.capacity["desired"] == 0 and "NodeOverlay" in w.message
+
+
+def test_selectors_and_taints_decide_which_pools_host():
+    pools = [pool("a", labels={"team": "x"}), pool("b", taints=[TAINT, {"key": "dedicated", "value": "ml",
+                                                                        "effect": "NO_SCHEDULE"}])]
+    plan = plan_capacity(pools, [demand("sel", selector={"team": "x"}), demand("any", tolerations=[]),
+                                 demand("both", tolerations=TOLERATE + [{"key": "dedicated", "value": "ml"}]),
+                                 demand("missing", pool_name="nope")])
+    sel, any_, both, missing = plan.workloads
+    assert sel.pools == ("a",)
+    assert any_.level == "error" and "taint nvidia.com/gpu=true:NoSchedule is not tolerated" in any_.message
+    assert both.pools == ("a", "b")
+    assert missing.level == "error" and "pool nope does not exist" in missing.message
+    plan = plan_capacity(pools, [demand("typo", selector={"team": "y"})])
+    assert "nodeSelector team=y does not match (node has team=x)" in plan.workloads[0].message
+
+
+def test_tolerations_follow_kubernetes_matching():
+    assert tolerates([{"operator": "Exists"}], TAINT)
+    assert tolerates([{"key": "nvidia.com/gpu", "value": "true"}], TAINT)
+    assert not tolerates([{"key": "nvidia.com/gpu", "value": "false"}], TAINT)
+    assert not tolerates([{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoExecute"}], TAINT)
+
+
+def test_constrained_workloads_are_placed_first():
+    """A flexible workload listed first must not take the only pool a pinned one can use."""
+    pools = [pool("a", nodes=(1, 1, 1)), pool("b", nodes=(1, 1, 1))]
+    plan = plan_capacity(pools, [demand("flex", replicas=16), demand("pinned", replicas=16, pool_name="a")])
+    assert [w.level for w in plan.workloads] == ["ok", "ok"]
+
+
+def test_pods_bigger_than_one_unit_fragment_nodes():
+    """g5.48xlarge has 8 GPUs: 3-GPU pods fit 2 per node (6 of 8), so 2 nodes hold 4 pods, not 5."""
+    pools = [pool("g5", "all-disabled", nodes=(2, 2, 2), itype="g5.48xlarge", strategy="none")]
+    assert plan_capacity(pools, [demand(resource=GPU, per=3, replicas=4)]).workloads[0].level == "ok"
+    w = plan_capacity(pools, [demand(resource=GPU, per=3, replicas=5)]).workloads[0]
+    assert w.level == "error" and w.capacity["max"] == 12
+    w = plan_capacity(pools, [demand(resource=GPU, per=9, replicas=1)]).workloads[0]
+    assert w.level == "error" and "a node has 8 nvidia.com/gpu, a pod asks for 9" in w.message
+
+
+def test_time_sliced_capacity_and_fail_requests_greater_than_one():
+    shared = {"timeSlicing": {"replicas": 4, "resources": [mig("1g.5gb")]}}
+    plan = plan_capacity([pool(sharing=shared)], [demand(replicas=56)])
+    assert plan.workloads[0].level == "ok" and plan.workloads[0].capacity["desired"] == 64
+    strict = {"timeSlicing": {"replicas": 4, "resources": [mig("1g.5gb")], "failRequestsGreaterThanOne": True}}
+    w = plan_capacity([pool(sharing=strict)], [demand(replicas=2, per=2)]).workloads[0]
+    assert w.level == "error" and "failRequestsGreaterThanOne" in w.message
+
+
+def test_suggests_the_smallest_named_layout_that_fits():
+    """10 x 1g.5gb on all-3g.20gb nodes: all-balanced (16 per node) already fits one node."""
+    plan = plan_capacity([pool(layout_name="all-3g.20gb")], [demand(replicas=10)])
+    (w,) = plan.workloads
+    assert w.level == "error" and "advertises no nvidia.com/mig-1g.5gb" in w.message
+    assert w.suggestion.startswith("layout all-balanced on p4d")
+
+
+def test_json_shape_and_table():
+    plan = plan_capacity([pool(), pool("h", "all-3g.40gb", itype="p5.48xlarge")],
+                         [demand(replicas=20), demand("big", resource=mig("3g.40gb"), replicas=4)])
+    doc = json.loads(json.dumps(plan.to_json()))
+    assert list(doc) == ["pools", "workloads"]
+    p = doc["pools"][0]
+    assert list(p) == ["name", "kind", "instanceType", "gpu", "gpusPerNode", "layout", "strategy", "nodes",
+                       "perNode", "utilization"]
+    assert (p["instanceType"], p["gpusPerNode"], p["nodes"]) == ("p4d.24xlarge", 8, {"min": 1, "desired": 1,
+                                                                                     "max": 3})
+    assert p["perNode"] == expected_mixed("p4d.24xlarge", "all-balanced")
+    # compute slices per GPU: 2 x 1 + 2 + 3 = 7 (all-balanced); 2 x 3 = 6 (all-3g.40gb leaves one idle)
+    assert p["utilization"]["computeSlicesPerGpu"] == [7] * 8
+    assert doc["pools"][1]["utilization"]["computeSlicesPerGpu"] == [6] * 8
+    assert p["utilization"]["nodesNeeded"] == 2  # 20 slices at 16 per node
+    assert list(doc["workloads"][0]) == ["name", "resource", "requested", "pools", "capacityAtMax", "fits",
+                                         "message"]
+    assert doc["workloads"][1]["pools"] == ["h"] and doc["workloads"][1]["capacityAtMax"] == 16 * 3
+    table = plan.format_table()
+    lines = table.splitlines()
+    assert lines[0].startswith("POOL") and any(line.startswith("big ") for line in lines)
+    header = next(line for line in lines if line.startswith("WORKLOAD"))
+    row = next(line for line in lines if line.startswith("big "))
+    assert row.index("OK") == header.index("STATUS")
+
+
+def test_bad_pool_and_workload_inputs():
+    with pytest.raises(ValueError, match="min <= desired <= max"):
+        pool(nodes=(2, 1, 3))
+    with pytest.raises(ValueError, match="unique"):
+        plan_capacity([pool(), pool()], [])
+    with pytest.raises(ValueError, match="per_replica"):
+        demand(per=0)

@@ -1,0 +1,229 @@
+"""Custom MIG layouts: parsing, checking per instance type, resolving names, and the mig-parted ConfigMap."""
+from __future__ import annotations
+
+import random
+
+import pytest
+import yaml
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+from gpu_slicing import catalog
+from gpu_slicing.errors import ConfigError
+from gpu_slicing.layouts import check_layout, parse_custom_layouts, render_mig_parted_config, resolve_layout
+from test_catalog import BALANCED, FACTS_GPUS, FACTS_PROFILES, PCI_IDS, REFERENCE, needs_reference
+from test_placement import brute_fits
+
+KEY = "gpu-slicing:migLayouts"
+HALF_SMALL = {"p4d-half-small": [{"devices": [0, 1, 2, 3], "profiles": {"1g.5gb": 7}},
+                                 {"devices": [4, 5, 6, 7], "profiles": {"4g.20gb": 1, "3g.20gb": 1}}]}
+
+
+def test_parse_the_documented_example():
+    layout = parse_custom_layouts(HALF_SMALL)["p4d-half-small"]
+    assert layout.custom and layout.name == "p4d-half-small"
+    assert [(g.devices, g.mig_enabled, dict(g.profiles)) for g in layout.groups] == [
+        ((0, 1, 2, 3), True, {"1g.5gb": 7}), ((4, 5, 6, 7), True, {"4g.20gb": 1, "3g.20gb": 1})]
+    check_layout(layout, "p4d.24xlarge", f"{KEY}.p4d-half-small")
+
+
+def test_entries_without_profiles_disable_mig_and_mig_enabled_true_is_all_enabled():
+    raw = {"half": [{"devices": [0, 1, 2, 3], "profiles": {}}, {"devices": [4, 5, 6], "migEnabled": False},
+                    {"devices": [7], "migEnabled": True}]}
+    groups = parse_custom_layouts(raw)["half"].groups
+    assert [(g.mig_enabled, dict(g.profiles)) for g in groups] == [(False, {}), (False, {}), (True, {})]
+    assert parse_custom_layouts(None) == {}
+
+
+@pytest.mark.parametrize("raw, key, fragment", [
+    (["not", "a", "map"], KEY, "a map of layout name"),
+    ({"Bad Name": [{"devices": "all"}]}, KEY, "Kubernetes label value"),
+    ({"x" * 64: [{"devices": "all"}]}, KEY, "at most 63 characters"),
+    ({"-dash": [{"devices": "all"}]}, KEY, "starting and ending with a letter or digit"),
+    ({"all-balanced": [{"devices": "all", "profiles": {"1g.5gb": 7}}]}, f"{KEY}.all-balanced", "shadow"),
+    ({"all-mine": [{"devices": "all"}]}, f"{KEY}.all-mine", "NVIDIA's layouts"),
+    ({"empty": []}, f"{KEY}.empty", "non-empty list"),
+    ({"l": [{"devices": "all", "profile": {"1g.5gb": 7}}]}, f"{KEY}.l[0]", "only the keys devices, profiles"),
+    ({"l": ["all"]}, f"{KEY}.l[0]", "an entry {devices"),
+    ({"l": [{"profiles": {"1g.5gb": 7}}]}, f"{KEY}.l[0].devices", "'all' or a non-empty list"),
+    ({"l": [{"devices": "some"}]}, f"{KEY}.l[0].devices", "'all' or a non-empty list"),
+    ({"l": [{"devices": [0, -1]}]}, f"{KEY}.l[0].devices", "non-negative integers, got -1"),
+    ({"l": [{"devices": [0, True]}]}, f"{KEY}.l[0].devices", "non-negative integers, got True"),
+    ({"l": [{"devices": [0, 0]}]}, f"{KEY}.l[0].devices", "GPU 0 is twice in this entry"),
+    ({"l": [{"devices": [0, 1]}, {"devices": [1, 2]}]}, f"{KEY}.l[1].devices", "GPU 1 is also in entry [0]"),
+    ({"l": [{"devices": [0]}, {"devices": "all"}]}, f"{KEY}.l[1].devices", "must be the layout's only entry"),
+    ({"l": [{"devices": "all", "profiles": [["1g.5gb", 7]]}]}, f"{KEY}.l[0].profiles", "a map of MIG profile"),
+    ({"l": [{"devices": "all", "profiles": {"1g.5gb": 0}}]}, f"{KEY}.l[0].profiles", "positive integers"),
+    ({"l": [{"devices": "all", "profiles": {"1g.5gb": "7"}}]}, f"{KEY}.l[0].profiles", "positive integers"),
+    ({"l": [{"devices": "all", "profiles": {"1g.5gb": 7}, "migEnabled": False}]}, f"{KEY}.l[0].migEnabled",
+     "profiles need MIG mode on"),
+    ({"l": [{"devices": "all", "migEnabled": "yes"}]}, f"{KEY}.l[0].migEnabled", "true or false"),
+])
+def test_structural_errors_name_the_key(raw, key, fragment):
+    with pytest.raises(ConfigError) as e:
+        parse_custom_layouts(raw)
+    assert e.value.key == key
+    assert fragment in str(e.value)
+
+
+@pytest.mark.parametrize("entries, itype, key, fragment", [
+    ([{"devices": [0, 1, 2, 3, 4, 5, 6, 7, 8], "profiles": {"1g.5gb": 7}}], "p4d.24xlarge", "[0].devices",
+     "has no GPU 8"),
+    ([{"devices": [0, 1, 2, 3], "profiles": {"1g.5gb": 7}}], "p4d.24xlarge", "", "GPUs 4, 5, 6, 7 are in none"),
+    ([{"devices": "all", "profiles": {"4g.20gb": 2}}], "p4d.24xlarge", "[0].profiles",
+     "2 x 4g.20gb need 8 compute slices; a GPU has 7"),
+    ([{"devices": "all", "profiles": {"1g.10gb": 4, "3g.20gb": 1}}], "p4d.24xlarge", "[0].profiles",
+     "need 12 memory slices"),
+    ([{"devices": "all", "profiles": {"1g.5gb+me": 2}}], "p4d.24xlarge", "[0].profiles", "exceeds its maximum of 1"),
+    ([{"devices": "all", "profiles": {"1g.5gb": 7}}], "p5.48xlarge", "[0].profiles", "has no MIG profile '1g.5gb'"),
+    ([{"devices": "all", "profiles": {"1g.10gb": 7}}], "p5.48xlarge", None, None),  # 1g.10gb x7 fits an H100
+    ([{"devices": "all", "profiles": {"1g.5gb": 1}}], "g5.48xlarge", "[0].profiles", "does not support MIG"),
+    ([{"devices": "all"}], "g5.48xlarge", None, None),
+    ([{"devices": [0, 1, 2, 3]}], "g5.12xlarge", None, None),  # 4 GPUs
+])
+def test_check_layout_against_the_instance(entries, itype, key, fragment):
+    layout = parse_custom_layouts({"mine": entries})["mine"]
+    if fragment is None:
+        check_layout(layout, itype, f"{KEY}.mine")
+        return
+    with pytest.raises(ConfigError) as e:
+        check_layout(layout, itype, f"{KEY}.mine")
+    assert e.value.key == f"{KEY}.mine{key}"
+    assert fragment in str(e.value) and itype in str(e.value)
+
+
+def test_resolve_named_custom_and_unknown():
+    custom = parse_custom_layouts(HALF_SMALL)
+    key = "gpu-slicing:nodeGroups[0].migLayout"
+    balanced = resolve_layout("all-balanced", "p4d.24xlarge", custom, key)
+    assert dict(balanced.groups[0].profiles) == BALANCED["A100-40GB"] and not balanced.custom
+    assert resolve_layout("all-balanced", "p5e.48xlarge", custom, key).groups[0].profiles == BALANCED["H200-141GB"]
+    assert resolve_layout("p4d-half-small", "p4d.24xlarge", custom, key) is custom["p4d-half-small"]
+    with pytest.raises(ConfigError) as e:  # an H200 profile on an A100
+        resolve_layout("all-1g.18gb", "p4d.24xlarge", custom, key)
+    assert e.value.key == key
+    assert "all-balanced" in e.value.allowed and "all-1g.5gb" in e.value.allowed
+    assert "p4d-half-small" in e.value.allowed and "all-1g.18gb" not in e.value.allowed
+    with pytest.raises(ConfigError) as e:  # a custom layout of 1g.5gb does not fit an H100
+        resolve_layout("p4d-half-small", "p5.48xlarge", custom, key)
+    assert e.value.key == f"{KEY}.p4d-half-small[0].profiles" and key in str(e.value)
+
+
+@pytest.mark.parametrize("itype", ["g5.xlarge", "g6.48xlarge", "g6e.12xlarge"])
+def test_no_mig_layout_on_gpus_without_mig(itype):
+    assert not resolve_layout("all-disabled", itype, {}, "k").mig_enabled
+    with pytest.raises(ConfigError) as e:
+        resolve_layout("all-balanced", itype, {}, "k")
+    assert "no MIG" in str(e.value) and "all-disabled" in e.value.allowed
+
+
+def _load(text: str) -> dict:
+    doc = yaml.safe_load(text)
+    assert doc["version"] == "v1" and list(doc) == ["version", "mig-configs"]
+    return doc["mig-configs"]
+
+
+def test_render_mig_parted_config_for_a_mixed_cluster():
+    custom = parse_custom_layouts(HALF_SMALL)["p4d-half-small"]
+    layouts = [resolve_layout(n, t, {}, "k") for n, t in
+               [("all-balanced", "p4d.24xlarge"), ("all-balanced", "p5.48xlarge"), ("all-disabled", "g5.xlarge"),
+                ("all-1g.10gb", "p4d.24xlarge"), ("all-1g.10gb", "p5.48xlarge"), ("all-balanced", "p4d.24xlarge")]]
+    configs = _load(render_mig_parted_config([custom, *layouts]))
+    assert list(configs) == sorted(configs) == ["all-1g.10gb", "all-balanced", "all-disabled", "p4d-half-small"]
+    assert configs["all-disabled"] == [{"devices": "all", "mig-enabled": False}]
+    assert configs["p4d-half-small"] == [
+        {"devices": [0, 1, 2, 3], "mig-enabled": True, "mig-devices": {"1g.5gb": 7}},
+        {"devices": [4, 5, 6, 7], "mig-enabled": True, "mig-devices": {"4g.20gb": 1, "3g.20gb": 1}}]
+    by_filter = {pci: e["mig-devices"] for e in configs["all-1g.10gb"] for pci in e["device-filter"]}
+    # 1g.10gb is a 2-slice profile on the A100-40GB (4 fit) and the 1-slice one on H100 (7 fit): FACTS 2.
+    assert by_filter[PCI_IDS["A100-40GB"] + "10DE"] == {"1g.10gb": 4}
+    assert by_filter[PCI_IDS["H100-80GB"] + "10DE"] == {"1g.10gb": 7}
+    balanced = {pci: e["mig-devices"] for e in configs["all-balanced"] for pci in e["device-filter"]}
+    assert balanced[PCI_IDS["A100-40GB"] + "10DE"] == BALANCED["A100-40GB"]
+    assert balanced[PCI_IDS["H100-80GB"] + "10DE"] == BALANCED["H100-80GB"]
+
+
+def test_render_is_deterministic():
+    layouts = [*catalog.named_layouts(catalog.A100_40GB).values(), *catalog.named_layouts(catalog.H200_141GB).values(),
+               *parse_custom_layouts(HALF_SMALL).values()]
+    text = render_mig_parted_config(layouts)
+    shuffled = layouts[:]
+    random.Random(7).shuffle(shuffled)
+    assert render_mig_parted_config(shuffled) == text
+
+
+@needs_reference
+def test_rendered_named_layouts_agree_with_nvidia_default_config():
+    """Our entry for a GPU equals the entry NVIDIA's default ConfigMap applies to that GPU."""
+    doc = yaml.safe_load((REFERENCE / "gpu-operator" / "default-mig-parted-config.yaml").read_text())
+    nvidia = yaml.safe_load(doc["data"]["config.yaml"])["mig-configs"]
+    for itype in ("p4d.24xlarge", "p5.48xlarge", "p5e.48xlarge"):
+        gpu = FACTS_GPUS[itype][0]
+        pci = PCI_IDS[gpu] + "10DE"
+        ours = _load(render_mig_parted_config(catalog.named_layouts(catalog.instance_type(itype).gpu).values()))
+        for name, entries in ours.items():
+            (mine,) = [e for e in entries if pci in e.get("device-filter", [pci])]
+            theirs = [e for e in nvidia[name] if pci in e.get("device-filter", [pci])
+                      and set(e.get("mig-devices") or {}) <= set(FACTS_PROFILES[gpu])]
+            strip = {k: v for k, v in mine.items() if k != "device-filter"}
+            assert strip == {k: v for k, v in theirs[0].items() if k != "device-filter"}, (itype, name)
+
+
+# --- property: the validator accepts exactly the layouts that satisfy the rules ------------------
+
+GPUS = 8
+
+
+def rules_hold(raw_entries: list[dict], gpu: str) -> bool:
+    """FACTS 2 and the config rules, checked from the raw config without the code under test."""
+    seen: list[int] = []
+    for e in raw_entries:
+        devices = list(range(GPUS)) if e["devices"] == "all" else e["devices"]
+        if e["devices"] == "all" and len(raw_entries) > 1:
+            return False
+        seen += devices
+        if e.get("profiles") and not brute_fits(gpu, e["profiles"]):
+            return False
+    return sorted(seen) == list(range(GPUS))
+
+
+@st.composite
+def raw_layouts(draw, gpu: str):
+    """Mostly near-valid layouts: GPUs dealt to 1-4 entries, sometimes with a GPU lost, doubled or
+    out of range, and profile counts around what fits."""
+    names = list(FACTS_PROFILES[gpu]) + ["1g.6gb"]  # one profile no GPU here has
+    if draw(st.booleans()) and draw(st.booleans()):
+        entries_devices: list = ["all"]
+    else:
+        k = draw(st.integers(1, 4))
+        owner = [draw(st.integers(0, k - 1)) for _ in range(GPUS)]
+        entries_devices = [[d for d in range(GPUS) if owner[d] == i] for i in range(k)]
+        entries_devices = [d for d in entries_devices if d]
+        mutation = draw(st.sampled_from(["none", "none", "drop", "dup", "range"]))
+        target = draw(st.integers(0, len(entries_devices) - 1))
+        if mutation == "drop" and len(entries_devices[target]) > 1:
+            entries_devices[target] = entries_devices[target][1:]
+        elif mutation == "dup" and len(entries_devices) > 1:
+            entries_devices[target] = entries_devices[target] + [entries_devices[target - 1][0]]
+        elif mutation == "range":
+            entries_devices[target] = entries_devices[target] + [GPUS + draw(st.integers(0, 2))]
+    entries = []
+    for devices in entries_devices:
+        chosen = draw(st.lists(st.sampled_from(names), max_size=3, unique=True))
+        profiles = {p: draw(st.integers(1, FACTS_PROFILES[gpu].get(p, (0, 0, 2))[2] + 1)) for p in chosen}
+        entries.append({"devices": devices, **({"profiles": profiles} if profiles else {})})
+    return entries
+
+
+@pytest.mark.parametrize("itype", ["p4d.24xlarge", "p5.48xlarge"])
+@settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_validator_accepts_exactly_the_layouts_that_follow_the_rules(itype, data):
+    gpu = FACTS_GPUS[itype][0]
+    entries = data.draw(raw_layouts(gpu))
+    try:
+        layout = parse_custom_layouts({"prop": entries})["prop"]
+        check_layout(layout, itype, f"{KEY}.prop")
+        accepted = True
+    except ConfigError:
+        accepted = False
+    assert accepted == rules_hold(entries, gpu), entries

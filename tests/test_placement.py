@@ -1,0 +1,101 @@
+"""Placement rules against an independent brute force over the FACTS table (not over the catalog).
+
+`brute_fits` tries every choice of distinct start slices for every instance; it shares no code with
+`gpu_slicing.placement`, so agreement means the rules, not one implementation, are right.
+"""
+from __future__ import annotations
+
+import itertools
+from functools import lru_cache
+
+import pytest
+
+from gpu_slicing import catalog, placement
+from test_catalog import FACTS_PROFILES, PCI_IDS, Shape, model_of
+
+MEMORY_SLICES, COMPUTE_SLICES = 8, 7  # FACTS 2
+
+
+def brute_fits(gpu: str, counts: dict[str, int]) -> bool:
+    """Can one GPU hold `counts`? Exhaustive over start slices; FACTS 2 rules only."""
+    return _brute(gpu, tuple(sorted((p, n) for p, n in counts.items() if n)))
+
+
+@lru_cache(maxsize=None)
+def _brute(gpu: str, counts: tuple[tuple[str, int], ...]) -> bool:
+    shapes: dict[str, Shape] = FACTS_PROFILES[gpu]
+    if any(p not in shapes or n > shapes[p].max_count for p, n in counts):
+        return False
+    if sum(shapes[p].compute * n for p, n in counts) > COMPUTE_SLICES:
+        return False
+    choices = [itertools.combinations(shapes[p].placements, n) for p, n in counts]
+    for starts in itertools.product(*choices):
+        used = 0
+        ok = True
+        for (p, _), group in zip(counts, starts):
+            for s in group:
+                mask = ((1 << shapes[p].memory_slices) - 1) << s
+                if used & mask or s + shapes[p].memory_slices > MEMORY_SLICES:
+                    ok = False
+                    break
+                used |= mask
+            if not ok:
+                break
+        if ok:
+            return True
+    return False
+
+
+def _every_count_vector(gpu: str):
+    shapes = FACTS_PROFILES[gpu]
+    names = list(shapes)
+    for counts in itertools.product(*(range(shapes[p].max_count + 1) for p in names)):
+        yield {p: n for p, n in zip(names, counts) if n}
+
+
+@pytest.mark.parametrize("gpu", ["A100-40GB", "H100-80GB"])
+def test_why_not_agrees_with_brute_force_everywhere(gpu):
+    """Every count vector within the per-profile maxima: same verdict both ways."""
+    model = model_of(gpu)
+    for counts in _every_count_vector(gpu):
+        assert (placement.why_not(model, counts) is None) == brute_fits(gpu, counts), counts
+
+
+@pytest.mark.parametrize("gpu", sorted(PCI_IDS))
+def test_valid_configs_are_exactly_the_placeable_ones(gpu):
+    model = model_of(gpu)
+    expected = {tuple(sorted(c.items())) for c in _every_count_vector(gpu) if brute_fits(gpu, c)}
+    assert {tuple(sorted(c.items())) for c in placement.valid_configs(model)} == expected
+
+
+def test_maximal_configs_cannot_take_one_more_instance():
+    gpu = "A100-40GB"
+    model = model_of(gpu)
+    maximal = placement.maximal_configs(model)
+    assert {"1g.5gb": 7} in maximal and {"1g.5gb": 2, "2g.10gb": 1, "3g.20gb": 1} in maximal
+    for counts in maximal:
+        assert brute_fits(gpu, counts)
+        assert not any(brute_fits(gpu, {**counts, p: counts.get(p, 0) + 1}) for p in FACTS_PROFILES[gpu])
+
+
+def test_place_returns_a_non_overlapping_placement_at_allowed_starts():
+    shapes = FACTS_PROFILES["A100-40GB"]
+    config = placement.place(catalog.A100_40GB, {"4g.20gb": 1, "2g.10gb": 1, "1g.5gb": 1})
+    slices = [s for p, start in config for s in range(start, start + shapes[p].memory_slices)]
+    assert all(start in shapes[p].placements for p, start in config)
+    assert len(slices) == len(set(slices)) and max(slices) < MEMORY_SLICES
+    assert placement.place(catalog.A100_40GB, {"4g.20gb": 2}) is None
+
+
+@pytest.mark.parametrize("counts, reason", [
+    ({"4g.20gb": 2}, "2 x 4g.20gb need 8 compute slices; a GPU has 7"),
+    ({"1g.10gb": 4, "3g.20gb": 1}, "need 12 memory slices; a GPU has 8"),
+    ({"1g.5gb+me": 2}, "2 x 1g.5gb+me exceeds its maximum of 1 per GPU"),
+    ({"1g.18gb": 1}, "has no MIG profile '1g.18gb'"),
+])
+def test_why_not_names_the_broken_rule(counts, reason):
+    assert reason in placement.why_not(catalog.A100_40GB, counts)
+
+
+def test_no_mig_on_a10g():
+    assert "does not support MIG" in placement.why_not(catalog.A10G, {"1g.5gb": 1})

@@ -1,0 +1,146 @@
+"""Time-slicing and MPS: config shape, checks against what the node advertises, key and YAML."""
+from __future__ import annotations
+
+import re
+
+import pytest
+import yaml
+from hypothesis import given, settings, strategies as st
+
+from gpu_slicing import catalog
+from gpu_slicing.capacity import node_resources
+from gpu_slicing.errors import ConfigError
+from gpu_slicing.sharing import (MPS, TIME_SLICING, Sharing, check_sharing, device_plugin_config_key, parse_sharing,
+                                 render_device_plugin_config, render_device_plugin_configs)
+
+KEY = "gpu-slicing:nodeGroups[0].sharing"
+LABEL_VALUE = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
+# p4d all-balanced under mixed, per FACTS 1.6 (what the node advertises before sharing).
+P4D_BALANCED = {"nvidia.com/mig-1g.5gb": 16, "nvidia.com/mig-2g.10gb": 8, "nvidia.com/mig-3g.20gb": 8,
+                "nvidia.com/gpu": 0}
+
+
+def ts(replicas: int = 4, resources=None, **flags) -> Sharing:
+    body = {"replicas": replicas, **flags}
+    if resources is not None:
+        body["resources"] = resources
+    return parse_sharing({"timeSlicing": body}, KEY)
+
+
+def test_parse_time_slicing_and_mps():
+    s = ts(4, ["nvidia.com/mig-1g.5gb"], renameByDefault=True)
+    assert s == Sharing(TIME_SLICING, 4, ("nvidia.com/mig-1g.5gb",), True, False)
+    assert parse_sharing({"mps": {"replicas": 3}}, KEY) == Sharing(MPS, 3, None, False, True)
+    assert parse_sharing(None, KEY) is None and parse_sharing({}, KEY) is None
+
+
+@pytest.mark.parametrize("raw, key, fragment", [
+    ("timeSlicing", KEY, "{timeSlicing: {replicas: N"),
+    ({"timeSlicing": {"replicas": 2}, "mps": {"replicas": 2}}, KEY, "cannot do both"),
+    ({"timeslicing": {"replicas": 2}}, KEY, "only timeSlicing or mps"),
+    ({"timeSlicing": 4}, f"{KEY}.timeSlicing", "a map with replicas"),
+    ({"timeSlicing": {"replicas": 1}}, f"{KEY}.timeSlicing.replicas", "an integer >= 2"),
+    ({"timeSlicing": {"replicas": "4"}}, f"{KEY}.timeSlicing.replicas", "an integer >= 2"),
+    ({"timeSlicing": {"replicas": True}}, f"{KEY}.timeSlicing.replicas", "an integer >= 2"),
+    ({"timeSlicing": {}}, f"{KEY}.timeSlicing.replicas", "an integer >= 2"),
+    ({"timeSlicing": {"replicas": 4, "devices": "all"}}, f"{KEY}.timeSlicing", "only the keys replicas"),
+    ({"timeSlicing": {"replicas": 4, "resources": []}}, f"{KEY}.timeSlicing.resources", "non-empty list"),
+    ({"timeSlicing": {"replicas": 4, "resources": ["gpu"]}}, f"{KEY}.timeSlicing.resources",
+     "nvidia.com/gpu or nvidia.com/mig-<profile>"),
+    ({"timeSlicing": {"replicas": 4, "resources": ["nvidia.com/gpu", "nvidia.com/gpu"]}},
+     f"{KEY}.timeSlicing.resources", "each resource once"),
+    ({"timeSlicing": {"replicas": 4, "renameByDefault": "no"}}, f"{KEY}.timeSlicing.renameByDefault", "true or false"),
+    ({"mps": {"replicas": 4, "resources": ["nvidia.com/mig-1g.5gb"]}}, f"{KEY}.mps.resources", "whole GPUs only"),
+    ({"mps": {"replicas": 4, "failRequestsGreaterThanOne": False}}, f"{KEY}.mps", "only the keys"),
+])
+def test_parse_errors(raw, key, fragment):
+    with pytest.raises(ConfigError) as e:
+        parse_sharing(raw, KEY)
+    assert e.value.key == key and fragment in str(e.value)
+
+
+def test_default_resources_are_everything_the_node_advertises():
+    """A resource advertised as 0 (nvidia.com/gpu under all-balanced) is not advertised at all."""
+    resolved = check_sharing(ts(4), P4D_BALANCED, True, KEY)
+    assert resolved.resources == ("nvidia.com/mig-1g.5gb", "nvidia.com/mig-2g.10gb", "nvidia.com/mig-3g.20gb")
+
+
+def test_unadvertised_resource_names_what_the_node_has():
+    with pytest.raises(ConfigError) as e:
+        check_sharing(ts(4, ["nvidia.com/gpu"]), P4D_BALANCED, True, KEY)
+    assert e.value.key == f"{KEY}.timeSlicing.resources"
+    assert "nvidia.com/mig-1g.5gb, nvidia.com/mig-2g.10gb, nvidia.com/mig-3g.20gb" in e.value.allowed
+    assert "nvidia.com/gpu" not in e.value.allowed
+
+
+def test_mps_is_whole_gpu_only():
+    mps = parse_sharing({"mps": {"replicas": 4}}, KEY)
+    with pytest.raises(ConfigError) as e:
+        check_sharing(mps, P4D_BALANCED, True, KEY)
+    assert e.value.key == f"{KEY}.mps" and "not MIG" in str(e.value)
+    assert check_sharing(mps, {"nvidia.com/gpu": 4}, False, KEY).resources == ("nvidia.com/gpu",)
+
+
+@pytest.mark.parametrize("itype, layout, strategy, sharing, expected", [
+    # FACTS 3: p4d all-balanced + mig-1g.5gb x4 -> 64 slots; the other slices stay as they are.
+    ("p4d.24xlarge", "all-balanced", "mixed", {"timeSlicing": {"replicas": 4, "resources": ["nvidia.com/mig-1g.5gb"]}},
+     {**P4D_BALANCED, "nvidia.com/mig-1g.5gb": 16 * 4}),
+    ("p4d.24xlarge", "all-balanced", "mixed",
+     {"timeSlicing": {"replicas": 4, "resources": ["nvidia.com/mig-1g.5gb"], "renameByDefault": True}},
+     {"nvidia.com/mig-1g.5gb.shared": 64, "nvidia.com/mig-2g.10gb": 8, "nvidia.com/mig-3g.20gb": 8,
+      "nvidia.com/gpu": 0}),
+    ("p4d.24xlarge", "all-balanced", "mixed", {"timeSlicing": {"replicas": 3}},
+     {"nvidia.com/mig-1g.5gb": 48, "nvidia.com/mig-2g.10gb": 24, "nvidia.com/mig-3g.20gb": 24, "nvidia.com/gpu": 0}),
+    # The device plugin README: 8 GPUs x 10 replicas -> 80 nvidia.com/gpu (or nvidia.com/gpu.shared).
+    ("g5.48xlarge", "all-disabled", "none", {"timeSlicing": {"replicas": 10}}, {"nvidia.com/gpu": 80}),
+    ("g6.48xlarge", "all-disabled", "mixed", {"timeSlicing": {"replicas": 10, "renameByDefault": True}},
+     {"nvidia.com/gpu.shared": 80}),
+    ("g6e.12xlarge", "all-disabled", "none", {"mps": {"replicas": 4}}, {"nvidia.com/gpu": 16}),
+    # single: every 3g.20gb slice is a nvidia.com/gpu; 2 per GPU x 8 GPUs x 2 replicas.
+    ("p4d.24xlarge", "all-3g.20gb", "single", {"timeSlicing": {"replicas": 2}}, {"nvidia.com/gpu": 32}),
+])
+def test_time_slicing_arithmetic(itype, layout, strategy, sharing, expected):
+    it = catalog.instance_type(itype)
+    named = catalog.named_layouts(it.gpu)[layout]
+    assert node_resources(itype, named, strategy, parse_sharing(sharing, KEY)) == expected
+
+
+def test_key_and_yaml_of_a_setup():
+    s = check_sharing(ts(4, ["nvidia.com/mig-1g.5gb"]), P4D_BALANCED, True, KEY)
+    assert device_plugin_config_key(s) == "ts-mig-1g.5gb-x4"
+    assert yaml.safe_load(render_device_plugin_config(s)) == {
+        "version": "v1",
+        "sharing": {"timeSlicing": {"renameByDefault": False, "failRequestsGreaterThanOne": False,
+                                    "resources": [{"name": "nvidia.com/mig-1g.5gb", "replicas": 4}]}}}
+    mps = check_sharing(parse_sharing({"mps": {"replicas": 2}}, KEY), {"nvidia.com/gpu": 8}, False, KEY)
+    assert yaml.safe_load(render_device_plugin_config(mps))["sharing"] == {
+        "mps": {"renameByDefault": False, "resources": [{"name": "nvidia.com/gpu", "replicas": 2}]}}
+
+
+def test_unresolved_sharing_has_no_key():
+    """'Every advertised resource' means different lists on different nodes: resolve first."""
+    with pytest.raises(ValueError, match="check_sharing"):
+        device_plugin_config_key(ts(4))
+
+
+def test_configs_map_is_keyed_and_deduplicated():
+    a = check_sharing(ts(4), P4D_BALANCED, True, KEY)
+    b = check_sharing(ts(4, ["nvidia.com/gpu"]), {"nvidia.com/gpu": 8}, False, KEY)
+    data = render_device_plugin_configs([a, b, a])
+    assert list(data) == sorted([device_plugin_config_key(a), device_plugin_config_key(b)])
+
+
+RESOURCES = ["nvidia.com/gpu"] + [catalog.resource_for_profile(p) for m in catalog.GPU_MODELS.values()
+                                  for p in m.profile_names]
+setups = st.builds(Sharing, st.just(TIME_SLICING), st.integers(2, 64),
+                   st.lists(st.sampled_from(sorted(set(RESOURCES))), min_size=1, max_size=12, unique=True)
+                   .map(lambda r: tuple(sorted(r))), st.booleans(), st.booleans())
+
+
+@settings(max_examples=200, deadline=None)
+@given(a=setups, b=setups)
+def test_keys_are_label_values_and_tell_setups_apart(a, b):
+    ka, kb = device_plugin_config_key(a), device_plugin_config_key(b)
+    assert len(ka) <= 63 and LABEL_VALUE.match(ka)
+    assert (ka == kb) == (a == b)
+    assert device_plugin_config_key(a) == ka
