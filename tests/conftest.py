@@ -13,6 +13,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
 REFERENCE = SHARED / "reference"
 NEEDS_SHARED = "needs ../shared/reference (CI has it; a user's clone does not)"
+needs_reference = pytest.mark.skipif(not REFERENCE.is_dir(), reason=NEEDS_SHARED)
 
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))

@@ -10,7 +10,7 @@ from gpu_slicing.capacity import PoolCapacity, WorkloadDemand, node_resources, p
 from gpu_slicing.errors import ConfigError
 from gpu_slicing.layouts import parse_custom_layouts
 from gpu_slicing.sharing import parse_sharing
-from test_catalog import BALANCED, FACTS_GPUS, FACTS_PROFILES
+from facts import BALANCED, FACTS_GPUS, FACTS_PROFILES
 
 GPU = "nvidia.com/gpu"
 TAINT = {"key": "nvidia.com/gpu", "value": "true", "effect": "NoSchedule"}

@@ -1,51 +1,20 @@
 """The GPU catalog against FACTS 2 and against the upstream references (`../shared/reference`).
 
-The FACTS table is written out here by hand, so the other test modules import it from this one
-(`FACTS_PROFILES`, `FACTS_GPUS`) instead of trusting the catalog they are testing.
+The FACTS table is written out by hand in `facts.py`, so the tests never trust the catalog they test.
 """
 from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import NamedTuple
 
 import pytest
 import yaml
 
-from conftest import NEEDS_SHARED, REFERENCE
+from conftest import REFERENCE, needs_reference
+from facts import BALANCED, FACTS_GPUS, FACTS_PROFILES, PCI_IDS, Shape, model_of  # noqa: F401
 from gpu_slicing import catalog
 
 
-class Shape(NamedTuple):
-    compute: int
-    memory_slices: int
-    max_count: int
-    placements: tuple[int, ...]
-
-
-# FACTS 2, row by row: the shape of each profile and its name on each GPU.
-_SHAPES = (Shape(1, 1, 7, (0, 1, 2, 3, 4, 5, 6)), Shape(1, 1, 1, (0, 1, 2, 3, 4, 5, 6)), Shape(1, 2, 4, (0, 2, 4, 6)),
-           Shape(2, 2, 3, (0, 2, 4)), Shape(3, 4, 2, (0, 4)), Shape(4, 4, 1, (0,)), Shape(7, 8, 1, (0,)))
-_NAMES = {
-    "A100-40GB": ("1g.5gb", "1g.5gb+me", "1g.10gb", "2g.10gb", "3g.20gb", "4g.20gb", "7g.40gb"),
-    "A100-80GB": ("1g.10gb", "1g.10gb+me", "1g.20gb", "2g.20gb", "3g.40gb", "4g.40gb", "7g.80gb"),
-    "H100-80GB": ("1g.10gb", "1g.10gb+me", "1g.20gb", "2g.20gb", "3g.40gb", "4g.40gb", "7g.80gb"),
-    "H200-141GB": ("1g.18gb", "1g.18gb+me", "1g.35gb", "2g.35gb", "3g.71gb", "4g.71gb", "7g.141gb"),
-}
-FACTS_PROFILES: dict[str, dict[str, Shape]] = {gpu: dict(zip(names, _SHAPES)) for gpu, names in _NAMES.items()}
-# instance type -> (GPU, GPUs per node); FACTS 2.
-FACTS_GPUS = {"p4d.24xlarge": ("A100-40GB", 8), "p4de.24xlarge": ("A100-80GB", 8), "p5.48xlarge": ("H100-80GB", 8),
-              "p5e.48xlarge": ("H200-141GB", 8), "p5en.48xlarge": ("H200-141GB", 8)}
-PCI_IDS = {"A100-40GB": "0x20B0", "A100-80GB": "0x20B2", "H100-80GB": "0x2330", "H200-141GB": "0x2335"}
-BALANCED = {"A100-40GB": {"1g.5gb": 2, "2g.10gb": 1, "3g.20gb": 1},
-            "H100-80GB": {"1g.10gb": 2, "2g.20gb": 1, "3g.40gb": 1},
-            "H200-141GB": {"1g.18gb": 2, "2g.35gb": 1, "3g.71gb": 1}}
-
-needs_reference = pytest.mark.skipif(not REFERENCE.is_dir(), reason=NEEDS_SHARED)
-
-
-def model_of(gpu: str) -> catalog.GpuModel:
-    return next(m for m in catalog.GPU_MODELS.values() if PCI_IDS[gpu] in m.pci_device_ids)
 
 
 @pytest.mark.parametrize("itype", sorted(FACTS_GPUS))

@@ -10,7 +10,8 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from gpu_slicing import catalog
 from gpu_slicing.errors import ConfigError
 from gpu_slicing.layouts import check_layout, parse_custom_layouts, render_mig_parted_config, resolve_layout
-from test_catalog import BALANCED, FACTS_GPUS, FACTS_PROFILES, PCI_IDS, REFERENCE, needs_reference
+from conftest import REFERENCE, needs_reference
+from facts import BALANCED, FACTS_GPUS, FACTS_PROFILES, PCI_IDS
 from test_placement import brute_fits
 
 KEY = "gpu-slicing:migLayouts"

@@ -11,7 +11,7 @@ from functools import lru_cache
 import pytest
 
 from gpu_slicing import catalog, placement
-from test_catalog import FACTS_PROFILES, PCI_IDS, Shape, model_of
+from facts import FACTS_PROFILES, PCI_IDS, Shape, model_of
 
 MEMORY_SLICES, COMPUTE_SLICES = 8, 7  # FACTS 2
 
