@@ -52,15 +52,15 @@ class Network(pulumi.ComponentResource):
                                        routes=[{"cidr_block": "0.0.0.0/0", "gateway_id": igw.id}],
                                        tags={**base, "Name": f"{cluster_name}-public"}, opts=child(self))
         shared = {f"kubernetes.io/cluster/{cluster_name}": "shared"}
-        public, private = [], []
+        public, private, routes = [], [], []
         for i in range(n):
             az = azs.names[i]
             pub = aws.ec2.Subnet(f"{name}-public-{i}", vpc_id=vpc.id, cidr_block=blocks[n + i], availability_zone=az,
                                  map_public_ip_on_launch=False,
                                  tags={**base, **shared, "kubernetes.io/role/elb": "1",
                                        "Name": f"{cluster_name}-public-{i}"}, opts=child(self))
-            aws.ec2.RouteTableAssociation(f"{name}-public-{i}-rta", subnet_id=pub.id, route_table_id=public_rt.id,
-                                          opts=child(self))
+            routes.append(aws.ec2.RouteTableAssociation(f"{name}-public-{i}-rta", subnet_id=pub.id,
+                                                        route_table_id=public_rt.id, opts=child(self)))
             public.append(pub)
         # One NAT gateway: GPU nodes pull large images through it; per-AZ NAT is a cost/HA trade-off
         # the stack owner can make by bringing their own VPC.
@@ -77,10 +77,13 @@ class Network(pulumi.ComponentResource):
                                  tags={**base, **shared, "kubernetes.io/role/internal-elb": "1",
                                        "karpenter.sh/discovery": cluster_name,
                                        "Name": f"{cluster_name}-private-{i}"}, opts=child(self))
-            aws.ec2.RouteTableAssociation(f"{name}-private-{i}-rta", subnet_id=sub.id, route_table_id=private_rt.id,
-                                          opts=child(self))
+            routes.append(aws.ec2.RouteTableAssociation(f"{name}-private-{i}-rta", subnet_id=sub.id,
+                                                        route_table_id=private_rt.id, opts=child(self)))
             private.append(sub)
+        # The subnet IDs carry the routes as dependencies: whatever runs in the subnets (the cluster,
+        # Karpenter draining its nodes on destroy) keeps its way out until it is gone itself.
+        egress = [r.id for r in routes] + [nat.id, private_rt.id, public_rt.id]
         self.vpc_id = vpc.id
-        self.private_subnet_ids = pulumi.Output.all(*[s.id for s in private])
-        self.public_subnet_ids = pulumi.Output.all(*[s.id for s in public])
+        self.private_subnet_ids = pulumi.Output.all(*[s.id for s in private], *egress).apply(lambda ids: ids[:n])
+        self.public_subnet_ids = pulumi.Output.all(*[s.id for s in public], *egress).apply(lambda ids: ids[:n])
 

@@ -502,13 +502,16 @@ def _verdict(w: WorkloadDemand, hosts: list[PoolCapacity], eligible: list[PoolCa
                                 f"({where}{share_text}); {w.replicas - placed['max']} pods stay Pending",
                        alternatives.suggest(w, eligible, claims, w.replicas - placed["max"]))
     if placed["desired"] < w.replicas:
-        karpenter = [p for p in hosts if p.kind == "nodePool"]
-        note = ""
-        if karpenter and w.resource.startswith("nvidia.com/mig-"):
-            note = (f"; Karpenter launches nodes for {w.resource} only if a NodeOverlay declares it "
-                    f"for {', '.join(p.name for p in karpenter)}")
+        if all(p.kind == "nodePool" for p in hosts):
+            # Karpenter pools start empty by design: launching nodes for pending pods is the normal path
+            # (for nvidia.com/mig-* only because the program gives each MIG NodePool its NodeOverlay).
+            p = hosts[0]
+            per_node = p.per_node[w.resource] // w.per_replica
+            nodes = -(-w.replicas // per_node) if per_node else 0
+            return verdict("ok", f"fits: Karpenter launches {nodes} node(s) of {p.name} for {need} "
+                                 f"({p.per_node[w.resource]} per node, {capacity['max']} at maxNodes {p.nodes_max})")
         return verdict("warning", f"fits only after scaling out: needs {need}, {capacity['desired']} free at "
-                                  f"desired nodes, {capacity['max']} at max ({where}){note}")
+                                  f"desired nodes, {capacity['max']} at max ({where})")
     return verdict("ok", f"fits: needs {need}, {capacity['desired']} free at desired nodes")
 
 

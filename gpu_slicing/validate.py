@@ -35,6 +35,8 @@ def check(cfg: StackConfig) -> None:
             raise ConfigError(f"{NAMESPACE}:karpenter.nodePools[{i}].name", p.name,
                               "a name not used by a node group (workloads select pools by name)")
     pools = resolve_pools(cfg)
+    from . import karpenter
+    karpenter.check(cfg, pools)
     gpu_nodes = sum(p.nodes_max for p in pools)
     if gpu_nodes > cfg.max_gpu_nodes:
         raise ConfigError(f"{NAMESPACE}:maxGpuNodes", cfg.max_gpu_nodes,

@@ -145,10 +145,16 @@ def test_workloads_on_one_pool_and_resource_share_it():
     assert util[mig("1g.5gb")] == {"requested": 60, "advertisedAtDesired": 16, "advertisedAtMax": 48}
 
 
-def test_node_pools_scale_from_zero_and_need_a_node_overlay_for_mig():
-    plan = plan_capacity([pool("gpu", kind="nodePool", nodes=(0, 0, 2))], [demand(replicas=8)])
-    (w,) = plan.workloads
-    assert w.level == "warning" and w.capacity["desired"] == 0 and "NodeOverlay" in w.message
+def test_node_pools_scale_from_zero_and_the_plan_says_how_many_nodes_karpenter_launches():
+    """A NodePool starts empty; Karpenter launching nodes for pending pods is its normal path, not a
+    warning. all-balanced gives 16 x 1g.5gb per p4d: 8 pods need 1 node, 20 need 2, 40 exceed 2 nodes."""
+    pools = [pool("gpu", kind="nodePool", nodes=(0, 0, 2))]
+    (w,) = plan_capacity(pools, [demand(replicas=8)]).workloads
+    assert w.level == "ok" and w.capacity["desired"] == 0 and "Karpenter launches 1 node(s) of gpu" in w.message
+    (w,) = plan_capacity(pools, [demand(replicas=20)]).workloads
+    assert w.level == "ok" and "launches 2 node(s)" in w.message
+    (w,) = plan_capacity(pools, [demand(replicas=40)]).workloads
+    assert w.level == "error" and w.capacity["max"] == 32
 
 
 def test_selectors_and_taints_decide_which_pools_host():

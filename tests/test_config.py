@@ -54,7 +54,7 @@ BAD = [
     ("workloads[0].replicas", 49, NS + "workloads[0].replicas", "48"),
     ("gpuOperator.migStrategy", "single", NS + "nodeGroups[0].migLayout", "single"),
     ("gpuOperator.version", "v23.9.0", NS + "gpuOperator.version", "v26.7.0"),
-    ("maxGpuNodes", 2, NS + "maxGpuNodes", "at least the 3 GPU nodes"),
+    ("maxGpuNodes", 2, NS + "maxGpuNodes", "at least the 7 GPU nodes"),  # maxSize 3 + maxNodes 4
 ]
 
 

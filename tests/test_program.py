@@ -50,7 +50,8 @@ def test_resource_set(dev_runs, mode):
     assert [x.inputs["chart"] for x in r.by_type("kubernetes:helm.sh/v3:Release")
             if x.inputs["chart"] == "gpu-operator"] == ["gpu-operator"]
     assert _names(r.by_type("kubernetes:apps/v1:Deployment")) == [
-        "gpu-dev-workloads-slice-1g", "gpu-dev-workloads-slice-2g", "gpu-dev-workloads-slice-3g"]
+        "gpu-dev-workloads-guide-1g", "gpu-dev-workloads-slice-1g", "gpu-dev-workloads-slice-2g",
+        "gpu-dev-workloads-slice-3g"]
     assert count("kubernetes:batch/v1:Job") == 1
 
 
@@ -230,7 +231,8 @@ def test_custom_layout_renders_a_mig_parted_configmap_the_operator_points_at(dev
     assert r.error is None, r.error
     cm = r.one("kubernetes:core/v1:ConfigMap", "gpu-dev-gpu-operator-mig-parted").inputs
     configs = yaml.safe_load(cm["data"]["config.yaml"])["mig-configs"]
-    assert set(configs) == {"p4d-half-small", "all-disabled"}
+    # every layout a pool of the stack uses (the Karpenter pool's all-1g.5gb too), and all-disabled
+    assert set(configs) == {"p4d-half-small", "all-1g.5gb", "all-disabled"}
     assert configs["p4d-half-small"][1]["mig-devices"] == {"4g.20gb": 1, "3g.20gb": 1}
     rel = next(x for x in r.by_type("kubernetes:helm.sh/v3:Release") if x.inputs["chart"] == "gpu-operator")
     assert rel.inputs["values"]["migManager"]["config"] == {"name": cm["metadata"]["name"], "create": False}

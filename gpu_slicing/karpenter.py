@@ -1,0 +1,415 @@
+"""Karpenter v1.14.1 as plain data: IAM documents, chart values, and the EC2NodeClass, NodePool and
+NodeOverlay of every GPU NodePool (FACTS 1.7, 1.9, 4, 5). No Pulumi here: `components/karpenter.py` and
+`components/gpu_node_pool.py` turn these into resources, the tests hold them against the upstream
+CloudFormation, chart values and CRDs.
+
+Design notes a reviewer needs:
+- The controller's IAM is upstream's getting-started CloudFormation, statement for statement: every
+  mutating EC2/IAM action is scoped by the tags Karpenter puts on what it creates
+  (`kubernetes.io/cluster/<cluster>=owned`, `karpenter.sh/nodepool`, `karpenter.k8s.aws/ec2nodeclass`).
+- Karpenter's instance-type model knows `nvidia.com/gpu` (the instance's GPU count) but no MIG or
+  renamed time-sliced resource: a NodeOverlay declares what a node of the pool will advertise, taken from
+  the same `Pool.per_instance_type` the capacity plan uses. An overlay adds resources; it cannot change
+  `nvidia.com/gpu`, so pools that would advertise more `nvidia.com/gpu` than the instance has GPUs
+  (MIG under the single strategy, time-slicing without renameByDefault) are config errors.
+- `limits` cap what the pool may launch at maxNodes of its largest instance type, for every resource
+  (GPUs, cpu, memory): a mixed-MIG node reports `nvidia.com/gpu: 0`, so the GPU limit alone would not
+  hold once nodes register; cpu and memory still do. With instance types of different sizes the pool
+  may run more than maxNodes of the smaller ones, never more than maxNodes x the largest's resources.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, Iterable, Mapping
+
+from .config import NAMESPACE, StackConfig
+from .errors import ConfigError
+from .pools import Pool
+
+CHART = "oci://public.ecr.aws/karpenter/karpenter"  # Helm OCI reference; the version pins the chart
+RELEASE = "karpenter"
+RELEASE_NAMESPACE = "kube-system"
+SERVICE_ACCOUNT = "karpenter"  # set explicitly so the Pod Identity association cannot drift from the chart
+POD_IDENTITY_ADDON = "eks-pod-identity-agent"
+DISCOVERY_TAG = "karpenter.sh/discovery"
+NODEPOOL_LABEL = "karpenter.sh/nodepool"  # set by Karpenter on every node and instance it launches
+INSTANCE_TYPE_LABEL = "node.kubernetes.io/instance-type"
+CAPACITY_TYPE_LABEL = "karpenter.sh/capacity-type"
+WHOLE_GPU = "nvidia.com/gpu"
+
+NODEPOOL_API = "karpenter.sh/v1"
+NODECLASS_API = "karpenter.k8s.aws/v1"
+OVERLAY_API = "karpenter.sh/v1alpha1"
+
+# Destroy: a NodePool deleted with foreground propagation stays until its NodeClaims (finalizer
+# karpenter.sh/termination, blockOwnerDeletion) are gone, i.e. until its instances are terminated.
+# The drain is bounded by TERMINATION_GRACE_PERIOD; the delete timeout leaves room for that plus
+# EC2 termination. Create: wait for the Ready condition, so `pulumi up` fails when the NodeClass cannot
+# resolve its AMI alias, subnets, security groups or instance profile (instead of pods Pending later).
+FOREGROUND_DELETE = {"pulumi.com/deletionPropagationPolicy": "foreground"}
+WAIT_READY = {"pulumi.com/waitFor": "condition=Ready"}
+TERMINATION_GRACE_PERIOD = "30m"
+DELETE_TIMEOUT = "45m"
+CREATE_TIMEOUT = "10m"
+# Voluntary disruption (empty nodes, drift) one GPU node at a time; expiry is forceful and not budgeted.
+DISRUPTION_BUDGETS = ({"nodes": "1"},)
+ROOT_DEVICE = "/dev/xvda"  # AL2023 root volume
+
+CONTROLLER_REPLICAS = 2
+# Upstream's getting-started sizing; requests == limits keeps the controller Guaranteed on the
+# 2-vCPU system nodes it shares with the add-ons.
+CONTROLLER_RESOURCES = {"requests": {"cpu": "1", "memory": "1Gi"}, "limits": {"cpu": "1", "memory": "1Gi"}}
+
+# Every chart value this program sets, each a key of the chart's values.yaml at KARPENTER_VERSION.
+# Maps of user data (nodeSelector, controller.resources) are leaves: their keys are not chart keys.
+OPAQUE_VALUES = frozenset({"nodeSelector", "controller.resources"})
+VALUE_PATHS = frozenset({
+    "settings.clusterName", "settings.interruptionQueue", "settings.featureGates.nodeOverlay",
+    "serviceAccount.name", "replicas", "nodeSelector",
+    "affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms",
+    "affinity.podAntiAffinity.requiredDuringSchedulingIgnoredDuringExecution",
+    "controller.resources", "controller.env",
+})
+
+# The interruption events Karpenter handles (upstream's five EventBridge rules): key -> (source, detail-type).
+INTERRUPTION_RULES: dict[str, tuple[str, str]] = {
+    "health": ("aws.health", "AWS Health Event"),
+    "spot": ("aws.ec2", "EC2 Spot Instance Interruption Warning"),
+    "rebalance": ("aws.ec2", "EC2 Instance Rebalance Recommendation"),
+    "state-change": ("aws.ec2", "EC2 Instance State-change Notification"),
+    "cr-interrupt": ("aws.ec2", "EC2 Capacity Reservation Instance Interruption Warning"),
+}
+QUEUE_TARGET_ID = "KarpenterInterruptionQueueTarget"
+QUEUE_RETENTION_SECONDS = 300
+
+# Managed policies of the Karpenter node role (upstream KarpenterNodeRole).
+NODE_ROLE_POLICIES = ("AmazonEKSWorkerNodePolicy", "AmazonEKS_CNI_Policy", "AmazonEC2ContainerRegistryPullOnly",
+                      "AmazonSSMManagedInstanceCore")
+# The controller's managed policies, named as upstream names them.
+CONTROLLER_POLICIES = ("NodeLifecycle", "IAMIntegration", "EKSIntegration", "Interruption", "ZonalShift",
+                       "ResourceDiscovery")
+
+
+# --- names ------------------------------------------------------------------------------------------
+
+def node_role_name(cluster: str) -> str:
+    return f"KarpenterNodeRole-{cluster}"
+
+
+def controller_role_name(cluster: str) -> str:
+    return f"KarpenterControllerRole-{cluster}"
+
+
+def policy_name(cluster: str, key: str) -> str:
+    return f"KarpenterController{key}Policy-{cluster}"
+
+
+def queue_name(cluster: str) -> str:
+    return f"Karpenter-{cluster}"
+
+
+def rule_name(cluster: str, key: str) -> str:
+    """At most 64 characters for a 40-character cluster name."""
+    return f"Karpenter-{cluster}-{key}"
+
+
+def overlay_name(pool: str, instance_type: str) -> str:
+    return f"{pool}-{instance_type.replace('.', '-')}"
+
+
+# --- AWS documents ----------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class AwsContext:
+    """Where the policies apply: from aws.get_partition / get_region / get_caller_identity."""
+
+    partition: str
+    region: str
+    account_id: str
+    url_suffix: str = "amazonaws.com"
+
+
+def _doc(*statements: dict) -> dict:
+    return {"Version": "2012-10-17", "Statement": list(statements)}
+
+
+def _stmt(sid: str, resource: str | list[str], action: str | list[str], condition: dict | None = None,
+          effect: str = "Allow") -> dict:
+    out = {"Sid": sid, "Effect": effect, "Resource": resource, "Action": action}
+    if condition:
+        out["Condition"] = condition
+    return out
+
+
+def node_trust_policy(ctx: AwsContext) -> dict:
+    return {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"Service": f"ec2.{ctx.url_suffix}"}, "Action": ["sts:AssumeRole"]}]}
+
+
+def controller_trust_policy() -> dict:
+    """EKS Pod Identity: the agent assumes the role and tags the session (FACTS 4)."""
+    return {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"Service": "pods.eks.amazonaws.com"},
+         "Action": ["sts:AssumeRole", "sts:TagSession"]}]}
+
+
+def controller_policies(ctx: AwsContext, cluster: str, node_role_arn: str, queue_arn: str) -> dict[str, dict]:
+    """The controller's six policy documents, keyed as CONTROLLER_POLICIES (upstream's statements)."""
+    p, r, a, c = ctx.partition, ctx.region, ctx.account_id, cluster
+
+    def ec2(kind: str, account: str = "*") -> str:
+        return f"arn:{p}:ec2:{r}:{account}:{kind}/*"
+
+    owned_res = {f"aws:ResourceTag/kubernetes.io/cluster/{c}": "owned"}
+    owned_req = {f"aws:RequestTag/kubernetes.io/cluster/{c}": "owned", "aws:RequestTag/eks:eks-cluster-name": c}
+    pool_res = {f"aws:ResourceTag/{NODEPOOL_LABEL}": "*"}
+    pool_req = {f"aws:RequestTag/{NODEPOOL_LABEL}": "*"}
+    launched = [ec2(k) for k in ("fleet", "instance", "volume", "network-interface", "launch-template",
+                                 "spot-instances-request")]
+    run = ["ec2:RunInstances", "ec2:CreateFleet"]
+    profile = f"arn:{p}:iam::{a}:instance-profile/*"
+    region_res = {"aws:ResourceTag/topology.kubernetes.io/region": r}
+    region_req = {"aws:RequestTag/topology.kubernetes.io/region": r}
+    nodeclass_res = {"aws:ResourceTag/karpenter.k8s.aws/ec2nodeclass": "*"}
+    nodeclass_req = {"aws:RequestTag/karpenter.k8s.aws/ec2nodeclass": "*"}
+    cluster_arn = f"arn:{p}:eks:{r}:{a}:cluster/{c}"
+    return {
+        "NodeLifecycle": _doc(
+            _stmt("AllowScopedEC2InstanceAccessActions",
+                  [ec2("image", ""), ec2("snapshot", ""), ec2("security-group"), ec2("subnet"),
+                   ec2("capacity-reservation"), ec2("placement-group")], run),
+            _stmt("AllowScopedEC2LaunchTemplateAccessActions", f"arn:{p}:ec2:{r}:*:launch-template/*", run,
+                  {"StringEquals": owned_res, "StringLike": pool_res}),
+            _stmt("AllowScopedEC2InstanceActionsWithTags", launched, [*run, "ec2:CreateLaunchTemplate"],
+                  {"StringEquals": owned_req, "StringLike": pool_req}),
+            _stmt("AllowScopedResourceCreationTagging", launched, "ec2:CreateTags",
+                  {"StringEquals": {**owned_req,
+                                    "ec2:CreateAction": ["RunInstances", "CreateFleet", "CreateLaunchTemplate"]},
+                   "StringLike": pool_req}),
+            _stmt("AllowScopedResourceTagging", ec2("instance"), "ec2:CreateTags",
+                  {"StringEquals": owned_res, "StringLike": pool_res,
+                   "StringEqualsIfExists": {"aws:RequestTag/eks:eks-cluster-name": c},
+                   "ForAllValues:StringEquals": {"aws:TagKeys": ["eks:eks-cluster-name", "karpenter.sh/nodeclaim",
+                                                                 "Name"]}}),
+            _stmt("AllowScopedDeletion", [ec2("instance"), ec2("launch-template")],
+                  ["ec2:TerminateInstances", "ec2:DeleteLaunchTemplate"],
+                  {"StringEquals": owned_res, "StringLike": pool_res}),
+        ),
+        "IAMIntegration": _doc(
+            _stmt("AllowPassingInstanceRole", node_role_arn, "iam:PassRole",
+                  {"StringEquals": {"iam:PassedToService": ["ec2.amazonaws.com", "ec2.amazonaws.com.cn"]}}),
+            _stmt("AllowScopedInstanceProfileCreationActions", profile, ["iam:CreateInstanceProfile"],
+                  {"StringEquals": {**owned_req, **region_req}, "StringLike": nodeclass_req}),
+            _stmt("AllowScopedInstanceProfileTagActions", profile, ["iam:TagInstanceProfile"],
+                  {"StringEquals": {**owned_res, **region_res, **owned_req, **region_req},
+                   "StringLike": {**nodeclass_res, **nodeclass_req}}),
+            _stmt("AllowScopedInstanceProfileActions", profile,
+                  ["iam:AddRoleToInstanceProfile", "iam:RemoveRoleFromInstanceProfile", "iam:DeleteInstanceProfile"],
+                  {"StringEquals": {**owned_res, **region_res}, "StringLike": nodeclass_res}),
+        ),
+        "EKSIntegration": _doc(_stmt("AllowAPIServerEndpointDiscovery", cluster_arn, "eks:DescribeCluster")),
+        "Interruption": _doc(_stmt("AllowInterruptionQueueActions", queue_arn,
+                                   ["sqs:DeleteMessage", "sqs:GetQueueUrl", "sqs:ReceiveMessage"])),
+        "ZonalShift": _doc(_stmt("AllowZonalShiftStatusReadOnly", "*", ["arc-zonal-shift:GetManagedResource"],
+                                 {"StringEquals": {"arc-zonal-shift:ResourceIdentifier": cluster_arn}})),
+        "ResourceDiscovery": _doc(
+            _stmt("AllowRegionalReadActions", "*",
+                  [f"ec2:Describe{x}" for x in ("CapacityReservations", "Images", "Instances", "InstanceStatus",
+                                                "InstanceTypeOfferings", "InstanceTypes", "LaunchTemplates",
+                                                "PlacementGroups", "SecurityGroups", "SpotPriceHistory", "Subnets")],
+                  {"StringEquals": {"aws:RequestedRegion": r}}),
+            _stmt("AllowSSMReadActions", f"arn:{p}:ssm:{r}::parameter/aws/service/*", "ssm:GetParameter"),
+            _stmt("AllowPricingReadActions", "*", "pricing:GetProducts"),
+            _stmt("AllowUnscopedInstanceProfileListAction", "*", "iam:ListInstanceProfiles"),
+            _stmt("AllowInstanceProfileReadActions", profile, "iam:GetInstanceProfile"),
+        ),
+    }
+
+
+def queue_policy(queue_arn: str) -> dict:
+    """EventBridge (and SQS) may send; nothing may use the queue over plain HTTP."""
+    return {"Version": "2012-10-17", "Id": "EC2InterruptionPolicy", "Statement": [
+        {"Effect": "Allow", "Principal": {"Service": ["events.amazonaws.com", "sqs.amazonaws.com"]},
+         "Action": "sqs:SendMessage", "Resource": queue_arn},
+        {"Sid": "DenyHTTP", "Effect": "Deny", "Action": "sqs:*", "Resource": queue_arn,
+         "Condition": {"Bool": {"aws:SecureTransport": "false"}}, "Principal": "*"},
+    ]}
+
+
+def event_pattern(key: str) -> dict:
+    source, detail_type = INTERRUPTION_RULES[key]
+    return {"source": [source], "detail-type": [detail_type]}
+
+
+# --- chart values -----------------------------------------------------------------------------------
+
+def chart_values(cluster: str, interruption_queue: Any, system_label: Mapping[str, str], region: Any
+                 ) -> dict[str, Any]:
+    """Two controller replicas on different system nodes (the node group labelled `system_label`), never
+    on a node Karpenter manages (it would be removing the node it runs on), NodeOverlay on.
+
+    AWS_REGION is explicit: the controller otherwise asks IMDS for it at start-up and panics when it
+    cannot, which is the case on our nodes (IMDSv2 with hop limit 1: pods cannot reach IMDS). Credentials
+    come from EKS Pod Identity, whose agent is reachable from pods."""
+    (label_key, label_value), = system_label.items()
+    return {
+        "settings": {"clusterName": cluster, "interruptionQueue": interruption_queue,
+                     "featureGates": {"nodeOverlay": True}},
+        "serviceAccount": {"name": SERVICE_ACCOUNT},
+        "replicas": CONTROLLER_REPLICAS,
+        "nodeSelector": {"kubernetes.io/os": "linux", label_key: label_value},
+        "affinity": {
+            "nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
+                {"matchExpressions": [{"key": NODEPOOL_LABEL, "operator": "DoesNotExist"},
+                                      {"key": label_key, "operator": "In", "values": [label_value]}]}]}},
+            "podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [
+                {"topologyKey": "kubernetes.io/hostname"}]},
+        },
+        "controller": {"resources": CONTROLLER_RESOURCES, "env": [{"name": "AWS_REGION", "value": region}]},
+    }
+
+
+def flatten(values: Mapping[str, Any], prefix: str = "") -> list[str]:
+    """Leaf key paths of chart values (lists and OPAQUE_VALUES are leaves): checked against VALUE_PATHS."""
+    out = []
+    for k, v in values.items():
+        path = f"{prefix}{k}"
+        if isinstance(v, Mapping) and v and path not in OPAQUE_VALUES:
+            out.extend(flatten(v, path + "."))
+        else:
+            out.append(path)
+    return out
+
+
+# --- the Kubernetes objects of one GPU NodePool -------------------------------------------------------
+
+def node_limits(pool: Pool) -> dict[str, str]:
+    """`spec.limits`: maxNodes x the largest instance type of the pool, as quantity strings."""
+    n = pool.nodes_max
+    gpus = max(max(it.gpu_count, pool.per_instance_type[it.name].get(WHOLE_GPU, 0)) for it in pool.instance_types)
+    return {WHOLE_GPU: str(n * gpus),
+            "cpu": str(n * max(it.vcpu for it in pool.instance_types)),
+            "memory": f"{n * max(it.memory_gib for it in pool.instance_types)}Gi"}
+
+
+def node_class(pool: Pool, cluster: str, ami_alias_version: str, disk_gib: int) -> dict[str, Any]:
+    """EC2NodeClass: AL2023 at a pinned release (Karpenter picks its NVIDIA variant for GPU instances),
+    the node role, discovery-tagged subnets and security group, an encrypted gp3 root volume for CUDA
+    images, IMDSv2 only with hop limit 1 (pods cannot reach the node's credentials)."""
+    discovery = {DISCOVERY_TAG: cluster}
+    return {
+        "apiVersion": NODECLASS_API, "kind": "EC2NodeClass",
+        "metadata": {"name": pool.name, "annotations": {**WAIT_READY}},
+        "spec": {
+            "role": node_role_name(cluster),
+            "amiSelectorTerms": [{"alias": f"al2023@{ami_alias_version}"}],
+            "subnetSelectorTerms": [{"tags": dict(discovery)}],
+            "securityGroupSelectorTerms": [{"tags": dict(discovery)}],
+            "blockDeviceMappings": [{"deviceName": ROOT_DEVICE, "rootVolume": True,
+                                     "ebs": {"volumeSize": f"{disk_gib}Gi", "volumeType": "gp3", "encrypted": True,
+                                             "deleteOnTermination": True}}],
+            "metadataOptions": {"httpEndpoint": "enabled", "httpProtocolIPv6": "disabled",
+                                "httpPutResponseHopLimit": 1, "httpTokens": "required"},
+            "tags": {"gpu-slicing/cluster": cluster, "gpu-slicing/pool": pool.name, "managed-by": "karpenter"},
+        },
+    }
+
+
+def node_pool(pool: Pool, capacity_types: Iterable[str], consolidate_after: str, expire_after: str
+              ) -> dict[str, Any]:
+    """NodePool: the pool's instance and capacity types, its labels (incl. `nvidia.com/mig.config`, so a
+    new node comes up with its layout) and GPU taint; removes a node only once it has been empty for
+    `consolidate_after` (MIG setup reboots a new node: churn is slow and expensive), one at a time."""
+    return {
+        "apiVersion": NODEPOOL_API, "kind": "NodePool",
+        "metadata": {"name": pool.name, "annotations": {**FOREGROUND_DELETE, **WAIT_READY}},
+        "spec": {
+            "template": {
+                "metadata": {"labels": dict(pool.labels)},
+                "spec": {
+                    "nodeClassRef": {"group": NODECLASS_API.split("/")[0], "kind": "EC2NodeClass", "name": pool.name},
+                    "requirements": [
+                        {"key": INSTANCE_TYPE_LABEL, "operator": "In", "values": [it.name for it in pool.instance_types]},
+                        {"key": CAPACITY_TYPE_LABEL, "operator": "In", "values": list(capacity_types)},
+                    ],
+                    "taints": [dict(t) for t in pool.taints],
+                    "expireAfter": expire_after,
+                    "terminationGracePeriod": TERMINATION_GRACE_PERIOD,
+                },
+            },
+            "limits": node_limits(pool),
+            "disruption": {"consolidationPolicy": "WhenEmpty", "consolidateAfter": consolidate_after,
+                           "budgets": [dict(b) for b in DISRUPTION_BUDGETS]},
+        },
+    }
+
+
+def overlay_capacity(pool: Pool, instance_type: str) -> dict[str, str]:
+    """What a node of `pool` of `instance_type` advertises that Karpenter cannot know: its MIG and renamed
+    (time-sliced) resources, from the planner's per-node figures. `nvidia.com/gpu` is Karpenter's own."""
+    return {r: str(n) for r, n in sorted(pool.per_instance_type[instance_type].items()) if n > 0 and r != WHOLE_GPU}
+
+
+def node_overlays(pool: Pool) -> dict[str, dict[str, Any]]:
+    """One NodeOverlay per instance type whose nodes advertise resources Karpenter does not model,
+    keyed by instance type."""
+    out = {}
+    for it in pool.instance_types:
+        capacity = overlay_capacity(pool, it.name)
+        if not capacity:
+            continue
+        out[it.name] = {
+            "apiVersion": OVERLAY_API, "kind": "NodeOverlay",
+            "metadata": {"name": overlay_name(pool.name, it.name), "annotations": {**FOREGROUND_DELETE, **WAIT_READY}},
+            "spec": {"requirements": [{"key": NODEPOOL_LABEL, "operator": "In", "values": [pool.name]},
+                                      {"key": INSTANCE_TYPE_LABEL, "operator": "In", "values": [it.name]}],
+                     "capacity": capacity},
+        }
+    return out
+
+
+# --- config rules -----------------------------------------------------------------------------------
+
+_QUANTITY = re.compile(r"^([0-9]+)(Gi)?$")
+
+
+def _quantity(v: str) -> int:
+    m = _QUANTITY.match(v)
+    if not m:
+        raise ValueError(f"not a whole quantity: {v!r}")
+    return int(m.group(1))
+
+
+def check_limits(pool: Pool, limits: Mapping[str, str]) -> None:
+    """Limits that do not admit one node of an instance type mean that type is never launched."""
+    for it in pool.instance_types:
+        node = {WHOLE_GPU: it.gpu_count, "cpu": it.vcpu, "memory": it.memory_gib}
+        short = {r: f"{limits.get(r)} < {n}" for r, n in node.items() if _quantity(limits.get(r, "0")) < n}
+        if short:
+            raise ConfigError(f"{pool.key}.maxNodes", pool.nodes_max,
+                              f"limits that admit at least one {it.name} node ({', '.join(f'{r}: {s}' for r, s in short.items())})")
+
+
+def check(cfg: StackConfig, pools: Iterable[Pool]) -> None:
+    """Rules for Karpenter NodePools the shape of the config cannot express (called by validate.check).
+    MIG layouts the GPUs lack and mixed GPU models are rejected when the pools are resolved."""
+    by_name = {p.name: p for p in pools}
+    for pc in cfg.karpenter.node_pools:
+        pool = by_name[pc.name]
+        if "reserved" in pc.capacity_types:
+            raise ConfigError(f"{pool.key}.capacityTypes", list(pc.capacity_types),
+                              "on-demand and/or spot: reserved capacity needs capacityReservationSelectorTerms "
+                              "in the EC2NodeClass, which this program does not configure")
+        for it in pool.instance_types:
+            advertised = pool.per_instance_type[it.name].get(WHOLE_GPU, 0)
+            if advertised > it.gpu_count:
+                mig = pool.layout.mig_enabled and pool.sharing is None
+                raise ConfigError(f"{pool.key}.migLayout" if mig else f"{pool.key}.sharing",
+                                  pool.layout.name if mig else pc.sharing,
+                                  f"a pool whose {it.name} nodes advertise at most {it.gpu_count} {WHOLE_GPU} "
+                                  f"(they would advertise {advertised}): Karpenter counts {WHOLE_GPU} as the "
+                                  "instance's GPUs and a NodeOverlay cannot change that, so it would launch "
+                                  f"nodes for pods that already fit; use {NAMESPACE}:gpuOperator.migStrategy "
+                                  "mixed for MIG, and renameByDefault: true for time-slicing")
+        check_limits(pool, node_limits(pool))
