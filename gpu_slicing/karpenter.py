@@ -293,6 +293,14 @@ def node_limits(pool: Pool) -> dict[str, str]:
             "memory": f"{n * max(it.memory_gib for it in pool.instance_types)}Gi"}
 
 
+def admitted_nodes(pool: Pool) -> int:
+    """How many nodes the NodePool's limits really admit: with mixed sizes, limits sized for the largest
+    type admit more of the smaller ones, and that is what the cost guard must count."""
+    limits = node_limits(pool)
+    gpu, cpu, mem = int(limits[WHOLE_GPU]), int(limits["cpu"]), int(limits["memory"].removesuffix("Gi"))
+    return max(min(gpu // max(it.gpu_count, 1), cpu // it.vcpu, mem // it.memory_gib) for it in pool.instance_types)
+
+
 def node_class(pool: Pool, cluster: str, ami_alias_version: str, disk_gib: int) -> dict[str, Any]:
     """EC2NodeClass: AL2023 at a pinned release (Karpenter picks its NVIDIA variant for GPU instances),
     the node role, discovery-tagged subnets and security group, an encrypted gp3 root volume for CUDA

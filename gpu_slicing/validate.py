@@ -37,11 +37,12 @@ def check(cfg: StackConfig) -> None:
     pools = resolve_pools(cfg)
     from . import karpenter
     karpenter.check(cfg, pools)
-    gpu_nodes = sum(p.nodes_max for p in pools)
-    if gpu_nodes > cfg.max_gpu_nodes:
+    most = {p.name: karpenter.admitted_nodes(p) if p.kind == "nodePool" else p.nodes_max for p in pools}
+    if sum(most.values()) > cfg.max_gpu_nodes:
         raise ConfigError(f"{NAMESPACE}:maxGpuNodes", cfg.max_gpu_nodes,
-                          f"at least the {gpu_nodes} GPU nodes the pools may run "
-                          f"({', '.join(f'{p.name}: {p.nodes_max}' for p in pools)}); raise it deliberately")
+                          f"at least the {sum(most.values())} GPU nodes the pools may run "
+                          f"({', '.join(f'{k}: {v}' for k, v in most.items())}; a NodePool counts what its limits "
+                          "admit); raise it deliberately")
     by_name = {p.name: p for p in pools}
     for i, w in enumerate(cfg.workloads):
         key = f"{NAMESPACE}:workloads[{i}]"

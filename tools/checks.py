@@ -1,10 +1,38 @@
-"""Checks over the recorded graph: each returns findings `{"id", "severity", "message", "resource"}`."""
+"""Checks over the recorded graph: each returns findings `{"id", "severity", "message", "resource"}`.
+
+What a cloud or cluster would reject, caught at preview. Each check is backed by a maintained library or
+by the upstream reference, not by a hand-written imitation of it:
+
+| id | guards against | backed by |
+| --- | --- | --- |
+| k8s.schema | a built-in Kubernetes object the API server rejects (or whose typo'd field it drops) | kubernetes-validate's strict OpenAPI schemas for the cluster's version |
+| k8s.custom-resource-kind | a custom resource of a kind/version the pinned Karpenter does not serve, or namespaced when its CRD is cluster-scoped | gpu_slicing.karpenter's API versions, held against the real CRDs in tests |
+| k8s.crd-schema | a Karpenter object its CRD's openAPIV3Schema rejects (or prunes) | the CRD files in $GPU_SLICING_CRD_DIR (skipped, said so, when unset) |
+| helm.values | a Helm value the chart does not have (no values schema: Helm ignores typos silently) | the reviewed VALUE_PATHS of gpu_slicing.gpu_operator / .karpenter, held against the charts' values.yaml in tests |
+| aws.instance-type, aws.ami-type, aws.capacity-type, aws.enum | an EC2/EKS input outside the API's enum | botocore's service models (ec2, eks) |
+| aws.kubernetes-version | (botocore has no enum of EKS versions: says so, and which checks cover it) | - |
+| aws.event-source | an EventBridge pattern on a source no AWS service emits | botocore's list of services |
+| iam.parliament | IAM/SQS policy documents with malformed or risky statements | parliament (with community auditors); accepted findings in ACCEPTED_IAM_FINDINGS, each with its reason |
+| policy.<rule> | the CrossGuard rules of policy/rules.py (GPU invariants, security, cost), run over the same graph | policy/rules.py + gpu_slicing |
+
+Every check reports at least one finding: problems (error/warning) or one `info` line saying what it
+checked. Heavy libraries are imported only when a check runs.
+"""
 from __future__ import annotations
 
+import difflib
+import functools
+import importlib
+import json
+import os
+import re
+from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
 Finding = dict[str, Any]
 CHECKS: list[Callable[[Mapping[str, Any], list[dict]], Iterable[Finding]]] = []
+COMPUTED = "<computed>"  # tools.harness.COMPUTED: a value unknown at preview
+CRD_DIR_ENV = "GPU_SLICING_CRD_DIR"
 
 
 def check(fn):
@@ -29,6 +57,34 @@ def capacity_table(config: Mapping[str, Any]) -> str:
     return capacity_plan(cfg, resolve_pools(cfg)).format_table()
 
 
+def _dig(obj: Any, path: str) -> list[Any]:
+    """Values at `path` ("a.b[].c": `[]` walks every list item); missing parts give nothing."""
+    out = [obj]
+    for part in path.split("."):
+        many = part.endswith("[]")
+        key = part[:-2] if many else part
+        nxt = []
+        for o in out:
+            if isinstance(o, Mapping) and key in o:
+                v = o[key]
+                if many:
+                    nxt.extend(v if isinstance(v, list) else [])
+                else:
+                    nxt.append(v)
+        out = nxt
+    return out
+
+
+def _has_computed(v: Any) -> bool:
+    if v == COMPUTED:
+        return True
+    if isinstance(v, Mapping):
+        return any(_has_computed(x) for x in v.values())
+    if isinstance(v, list):
+        return any(_has_computed(x) for x in v)
+    return False
+
+
 @check
 def capacity_warnings(config: Mapping[str, Any], resources: list[dict]) -> Iterable[Finding]:
     """Workloads that fit only after scaling out: the plan's warnings, as checks."""
@@ -39,3 +95,565 @@ def capacity_warnings(config: Mapping[str, Any], resources: list[dict]) -> Itera
     cfg = parse_config(config)
     for w in capacity_plan(cfg, resolve_pools(cfg)).warnings:
         yield finding("capacity.scale-out", "warning", str(w))
+
+
+# --- Kubernetes: built-in objects against the OpenAPI schema of the cluster's version -----------------
+
+def cluster_version(config: Mapping[str, Any], resources: list[dict]) -> str | None:
+    """The control plane's Kubernetes version: as registered (pulumi-eks or aws.eks), else from config."""
+    for r in resources:
+        if r["type"] in ("eks:index:Cluster", "aws:eks/cluster:Cluster"):
+            v = r["inputs"].get("version")
+            if isinstance(v, str) and v != COMPUTED:
+                return v
+    try:
+        from gpu_slicing.config import parse_config
+
+        return parse_config(config).cluster.kubernetes_version
+    except Exception:  # noqa: BLE001 - no cluster, no version
+        return None
+
+
+def schema_version(version: str) -> tuple[str, str | None]:
+    """The kubernetes-validate schema version for a cluster `version` ("1.34"): the same minor when the
+    package ships it, else the newest it ships that is not newer (else its oldest), with a note saying so."""
+    from kubernetes_validate import utils as kv
+
+    shipped = [kv.major_minor(v) for v in kv.all_versions()]
+    if version in shipped:
+        return version, None
+    key = _version_key(version)
+    older = [v for v in shipped if _version_key(v) <= key]
+    chosen = older[-1] if older else shipped[0]
+    from kubernetes_validate.version import __version__
+
+    return chosen, (f"kubernetes-validate {__version__} ships no schema for Kubernetes {version} (it has "
+                    f"{shipped[0]}..{shipped[-1]}); built-in objects were validated against {chosen}, which may "
+                    "miss fields added or removed since: upgrade kubernetes-validate")
+
+
+def _version_key(v: str) -> tuple[int, ...]:
+    return tuple(int(x) for x in re.findall(r"\d+", v)[:2])
+
+
+@functools.lru_cache(maxsize=None)
+def _k8s_definitions(version: str) -> Any:
+    from kubernetes_validate import utils as kv
+
+    full = next(v for v in kv.all_versions() if kv.major_minor(v) == version)
+    return full, kv.schema_contents(f"kubernetes-json-schema/v{full}-local-strict/_definitions.json", version)
+
+
+@functools.lru_cache(maxsize=None)
+def _k8s_validator(version: str, api_version: str, kind: str):
+    """kubernetes-validate's strict schema for (apiVersion, kind) at `version`, as a validator that
+    reports every error (its `validate()` stops at the first); None when it has no such kind."""
+    import jsonschema
+    from kubernetes_validate import utils as kv
+    from referencing import Registry, Resource
+
+    full, definitions = _k8s_definitions(version)
+    api = re.sub(r"^([^./]*)(?:\.[^/]*)?/", r"\1-", api_version)
+    try:
+        schema = kv.schema_contents(f"kubernetes-json-schema/v{full}-local-strict/{kind.lower()}-{api}.json", version)
+    except FileNotFoundError:
+        return None
+    registry = Resource.from_contents(definitions) @ (Resource.from_contents(schema) @ Registry())
+    return jsonschema.validators.Draft202012Validator(schema, registry=registry)
+
+
+def _k8s_objects(resources: list[dict]) -> list[dict]:
+    """Kubernetes objects this program registers itself (not Helm releases, not providers)."""
+    return [r for r in resources if r["custom"] and r["type"].startswith("kubernetes:")
+            and not r["type"].startswith("kubernetes:helm.sh/") and isinstance(r["inputs"].get("kind"), str)]
+
+
+def _errors(validator, obj: Mapping[str, Any]) -> list[str]:
+    out = []
+    for e in sorted(validator.iter_errors(obj), key=lambda e: list(e.absolute_path)):
+        if e.instance == COMPUTED or (e.context and all(c.instance == COMPUTED for c in e.context)):
+            continue  # unknown at preview: the real value is checked by the API server
+        where = ".".join(str(p) for p in e.absolute_path) or "<root>"
+        out.append(f"{where}: {e.message}")
+    return out
+
+
+def is_builtin(r: dict, version: str) -> bool:
+    return _k8s_validator(version, r["inputs"].get("apiVersion", ""), r["inputs"]["kind"]) is not None
+
+
+@check
+def k8s_schema(config: Mapping[str, Any], resources: list[dict]) -> Iterable[Finding]:
+    objects = _k8s_objects(resources)
+    version = cluster_version(config, resources)
+    if not objects or version is None:
+        yield finding("k8s.schema", "info", "no built-in Kubernetes objects to validate")
+        return
+    chosen, note = schema_version(version)
+    if note:
+        yield finding("k8s.schema-version", "warning", note)
+    n = 0
+    for r in objects:
+        validator = _k8s_validator(chosen, r["inputs"].get("apiVersion", ""), r["inputs"]["kind"])
+        if validator is None:
+            continue  # a custom resource: k8s.custom-resource-kind / k8s.crd-schema
+        n += 1
+        for e in _errors(validator, r["inputs"]):
+            yield finding("k8s.schema", "error", f"{r['inputs']['kind']} {r['name']}: {e} "
+                                                 f"(Kubernetes {chosen} OpenAPI schema, strict)", r["name"])
+    from kubernetes_validate.version import __version__
+
+    yield finding("k8s.schema", "info", f"{n} built-in objects validated against the Kubernetes {chosen} OpenAPI "
+                                        f"schema (kubernetes-validate {__version__}, strict: unknown fields are errors)")
+
+
+# --- Kubernetes: custom resources (Karpenter) ---------------------------------------------------------
+
+def served_custom_kinds() -> dict[tuple[str, str], str]:
+    """(apiVersion, kind) -> scope of the custom resources this program may create: Karpenter's, at the
+    versions gpu_slicing.karpenter pins (tests hold them against the real CRDs)."""
+    try:
+        k = importlib.import_module("gpu_slicing.karpenter")
+    except ImportError:
+        return {}
+    return {(k.NODEPOOL_API, "NodePool"): "Cluster", (k.NODECLASS_API, "EC2NodeClass"): "Cluster",
+            (k.OVERLAY_API, "NodeOverlay"): "Cluster"}
+
+
+def _custom_objects(resources: list[dict], version: str | None) -> list[dict]:
+    if version is None:
+        return []
+    chosen, _ = schema_version(version)
+    return [r for r in _k8s_objects(resources) if not is_builtin(r, chosen)]
+
+
+@check
+def k8s_custom_resource_kind(config: Mapping[str, Any], resources: list[dict]) -> Iterable[Finding]:
+    objects = _custom_objects(resources, cluster_version(config, resources))
+    served = served_custom_kinds()
+    for r in objects:
+        api, kind = r["inputs"].get("apiVersion"), r["inputs"]["kind"]
+        scope = served.get((api, kind))
+        if scope is None:
+            known = ", ".join(f"{a} {k}" for a, k in sorted(served)) or "none"
+            yield finding("k8s.custom-resource-kind", "error",
+                          f"{kind} {r['name']}: {api} {kind} is neither a built-in Kubernetes kind nor a custom "
+                          f"resource the pinned Karpenter serves ({known})", r["name"])
+        elif scope == "Cluster" and r["inputs"].get("metadata", {}).get("namespace"):
+            yield finding("k8s.custom-resource-kind", "error",
+                          f"{kind} {r['name']}: metadata.namespace set on a cluster-scoped kind", r["name"])
+    yield finding("k8s.custom-resource-kind", "info",
+                  f"{len(objects)} custom resources checked for a served apiVersion/kind and scope")
+
+
+def load_crds(directory: str | Path) -> dict[tuple[str, str], dict]:
+    """(apiVersion, kind) -> openAPIV3Schema of every served version of the CRDs in `directory`."""
+    import yaml
+
+    out = {}
+    for path in sorted(Path(directory).glob("*.y*ml")):
+        try:
+            docs = list(yaml.safe_load_all(path.read_text()))
+        except yaml.YAMLError:
+            continue  # not plain YAML (e.g. a CloudFormation template): no CRD in it
+        for doc in docs:
+            if not isinstance(doc, Mapping) or doc.get("kind") != "CustomResourceDefinition":
+                continue
+            spec = doc["spec"]
+            for v in spec.get("versions", []):
+                schema = (v.get("schema") or {}).get("openAPIV3Schema")
+                if v.get("served", True) and schema:
+                    out[(f"{spec['group']}/{v['name']}", spec["names"]["kind"])] = schema
+    return out
+
+
+def strict_schema(schema: Any) -> Any:
+    """A CRD schema as JSON Schema with Kubernetes' pruning made visible: an object schema that lists
+    `properties` and does not preserve unknown fields gets `additionalProperties: false` (the API server
+    would silently drop such a field); `nullable: true` admits null."""
+    if isinstance(schema, list):
+        return [strict_schema(s) for s in schema]
+    if not isinstance(schema, Mapping):
+        return schema
+    out = {k: strict_schema(v) for k, v in schema.items()}
+    if "properties" in out and "additionalProperties" not in out \
+            and not out.get("x-kubernetes-preserve-unknown-fields"):
+        out["additionalProperties"] = False
+    if out.get("nullable") and isinstance(out.get("type"), str):
+        out["type"] = [out["type"], "null"]
+    return out
+
+
+@functools.lru_cache(maxsize=None)
+def _crd_validators(directory: str) -> dict[tuple[str, str], Any]:
+    import jsonschema
+
+    return {k: jsonschema.Draft4Validator(strict_schema(s)) for k, s in load_crds(directory).items()}
+
+
+def crd_errors(obj: Mapping[str, Any], directory: str | Path) -> list[str] | None:
+    """Schema errors of a custom object against its CRD in `directory`; None when no CRD there serves it.
+    CEL rules (x-kubernetes-validations) are not evaluated."""
+    validator = _crd_validators(str(directory)).get((obj.get("apiVersion"), obj.get("kind")))
+    if validator is None:
+        return None
+    body = {k: v for k, v in obj.items() if k != "metadata"}  # metadata is ObjectMeta, not in the CRD schema
+    return _errors(validator, body)
+
+
+@check
+def k8s_crd_schema(config: Mapping[str, Any], resources: list[dict]) -> Iterable[Finding]:
+    objects = _custom_objects(resources, cluster_version(config, resources))
+    directory = os.environ.get(CRD_DIR_ENV)
+    if not objects:
+        yield finding("k8s.crd-schema", "info", "no custom resources to validate")
+        return
+    if not directory or not Path(directory).is_dir():
+        yield finding("k8s.crd-schema", "info",
+                      f"skipped: {len(objects)} custom resources not validated against their CRDs; set {CRD_DIR_ENV} "
+                      "to a directory of the pinned Karpenter's CRD files (the chart's crds/, as the CI "
+                      "workflow does) to validate them")
+        return
+    n = 0
+    for r in objects:
+        errors = crd_errors(r["inputs"], directory)
+        if errors is None:
+            yield finding("k8s.crd-schema", "error", f"{r['inputs']['kind']} {r['name']}: no CRD in {directory} "
+                                                     f"serves {r['inputs'].get('apiVersion')}", r["name"])
+            continue
+        n += 1
+        for e in errors:
+            yield finding("k8s.crd-schema", "error", f"{r['inputs']['kind']} {r['name']}: {e} (CRD schema)", r["name"])
+    yield finding("k8s.crd-schema", "info", f"{n} custom resources validated against the CRDs in {directory} "
+                                            "(unknown fields are errors; CEL rules not evaluated)")
+
+
+# --- Helm values: every path on the chart's reviewed allow-list -----------------------------------------
+
+# chart (last path element of the Release's `chart`) -> module with VALUE_PATHS (and optionally `flatten`)
+CHART_ALLOWLISTS = {"gpu-operator": "gpu_slicing.gpu_operator", "karpenter": "gpu_slicing.karpenter"}
+
+
+def _flatten(values: Mapping[str, Any], prefix: str = "") -> list[str]:
+    out = []
+    for k, v in values.items():
+        path = f"{prefix}{k}"
+        if isinstance(v, Mapping) and v:
+            out.extend(_flatten(v, path + "."))
+        else:
+            out.append(path)
+    return out
+
+
+def value_paths_off_allowlist(chart: str, values: Mapping[str, Any]) -> list[str] | None:
+    """Leaf paths of `values` not on `chart`'s reviewed allow-list; None when the chart has none."""
+    module_name = CHART_ALLOWLISTS.get(chart)
+    try:
+        module = importlib.import_module(module_name) if module_name else None
+    except ImportError:
+        module = None
+    allowed = getattr(module, "VALUE_PATHS", None)
+    if allowed is None:
+        return None
+    flatten = getattr(module, "flatten", _flatten)
+    return sorted(p for p in flatten(values) if p not in allowed)
+
+
+@check
+def helm_values(config: Mapping[str, Any], resources: list[dict]) -> Iterable[Finding]:
+    n = 0
+    for r in resources:
+        if r["type"] not in ("kubernetes:helm.sh/v3:Release", "kubernetes:helm.sh/v4:Chart"):
+            continue
+        chart = str(r["inputs"].get("chart", "")).rstrip("/").rsplit("/", 1)[-1]
+        values = r["inputs"].get("values") or {}
+        if not isinstance(values, Mapping):
+            yield finding("helm.values", "info", f"{r['name']}: values unknown at preview, not checked", r["name"])
+            continue
+        off = value_paths_off_allowlist(chart, values)
+        n += 1
+        if off is None:
+            yield finding("helm.values", "error", f"{r['name']}: chart {chart!r} has no reviewed allow-list of value "
+                                                  f"paths (add VALUE_PATHS to a module in CHART_ALLOWLISTS)", r["name"])
+        for p in off or ():
+            yield finding("helm.values", "error", f"{r['name']}: value {p!r} is not on the reviewed allow-list of chart "
+                                                  f"{chart!r}: the chart has no values schema, so Helm would ignore a "
+                                                  "key it lacks without a word", r["name"])
+    yield finding("helm.values", "info", f"{n} Helm releases' value paths checked against their charts' allow-lists")
+
+
+# --- AWS inputs: botocore's service models ----------------------------------------------------------
+
+_MNG = ("eks:index:ManagedNodeGroup", "aws:eks/nodeGroup:NodeGroup")
+_LT = ("aws:ec2/launchTemplate:LaunchTemplate",)
+_NODEPOOL = "kubernetes:karpenter.sh/v1:NodePool"
+_NODECLASS = "kubernetes:karpenter.k8s.aws/v1:EC2NodeClass"
+# (check id, resource types, input path, botocore service, shape whose enum the value must be in)
+AWS_ENUM_FIELDS: tuple[tuple[str, tuple[str, ...], str, str, str], ...] = (
+    ("aws.instance-type", _MNG, "instanceTypes[]", "ec2", "InstanceType"),
+    ("aws.instance-type", (*_LT, "aws:ec2/instance:Instance"), "instanceType", "ec2", "InstanceType"),
+    ("aws.ami-type", _MNG, "amiType", "eks", "AMITypes"),
+    ("aws.capacity-type", _MNG, "capacityType", "eks", "CapacityTypes"),
+    ("aws.enum", _MNG, "taints[].effect", "eks", "TaintEffect"),
+    ("aws.enum", ("eks:index:Cluster",), "enabledClusterLogTypes[]", "eks", "LogType"),
+    ("aws.enum", ("eks:index:Cluster",), "authenticationMode", "eks", "AuthenticationMode"),
+    ("aws.enum", ("aws:eks/cluster:Cluster",), "accessConfig.authenticationMode", "eks", "AuthenticationMode"),
+    ("aws.enum", _LT, "blockDeviceMappings[].ebs.volumeType", "ec2", "VolumeType"),
+    ("aws.enum", _LT, "metadataOptions.httpTokens", "ec2", "LaunchTemplateHttpTokensState"),
+    ("aws.enum", _LT, "metadataOptions.httpEndpoint", "ec2", "LaunchTemplateInstanceMetadataEndpointState"),
+    ("aws.enum", (_NODECLASS,), "spec.blockDeviceMappings[].ebs.volumeType", "ec2", "VolumeType"),
+    ("aws.enum", (_NODECLASS,), "spec.metadataOptions.httpTokens", "ec2", "HttpTokensState"),
+)
+
+
+@functools.lru_cache(maxsize=None)
+def botocore_enum(service: str, shape: str) -> frozenset[str]:
+    return frozenset(_botocore_session().get_service_model(service).shape_for(shape).enum)
+
+
+@functools.lru_cache(maxsize=None)
+def _botocore_session():
+    import botocore.session
+
+    return botocore.session.get_session()
+
+
+def _nodepool_instance_types(r: dict) -> list[str]:
+    reqs = _dig(r["inputs"], "spec.template.spec.requirements[]")
+    return [v for q in reqs if isinstance(q, Mapping) and q.get("key") == "node.kubernetes.io/instance-type"
+            and q.get("operator") == "In" for v in (q.get("values") or [])]
+
+
+@check
+def aws_enums(config: Mapping[str, Any], resources: list[dict]) -> Iterable[Finding]:
+    seen: dict[str, int] = {}
+    for r in resources:
+        values: list[tuple[str, str, str, str, Any]] = []
+        for cid, types, path, svc, shape in AWS_ENUM_FIELDS:
+            if r["type"] in types:
+                values += [(cid, path, svc, shape, v) for v in _dig(r["inputs"], path)]
+        if r["type"] == _NODEPOOL:
+            values += [("aws.instance-type", "requirements[node.kubernetes.io/instance-type]", "ec2", "InstanceType", v)
+                       for v in _nodepool_instance_types(r)]
+        for cid, path, svc, shape, v in values:
+            if v == COMPUTED or v is None:
+                continue
+            seen[cid] = seen.get(cid, 0) + 1
+            allowed = botocore_enum(svc, shape)
+            if v not in allowed:
+                hint = difflib.get_close_matches(str(v), allowed, n=3)
+                yield finding(cid, "error", f"{r['name']}: {path} = {v!r} is not a valid {svc} {shape} "
+                                            f"(botocore service model){'; did you mean ' + ', '.join(hint) if hint else ''}",
+                              r["name"])
+    import botocore
+
+    for cid in ("aws.instance-type", "aws.ami-type", "aws.capacity-type", "aws.enum"):
+        yield finding(cid, "info", f"{seen.get(cid, 0)} values checked against botocore {botocore.__version__} enums")
+    yield finding("aws.kubernetes-version", "info",
+                  "botocore's EKS model types the cluster version as a plain string (no enum to check against): the "
+                  "version is held to gpu-slicing's supported list by the config, and k8s.schema says when "
+                  "kubernetes-validate has no schema for it")
+
+
+@check
+def aws_event_sources(config: Mapping[str, Any], resources: list[dict]) -> Iterable[Finding]:
+    n = 0
+    for r in resources:
+        if r["type"] != "aws:cloudwatch/eventRule:EventRule" or "eventPattern" not in r["inputs"]:
+            continue
+        raw = r["inputs"]["eventPattern"]
+        if raw == COMPUTED:
+            continue
+        try:
+            pattern = json.loads(raw) if isinstance(raw, str) else raw
+        except ValueError as e:
+            yield finding("aws.event-source", "error", f"{r['name']}: eventPattern is not JSON: {e}", r["name"])
+            continue
+        services = set(_botocore_session().get_available_services())
+        for src in (pattern.get("source") or []) if isinstance(pattern, Mapping) else []:
+            n += 1
+            if isinstance(src, str) and src.startswith("aws.") and src[4:] not in services:
+                yield finding("aws.event-source", "error",
+                              f"{r['name']}: event source {src!r} names no AWS service botocore knows "
+                              "(aws.<service>, e.g. aws.ec2, aws.health)", r["name"])
+    yield finding("aws.event-source", "info", f"{n} EventBridge sources checked against botocore's services "
+                                              "(detail-types are not in botocore and are not checked)")
+
+
+# --- IAM: parliament ----------------------------------------------------------------------------------
+
+# (resource type, input path, document kind): where policy documents are
+IAM_DOCUMENTS = (
+    ("aws:iam/role:Role", "assumeRolePolicy", "trust"),
+    ("aws:iam/role:Role", "inlinePolicies[].policy", "identity"),
+    ("aws:iam/policy:Policy", "policy", "identity"),
+    ("aws:iam/rolePolicy:RolePolicy", "policy", "identity"),
+    ("aws:sqs/queuePolicy:QueuePolicy", "policy", "resource"),
+    ("aws:sqs/queue:Queue", "policy", "resource"),
+)
+
+_RUN = {"ec2:runinstances", "ec2:createfleet"}
+_INSTANCE_PROFILE_ACTIONS = {"iam:passrole", "iam:createinstanceprofile", "iam:taginstanceprofile",
+                             "iam:addroletoinstanceprofile", "iam:removerolefrominstanceprofile",
+                             "iam:deleteinstanceprofile"}
+
+# The reviewed parliament findings this program accepts, each with why it is fine. A finding is accepted
+# only when its issue, document kind and actions all match an entry (and the entry's `verify` holds).
+ACCEPTED_IAM_FINDINGS: tuple[dict[str, Any], ...] = (
+    {"issue": "MALFORMED", "kinds": {"trust"}, "detail": "Statement contains neither Resource nor NotResource",
+     "reason": "a role's trust policy names a Principal and never a Resource (the resource is the role itself; IAM "
+               "rejects Resource there); parliament reads every document as an identity policy"},
+    {"issue": "UNKNOWN_FEDERATION_SOURCE", "kinds": {"trust"}, "verify": "iam_oidc_provider",
+     "reason": "an IAM OIDC identity provider (e.g. GitHub Actions' token.actions.githubusercontent.com, the CI "
+               "roles of docs/checks-and-ci.md) is a valid federated principal; parliament knows only SAML "
+               "providers and four web identity providers. Accepted only for an oidc-provider ARN"},
+    {"issue": "RESOURCE_MISMATCH", "kinds": {"identity"}, "actions": _RUN, "verify": "statements_cover_formats",
+     "reason": "RunInstances/CreateFleet touch several resource types (image, subnet, security group, launch "
+               "template, instance, volume, network interface, fleet); Karpenter's NodeLifecycle policy grants them "
+               "in separate statements so each gets its own tag condition, and parliament judges each statement "
+               "alone. Accepted only when the document's statements together cover every format parliament names"},
+    {"issue": "RESOURCE_MISMATCH", "kinds": {"identity"}, "actions": {"ssm:getparameter"},
+     "verify": "public_ssm_parameter",
+     "reason": "AWS-owned public parameters (/aws/service/..., where Karpenter resolves EKS AMI ids) have ARNs with "
+               "an empty account field; parliament's format for ssm parameters demands an account"},
+    {"issue": "PERMISSIONS_MANAGEMENT_ACTIONS", "kinds": {"identity"}, "actions": _INSTANCE_PROFILE_ACTIONS,
+     "reason": "Karpenter creates an instance profile per EC2NodeClass and passes the node role to EC2: that is its "
+               "job. Upstream's statements scope them: PassRole to the node role's ARN with iam:PassedToService "
+               "ec2, instance-profile actions to profiles tagged for this cluster and region"},
+    {"issue": "RESOURCE_STAR", "kinds": {"identity"}, "actions": {"arc-zonal-shift:getmanagedresource"},
+     "reason": "upstream's ZonalShift statement: the action is read-only and conditioned on "
+               "arc-zonal-shift:ResourceIdentifier = this cluster's ARN"},
+)
+
+
+def _finding_actions(f: Any) -> set[str]:
+    """The actions a parliament finding is about, lower-cased (its detail/location shape varies by issue)."""
+    out: set[str] = set()
+    for src in (f.detail, (f.location or {}).get("actions") if isinstance(f.location, Mapping) else None):
+        for item in src if isinstance(src, list) else []:
+            a = item.get("action") if isinstance(item, Mapping) else item
+            if isinstance(a, str):
+                out.add(a.lower())
+    return out
+
+
+def _statements(doc: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    st = doc.get("Statement", [])
+    return [s for s in (st if isinstance(st, list) else [st]) if isinstance(s, Mapping)]
+
+
+def _listify(v: Any) -> list:
+    return v if isinstance(v, list) else [v]
+
+
+def _statements_cover_formats(f: Any, doc: Mapping[str, Any]) -> bool:
+    from parliament import is_arn_match
+
+    for item in f.detail if isinstance(f.detail, list) else []:
+        action, fmt = item.get("action", "").lower(), item.get("required_format", "")
+        if not any(s.get("Effect") == "Allow" and action in {a.lower() for a in _listify(s.get("Action"))}
+                   and any(isinstance(res, str) and is_arn_match("", fmt, res) for res in _listify(s.get("Resource")))
+                   for s in _statements(doc)):
+            return False
+    return True
+
+
+def _public_ssm_parameter(f: Any, doc: Mapping[str, Any]) -> bool:
+    resources = [res for s in _statements(doc) if "ssm:getparameter" in {a.lower() for a in _listify(s.get("Action"))}
+                 for res in _listify(s.get("Resource"))]
+    return bool(resources) and all(isinstance(r, str) and re.match(r"^arn:[^:]+:ssm:[^:]*::parameter/aws/service/", r)
+                                   for r in resources)
+
+
+def _iam_oidc_provider(f: Any, doc: Mapping[str, Any]) -> bool:
+    return isinstance(f.detail, str) and bool(re.match(r"^arn:aws[-a-z]*:iam::\d{12}:oidc-provider/[^/]+", f.detail))
+
+
+_VERIFY = {"statements_cover_formats": _statements_cover_formats, "public_ssm_parameter": _public_ssm_parameter,
+           "iam_oidc_provider": _iam_oidc_provider}
+
+
+def accepted_reason(f: Any, kind: str, doc: Mapping[str, Any]) -> str | None:
+    """Why parliament finding `f` on a `kind` document is accepted, or None when it is not."""
+    actions = _finding_actions(f)
+    for a in ACCEPTED_IAM_FINDINGS:
+        if a["issue"] != f.issue or kind not in a["kinds"]:
+            continue
+        if "detail" in a and f.detail != a["detail"]:
+            continue
+        if "actions" in a and not (actions and actions <= a["actions"]):
+            continue
+        if "verify" in a and not _VERIFY[a["verify"]](f, doc):
+            continue
+        return a["reason"]
+    return None
+
+
+def lint_policy(doc: Any, kind: str) -> list[tuple[Any, str | None]]:
+    """parliament's findings on `doc` (a JSON string or data), each with its accepted reason or None."""
+    from parliament import analyze_policy_string
+
+    text = doc if isinstance(doc, str) else json.dumps(doc)
+    parsed = json.loads(text) if isinstance(doc, str) else doc
+    policy = analyze_policy_string(text, include_community_auditors=True)
+    return [(f, accepted_reason(f, kind, parsed if isinstance(parsed, Mapping) else {})) for f in policy.findings]
+
+
+@check
+def iam_parliament(config: Mapping[str, Any], resources: list[dict]) -> Iterable[Finding]:
+    linted, skipped, accepted = 0, 0, 0
+    for r in resources:
+        for rtype, path, kind in IAM_DOCUMENTS:
+            if r["type"] != rtype:
+                continue
+            for doc in _dig(r["inputs"], path):
+                if doc is None:
+                    continue
+                if _has_computed(doc):
+                    skipped += 1
+                    continue
+                linted += 1
+                for f, reason in lint_policy(doc, kind):
+                    if reason is not None:
+                        accepted += 1
+                        continue
+                    detail = f.detail if f.detail not in ("", None, []) else (f.location or {}).get("actions", "")
+                    yield finding("iam.parliament", "error",
+                                  f"{r['name']}.{path}: parliament {f.issue}: {detail} (fix it, or add a reviewed "
+                                  "entry with its reason to ACCEPTED_IAM_FINDINGS)", r["name"])
+    yield finding("iam.parliament", "info",
+                  f"{linted} policy documents linted by parliament, {accepted} findings accepted (reasons in "
+                  f"tools/checks.py ACCEPTED_IAM_FINDINGS)" + (f", {skipped} unknown at preview" if skipped else ""))
+
+
+# --- the policy pack's rules, over the recorded graph -------------------------------------------------
+
+def policy_resources(resources: list[dict]) -> list:
+    """Recorded registrations in the shape the policy rules take (what CrossGuard hands the pack)."""
+    from policy.rules import Res
+
+    return [Res(type=r["type"], name=r["name"], urn=r["urn"], props=r["inputs"], parent=r.get("parent"),
+                dependencies=tuple(r.get("dependencies") or ()),
+                property_dependencies={k: tuple(v) for k, v in (r.get("propertyDependencies") or {}).items()})
+            for r in resources]
+
+
+def policy_context(config: Mapping[str, Any]):
+    from gpu_slicing.config import parse_config
+    from policy.rules import Context
+
+    return Context(max_gpu_nodes=parse_config(config).max_gpu_nodes)
+
+
+@check
+def policy_rules(config: Mapping[str, Any], resources: list[dict]) -> Iterable[Finding]:
+    from policy import rules
+
+    names = {r["urn"]: r["name"] for r in resources}
+    results = rules.evaluate_all(policy_resources(resources), policy_context(config))
+    for name, violations in results.items():
+        rule = rules.RULES[name]
+        for message, urn in violations:
+            yield finding(f"policy.{name}", "error" if rule.mandatory else "warning", message, names.get(urn, urn))
+    clean = [n for n, v in results.items() if not v]
+    yield finding("policy", "info", f"{len(results)} policy-pack rules run, {len(clean)} clean")
