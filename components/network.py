@@ -64,7 +64,7 @@ class Network(pulumi.ComponentResource):
             public.append(pub)
         # One NAT gateway: GPU nodes pull large images through it; per-AZ NAT is a cost/HA trade-off
         # the stack owner can make by bringing their own VPC.
-        eip = aws.ec2.Eip(f"{name}-nat", domain="vpc", tags={**base, "Name": f"{cluster_name}-nat"},
+        eip = aws.ec2.Eip(f"{name}-nat-eip", domain="vpc", tags={**base, "Name": f"{cluster_name}-nat"},
                           opts=child(self, depends_on=[igw]))
         nat = aws.ec2.NatGateway(f"{name}-nat", allocation_id=eip.id, subnet_id=public[0].id,
                                  tags={**base, "Name": f"{cluster_name}-nat"}, opts=child(self))

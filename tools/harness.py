@@ -42,7 +42,7 @@ def _plain(v: Any) -> Any:
     if isinstance(v, dict):
         if rpc._special_sig_key in v and v.get(rpc._special_sig_key) == rpc._special_secret_sig:
             return _plain(v.get("value"))
-        return {k: _plain(x) for k, x in v.items()}
+        return {k: _plain(v[k]) for k in sorted(v)}  # wire maps are unordered; records should diff cleanly
     if isinstance(v, (list, tuple)):
         return [_plain(x) for x in v]
     if isinstance(v, float) and v.is_integer():

@@ -106,6 +106,31 @@ def _custom_descendants(resources: list[dict]) -> dict[str, set[str]]:
     return {r["urn"]: walk(r["urn"]) for r in resources if not r["custom"] and not r.get("remote")}
 
 
+def creation_order(resources: list[dict]) -> list[dict]:
+    """Registrations in a deterministic creation order (dependencies, provider and parent first, ties by
+    URN): the engine registers concurrently, so the raw order varies from run to run."""
+    import heapq
+
+    by_urn = {r["urn"]: r for r in resources}
+    needs = {u: {d for d in (*r["dependencies"], r["parent"], _provider_urn(r["provider"] or ""))
+                 if d in by_urn and d != u} for u, r in by_urn.items()}
+    users: dict[str, list[str]] = {}
+    for u, ds in needs.items():
+        for d in ds:
+            users.setdefault(d, []).append(u)
+    ready = [u for u, ds in needs.items() if not ds]
+    heapq.heapify(ready)
+    out = []
+    while ready:
+        u = heapq.heappop(ready)
+        out.append(by_urn[u])
+        for v in users.get(u, []):
+            needs[v].discard(u)
+            if not needs[v]:
+                heapq.heappush(ready, v)
+    return out + sorted((r for r in resources if r not in out), key=lambda r: r["urn"])
+
+
 def render_tree(resources: list[dict]) -> str:
     by_urn = {r["urn"]: r for r in resources}
     children: dict[str | None, list[dict]] = {}
@@ -154,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
     from tools.harness import run_program
 
     run = run_program(config, stack=stack, preview=not args.up)
-    resources = [r.to_json() for r in run.registrations]
+    resources = creation_order([r.to_json() for r in run.registrations])
     if isinstance(run.error, ConfigError):
         print(f"error: invalid config in {path.name}:\n  {run.error}", file=sys.stderr)
         print(f"{len(resources)} resources registered", file=sys.stderr)
