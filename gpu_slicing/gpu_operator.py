@@ -69,16 +69,3 @@ def device_plugin_configs(cfg: StackConfig, pools: Iterable[Any]) -> dict[str, s
         if p.sharing is not None:
             out[sharing.device_plugin_config_key(p.sharing)] = sharing.render_device_plugin_config(p.sharing)
     return out
-
-
-def flatten(values: dict[str, Any], prefix: str = "") -> list[str]:
-    """Leaf key paths of `values` (lists are leaves): what the allow-list is checked against."""
-    out = []
-    for k, v in values.items():
-        path = f"{prefix}{k}"
-        if isinstance(v, dict) and v:
-            out.extend(flatten(v, path + "."))
-        else:
-            out.append(path)
-    return out
-

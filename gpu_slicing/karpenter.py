@@ -23,6 +23,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
+from . import helm
 from .config import NAMESPACE, StackConfig
 from .errors import ConfigError
 from .pools import Pool
@@ -270,16 +271,9 @@ def chart_values(cluster: str, interruption_queue: Any, system_label: Mapping[st
     }
 
 
-def flatten(values: Mapping[str, Any], prefix: str = "") -> list[str]:
-    """Leaf key paths of chart values (lists and OPAQUE_VALUES are leaves): checked against VALUE_PATHS."""
-    out = []
-    for k, v in values.items():
-        path = f"{prefix}{k}"
-        if isinstance(v, Mapping) and v and path not in OPAQUE_VALUES:
-            out.extend(flatten(v, path + "."))
-        else:
-            out.append(path)
-    return out
+def flatten(values: Mapping[str, Any]) -> list[str]:
+    """Leaf key paths of chart values (OPAQUE_VALUES are leaves): checked against VALUE_PATHS."""
+    return helm.flatten(values, opaque=OPAQUE_VALUES)
 
 
 # --- the Kubernetes objects of one GPU NodePool -------------------------------------------------------

@@ -10,6 +10,8 @@ import re
 import pytest
 import yaml
 
+from gpu_slicing.helm import has_path
+
 from conftest import dev_config, reference
 from tools import checks
 
@@ -174,27 +176,18 @@ def test_strict_schema_marks_pruned_fields_and_nullable():
 
 # --- helm.values: reviewed allow-lists, held against the charts -----------------------------------------
 
-def _chart_has(values: dict, path: str) -> bool:
-    node = values
-    for part in path.split("."):
-        if not isinstance(node, dict) or part not in node:
-            return False
-        node = node[part]
-    return True
-
-
 def test_gpu_operator_value_paths_exist_in_the_chart():
     from gpu_slicing.gpu_operator import VALUE_PATHS
 
     values = yaml.safe_load(reference("gpu-operator", "values.yaml").read_text())
-    assert [p for p in sorted(VALUE_PATHS) if not _chart_has(values, p)] == []
+    assert [p for p in sorted(VALUE_PATHS) if not has_path(values, p)] == []
 
 
 def test_karpenter_value_paths_exist_in_the_chart():
     karpenter = pytest.importorskip("gpu_slicing.karpenter")
     values = yaml.safe_load(reference("karpenter", "chart-values.yaml").read_text())
     # affinity is {} in the chart (a free-form Kubernetes Affinity): only its top-level key is the chart's.
-    missing = [p for p in sorted(karpenter.VALUE_PATHS) if not _chart_has(values, p)
+    missing = [p for p in sorted(karpenter.VALUE_PATHS) if not has_path(values, p)
                and not (p.startswith("affinity.") and values.get("affinity") == {})]
     assert missing == []
 

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from conftest import dev_config, reference, run
 from gpu_slicing import catalog
+from gpu_slicing.helm import has_path
 from gpu_slicing import karpenter as spec
 from gpu_slicing.config import AMI_ALIAS_VERSION, KARPENTER_VERSION, parse_config
 from gpu_slicing.errors import ConfigError
@@ -249,18 +250,9 @@ def test_physical_names_fit_aws_limits():
 
 # --- chart values ---------------------------------------------------------------------------------
 
-def _chart_has(values: dict, path: str) -> bool:
-    node = values
-    for part in path.split("."):
-        if not isinstance(node, dict) or part not in node:
-            return False
-        node = node[part]
-    return True
-
-
 def test_every_value_path_is_a_chart_key():
     chart = yaml.safe_load(reference("karpenter", "chart-values.yaml").read_text())
-    missing = sorted(p for p in spec.VALUE_PATHS if not _chart_has(chart, p))
+    missing = sorted(p for p in spec.VALUE_PATHS if not has_path(chart, p))
     assert not missing, f"not keys of the karpenter {KARPENTER_VERSION} chart: {missing}"
     for p in spec.OPAQUE_VALUES:  # free-form maps in the chart too
         node = chart

@@ -334,17 +334,6 @@ def k8s_crd_schema(config: Mapping[str, Any], resources: list[dict]) -> Iterable
 CHART_ALLOWLISTS = {"gpu-operator": "gpu_slicing.gpu_operator", "karpenter": "gpu_slicing.karpenter"}
 
 
-def _flatten(values: Mapping[str, Any], prefix: str = "") -> list[str]:
-    out = []
-    for k, v in values.items():
-        path = f"{prefix}{k}"
-        if isinstance(v, Mapping) and v:
-            out.extend(_flatten(v, path + "."))
-        else:
-            out.append(path)
-    return out
-
-
 def value_paths_off_allowlist(chart: str, values: Mapping[str, Any]) -> list[str] | None:
     """Leaf paths of `values` not on `chart`'s reviewed allow-list; None when the chart has none."""
     module_name = CHART_ALLOWLISTS.get(chart)
@@ -355,7 +344,9 @@ def value_paths_off_allowlist(chart: str, values: Mapping[str, Any]) -> list[str
     allowed = getattr(module, "VALUE_PATHS", None)
     if allowed is None:
         return None
-    flatten = getattr(module, "flatten", _flatten)
+    from gpu_slicing import helm
+
+    flatten = getattr(module, "flatten", helm.flatten)
     return sorted(p for p in flatten(values) if p not in allowed)
 
 
