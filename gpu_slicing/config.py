@@ -244,6 +244,9 @@ class WorkloadConfig:
 @dataclass(frozen=True)
 class StackConfig:
     cluster: ClusterConfig = _field("cluster", check=_raw, doc="EKS cluster")
+    max_gpu_nodes: int = _field("maxGpuNodes", check=_int_between(0, 1000),
+                                doc="cost guard, stated per stack: most GPU nodes it may run (node group maxSize "
+                                    "plus the nodes each NodePool's limits admit)")
     network: NetworkConfig = _field("network", NetworkConfig(), check=_raw, doc="new VPC or existing subnets")
     system_node_group: SystemNodeGroupConfig = _field("systemNodeGroup", SystemNodeGroupConfig(), check=_raw,
                                                       doc="nodes for add-ons and controllers")
@@ -254,8 +257,6 @@ class StackConfig:
     mig_layouts: Mapping[str, MigLayout] = _field("migLayouts", {}, check=_raw, doc="custom MIG layouts")
     karpenter: KarpenterConfig = _field("karpenter", KarpenterConfig(), check=_raw,
                                         doc="Karpenter and GPU NodePools")
-    max_gpu_nodes: int = _field("maxGpuNodes", 8, check=_int_between(0, 1000),
-                                doc="cost guard: most GPU nodes the stack may run (sum of maxSize/maxNodes)")
 
     def pool_names(self) -> list[str]:
         return [g.name for g in self.node_groups] + [p.name for p in self.karpenter.node_pools]

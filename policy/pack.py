@@ -15,12 +15,11 @@ from pulumi_policy import (EnforcementLevel, PolicyConfigSchema, PolicyResource,
                            ResourceValidationPolicy, Severity, StackValidationArgs, StackValidationPolicy)
 from pulumi_policy import proxy
 
-from gpu_slicing.config import NAMESPACE, StackConfig
+from gpu_slicing.config import NAMESPACE
 from policy import rules
 
 PACK_NAME = "gpu-slicing"
 MAX_GPU_NODES_KEY = "maxGpuNodes"
-DEFAULT_MAX_GPU_NODES = StackConfig.__dataclass_fields__["max_gpu_nodes"].default
 _UNKNOWNS = {proxy.UNKNOWN_BOOLEAN_VALUE, proxy.UNKNOWN_NUMBER_VALUE, proxy.UNKNOWN_STRING_VALUE,
              proxy.UNKNOWN_ARRAY_VALUE, proxy.UNKNOWN_ASSET_VALUE, proxy.UNKNOWN_ARCHIVE_VALUE,
              proxy.UNKNOWN_OBJECT_VALUE}
@@ -63,9 +62,9 @@ def stack_max_gpu_nodes() -> int | None:
 
 def context(policy_config: Mapping[str, Any] | None) -> rules.Context:
     """The cost ceiling: the stack's gpu-slicing:maxGpuNodes, capped by the pack's own `maxGpuNodes`
-    config if an organisation sets one; the program's default when neither is set."""
+    config if an organisation sets one; None when neither is set (the rule then asks for one)."""
     found = [v for v in (stack_max_gpu_nodes(), (policy_config or {}).get(MAX_GPU_NODES_KEY)) if v is not None]
-    return rules.Context(max_gpu_nodes=min(int(v) for v in found) if found else DEFAULT_MAX_GPU_NODES)
+    return rules.Context(max_gpu_nodes=min(int(v) for v in found) if found else None)
 
 
 def to_res(r: PolicyResource) -> rules.Res:

@@ -691,7 +691,10 @@ def max_gpu_nodes(resources: list[Res], ctx: Context) -> Iterator[tuple[str, str
                 continue
         total += n
         parts.append(f"{pool.name}: {n}")
-    if ctx.max_gpu_nodes is not None and total > ctx.max_gpu_nodes:
+    if ctx.max_gpu_nodes is None and total:
+        yield (f"the stack may run {total} GPU nodes ({', '.join(parts)}) and states no ceiling: set "
+               f"{NAMESPACE}:maxGpuNodes (or the policy pack's maxGpuNodes)", None)
+    elif ctx.max_gpu_nodes is not None and total > ctx.max_gpu_nodes:
         yield (f"the stack may run {total} GPU nodes ({', '.join(parts)}), more than "
                f"{NAMESPACE}:maxGpuNodes={ctx.max_gpu_nodes}", None)
 

@@ -55,6 +55,7 @@ BAD = [
     ("gpuOperator.migStrategy", "single", NS + "nodeGroups[0].migLayout", "single"),
     ("gpuOperator.version", "v23.9.0", NS + "gpuOperator.version", "v26.7.0"),
     ("maxGpuNodes", 2, NS + "maxGpuNodes", "at least the 7 GPU nodes"),  # maxSize 3 + maxNodes 4
+    ("maxGpuNodes", None, NS + "maxGpuNodes", "required"),
 ]
 
 
@@ -113,7 +114,7 @@ def test_engine_json_strings_parse_like_yaml_objects():
 
 
 def test_defaults_live_in_the_model():
-    cfg = parse_config({NS + "cluster": {"name": "c", "publicAccessCidrs": ["10.1.0.0/16"]}})
+    cfg = parse_config({NS + "cluster": {"name": "c", "publicAccessCidrs": ["10.1.0.0/16"]}, NS + "maxGpuNodes": 0})
     assert cfg.gpu_operator.version == "v26.7.0" and cfg.gpu_operator.mig_strategy == "mixed"
     assert cfg.system_node_group.size == 2 and cfg.network.cidr == "10.0.0.0/16"
     assert cfg.karpenter.enabled is False and cfg.node_groups == ()

@@ -60,10 +60,14 @@ def violations(name: str, resources: list[rules.Res], ctx: rules.Context | None 
     ctx = ctx or rules.Context(max_gpu_nodes=100)
     plain = [m for m, _ in rules.evaluate(rules.RULES[name], resources, ctx)]
     config = {pack.MAX_GPU_NODES_KEY: ctx.max_gpu_nodes}
-    if rules.RULES[name].kind == "resource":
-        guarded = [m for r in resources for m in crossguard_resource(name, r, config)]
-    else:
-        guarded = [m for m, _ in crossguard_stack(name, resources, config)]
+    from unittest import mock
+
+    # only the ceiling given here: not whatever stack config an earlier program run left in the runtime
+    with mock.patch.object(pack, "stack_max_gpu_nodes", lambda: None):
+        if rules.RULES[name].kind == "resource":
+            guarded = [m for r in resources for m in crossguard_resource(name, r, config)]
+        else:
+            guarded = [m for m, _ in crossguard_stack(name, resources, config)]
     assert guarded == plain, "the pack and the plan must say the same thing"
     return plain
 
@@ -153,7 +157,7 @@ def test_cost_ceiling_is_the_lower_of_stack_and_pack_config(monkeypatch):
     assert pack.context({"maxGpuNodes": 4}).max_gpu_nodes == 4
     assert pack.context({"maxGpuNodes": 40}).max_gpu_nodes == 7
     monkeypatch.setattr(pack, "stack_max_gpu_nodes", lambda: None)
-    assert pack.context(None).max_gpu_nodes == pack.DEFAULT_MAX_GPU_NODES == 8
+    assert pack.context(None).max_gpu_nodes is None
 
 
 # --- security ----------------------------------------------------------------------------------------
@@ -344,6 +348,8 @@ def test_max_gpu_nodes(dev):
     assert violations("max-gpu-nodes", dev, rules.Context(max_gpu_nodes=7)) == []
     [msg] = violations("max-gpu-nodes", dev, rules.Context(max_gpu_nodes=6))
     assert "7 GPU nodes (p4d-balanced: 3, p4d-small: 4)" in msg
+    [msg] = violations("max-gpu-nodes", dev, rules.Context(max_gpu_nodes=None))
+    assert "states no ceiling" in msg
     unbounded = edit(dev, rules.NODEPOOL_TYPE, None, lambda p: p["spec"].pop("limits"))
     assert "no spec.limits" in violations("max-gpu-nodes", unbounded, rules.Context(max_gpu_nodes=100))[0]
     uncounted = edit(dev, rules.NODEPOOL_TYPE, None, lambda p: p["spec"]["template"]["spec"]["requirements"][0].update(
