@@ -20,8 +20,8 @@ plan: $(VENV)/.installed ## offline plan: STACK=dev | CONFIG=Pulumi.x.yaml, JSON
 test: $(VENV)/.installed ## the whole test suite, no network
 	$(PY) -m pytest -q
 
-advise: $(VENV)/.installed ## MIG layout advisor: DEMAND=demand.yaml | CONFIG=Pulumi.x.yaml, JSON=out.json
-	$(PY) -m tools.advise $(if $(DEMAND),--demand $(DEMAND)) $(if $(CONFIG),--config $(CONFIG)) $(if $(JSON),--json $(JSON))
+advise: $(VENV)/.installed ## MIG layout advisor: DEMAND=demand.yaml | CONFIG=Pulumi.x.yaml, JSON=out.json, ARGS="--karpenter --max-layouts 2 --price 22"
+	$(PY) -m tools.advise $(if $(DEMAND),--demand $(DEMAND)) $(if $(CONFIG),--config $(CONFIG)) $(if $(JSON),--json $(JSON)) $(ARGS)
 
 bench: $(VENV)/.installed ## capacity planner and advisor benchmarks
 	$(PY) bench/bench_capacity.py

@@ -3,11 +3,19 @@ location of the upstream reference files (present in CI beside the repo, absent 
 from __future__ import annotations
 
 import copy
+import os
 import sys
 from pathlib import Path
 
 import pytest
 import yaml
+from hypothesis import settings
+
+# Property tests explore the same examples on every run: the suite must not flake between runs (set
+# HYPOTHESIS_PROFILE=explore to search with fresh random examples).
+settings.register_profile("deterministic", derandomize=True, database=None)
+settings.register_profile("explore", max_examples=500, database=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "deterministic"))
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"

@@ -1,0 +1,335 @@
+"""MIG layout advisor: expected node counts are worked out by hand from FACTS 2 (7 compute and
+8 memory slices per GPU, 8 GPUs per p4d/p5), never copied from the advisor's output."""
+from __future__ import annotations
+
+import copy
+import json
+import re
+import subprocess
+import sys
+from functools import lru_cache
+from pathlib import Path
+
+import pytest
+import yaml
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+from gpu_slicing import advisor, catalog, placement
+from gpu_slicing.config import parse_config
+from gpu_slicing.errors import ConfigError
+from gpu_slicing.pools import resolve_pools
+from gpu_slicing.validate import capacity_plan
+
+ROOT = Path(__file__).resolve().parents[1]
+P4D, P5 = "p4d.24xlarge", "p5.48xlarge"
+LABEL_VALUE = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
+ISSUE_DEMAND = {"1g.5gb": 40, "2g.10gb": 10, "3g.20gb": 6}
+
+
+def covered(plan: advisor.Plan) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for p in plan.pools:
+        for q, n in p.per_node.items():
+            out[q] = out.get(q, 0) + n * p.nodes
+    return out
+
+
+def assert_valid(plan: advisor.Plan) -> None:
+    """Every per-GPU group places under the rules, every GPU is in one group, and the demand is covered."""
+    it = catalog.INSTANCE_TYPES[plan.instance_type]
+    for p in plan.pools:
+        devices = sorted(d for g in p.groups for d in g.devices)
+        assert devices == list(range(it.gpu_count)), p
+        for g in p.groups:
+            assert placement.why_not(it.gpu, g.profiles) is None, (p.layout, g)
+        if p.named:
+            assert p.layout in catalog.named_layouts(it.gpu)
+        else:
+            assert LABEL_VALUE.match(p.layout) and len(p.layout) <= 63 and not p.layout.startswith("all-")
+    have = covered(plan)
+    assert all(have.get(q, 0) >= n for q, n in plan.demand.items()), (have, plan.demand)
+    per_pool = {}
+    for w in plan.workloads:
+        per_pool[(w["pool"], w["profile"])] = per_pool.get((w["pool"], w["profile"]), 0) + w["replicas"]
+    for (pool, q), n in per_pool.items():
+        assert n <= next(p for p in plan.pools if p.name == pool).capacity(q)
+    assert sum(w["replicas"] for w in plan.workloads) == sum(plan.demand.values())
+
+
+# --- configurations come from the placement rules -------------------------------------------------
+
+def test_candidate_configs_are_the_maximal_placements_of_the_demanded_profiles() -> None:
+    # By hand on A100: 7 compute / 8 memory slices; 1g=1/1, 2g=2/2 (starts 0,2,4), 3g=3/4 (starts 0,4).
+    got = {tuple(c) for c in advisor.candidate_configs(catalog.A100_40GB, ["1g.5gb", "2g.10gb", "3g.20gb"])}
+    want = {(("1g.5gb", 7),), (("1g.5gb", 5), ("2g.10gb", 1)), (("1g.5gb", 3), ("2g.10gb", 2)),
+            (("1g.5gb", 1), ("2g.10gb", 3)), (("1g.5gb", 4), ("3g.20gb", 1)),
+            (("1g.5gb", 2), ("2g.10gb", 1), ("3g.20gb", 1)), (("2g.10gb", 2), ("3g.20gb", 1)),
+            (("3g.20gb", 2),)}
+    assert got == want
+    # 4g only starts at 0, so it pairs with one 3g (at 4) and never with a second 4g.
+    assert {tuple(c) for c in advisor.candidate_configs(catalog.A100_40GB, ["3g.20gb", "4g.20gb"])} == {
+        (("3g.20gb", 1), ("4g.20gb", 1)), (("3g.20gb", 2),)}
+    assert advisor.candidate_configs(catalog.H100_80GB, ["7g.80gb"]) == [(("7g.80gb", 1),)]
+
+
+@lru_cache(maxsize=None)
+def brute_force_gpus(model_name: str, demand: tuple[tuple[str, int], ...]) -> int:
+    """Fewest GPUs by exhaustive recursion over every valid per-GPU configuration (no ILP)."""
+    model = catalog.GPU_MODELS[model_name]
+    left = {p: n for p, n in demand if n > 0}
+    if not left:
+        return 0
+    best = None
+    for c in placement.valid_configs(model):
+        if any(c.get(p, 0) for p in left):
+            rest = tuple(sorted((p, max(0, n - c.get(p, 0))) for p, n in left.items()))
+            cand = 1 + brute_force_gpus(model_name, rest)
+            best = cand if best is None else min(best, cand)
+    return best
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.sampled_from([P4D, P5]), st.lists(st.integers(0, 9), min_size=3, max_size=3),
+       st.sampled_from([(0, 3, 4), (0, 4, 6), (1, 2, 5), (0, 2, 3)]))
+def test_lower_bound_equals_brute_force_and_plan_is_valid(itype: str, counts: list[int], picks: tuple) -> None:
+    model = catalog.INSTANCE_TYPES[itype].gpu
+    demand = {model.profiles[i].name: n for i, n in zip(picks, counts) if n}
+    if not demand:
+        return
+    plan = advisor.advise(itype, demand)
+    gpus = brute_force_gpus(model.name, tuple(sorted(demand.items())))
+    assert plan.lower_bound_gpus == gpus
+    assert plan.lower_bound == -(-gpus // 8)
+    assert_valid(plan)
+    assert plan.lower_bound <= plan.total_nodes <= plan.lower_bound + 1
+    assert plan.best_naive is None or plan.total_nodes <= plan.best_naive
+
+
+# --- known optima, by hand ------------------------------------------------------------------------
+
+def test_guides_56_small_slices_fit_one_all_1g_node() -> None:
+    # FACTS 1.6: all-1g.5gb is 7 per GPU x 8 GPUs = 56; all-balanced gives 16 per node -> 4 nodes.
+    plan = advisor.advise(P4D, {"1g.5gb": 56})
+    assert (plan.total_nodes, plan.lower_bound, plan.gap) == (1, 1, 0)
+    assert [(p.layout, p.nodes, p.named) for p in plan.pools] == [("all-1g.5gb", 1, True)]
+    assert {n.strategy: n.total_nodes for n in plan.naive} == {
+        "all-balanced": 4, "one pool per profile (all-1g.5gb)": 1}
+    assert plan.cost_per_hour == 21.96
+    assert "gpu-slicing:migLayouts" not in plan.stack_config()["config"]
+
+
+def test_one_slice_past_a_node_needs_a_second() -> None:
+    plan = advisor.advise(P4D, {"1g.5gb": 57})  # ceil(57 / 7) = 9 GPUs -> 2 nodes
+    assert (plan.lower_bound_gpus, plan.lower_bound, plan.total_nodes) == (9, 2, 2)
+    assert [(p.layout, p.nodes) for p in plan.pools] == [("all-1g.5gb", 2)]
+
+
+def test_issue_mix_needs_two_nodes_where_naive_choices_need_three() -> None:
+    # Compute: 40x1 + 10x2 + 6x3 = 78 slices > 11 GPUs x 7 = 77, so >= 12 GPUs = 2 nodes. Two nodes do it:
+    # per node 3 x balanced + 2 x {1g:5, 2g:1} + 1 x {1g:7} = 23 x 1g, 5 x 2g, 3 x 3g in 6 GPUs.
+    # all-balanced: 1g needs ceil(40/16) = 3 nodes; one pool per profile: 1 + 1 + 1 = 3 nodes.
+    plan = advisor.advise(P4D, ISSUE_DEMAND)
+    assert (plan.lower_bound_gpus, plan.lower_bound, plan.total_nodes, plan.gap) == (12, 2, 2, 0)
+    assert [n.total_nodes for n in plan.naive] == [3, 3]
+    assert plan.cost_per_hour == round(2 * 21.96, 2)
+    assert_valid(plan)
+
+
+def test_exact_all_balanced_demand_gets_the_named_layout() -> None:
+    # 16 + 8x2 + 8x3 = 56 compute slices = one p4d exactly, so 1 node; several 8-GPU layouts do it,
+    # and the advisor must prefer NVIDIA's name over an equivalent custom one.
+    plan = advisor.advise(P4D, {"1g.5gb": 16, "2g.10gb": 8, "3g.20gb": 8})
+    assert [(p.layout, p.nodes) for p in plan.pools] == [("all-balanced", 1)]
+    assert plan.naive[0].total_nodes == 1
+
+
+def test_h100_profiles_and_named_layout() -> None:
+    plan = advisor.advise(P5, {"1g.10gb": 56})
+    assert [(p.layout, p.nodes) for p in plan.pools] == [("all-1g.10gb", 1)]
+    assert plan.cost_per_hour == 55.04
+
+
+def test_layout_limit_trades_nodes_for_pools() -> None:
+    # 15 x 7g + 1 x 1g = 16 GPUs -> lower bound 2 nodes. One pool of 2 would need 8 x 7g + 1 GPU of 1g
+    # per node = 9 GPUs, so one layout costs 3 nodes (5 x 7g + 1 x 1g-GPU per node); two layouts reach 2:
+    # all-7g.40gb (8 x 7g) and 7 x 7g + 1 GPU of 1g.
+    one = advisor.advise(P4D, {"7g.40gb": 15, "1g.5gb": 1}, max_layouts=1)
+    assert (one.total_nodes, one.lower_bound, one.gap, len(one.pools)) == (3, 2, 1, 1)
+    two = advisor.advise(P4D, {"7g.40gb": 15, "1g.5gb": 1}, max_layouts=2)
+    assert (two.total_nodes, two.gap) == (2, 0)
+    assert sorted(p.per_node.get("7g.40gb", 0) for p in two.pools) == [7, 8]
+    assert "all-7g.40gb" in two.layouts
+    assert_valid(one)
+    assert_valid(two)
+    # The 15 x 7g do not fit one pool, so the workload is split and each part names its pool.
+    parts = [w for w in two.workloads if w["profile"] == "7g.40gb"]
+    assert sorted(w["replicas"] for w in parts) == [7, 8]
+    assert {w["name"] for w in parts} == {f"slice-7g-40gb-{p.name}" for p in two.pools}
+
+
+def test_pools_over_the_config_node_cap_are_split() -> None:
+    plan = advisor.advise(P4D, {"7g.40gb": 1000})  # 1000 GPUs = 125 nodes; maxSize is at most 100
+    assert [(p.layout, p.nodes) for p in plan.pools] == [("all-7g.40gb", 100), ("all-7g.40gb", 25)]
+    assert (plan.total_nodes, plan.gap) == (125, 0)
+
+
+def test_custom_layout_names_are_deterministic_labels() -> None:
+    a, b = advisor.advise(P4D, ISSUE_DEMAND), advisor.advise(P4D, ISSUE_DEMAND)
+    assert a.layouts == b.layouts
+    custom = [p.layout for p in a.pools if not p.named]
+    assert custom and all(n.startswith("advised-p4d-") for n in custom)
+
+
+# --- bad input --------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("itype, demand, kw, key, words", [
+    (P5, {"1g.5gb": 4}, {}, "demand.1g.5gb", "a MIG profile of H100-80GB-HBM3"),
+    (P4D, {"1g.5gb": 0}, {}, "demand", "at least one slice"),
+    (P4D, {}, {}, "demand", "at least one slice"),
+    (P4D, {"1g.5gb": -1}, {}, "demand.1g.5gb", "non-negative integer"),
+    (P4D, {"1g.5gb": 2.5}, {}, "demand.1g.5gb", "non-negative integer"),
+    ("g5.48xlarge", {"1g.5gb": 1}, {}, "instanceType", "MIG-capable"),
+    ("p9.huge", {"1g.5gb": 1}, {}, "instanceType", "MIG-capable"),
+    (P4D, {"1g.5gb": 57}, {"max_nodes": 1}, "maxNodes", "at least 2 nodes"),
+    (P4D, {"1g.5gb": 1}, {"max_layouts": 0}, "maxLayouts", "integer >= 1"),
+    (P4D, {"1g.5gb": 1}, {"price_per_node_hour": -3}, "pricePerNodeHour", "non-negative"),
+])
+def test_infeasible_or_bad_input_is_a_clear_error(itype, demand, kw, key, words) -> None:
+    with pytest.raises(ConfigError) as e:
+        advisor.advise(itype, demand, **kw)
+    assert e.value.key == key and words in str(e.value)
+
+
+def test_demand_file_keys_are_checked() -> None:
+    spec = advisor.load_demand({"instanceType": P4D, "demand": {"1g.5gb": 3}, "maxLayouts": 2, "maxNodes": 4,
+                                "pricePerNodeHour": 10})
+    assert (spec.instance_type, dict(spec.slices), spec.max_layouts, spec.max_nodes) == (P4D, {"1g.5gb": 3}, 2, 4)
+    assert advisor.advise_spec(spec).cost_per_hour == 10.0
+    with pytest.raises(ConfigError, match="unknown key"):
+        advisor.load_demand({"instanceType": P4D, "demand": {"1g.5gb": 3}, "maxNode": 4})
+    with pytest.raises(ConfigError) as e:
+        advisor.load_demand({"instanceType": P4D})
+    assert e.value.key == "demand"
+
+
+# --- stack config -----------------------------------------------------------------------------------
+
+def test_stack_config_shapes() -> None:
+    plan = advisor.advise(P4D, ISSUE_DEMAND)
+    cfg = plan.stack_config()["config"]
+    assert [g["name"] for g in cfg["gpu-slicing:nodeGroups"]] == [p.name for p in plan.pools]
+    for g, p in zip(cfg["gpu-slicing:nodeGroups"], plan.pools):
+        assert (g["minSize"], g["desiredSize"], g["maxSize"], g["migLayout"]) == (p.nodes, p.nodes, p.nodes, p.layout)
+        assert g["instanceType"] == P4D and g["capacityType"] == "ON_DEMAND"
+    assert set(cfg["gpu-slicing:migLayouts"]) == {p.layout for p in plan.pools if not p.named}
+    assert cfg["gpu-slicing:maxGpuNodes"] == 2
+    kcfg = plan.stack_config(karpenter=True)["config"]
+    assert "gpu-slicing:nodeGroups" not in kcfg
+    pools = kcfg["gpu-slicing:karpenter"]["nodePools"]
+    assert kcfg["gpu-slicing:karpenter"]["enabled"] is True
+    assert [(n["maxNodes"], n["instanceTypes"], n["capacityTypes"]) for n in pools] == [
+        (p.nodes, [P4D], ["on-demand"]) for p in plan.pools]
+    record = plan.to_json()
+    assert {"instanceType", "totalNodes", "lowerBound", "costPerHour", "pools", "naive"} <= set(record)
+    assert set(record["pools"][0]) >= {"layout", "gpuLayouts", "nodes", "perNode"}
+    assert set(record["pools"][0]["gpuLayouts"][0]) == {"devices", "profiles"}
+    assert record["naive"] == [{"strategy": n.strategy, "totalNodes": n.total_nodes} for n in plan.naive]
+
+
+def test_demand_from_the_dev_stack() -> None:
+    raw = yaml.safe_load((ROOT / "Pulumi.dev.yaml").read_text())
+    spec = advisor.demand_from_stack(raw)
+    # Pulumi.dev.yaml: 16 + 56 x 1g.5gb, 8 x 2g.10gb, 8 x 3g.20gb on p4d. Compute 72 + 16 + 24 = 112 = 16 GPUs.
+    assert spec.instance_type == P4D
+    assert dict(spec.slices) == {"1g.5gb": 72, "2g.10gb": 8, "3g.20gb": 8}
+    plan = advisor.advise_spec(spec)
+    assert (plan.lower_bound_gpus, plan.total_nodes) == (16, 2)
+    # 36 x 1g, 4 x 2g, 4 x 3g per node = 4 GPUs all-balanced + 4 GPUs of 7 x 1g: one pool, nothing split.
+    assert [(w["name"], w["replicas"], w["pool"]) for w in plan.workloads] == [
+        ("slice-1g", 16, "advised-1"), ("slice-2g", 8, "advised-1"), ("slice-3g", 8, "advised-1"),
+        ("guide-1g", 56, "advised-1")]
+    assert_valid(plan)
+
+
+def _merge(base: dict, advised: dict) -> dict:
+    """What a user does with the advisor's keys: replace pools and workloads, keep cluster and network
+    (and Karpenter's own settings when the advice is NodePools)."""
+    cfg = copy.deepcopy(base)
+    adv = copy.deepcopy(advised)
+    for k in ("gpu-slicing:nodeGroups", "gpu-slicing:workloads", "gpu-slicing:migLayouts"):
+        cfg.pop(k, None)
+    karpenter = cfg.pop("gpu-slicing:karpenter", {})
+    if "gpu-slicing:karpenter" in adv:
+        cfg["gpu-slicing:karpenter"] = {**karpenter, **adv.pop("gpu-slicing:karpenter")}
+    cfg.update(adv)
+    return cfg
+
+
+@pytest.mark.parametrize("karpenter", [False, True])
+@pytest.mark.parametrize("itype, demand", [
+    (P4D, ISSUE_DEMAND), (P4D, {"7g.40gb": 15, "1g.5gb": 1}), (P4D, {"1g.5gb": 56}),
+    (P5, {"1g.10gb": 17, "1g.10gb+me": 4, "1g.20gb": 9, "2g.20gb": 13, "3g.40gb": 7, "4g.40gb": 3, "7g.80gb": 5}),
+])
+def test_proposed_stack_config_parses_and_every_workload_fits(itype, demand, karpenter, dev) -> None:
+    plan = advisor.advise(itype, demand, max_layouts=2)
+    cfg = parse_config(_merge(dev, plan.stack_config(karpenter)["config"]))
+    verdicts = capacity_plan(cfg, resolve_pools(cfg)).workloads
+    assert verdicts and all(v.level == "ok" for v in verdicts), [v.message for v in verdicts]
+    wanted: dict[str, int] = {}
+    for v in verdicts:
+        wanted[v.resource] = wanted.get(v.resource, 0) + v.requested
+    assert wanted == {catalog.resource_for_profile(p): n for p, n in demand.items()}
+
+
+def test_round_trip_through_make_plan(tmp_path: Path, dev) -> None:
+    """The advisor's CLI output merged into a stack, then `python -m tools.plan` (what `make plan` runs)."""
+    demand = tmp_path / "demand.yaml"
+    demand.write_text(yaml.safe_dump({"instanceType": P4D, "demand": ISSUE_DEMAND | {"7g.40gb": 3}}))
+    out = tmp_path / "advised.yaml"
+    assert advise_main(["--demand", str(demand), "--karpenter", "--stack-out", str(out)]) == 0
+    stack = _merge(dev, yaml.safe_load(out.read_text())["config"])
+    stack_file = tmp_path / "Pulumi.advised.yaml"
+    stack_file.write_text(yaml.safe_dump({"config": stack}, sort_keys=False))
+    record = tmp_path / "plan.json"
+    proc = subprocess.run([sys.executable, "-m", "tools.plan", "--config", str(stack_file), "--json", str(record),
+                           "--quiet"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    workloads = json.loads(record.read_text())["capacity"]["workloads"]
+    assert workloads and all(w["fits"] for w in workloads), workloads
+    assert sum(w["requested"] for w in workloads) == sum(ISSUE_DEMAND.values()) + 3
+
+
+# --- CLI --------------------------------------------------------------------------------------------
+
+def advise_main(argv: list[str]) -> int:
+    from tools.advise import main
+    return main(argv)
+
+
+def test_cli_make_style_arguments_and_json(tmp_path: Path, capsys) -> None:
+    demand = tmp_path / "d.yaml"
+    demand.write_text(yaml.safe_dump({"instanceType": P4D, "demand": ISSUE_DEMAND}))
+    out = tmp_path / "o.json"
+    assert advise_main([f"DEMAND={demand}", f"JSON={out}", "MAX_LAYOUTS=2"]) == 0
+    text = capsys.readouterr().out
+    assert "Lower bound: 2 node(s) (12 GPUs" in text and "gap 0" in text and "all-balanced: 3 node(s)" in text
+    assert "gpu-slicing:nodeGroups" in text
+    record = json.loads(out.read_text())
+    assert (record["instanceType"], record["totalNodes"], record["lowerBound"]) == (P4D, 2, 2)
+    assert record["costPerHour"] == 43.92
+    assert [n["totalNodes"] for n in record["naive"]] == [3, 3]
+
+
+def test_cli_reads_a_stack_file_and_emits_nodepools(capsys) -> None:
+    assert advise_main([f"CONFIG={ROOT / 'Pulumi.dev.yaml'}", "KARPENTER=1"]) == 0
+    text = capsys.readouterr().out
+    assert "Demand: 72 x 1g.5gb, 8 x 2g.10gb, 8 x 3g.20gb" in text
+    assert "gpu-slicing:karpenter" in text and "gpu-slicing:nodeGroups" not in text
+
+
+def test_cli_bad_input_exits_2(tmp_path: Path, capsys) -> None:
+    demand = tmp_path / "d.yaml"
+    demand.write_text(yaml.safe_dump({"instanceType": P5, "demand": {"1g.5gb": 3}}))
+    assert advise_main(["--demand", str(demand)]) == 2
+    assert "demand.1g.5gb" in capsys.readouterr().err
+    assert advise_main(["--demand", str(tmp_path / "missing.yaml")]) == 2

@@ -1,0 +1,114 @@
+"""MIG layout advisor CLI: the fewest GPU nodes for a mix of MIG slices, as a report and stack config.
+
+    python -m tools.advise --demand demand.yaml [--json out.json] [--karpenter] [--stack-out advised.yaml]
+    python -m tools.advise --config Pulumi.dev.yaml [--instance-type p4d.24xlarge]
+    python -m tools.advise DEMAND=demand.yaml JSON=out.json KARPENTER=1      (make-style)
+
+A demand file: `instanceType`, `demand: {profile: slices}`, optional `pricePerNodeHour`,
+`maxLayouts`, `maxNodes`; flags override the file. Exits 2 on invalid input.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT_DIR = Path(__file__).resolve().parents[1]
+if str(ROOT_DIR) not in sys.path:
+    sys.path.insert(0, str(ROOT_DIR))
+
+from gpu_slicing import advisor  # noqa: E402
+from gpu_slicing.errors import ConfigError  # noqa: E402
+
+_MAKE_STYLE = {"DEMAND": "--demand", "CONFIG": "--config", "JSON": "--json", "KARPENTER": "--karpenter",
+               "MAX_LAYOUTS": "--max-layouts", "MAX_NODES": "--max-nodes", "PRICE": "--price",
+               "INSTANCE_TYPE": "--instance-type", "STACK_OUT": "--stack-out", "PREFIX": "--prefix"}
+
+
+def _expand_make_style(argv: list[str]) -> list[str]:
+    """`DEMAND=x` -> `--demand x` (and `KARPENTER=1` -> `--karpenter`), so `make advise` can pass its variables."""
+    out: list[str] = []
+    for arg in argv:
+        key, eq, value = arg.partition("=")
+        flag = _MAKE_STYLE.get(key) if eq and not arg.startswith("-") else None
+        if flag is None:
+            out.append(arg)
+        elif flag == "--karpenter":
+            if value.lower() not in ("", "0", "false", "no"):
+                out.append(flag)
+        elif value:
+            out += [flag, value]
+    return out
+
+
+def _load_yaml(path: str) -> Any:
+    p = Path(path)
+    if not p.exists():
+        raise ConfigError(path, None, "an existing YAML file")
+    try:
+        return yaml.safe_load(p.read_text())
+    except yaml.YAMLError as e:
+        raise ConfigError(path, None, f"valid YAML ({e})") from None
+
+
+def build_spec(args: argparse.Namespace) -> advisor.DemandSpec:
+    """The demand from the demand file or stack file, with the command-line limits applied."""
+    if bool(args.demand) == bool(args.config):
+        raise ConfigError("--demand/--config", None, "exactly one of a demand file or a stack file")
+    if args.demand:
+        spec = advisor.load_demand(_load_yaml(args.demand))
+        if args.instance_type:
+            spec = replace(spec, instance_type=args.instance_type)
+    else:
+        spec = advisor.demand_from_stack(_load_yaml(args.config) or {}, args.instance_type)
+    overrides = {k: v for k, v in (("max_layouts", args.max_layouts), ("max_nodes", args.max_nodes),
+                                   ("price_per_node_hour", args.price)) if v is not None}
+    return replace(spec, **overrides)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--demand", help="demand file (instanceType, demand, optional limits)")
+    ap.add_argument("--config", help="stack file whose gpu-slicing:workloads are the demand")
+    ap.add_argument("--instance-type", help="GPU instance type (overrides the file's)")
+    ap.add_argument("--max-layouts", type=int, help=f"most distinct MIG layouts (default {advisor.DEFAULT_MAX_LAYOUTS})")
+    ap.add_argument("--max-nodes", type=int, help="most GPU nodes")
+    ap.add_argument("--price", type=float, help="USD per node-hour (default: the catalog's on-demand price)")
+    ap.add_argument("--karpenter", action="store_true", help="emit Karpenter NodePools instead of node groups")
+    ap.add_argument("--prefix", default="advised", help="name prefix of the pools (default advised)")
+    ap.add_argument("--json", help="also write the result as JSON here")
+    ap.add_argument("--stack-out", help="also write the stack config here (merge it into a Pulumi.<stack>.yaml)")
+    args = ap.parse_args(_expand_make_style(list(sys.argv[1:] if argv is None else argv)))
+
+    try:
+        spec = build_spec(args)
+        plan = advisor.advise_spec(spec, pool_prefix=args.prefix)
+    except ConfigError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    stack = plan.stack_config(karpenter=args.karpenter)
+    stack_yaml = yaml.safe_dump(stack, sort_keys=False, default_flow_style=None, width=120)
+    print(advisor.format_report(plan))
+    if spec.ignored:
+        print(f"\nNot MIG demand (whole-GPU workloads, left out): {', '.join(spec.ignored)}")
+    print("\nStack config (merge these keys into your Pulumi.<stack>.yaml, then `make plan`):\n")
+    print(stack_yaml.rstrip())
+    print(f"\nsolved in {plan.seconds:.3f}s")
+    if args.json:
+        record = plan.to_json()
+        record["stackConfig"] = stack["config"]
+        Path(args.json).write_text(json.dumps(record, indent=2) + "\n")
+        print(f"result written to {args.json}")
+    if args.stack_out:
+        Path(args.stack_out).write_text(stack_yaml)
+        print(f"stack config written to {args.stack_out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
