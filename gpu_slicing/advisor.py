@@ -31,6 +31,7 @@ from scipy.optimize import Bounds, LinearConstraint, milp
 
 from . import placement
 from .catalog import INSTANCE_TYPES, GpuModel, InstanceType, balanced_profiles, named_layouts
+from .config import decode
 from .errors import ConfigError
 
 DEFAULT_MAX_LAYOUTS = 3
@@ -372,13 +373,7 @@ def _check_demand(model: GpuModel, demand: Any) -> dict[str, int]:
 
 def _stack_value(cfg: Mapping[str, Any], key: str) -> Any:
     """A stack key with or without the `gpu-slicing:` namespace, JSON strings decoded as the engine passes them."""
-    v = cfg.get(f"gpu-slicing:{key}", cfg.get(key))
-    if isinstance(v, str):
-        try:
-            return json.loads(v)
-        except ValueError:
-            return v
-    return v
+    return decode(cfg.get(f"gpu-slicing:{key}", cfg.get(key)))
 
 
 def _stack_instance_type(cfg: Mapping[str, Any]) -> str:

@@ -330,7 +330,7 @@ def documented_keys() -> dict[str, list[tuple[str, str, str]]]:
     return out
 
 
-def _decode(value: Any) -> Any:
+def decode(value: Any) -> Any:
     """The engine passes structured values as JSON strings; YAML-loaded stack files pass objects."""
     if isinstance(value, str):
         try:
@@ -346,7 +346,7 @@ def parse_config(raw: Mapping[str, Any]) -> StackConfig:
     for k, v in raw.items():
         ns, _, short = k.rpartition(":")
         if ns in ("", NAMESPACE):
-            ours[short] = _decode(v)
+            ours[short] = decode(v)
     from . import validate  # cross-field rules live apart from the shape
     nested = {
         "cluster": lambda v, k: _build(ClusterConfig, v, k),

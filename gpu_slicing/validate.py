@@ -7,9 +7,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import capacity, layouts
-from .config import NAMESPACE, StackConfig
+from . import capacity, karpenter, layouts
+from .config import GPU_TAINT, NAMESPACE, StackConfig
 from .errors import ConfigError
+from .pools import resolve_pools, workload_count, workload_resource
 
 
 def parse_mig_layouts(raw: Any, key: str):
@@ -17,8 +18,6 @@ def parse_mig_layouts(raw: Any, key: str):
 
 
 def check(cfg: StackConfig) -> None:
-    from .pools import resolve_pools, workload_count, workload_resource
-
     _check_cluster(cfg)
     _check_network(cfg)
     for i, g in enumerate(cfg.node_groups):
@@ -35,7 +34,6 @@ def check(cfg: StackConfig) -> None:
             raise ConfigError(f"{NAMESPACE}:karpenter.nodePools[{i}].name", p.name,
                               "a name not used by a node group (workloads select pools by name)")
     pools = resolve_pools(cfg)
-    from . import karpenter
     karpenter.check(cfg, pools)
     most = {p.name: karpenter.admitted_nodes(p) if p.kind == "nodePool" else p.nodes_max for p in pools}
     if sum(most.values()) > cfg.max_gpu_nodes:
@@ -85,8 +83,6 @@ def capacity_pools(pools) -> list:
 
 
 def capacity_workloads(cfg: StackConfig, by_name) -> list:
-    from .pools import workload_count, workload_resource
-    from .config import GPU_TAINT
     out = []
     for w in cfg.workloads:
         pool = by_name[w.pool]

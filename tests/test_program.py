@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from conftest import dev_config, run
+from conftest import run
 
 MODES = ["preview", "up"]
 
