@@ -279,9 +279,9 @@ def _build(cls: type, raw: Any, key: str, nested: Mapping[str, Callable[[Any, st
     for k in raw:
         if k not in fields:
             hint = difflib.get_close_matches(str(k), fields, n=1)
-            raise ConfigError(f"{key}{sep}{k}", raw[k], "unknown key"
-                              + (f"; did you mean {hint[0]!r}?" if hint else "")
-                              + ". Known keys: " + ", ".join(fields))
+            raise ConfigError(f"{key}{sep}{k}", raw[k], "unknown key; "
+                              + (f"did you mean {hint[0]!r}? " if hint else "")
+                              + "known keys: " + ", ".join(fields))
     kwargs = {}
     for ck, f in fields.items():
         sub = f"{key}{sep}{ck}"
