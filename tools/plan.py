@@ -73,7 +73,7 @@ def edges(r: dict, by_urn: dict[str, dict], custom_children: dict[str, set[str]]
     """`r`'s dependencies for display: a component stands for its resources when all of them are
     dependencies (that is what `depends_on=[component]` becomes on the wire); the provider counts too."""
     deps = {d for d in r["dependencies"] if d in by_urn and d != r["parent"]}
-    if r.get("provider"):
+    if r.get("provider") and _provider_urn(r["provider"]) in by_urn:
         deps.add(_provider_urn(r["provider"]))
     shown: list[str] = []
     covered: set[str] = set()
@@ -81,7 +81,8 @@ def edges(r: dict, by_urn: dict[str, dict], custom_children: dict[str, set[str]]
         if kids and kids <= deps and comp != r["urn"]:
             shown.append(by_urn[comp]["name"] + "/*")
             covered |= kids
-    shown += [by_urn[d]["name"] for d in sorted(deps - covered, key=list(by_urn).index) if d in by_urn]
+    order = {u: i for i, u in enumerate(by_urn)}
+    shown += [by_urn[d]["name"] for d in sorted(deps - covered, key=order.__getitem__)]
     return shown
 
 
