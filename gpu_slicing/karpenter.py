@@ -26,6 +26,7 @@ from typing import Any, Iterable, Mapping
 from . import helm
 from .config import NAMESPACE, StackConfig
 from .errors import ConfigError
+from .catalog import InstanceType
 from .pools import Pool
 
 CHART = "oci://public.ecr.aws/karpenter/karpenter"  # Helm OCI reference; the version pins the chart
@@ -287,12 +288,35 @@ def node_limits(pool: Pool) -> dict[str, str]:
             "memory": f"{n * max(it.memory_gib for it in pool.instance_types)}Gi"}
 
 
+_QUANTITY = re.compile(r"^([0-9]+(?:\.[0-9]+)?)([KMGTPE]i?|m)?$")
+_SCALE = {None: 1, "m": 1e-3, "K": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "P": 1e15, "E": 1e18,
+          "Ki": 2 ** 10, "Mi": 2 ** 20, "Gi": 2 ** 30, "Ti": 2 ** 40, "Pi": 2 ** 50, "Ei": 2 ** 60}
+
+
+def quantity(v: Any) -> float | None:
+    """A Kubernetes quantity ("96", "96000m", "1152Gi") as a number; None when unreadable."""
+    m = _QUANTITY.match(str(v).strip()) if v is not None else None
+    return float(m.group(1)) * _SCALE[m.group(2)] if m else None
+
+
+def nodes_admitted(limits: Mapping[str, Any], types: Iterable[InstanceType]) -> int | None:
+    """Most nodes NodePool `limits` admit: per instance type, the fewest nodes any limited resource allows;
+    the bound is the largest of those (the smallest type). None when no limit bounds cpu, memory or GPUs."""
+    best = 0
+    for it in types:
+        per_node = {"cpu": it.vcpu, "memory": it.memory_gib * 2 ** 30, WHOLE_GPU: it.gpu_count}
+        bounds = [int(q // per_node[k]) for k, v in limits.items() if k in per_node and per_node[k]
+                  and (q := quantity(v)) is not None]
+        if not bounds:
+            return None
+        best = max(best, min(bounds))
+    return best
+
+
 def admitted_nodes(pool: Pool) -> int:
     """How many nodes the NodePool's limits really admit: with mixed sizes, limits sized for the largest
     type admit more of the smaller ones, and that is what the cost guard must count."""
-    limits = node_limits(pool)
-    gpu, cpu, mem = int(limits[WHOLE_GPU]), int(limits["cpu"]), int(limits["memory"].removesuffix("Gi"))
-    return max(min(gpu // max(it.gpu_count, 1), cpu // it.vcpu, mem // it.memory_gib) for it in pool.instance_types)
+    return nodes_admitted(node_limits(pool), pool.instance_types) or 0
 
 
 def node_class(pool: Pool, cluster: str, ami_alias_version: str, disk_gib: int) -> dict[str, Any]:
@@ -373,26 +397,6 @@ def node_overlays(pool: Pool) -> dict[str, dict[str, Any]]:
 
 # --- config rules -----------------------------------------------------------------------------------
 
-_QUANTITY = re.compile(r"^([0-9]+)(Gi)?$")
-
-
-def _quantity(v: str) -> int:
-    m = _QUANTITY.match(v)
-    if not m:
-        raise ValueError(f"not a whole quantity: {v!r}")
-    return int(m.group(1))
-
-
-def check_limits(pool: Pool, limits: Mapping[str, str]) -> None:
-    """Limits that do not admit one node of an instance type mean that type is never launched."""
-    for it in pool.instance_types:
-        node = {WHOLE_GPU: it.gpu_count, "cpu": it.vcpu, "memory": it.memory_gib}
-        short = {r: f"{limits.get(r)} < {n}" for r, n in node.items() if _quantity(limits.get(r, "0")) < n}
-        if short:
-            raise ConfigError(f"{pool.key}.maxNodes", pool.nodes_max,
-                              f"limits that admit at least one {it.name} node ({', '.join(f'{r}: {s}' for r, s in short.items())})")
-
-
 def check(cfg: StackConfig, pools: Iterable[Pool]) -> None:
     """Rules for Karpenter NodePools the shape of the config cannot express (called by validate.check).
     MIG layouts the GPUs lack and mixed GPU models are rejected when the pools are resolved."""
@@ -414,4 +418,3 @@ def check(cfg: StackConfig, pools: Iterable[Pool]) -> None:
                                   "instance's GPUs and a NodeOverlay cannot change that, so it would launch "
                                   f"nodes for pods that already fit; use {NAMESPACE}:gpuOperator.migStrategy "
                                   "mixed for MIG, and renameByDefault: true for time-slicing")
-        check_limits(pool, node_limits(pool))

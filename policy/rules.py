@@ -17,8 +17,6 @@ once. A value unknown at preview is `UNKNOWN` and never a violation by itself.
 """
 from __future__ import annotations
 
-import json
-import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
@@ -26,6 +24,7 @@ from gpu_slicing import capacity, catalog, layouts
 from gpu_slicing.catalog import GpuGroup, MigLayout
 from gpu_slicing.config import DEVICE_PLUGIN_CONFIG_LABEL, GPU_TAINT, MIG_CONFIG_LABEL, NAMESPACE
 from gpu_slicing.errors import ConfigError
+from gpu_slicing.karpenter import nodes_admitted
 
 UNKNOWN = "<computed>"  # the offline harness's marker; policy/pack.py maps CrossGuard's unknowns to it
 WHOLE_GPU = "nvidia.com/gpu"
@@ -144,16 +143,6 @@ def truthy(v: Any) -> bool | None:
     if isinstance(v, str):
         return v.strip().lower() == "true"
     return bool(v)
-
-
-def _doc(v: Any) -> Any:
-    """A JSON document given as a string or as data."""
-    if isinstance(v, str):
-        try:
-            return json.loads(v)
-        except ValueError:
-            return None
-    return v
 
 
 # --- GPU pools: managed node groups and Karpenter NodePools in one shape ---------------------------
@@ -638,17 +627,6 @@ def no_whole_gpu_on_mixed_mig(resources: list[Res], ctx: Context) -> Iterator[tu
 
 # --- cost --------------------------------------------------------------------------------------------
 
-_QUANTITY = re.compile(r"^([0-9]+(?:\.[0-9]+)?)([KMGTPE]i?|m)?$")
-_SCALE = {None: 1, "m": 1e-3, "K": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "P": 1e15, "E": 1e18,
-          "Ki": 2 ** 10, "Mi": 2 ** 20, "Gi": 2 ** 30, "Ti": 2 ** 40, "Pi": 2 ** 50, "Ei": 2 ** 60}
-
-
-def quantity(v: Any) -> float | None:
-    """A Kubernetes quantity ("96", "96000m", "1152Gi") as a number; None when unreadable."""
-    m = _QUANTITY.match(str(v).strip()) if v is not None else None
-    return float(m.group(1)) * _SCALE[m.group(2)] if m else None
-
-
 def nodepool_max_nodes(pool: GpuPool) -> tuple[int | None, str]:
     """Most nodes a NodePool's `spec.limits` admit: for each instance type, the fewest nodes any limited
     resource allows; the pool's bound is the largest of those (its smallest instance type). (None, why)
@@ -662,14 +640,9 @@ def nodepool_max_nodes(pool: GpuPool) -> tuple[int | None, str]:
     if not types or len(types) != len(pool.instance_types):
         return None, (f"instance types {', '.join(pool.instance_types) or '(none named)'} not all in "
                       "gpu_slicing.catalog: what its limits admit cannot be counted")
-    best = 0
-    for it in types:
-        per_node = {"cpu": it.vcpu, "memory": it.memory_gib * 2 ** 30, WHOLE_GPU: it.gpu_count}
-        bounds = [int(q // per_node[k]) for k, v in limits.items() if k in per_node and per_node[k]
-                  and (q := quantity(v)) is not None]
-        if not bounds:
-            return None, f"spec.limits {dict(limits)} limit none of cpu, memory, {WHOLE_GPU}"
-        best = max(best, min(bounds))
+    best = nodes_admitted(limits, types)
+    if best is None:
+        return None, f"spec.limits {dict(limits)} limit none of cpu, memory, {WHOLE_GPU}"
     return best, ""
 
 

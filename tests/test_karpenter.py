@@ -438,10 +438,9 @@ def test_limits_below_one_node():
     assert _error(stack([{"name": "a", "instanceTypes": ["p4d.24xlarge"], "maxNodes": 0}])).key == \
         "gpu-slicing:karpenter.nodePools[0].maxNodes"
     _, pool = pool_of(stack([{"name": "a", "instanceTypes": ["g6.xlarge", "g6.48xlarge"]}]), "a")
-    spec.check_limits(pool, spec.node_limits(pool))  # derived limits admit the largest type
-    with pytest.raises(ConfigError) as e:
-        spec.check_limits(pool, {"nvidia.com/gpu": "8", "cpu": "4", "memory": "768Gi"})
-    assert e.value.key == "gpu-slicing:karpenter.nodePools[0].maxNodes" and "g6.48xlarge" in e.value.allowed
+    largest = catalog.INSTANCE_TYPES["g6.48xlarge"]
+    assert spec.nodes_admitted(spec.node_limits(pool), [largest]) == 1  # derived limits admit the largest type
+    assert spec.nodes_admitted({"nvidia.com/gpu": "8", "cpu": "4", "memory": "768Gi"}, [largest]) == 0
 
 
 def test_whole_gpus_requested_from_a_mixed_mig_node_pool():

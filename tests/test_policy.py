@@ -387,4 +387,5 @@ def test_nodepool_bound_counts_its_smallest_instance_type():
         "limits": {"nvidia.com/gpu": "16", "cpu": "384", "memory": "1536Gi"}}}))
     # 2 x g5.48xlarge (8 GPUs, 192 vCPU) fit the limits, but so do 16 x g5.xlarge (1 GPU, 4 vCPU, 16 GiB).
     assert rules.nodepool_max_nodes(pool) == (16, "")
-    assert rules.quantity("96000m") == 96 and rules.quantity("1Ti") == 2 ** 40 and rules.quantity("x") is None
+    from gpu_slicing.karpenter import quantity
+    assert quantity("96000m") == 96 and quantity("1Ti") == 2 ** 40 and quantity("x") is None
