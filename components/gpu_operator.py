@@ -31,13 +31,13 @@ class GpuOperator(pulumi.ComponentResource):
                       "labels": {"pod-security.kubernetes.io/enforce": "privileged"}},
             opts=child(self, **k8s_opts))
         configs: list[pulumi.Resource] = []
-        if spec.needs_mig_parted_configmap(cfg, pools):
+        if spec.needs_mig_parted_configmap(pools):
             configs.append(k8s.core.v1.ConfigMap(
                 f"{name}-mig-parted",
                 metadata={"name": spec.MIG_PARTED_CONFIGMAP, "namespace": ns.metadata["name"]},
                 data={"config.yaml": spec.mig_parted_config(pools)},
                 opts=child(self, **k8s_opts)))
-        if any(p.sharing is not None for p in pools):
+        if spec.needs_device_plugin_configmap(pools):
             configs.append(k8s.core.v1.ConfigMap(
                 f"{name}-device-plugin",
                 metadata={"name": spec.DEVICE_PLUGIN_CONFIGMAP, "namespace": ns.metadata["name"]},

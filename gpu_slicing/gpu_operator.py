@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
-from . import layouts, sharing
+from . import catalog, layouts, sharing
 from .config import StackConfig
 
 CHART = "gpu-operator"
@@ -39,17 +39,22 @@ def operator_values(cfg: StackConfig, pools: Iterable[Any]) -> dict[str, Any]:
                        "env": [{"name": "WITH_REBOOT", "value": "true"}]},
         "devicePlugin": {"enabled": True},
     }
-    if needs_mig_parted_configmap(cfg, pools):
+    if needs_mig_parted_configmap(pools):
         values["migManager"]["config"] = {"name": MIG_PARTED_CONFIGMAP, "create": False}
-    if any(p.sharing is not None for p in pools):
+    if needs_device_plugin_configmap(pools):
         values["devicePlugin"]["config"] = {"name": DEVICE_PLUGIN_CONFIGMAP, "create": False,
                                             "default": DEVICE_PLUGIN_DEFAULT_KEY}
     return values
 
 
-def needs_mig_parted_configmap(cfg: StackConfig, pools: Iterable[Any]) -> bool:
+def needs_mig_parted_configmap(pools: Iterable[Any]) -> bool:
     """Custom layouts need our own mig-parted config; without them the MIG manager's own is used."""
     return any(p.layout.custom for p in pools)
+
+
+def needs_device_plugin_configmap(pools: Iterable[Any]) -> bool:
+    """Time-slicing needs device-plugin configs; without it the plugin's defaults are right."""
+    return any(p.sharing is not None for p in pools)
 
 
 def mig_parted_config(pools: Iterable[Any]) -> str:
@@ -58,14 +63,12 @@ def mig_parted_config(pools: Iterable[Any]) -> str:
     for p in pools:
         if p.gpu.mig_capable:
             used[p.layout.name] = p.layout
-            used.setdefault("all-disabled", layouts.resolve_layout("all-disabled", p.instance_type, {}, "-"))
+            used.setdefault("all-disabled", catalog.named_layouts(p.gpu)["all-disabled"])
     return layouts.render_mig_parted_config(sorted(used.values(), key=lambda l: l.name))
 
 
 def device_plugin_configs(cfg: StackConfig, pools: Iterable[Any]) -> dict[str, str]:
     """One device-plugin config per distinct sharing setup, plus the default (no sharing)."""
-    out = {DEVICE_PLUGIN_DEFAULT_KEY: f"version: v1\nflags:\n  migStrategy: {cfg.gpu_operator.mig_strategy}\n"}
-    for p in pools:
-        if p.sharing is not None:
-            out[sharing.device_plugin_config_key(p.sharing)] = sharing.render_device_plugin_config(p.sharing)
-    return out
+    default = f"version: v1\nflags:\n  migStrategy: {cfg.gpu_operator.mig_strategy}\n"
+    return {DEVICE_PLUGIN_DEFAULT_KEY: default,
+            **sharing.render_device_plugin_configs(p.sharing for p in pools if p.sharing is not None)}
