@@ -22,15 +22,12 @@ from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 from gpu_slicing import capacity, catalog, layouts
 from gpu_slicing.catalog import GpuGroup, MigLayout
-from gpu_slicing.config import DEVICE_PLUGIN_CONFIG_LABEL, GPU_TAINT, MIG_CONFIG_LABEL, NAMESPACE
+from gpu_slicing.catalog import WHOLE_GPU
+from gpu_slicing.config import DEVICE_PLUGIN_CONFIG_LABEL, GPU_TAINT, MIG_CONFIG_LABEL, NAMESPACE, POOL_LABEL
 from gpu_slicing.errors import ConfigError
-from gpu_slicing.karpenter import nodes_admitted
+from gpu_slicing.karpenter import INSTANCE_TYPE_LABEL, NODEPOOL_LABEL, nodes_admitted
 
 UNKNOWN = "<computed>"  # the offline harness's marker; policy/pack.py maps CrossGuard's unknowns to it
-WHOLE_GPU = "nvidia.com/gpu"
-POOL_LABEL = "gpu-slicing/pool"
-NODEPOOL_LABEL = "karpenter.sh/nodepool"
-INSTANCE_TYPE_LABEL = "node.kubernetes.io/instance-type"
 GPU_REQUIREMENT_KEYS = ("karpenter.k8s.aws/instance-gpu-count", "karpenter.k8s.aws/instance-gpu-name",
                         "karpenter.k8s.aws/instance-gpu-manufacturer")
 # The gpu-operator chart's default `mig.strategy` when the values leave it out (values.yaml at v26.7.0;
@@ -164,7 +161,7 @@ class GpuPool:
         return [it for it in map(catalog.instance_type, self.instance_types) if it is not None]
 
 
-def _requirement_values(requirements: Any, key: str) -> list[str] | None:
+def requirement_values(requirements: Any, key: str) -> list[str] | None:
     for req in as_list(requirements):
         if isinstance(req, Mapping) and req.get("key") == key and req.get("operator", "In") == "In":
             return [v for v in as_list(req.get("values")) if isinstance(v, str)]
@@ -187,7 +184,7 @@ def pool_of(r: Res) -> GpuPool | None:
     if r.type == NODEPOOL_TYPE:
         spec = dig(r.props, "spec", "template", "spec", default={})
         reqs = dig(spec, "requirements")
-        types = tuple(_requirement_values(reqs, INSTANCE_TYPE_LABEL) or ())
+        types = tuple(requirement_values(reqs, INSTANCE_TYPE_LABEL) or ())
         gpu_req = any(isinstance(q, Mapping) and q.get("key") in GPU_REQUIREMENT_KEYS for q in as_list(reqs))
         if not (any(catalog.instance_type(t) for t in types) or gpu_req):
             return None
@@ -539,8 +536,8 @@ def _expected_overlay(pool: GpuPool, it: catalog.InstanceType, layout: MigLayout
 
 def _overlay_matches(overlay: Res, pool: str, instance_type: str) -> bool:
     reqs = dig(overlay.props, "spec", "requirements")
-    pools = _requirement_values(reqs, NODEPOOL_LABEL)
-    types = _requirement_values(reqs, INSTANCE_TYPE_LABEL)
+    pools = requirement_values(reqs, NODEPOOL_LABEL)
+    types = requirement_values(reqs, INSTANCE_TYPE_LABEL)
     return pools is not None and pool in pools and (types is None or instance_type in types)
 
 

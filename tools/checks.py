@@ -22,12 +22,13 @@ from __future__ import annotations
 
 import difflib
 import functools
-import importlib
 import json
 import os
 import re
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
+
+from policy import rules
 
 Finding = dict[str, Any]
 CHECKS: list[Callable[[Mapping[str, Any], list[dict]], Iterable[Finding]]] = []
@@ -212,10 +213,8 @@ def k8s_schema(config: Mapping[str, Any], resources: list[dict]) -> Iterable[Fin
 def served_custom_kinds() -> dict[tuple[str, str], str]:
     """(apiVersion, kind) -> scope of the custom resources this program may create: Karpenter's, at the
     versions gpu_slicing.karpenter pins (tests hold them against the real CRDs)."""
-    try:
-        k = importlib.import_module("gpu_slicing.karpenter")
-    except ImportError:
-        return {}
+    from gpu_slicing import karpenter as k
+
     return {(k.NODEPOOL_API, "NodePool"): "Cluster", (k.NODECLASS_API, "EC2NodeClass"): "Cluster",
             (k.OVERLAY_API, "NodeOverlay"): "Cluster"}
 
@@ -330,23 +329,19 @@ def k8s_crd_schema(config: Mapping[str, Any], resources: list[dict]) -> Iterable
 
 # --- Helm values: every path on the chart's reviewed allow-list -----------------------------------------
 
-# chart (last path element of the Release's `chart`) -> module with VALUE_PATHS (and optionally `flatten`)
-CHART_ALLOWLISTS = {"gpu-operator": "gpu_slicing.gpu_operator", "karpenter": "gpu_slicing.karpenter"}
+def chart_allowlists() -> dict[str, tuple[frozenset[str], Callable[[Mapping[str, Any]], list[str]]]]:
+    """chart (last path element of the Release's `chart`) -> (reviewed VALUE_PATHS, how to flatten values)."""
+    from gpu_slicing import gpu_operator, helm, karpenter
+
+    return {"gpu-operator": (gpu_operator.VALUE_PATHS, helm.flatten),
+            "karpenter": (karpenter.VALUE_PATHS, karpenter.flatten)}
 
 
 def value_paths_off_allowlist(chart: str, values: Mapping[str, Any]) -> list[str] | None:
     """Leaf paths of `values` not on `chart`'s reviewed allow-list; None when the chart has none."""
-    module_name = CHART_ALLOWLISTS.get(chart)
-    try:
-        module = importlib.import_module(module_name) if module_name else None
-    except ImportError:
-        module = None
-    allowed = getattr(module, "VALUE_PATHS", None)
-    if allowed is None:
+    if chart not in chart_allowlists():
         return None
-    from gpu_slicing import helm
-
-    flatten = getattr(module, "flatten", helm.flatten)
+    allowed, flatten = chart_allowlists()[chart]
     return sorted(p for p in flatten(values) if p not in allowed)
 
 
@@ -354,7 +349,7 @@ def value_paths_off_allowlist(chart: str, values: Mapping[str, Any]) -> list[str
 def helm_values(config: Mapping[str, Any], resources: list[dict]) -> Iterable[Finding]:
     n = 0
     for r in resources:
-        if r["type"] not in ("kubernetes:helm.sh/v3:Release", "kubernetes:helm.sh/v4:Chart"):
+        if r["type"] not in rules.RELEASE_TYPES:
             continue
         chart = str(r["inputs"].get("chart", "")).rstrip("/").rsplit("/", 1)[-1]
         values = r["inputs"].get("values") or {}
@@ -365,7 +360,7 @@ def helm_values(config: Mapping[str, Any], resources: list[dict]) -> Iterable[Fi
         n += 1
         if off is None:
             yield finding("helm.values", "error", f"{r['name']}: chart {chart!r} has no reviewed allow-list of value "
-                                                  f"paths (add VALUE_PATHS to a module in CHART_ALLOWLISTS)", r["name"])
+                                                  f"paths (add one to chart_allowlists)", r["name"])
         for p in off or ():
             yield finding("helm.values", "error", f"{r['name']}: value {p!r} is not on the reviewed allow-list of chart "
                                                   f"{chart!r}: the chart has no values schema, so Helm would ignore a "
@@ -375,10 +370,10 @@ def helm_values(config: Mapping[str, Any], resources: list[dict]) -> Iterable[Fi
 
 # --- AWS inputs: botocore's service models ----------------------------------------------------------
 
-_MNG = ("eks:index:ManagedNodeGroup", "aws:eks/nodeGroup:NodeGroup")
+_MNG = rules.MNG_TYPES
 _LT = ("aws:ec2/launchTemplate:LaunchTemplate",)
-_NODEPOOL = "kubernetes:karpenter.sh/v1:NodePool"
-_NODECLASS = "kubernetes:karpenter.k8s.aws/v1:EC2NodeClass"
+_NODEPOOL = rules.NODEPOOL_TYPE
+_NODECLASS = rules.NODECLASS_TYPE
 # (check id, resource types, input path, botocore service, shape whose enum the value must be in)
 AWS_ENUM_FIELDS: tuple[tuple[str, tuple[str, ...], str, str, str], ...] = (
     ("aws.instance-type", _MNG, "instanceTypes[]", "ec2", "InstanceType"),
@@ -411,8 +406,7 @@ def _botocore_session():
 
 def _nodepool_instance_types(r: dict) -> list[str]:
     reqs = _dig(r["inputs"], "spec.template.spec.requirements[]")
-    return [v for q in reqs if isinstance(q, Mapping) and q.get("key") == "node.kubernetes.io/instance-type"
-            and q.get("operator") == "In" for v in (q.get("values") or [])]
+    return rules.requirement_values(reqs, rules.INSTANCE_TYPE_LABEL) or []
 
 
 @check
@@ -638,8 +632,6 @@ def policy_context(config: Mapping[str, Any]):
 
 @check
 def policy_rules(config: Mapping[str, Any], resources: list[dict]) -> Iterable[Finding]:
-    from policy import rules
-
     names = {r["urn"]: r["name"] for r in resources}
     results = rules.evaluate_all(policy_resources(resources), policy_context(config))
     for name, violations in results.items():
