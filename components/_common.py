@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import pulumi
 
+from gpu_slicing.karpenter import NODE_ROLE_POLICIES, ROOT_DEVICE
+
 
 def child(parent: pulumi.Resource, opts: pulumi.ResourceOptions | None = None, **kw) -> pulumi.ResourceOptions:
     """Options for a child: parented to the component; `kw` adds depends_on, timeouts and the like."""
@@ -13,8 +15,6 @@ def tags(cluster_name: str, **extra: str) -> dict[str, str]:
     return {"gpu-slicing/cluster": cluster_name, "managed-by": "pulumi", **extra}
 
 
-NODE_POLICIES = ("AmazonEKSWorkerNodePolicy", "AmazonEKS_CNI_Policy", "AmazonEC2ContainerRegistryPullOnly",
-                 "AmazonSSMManagedInstanceCore")
 
 
 def node_role(name: str, parent: pulumi.Resource, cluster_name: str, role_name: str | None = None):
@@ -29,7 +29,7 @@ def node_role(name: str, parent: pulumi.Resource, cluster_name: str, role_name: 
                         tags=tags(cluster_name), opts=child(parent))
     attachments = [aws.iam.RolePolicyAttachment(f"{name}-{p}", role=role.name,
                                                 policy_arn=f"arn:aws:iam::aws:policy/{p}", opts=child(parent))
-                   for p in NODE_POLICIES]
+                   for p in NODE_ROLE_POLICIES]
     return role, attachments
 
 
@@ -42,7 +42,7 @@ def node_launch_template(name: str, parent: pulumi.Resource, cluster_name: str, 
         f"{name}-lt",
         metadata_options={"http_endpoint": "enabled", "http_tokens": "required",
                           "http_put_response_hop_limit": 1},
-        block_device_mappings=[{"device_name": "/dev/xvda",
+        block_device_mappings=[{"device_name": ROOT_DEVICE,
                                 "ebs": {"volume_size": disk_gib, "volume_type": "gp3", "encrypted": "true",
                                         "delete_on_termination": "true"}}],
         tag_specifications=[{"resource_type": "instance", "tags": {**tags(cluster_name), **node_tags}},

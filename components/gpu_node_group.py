@@ -4,7 +4,7 @@ from __future__ import annotations
 import pulumi
 import pulumi_eks as eks
 
-from gpu_slicing.config import NodeGroupConfig
+from gpu_slicing.config import POOL_LABEL, NodeGroupConfig
 from gpu_slicing.pools import Pool
 
 from ._common import child, node_launch_template, node_role, tags
@@ -41,7 +41,7 @@ class GpuNodeGroup(pulumi.ComponentResource):
             labels=pool.labels,
             taints=[{"key": t["key"], "value": t["value"], "effect": "NO_SCHEDULE"} for t in pool.taints],
             launch_template={"id": lt.id, "version": lt.latest_version.apply(str)},
-            tags=tags(cluster_name, **{"gpu-slicing/pool": cfg.name}),
+            tags=tags(cluster_name, **{POOL_LABEL: cfg.name}),
             opts=child(self, depends_on=attachments),
         )
         self.register_outputs({"nodeGroup": cfg.name})

@@ -5,6 +5,7 @@ import pulumi
 import pulumi_aws as aws
 
 from gpu_slicing.config import NetworkConfig
+from gpu_slicing.karpenter import DISCOVERY_TAG
 from gpu_slicing.network import subnet_blocks
 
 from ._common import child, tags
@@ -33,7 +34,7 @@ class Network(pulumi.ComponentResource):
 
     def _existing(self, name: str, cfg: NetworkConfig, cluster_name: str) -> None:
         for i, subnet in enumerate(cfg.private_subnet_ids):
-            aws.ec2.Tag(f"{name}-private-{i}-discovery", resource_id=subnet, key="karpenter.sh/discovery",
+            aws.ec2.Tag(f"{name}-private-{i}-discovery", resource_id=subnet, key=DISCOVERY_TAG,
                         value=cluster_name, opts=child(self))
         self.vpc_id = pulumi.Output.from_input(cfg.vpc_id)
         self.private_subnet_ids = pulumi.Output.from_input(list(cfg.private_subnet_ids))
@@ -75,7 +76,7 @@ class Network(pulumi.ComponentResource):
             sub = aws.ec2.Subnet(f"{name}-private-{i}", vpc_id=vpc.id, cidr_block=blocks[i], availability_zone=azs.names[i],
                                  map_public_ip_on_launch=False,
                                  tags={**base, **shared, "kubernetes.io/role/internal-elb": "1",
-                                       "karpenter.sh/discovery": cluster_name,
+                                       DISCOVERY_TAG: cluster_name,
                                        "Name": f"{cluster_name}-private-{i}"}, opts=child(self))
             routes.append(aws.ec2.RouteTableAssociation(f"{name}-private-{i}-rta", subnet_id=sub.id,
                                                         route_table_id=private_rt.id, opts=child(self)))

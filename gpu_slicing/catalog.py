@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Mapping
 
 COMPUTE_SLICES = 7
+WHOLE_GPU = "nvidia.com/gpu"  # whole GPUs, and every slice under the single strategy
 MEMORY_SLICES = 8
 
 

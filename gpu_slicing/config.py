@@ -29,6 +29,7 @@ LOG_TYPES = ("api", "audit", "authenticator", "controllerManager", "scheduler")
 CUDA_IMAGE = "nvidia/cuda:12.4.1-base-ubuntu22.04"
 GPU_TAINT = {"key": "nvidia.com/gpu", "value": "true", "effect": "NoSchedule"}
 MIG_CONFIG_LABEL = "nvidia.com/mig.config"
+POOL_LABEL = "gpu-slicing/pool"  # on every GPU node: what workloads and the planner select pools by
 DEVICE_PLUGIN_CONFIG_LABEL = "nvidia.com/device-plugin.config"
 
 _NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,38}[a-z0-9])?$")

@@ -24,9 +24,9 @@ from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
 from . import helm
-from .config import NAMESPACE, StackConfig
+from .config import NAMESPACE, POOL_LABEL, StackConfig
 from .errors import ConfigError
-from .catalog import InstanceType
+from .catalog import WHOLE_GPU, InstanceType
 from .pools import Pool
 
 CHART = "oci://public.ecr.aws/karpenter/karpenter"  # Helm OCI reference; the version pins the chart
@@ -38,7 +38,6 @@ DISCOVERY_TAG = "karpenter.sh/discovery"
 NODEPOOL_LABEL = "karpenter.sh/nodepool"  # set by Karpenter on every node and instance it launches
 INSTANCE_TYPE_LABEL = "node.kubernetes.io/instance-type"
 CAPACITY_TYPE_LABEL = "karpenter.sh/capacity-type"
-WHOLE_GPU = "nvidia.com/gpu"
 
 NODEPOOL_API = "karpenter.sh/v1"
 NODECLASS_API = "karpenter.k8s.aws/v1"
@@ -337,7 +336,7 @@ def node_class(pool: Pool, cluster: str, ami_alias_version: str, disk_gib: int) 
                                              "deleteOnTermination": True}}],
             "metadataOptions": {"httpEndpoint": "enabled", "httpProtocolIPv6": "disabled",
                                 "httpPutResponseHopLimit": 1, "httpTokens": "required"},
-            "tags": {"gpu-slicing/cluster": cluster, "gpu-slicing/pool": pool.name, "managed-by": "karpenter"},
+            "tags": {"gpu-slicing/cluster": cluster, POOL_LABEL: pool.name, "managed-by": "karpenter"},
         },
     }
 

@@ -11,7 +11,7 @@ from typing import Mapping
 
 from . import capacity, catalog, layouts, sharing
 from .catalog import InstanceType, MigLayout
-from .config import (DEVICE_PLUGIN_CONFIG_LABEL, GPU_TAINT, MIG_CONFIG_LABEL, NAMESPACE, NodeGroupConfig,
+from .config import (DEVICE_PLUGIN_CONFIG_LABEL, GPU_TAINT, MIG_CONFIG_LABEL, NAMESPACE, POOL_LABEL, NodeGroupConfig,
                      NodePoolConfig, StackConfig, WorkloadConfig)
 from .errors import ConfigError
 
@@ -42,7 +42,7 @@ class Pool:
     @property
     def labels(self) -> dict[str, str]:
         """Node labels: the MIG manager and the device plugin read these (FACTS 1.8: set at creation)."""
-        out = {"gpu-slicing/pool": self.name}
+        out = {POOL_LABEL: self.name}
         if self.gpu.mig_capable:
             out[MIG_CONFIG_LABEL] = self.layout.name
         if self.sharing is not None:
@@ -100,9 +100,9 @@ def resolve_pools(cfg: StackConfig) -> list[Pool]:
 def workload_resource(w: WorkloadConfig, pool: Pool) -> str:
     """The extended resource a pod of `w` requests on `pool` (what the device plugin advertises)."""
     if w.profile is not None:
-        base = catalog.resource_for_profile(w.profile) if pool.strategy == "mixed" else "nvidia.com/gpu"
+        base = catalog.resource_for_profile(w.profile) if pool.strategy == "mixed" else catalog.WHOLE_GPU
     else:
-        base = "nvidia.com/gpu"
+        base = catalog.WHOLE_GPU
     if pool.sharing is not None and pool.sharing.shares(base):
         return pool.sharing.advertised_as(base)
     return base

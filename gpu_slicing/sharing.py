@@ -15,6 +15,7 @@ import re
 from dataclasses import dataclass, replace
 from typing import Any, Iterable, Mapping
 
+from .catalog import WHOLE_GPU
 from .errors import ConfigError
 
 TIME_SLICING = "timeSlicing"
@@ -23,7 +24,6 @@ _KEYS = {TIME_SLICING: ("replicas", "resources", "renameByDefault", "failRequest
          MPS: ("replicas", "resources", "renameByDefault")}
 _LABEL_VALUE = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
 _RESOURCE = re.compile(r"^nvidia\.com/(gpu|mig-[0-9a-z.+-]+)$")
-WHOLE_GPU = "nvidia.com/gpu"
 
 
 @dataclass(frozen=True)

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import capacity, karpenter, layouts
-from .config import GPU_TAINT, NAMESPACE, StackConfig
+from . import capacity, karpenter, layouts, workloads
+from .config import NAMESPACE, StackConfig
 from .errors import ConfigError
 from .pools import resolve_pools, workload_count, workload_resource
 
@@ -88,7 +88,7 @@ def capacity_workloads(cfg: StackConfig, by_name) -> list:
         pool = by_name[w.pool]
         out.append(capacity.WorkloadDemand(
             name=w.name, resource=workload_resource(w, pool), per_replica=workload_count(w), replicas=w.replicas,
-            pool=w.pool, node_selector={"gpu-slicing/pool": w.pool}, tolerations=[dict(GPU_TAINT)]))
+            pool=w.pool, node_selector=workloads.node_selector(pool), tolerations=[workloads.gpu_toleration()]))
     return out
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .config import GPU_TAINT, MIG_CONFIG_LABEL, WorkloadConfig
+from .config import GPU_TAINT, MIG_CONFIG_LABEL, POOL_LABEL, WorkloadConfig
 from .pools import Pool, workload_count, workload_resource
 
 NAMESPACE = "gpu-workloads"
@@ -12,11 +12,17 @@ VERIFY_JOB = "verify-mig-slice"
 _CPU, _MEMORY = "100m", "128Mi"
 
 
-def _node_selector(pool: Pool) -> dict[str, str]:
-    sel = {"gpu-slicing/pool": pool.name}
+def node_selector(pool: Pool) -> dict[str, str]:
+    """The pool's label, and on MIG pools the layout label too: a pod never lands on a node whose
+    layout is not (yet) the one it was planned for."""
+    sel = {POOL_LABEL: pool.name}
     if pool.gpu.mig_capable:
         sel[MIG_CONFIG_LABEL] = pool.layout.name
     return sel
+
+
+def gpu_toleration() -> dict[str, str]:
+    return {"key": GPU_TAINT["key"], "operator": "Equal", "value": GPU_TAINT["value"], "effect": GPU_TAINT["effect"]}
 
 
 def pod_spec(w: WorkloadConfig, pool: Pool, command: list[str], restart: str = "Always") -> dict[str, Any]:
@@ -25,9 +31,8 @@ def pod_spec(w: WorkloadConfig, pool: Pool, command: list[str], restart: str = "
     amount = {"cpu": _CPU, "memory": _MEMORY, resource: str(workload_count(w))}
     return {
         "restartPolicy": restart,
-        "nodeSelector": _node_selector(pool),
-        "tolerations": [{"key": GPU_TAINT["key"], "operator": "Equal", "value": GPU_TAINT["value"],
-                         "effect": GPU_TAINT["effect"]}],
+        "nodeSelector": node_selector(pool),
+        "tolerations": [gpu_toleration()],
         "securityContext": {"runAsNonRoot": True, "runAsUser": 1000, "runAsGroup": 1000,
                             "seccompProfile": {"type": "RuntimeDefault"}},
         "automountServiceAccountToken": False,
