@@ -56,3 +56,20 @@ def run(config: dict, preview: bool = True):
 def dev_runs():
     """The dev stack run once as a preview and once as an update (outputs known)."""
     return {"preview": run(dev_config(), True), "up": run(dev_config(), False)}
+
+
+def edges(registrations) -> dict[str, set[str]]:
+    """urn -> the URNs it waits for (dependencies + provider + parent), within the record: created after
+    them, deleted before them."""
+    known = {r.urn for r in registrations}
+    return {r.urn: r.waits_for() & known for r in registrations}
+
+
+def closure(graph: dict[str, set[str]], urn: str) -> set[str]:
+    """Everything `urn` waits for, transitively."""
+    seen, todo = set(), [urn]
+    while todo:
+        for d in graph[todo.pop()] - seen:
+            seen.add(d)
+            todo.append(d)
+    return seen

@@ -9,19 +9,9 @@ from typing import Callable, Iterable
 
 import pytest
 
+from conftest import closure, edges
+
 MODES = ["preview", "up"]
-
-
-def edges(registrations) -> dict[str, set[str]]:
-    """urn -> the URNs it must be deleted before (dependencies + provider + parent), within the record."""
-    known = {r.urn for r in registrations}
-    out = {}
-    for r in registrations:
-        deps = set(r.dependencies) | {r.parent}
-        if r.provider:
-            deps.add(r.provider.rsplit("::", 1)[0])  # a provider reference is `<urn>::<id>`
-        out[r.urn] = (deps & known) - {r.urn}
-    return out
 
 
 def destroy_waves(registrations) -> list[list[str]]:
@@ -45,15 +35,6 @@ def destroy_waves(registrations) -> list[list[str]]:
         wave = sorted(nxt)
     assert done == len(graph), "the dependency graph has a cycle"
     return waves
-
-
-def closure(graph: dict[str, set[str]], urn: str) -> set[str]:
-    seen, todo = set(), [urn]
-    while todo:
-        for d in graph[todo.pop()] - seen:
-            seen.add(d)
-            todo.append(d)
-    return seen
 
 
 def _in_component(run, token: str) -> Callable:

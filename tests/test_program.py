@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from conftest import run
+from conftest import closure, edges, run
 
 MODES = ["preview", "up"]
 
@@ -17,19 +17,7 @@ def _names(regs):
 
 def _ancestors(run_, urn: str) -> set[str]:
     """Every URN `urn` waits for: dependencies, provider and parent, transitively."""
-    by = {r.urn: r for r in run_.registrations}
-    seen: set[str] = set()
-    todo = [urn]
-    while todo:
-        r = by.get(todo.pop())
-        if r is None:
-            continue
-        nxt = set(r.dependencies) | ({r.provider.rsplit("::", 1)[0]} if r.provider else set()) | {r.parent}
-        for d in nxt - seen:
-            if d in by:
-                seen.add(d)
-                todo.append(d)
-    return seen
+    return closure(edges(run_.registrations), urn)
 
 
 @pytest.mark.parametrize("mode", MODES)

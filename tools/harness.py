@@ -136,6 +136,15 @@ def _kubeconfig(cluster: str, endpoint: str) -> dict:
     }
 
 
+def waits_for(record: Mapping[str, Any]) -> set[str]:
+    """URNs a registration (as `Registration.to_json()`) is created after and deleted before: its
+    dependencies, its parent and its provider (a provider reference is `<urn>::<id>`)."""
+    deps = set(record["dependencies"]) | {record["parent"] or ""}
+    if record.get("provider"):
+        deps.add(record["provider"].rsplit("::", 1)[0])
+    return deps - {"", record["urn"]}
+
+
 @dataclass
 class Registration:
     urn: str
@@ -149,6 +158,9 @@ class Registration:
     property_dependencies: dict[str, list[str]]
     inputs: dict[str, Any]
     options: dict[str, Any]
+
+    def waits_for(self) -> set[str]:
+        return waits_for(self.to_json())
 
     def to_json(self) -> dict:
         return {"urn": self.urn, "type": self.type, "name": self.name, "parent": self.parent or None,

@@ -17,6 +17,8 @@ from typing import Any
 
 import yaml
 
+from tools.harness import waits_for
+
 ROOT_DIR = Path(__file__).resolve().parents[1]
 
 # The inputs worth a glance per resource type; everything is in the JSON record.
@@ -69,26 +71,18 @@ def summary(reg: dict) -> str:
     return "  ".join(parts)
 
 
-def edges(r: dict, by_urn: dict[str, dict], custom_children: dict[str, set[str]]) -> list[str]:
+def edges(r: dict, by_urn: dict[str, dict], custom_children: dict[str, set[str]], order: dict[str, int]) -> list[str]:
     """`r`'s dependencies for display: a component stands for its resources when all of them are
     dependencies (that is what `depends_on=[component]` becomes on the wire); the provider counts too."""
-    deps = {d for d in r["dependencies"] if d in by_urn and d != r["parent"]}
-    if r.get("provider") and _provider_urn(r["provider"]) in by_urn:
-        deps.add(_provider_urn(r["provider"]))
+    deps = {d for d in waits_for(r) if d in by_urn and d != r["parent"]}
     shown: list[str] = []
     covered: set[str] = set()
     for comp, kids in custom_children.items():
         if kids and kids <= deps and comp != r["urn"]:
             shown.append(by_urn[comp]["name"] + "/*")
             covered |= kids
-    order = {u: i for i, u in enumerate(by_urn)}
     shown += [by_urn[d]["name"] for d in sorted(deps - covered, key=order.__getitem__)]
     return shown
-
-
-def _provider_urn(ref: str) -> str:
-    """A provider reference is `<urn>::<id>`."""
-    return ref.rsplit("::", 1)[0]
 
 
 def _custom_descendants(resources: list[dict]) -> dict[str, set[str]]:
@@ -113,8 +107,7 @@ def creation_order(resources: list[dict]) -> list[dict]:
     import heapq
 
     by_urn = {r["urn"]: r for r in resources}
-    needs = {u: {d for d in (*r["dependencies"], r["parent"], _provider_urn(r["provider"] or ""))
-                 if d in by_urn and d != u} for u, r in by_urn.items()}
+    needs = {u: {d for d in waits_for(r) if d in by_urn} for u, r in by_urn.items()}
     users: dict[str, list[str]] = {}
     for u, ds in needs.items():
         for d in ds:
@@ -139,11 +132,12 @@ def render_tree(resources: list[dict]) -> str:
         parent = r["parent"] if r["parent"] in by_urn else None
         children.setdefault(parent, []).append(r)
     custom_children = _custom_descendants(resources)
+    order = {u: i for i, u in enumerate(by_urn)}
     lines: list[str] = []
 
     def walk(urn: str | None, depth: int) -> None:
         for r in children.get(urn, []):
-            deps = edges(r, by_urn, custom_children)
+            deps = edges(r, by_urn, custom_children, order)
             line = f"{'  ' * depth}{'+' if r['custom'] else '#'} {r['type']}  {r['name']}"
             s = summary(r)
             if s:
