@@ -35,6 +35,12 @@ def node_resources(instance_type: str | InstanceType, layout: MigLayout | None, 
     GPU must carry the same one profile. none: whole GPUs; MIG must be off. Time-slicing multiplies the
     shared resources by its replicas (and renames them `<resource>.shared` under renameByDefault).
     """
+    return advertise(instance_type, layout, strategy, sharing, key=key)[0]
+
+
+def advertise(instance_type: str | InstanceType, layout: MigLayout | None, strategy: str,
+              sharing: Sharing | None = None, *, key: str = "node") -> tuple[dict[str, int], Sharing | None]:
+    """`node_resources` and the sharing resolved against this node (its `resources` filled in)."""
     it = lookup_instance(instance_type, f"{key}.instanceType")
     if strategy not in STRATEGIES:
         raise ConfigError(f"{key}.strategy", strategy, f"one of {', '.join(STRATEGIES)}")
@@ -43,7 +49,7 @@ def node_resources(instance_type: str | InstanceType, layout: MigLayout | None, 
     per_gpu = layout.per_gpu(it.gpu_count) if layout is not None else [None] * it.gpu_count
     base = _strategy_resources(it, layout, per_gpu, strategy, key)
     if sharing is None:
-        return base
+        return base, None
     shared = check_sharing(sharing, base, layout is not None and layout.mig_enabled, f"{key}.sharing")
     out: dict[str, int] = {}
     for resource, n in base.items():
@@ -51,7 +57,7 @@ def node_resources(instance_type: str | InstanceType, layout: MigLayout | None, 
             out[shared.advertised_as(resource)] = n * shared.replicas
         else:
             out[resource] = n
-    return out
+    return out, shared
 
 
 def _strategy_resources(it: InstanceType, layout: MigLayout | None, per_gpu: list[Mapping[str, int] | None],
@@ -140,10 +146,7 @@ class PoolCapacity:
                     nodes_min: int, nodes_desired: int, nodes_max: int, labels: Mapping[str, str] | None = None,
                     taints: Sequence[Mapping[str, str]] = (), sharing: Sharing | None = None) -> PoolCapacity:
         """A pool whose `per_node` is computed by `node_resources` (sharing resolved against the node)."""
-        per_node = node_resources(instance_type, layout, strategy, sharing, key=name)
-        if sharing is not None:
-            sharing = check_sharing(sharing, node_resources(instance_type, layout, strategy, key=name),
-                                    layout.mig_enabled, name)
+        per_node, sharing = advertise(instance_type, layout, strategy, sharing, key=name)
         return cls(name, kind, instance_type, layout.name, strategy, nodes_min, nodes_desired, nodes_max,
                    per_node, dict(labels or {}), tuple(taints), layout, sharing)
 

@@ -69,12 +69,9 @@ def _pool(name: str, kind: str, key: str, types: tuple[str, ...], layout_name: s
         raise ConfigError(f"{key}.migLayout", layout_name,
                           f"all-disabled while {NAMESPACE}:gpuOperator.migStrategy is none")
     share = sharing.parse_sharing(raw_sharing, f"{key}.sharing")
-    per_type = {it.name: capacity.node_resources(it, layout, strategy, None, key=key) for it in its}
-    if share is not None:
-        for it in its:
-            share = sharing.check_sharing(share, per_type[it.name], layout.mig_enabled, f"{key}.sharing")
-        per_type = {it.name: capacity.node_resources(it, layout, strategy, share, key=key)
-                    for it in its}
+    per_type: dict[str, dict[str, int]] = {}
+    for it in its:  # the first type resolves "everything advertised"; the others are held to it
+        per_type[it.name], share = capacity.advertise(it, layout, strategy, share, key=key)
     resources = list(dict.fromkeys(r for p in per_type.values() for r in p))  # ordered, deterministic
     per_node = {r: min(p.get(r, 0) for p in per_type.values()) for r in resources}
     return Pool(name, kind, key, its, layout, strategy, share, *nodes, per_node, per_type)
