@@ -19,7 +19,7 @@ from gpu_slicing.config import NAMESPACE
 from policy import rules
 
 PACK_NAME = "gpu-slicing"
-MAX_GPU_NODES_KEY = "maxGpuNodes"
+MAX_GPU_NODES_KEY = rules.MAX_GPU_NODES_KEY
 _UNKNOWNS = {proxy.UNKNOWN_BOOLEAN_VALUE, proxy.UNKNOWN_NUMBER_VALUE, proxy.UNKNOWN_STRING_VALUE,
              proxy.UNKNOWN_ARRAY_VALUE, proxy.UNKNOWN_ASSET_VALUE, proxy.UNKNOWN_ARCHIVE_VALUE,
              proxy.UNKNOWN_OBJECT_VALUE}
@@ -93,12 +93,7 @@ def _stack_policy(rule: rules.Rule) -> StackValidationPolicy:
         for message, urn in rule.fn(resources, context(args.get_config())):
             report_violation(message, urn)
 
-    schema = None
-    if rule.name == "max-gpu-nodes":
-        schema = PolicyConfigSchema(properties={MAX_GPU_NODES_KEY: {
-            "type": "integer", "minimum": 0,
-            "description": "organisation-wide cap on GPU nodes per stack (the stack's own "
-                           f"{NAMESPACE}:{MAX_GPU_NODES_KEY} applies too; the lower wins)"}})
+    schema = PolicyConfigSchema(properties=dict(rule.config)) if rule.config else None
     return StackValidationPolicy(
         name=rule.name, description=rule.description, validate=validate,
         enforcement_level=EnforcementLevel.MANDATORY if rule.mandatory else EnforcementLevel.ADVISORY,

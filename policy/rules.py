@@ -85,14 +85,19 @@ class Rule:
     fn: Callable[..., Iterable[Any]]
     mandatory: bool = True
     group: str = "gpu"  # "gpu" | "security" | "cost"
+    config: Mapping[str, dict] | None = None  # JSON-schema properties of the rule's pack config
+
+
+MAX_GPU_NODES_KEY = "maxGpuNodes"
 
 
 RULES: dict[str, Rule] = {}
 
 
-def _rule(name: str, description: str, kind: str, group: str, mandatory: bool = True):
+def _rule(name: str, description: str, kind: str, group: str, mandatory: bool = True,
+          config: Mapping[str, dict] | None = None):
     def register(fn):
-        RULES[name] = Rule(name, description, kind, fn, mandatory, group)
+        RULES[name] = Rule(name, description, kind, fn, mandatory, group, config)
         return fn
     return register
 
@@ -644,7 +649,10 @@ def nodepool_max_nodes(pool: GpuPool) -> tuple[int | None, str]:
 
 
 @_rule("max-gpu-nodes", "Cost guard: the GPU nodes the stack may run (node group maxSize plus what NodePool limits "
-       "admit) stay within gpu-slicing:maxGpuNodes.", "stack", "cost")
+       "admit) stay within gpu-slicing:maxGpuNodes.", "stack", "cost",
+       config={MAX_GPU_NODES_KEY: {"type": "integer", "minimum": 0,
+                                   "description": "organisation-wide cap on GPU nodes per stack (the stack's own "
+                                                  f"{NAMESPACE}:{MAX_GPU_NODES_KEY} applies too; the lower wins)"}})
 def max_gpu_nodes(resources: list[Res], ctx: Context) -> Iterator[tuple[str, str | None]]:
     total, parts = 0, []
     for pool in gpu_pools(resources):
