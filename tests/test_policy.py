@@ -389,3 +389,9 @@ def test_nodepool_bound_counts_its_smallest_instance_type():
     assert rules.nodepool_max_nodes(pool) == (16, "")
     from gpu_slicing.karpenter import quantity
     assert quantity("96000m") == 96 and quantity("1Ti") == 2 ** 40 and quantity("x") is None
+
+
+def test_only_the_cost_guard_takes_pack_config():
+    with_config = {name for name, p in POLICY.items() if getattr(p, "config_schema", None) is not None}
+    assert with_config == {"max-gpu-nodes"}
+    assert POLICY["max-gpu-nodes"].config_schema.properties["maxGpuNodes"]["type"] == "integer"
