@@ -49,13 +49,23 @@ def run_checks(config: Mapping[str, Any], resources: list[dict]) -> list[Finding
     return [f for c in CHECKS for f in c(config, resources)]
 
 
-def capacity_table(config: Mapping[str, Any]) -> str:
+@functools.lru_cache(maxsize=4)
+def _stack(config_json: str):
+    """The parsed stack and its capacity plan, once per config (several checks and the table need them)."""
     from gpu_slicing.config import parse_config
     from gpu_slicing.pools import resolve_pools
     from gpu_slicing.validate import capacity_plan
 
-    cfg = parse_config(config)
-    return capacity_plan(cfg, resolve_pools(cfg)).format_table()
+    cfg = parse_config(json.loads(config_json))
+    return cfg, capacity_plan(cfg, resolve_pools(cfg))
+
+
+def stack(config: Mapping[str, Any]):
+    return _stack(json.dumps(config, sort_keys=True, default=str))
+
+
+def capacity_table(config: Mapping[str, Any]) -> str:
+    return stack(config)[1].format_table()
 
 
 def _dig(obj: Any, path: str) -> list[Any]:
@@ -89,12 +99,7 @@ def _has_computed(v: Any) -> bool:
 @check
 def capacity_warnings(config: Mapping[str, Any], resources: list[dict]) -> Iterable[Finding]:
     """Workloads that fit only after scaling out: the plan's warnings, as checks."""
-    from gpu_slicing.config import parse_config
-    from gpu_slicing.pools import resolve_pools
-    from gpu_slicing.validate import capacity_plan
-
-    cfg = parse_config(config)
-    for w in capacity_plan(cfg, resolve_pools(cfg)).warnings:
+    for w in stack(config)[1].warnings:
         yield finding("capacity.scale-out", "warning", str(w))
 
 
@@ -108,9 +113,7 @@ def cluster_version(config: Mapping[str, Any], resources: list[dict]) -> str | N
             if isinstance(v, str) and v != COMPUTED:
                 return v
     try:
-        from gpu_slicing.config import parse_config
-
-        return parse_config(config).cluster.kubernetes_version
+        return stack(config)[0].cluster.kubernetes_version
     except Exception:  # noqa: BLE001 - no cluster, no version
         return None
 
@@ -623,11 +626,8 @@ def policy_resources(resources: list[dict]) -> list:
             for r in resources]
 
 
-def policy_context(config: Mapping[str, Any]):
-    from gpu_slicing.config import parse_config
-    from policy.rules import Context
-
-    return Context(max_gpu_nodes=parse_config(config).max_gpu_nodes)
+def policy_context(config: Mapping[str, Any]) -> rules.Context:
+    return rules.Context(max_gpu_nodes=stack(config)[0].max_gpu_nodes)
 
 
 @check
