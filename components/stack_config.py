@@ -1,7 +1,6 @@
 """Read this stack's config from the Pulumi engine and hand it to the pure validator."""
 from __future__ import annotations
 
-import pulumi
 from pulumi.runtime import config as runtime_config
 
 from gpu_slicing.config import NAMESPACE, StackConfig, parse_config
@@ -12,8 +11,3 @@ def load() -> StackConfig:
     raw = {**runtime_config.get_config_env(), **runtime_config.CONFIG.get()}
     ours = {k: v for k, v in raw.items() if k.startswith(NAMESPACE + ":")}
     return parse_config(ours)
-
-
-def export_all(outputs: dict) -> None:
-    for k, v in outputs.items():
-        pulumi.export(k, v)

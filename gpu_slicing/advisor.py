@@ -136,7 +136,7 @@ class Plan:
         totals = [n.total_nodes for n in self.naive if n.total_nodes is not None]
         return min(totals) if totals else None
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self, karpenter: bool = False) -> dict[str, Any]:
         return {
             "instanceType": self.instance_type,
             "demand": dict(self.demand),
@@ -148,7 +148,7 @@ class Plan:
             "pools": [{"name": p.name, "layout": p.layout, "gpuLayouts": [g.to_dict() for g in p.groups],
                        "nodes": p.nodes, "perNode": p.per_node} for p in self.pools],
             "naive": [{"strategy": n.strategy, "totalNodes": n.total_nodes} for n in self.naive],
-            "stackConfig": self.stack_config()["config"],
+            "stackConfig": self.stack_config(karpenter)["config"],
         }
 
     def stack_config(self, karpenter: bool = False) -> dict[str, Any]:

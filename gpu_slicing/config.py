@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
-from . import catalog
+from . import catalog, layouts
 from .catalog import MigLayout
 from .errors import ConfigError
 
@@ -259,9 +259,6 @@ class StackConfig:
     karpenter: KarpenterConfig = _field("karpenter", KarpenterConfig(), check=_raw,
                                         doc="Karpenter and GPU NodePools")
 
-    def pool_names(self) -> list[str]:
-        return [g.name for g in self.node_groups] + [p.name for p in self.karpenter.node_pools]
-
 
 def _pattern(v: Any, key: str, regex: str, what: str) -> str:
     if not isinstance(v, str) or not re.match(regex, v):
@@ -313,7 +310,7 @@ def _build_list(cls: type) -> Callable[[Any, str], tuple]:
 
 
 def documented_keys() -> dict[str, list[tuple[str, str, str]]]:
-    """Every config key with its default and doc, for the README and `make plan --keys`."""
+    """Every config key with its default and doc: the README's table is tested against it."""
     out: dict[str, list[tuple[str, str, str]]] = {}
     classes = {"": StackConfig, "cluster": ClusterConfig, "network": NetworkConfig,
                "systemNodeGroup": SystemNodeGroupConfig, "gpuOperator": GpuOperatorConfig,
@@ -356,7 +353,7 @@ def parse_config(raw: Mapping[str, Any]) -> StackConfig:
         "gpuOperator": lambda v, k: _build(GpuOperatorConfig, v, k),
         "nodeGroups": _build_list(NodeGroupConfig),
         "workloads": _build_list(WorkloadConfig),
-        "migLayouts": validate.parse_mig_layouts,
+        "migLayouts": lambda v, k: layouts.parse_custom_layouts(v or {}, k),
         "karpenter": lambda v, k: _build(KarpenterConfig, v, k, {"nodePools": _build_list(NodePoolConfig)}),
     }
     if "cluster" not in ours:

@@ -7,14 +7,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import capacity, karpenter, layouts, workloads
+from . import capacity, karpenter, workloads
 from .config import NAMESPACE, StackConfig
 from .errors import ConfigError
 from .pools import resolve_pools, workload_count, workload_resource
-
-
-def parse_mig_layouts(raw: Any, key: str):
-    return layouts.parse_custom_layouts(raw or {}, key)
 
 
 def check(cfg: StackConfig) -> None:

@@ -100,8 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     print(stack_yaml.rstrip())
     print(f"\nsolved in {plan.seconds:.3f}s")
     if args.json:
-        record = plan.to_json()
-        record["stackConfig"] = stack["config"]
+        record = plan.to_json(args.karpenter)
         Path(args.json).write_text(json.dumps(record, indent=2) + "\n")
         print(f"result written to {args.json}")
     if args.stack_out:
