@@ -31,11 +31,11 @@ from scipy.optimize import Bounds, LinearConstraint, milp
 
 from . import placement
 from .catalog import INSTANCE_TYPES, GpuModel, InstanceType, balanced_profiles, named_layouts
-from .config import decode
+from .config import MAX_POOL_NODES, NAMESPACE, decode
 from .errors import ConfigError
+from .layouts import LAYOUTS_KEY
 
 DEFAULT_MAX_LAYOUTS = 3
-MAX_POOL_NODES = 100  # the config's cap on a node group's maxSize / a NodePool's maxNodes
 SEARCH_SECONDS = 0.6  # the issue's bar is 1 s per demand on 2 cores, polish and set-up included
 LEVEL_SECONDS = 0.25  # of which the node total at the lower bound may take
 NEXT_LEVEL_SECONDS = 0.25  # and the one above it (the bar: at most one node above the bound)
@@ -152,25 +152,26 @@ class Plan:
         }
 
     def stack_config(self, karpenter: bool = False) -> dict[str, Any]:
-        """The advisor's keys of a stack file (`config:` mapping) for the user to merge into theirs.
+        """The advisor's keys of a stack file (`config:` mapping) for the user to merge into theirs; capacity
+        type, disk and consolidation are spelled out so the reviewer sees what the nodes cost.
 
         `maxGpuNodes` is included because the stack's cost guard must admit the plan's nodes.
         """
         cfg: dict[str, Any] = {}
         custom = {p.layout: [g.to_dict() for g in p.groups] for p in self.pools if not p.named}
         if custom:
-            cfg["gpu-slicing:migLayouts"] = custom
+            cfg[LAYOUTS_KEY] = custom
         if karpenter:
-            cfg["gpu-slicing:karpenter"] = {"enabled": True, "nodePools": [
+            cfg[f"{NAMESPACE}:karpenter"] = {"enabled": True, "nodePools": [
                 {"name": p.name, "instanceTypes": [self.instance_type], "capacityTypes": ["on-demand"],
                  "migLayout": p.layout, "maxNodes": p.nodes, "consolidateAfter": "10m"} for p in self.pools]}
         else:
-            cfg["gpu-slicing:nodeGroups"] = [
+            cfg[f"{NAMESPACE}:nodeGroups"] = [
                 {"name": p.name, "instanceType": self.instance_type, "minSize": p.nodes,
                  "desiredSize": p.nodes, "maxSize": p.nodes, "diskSizeGiB": 200,
                  "capacityType": "ON_DEMAND", "migLayout": p.layout} for p in self.pools]
-        cfg["gpu-slicing:maxGpuNodes"] = self.total_nodes
-        cfg["gpu-slicing:workloads"] = [dict(w) for w in self.workloads]
+        cfg[f"{NAMESPACE}:maxGpuNodes"] = self.total_nodes
+        cfg[f"{NAMESPACE}:workloads"] = [dict(w) for w in self.workloads]
         return {"config": cfg}
 
 

@@ -26,6 +26,7 @@ KARPENTER_VERSION = "1.14.1"
 AMI_ALIAS_VERSION = "v20261118"
 SUPPORTED_KUBERNETES_VERSIONS = ("1.31", "1.32", "1.33", "1.34", "1.35")
 LOG_TYPES = ("api", "audit", "authenticator", "controllerManager", "scheduler")
+MAX_POOL_NODES = 100  # most nodes of one node group (maxSize) or NodePool (maxNodes)
 CUDA_IMAGE = "nvidia/cuda:12.4.1-base-ubuntu22.04"
 GPU_TAINT = {"key": "nvidia.com/gpu", "value": "true", "effect": "NoSchedule"}
 MIG_CONFIG_LABEL = "nvidia.com/mig.config"
@@ -188,9 +189,9 @@ class GpuOperatorConfig:
 class NodeGroupConfig:
     name: str = _field("name", check=_name, doc="managed node group name (stable: a rename replaces the nodes)")
     instance_type: str = _field("instanceType", check=_instance_type, doc="GPU instance type")
-    min_size: int = _field("minSize", 0, check=_int_between(0, 100), doc="minimum nodes")
-    desired_size: int = _field("desiredSize", 1, check=_int_between(0, 100), doc="desired nodes")
-    max_size: int = _field("maxSize", 1, check=_int_between(1, 100), doc="maximum nodes")
+    min_size: int = _field("minSize", 0, check=_int_between(0, MAX_POOL_NODES), doc="minimum nodes")
+    desired_size: int = _field("desiredSize", 1, check=_int_between(0, MAX_POOL_NODES), doc="desired nodes")
+    max_size: int = _field("maxSize", 1, check=_int_between(1, MAX_POOL_NODES), doc="maximum nodes")
     disk_size_gib: int = _field("diskSizeGiB", 200, check=_int_between(50, 16384),
                                 doc="encrypted gp3 root volume (CUDA images are large)")
     capacity_type: str = _field("capacityType", "ON_DEMAND", check=_one_of("ON_DEMAND", "SPOT", "CAPACITY_BLOCK"),
@@ -210,7 +211,7 @@ class NodePoolConfig:
                                                             min_len=1, unique=True),
                                              doc="karpenter.sh/capacity-type values")
     mig_layout: str = _field("migLayout", "all-disabled", check=_string, doc="MIG layout label of the pool's nodes")
-    max_nodes: int = _field("maxNodes", 1, check=_int_between(1, 100),
+    max_nodes: int = _field("maxNodes", 1, check=_int_between(1, MAX_POOL_NODES),
                             doc="cap on nodes, rendered as NodePool limits (GPUs, CPU, memory)")
     consolidate_after: str = _field("consolidateAfter", "10m", check=_duration,
                                     doc="how long a node must be empty before Karpenter removes it")
