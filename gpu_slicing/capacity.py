@@ -24,6 +24,11 @@ _BLOCKING = {"NoSchedule", "NoExecute"}
 _EFFECTS = {"NO_SCHEDULE": "NoSchedule", "NO_EXECUTE": "NoExecute", "PREFER_NO_SCHEDULE": "PreferNoSchedule"}
 
 
+def taint_effect(effect: str | None) -> str:
+    """Kubernetes' spelling of a taint effect (EKS APIs say NO_SCHEDULE where Kubernetes says NoSchedule)."""
+    return _EFFECTS.get(effect or "", effect or "")
+
+
 # --- what one node advertises -------------------------------------------------------------------------
 
 def node_resources(instance_type: str | InstanceType, layout: MigLayout | None, strategy: str,
@@ -301,9 +306,9 @@ def _table(rows: list[tuple[str, ...]]) -> str:
 
 def tolerates(tolerations: Iterable[Mapping[str, str]], taint: Mapping[str, str]) -> bool:
     """Kubernetes toleration matching: key (empty key + Exists = everything), operator, value, effect."""
-    effect = _EFFECTS.get(taint.get("effect", ""), taint.get("effect", ""))
+    effect = taint_effect(taint.get("effect"))
     for t in tolerations:
-        t_effect = _EFFECTS.get(t.get("effect", ""), t.get("effect", ""))
+        t_effect = taint_effect(t.get("effect"))
         if t_effect and t_effect != effect:
             continue
         op = t.get("operator", "Equal")
@@ -325,7 +330,7 @@ def _why_not_eligible(w: WorkloadDemand, p: PoolCapacity) -> str | None:
         if labels.get(k) != v:
             return f"{p.name}: nodeSelector {k}={v} does not match (node has {k}={labels.get(k, '<unset>')})"
     for taint in p.taints:
-        effect = _EFFECTS.get(taint.get("effect", ""), taint.get("effect", ""))
+        effect = taint_effect(taint.get("effect"))
         if effect in _BLOCKING and not tolerates(w.tolerations, taint):
             return (f"{p.name}: taint {taint.get('key')}={taint.get('value', '')}:{effect} "
                     "is not tolerated")

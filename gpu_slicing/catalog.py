@@ -51,6 +51,11 @@ class GpuModel:
     profiles: tuple[MigProfile, ...] = ()
 
     @property
+    def device_filters(self) -> tuple[str, ...]:
+        """mig-parted `device-filter` ids: PCI device id + NVIDIA's vendor id 10DE (`0x20B010DE`)."""
+        return tuple(f"{pci}10DE" for pci in self.pci_device_ids)
+
+    @property
     def mig_capable(self) -> bool:
         return bool(self.profiles)
 

@@ -28,9 +28,14 @@ from .placement import why_not
 
 LAYOUTS_KEY = "gpu-slicing:migLayouts"
 NVIDIA_PREFIX = "all-"
-_LABEL_VALUE = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
 _ENTRY_KEYS = ("devices", "profiles", "migEnabled")
 _ENTRY_SHAPE = "list of entries {devices: all | [GPU indexes], profiles: {profile: count}, migEnabled: bool}"
+_LABEL_VALUE = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
+
+
+def is_label_value(s: str) -> bool:
+    """A valid Kubernetes label value: layout names and device-plugin config keys become node labels."""
+    return len(s) <= 63 and bool(_LABEL_VALUE.match(s))
 
 
 def parse_custom_layouts(raw: Any, key: str = LAYOUTS_KEY) -> dict[str, MigLayout]:
@@ -44,7 +49,7 @@ def parse_custom_layouts(raw: Any, key: str = LAYOUTS_KEY) -> dict[str, MigLayou
 
 
 def _parse_layout(name: Any, entries: Any, key: str) -> MigLayout:
-    if not isinstance(name, str) or len(name) > 63 or not _LABEL_VALUE.match(name):
+    if not isinstance(name, str) or not is_label_value(name):
         raise ConfigError(key, name, "a layout name that is a Kubernetes label value: at most 63 characters of "
                                      "A-Z a-z 0-9 - _ . starting and ending with a letter or digit")
     lkey = f"{key}.{name}"
@@ -210,7 +215,7 @@ def _device_filter(layout: MigLayout) -> tuple[str, ...]:
     models = [m for m in GPU_MODELS.values() if m.mig_capable and named_layouts(m).get(layout.name) == layout]
     if not models:
         raise ValueError(f"{layout.name!r} is not a named layout of any catalog GPU (is it custom?)")
-    return tuple(sorted(f"{pci}10DE" for m in models for pci in m.pci_device_ids))
+    return tuple(sorted(f for m in models for f in m.device_filters))
 
 
 def _merge_filters(entries: list[tuple[tuple[str, ...], GpuGroup]]) -> list[tuple[tuple[str, ...], GpuGroup]]:

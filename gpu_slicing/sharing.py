@@ -17,12 +17,12 @@ from typing import Any, Iterable, Mapping
 
 from .catalog import WHOLE_GPU
 from .errors import ConfigError
+from .layouts import is_label_value
 
 TIME_SLICING = "timeSlicing"
 MPS = "mps"
 _KEYS = {TIME_SLICING: ("replicas", "resources", "renameByDefault", "failRequestsGreaterThanOne"),
          MPS: ("replicas", "resources", "renameByDefault")}
-_LABEL_VALUE = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
 _RESOURCE = re.compile(r"^nvidia\.com/(gpu|mig-[0-9a-z.+-]+)$")
 
 
@@ -132,7 +132,7 @@ def device_plugin_config_key(sharing: Sharing) -> str:
     flags = ("-renamed" if sharing.rename_by_default else "") + \
             ("-strict" if sharing.fail_requests_greater_than_one and sharing.kind == TIME_SLICING else "")
     key = f"{prefix}-{names}-x{sharing.replicas}{flags}"
-    if len(key) <= 63 and _LABEL_VALUE.match(key):
+    if is_label_value(key):
         return key
     digest = hashlib.sha256(render_device_plugin_config(sharing).encode()).hexdigest()[:12]
     return f"{prefix}-x{sharing.replicas}-{digest}"

@@ -53,7 +53,6 @@ POD_SPEC_PATHS: dict[str, tuple[str, ...]] = {
     "kubernetes:batch/v1:CronJob": ("spec", "jobTemplate", "spec", "template", "spec"),
     "kubernetes:core/v1:Pod": ("spec",),
 }
-_EFFECTS = {"NO_SCHEDULE": "NoSchedule", "NO_EXECUTE": "NoExecute", "PREFER_NO_SCHEDULE": "PreferNoSchedule"}
 _ANYWHERE = ("0.0.0.0/0", "::/0")
 
 
@@ -182,7 +181,7 @@ def pool_of(r: Res) -> GpuPool | None:
         if not gpu:
             return None
         labels = r.props.get("labels") if isinstance(r.props.get("labels"), Mapping) else {}
-        taints = tuple(dict(t, effect=_EFFECTS.get(t.get("effect"), t.get("effect")))
+        taints = tuple(dict(t, effect=capacity.taint_effect(t.get("effect")))
                        for t in as_list(r.props.get("taints")) if isinstance(t, Mapping))
         name = labels.get(POOL_LABEL) or r.props.get("nodeGroupName") or r.name
         return GpuPool(r, "nodeGroup", str(name), types, labels, taints)
@@ -208,7 +207,7 @@ def gpu_pools(resources: Sequence[Res]) -> list[GpuPool]:
 
 
 def has_gpu_taint(taints: Iterable[Mapping[str, Any]]) -> bool:
-    return any(t.get("key") == GPU_TAINT["key"] and _EFFECTS.get(t.get("effect"), t.get("effect")) == GPU_TAINT["effect"]
+    return any(t.get("key") == GPU_TAINT["key"] and capacity.taint_effect(t.get("effect")) == GPU_TAINT["effect"]
                for t in taints)
 
 
@@ -266,7 +265,7 @@ def parse_mig_parted(text: Any) -> dict[str, list] | None:
 
 def layout_from_mig_parted(name: str, entries: list, gpu: catalog.GpuModel) -> MigLayout:
     """The entries of a mig-parted layout that apply to `gpu` (by `device-filter`), as a MigLayout."""
-    ids = {f"{pci}10DE".upper() for pci in gpu.pci_device_ids}
+    ids = {f.upper() for f in gpu.device_filters}
     groups = []
     for e in entries:
         if not isinstance(e, Mapping):
