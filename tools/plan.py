@@ -133,10 +133,12 @@ def render_tree(resources: list[dict]) -> str:
         children.setdefault(parent, []).append(r)
     custom_children = _custom_descendants(resources)
     order = {u: i for i, u in enumerate(by_urn)}
+    # a component is shown where it is complete: after everything it waits for (the network first)
+    rank = {u: max((order[d] for d in custom_children.get(u) or ()), default=order[u]) for u in by_urn}
     lines: list[str] = []
 
     def walk(urn: str | None, depth: int) -> None:
-        for r in children.get(urn, []):
+        for r in sorted(children.get(urn, []), key=lambda c: rank[c["urn"]]):
             deps = edges(r, by_urn, custom_children, order)
             line = f"{'  ' * depth}{'+' if r['custom'] else '#'} {r['type']}  {r['name']}"
             s = summary(r)
