@@ -2,9 +2,9 @@
 wrong (FACTS 1.6: 56 replicas of mig-1g.5gb on all-balanced p4d run 16 per node, not 56).
 
 `node_resources` is exact: it is what the device plugin advertises for a MIG layout, strategy and
-time-slicing. `plan_capacity` places every workload's replicas on the pools that can host it (resource,
-node selector, taints) at the pools' min, desired and max node counts, and says for each workload
-whether it fits, fits only after scaling out, or can never fit, with the smallest change that fits.
+time-slicing. `plan_capacity` places every workload's replicas on the nodes its pools will run (a node
+group's desiredSize, a NodePool's maxNodes), says for each workload whether it fits, and if not the
+smallest change that fits it without stranding the pool's other workloads; and what the nodes cost.
 """
 from __future__ import annotations
 
@@ -19,7 +19,6 @@ from .sharing import WHOLE_GPU, Sharing, check_sharing
 
 STRATEGIES = ("none", "single", "mixed")
 KINDS = ("nodeGroup", "nodePool")
-LEVELS = ("min", "desired", "max")
 _BLOCKING = {"NoSchedule", "NoExecute"}
 _EFFECTS = {"NO_SCHEDULE": "NoSchedule", "NO_EXECUTE": "NoExecute", "PREFER_NO_SCHEDULE": "PreferNoSchedule"}
 
@@ -118,12 +117,17 @@ def compute_slices_per_gpu(instance_type: str | InstanceType, layout: MigLayout)
 
 @dataclass(frozen=True)
 class PoolCapacity:
-    """A node group or NodePool as the planner sees it. For a NodePool desired is its floor (0):
-    Karpenter launches nodes only for pending pods, up to max."""
+    """A node group or NodePool as the planner sees it.
+
+    A managed node group runs exactly `nodes_desired` nodes: nothing here scales it (no Cluster
+    Autoscaler, and Karpenter does not manage node groups; FACTS 10), so that is all its pods get. A
+    NodePool starts empty and Karpenter launches nodes for pending pods up to `nodes_max`, of whichever
+    of its instance types (`per_type`) fits them best.
+    """
 
     name: str
     kind: str  # "nodeGroup" | "nodePool"
-    instance_type: str
+    instance_type: str  # the largest type of a NodePool: what its limits are sized for
     layout: str
     strategy: str
     nodes_min: int
@@ -134,12 +138,14 @@ class PoolCapacity:
     taints: Sequence[Mapping[str, str]] = ()
     mig_layout: MigLayout | None = None  # for compute-slice use of custom layouts (named ones are looked up)
     sharing: Sharing | None = None  # so a suggested layout keeps the pool's time-slicing
+    per_type: Mapping[str, Mapping[str, int]] = field(default_factory=dict)  # instance type -> per_node
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
             raise ValueError(f"pool {self.name}: kind {self.kind!r} is not one of {KINDS}")
-        if self.instance_type not in INSTANCE_TYPES:
-            raise ValueError(f"pool {self.name}: unknown instance type {self.instance_type!r}")
+        for t in self.types:
+            if t not in INSTANCE_TYPES:
+                raise ValueError(f"pool {self.name}: unknown instance type {t!r}")
         if self.strategy not in STRATEGIES:
             raise ValueError(f"pool {self.name}: strategy {self.strategy!r} is not one of {STRATEGIES}")
         if not 0 <= self.nodes_min <= self.nodes_desired <= self.nodes_max:
@@ -159,13 +165,23 @@ class PoolCapacity:
     def instance(self) -> InstanceType:
         return INSTANCE_TYPES[self.instance_type]
 
-    def nodes(self, level: str) -> int:
-        return {"min": self.nodes_min, "desired": self.nodes_desired, "max": self.nodes_max}[level]
+    @property
+    def types(self) -> dict[str, Mapping[str, int]]:
+        """Instance type -> what one node of it advertises (one entry for a node group)."""
+        return dict(self.per_type) or {self.instance_type: self.per_node}
+
+    @property
+    def nodes_available(self) -> int:
+        """Nodes the pool's pods can use: a node group's desired size, a NodePool's maximum."""
+        return self.nodes_desired if self.kind == "nodeGroup" else self.nodes_max
+
+    def best_per_node(self, resource: str) -> int:
+        """Units of `resource` on the pool's roomiest node type (what its pods can count on at most)."""
+        return max((t.get(resource, 0) for t in self.types.values()), default=0)
 
     def node_labels(self) -> dict[str, str]:
-        """The pool's labels plus the ones every node carries anyway (its instance type, OS, arch)."""
-        return {"node.kubernetes.io/instance-type": self.instance_type, "kubernetes.io/os": "linux",
-                "kubernetes.io/arch": "amd64", **self.labels}
+        """The pool's labels plus the ones every node carries anyway (its OS, and arch if the pool sets none)."""
+        return {"kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64", **self.labels}
 
 
 @dataclass(frozen=True)
@@ -193,11 +209,15 @@ class WorkloadDemand:
 
 @dataclass(frozen=True)
 class Finding:
-    """An error or warning about one workload; `str()` is the sentence to show."""
+    """An error or warning about one workload; `str()` is the sentence to show. `field` is the config
+    field at fault: the workload's own (`replicas`, `gpus`, `profile`) or its pool's (`desiredSize`,
+    `maxNodes`, `migLayout`)."""
 
     workload: str
     level: str  # "error" | "warning"
     message: str
+    field: str = "replicas"
+    pool: str | None = None
 
     def __str__(self) -> str:
         return f"workload {self.workload}: {self.message}"
@@ -209,10 +229,11 @@ class WorkloadVerdict:
     resource: str
     requested: int
     pools: tuple[str, ...]
-    capacity: Mapping[str, int]  # free units of `resource` it could get at each level (after earlier workloads)
+    capacity: int  # free units of `resource` it could get on the nodes its pools run (after earlier workloads)
     level: str  # "ok" | "warning" | "error"
     message: str
     suggestion: str | None = None
+    field: str = "replicas"
 
     @property
     def fits(self) -> bool:
@@ -220,11 +241,22 @@ class WorkloadVerdict:
 
 
 @dataclass(frozen=True)
+class Launch:
+    """What Karpenter launches for a NodePool's pods: `nodes` of `instance_type` (the cheapest type that
+    holds them), or for a node group the nodes it runs."""
+
+    instance_type: str
+    nodes: int
+    usd_per_hour: float
+
+
+@dataclass(frozen=True)
 class PoolReport:
     pool: PoolCapacity
-    requested: Mapping[str, int]  # units of each resource the workloads want from this pool (at max)
-    nodes_needed: int  # nodes the placement at max node counts touches
-    compute_slices: tuple[int | None, ...] | None  # per GPU; None when unknown (custom layout not given)
+    requested: Mapping[str, int]  # units of each resource the workloads want from this pool
+    nodes_needed: int  # nodes the workloads' pods occupy
+    compute_slices: tuple[int | None, ...] | None  # per GPU; None when the pool has no MIG
+    launch: Launch  # the nodes that will exist (and what they cost)
 
 
 @dataclass(frozen=True)
@@ -234,51 +266,88 @@ class CapacityPlan:
 
     @property
     def errors(self) -> list[Finding]:
-        return [Finding(w.name, "error", w.message) for w in self.workloads if w.level == "error"]
+        return [self._finding(w) for w in self.workloads if w.level == "error"]
 
     @property
     def warnings(self) -> list[Finding]:
-        return [Finding(w.name, "warning", w.message) for w in self.workloads if w.level == "warning"]
+        return [self._finding(w) for w in self.workloads if w.level == "warning"]
+
+    @staticmethod
+    def _finding(w: WorkloadVerdict) -> Finding:
+        return Finding(w.name, w.level, w.message, w.field, w.pools[0] if w.pools else None)
+
+    @property
+    def usd_per_hour(self) -> float:
+        """What the GPU nodes that will exist cost per hour, on demand."""
+        return round(sum(r.launch.usd_per_hour for r in self.pools), 2)
 
     def to_json(self) -> dict[str, Any]:
         """The plan as JSON-ready data (`json.dumps` it); the shape `plan.json` and CI consume."""
         return {
             "pools": [_pool_json(r) for r in self.pools],
             "workloads": [{"name": w.name, "resource": w.resource, "requested": w.requested,
-                           "pools": list(w.pools), "capacityAtMax": w.capacity["max"], "fits": w.fits,
+                           "pools": list(w.pools), "capacity": w.capacity, "fits": w.fits, "level": w.level,
                            "message": w.message} for w in self.workloads],
+            "usdPerHour": self.usd_per_hour,
         }
 
     def format_table(self) -> str:
-        """Two fixed-width tables (pools, then workloads) for a terminal."""
-        pool_rows = [("POOL", "KIND", "INSTANCE", "LAYOUT", "STRATEGY", "NODES min/des/max", "RESOURCE",
-                      "PER NODE", "WANTED / AT MAX", "COMPUTE/GPU")]
+        """Two fixed-width tables (pools, then workloads) for a terminal, and the hourly total."""
+        pool_rows = [("POOL", "KIND", "INSTANCE", "LAYOUT", "NODES", "RESOURCE", "PER NODE", "WANTED / AVAILABLE",
+                      "COMPUTE/GPU", "USD/HOUR")]
         for r in self.pools:
             p = r.pool
-            compute = _compute_text(r.compute_slices)
-            resources = list(p.per_node.items()) or [("-", 0)]
-            for i, (res, n) in enumerate(resources):
-                head = (p.name, p.kind, p.instance_type, p.layout, p.strategy,
-                        f"{p.nodes_min}/{p.nodes_desired}/{p.nodes_max}") if i == 0 else ("",) * 6
-                pool_rows.append((*head, res, str(n), f"{r.requested.get(res, 0)} / {n * p.nodes_max}",
-                                  compute if i == 0 else ""))
-        work_rows = [("WORKLOAD", "STATUS", "RESOURCE", "WANTED", "AT DESIRED", "AT MAX", "POOLS", "MESSAGE")]
+            resources = [(res, n) for res, n in _best(p).items() if n or res != WHOLE_GPU or len(_best(p)) == 1]
+            for i, (res, n) in enumerate(resources or [("-", 0)]):
+                head = (p.name, p.kind, _instance_text(r), p.layout, _nodes_text(r)) if i == 0 else ("",) * 5
+                pool_rows.append((*head, res, str(n), f"{r.requested.get(res, 0)} / {n * p.nodes_available}",
+                                  _compute_text(r.compute_slices, p.instance) if i == 0 else "",
+                                  f"{r.launch.usd_per_hour:.2f}" if i == 0 else ""))
+        work_rows = [("WORKLOAD", "STATUS", "RESOURCE", "WANTED", "AVAILABLE", "POOLS", "MESSAGE")]
         for w in self.workloads:
-            work_rows.append((w.name, w.level.upper(), w.resource, str(w.requested), str(w.capacity["desired"]),
-                              str(w.capacity["max"]), ",".join(w.pools) or "-", w.message))
-        return _table(pool_rows) + "\n\n" + _table(work_rows) + "\n"
+            work_rows.append((w.name, w.level.upper(), w.resource, str(w.requested), str(w.capacity),
+                              ",".join(w.pools) or "-", w.message))
+        total = f"GPU nodes that will exist cost {self.usd_per_hour:.2f} USD per hour on demand " \
+                f"({', '.join(f'{r.pool.name}: {r.launch.usd_per_hour:.2f}' for r in self.pools) or 'no pools'})"
+        return _table(pool_rows) + "\n\n" + _table(work_rows) + "\n\n" + total + "\n"
+
+
+def _best(p: PoolCapacity) -> dict[str, int]:
+    """Per resource, what the pool's roomiest node advertises (a node group has one type)."""
+    out: dict[str, int] = {}
+    for per in p.types.values():
+        for res, n in per.items():
+            out[res] = max(out.get(res, 0), n)
+    return out
+
+
+def _instance_text(r: PoolReport) -> str:
+    types = list(r.pool.types)
+    return types[0] if len(types) == 1 else ",".join(types)
+
+
+def _nodes_text(r: PoolReport) -> str:
+    p = r.pool
+    if p.kind == "nodeGroup":
+        return f"{p.nodes_desired} (desired; max {p.nodes_max})"
+    return f"{r.launch.nodes} x {r.launch.instance_type} (max {p.nodes_max})" if r.launch.nodes else \
+        f"0 (max {p.nodes_max})"
 
 
 def _pool_json(r: PoolReport) -> dict[str, Any]:
     p = r.pool
     return {
-        "name": p.name, "kind": p.kind, "instanceType": p.instance_type, "gpu": p.instance.gpu.name,
-        "gpusPerNode": p.instance.gpu_count, "layout": p.layout, "strategy": p.strategy,
-        "nodes": {"min": p.nodes_min, "desired": p.nodes_desired, "max": p.nodes_max},
+        "name": p.name, "kind": p.kind, "instanceType": p.instance_type, "instanceTypes": list(p.types),
+        "gpu": p.instance.gpu.name, "gpusPerNode": p.instance.gpu_count, "layout": p.layout, "strategy": p.strategy,
+        "nodes": {"min": p.nodes_min, "desired": p.nodes_desired, "max": p.nodes_max, "available": p.nodes_available,
+                  "willExist": r.launch.nodes},
+        "launch": {"instanceType": r.launch.instance_type, "nodes": r.launch.nodes},
+        "usdPerHour": r.launch.usd_per_hour,
         "perNode": dict(p.per_node),
+        "perInstanceType": {t: dict(v) for t, v in p.types.items()},
         "utilization": {
-            "resources": {res: {"requested": r.requested.get(res, 0), "advertisedAtDesired": n * p.nodes_desired,
-                                "advertisedAtMax": n * p.nodes_max} for res, n in p.per_node.items()},
+            "resources": {res: {"requested": r.requested.get(res, 0), "available": n * p.nodes_available}
+                          for res, n in _best(p).items()},
             "nodesNeeded": r.nodes_needed,
             "computeSlicesPerGpu": list(r.compute_slices) if r.compute_slices is not None else None,
             "computeSlicesOfGpu": COMPUTE_SLICES,
@@ -286,9 +355,9 @@ def _pool_json(r: PoolReport) -> dict[str, Any]:
     }
 
 
-def _compute_text(slices: tuple[int | None, ...] | None) -> str:
-    if slices is None:
-        return "?"
+def _compute_text(slices: tuple[int | None, ...] | None, it: InstanceType) -> str:
+    if slices is None or not it.gpu.mig_capable:
+        return "-"
     used = [s for s in slices if s is not None]
     if not used:
         return "MIG off"
@@ -327,6 +396,8 @@ def _why_not_eligible(w: WorkloadDemand, p: PoolCapacity) -> str | None:
         return f"{p.name}: not pool {w.pool}"
     labels = p.node_labels()
     for k, v in w.node_selector.items():
+        if k == "node.kubernetes.io/instance-type" and v in p.types:
+            continue
         if labels.get(k) != v:
             return f"{p.name}: nodeSelector {k}={v} does not match (node has {k}={labels.get(k, '<unset>')})"
     for taint in p.taints:
@@ -337,18 +408,25 @@ def _why_not_eligible(w: WorkloadDemand, p: PoolCapacity) -> str | None:
     return None
 
 
-def _why_no_room(w: WorkloadDemand, p: PoolCapacity) -> str | None:
-    """Why a pod of `w` cannot run on any node of `p` given what the node advertises."""
-    n = p.per_node.get(w.resource, 0)
+def _strict_share(w: WorkloadDemand, p: PoolCapacity) -> bool:
+    """Whether `w` asks for more than one share of a resource the pool shares with failRequestsGreaterThanOne."""
+    return (w.per_replica > 1 and p.sharing is not None and p.sharing.fail_requests_greater_than_one
+            and w.resource in {p.sharing.advertised_as(r) for r in p.sharing.resources or ()})
+
+
+def _why_no_room(w: WorkloadDemand, p: PoolCapacity) -> tuple[str, str] | None:
+    """(field at fault, why) a pod of `w` cannot run on any node of `p` given what its nodes advertise."""
+    n = p.best_per_node(w.resource)
     if n == 0:
-        offered = ", ".join(f"{r}: {c}" for r, c in p.per_node.items() if c) or "no GPU resources"
-        return f"{p.name}: advertises no {w.resource} ({offered})"
+        offered = ", ".join(f"{r}: {c}" for r, c in _best(p).items() if c) or "no GPU resources"
+        return "resource", f"{p.name}: advertises no {w.resource} ({offered})"
     if n < w.per_replica:
-        return f"{p.name}: a node has {n} {w.resource}, a pod asks for {w.per_replica}"
-    if (w.per_replica > 1 and p.sharing is not None and p.sharing.fail_requests_greater_than_one
-            and w.resource in {p.sharing.advertised_as(r) for r in p.sharing.resources or ()}):
-        return (f"{p.name}: shares {w.resource} with failRequestsGreaterThanOne, so a pod asking for "
-                f"{w.per_replica} fails admission")
+        where = "a node" if len(p.types) == 1 else "its largest node"
+        return "gpus", f"{p.name}: {where} has {n} {w.resource}, a pod asks for {w.per_replica}"
+    if _strict_share(w, p):
+        kind = "MPS" if p.sharing.kind == "mps" else "time-slicing with failRequestsGreaterThanOne"
+        return "gpus", (f"{p.name}: shares {w.resource} by {kind}, so a pod asking for {w.per_replica} fails "
+                        "admission (one share per pod); ask for 1")
     return None
 
 
@@ -397,39 +475,65 @@ class _Free:
         return self.nodes - self.hist.get(self.full, 0) if self.full else 0
 
 
+Demand = tuple[str, int, int]  # (resource, units per pod, pods)
+_UNBOUNDED = 10 ** 6
+
+
+def nodes_for(per_node: Mapping[str, int], demands: Iterable[Demand]) -> int | None:
+    """Fewest identical nodes advertising `per_node` that hold every pod of `demands` (biggest pods first,
+    packed first-fit; resources of one node are independent device-plugin pools); None if a pod fits none."""
+    by_resource: dict[str, list[tuple[int, int]]] = {}
+    for res, size, pods in demands:
+        if pods:
+            by_resource.setdefault(res, []).append((size, pods))
+    most = 0
+    for res, items in by_resource.items():
+        free = _Free(per_node.get(res, 0), _UNBOUNDED)
+        for size, pods in sorted(items, reverse=True):
+            if free.full < size or free.take(size, pods) < pods:
+                return None
+        most = max(most, free.used_nodes())
+    return most
+
+
 # --- the plan -------------------------------------------------------------------------------------
 
-def plan_capacity(pools: Sequence[PoolCapacity], workloads: Sequence[WorkloadDemand]) -> CapacityPlan:
-    """Place every workload at min, desired and max node counts and judge it.
+def plan_capacity(pools: Sequence[PoolCapacity], workloads: Sequence[WorkloadDemand],
+                  prices: Mapping[str, float] | None = None) -> CapacityPlan:
+    """Place every workload on the nodes its pools will run and judge it.
 
-    Workloads that share a pool and resource share its capacity. Workloads that can use fewer pools
-    are placed first, so a flexible one does not take the only pool of a pinned one; in contrived
-    overlaps this greedy order can report a shortfall a perfect assignment would avoid. Within a
-    pool the count is exact for one-unit pods (the usual MIG request); bigger pods are packed
-    first-fit over identical nodes, an upper bound on what the spreading scheduler achieves.
+    A node group's pods get its `desiredSize` nodes and no more; a NodePool's get up to its maximum, on
+    its roomiest instance type. Workloads that share a pool and resource share its capacity. Workloads
+    that can use fewer pools are placed first, so a flexible one does not take the only pool of a pinned
+    one; in contrived overlaps this greedy order can report a shortfall a perfect assignment would avoid.
+    Within a pool the count is exact for one-unit pods (the usual MIG request); bigger pods are packed
+    first-fit over identical nodes, an upper bound on what the spreading scheduler achieves. `prices`
+    (instance type -> USD per hour) overrides the catalog's on-demand estimates.
     """
     names = [p.name for p in pools]
     if len(set(names)) != len(names):
         raise ValueError(f"pool names must be unique: {names}")
     if len({w.name for w in workloads}) != len(workloads):
         raise ValueError(f"workload names must be unique: {[w.name for w in workloads]}")
+    price = _pricer(prices)
     by_name = {p.name: p for p in pools}
     position = {name: i for i, name in enumerate(names)}
     eligible: dict[str, list[PoolCapacity]] = {}
     hosts: dict[str, list[PoolCapacity]] = {}
-    rejected: dict[str, list[str]] = {}
+    rejected: dict[str, list[tuple[str, str]]] = {}
     for w in workloads:
         eligible[w.name], hosts[w.name], rejected[w.name] = [], [], []
         for p in pools:
             reason = _why_not_eligible(w, p)
             if reason is None:
                 eligible[w.name].append(p)
-                reason = _why_no_room(w, p)
-                if reason is None:
+                room = _why_no_room(w, p)
+                if room is None:
                     hosts[w.name].append(p)
                     continue
-            if w.pool is None or w.pool == p.name:
-                rejected[w.name].append(reason)
+                rejected[w.name].append(room)
+            elif w.pool is None or w.pool == p.name:
+                rejected[w.name].append(("resource", reason))
     demanders: dict[tuple[str, str], int] = {}
     for w in workloads:
         for p in hosts[w.name]:
@@ -437,137 +541,192 @@ def plan_capacity(pools: Sequence[PoolCapacity], workloads: Sequence[WorkloadDem
     for w in workloads:
         hosts[w.name].sort(key=lambda p: (demanders[(p.name, w.resource)], position[p.name]))
 
-    free = {level: {} for level in LEVELS}  # level -> (pool, resource) -> _Free
-    claims: dict[tuple[str, str], list[tuple[str, int]]] = {}  # at max: who took what
+    free: dict[tuple[str, str], _Free] = {}
+    claims: dict[tuple[str, str], list[tuple[str, int]]] = {}  # who took what
     requested: dict[str, dict[str, int]] = {p.name: {} for p in pools}
-    results: dict[str, tuple[dict[str, int], dict[str, int]]] = {}
+    placed_on: dict[str, list[tuple[str, int, int]]] = {p.name: [] for p in pools}  # pool -> demands placed
+    results: dict[str, tuple[int, int]] = {}
     order = sorted(range(len(workloads)), key=lambda i: (len(hosts[workloads[i].name]), i))
     for i in order:
         w = workloads[i]
-        capacity, placed = {}, {}
-        for level in LEVELS:
-            capacity[level], placed[level] = 0, 0
-            for p in hosts[w.name]:
-                slot = free[level].get((p.name, w.resource))
-                if slot is None:
-                    slot = free[level][(p.name, w.resource)] = _Free(p.per_node[w.resource], p.nodes(level))
-                capacity[level] += slot.usable(w.per_replica) * w.per_replica
-                got = slot.take(w.per_replica, w.replicas - placed[level])
-                placed[level] += got
-                if level == "max":
-                    if got:
-                        claims.setdefault((p.name, w.resource), []).append((w.name, got * w.per_replica))
-                    requested[p.name][w.resource] = requested[p.name].get(w.resource, 0) + got * w.per_replica
-        if hosts[w.name] and placed["max"] < w.replicas:  # the shortfall is wanted from its first pool
+        capacity, placed = 0, 0
+        for p in hosts[w.name]:
+            slot = free.get((p.name, w.resource))
+            if slot is None:
+                slot = free[(p.name, w.resource)] = _Free(p.best_per_node(w.resource), p.nodes_available)
+            capacity += slot.usable(w.per_replica) * w.per_replica
+            got = slot.take(w.per_replica, w.replicas - placed)
+            placed += got
+            if got:
+                claims.setdefault((p.name, w.resource), []).append((w.name, got * w.per_replica))
+                placed_on[p.name].append((w.resource, w.per_replica, got))
+            requested[p.name][w.resource] = requested[p.name].get(w.resource, 0) + got * w.per_replica
+        if hosts[w.name] and placed < w.replicas:  # the shortfall is wanted from its first pool
             first = hosts[w.name][0].name
-            requested[first][w.resource] += (w.replicas - placed["max"]) * w.per_replica
+            requested[first][w.resource] += (w.replicas - placed) * w.per_replica
         results[w.name] = (capacity, placed)
 
-    alternatives = _Alternatives()
+    wanted = _pool_demands(workloads, hosts)
+    alternatives = _Alternatives(wanted)
     verdicts = []
     for w in workloads:
         capacity, placed = results[w.name]
         verdicts.append(_verdict(w, hosts[w.name], eligible[w.name], rejected[w.name], capacity, placed,
-                                 claims, by_name, alternatives))
+                                 claims, by_name, alternatives, price))
     reports = []
     for p in pools:
-        used = max((s.used_nodes() for (pn, _), s in free["max"].items() if pn == p.name), default=0)
-        reports.append(PoolReport(p, requested[p.name], used, _pool_compute(p)))
+        used = max((s.used_nodes() for (pn, _), s in free.items() if pn == p.name), default=0)
+        reports.append(PoolReport(p, requested[p.name], used, _pool_compute(p), _launch(p, placed_on[p.name], price)))
     return CapacityPlan(tuple(reports), tuple(verdicts))
 
 
+def _pricer(prices: Mapping[str, float] | None):
+    def price(instance_type: str) -> float:
+        if prices and instance_type in prices:
+            return float(prices[instance_type])
+        return INSTANCE_TYPES[instance_type].on_demand_usd_per_hour
+    return price
+
+
+def _pool_demands(workloads: Sequence[WorkloadDemand], hosts: Mapping[str, list[PoolCapacity]]
+                  ) -> dict[str, list[tuple[str, Demand]]]:
+    """Pool -> (workload, demand) of every workload that can only run there: what a change to the pool
+    must keep fitting."""
+    out: dict[str, list[tuple[str, Demand]]] = {}
+    for w in workloads:
+        if w.pool is not None:
+            out.setdefault(w.pool, []).append((w.name, (w.resource, w.per_replica, w.replicas)))
+        elif len(hosts[w.name]) == 1:
+            out.setdefault(hosts[w.name][0].name, []).append((w.name, (w.resource, w.per_replica, w.replicas)))
+    return out
+
+
+def _launch(p: PoolCapacity, placed: list[Demand], price) -> Launch:
+    """The nodes a pool will run: a node group its desired size; a NodePool what Karpenter launches for
+    the pods placed on it, on the instance type that holds them most cheaply (its cost-first choice)."""
+    if p.kind == "nodeGroup":
+        return Launch(p.instance_type, p.nodes_desired, round(p.nodes_desired * price(p.instance_type), 2))
+    if not placed:
+        return Launch(p.instance_type, 0, 0.0)
+    options = []
+    for t, per in p.types.items():
+        n = nodes_for(per, placed)
+        if n is not None:
+            options.append((n * price(t), n, t))
+    if not options:  # no one type holds every pod: sized on the roomiest, as the placement was
+        n = nodes_for(_best(p), placed) or 0
+        return Launch(p.instance_type, n, round(n * price(p.instance_type), 2))
+    cost, n, t = min(options)
+    return Launch(t, n, round(cost, 2))
+
+
 def _pool_compute(p: PoolCapacity) -> tuple[int | None, ...] | None:
+    if not p.instance.gpu.mig_capable:
+        return None
     layout = p.mig_layout or named_layouts(p.instance.gpu).get(p.layout)
-    if layout is None or not p.instance.gpu.mig_capable:
+    if layout is None:
         return None
     return tuple(compute_slices_per_gpu(p.instance, layout))
 
 
-def _verdict(w: WorkloadDemand, hosts: list[PoolCapacity], eligible: list[PoolCapacity], rejected: list[str],
-             capacity: dict[str, int], placed: dict[str, int], claims: dict[tuple[str, str], list[tuple[str, int]]],
-             by_name: Mapping[str, PoolCapacity], alternatives: _Alternatives) -> WorkloadVerdict:
+def _verdict(w: WorkloadDemand, hosts: list[PoolCapacity], eligible: list[PoolCapacity],
+             rejected: list[tuple[str, str]], capacity: int, placed: int,
+             claims: dict[tuple[str, str], list[tuple[str, int]]], by_name: Mapping[str, PoolCapacity],
+             alternatives: _Alternatives, price) -> WorkloadVerdict:
     host_names = {p.name for p in hosts}
-    pools = tuple(name for name in by_name if name in host_names)
+    pools = tuple(name for name in by_name if name in host_names) or tuple(p.name for p in eligible)
     need = f"{w.replicas} x {w.per_replica} {w.resource} = {w.requested}"
 
-    def verdict(level: str, message: str, suggestion: str | None = None) -> WorkloadVerdict:
+    def verdict(level: str, message: str, suggestion: str | None = None, field_: str = "replicas") -> WorkloadVerdict:
         text = f"{message}. Suggestion: {suggestion}" if suggestion else message
-        return WorkloadVerdict(w.name, w.resource, w.requested, pools, capacity, level, text, suggestion)
+        return WorkloadVerdict(w.name, w.resource, w.requested, pools, capacity, level, text, suggestion, field_)
 
     if w.pool is not None and w.pool not in by_name:
-        return verdict("error", f"pool {w.pool} does not exist (pools: {', '.join(by_name) or 'none'})")
+        return verdict("error", f"pool {w.pool} does not exist (pools: {', '.join(by_name) or 'none'})",
+                       field_="pool")
     if w.replicas == 0:
         return verdict("ok", "no replicas requested")
     if not hosts:
-        why = "; ".join(rejected) or "no pools"
+        why = "; ".join(r for _, r in rejected) or "no pools"
+        fields = {f for f, _ in rejected}
+        if fields == {"gpus"}:
+            return verdict("error", f"no node can hold one pod ({why})", field_="gpus")
         return verdict("error", f"no pool can run it ({why})",
-                       alternatives.suggest(w, eligible, claims, w.replicas) if eligible else None)
-    where = ", ".join(f"{p.name}: {p.per_node[w.resource]}/node x {p.nodes_max}" for p in hosts)
-    if placed["max"] < w.replicas:
+                       alternatives.suggest(w, eligible) if eligible else None,
+                       "resource" if eligible else "pool")
+    if placed < w.replicas:
+        groups = [p for p in hosts if p.kind == "nodeGroup"]
+        where = ", ".join(f"{p.name}: {p.best_per_node(w.resource)}/node x {p.nodes_available} "
+                          f"{'desired' if p.kind == 'nodeGroup' else 'max'}" for p in hosts)
         shared = [f"{o} takes {n}" for p in hosts for o, n in claims.get((p.name, w.resource), []) if o != w.name]
         share_text = f"; shared with {', '.join(shared)}" if shared else ""
-        return verdict("error", f"never fits: needs {need}, at most {capacity['max']} free at max nodes "
-                                f"({where}{share_text}); {w.replicas - placed['max']} pods stay Pending",
-                       alternatives.suggest(w, eligible, claims, w.replicas - placed["max"]))
-    if placed["desired"] < w.replicas:
-        if all(p.kind == "nodePool" for p in hosts):
-            # Karpenter pools start empty by design: launching nodes for pending pods is the normal path
-            # (for nvidia.com/mig-* only because the program gives each MIG NodePool its NodeOverlay).
-            p = hosts[0]
-            per_node = p.per_node[w.resource] // w.per_replica
-            nodes = -(-w.replicas // per_node) if per_node else 0
-            return verdict("ok", f"fits: Karpenter launches {nodes} node(s) of {p.name} for {need} "
-                                 f"({p.per_node[w.resource]} per node, {capacity['max']} at maxNodes {p.nodes_max})")
-        return verdict("warning", f"fits only after scaling out: needs {need}, {capacity['desired']} free at "
-                                  f"desired nodes, {capacity['max']} at max ({where})")
-    return verdict("ok", f"fits: needs {need}, {capacity['desired']} free at desired nodes")
+        limit = ("nothing scales a managed node group: its pods get desiredSize nodes" if groups
+                 else "Karpenter launches no more than the NodePool's maxNodes")
+        return verdict("error", f"does not fit: needs {need}, {capacity} free ({where}{share_text}); "
+                                f"{w.replicas - placed} pods would stay Pending ({limit})",
+                       alternatives.suggest(w, eligible), "desiredSize" if groups else "maxNodes")
+    p = hosts[0]
+    if p.kind == "nodePool":
+        per_node = p.best_per_node(w.resource) // w.per_replica
+        nodes = -(-w.replicas // per_node) if per_node else 0
+        return verdict("ok", f"fits: Karpenter launches up to {nodes} node(s) of {p.name} for {need} "
+                             f"({p.best_per_node(w.resource)} per node, {capacity} at maxNodes {p.nodes_max})")
+    return verdict("ok", f"fits: needs {need}, {capacity} free on the {p.nodes_desired} desired node(s)")
 
 
 class _Alternatives:
-    """The smallest change that makes a workload fit: a named layout of the pool's GPU that advertises
-    more of the resource per node, or more nodes. Per-node figures are cached per plan."""
+    """The smallest change that makes a workload fit without stranding the other workloads of its pool:
+    a named layout of the pool's GPU under which every workload the pool must hold fits, or more nodes.
+    Per-node figures are cached per plan."""
 
-    def __init__(self) -> None:
+    def __init__(self, wanted: Mapping[str, list[tuple[str, Demand]]]) -> None:
+        self._wanted = wanted
         self._cache: dict[tuple[str, str, str, Sharing | None], dict[str, int] | None] = {}
 
-    def per_node(self, p: PoolCapacity, layout: MigLayout) -> dict[str, int] | None:
-        key = (p.instance_type, layout.name, p.strategy, p.sharing)
+    def per_node(self, p: PoolCapacity, instance_type: str, layout: MigLayout) -> dict[str, int] | None:
+        key = (instance_type, layout.name, p.strategy, p.sharing)
         if key not in self._cache:
-            self._cache[key] = self._compute(p, layout)
+            self._cache[key] = self._compute(p, instance_type, layout)
         return self._cache[key]
 
     @staticmethod
-    def _compute(p: PoolCapacity, layout: MigLayout) -> dict[str, int] | None:
+    def _compute(p: PoolCapacity, instance_type: str, layout: MigLayout) -> dict[str, int] | None:
         for sharing in (p.sharing, None):  # keep the pool's time-slicing where the layout allows it
             try:
-                return node_resources(p.instance, layout, p.strategy, sharing)
+                return node_resources(instance_type, layout, p.strategy, sharing)
             except ConfigError:
                 continue
         return None
 
-    def suggest(self, w: WorkloadDemand, eligible: list[PoolCapacity],
-                claims: Mapping[tuple[str, str], list[tuple[str, int]]], short_pods: int) -> str | None:
+    def suggest(self, w: WorkloadDemand, eligible: list[PoolCapacity]) -> str | None:
         options: list[tuple[tuple[int, int, int], str]] = []
         for p in eligible:
-            taken = sum(n for o, n in claims.get((p.name, w.resource), []) if o != w.name)
-            pods_needed = math.ceil(taken / w.per_replica) + w.replicas  # everything the pool must hold
-            per = p.per_node.get(w.resource, 0) // w.per_replica
-            if per:
-                nodes = p.nodes_max + math.ceil(short_pods / per)
-                options.append(((nodes, 0, per), f"raise max nodes of {p.name} to {nodes} "
-                                                 f"({p.layout} gives {p.per_node[w.resource]} {w.resource} per node)"))
-            for name, layout in named_layouts(p.instance.gpu).items():
+            demands = [d for _, d in self._wanted.get(p.name, [])] or [(w.resource, w.per_replica, w.replicas)]
+            size = "desiredSize" if p.kind == "nodeGroup" else "maxNodes"
+            nodes = nodes_for(_best(p), demands)
+            if nodes is not None and nodes > p.nodes_available:
+                also = " (and maxSize)" if p.kind == "nodeGroup" and nodes > p.nodes_max else ""
+                options.append(((nodes, 0, 0), f"raise {size} of {p.name} to {nodes}{also} ({p.layout} gives "
+                                               f"{p.best_per_node(w.resource)} {w.resource} per node; that holds "
+                                               f"every workload of {p.name})"))
+            it = p.instance_type
+            for name, layout in named_layouts(INSTANCE_TYPES[it].gpu).items():
                 if name == p.layout:
                     continue
-                res = self.per_node(p, layout)
-                per_l = (res or {}).get(w.resource, 0) // w.per_replica
-                if not per_l:
+                res = self.per_node(p, it, layout)
+                if res is None:
                     continue
-                nodes = max(math.ceil(pods_needed / per_l), p.nodes_min, 1)
-                max_text = "" if nodes <= p.nodes_max else f" and max nodes {nodes}"
-                options.append(((nodes, 1, per_l), f"layout {name} on {p.name}{max_text}: {name} gives "
-                                                   f"{res[w.resource]} {w.resource} per node, so {nodes} node(s) "
-                                                   f"hold {nodes * per_l * w.per_replica}"))
+                n = nodes_for(res, demands)
+                if n is None:
+                    continue
+                n = max(n, p.nodes_min, 1)
+                size_text = "" if n <= p.nodes_available else f" and {size} {n}" + (
+                    " (and maxSize)" if p.kind == "nodeGroup" and n > p.nodes_max else "")
+                others = len({o for o, _ in self._wanted.get(p.name, [])} - {w.name})
+                keep = f", and the {others} other workload(s) of {p.name} keep fitting" if others else ""
+                options.append(((n, 1, res.get(w.resource, 0)),
+                                f"layout {name} on {p.name}{size_text}: {name} gives {res.get(w.resource, 0)} "
+                                f"{w.resource} per node, so {n} node(s) hold {w.replicas} pod(s){keep}"))
         if not options:
             return None
         options.sort(key=lambda o: o[0])

@@ -36,6 +36,11 @@ class Pool:
         return self.instance_types[0]
 
     @property
+    def largest(self) -> InstanceType:
+        """The pool's roomiest instance type: what NodePool limits are sized for and the planner counts on."""
+        return max(self.instance_types, key=lambda it: (it.gpu_count, it.vcpu, it.memory_gib))
+
+    @property
     def gpu(self) -> catalog.GpuModel:
         return self.instance_type.gpu
 

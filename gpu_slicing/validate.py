@@ -62,19 +62,22 @@ def check(cfg: StackConfig) -> None:
                               f"advertises {resource}: 0, so whole-GPU requests never schedule")
     plan = capacity_plan(cfg, pools)
     for err in plan.errors:
-        raise ConfigError(*_capacity_error_args(err, cfg))
+        raise ConfigError(*_capacity_error_args(err, cfg, pools))
 
 
 def capacity_plan(cfg: StackConfig, pools):
-    """The capacity plan of the stack: what every pool advertises and whether every workload fits."""
-    return capacity.plan_capacity(capacity_pools(pools), capacity_workloads(cfg, {p.name: p for p in pools}))
+    """The capacity plan of the stack: what every pool advertises, whether every workload fits, and what
+    the nodes that will exist cost."""
+    return capacity.plan_capacity(capacity_pools(pools), capacity_workloads(cfg, {p.name: p for p in pools}),
+                                  prices=getattr(cfg, "price_per_hour", None))
 
 
 def capacity_pools(pools) -> list:
     return [capacity.PoolCapacity(
-        name=p.name, kind=p.kind, instance_type=p.instance_type.name, layout=p.layout.name,
+        name=p.name, kind=p.kind, instance_type=p.largest.name, layout=p.layout.name,
         strategy=p.strategy, nodes_min=p.nodes_min, nodes_desired=p.nodes_desired, nodes_max=p.nodes_max,
-        per_node=dict(p.per_node), labels=p.labels, taints=p.taints, mig_layout=p.layout, sharing=p.sharing)
+        per_node=dict(p.per_node), labels=p.labels, taints=p.taints, mig_layout=p.layout, sharing=p.sharing,
+        per_type={t: dict(v) for t, v in p.per_instance_type.items()} if p.kind == "nodePool" else {})
         for p in pools]
 
 
@@ -88,11 +91,25 @@ def capacity_workloads(cfg: StackConfig, by_name) -> list:
     return out
 
 
-def _capacity_error_args(err: Any, cfg: StackConfig) -> tuple[str, Any, str]:
+_POOL_FIELDS = {"desiredSize", "maxNodes", "migLayout"}
+
+
+def _capacity_error_args(err: Any, cfg: StackConfig, pools) -> tuple[str, Any, str]:
+    """The key a capacity finding names: the pool's size when more nodes would fix it, else the workload's
+    own field (`gpus` when one pod is larger than any node, `profile`/`gpus` when the pool has no such
+    resource)."""
     names = [w.name for w in cfg.workloads]
-    name = getattr(err, "workload", None)
-    i = names.index(name) if name in names else 0
-    return f"{NAMESPACE}:workloads[{i}].replicas", cfg.workloads[i].replicas, str(err)
+    i = names.index(err.workload) if err.workload in names else 0
+    w = cfg.workloads[i]
+    if err.field in _POOL_FIELDS:
+        pool = next(p for p in pools if p.name == w.pool)
+        value = pool.nodes_desired if err.field == "desiredSize" else pool.nodes_max
+        return f"{pool.key}.{err.field}", value, str(err)
+    field = err.field
+    if field == "resource":
+        field = "profile" if w.profile is not None else "gpus"
+    value = {"gpus": w.gpus, "profile": w.profile, "pool": w.pool}.get(field, w.replicas)
+    return f"{NAMESPACE}:workloads[{i}].{field}", value, str(err)
 
 
 def _check_cluster(cfg: StackConfig) -> None:

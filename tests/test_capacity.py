@@ -113,48 +113,91 @@ def demand(name="w", resource=mig("1g.5gb"), replicas=1, per=1, pool_name=None, 
 
 
 def test_the_guides_56_on_all_balanced_never_fits_and_the_suggestion_fits():
-    """FACTS 1.6: 3 nodes x 16 = 48 < 56; all-1g.5gb gives 7 x 8 = 56 on one node; or 4 nodes (4 x 16 >= 56)."""
+    """FACTS 1.6: one desired node x 16 < 56; all-1g.5gb gives 7 x 8 = 56 on one node; or 4 nodes (4 x 16)."""
     plan = plan_capacity([pool()], [demand(replicas=56, pool_name="p4d")])
     (w,) = plan.workloads
-    assert (w.fits, w.level, w.capacity["max"], w.requested) == (False, "error", 48, 56)
-    assert "all-1g.5gb gives 56 nvidia.com/mig-1g.5gb per node" in w.suggestion
-    assert "1 node(s)" in w.suggestion and "raise max nodes of p4d to 4" in w.suggestion
-    assert [str(e) for e in plan.errors] == [f"workload w: {w.message}"] and plan.errors[0].workload == "w"
+    assert (w.fits, w.level, w.capacity, w.requested, w.field) == (False, "error", 16, 56, "desiredSize")
+    assert w.suggestion.startswith("layout all-1g.5gb on p4d: all-1g.5gb gives 56 nvidia.com/mig-1g.5gb per node")
+    assert "raise desiredSize of p4d to 4 (and maxSize)" in w.suggestion
+    assert [str(e) for e in plan.errors] == [f"workload w: {w.message}"] and plan.errors[0].field == "desiredSize"
 
 
-def test_fits_only_after_scaling_out_is_a_warning():
-    plan = plan_capacity([pool(nodes=(1, 1, 4))], [demand(replicas=56)])
+def test_nothing_scales_a_node_group_so_max_size_does_not_help():
+    """FACTS 10: a node group runs desiredSize nodes; maxSize 4 holds 64 slices but only 16 exist."""
+    plan = plan_capacity([pool(nodes=(1, 1, 4))], [demand(replicas=20)])
     (w,) = plan.workloads
-    assert (w.level, w.fits, w.capacity["desired"], w.capacity["max"]) == ("warning", True, 16, 64)
-    assert plan.warnings and not plan.errors
+    assert (w.level, w.capacity, w.field) == ("error", 16, "desiredSize")
+    assert "nothing scales a managed node group" in w.message
+    assert "raise desiredSize of p4d to 2 (" in w.suggestion and "maxSize" not in w.suggestion.split(";")[-1]
+    assert not plan.warnings
 
 
 def test_fits_at_desired_is_ok():
     plan = plan_capacity([pool(nodes=(1, 2, 3))], [demand(replicas=32)])
     assert plan.workloads[0].level == "ok" and not plan.errors and not plan.warnings
+    assert "32 free on the 2 desired node(s)" in plan.workloads[0].message
 
 
 def test_workloads_on_one_pool_and_resource_share_it():
-    plan = plan_capacity([pool()], [demand("a", replicas=30), demand("b", replicas=30),
-                                    demand("c", resource=mig("3g.20gb"), replicas=24)])
+    plan = plan_capacity([pool(nodes=(2, 2, 3))], [demand("a", replicas=20), demand("b", replicas=20),
+                                                   demand("c", resource=mig("3g.20gb"), replicas=16)])
     a, b, c = plan.workloads
-    assert a.level == "warning" and a.capacity["max"] == 48
-    assert b.level == "error" and b.capacity["max"] == 48 - 30 and "shared with a takes 30" in b.message
-    assert c.level == "warning"  # 3g.20gb slices are separate: 8 per node x 3
+    assert a.level == "ok" and a.capacity == 32
+    assert b.level == "error" and b.capacity == 32 - 20 and "shared with a takes 20" in b.message
+    assert c.level == "ok"  # 3g.20gb slices are separate: 8 per node x 2
     util = plan.to_json()["pools"][0]["utilization"]["resources"]
-    assert util[mig("1g.5gb")] == {"requested": 60, "advertisedAtDesired": 16, "advertisedAtMax": 48}
+    assert util[mig("1g.5gb")] == {"requested": 40, "available": 32}
+
+
+def test_a_suggestion_never_strands_the_pools_other_workloads():
+    """20 x 1g.5gb and 8 x 3g.20gb on one all-balanced p4d: all-1g.5gb (56 x 1g.5gb) would fit the first
+    and strand the second; only layouts that hold both (or more nodes) are suggested."""
+    plan = plan_capacity([pool()], [demand("small", replicas=20, pool_name="p4d"),
+                                    demand("big", resource=mig("3g.20gb"), replicas=8, pool_name="p4d")])
+    small = plan.workloads[0]
+    assert small.level == "error"
+    assert "all-1g.5gb" not in small.suggestion
+    assert "raise desiredSize of p4d to 2" in small.suggestion
+    assert plan.workloads[1].level == "ok"
 
 
 def test_node_pools_scale_from_zero_and_the_plan_says_how_many_nodes_karpenter_launches():
     """A NodePool starts empty; Karpenter launching nodes for pending pods is its normal path, not a
     warning. all-balanced gives 16 x 1g.5gb per p4d: 8 pods need 1 node, 20 need 2, 40 exceed 2 nodes."""
     pools = [pool("gpu", kind="nodePool", nodes=(0, 0, 2))]
-    (w,) = plan_capacity(pools, [demand(replicas=8)]).workloads
-    assert w.level == "ok" and w.capacity["desired"] == 0 and "Karpenter launches 1 node(s) of gpu" in w.message
-    (w,) = plan_capacity(pools, [demand(replicas=20)]).workloads
-    assert w.level == "ok" and "launches 2 node(s)" in w.message
+    plan = plan_capacity(pools, [demand(replicas=8)])
+    (w,) = plan.workloads
+    assert w.level == "ok" and "Karpenter launches up to 1 node(s) of gpu" in w.message
+    assert (plan.pools[0].launch.nodes, plan.pools[0].launch.instance_type) == (1, "p4d.24xlarge")
+    plan = plan_capacity(pools, [demand(replicas=20)])
+    assert plan.workloads[0].level == "ok" and plan.pools[0].launch.nodes == 2
     (w,) = plan_capacity(pools, [demand(replicas=40)]).workloads
-    assert w.level == "error" and w.capacity["max"] == 32
+    assert (w.level, w.capacity, w.field) == ("error", 32, "maxNodes")
+
+
+def test_a_node_pool_of_several_sizes_is_planned_per_instance_type():
+    """g5.xlarge has 1 A10G, g5.12xlarge 4: a 4-GPU pod fits the larger type (Karpenter launches it);
+    1-GPU pods go on the cheapest type that holds them."""
+    per_type = {"g5.xlarge": {GPU: 1}, "g5.12xlarge": {GPU: 4}}
+    mixed = PoolCapacity("g5", "nodePool", "g5.12xlarge", "all-disabled", "none", 0, 0, 2, {GPU: 1},
+                         {"gpu-slicing/pool": "g5"}, (TAINT,), per_type=per_type)
+    plan = plan_capacity([mixed], [demand("big", resource=GPU, per=4, replicas=2)])
+    assert plan.workloads[0].level == "ok"
+    assert (plan.pools[0].launch.instance_type, plan.pools[0].launch.nodes) == ("g5.12xlarge", 2)
+    plan = plan_capacity([mixed], [demand("small", resource=GPU, per=1, replicas=2)])
+    # 2 x g5.xlarge (1.01 USD/h each in the catalog) is cheaper than 1 x g5.12xlarge (5.67)
+    assert (plan.pools[0].launch.instance_type, plan.pools[0].launch.nodes) == ("g5.xlarge", 2)
+    w = plan_capacity([mixed], [demand("huge", resource=GPU, per=5, replicas=1)]).workloads[0]
+    assert (w.level, w.field) == ("error", "gpus") and "its largest node has 4" in w.message
+
+
+def test_cost_per_pool_and_for_the_stack_follows_the_nodes_that_will_exist():
+    plan = plan_capacity([pool(nodes=(1, 2, 3)), pool("k", kind="nodePool", nodes=(0, 0, 4))],
+                         [demand("a", replicas=4, pool_name="p4d"), demand("b", replicas=20, pool_name="k")],
+                         prices={"p4d.24xlarge": 20.0})
+    assert [r.launch.usd_per_hour for r in plan.pools] == [40.0, 40.0]  # 2 desired; 2 launched for 20 pods
+    assert plan.usd_per_hour == 80.0 and plan.to_json()["usdPerHour"] == 80.0
+    assert "cost 80.00 USD per hour" in plan.format_table()
 
 
 def test_selectors_and_taints_decide_which_pools_host():
@@ -191,18 +234,26 @@ def test_pods_bigger_than_one_unit_fragment_nodes():
     pools = [pool("g5", "all-disabled", nodes=(2, 2, 2), itype="g5.48xlarge", strategy="none")]
     assert plan_capacity(pools, [demand(resource=GPU, per=3, replicas=4)]).workloads[0].level == "ok"
     w = plan_capacity(pools, [demand(resource=GPU, per=3, replicas=5)]).workloads[0]
-    assert w.level == "error" and w.capacity["max"] == 12
+    assert w.level == "error" and w.capacity == 12
     w = plan_capacity(pools, [demand(resource=GPU, per=9, replicas=1)]).workloads[0]
-    assert w.level == "error" and "a node has 8 nvidia.com/gpu, a pod asks for 9" in w.message
+    assert (w.level, w.field) == ("error", "gpus") and "a node has 8 nvidia.com/gpu, a pod asks for 9" in w.message
 
 
 def test_time_sliced_capacity_and_fail_requests_greater_than_one():
     shared = {"timeSlicing": {"replicas": 4, "resources": [mig("1g.5gb")]}}
     plan = plan_capacity([pool(sharing=shared)], [demand(replicas=56)])
-    assert plan.workloads[0].level == "ok" and plan.workloads[0].capacity["desired"] == 64
+    assert plan.workloads[0].level == "ok" and plan.workloads[0].capacity == 64
     strict = {"timeSlicing": {"replicas": 4, "resources": [mig("1g.5gb")], "failRequestsGreaterThanOne": True}}
     w = plan_capacity([pool(sharing=strict)], [demand(replicas=2, per=2)]).workloads[0]
-    assert w.level == "error" and "failRequestsGreaterThanOne" in w.message
+    assert (w.level, w.field) == ("error", "gpus") and "failRequestsGreaterThanOne" in w.message
+    assert w.suggestion is None  # more nodes or another layout cannot make a 2-share request admissible
+
+
+def test_an_mps_pod_asking_for_two_shares_is_told_to_ask_for_one():
+    mps = pool("g6", "all-disabled", itype="g6.xlarge", strategy="mixed", sharing={"mps": {"replicas": 4}})
+    w = plan_capacity([mps], [demand(resource=GPU, per=2)]).workloads[0]
+    assert (w.level, w.field) == ("error", "gpus")
+    assert "MPS" in w.message and "ask for 1" in w.message and "raise" not in w.message
 
 
 def test_suggests_the_smallest_named_layout_that_fits():
@@ -214,23 +265,23 @@ def test_suggests_the_smallest_named_layout_that_fits():
 
 
 def test_json_shape_and_table():
-    plan = plan_capacity([pool(), pool("h", "all-3g.40gb", itype="p5.48xlarge")],
+    plan = plan_capacity([pool(nodes=(1, 2, 3)), pool("h", "all-3g.40gb", itype="p5.48xlarge")],
                          [demand(replicas=20), demand("big", resource=mig("3g.40gb"), replicas=4)])
     doc = json.loads(json.dumps(plan.to_json()))
-    assert list(doc) == ["pools", "workloads"]
+    assert list(doc) == ["pools", "workloads", "usdPerHour"]
     p = doc["pools"][0]
-    assert list(p) == ["name", "kind", "instanceType", "gpu", "gpusPerNode", "layout", "strategy", "nodes",
-                       "perNode", "utilization"]
-    assert (p["instanceType"], p["gpusPerNode"], p["nodes"]) == ("p4d.24xlarge", 8, {"min": 1, "desired": 1,
-                                                                                     "max": 3})
+    assert list(p) == ["name", "kind", "instanceType", "instanceTypes", "gpu", "gpusPerNode", "layout", "strategy",
+                       "nodes", "launch", "usdPerHour", "perNode", "perInstanceType", "utilization"]
+    assert (p["instanceType"], p["gpusPerNode"], p["nodes"]) == ("p4d.24xlarge", 8, {
+        "min": 1, "desired": 2, "max": 3, "available": 2, "willExist": 2})
     assert p["perNode"] == expected_mixed("p4d.24xlarge", "all-balanced")
     # compute slices per GPU: 2 x 1 + 2 + 3 = 7 (all-balanced); 2 x 3 = 6 (all-3g.40gb leaves one idle)
     assert p["utilization"]["computeSlicesPerGpu"] == [7] * 8
     assert doc["pools"][1]["utilization"]["computeSlicesPerGpu"] == [6] * 8
     assert p["utilization"]["nodesNeeded"] == 2  # 20 slices at 16 per node
-    assert list(doc["workloads"][0]) == ["name", "resource", "requested", "pools", "capacityAtMax", "fits",
+    assert list(doc["workloads"][0]) == ["name", "resource", "requested", "pools", "capacity", "fits", "level",
                                          "message"]
-    assert doc["workloads"][1]["pools"] == ["h"] and doc["workloads"][1]["capacityAtMax"] == 16 * 3
+    assert doc["workloads"][1]["pools"] == ["h"] and doc["workloads"][1]["capacity"] == 16 * 1  # 2 x 8 GPUs
     table = plan.format_table()
     lines = table.splitlines()
     assert lines[0].startswith("POOL") and any(line.startswith("big ") for line in lines)

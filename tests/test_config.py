@@ -51,7 +51,8 @@ BAD = [
     ("workloads[0].pool", "p5-pool", NS + "workloads[0].pool", "p4d-balanced"),
     ("workloads[0].profile", "1g.10gb", NS + "workloads[0].profile", "layout all-balanced"),
     ("workloads[0].profile", "1g.18gb", NS + "workloads[0].profile", "1g.5gb"),
-    ("workloads[0].replicas", 49, NS + "workloads[0].replicas", "48"),
+    # nothing scales a node group: 16 x 1g.5gb per p4d at desiredSize 1 (FACTS 1.6, 10)
+    ("workloads[0].replicas", 17, NS + "nodeGroups[0].desiredSize", "raise desiredSize of p4d-balanced to 2"),
     ("gpuOperator.migStrategy", "single", NS + "nodeGroups[0].migLayout", "single"),
     ("gpuOperator.version", "v23.9.0", NS + "gpuOperator.version", "v26.7.0"),
     ("maxGpuNodes", 2, NS + "maxGpuNodes", "at least the 7 GPU nodes"),  # maxSize 3 + maxNodes 4
@@ -74,9 +75,9 @@ def test_guides_56_slices_on_all_balanced_never_fit_and_the_error_suggests_a_lay
     with pytest.raises(ConfigError) as e:
         parse_config(cfg)
     msg = str(e.value)
-    assert e.value.key == NS + "workloads[0].replicas"
-    assert "48" in msg and "56" in msg  # 16 per node x maxSize 3 < 56 (FACTS 1.6)
-    assert "all-1g.5gb" in msg
+    assert e.value.key == NS + "nodeGroups[0].desiredSize"
+    assert "16 free" in msg and "56" in msg  # 16 per node x desiredSize 1 < 56 (FACTS 1.6)
+    assert "layout all-1g.5gb on p4d-balanced: all-1g.5gb gives 56" in msg
 
 
 def test_gpus_on_a_mixed_mig_pool_is_rejected_because_nvidia_gpu_is_zero():
