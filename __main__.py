@@ -2,13 +2,13 @@
 import pulumi
 
 from components import stack_config
-from components.cluster import Cluster
-from components.gpu_node_group import GpuNodeGroup
+from components.cluster import Cluster, ClusterArgs
+from components.gpu_node_group import GpuNodeGroup, GpuNodeGroupArgs
 from components.gpu_node_pool import GpuNodePool
-from components.gpu_operator import GpuOperator
+from components.gpu_operator import GpuOperator, GpuOperatorArgs
 from components.karpenter import Karpenter
-from components.network import Network
-from components.workloads import SampleWorkloads
+from components.network import Network, NetworkArgs
+from components.workloads import SampleWorkloads, SampleWorkloadsArgs
 from gpu_slicing.pools import resolve_pools
 from gpu_slicing.validate import capacity_plan
 
@@ -17,28 +17,32 @@ pools = resolve_pools(cfg)
 by_name = {p.name: p for p in pools}
 name = cfg.cluster.name
 
-network = Network(name, cfg.network, name)
-cluster = Cluster(name, cfg, network.vpc_id, network.private_subnet_ids, network.public_subnet_ids)
-gpu_groups = [GpuNodeGroup(f"{name}-{g.name}", g, by_name[g.name], cluster.eks_cluster, name,
-                           network.private_subnet_ids) for g in cfg.node_groups]
+network = Network(name, NetworkArgs(cfg.network, name, [g.instance_type for g in cfg.node_groups]))
+cluster = Cluster(name, ClusterArgs(cfg.cluster, cfg.system_node_group, network.vpc_id, network.private_subnet_ids,
+                                    network.public_subnet_ids))
+gpu_groups = {g.name: GpuNodeGroup(f"{name}-{g.name}", GpuNodeGroupArgs(
+    g, by_name[g.name], cluster.eks_cluster, name, cfg.cluster.kubernetes_version,
+    network.subnets_for(g.instance_type))) for g in cfg.node_groups}
 # Karpenter (optional): its AWS side and release come after the system node group (and so are destroyed
-# before it); NodePools come after the release (its CRDs); workloads come after the NodePools and
+# before it); NodePools come after the release (its CRDs); a pool's workloads come after its NodePool and
 # NodeOverlays, so a destroy removes the pods, then the pools (Karpenter drains and terminates their
 # nodes), then Karpenter itself.
 karpenter = (Karpenter(f"{name}-karpenter", cfg, cluster, depends_on=[cluster.system_node_group])
              if cfg.karpenter.enabled else None)
-gpu_pools = [GpuNodePool(f"{name}-{p.name}", p, by_name[p.name], name, cfg.karpenter.ami_alias_version, karpenter,
-                         cluster.provider) for p in cfg.karpenter.node_pools] if karpenter else []
-gpu_capacity: list[pulumi.Resource] = [*gpu_groups, *gpu_pools]
+gpu_pools = {p.name: GpuNodePool(f"{name}-{p.name}", p, by_name[p.name], name, cfg.karpenter.ami_alias_version,
+                                 karpenter, cluster.provider) for p in cfg.karpenter.node_pools} if karpenter else {}
 
-operator = GpuOperator(f"{name}-gpu-operator", cfg, pools, cluster.provider,
-                       depends_on=[cluster.system_node_group, *gpu_capacity])
-workloads = SampleWorkloads(f"{name}-workloads", cfg, pools, cluster.provider,
-                            depends_on=[operator.release, *gpu_capacity])
+operator = GpuOperator(f"{name}-gpu-operator", GpuOperatorArgs(cfg, pools, cluster.provider,
+                                                               cluster.system_node_group))
+pool_ready = {**{n: [g.node_group] for n, g in gpu_groups.items()},
+              **{n: [p.node_pool, *p.overlays] for n, p in gpu_pools.items()}}
+workloads = SampleWorkloads(f"{name}-workloads", SampleWorkloadsArgs(cfg.workloads, by_name, cluster.provider,
+                                                                     operator.release, pool_ready))
 
 pulumi.export("clusterName", name)
 pulumi.export("kubeconfig", cluster.kubeconfig)
 pulumi.export("vpcId", network.vpc_id)
+pulumi.export("availabilityZones", network.zones)
 pulumi.export("gpuNodeGroups", [g.name for g in cfg.node_groups])
 if karpenter:
     pulumi.export("karpenterNodePools", [p.name for p in cfg.karpenter.node_pools])

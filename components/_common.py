@@ -15,20 +15,28 @@ def tags(cluster_name: str, **extra: str) -> dict[str, str]:
     return {"gpu-slicing/cluster": cluster_name, "managed-by": "pulumi", **extra}
 
 
+def managed_policy_arn(parent: pulumi.Resource, policy: str) -> pulumi.Output[str]:
+    """ARN of an AWS managed policy in this stack's partition (aws, aws-cn, aws-us-gov)."""
+    import pulumi_aws as aws
+
+    partition = aws.get_partition_output(opts=pulumi.InvokeOptions(parent=parent)).partition
+    return partition.apply(lambda part: f"arn:{part}:iam::aws:policy/{policy}")
 
 
 def node_role(name: str, parent: pulumi.Resource, cluster_name: str, role_name: str | None = None):
     """An EC2 node role with the four managed policies EKS nodes need (FACTS 4)."""
     import pulumi_aws as aws
 
+    invoke = pulumi.InvokeOptions(parent=parent)
+    suffix = aws.get_partition_output(opts=invoke).dns_suffix
     role = aws.iam.Role(f"{name}-role", name=role_name,
-                        assume_role_policy=json_dumps({
+                        assume_role_policy=suffix.apply(lambda dns: json_dumps({
                             "Version": "2012-10-17",
-                            "Statement": [{"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"},
-                                           "Action": "sts:AssumeRole"}]}),
+                            "Statement": [{"Effect": "Allow", "Principal": {"Service": f"ec2.{dns}"},
+                                           "Action": "sts:AssumeRole"}]})),
                         tags=tags(cluster_name), opts=child(parent))
     attachments = [aws.iam.RolePolicyAttachment(f"{name}-{p}", role=role.name,
-                                                policy_arn=f"arn:aws:iam::aws:policy/{p}", opts=child(parent))
+                                                policy_arn=managed_policy_arn(parent, p), opts=child(parent))
                    for p in NODE_ROLE_POLICIES]
     return role, attachments
 

@@ -1,22 +1,37 @@
 """The EKS control plane, its system node group, and the one Kubernetes provider every manifest uses."""
 from __future__ import annotations
 
+import hashlib
+from dataclasses import dataclass
+
 import pulumi
 import pulumi_aws as aws
 import pulumi_eks as eks
 import pulumi_kubernetes as k8s
 
-from gpu_slicing.config import StackConfig
+from gpu_slicing.config import ClusterConfig, SystemNodeGroupConfig
 
 from ._common import child, node_launch_template, node_role, tags
 
 SYSTEM_LABEL = {"gpu-slicing/role": "system"}
+SYSTEM_DISK_GIB = 50
+CLUSTER_ADMIN_POLICY = "AmazonEKSClusterAdminPolicy"
+
+
+@dataclass(frozen=True)
+class ClusterArgs:
+    cluster: ClusterConfig
+    system_node_group: SystemNodeGroupConfig
+    vpc_id: pulumi.Input[str]
+    private_subnet_ids: pulumi.Input[list[str]]
+    public_subnet_ids: pulumi.Input[list[str]]
 
 
 class Cluster(pulumi.ComponentResource):
     """EKS with access entries (authentication mode API), no default node group, all control-plane
-    logs, KMS envelope encryption of Secrets, endpoint access from config, and a 2-node AL2023 system
-    node group where add-ons and controllers (Karpenter, the GPU Operator's operator) run.
+    logs, KMS envelope encryption of Secrets, endpoint access from config, cluster-admin access entries
+    for the stack's admin roles, and a 2-node AL2023 system node group where add-ons and controllers
+    (Karpenter, the GPU Operator's operator) run.
     """
 
     eks_cluster: eks.Cluster
@@ -25,11 +40,9 @@ class Cluster(pulumi.ComponentResource):
     kubeconfig: pulumi.Output[str]
     node_security_group_id: pulumi.Output[str]
 
-    def __init__(self, name: str, cfg: StackConfig, vpc_id: pulumi.Input[str],
-                 private_subnet_ids: pulumi.Input[list[str]], public_subnet_ids: pulumi.Input[list[str]],
-                 opts: pulumi.ResourceOptions | None = None):
+    def __init__(self, name: str, args: ClusterArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("gpu-slicing:cluster:Cluster", name, None, opts)
-        c = cfg.cluster
+        c = args.cluster
         key = aws.kms.Key(f"{name}-secrets", description=f"EKS secrets envelope encryption for {c.name}",
                           enable_key_rotation=True, deletion_window_in_days=30, tags=tags(c.name),
                           opts=child(self))
@@ -39,9 +52,9 @@ class Cluster(pulumi.ComponentResource):
             f"{name}-eks",
             name=c.name,
             version=c.kubernetes_version,
-            vpc_id=vpc_id,
-            private_subnet_ids=private_subnet_ids,
-            public_subnet_ids=public_subnet_ids,
+            vpc_id=args.vpc_id,
+            private_subnet_ids=args.private_subnet_ids,
+            public_subnet_ids=args.public_subnet_ids,
             authentication_mode=eks.AuthenticationMode.API,
             skip_default_node_group=True,
             skip_default_security_groups=True,
@@ -55,9 +68,10 @@ class Cluster(pulumi.ComponentResource):
             tags=tags(c.name),
             opts=child(self),
         )
+        self._admins(name, c)
         role, attachments = node_role(f"{name}-system", self, c.name)
-        lt = node_launch_template(f"{name}-system", self, c.name, 50, {"Name": f"{c.name}-system"})
-        sng = cfg.system_node_group
+        lt = node_launch_template(f"{name}-system", self, c.name, SYSTEM_DISK_GIB, {"Name": f"{c.name}-system"})
+        sng = args.system_node_group
         self.system_node_group = eks.ManagedNodeGroup(
             f"{name}-system",
             cluster=self.eks_cluster,
@@ -66,8 +80,9 @@ class Cluster(pulumi.ComponentResource):
             ami_type="AL2023_x86_64_STANDARD",
             instance_types=[sng.instance_type],
             capacity_type="ON_DEMAND",
+            version=c.kubernetes_version,
             scaling_config={"min_size": sng.size, "desired_size": sng.size, "max_size": sng.size},
-            subnet_ids=private_subnet_ids,
+            subnet_ids=args.private_subnet_ids,
             labels=SYSTEM_LABEL,
             launch_template={"id": lt.id, "version": lt.latest_version.apply(str)},
             tags=tags(c.name),
@@ -82,3 +97,19 @@ class Cluster(pulumi.ComponentResource):
                                      opts=child(self, depends_on=[self.system_node_group]))
         self.register_outputs({"kubeconfig": self.kubeconfig, "clusterName": c.name,
                                "nodeSecurityGroupId": self.node_security_group_id})
+
+    def _admins(self, name: str, c: ClusterConfig) -> None:
+        """An access entry with the cluster-admin access policy per admin role: with authentication mode
+        API only the cluster's creator is admin otherwise, so a team and the CI role could not operate it."""
+        if not c.admin_role_arns:
+            return
+        partition = aws.get_partition_output(opts=pulumi.InvokeOptions(parent=self)).partition
+        policy = partition.apply(lambda p: f"arn:{p}:eks::aws:cluster-access-policy/{CLUSTER_ADMIN_POLICY}")
+        for arn in c.admin_role_arns:
+            # Named for the role, not its position: removing one admin must not replace the others' entries.
+            key = f"{name}-admin-{arn.rsplit('/', 1)[-1]}-{hashlib.sha256(arn.encode()).hexdigest()[:6]}"
+            entry = aws.eks.AccessEntry(key, cluster_name=c.name, principal_arn=arn, type="STANDARD",
+                                        tags=tags(c.name), opts=child(self, depends_on=[self.eks_cluster]))
+            aws.eks.AccessPolicyAssociation(key, cluster_name=c.name, principal_arn=entry.principal_arn,
+                                            policy_arn=policy, access_scope={"type": "cluster"},
+                                            opts=child(self))

@@ -1,6 +1,8 @@
 """One EKS managed node group of GPU instances, labelled for its MIG layout and tainted for GPU pods only."""
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import pulumi
 import pulumi_eks as eks
 
@@ -10,6 +12,20 @@ from gpu_slicing.pools import Pool
 from ._common import child, node_launch_template, node_role, tags
 
 GPU_AMI_TYPE = "AL2023_x86_64_NVIDIA"  # driver and container toolkit ship in the AMI (FACTS 1.5)
+
+
+@dataclass(frozen=True)
+class GpuNodeGroupArgs:
+    """`kubernetes_version` is the control plane's: a node group with a custom launch template does not
+    follow a control-plane upgrade unless its version is set (FACTS 8). `subnet_ids` are the private
+    subnets in zones that offer the instance type."""
+
+    config: NodeGroupConfig
+    pool: Pool
+    cluster: eks.Cluster
+    cluster_name: str
+    kubernetes_version: str
+    subnet_ids: pulumi.Input[list[str]]
 
 
 class GpuNodeGroup(pulumi.ComponentResource):
@@ -22,22 +38,23 @@ class GpuNodeGroup(pulumi.ComponentResource):
 
     node_group: eks.ManagedNodeGroup
 
-    def __init__(self, name: str, cfg: NodeGroupConfig, pool: Pool, cluster: eks.Cluster, cluster_name: str,
-                 subnet_ids: pulumi.Input[list[str]], opts: pulumi.ResourceOptions | None = None):
+    def __init__(self, name: str, args: GpuNodeGroupArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("gpu-slicing:gpu:GpuNodeGroup", name, None, opts)
+        cfg, pool, cluster_name = args.config, args.pool, args.cluster_name
         role, attachments = node_role(name, self, cluster_name)
         lt = node_launch_template(name, self, cluster_name, cfg.disk_size_gib,
                                   {"Name": f"{cluster_name}-{cfg.name}"})
         self.node_group = eks.ManagedNodeGroup(
             name,
-            cluster=cluster,
+            cluster=args.cluster,
             node_group_name=f"{cluster_name}-{cfg.name}",
             node_role=role,
             ami_type=GPU_AMI_TYPE,
             instance_types=[cfg.instance_type],
             capacity_type=cfg.capacity_type,
+            version=args.kubernetes_version,
             scaling_config={"min_size": cfg.min_size, "desired_size": cfg.desired_size, "max_size": cfg.max_size},
-            subnet_ids=subnet_ids,
+            subnet_ids=args.subnet_ids,
             labels=pool.labels,
             taints=[{"key": t["key"], "value": t["value"], "effect": "NO_SCHEDULE"} for t in pool.taints],
             launch_template={"id": lt.id, "version": lt.latest_version.apply(str)},

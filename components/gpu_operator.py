@@ -1,13 +1,28 @@
 """The NVIDIA GPU Operator: device plugin, GPU feature discovery and MIG manager for the GPU nodes."""
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Sequence
+
 import pulumi
 import pulumi_kubernetes as k8s
 
 from gpu_slicing import gpu_operator as spec
 from gpu_slicing.config import StackConfig
+from gpu_slicing.pools import Pool
 
 from ._common import child
+
+
+@dataclass(frozen=True)
+class GpuOperatorArgs:
+    """`runs_on`: the nodes the operator's own controller runs on (the system node group); GPU nodes need
+    not exist first, the operator's DaemonSets follow them as they join."""
+
+    config: StackConfig
+    pools: Sequence[Pool]
+    provider: k8s.Provider
+    runs_on: pulumi.Resource
 
 
 class GpuOperator(pulumi.ComponentResource):
@@ -21,10 +36,10 @@ class GpuOperator(pulumi.ComponentResource):
     release: k8s.helm.v3.Release
     namespace: pulumi.Output[str]
 
-    def __init__(self, name: str, cfg: StackConfig, pools: list, provider: k8s.Provider,
-                 depends_on: list[pulumi.Resource], opts: pulumi.ResourceOptions | None = None):
+    def __init__(self, name: str, args: GpuOperatorArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("gpu-slicing:gpu:GpuOperator", name, None, opts)
-        k8s_opts = dict(provider=provider)
+        cfg, pools = args.config, list(args.pools)
+        k8s_opts = dict(provider=args.provider)
         ns = k8s.core.v1.Namespace(
             f"{name}-ns",
             metadata={"name": spec.NAMESPACE,
@@ -53,7 +68,7 @@ class GpuOperator(pulumi.ComponentResource):
             values=spec.operator_values(cfg, pools),
             timeout=900,
             cleanup_on_fail=True,
-            opts=child(self, **k8s_opts, depends_on=[*depends_on, *configs],
+            opts=child(self, **k8s_opts, depends_on=[args.runs_on, *configs],
                        custom_timeouts=pulumi.CustomTimeouts(create="20m", update="20m", delete="20m")))
         self.namespace = ns.metadata["name"]
         self.register_outputs({"release": self.release.name, "namespace": self.namespace})

@@ -1,18 +1,31 @@
 """The VPC the cluster lives in: private subnets for nodes, public subnets for NAT and load balancers."""
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from typing import Sequence
+
 import pulumi
 import pulumi_aws as aws
 
 from gpu_slicing.config import NetworkConfig
 from gpu_slicing.karpenter import DISCOVERY_TAG
-from gpu_slicing.network import subnet_blocks
+from gpu_slicing.network import choose_zones, offered_zones, subnet_blocks, subnets_for
 
 from ._common import child, tags
 
 
+@dataclass(frozen=True)
+class NetworkArgs:
+    """`gpu_instance_types`: the stack's GPU instance types; the zones of a new VPC are chosen among those
+    that offer them."""
+
+    config: NetworkConfig
+    cluster_name: str
+    gpu_instance_types: Sequence[str] = field(default_factory=tuple)
+
+
 class Network(pulumi.ComponentResource):
-    """A new VPC across `availabilityZones` AZs, or an existing one from IDs.
+    """A new VPC across `availabilityZones` AZs that offer the stack's GPU types, or an existing one.
 
     Private subnets carry `karpenter.sh/discovery=<cluster>` so Karpenter finds them, and the EKS
     load-balancer role tags; nodes never get public IPs.
@@ -21,31 +34,54 @@ class Network(pulumi.ComponentResource):
     vpc_id: pulumi.Output[str]
     private_subnet_ids: pulumi.Output[list[str]]
     public_subnet_ids: pulumi.Output[list[str]]
+    zones: pulumi.Output[list[str]]
 
-    def __init__(self, name: str, cfg: NetworkConfig, cluster_name: str,
-                 opts: pulumi.ResourceOptions | None = None):
+    def __init__(self, name: str, args: NetworkArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("gpu-slicing:network:Network", name, None, opts)
-        if cfg.existing:
-            self._existing(name, cfg, cluster_name)
+        self._offers: pulumi.Output[dict[str, set[str]]] | None = None
+        if args.config.existing:
+            self._existing(name, args)
         else:
-            self._create(name, cfg, cluster_name)
+            self._create(name, args)
         self.register_outputs({"vpcId": self.vpc_id, "privateSubnetIds": self.private_subnet_ids,
-                               "publicSubnetIds": self.public_subnet_ids})
+                               "publicSubnetIds": self.public_subnet_ids, "zones": self.zones})
 
-    def _existing(self, name: str, cfg: NetworkConfig, cluster_name: str) -> None:
+    def subnets_for(self, instance_type: str) -> pulumi.Output[list[str]]:
+        """Private subnets in the zones that offer `instance_type` (all of them for an existing VPC, whose
+        zones the stack owner chose), carrying the same egress dependencies as `private_subnet_ids`."""
+        if self._offers is None:
+            return self.private_subnet_ids
+        return pulumi.Output.all(self.private_subnet_ids, self.zones, self._offers).apply(
+            lambda a: subnets_for(instance_type, a[0], a[1], a[2]))
+
+    def _existing(self, name: str, args: NetworkArgs) -> None:
+        cfg = args.config
         for i, subnet in enumerate(cfg.private_subnet_ids):
             aws.ec2.Tag(f"{name}-private-{i}-discovery", resource_id=subnet, key=DISCOVERY_TAG,
-                        value=cluster_name, opts=child(self))
+                        value=args.cluster_name, opts=child(self))
         self.vpc_id = pulumi.Output.from_input(cfg.vpc_id)
         self.private_subnet_ids = pulumi.Output.from_input(list(cfg.private_subnet_ids))
         self.public_subnet_ids = pulumi.Output.from_input(list(cfg.public_subnet_ids))
+        self.zones = pulumi.Output.from_input([])
 
-    def _create(self, name: str, cfg: NetworkConfig, cluster_name: str) -> None:
+    def _create(self, name: str, args: NetworkArgs) -> None:
+        cfg, cluster_name = args.config, args.cluster_name
         n = cfg.availability_zones
         base = tags(cluster_name)
+        invoke = pulumi.InvokeOptions(parent=self)
         vpc = aws.ec2.Vpc(f"{name}-vpc", cidr_block=cfg.cidr, enable_dns_hostnames=True, enable_dns_support=True,
                           tags={**base, "Name": f"{cluster_name}-vpc"}, opts=child(self))
-        azs = aws.get_availability_zones_output(state="available", opts=pulumi.InvokeOptions(parent=self))
+        available = aws.get_availability_zones_output(state="available", opts=invoke)
+        types = sorted(set(args.gpu_instance_types))
+        if types:
+            offerings = aws.ec2.get_instance_type_offerings_output(
+                location_type="availability-zone", filters=[{"name": "instance-type", "values": types}], opts=invoke)
+            self._offers = pulumi.Output.all(offerings.instance_types, offerings.locations).apply(
+                lambda a: offered_zones(a[0], a[1]))
+        else:
+            self._offers = pulumi.Output.from_input({})
+        self.zones = pulumi.Output.all(available.names, self._offers).apply(
+            lambda a: choose_zones(a[0], a[1], types, n))
         blocks = subnet_blocks(cfg.cidr, n)
         igw = aws.ec2.InternetGateway(f"{name}-igw", vpc_id=vpc.id, tags={**base, "Name": f"{cluster_name}-igw"},
                                       opts=child(self))
@@ -55,7 +91,7 @@ class Network(pulumi.ComponentResource):
         shared = {f"kubernetes.io/cluster/{cluster_name}": "shared"}
         public, private, routes = [], [], []
         for i in range(n):
-            az = azs.names[i]
+            az = self.zones.apply(lambda z, i=i: z[i])
             pub = aws.ec2.Subnet(f"{name}-public-{i}", vpc_id=vpc.id, cidr_block=blocks[n + i], availability_zone=az,
                                  map_public_ip_on_launch=False,
                                  tags={**base, **shared, "kubernetes.io/role/elb": "1",
@@ -73,7 +109,8 @@ class Network(pulumi.ComponentResource):
                                         routes=[{"cidr_block": "0.0.0.0/0", "nat_gateway_id": nat.id}],
                                         tags={**base, "Name": f"{cluster_name}-private"}, opts=child(self))
         for i in range(n):
-            sub = aws.ec2.Subnet(f"{name}-private-{i}", vpc_id=vpc.id, cidr_block=blocks[i], availability_zone=azs.names[i],
+            sub = aws.ec2.Subnet(f"{name}-private-{i}", vpc_id=vpc.id, cidr_block=blocks[i],
+                                 availability_zone=self.zones.apply(lambda z, i=i: z[i]),
                                  map_public_ip_on_launch=False,
                                  tags={**base, **shared, "kubernetes.io/role/internal-elb": "1",
                                        DISCOVERY_TAG: cluster_name,
@@ -87,4 +124,3 @@ class Network(pulumi.ComponentResource):
         self.vpc_id = vpc.id
         self.private_subnet_ids = pulumi.Output.all(*[s.id for s in private], *egress).apply(lambda ids: ids[:n])
         self.public_subnet_ids = pulumi.Output.all(*[s.id for s in public], *egress).apply(lambda ids: ids[:n])
-

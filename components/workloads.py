@@ -1,43 +1,71 @@
 """Sample GPU workloads that request slices, and a Job that checks a slice from inside a pod."""
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Mapping, Sequence
+
 import pulumi
 import pulumi_kubernetes as k8s
 
 from gpu_slicing import workloads as spec
-from gpu_slicing.config import StackConfig
+from gpu_slicing.config import WorkloadConfig
+from gpu_slicing.pools import Pool, workload_resource
 
 from ._common import child
 
 # MIG setup reboots a fresh node and takes minutes; a new Karpenter node adds its launch time.
-_WAIT = pulumi.CustomTimeouts(create="40m", update="40m", delete="10m")
+WAIT = pulumi.CustomTimeouts(create="40m", update="40m", delete="10m")
+
+
+@dataclass(frozen=True)
+class SampleWorkloadsArgs:
+    """`pool_ready`: per pool, the resources its nodes come from (the managed node group; the NodePool
+    and its NodeOverlays). A workload waits for its own pool only, so one failed pool blocks its own
+    workloads and `--target` on a pool stays small."""
+
+    workloads: Sequence[WorkloadConfig]
+    pools: Mapping[str, Pool]
+    provider: k8s.Provider
+    operator: pulumi.Resource
+    pool_ready: Mapping[str, Sequence[pulumi.Resource]]
 
 
 class SampleWorkloads(pulumi.ComponentResource):
     """One Deployment per `workloads` entry and the verification Job, in namespace `gpu-workloads`.
 
     Pulumi waits for every replica to be Ready, so `pulumi up` succeeds only when the slices the
-    plan promised really exist on the nodes.
+    plan promised really exist on the nodes. The Job runs to completion first; the Deployments that
+    want its slice wait for it, so it never races them for the pool's last slice.
     """
 
     deployments: dict[str, k8s.apps.v1.Deployment]
+    verify_job: k8s.batch.v1.Job | None
 
-    def __init__(self, name: str, cfg: StackConfig, pools: list, provider: k8s.Provider,
-                 depends_on: list[pulumi.Resource], opts: pulumi.ResourceOptions | None = None):
+    def __init__(self, name: str, args: SampleWorkloadsArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("gpu-slicing:workloads:SampleWorkloads", name, None, opts)
-        by_name = {p.name: p for p in pools}
         ns = k8s.core.v1.Namespace(
             f"{name}-ns",
             metadata={"name": spec.NAMESPACE, "labels": {"pod-security.kubernetes.io/enforce": "restricted"}},
-            opts=child(self, provider=provider, depends_on=depends_on))
-        ns_opts = child(self, provider=provider, depends_on=[ns, *depends_on], custom_timeouts=_WAIT)
+            opts=child(self, provider=args.provider))
+
+        def needs(pool: str, *extra: pulumi.Resource) -> pulumi.ResourceOptions:
+            return child(self, provider=args.provider, custom_timeouts=WAIT,
+                         depends_on=[ns, args.operator, *args.pool_ready.get(pool, ()), *extra])
+
+        self.verify_job, checked = None, None
+        if args.workloads:
+            first = args.workloads[0]
+            pool = args.pools[first.pool]
+            j = spec.verify_job(first, pool)
+            self.verify_job = k8s.batch.v1.Job(f"{name}-{spec.VERIFY_JOB}", metadata=j["metadata"], spec=j["spec"],
+                                               opts=needs(first.pool))
+            checked = (first.pool, workload_resource(first, pool))
         self.deployments = {}
-        for w in cfg.workloads:
-            d = spec.deployment(w, by_name[w.pool])
-            self.deployments[w.name] = k8s.apps.v1.Deployment(f"{name}-{w.name}", metadata=d["metadata"],
-                                                              spec=d["spec"], opts=ns_opts)
-        if cfg.workloads:
-            first = cfg.workloads[0]
-            j = spec.verify_job(first, by_name[first.pool])
-            k8s.batch.v1.Job(f"{name}-{spec.VERIFY_JOB}", metadata=j["metadata"], spec=j["spec"], opts=ns_opts)
+        for w in args.workloads:
+            pool = args.pools[w.pool]
+            competes = self.verify_job is not None and (w.pool, workload_resource(w, pool)) == checked
+            d = spec.deployment(w, pool)
+            self.deployments[w.name] = k8s.apps.v1.Deployment(
+                f"{name}-{w.name}", metadata=d["metadata"], spec=d["spec"],
+                opts=needs(w.pool, *([self.verify_job] if competes else [])))
         self.register_outputs({"deployments": list(self.deployments)})

@@ -129,6 +129,15 @@ def _k8s_version(v: Any, key: str) -> str:
     return v
 
 
+_ROLE_ARN_RE = re.compile(r"^arn:aws[a-z-]*:iam::[0-9]{12}:role/[\w+=,.@/-]{1,512}$")
+
+
+def _role_arn(v: Any, key: str) -> str:
+    if not isinstance(v, str) or not _ROLE_ARN_RE.match(v):
+        raise ConfigError(key, v, "an IAM role ARN such as arn:aws:iam::123456789012:role/platform-admins")
+    return v
+
+
 def _raw(v: Any, key: str) -> Any:
     return v
 
@@ -148,6 +157,9 @@ class ClusterConfig:
                                                   doc="CIDRs allowed to reach a public endpoint; required when public")
     log_types: tuple[str, ...] = _field("logTypes", LOG_TYPES, check=_list_of(_one_of(*LOG_TYPES), unique=True),
                                         doc="control-plane log types sent to CloudWatch")
+    admin_role_arns: tuple[str, ...] = _field("adminRoleArns", (), check=_list_of(_role_arn, unique=True),
+                                              doc="IAM roles (a team, the CI deploy role) that get EKS access "
+                                                  "entries with the cluster-admin access policy")
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,13 @@
-"""Address planning for a new VPC."""
+"""Address and zone planning for a new VPC."""
 from __future__ import annotations
 
 import ipaddress
 import math
+from typing import Iterable, Mapping, Sequence
+
+from .errors import ConfigError
+
+ZONES_KEY = "gpu-slicing:network.availabilityZones"
 
 
 def subnet_blocks(cidr: str, azs: int) -> list[str]:
@@ -10,3 +15,39 @@ def subnet_blocks(cidr: str, azs: int) -> list[str]:
     net = ipaddress.ip_network(cidr)
     extra = math.ceil(math.log2(2 * azs))
     return [str(s) for s in list(net.subnets(prefixlen_diff=extra))[: 2 * azs]]
+
+
+def offered_zones(instance_types: Sequence[str], locations: Sequence[str]) -> dict[str, set[str]]:
+    """Instance type -> zones, from DescribeInstanceTypeOfferings' parallel lists (location type AZ)."""
+    out: dict[str, set[str]] = {}
+    for t, z in zip(instance_types, locations):
+        out.setdefault(t, set()).add(z)
+    return out
+
+
+def choose_zones(available: Sequence[str], offers: Mapping[str, set[str]], gpu_types: Iterable[str],
+                 count: int) -> list[str]:
+    """`count` zones for the VPC, those offering the most of the stack's GPU instance types first (ties by
+    name): not every zone offers every GPU type, and the first N zone names often lack p4d/p5. Raises a
+    ConfigError when a GPU type is offered in none of the chosen zones."""
+    types = sorted(set(gpu_types))
+    if len(available) < count:
+        raise ConfigError(ZONES_KEY, count, f"at most {len(available)}: the region has {len(available)} "
+                                            f"available zones ({', '.join(available)})")
+    ranked = sorted(available, key=lambda z: (-sum(z in offers.get(t, set()) for t in types), z))
+    chosen = sorted(ranked[:count])
+    missing = [t for t in types if not offers.get(t, set()) & set(chosen)]
+    if missing:
+        raise ConfigError(ZONES_KEY, count, "zones that offer every GPU instance type of the stack: "
+                          + "; ".join(f"{t} is offered in {', '.join(sorted(offers.get(t, ()))) or 'no zone'}"
+                                      for t in missing)
+                          + f" of this region, none of the chosen {', '.join(chosen)}")
+    return chosen
+
+
+def subnets_for(instance_type: str, subnet_ids: Sequence[str], zones: Sequence[str],
+                offers: Mapping[str, set[str]]) -> list[str]:
+    """The subnets (one per zone, in `zones` order) in zones that offer `instance_type`: a node group
+    placed in a zone without its type fails to launch there."""
+    where = offers.get(instance_type, set())
+    return [s for s, z in zip(subnet_ids, zones) if z in where]

@@ -10,6 +10,13 @@ from .pools import Pool, workload_count, workload_resource
 NAMESPACE = "gpu-workloads"
 VERIFY_JOB = "verify-mig-slice"
 _CPU, _MEMORY = "100m", "128Mi"
+# A pod holding a slice stops within this many seconds of SIGTERM: the command traps TERM (a shell as
+# PID 1 would otherwise ignore it and hold the slice for the whole grace period, FACTS 10).
+TERMINATION_GRACE_SECONDS = 15
+# Slice-holding Deployments never surge: a surge pod asks for a slice that does not exist (or makes
+# Karpenter launch a GPU node for it). Old pods go first, a quarter at a time.
+ROLLOUT = {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 0, "maxUnavailable": "25%"}}
+SERVE_COMMAND = ["bash", "-c", "nvidia-smi -L; trap 'exit 0' TERM; sleep infinity & wait"]
 
 
 def node_selector(pool: Pool) -> dict[str, str]:
@@ -31,6 +38,7 @@ def pod_spec(w: WorkloadConfig, pool: Pool, command: list[str], restart: str = "
     amount = {"cpu": _CPU, "memory": _MEMORY, resource: str(workload_count(w))}
     return {
         "restartPolicy": restart,
+        "terminationGracePeriodSeconds": TERMINATION_GRACE_SECONDS,
         "nodeSelector": node_selector(pool),
         "tolerations": [gpu_toleration()],
         "securityContext": {"runAsNonRoot": True, "runAsUser": 1000, "runAsGroup": 1000,
@@ -53,15 +61,19 @@ def deployment(w: WorkloadConfig, pool: Pool) -> dict[str, Any]:
         "metadata": {"name": w.name, "namespace": NAMESPACE, "labels": labels},
         "spec": {
             "replicas": w.replicas,
+            "strategy": ROLLOUT,
             "selector": {"matchLabels": {"app.kubernetes.io/name": w.name}},
-            "template": {"metadata": {"labels": labels},
-                         "spec": pod_spec(w, pool, ["bash", "-c", "nvidia-smi -L && sleep infinity"])},
+            "template": {"metadata": {"labels": labels}, "spec": pod_spec(w, pool, SERVE_COMMAND)},
         },
     }
 
 
 def verify_job(w: WorkloadConfig, pool: Pool) -> dict[str, Any]:
-    """A Job that lists the GPU devices its pod sees: a MIG pod sees exactly one `MIG ...` device."""
+    """A Job that lists the GPU devices its pod sees: a MIG pod sees exactly one `MIG ...` device.
+
+    It asks for the same slice as workload `w`, so it runs to completion before the Deployments exist
+    (they wait for it in the graph): a finished pod holds no slice, so it never races a Deployment that
+    fills the pool (FACTS 10)."""
     labels = {"app.kubernetes.io/name": VERIFY_JOB, "app.kubernetes.io/part-of": "gpu-slicing"}
     one = WorkloadConfig(name=VERIFY_JOB, pool=w.pool, replicas=1, profile=w.profile,
                          gpus=None if w.profile else 1, image=w.image)

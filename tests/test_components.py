@@ -16,9 +16,10 @@ def _alone(build, preview=True):
 
 @pytest.mark.parametrize("preview", [True, False], ids=["preview", "up"])
 def test_network_alone_spreads_subnets_over_azs(preview):
-    from components.network import Network
+    from components.network import Network, NetworkArgs
 
-    r = _alone(lambda: Network("n", NetworkConfig(vpc_cidr="10.20.0.0/16", availability_zones=2), "c"), preview)
+    r = _alone(lambda: Network("n", NetworkArgs(NetworkConfig(vpc_cidr="10.20.0.0/16", availability_zones=2), "c")),
+               preview)
     comp = r.one("gpu-slicing:network:Network")
     subnets = r.by_type("aws:ec2/subnet:Subnet")
     assert sorted(s.inputs["cidrBlock"] for s in subnets) == [
@@ -34,15 +35,15 @@ def test_gpu_operator_alone_depends_on_what_it_is_given(dev):
     import pulumi
     import pulumi_kubernetes as k8s
 
-    from components.gpu_operator import GpuOperator
+    from components.gpu_operator import GpuOperator, GpuOperatorArgs
 
     cfg = parse_config(dev)
     pools = resolve_pools(cfg)
 
     def build():
         provider = k8s.Provider("k", kubeconfig="{}")
-        marker = pulumi.CustomResource("test:index:Marker", "gpu-nodes-ready", {})
-        GpuOperator("op", cfg, pools, provider, depends_on=[marker])
+        marker = pulumi.CustomResource("test:index:Marker", "system-nodes", {})
+        GpuOperator("op", GpuOperatorArgs(cfg, pools, provider, marker))
 
     r = _alone(build)
     rel = r.one("kubernetes:helm.sh/v3:Release")

@@ -42,17 +42,69 @@ def _in_component(run, token: str) -> Callable:
     return lambda r: r.parent in comps
 
 
+POOL_LABEL = "gpu-slicing/pool"
+NODEPOOL = "kubernetes:karpenter.sh/v1:NodePool"
+OVERLAY = "kubernetes:karpenter.sh/v1alpha1:NodeOverlay"
+NODECLASS = "kubernetes:karpenter.k8s.aws/v1:EC2NodeClass"
+WORKLOAD_TYPES = ("kubernetes:apps/v1:Deployment", "kubernetes:batch/v1:Job")
+
+
+def pool_resources(run) -> dict[str, list]:
+    """Pool name -> the resources its nodes come from, read from the recorded inputs: the managed node
+    group labelled with it, or the NodePool and the NodeOverlays that select it."""
+    out: dict[str, list] = {}
+    for r in run.registrations:
+        if r.type == "eks:index:ManagedNodeGroup" and POOL_LABEL in (r.inputs.get("labels") or {}):
+            out.setdefault(r.inputs["labels"][POOL_LABEL], []).append(r)
+        elif r.type == NODEPOOL:
+            out.setdefault(r.inputs["spec"]["template"]["metadata"]["labels"][POOL_LABEL], []).append(r)
+        elif r.type == OVERLAY:
+            for req in r.inputs["spec"]["requirements"]:
+                if req["key"] == "karpenter.sh/nodepool":
+                    for name in req["values"]:
+                        out.setdefault(name, []).append(r)
+    return out
+
+
+def relations(run) -> list[tuple[str, list, list]]:
+    """FACTS 5's order as (what, deleted first, deleted after) over registrations: a pool's pods go before
+    the pool (its nodes), a NodePool before its EC2NodeClass, then Karpenter, the system node group, the
+    cluster and the network."""
+    regs = run.registrations
+    pick = lambda f: [r for r in regs if f(r)]  # noqa: E731
+    karpenter = _in_component(run, "gpu-slicing:karpenter:Karpenter")
+    pools = pool_resources(run)
+    out = []
+    for w in pick(lambda r: r.type in WORKLOAD_TYPES):
+        pool = w.inputs["spec"]["template"]["spec"]["nodeSelector"][POOL_LABEL]
+        out.append((f"workload {w.name} before its pool {pool}", [w], pools[pool]))
+    classes = {r.inputs["metadata"]["name"]: r for r in pick(lambda r: r.type == NODECLASS)}
+    for np_ in pick(lambda r: r.type == NODEPOOL):
+        cls = classes[np_.inputs["spec"]["template"]["spec"]["nodeClassRef"]["name"]]
+        out.append((f"NodePool {np_.name} before its EC2NodeClass", [np_], [cls]))
+    chain = [
+        ("EC2NodeClass", list(classes.values())),
+        ("Karpenter release", pick(lambda r: karpenter(r) and r.type == "kubernetes:helm.sh/v3:Release")),
+        ("Karpenter IAM/SQS/rules/access entry/Pod Identity", pick(lambda r: karpenter(r) and r.type.startswith("aws:"))),
+        ("system node group", pick(lambda r: r.type == "eks:index:ManagedNodeGroup" and r.name.endswith("-system"))),
+        ("cluster", pick(lambda r: r.type == "eks:index:Cluster")),
+        ("network", pick(lambda r: r.type in ("aws:ec2/vpc:Vpc", "aws:ec2/subnet:Subnet"))),
+    ]
+    out += [(f"{a} before {b}", xs, ys) for (a, xs), (b, ys) in zip(chain, chain[1:])]
+    out.append(("GPU node groups before the cluster",
+                pick(lambda r: r.type == "eks:index:ManagedNodeGroup" and not r.name.endswith("-system")),
+                chain[4][1]))
+    return out
+
+
 def tiers(run) -> list[tuple[str, list]]:
-    """FACTS 5's order as predicates over registrations."""
+    """The global part of the order (the Karpenter side down to the network), as tiers."""
     regs = run.registrations
     karpenter = _in_component(run, "gpu-slicing:karpenter:Karpenter")
-    workloads = _in_component(run, "gpu-slicing:workloads:SampleWorkloads")
     pick = lambda f: [r for r in regs if f(r)]  # noqa: E731
     return [
-        ("workloads", pick(lambda r: workloads(r) and r.custom)),
-        ("NodeOverlay/NodePool", pick(lambda r: r.type in ("kubernetes:karpenter.sh/v1:NodePool",
-                                                         "kubernetes:karpenter.sh/v1alpha1:NodeOverlay"))),
-        ("EC2NodeClass", pick(lambda r: r.type == "kubernetes:karpenter.k8s.aws/v1:EC2NodeClass")),
+        ("NodeOverlay/NodePool", pick(lambda r: r.type in (NODEPOOL, OVERLAY))),
+        ("EC2NodeClass", pick(lambda r: r.type == NODECLASS)),
         ("Karpenter release", pick(lambda r: karpenter(r) and r.type == "kubernetes:helm.sh/v3:Release")),
         ("Karpenter IAM/SQS/rules/access entry/Pod Identity", pick(lambda r: karpenter(r) and r.type.startswith("aws:"))),
         ("system node group", pick(lambda r: r.type == "eks:index:ManagedNodeGroup" and r.name.endswith("-system"))),
@@ -62,14 +114,14 @@ def tiers(run) -> list[tuple[str, list]]:
 
 
 def order_violations(run) -> list[str]:
-    """Pairs of tiers whose members are not all deleted before all members of the next tier."""
+    """Every relation whose first members are not all deleted before all of its second members."""
     graph = edges(run.registrations)
     out = []
-    ts = tiers(run)
-    for (name_a, a), (name_b, b) in zip(ts, ts[1:]):
-        for x in a:
+    for what, first, then in relations(run):
+        assert first and then, what
+        for x in first:
             after = closure(graph, x.urn)
-            out += [f"{name_a} {x.name} is not deleted before {name_b} {y.name}" for y in b if y.urn not in after]
+            out += [f"{what}: {x.name} is not deleted before {y.name}" for y in then if y.urn not in after]
     return out
 
 
@@ -98,17 +150,24 @@ def test_destroy_waves_put_the_tiers_in_order(dev_runs, mode):
 
 
 @pytest.mark.parametrize("mode", MODES)
-def test_gpu_operator_and_node_groups_also_outlive_the_workloads(dev_runs, mode):
+def test_every_workload_outlives_nothing_it_runs_on(dev_runs, mode):
+    """Each workload is deleted before the GPU Operator and its own pool, and waits for nothing else GPU:
+    one pool failing (or `--target`ed) leaves the other pools' workloads alone."""
     r = dev_runs[mode]
     graph = edges(r.registrations)
     operator = r.one("kubernetes:helm.sh/v3:Release", "gpu-dev-gpu-operator").urn
+    pools = pool_resources(r)
     for d in r.by_type("kubernetes:apps/v1:Deployment"):
         after = closure(graph, d.urn)
-        assert operator in after and r.one("eks:index:ManagedNodeGroup", "gpu-dev-p4d-balanced").urn in after
+        own = d.inputs["spec"]["template"]["spec"]["nodeSelector"][POOL_LABEL]
+        assert operator in after
+        for pool, members in pools.items():
+            assert all((m.urn in after) == (pool == own) for m in members), (d.name, pool)
 
 
 def test_the_check_catches_a_missing_edge(dev_runs):
-    """Drop the NodePool's and NodeOverlay's edges to their EC2NodeClass and the order check must fail."""
+    """Drop the NodePool's and NodeOverlay's edges to their EC2NodeClass, or a Deployment's to its NodePool,
+    and the order check must fail."""
     import copy
 
     r = copy.deepcopy(dev_runs["preview"])
@@ -116,6 +175,10 @@ def test_the_check_catches_a_missing_edge(dev_runs):
     for x in r.by_type("kubernetes:karpenter.sh/v1:NodePool") + r.by_type("kubernetes:karpenter.sh/v1alpha1:NodeOverlay"):
         x.dependencies = [d for d in x.dependencies if d != nodeclass]
     assert any("NodePool" in v and "EC2NodeClass" in v for v in order_violations(r))
+    r = copy.deepcopy(dev_runs["preview"])
+    guide = r.one("kubernetes:apps/v1:Deployment", "gpu-dev-workloads-guide-1g")
+    guide.dependencies = [d for d in guide.dependencies if "karpenter.sh" not in d]
+    assert any(v.startswith("workload gpu-dev-workloads-guide-1g before its pool p4d-small") for v in order_violations(r))
 
 
 @pytest.mark.parametrize("mode", MODES)

@@ -156,13 +156,21 @@ def test_create_order_edges(dev_runs, mode):
         ("gpu-dev-eks", "gpu-dev-system"),
         ("gpu-dev-eks", "gpu-dev-p4d-balanced"),
         ("gpu-dev-system", "gpu-dev-k8s"),
-        ("gpu-dev-p4d-balanced", "gpu-dev-gpu-operator"),
+        ("gpu-dev-system", "gpu-dev-gpu-operator"),
+        ("gpu-dev-gpu-operator-ns", "gpu-dev-gpu-operator"),
         ("gpu-dev-gpu-operator", "gpu-dev-workloads-slice-1g"),
         ("gpu-dev-p4d-balanced", "gpu-dev-workloads-verify-mig-slice"),
+        # the Job runs to completion before the Deployment that wants the same slice exists (FACTS 10)
+        ("gpu-dev-workloads-verify-mig-slice", "gpu-dev-workloads-slice-1g"),
+        ("gpu-dev-workloads-ns", "gpu-dev-workloads-slice-1g"),
     ]
     for before, after in order:
         assert urn[before] in _ancestors(r, urn[after]), f"{after} does not wait for {before}"
     assert urn["gpu-dev-workloads-slice-1g"] not in _ancestors(r, release)
+    # the operator needs no GPU node (its DaemonSets follow them), so a GPU pool never blocks it
+    assert urn["gpu-dev-p4d-balanced"] not in _ancestors(r, release)
+    # a Deployment that wants another slice does not wait for the Job
+    assert urn["gpu-dev-workloads-verify-mig-slice"] not in _ancestors(r, urn["gpu-dev-workloads-slice-2g"])
 
 
 @pytest.mark.parametrize("mode", MODES)

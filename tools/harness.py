@@ -27,8 +27,24 @@ from pulumi.runtime.sync_await import _ensure_event_loop, _sync_await
 
 ROOT_DIR = Path(__file__).resolve().parents[1]
 ACCOUNT = "123456789012"
-REGION = "us-east-1"
+DEFAULT_REGION = "us-east-1"
 COMPUTED = "<computed>"
+# What the mocked data sources answer per region: the zone names (`aws.getAvailabilityZones`) and which
+# zones offer which GPU instance types (`aws.ec2.getInstanceTypeOfferings`, DescribeInstanceTypeOfferings).
+# Illustrative, not AWS's truth: zone names map to different physical zones in every account, and
+# offerings change; a real `pulumi preview` asks AWS. Types not listed are offered in every zone. The
+# shape matters to the plan: GPU types are in some zones only, so the program must choose zones by
+# offering, not take the first N names.
+ZONES: dict[str, str] = {"us-east-1": "abcdef", "us-east-2": "abc", "us-west-2": "abcd", "eu-west-1": "abc",
+                         "eu-central-1": "abc", "ap-northeast-1": "acd", "ap-southeast-2": "abc"}
+OFFERINGS: dict[str, dict[str, str]] = {
+    "us-east-1": {"p4d.24xlarge": "acd", "p4de.24xlarge": "ac", "p5.48xlarge": "acf", "p5e.48xlarge": "ac",
+                  "p5en.48xlarge": "acf"},
+    "us-east-2": {"p4d.24xlarge": "ab", "p5.48xlarge": "abc", "p5en.48xlarge": "c"},
+    "us-west-2": {"p4d.24xlarge": "abc", "p4de.24xlarge": "b", "p5.48xlarge": "abd", "p5e.48xlarge": "b",
+                  "p5en.48xlarge": "bd"},
+    "eu-west-1": {"p4d.24xlarge": "ac", "p5.48xlarge": "ab"},
+}
 
 
 def _hex(*parts: str, n: int = 17) -> str:
@@ -53,9 +69,14 @@ def _plain(v: Any) -> Any:
 
 
 class PlausibleMocks(pmocks.Mocks):
-    """Outputs a real deployment would have (ARNs, IDs, endpoint, kubeconfig), derived from inputs."""
+    """Outputs a real deployment would have (ARNs, IDs, endpoint, kubeconfig), derived from inputs, in the
+    stack's region."""
+
+    def __init__(self, region: str = DEFAULT_REGION) -> None:
+        self.region = region
 
     def new_resource(self, args: pmocks.MockResourceArgs):
+        region = self.region
         t, name, inputs = args.typ, args.name, dict(args.inputs)
         rid = f"{name}-{_hex(t, name, n=8)}"
         out: dict[str, Any] = dict(inputs)
@@ -68,32 +89,32 @@ class PlausibleMocks(pmocks.Mocks):
                 "RouteTable": f"rtb-{_hex(name)}", "SecurityGroup": f"sg-{_hex(name)}",
                 "LaunchTemplate": f"lt-{_hex(name)}", "Key": _uuid(name),
             }.get(kind, rid)
-            out.setdefault("arn", f"arn:aws:{short}:{REGION}:{ACCOUNT}:{kind.lower()}/{inputs.get('name', rid)}")
+            out.setdefault("arn", f"arn:aws:{short}:{region}:{ACCOUNT}:{kind.lower()}/{inputs.get('name', rid)}")
             if kind == "Role":
                 out["arn"] = f"arn:aws:iam::{ACCOUNT}:role/{inputs.get('name', rid)}"
                 out.setdefault("name", inputs.get("name", rid))
             if kind == "Policy":
                 out["arn"] = f"arn:aws:iam::{ACCOUNT}:policy/{inputs.get('name', rid)}"
             if kind == "Key":
-                out.update(keyId=rid, arn=f"arn:aws:kms:{REGION}:{ACCOUNT}:key/{rid}")
+                out.update(keyId=rid, arn=f"arn:aws:kms:{region}:{ACCOUNT}:key/{rid}")
             if kind == "Queue":
                 qn = inputs.get("name", rid)
-                out.update(arn=f"arn:aws:sqs:{REGION}:{ACCOUNT}:{qn}", url=f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT}/{qn}",
+                out.update(arn=f"arn:aws:sqs:{region}:{ACCOUNT}:{qn}", url=f"https://sqs.{region}.amazonaws.com/{ACCOUNT}/{qn}",
                            name=qn)
             if kind == "EventRule":
-                out.update(arn=f"arn:aws:events:{REGION}:{ACCOUNT}:rule/{inputs.get('name', rid)}",
+                out.update(arn=f"arn:aws:events:{region}:{ACCOUNT}:rule/{inputs.get('name', rid)}",
                            name=inputs.get("name", rid))
             if kind == "LaunchTemplate":
                 out.update(latestVersion=1)
         elif t == "eks:index:Cluster":
             cname = inputs.get("name", name)
-            endpoint = f"https://{_hex(cname, n=32).upper()}.gr7.{REGION}.eks.amazonaws.com"
+            endpoint = f"https://{_hex(cname, n=32).upper()}.gr7.{region}.eks.amazonaws.com"
             kube = _kubeconfig(cname, endpoint)
             out.update(kubeconfig=kube, kubeconfigJson=json.dumps(kube),
                        clusterSecurityGroupId=f"sg-{_hex(cname, 'cluster')}",
                        nodeSecurityGroupId=f"sg-{_hex(cname, 'cluster')}",
-                       oidcProviderArn=f"arn:aws:iam::{ACCOUNT}:oidc-provider/oidc.eks.{REGION}.amazonaws.com/id/{_hex(cname, n=32).upper()}",
-                       oidcIssuer=f"https://oidc.eks.{REGION}.amazonaws.com/id/{_hex(cname, n=32).upper()}")
+                       oidcProviderArn=f"arn:aws:iam::{ACCOUNT}:oidc-provider/oidc.eks.{region}.amazonaws.com/id/{_hex(cname, n=32).upper()}",
+                       oidcIssuer=f"https://oidc.eks.{region}.amazonaws.com/id/{_hex(cname, n=32).upper()}")
         elif t.startswith("kubernetes:"):
             meta = dict(inputs.get("metadata") or {})
             meta.setdefault("name", name)
@@ -104,18 +125,30 @@ class PlausibleMocks(pmocks.Mocks):
                                    "namespace": inputs.get("namespace"), "version": inputs.get("version")})
         return rid, out
 
+    def zones(self) -> list[str]:
+        return [f"{self.region}{c}" for c in ZONES.get(self.region, "abc")]
+
     def call(self, args: pmocks.MockCallArgs):
-        tok = args.token
+        tok, region = args.token, self.region
         if tok == "aws:index/getAvailabilityZones:getAvailabilityZones":
-            names = [f"{REGION}{c}" for c in "abcdef"]
-            return {"names": names, "zoneIds": [f"use1-az{i}" for i in range(1, 7)], "id": REGION}
+            names = self.zones()
+            short = "".join(w[0] for w in region.split("-")[:-1]) + region.rsplit("-", 1)[-1]
+            return {"names": names, "zoneIds": [f"{short}-az{i}" for i in range(1, len(names) + 1)], "id": region}
+        if tok == "aws:ec2/getInstanceTypeOfferings:getInstanceTypeOfferings":
+            wanted = [v for f in args.args.get("filters") or [] if f.get("name") == "instance-type"
+                      for v in f.get("values") or []]
+            table = OFFERINGS.get(region, {})
+            pairs = [(t, z) for t in sorted(set(wanted)) for z in self.zones()
+                     if t not in table or z[-1] in table[t]]
+            return {"instanceTypes": [t for t, _ in pairs], "locations": [z for _, z in pairs],
+                    "locationTypes": ["availability-zone"] * len(pairs), "id": region}
         if tok == "aws:index/getCallerIdentity:getCallerIdentity":
             return {"accountId": ACCOUNT, "arn": f"arn:aws:iam::{ACCOUNT}:user/ci", "userId": "AIDAEXAMPLE",
                     "id": ACCOUNT}
         if tok == "aws:index/getPartition:getPartition":
             return {"partition": "aws", "dnsSuffix": "amazonaws.com", "id": "aws"}
         if tok == "aws:index/getRegion:getRegion":
-            return {"name": REGION, "region": REGION, "id": REGION}
+            return {"name": region, "region": region, "id": region}
         return {}
 
 
@@ -247,7 +280,7 @@ def run_program(config: Mapping[str, Any], *, stack: str = "dev", project: str =
     if str(ROOT_DIR) not in sys.path:
         sys.path.insert(0, str(ROOT_DIR))
     ROOT.set(None)
-    mocks = PlausibleMocks()
+    mocks = PlausibleMocks(str(config.get("aws:region") or DEFAULT_REGION))
     monitor = RecordingMonitor(mocks)
     pmocks.set_mocks(mocks, project=project, stack=stack, preview=preview, monitor=monitor)
     pulumi.runtime.set_all_config(config_to_engine(config))
