@@ -60,11 +60,12 @@ def needs_device_plugin_configmap(pools: Iterable[Any]) -> bool:
 def mig_parted_config(pools: Iterable[Any]) -> str:
     """The `config.yaml` of the mig-parted ConfigMap: every layout the stack's pools use, plus all-disabled."""
     used = {}
-    for p in pools:
-        if p.gpu.mig_capable:
-            used[p.layout.name] = p.layout
-            used.setdefault("all-disabled", catalog.named_layouts(p.gpu)["all-disabled"])
-    return layouts.render_mig_parted_config(sorted(used.values(), key=lambda l: l.name))
+    for p in pools:  # keyed by GPU model too: all-balanced on p4d and on p5 are two entries of one name
+        for it in p.instance_types:
+            if it.gpu.mig_capable:
+                used[(p.layout.name, it.gpu.name)] = p.layout
+                used.setdefault(("all-disabled", ""), catalog.named_layouts(it.gpu)["all-disabled"])
+    return layouts.render_mig_parted_config(used[k] for k in sorted(used))
 
 
 def device_plugin_configs(cfg: StackConfig, pools: Iterable[Any]) -> dict[str, str]:

@@ -234,3 +234,25 @@ def test_custom_layout_renders_a_mig_parted_configmap_the_operator_points_at(dev
     assert rel.inputs["values"]["migManager"]["config"] == {"name": cm["metadata"]["name"], "create": False}
     assert r.one("eks:index:ManagedNodeGroup", "gpu-dev-p4d-balanced").inputs["labels"][
         "nvidia.com/mig.config"] == "p4d-half-small"
+
+
+def test_two_gpu_models_sharing_a_layout_name_each_get_their_entry(dev):
+    """all-balanced on a p4d pool (A100-40GB) and a p5 pool (H100) under one custom ConfigMap: each model's
+    entry is written, keyed by device-filter (FACTS 2, 7: A100-40GB 0x20B0, H100 0x2330)."""
+    dev["gpu-slicing:migLayouts"] = {"p4d-half": [{"devices": [0, 1, 2, 3], "profiles": {"1g.5gb": 7}},
+                                                  {"devices": [4, 5, 6, 7], "profiles": {"3g.20gb": 2}}]}
+    dev["gpu-slicing:nodeGroups"].append({"name": "p5-balanced", "instanceType": "p5.48xlarge", "minSize": 0,
+                                          "desiredSize": 0, "maxSize": 1, "migLayout": "all-balanced"})
+    dev["gpu-slicing:karpenter"]["nodePools"][0]["migLayout"] = "p4d-half"
+    dev["gpu-slicing:workloads"][3]["replicas"] = 28
+    dev["gpu-slicing:maxGpuNodes"] = 8
+    r = run(dev)
+    assert r.error is None, r.error
+    cm = r.one("kubernetes:core/v1:ConfigMap", "gpu-dev-gpu-operator-mig-parted").inputs
+    balanced = yaml.safe_load(cm["data"]["config.yaml"])["mig-configs"]["all-balanced"]
+    def entry(pci: str) -> dict:
+        (found,) = [e["mig-devices"] for e in balanced if pci in e["device-filter"]]
+        return found
+
+    assert entry("0x20B010DE") == {"1g.5gb": 2, "2g.10gb": 1, "3g.20gb": 1}
+    assert entry("0x233010DE") == {"1g.10gb": 2, "2g.20gb": 1, "3g.40gb": 1}
