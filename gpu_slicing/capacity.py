@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Sequence
 
-from .catalog import COMPUTE_SLICES, INSTANCE_TYPES, InstanceType, MigLayout, named_layouts
+from .catalog import COMPUTE_SLICES, INSTANCE_TYPES, PRICES_AS_OF, PRICES_REGION, InstanceType, MigLayout, named_layouts
 from .errors import ConfigError
 from .layouts import check_layout, lookup_instance
 from .sharing import WHOLE_GPU, Sharing, check_sharing
@@ -307,8 +307,9 @@ class CapacityPlan:
         for w in self.workloads:
             work_rows.append((w.name, w.level.upper(), w.resource, str(w.requested), str(w.capacity),
                               ",".join(w.pools) or "-", w.message))
-        total = f"GPU nodes that will exist cost {self.usd_per_hour:.2f} USD per hour on demand " \
-                f"({', '.join(f'{r.pool.name}: {r.launch.usd_per_hour:.2f}' for r in self.pools) or 'no pools'})"
+        total = (f"GPU nodes that will exist cost {self.usd_per_hour:.2f} USD per hour on demand "
+                 f"({', '.join(f'{r.pool.name}: {r.launch.usd_per_hour:.2f}' for r in self.pools) or 'no pools'}; "
+                 f"{PRICES_REGION} list prices as of {PRICES_AS_OF} unless gpu-slicing:pricePerHour says otherwise)")
         return _table(pool_rows) + "\n\n" + _table(work_rows) + "\n\n" + total + "\n"
 
 

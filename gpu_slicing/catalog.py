@@ -12,6 +12,10 @@ from typing import Mapping
 COMPUTE_SLICES = 7
 WHOLE_GPU = "nvidia.com/gpu"  # whole GPUs, and every slice under the single strategy
 MEMORY_SLICES = 8
+# `InstanceType.on_demand_usd_per_hour` is a kept estimate: Linux on-demand list prices in PRICES_REGION,
+# rounded, as of PRICES_AS_OF. A stack overrides it with `gpu-slicing:pricePerHour` (its region, its deal).
+PRICES_AS_OF = "2026-11"
+PRICES_REGION = "us-east-1"
 
 
 @dataclass(frozen=True)

@@ -40,7 +40,7 @@ ZONES: dict[str, str] = {"us-east-1": "abcdef", "us-east-2": "abc", "us-west-2":
 OFFERINGS: dict[str, dict[str, str]] = {
     "us-east-1": {"p4d.24xlarge": "acd", "p4de.24xlarge": "ac", "p5.48xlarge": "acf", "p5e.48xlarge": "ac",
                   "p5en.48xlarge": "acf"},
-    "us-east-2": {"p4d.24xlarge": "ab", "p5.48xlarge": "abc", "p5en.48xlarge": "c"},
+    "us-east-2": {"p4d.24xlarge": "ab", "p4de.24xlarge": "", "p5.48xlarge": "abc", "p5en.48xlarge": "c"},
     "us-west-2": {"p4d.24xlarge": "abc", "p4de.24xlarge": "b", "p5.48xlarge": "abd", "p5e.48xlarge": "b",
                   "p5en.48xlarge": "bd"},
     "eu-west-1": {"p4d.24xlarge": "ac", "p5.48xlarge": "ab"},

@@ -153,6 +153,25 @@ def render_tree(resources: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def verification_notes(resources: list[dict]) -> list[str]:
+    """What the verification Job checks and why it never races the workloads for a slice (it runs to
+    completion before the Deployments that want the same slice exist)."""
+    out = []
+    for job in (r for r in resources if r["type"] == "kubernetes:batch/v1:Job"):
+        spec = _dig(job["inputs"], "spec.template.spec") or {}
+        limits = _dig(spec, "containers.0.resources.limits") or {}
+        gpu = ", ".join(f"{v} x {k}" for k, v in limits.items() if k.startswith("nvidia.com/"))
+        pool = (spec.get("nodeSelector") or {}).get("gpu-slicing/pool", "?")
+        waiting = sorted(r["name"] for r in resources
+                         if r["type"] == "kubernetes:apps/v1:Deployment" and job["urn"] in r["dependencies"])
+        command = " ".join(_dig(spec, "containers.0.command") or [])
+        out.append(f"Verification: Job {job['inputs']['metadata']['name']} runs `{command}` with {gpu} on {pool}; "
+                   "it completes (and frees its slice) before "
+                   + (f"{', '.join(waiting)} {'is' if len(waiting) == 1 else 'are'} created" if waiting
+                      else "anything else wants that slice"))
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--stack", default="dev", help="read Pulumi.<stack>.yaml (default dev)")
@@ -181,8 +200,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: invalid config in {path.name}:\n  {run.error}", file=sys.stderr)
         print(f"{len(resources)} resources registered", file=sys.stderr)
         return 2
-    if run.error is not None:
-        raise run.error
+    if run.error is not None:  # e.g. a value AWS answers at preview (zone offerings) the stack cannot use
+        print(f"error: the program failed in {path.name}:\n  {run.error}", file=sys.stderr)
+        return 2
     found = checks.run_checks(config, resources)
     record = {"stack": stack, "project": run.project, "resources": resources, "outputs": run.outputs,
               "checks": found, "capacity": run.outputs.get("capacity")}
@@ -190,11 +210,16 @@ def main(argv: list[str] | None = None) -> int:
         Path(args.json).write_text(json.dumps(record, indent=2, sort_keys=False) + "\n")
 
     if not args.quiet:
-        print(f"Offline plan of stack '{stack}' ({path.name}), {'update' if args.up else 'preview'} under mocks")
-        print("Legend: '#' component, '+' resource; 'needs' = dependency edges (created after, deleted before)\n")
-        print(render_tree(resources))
-        print()
+        region = config.get("aws:region", "us-east-1 (default)")
+        print(f"Offline plan of stack '{stack}' ({path.name}), {'update' if args.up else 'preview'} under mocks, "
+              f"region {region}\n")
+        print("GPU pools: the nodes that will exist, their slices, whether every workload fits, and the cost")
         print(checks.capacity_table(config))
+        for line in verification_notes(resources):
+            print(line)
+        print("\nResources. Legend: '#' component, '+' resource; 'needs' = dependency edges "
+              "(created after, deleted before)\n")
+        print(render_tree(resources))
         print()
     errors = [c for c in found if c["severity"] == "error"]
     warnings = [c for c in found if c["severity"] == "warning"]
