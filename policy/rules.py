@@ -412,6 +412,42 @@ def nodes_private(r: Res, ctx: Context) -> Iterator[str]:
                 yield f"{r.name}: networkInterfaces[{i}].associatePublicIpAddress is true"
 
 
+# RFC 5737 documentation ranges: no real client has an address in them (FACTS 10).
+DOCUMENTATION_RANGES = ("192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24")
+
+
+def documentation_range(cidr: Any) -> str | None:
+    """The RFC 5737 range `cidr` lies in, or None."""
+    import ipaddress
+
+    try:
+        net = ipaddress.ip_network(str(cidr), strict=False)
+    except ValueError:
+        return None
+    return next((r for r in DOCUMENTATION_RANGES
+                 if net.version == 4 and net.subnet_of(ipaddress.ip_network(r))), None)
+
+
+@_rule("api-endpoint-reachable", "The cluster's API endpoint is reachable by whoever deploys it: a public endpoint "
+       "limited to RFC 5737 documentation ranges admits no real client, and pulumi-kubernetes then can neither "
+       "create nor delete anything (so destroy fails too).", "resource", "security")
+def api_endpoint_reachable(r: Res, ctx: Context) -> Iterator[str]:
+    if r.type == "eks:index:Cluster":
+        public, cidrs = r.props.get("endpointPublicAccess"), r.props.get("publicAccessCidrs")
+    elif r.type == "aws:eks/cluster:Cluster":
+        vpc = r.props.get("vpcConfig") if isinstance(r.props.get("vpcConfig"), Mapping) else {}
+        public, cidrs = vpc.get("endpointPublicAccess"), vpc.get("publicAccessCidrs")
+    else:
+        return
+    if truthy(public) is False or not known(cidrs):
+        return
+    cidrs = [c for c in as_list(cidrs) if known(c)]
+    docs = [c for c in cidrs if documentation_range(c)]
+    if docs and len(docs) == len(cidrs):
+        yield (f"{r.name}: publicAccessCidrs {docs} are documentation ranges (RFC 5737): no client can reach the "
+               "API, so no Kubernetes object can be created, changed or deleted; use the deployers' CIDRs")
+
+
 def _covers_ssh(from_port: Any, to_port: Any, protocol: Any) -> bool:
     if str(protocol) in ("-1", "all"):
         return True

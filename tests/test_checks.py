@@ -17,7 +17,7 @@ from tools import checks
 
 CHECK_IDS = {"k8s.schema", "k8s.custom-resource-kind", "k8s.crd-schema", "helm.values", "aws.instance-type",
              "aws.ami-type", "aws.capacity-type", "aws.enum", "aws.kubernetes-version", "aws.event-source",
-             "iam.parliament", "policy"}
+             "iam.parliament", "policy", "security.endpoint-open"}
 
 
 def reg(type_: str, name: str, inputs: dict, **kw) -> dict:
@@ -56,6 +56,14 @@ def edited(graph: list[dict], type_: str, name: str | None, fn) -> list[dict]:
 def test_dev_stack_passes_every_check(dev_findings):
     assert errors(dev_findings) == []
     assert {f["severity"] for f in dev_findings} <= {"error", "warning", "info"}
+
+
+def test_an_endpoint_open_to_all_is_said_and_named_cidrs_are_not(graph):
+    found = [f for f in checks.run_checks(dev_config(), graph) if f["id"] == "security.endpoint-open"]
+    assert [f["severity"] for f in found] == ["warning"] and "any address" in found[0]["message"]
+    narrowed = edited(graph, "eks:index:Cluster", None, lambda i: i.update(publicAccessCidrs=["100.64.0.0/16"]))
+    found = [f for f in checks.api_endpoint_exposure(dev_config(), narrowed)]
+    assert [f["severity"] for f in found] == ["info"]
 
 
 def test_one_marker_for_values_unknown_at_preview():

@@ -192,6 +192,20 @@ def test_secrets_kms_encrypted():
         "encryptionConfigKeyArn": rules.UNKNOWN})]) == []
 
 
+def test_api_endpoint_reachable():
+    """FACTS 10: a public endpoint limited to RFC 5737 ranges admits nobody."""
+    doc = res("eks:index:Cluster", "c", {"endpointPublicAccess": True, "publicAccessCidrs": ["203.0.113.0/24"]})
+    assert "documentation ranges" in violations("api-endpoint-reachable", [doc])[0]
+    inside = res("aws:eks/cluster:Cluster", "c", {"vpcConfig": {"endpointPublicAccess": True,
+                                                                "publicAccessCidrs": ["198.51.100.7/32"]}})
+    assert violations("api-endpoint-reachable", [inside])
+    for ok in ({"endpointPublicAccess": True, "publicAccessCidrs": ["203.0.113.0/24", "100.64.1.0/24"]},
+               {"endpointPublicAccess": False, "publicAccessCidrs": ["192.0.2.0/24"]},
+               {"endpointPublicAccess": True, "publicAccessCidrs": ["0.0.0.0/0"]},
+               {"endpointPublicAccess": True, "publicAccessCidrs": rules.UNKNOWN}):
+        assert violations("api-endpoint-reachable", [res("eks:index:Cluster", "c", ok)]) == [], ok
+
+
 def test_nodes_private():
     # pulumi-eks defaults nodeAssociatePublicIpAddress to true: leaving it out is a violation.
     assert violations("nodes-private", [res("eks:index:Cluster", "c", {"encryptionConfigKeyArn": "k"})])

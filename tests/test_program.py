@@ -98,7 +98,7 @@ def test_cluster_inputs(dev_runs, mode):
     assert c["name"] == "gpu-dev" and c["version"] == "1.34"
     assert c["authenticationMode"] == "API"
     assert c["skipDefaultNodeGroup"] is True
-    assert c["publicAccessCidrs"] == ["203.0.113.0/24"]
+    assert c["publicAccessCidrs"] == ["0.0.0.0/0"]  # reachable from a laptop and hosted CI (FACTS 10)
     assert set(c["enabledClusterLogTypes"]) == {"api", "audit", "authenticator", "controllerManager", "scheduler"}
     assert c["nodeAssociatePublicIpAddress"] is False
     if mode == "up":

@@ -103,6 +103,24 @@ def capacity_warnings(config: Mapping[str, Any], resources: list[dict]) -> Itera
         yield finding("capacity.scale-out", "warning", str(w))
 
 
+@check
+def api_endpoint_exposure(config: Mapping[str, Any], resources: list[dict]) -> Iterable[Finding]:
+    """A public API endpoint open to every address is reachable (what a laptop and hosted CI need) but is a
+    choice to make knowingly; say so, and how to narrow it."""
+    for r in resources:
+        if r["type"] != "eks:index:Cluster" or r["inputs"].get("endpointPublicAccess") is False:
+            continue
+        cidrs = r["inputs"].get("publicAccessCidrs") or ["0.0.0.0/0"]  # EKS's default when unset
+        if "0.0.0.0/0" in cidrs:
+            yield finding("security.endpoint-open", "warning",
+                          f"{r['name']}: the public API endpoint accepts connections from any address "
+                          "(EKS still authenticates every request with IAM). Narrow gpu-slicing:cluster."
+                          "publicAccessCidrs to your deployers' ranges, or deploy from inside the VPC with "
+                          "endpointPublicAccess: false (README: Reaching the API)", r["name"])
+            return
+    yield finding("security.endpoint-open", "info", "the public API endpoint, if any, is limited to named CIDRs")
+
+
 # --- Kubernetes: built-in objects against the OpenAPI schema of the cluster's version -----------------
 
 def cluster_version(config: Mapping[str, Any], resources: list[dict]) -> str | None:
