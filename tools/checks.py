@@ -98,9 +98,9 @@ def _has_computed(v: Any) -> bool:
 
 @check
 def capacity_warnings(config: Mapping[str, Any], resources: list[dict]) -> Iterable[Finding]:
-    """Workloads that fit only after scaling out: the plan's warnings, as checks."""
+    """The capacity plan's warnings, as checks (what does not fit is a config error, not a warning)."""
     for w in stack(config)[1].warnings:
-        yield finding("capacity.scale-out", "warning", str(w))
+        yield finding("capacity.warning", "warning", str(w))
 
 
 @check
