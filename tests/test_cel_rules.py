@@ -434,6 +434,6 @@ def test_message_expression_field_path_map_values_and_null():
                 {"rule": "self != ''"}]}},
             "n": {"type": "string", "nullable": True, "x-kubernetes-validations": [{"rule": "self == 'x'"}]}}}}}
     r = cel_rules.evaluate({"spec": {"a": 3, "m": {"k": "", "j": "v"}, "n": None}}, schema)
-    assert [str(v) for v in r.violations] == ["spec.a: a is 3", "spec: a below 2", "spec.m['k']: failed rule: self != ''"]
+    assert [str(v) for v in r.violations] == ["spec.a: a is 3", "spec: a below 2", "spec.m[k]: failed rule: self != ''"]
     assert r.violations[0].rule.reason == "FieldValueInvalid"
     assert len(r.evaluated) == 4  # two on spec, one per map value, none on the null n

@@ -167,7 +167,7 @@ def _walk(value: Any, schema: Mapping[str, Any], kind: str, spath: str, path: st
                 _walk(value[k], sub, kind, _join(spath, k), _join(path, k), report)
         if isinstance(extra, Mapping):
             for k, v in value.items():
-                _walk(v, extra, kind, f"{spath}{{}}", f"{path}[{k!r}]", report)
+                _walk(v, extra, kind, f"{spath}{{}}", f"{path}[{k}]", report)  # k8s field.Path.Key
     elif isinstance(value, list) and isinstance(schema.get("items"), Mapping):
         for i, v in enumerate(value):
             _walk(v, schema["items"], kind, f"{spath}[]", f"{path}[{i}]", report)
@@ -194,7 +194,7 @@ def _apply(rule: Rule, cel_self: Any, probe: "_Probe", path: str, report: Report
         report.unknown.append((path, rule))
         return
     report.evaluated.append((path, rule))
-    where = path + (rule.field_path or "")
+    where = (path + (rule.field_path or "")).lstrip(".")
     if error is not None:
         # apiextensions-apiserver: "<error> evaluating rule: <message or rule>"
         report.violations.append(Violation(where, f"{error} evaluating rule: {rule.text}", rule))
