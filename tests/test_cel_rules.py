@@ -11,10 +11,8 @@ import sys
 
 import pytest
 
-from conftest import ROOT, dev_config, needs_reference, reference
+from conftest import ROOT, dev_config, reference
 from tools import cel_rules, checks
-
-pytestmark = needs_reference
 
 KINDS = ("NodePool", "EC2NodeClass", "NodeOverlay")
 
