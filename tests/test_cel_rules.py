@@ -435,3 +435,19 @@ def test_message_expression_field_path_map_values_and_null():
     assert [str(v) for v in r.violations] == ["spec.a: a is 3", "spec: a below 2", "spec.m[k]: failed rule: self != ''"]
     assert r.violations[0].rule.reason == "FieldValueInvalid"
     assert len(r.evaluated) == 4  # two on spec, one per map value, none on the null n
+
+
+def test_what_counts_as_reading_an_unknown_value():
+    """has() on an unknown field only asks whether it is set; anything that looks at the value (or through it)
+    depends on it."""
+    rules = ["has(self.a)", "has(self.o.b)", "'x' in self.l", "self.l.size() == 2", "self.l[1] == 'y'",
+             "self.l.exists(v, v == 'y')", "self.a == 'z'"]
+    schema = {"type": "object", "properties": {"spec": {
+        "type": "object", "x-kubernetes-validations": [{"rule": r} for r in rules],
+        "properties": {"a": {"type": "string"}, "o": {"type": "object", "properties": {"b": {"type": "string"}}},
+                       "l": {"type": "array", "items": {"type": "string"}}}}}}
+    r = cel_rules.evaluate({"spec": {"a": "<computed>", "o": "<computed>", "l": ["<computed>", "y"]}}, schema)
+    assert r.violations == []
+    assert [rule.rule for _, rule in r.evaluated] == ["has(self.a)", "self.l.size() == 2", "self.l[1] == 'y'"]
+    assert [rule.rule for _, rule in r.unknown] == ["has(self.o.b)", "'x' in self.l", "self.l.exists(v, v == 'y')",
+                                                    "self.a == 'z'"]

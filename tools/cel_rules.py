@@ -80,14 +80,18 @@ def schema_rules(schema: Mapping[str, Any], kind: str = "", path: str = "") -> I
     """Every rule of a schema, walked the way the API server walks it (properties, items,
     additionalProperties)."""
     for v in schema.get("x-kubernetes-validations") or []:
-        yield Rule(kind, path, v["rule"], v.get("message"), v.get("messageExpression"), v.get("fieldPath"),
-                   v.get("reason"))
+        yield _rule(kind, path, v)
     for name, sub in (schema.get("properties") or {}).items():
         yield from schema_rules(sub, kind, f"{path}.{name}" if path else name)
     if isinstance(schema.get("items"), Mapping):
         yield from schema_rules(schema["items"], kind, f"{path}[]")
     if isinstance(schema.get("additionalProperties"), Mapping):
         yield from schema_rules(schema["additionalProperties"], kind, f"{path}{{}}")
+
+
+def _rule(kind: str, path: str, v: Mapping[str, Any]) -> Rule:
+    return Rule(kind, path, v["rule"], v.get("message"), v.get("messageExpression"), v.get("fieldPath"),
+                v.get("reason"))
 
 
 @functools.lru_cache(maxsize=None)
@@ -154,9 +158,7 @@ def _walk(value: Any, schema: Mapping[str, Any], kind: str, spath: str, path: st
         probe = _Probe()
         cel_self = _UNKNOWN if value == UNKNOWN else _to_cel(value)
         for v in rules:
-            rule = Rule(kind, spath, v["rule"], v.get("message"), v.get("messageExpression"), v.get("fieldPath"),
-                        v.get("reason"))
-            _apply(rule, cel_self, probe, path, report)
+            _apply(_rule(kind, spath, v), cel_self, probe, path, report)
     if value == UNKNOWN:
         return
     props = schema.get("properties") or {}
@@ -184,7 +186,7 @@ def _apply(rule: Rule, cel_self: Any, probe: "_Probe", path: str, report: Report
     if cel_self is _UNKNOWN:
         report.unknown.append((path, rule))
         return
-    probe.touched = False
+    probe.touched = probe.unknown_in_has = False
     token = _PROBE.set(probe)
     try:
         result, error = _run(rule.rule, cel_self)
