@@ -8,6 +8,7 @@ by the upstream reference, not by a hand-written imitation of it:
 | k8s.schema | a built-in Kubernetes object the API server rejects (or whose typo'd field it drops) | kubernetes-validate's strict OpenAPI schemas for the cluster's version |
 | k8s.custom-resource-kind | a custom resource of a kind/version the pinned Karpenter does not serve, or namespaced when its CRD is cluster-scoped | gpu_slicing.karpenter's API versions, held against the real CRDs in tests |
 | k8s.crd-schema | a Karpenter object its CRD's openAPIV3Schema rejects (or prunes) | the CRD files in $GPU_SLICING_CRD_DIR (skipped, said so, when unset) |
+| k8s.crd-cel | a Karpenter object one of its CRD's CEL rules (x-kubernetes-validations) rejects on create | tools/cel_rules.py (cel-python) over the same CRD files (skipped, said so, when unset) |
 | helm.values | a Helm value the chart does not have (no values schema: Helm ignores typos silently) | the reviewed VALUE_PATHS of gpu_slicing.gpu_operator / .karpenter, held against the charts' values.yaml in tests |
 | aws.instance-type, aws.ami-type, aws.capacity-type, aws.enum | an EC2/EKS input outside the API's enum | botocore's service models (ec2, eks) |
 | aws.kubernetes-version | (botocore has no enum of EKS versions: says so, and which checks cover it) | - |
@@ -347,6 +348,39 @@ def k8s_crd_schema(config: Mapping[str, Any], resources: list[dict]) -> Iterable
     yield finding("k8s.crd-schema", "info", f"{n} custom resources validated against the CRDs in {directory} "
                                             "(unknown fields are errors; CEL rules not evaluated)")
 
+
+@check
+def k8s_crd_cel(config: Mapping[str, Any], resources: list[dict]) -> Iterable[Finding]:
+    """Every CEL rule of the CRDs on every recorded custom object, after the CRDs' defaults, as the API server
+    does on create (tools/cel_rules.py)."""
+    objects = _custom_objects(resources, cluster_version(config, resources))
+    directory = os.environ.get(CRD_DIR_ENV)
+    if not objects:
+        yield finding("k8s.crd-cel", "info", "no custom resources to evaluate CEL rules on")
+        return
+    if not directory or not Path(directory).is_dir():
+        yield finding("k8s.crd-cel", "info",
+                      f"skipped: the CEL rules of the CRDs not evaluated on {len(objects)} custom resources; set "
+                      f"{CRD_DIR_ENV} to a directory of the pinned Karpenter's CRD files to evaluate them")
+        return
+    from tools import cel_rules
+
+    evaluated = transition = unknown = m = 0
+    for r in objects:
+        report = cel_rules.evaluate_object(r["inputs"], directory)
+        if report is None:
+            continue  # no CRD serves it: k8s.crd-schema reports that
+        m += 1
+        evaluated, transition, unknown = (evaluated + len(report.evaluated), transition + len(report.transition),
+                                          unknown + len(report.unknown))
+        for v in report.violations:
+            yield finding("k8s.crd-cel", "error", f"{r['inputs']['kind']} {r['name']}: {v} (CEL rule "
+                                                  f"`{v.rule.rule}` of the CRD)", r["name"])
+    unknown_note = f", {unknown} skipped because they read values unknown at preview" if unknown else ""
+    yield finding("k8s.crd-cel", "info",
+                  f"{evaluated} CEL rules evaluated on {m} objects, {transition} transition rules skipped "
+                  f"({cel_rules.TRANSITION}: they compare with the stored object){unknown_note}; the CRDs' "
+                  f"defaults applied first, as the API server does (CRDs in {directory})")
 
 # --- Helm values: every path on the chart's reviewed allow-list -----------------------------------------
 

@@ -1,0 +1,453 @@
+"""The CEL rules of the pinned Karpenter CRDs (tools/cel_rules.py and the k8s.crd-cel check): every rule is
+found and evaluates, the dev stack's objects pass them all, and planted violations fail with the CRD's own
+message at the right path. Expected messages are the CRDs' text; expected counts are derived from the CRDs
+by hand in the comments."""
+from __future__ import annotations
+
+import copy
+import re
+import subprocess
+import sys
+
+import pytest
+
+from conftest import ROOT, dev_config, reference
+from tools import cel_rules, checks
+
+KINDS = ("NodePool", "EC2NodeClass", "NodeOverlay")
+
+
+def crds() -> str:
+    return str(reference("karpenter"))
+
+
+def report(obj: dict) -> cel_rules.Report:
+    r = cel_rules.evaluate_object(obj, crds())
+    assert r is not None, obj["kind"]
+    return r
+
+
+def violations(obj: dict) -> list[str]:
+    return [str(v) for v in report(obj).violations]
+
+
+def schema_errors(obj: dict) -> list[str]:
+    return checks.crd_errors(obj, crds())
+
+
+def key(rule: cel_rules.Rule) -> tuple[str, str, str]:
+    return rule.kind, rule.schema_path, rule.rule
+
+
+# --- objects that reach every rule of the CRDs (each valid against the schema) ----------------------------
+
+def node_pool(**spec) -> dict:
+    base = {"template": {"metadata": {"labels": {"team": "ml", "karpenter.sh/capacity-type": "on-demand",
+                                                 "karpenter.k8s.aws/instance-family": "p4d"}},
+                         "spec": {"nodeClassRef": {"group": "karpenter.k8s.aws", "kind": "EC2NodeClass",
+                                                   "name": "gpu"},
+                                  "requirements": [
+                                      {"key": "karpenter.k8s.aws/instance-gpu-count", "operator": "Gt",
+                                       "values": ["0"]},
+                                      {"key": "node.kubernetes.io/instance-type", "operator": "In",
+                                       "values": ["p4d.24xlarge", "p5.48xlarge"], "minValues": 2},
+                                      {"key": "karpenter.sh/capacity-type", "operator": "In",
+                                       "values": ["on-demand"]}]}},
+            "disruption": {"consolidateAfter": "10m", "consolidationPolicy": "WhenEmpty",
+                           "budgets": [{"nodes": "1"}, {"nodes": "0", "schedule": "0 9 * * 1-5", "duration": "8h"}]},
+            "limits": {"nvidia.com/gpu": "32"}, "weight": 10}
+    base.update(spec)
+    return {"apiVersion": "karpenter.sh/v1", "kind": "NodePool", "metadata": {"name": "gpu"}, "spec": base}
+
+
+def node_class(**spec) -> dict:
+    base = {"role": "KarpenterNodeRole-t", "amiFamily": "AL2023", "amiSelectorTerms": [{"alias": "al2023@latest"}],
+            "subnetSelectorTerms": [{"tags": {"karpenter.sh/discovery": "t"}}, {"id": "subnet-0123"}],
+            "securityGroupSelectorTerms": [{"tags": {"karpenter.sh/discovery": "t"}}, {"name": "sg-nodes"}],
+            "capacityReservationSelectorTerms": [{"tags": {"team": "ml"}}, {"id": "cr-0123"}],
+            "blockDeviceMappings": [{"deviceName": "/dev/xvda", "rootVolume": True,
+                                     "ebs": {"volumeSize": "200Gi", "snapshotID": "snap-0123",
+                                             "volumeInitializationRate": 200}}],
+            "connectionTracking": {"tcpEstablishedTimeout": 3600},
+            "kubelet": {"imageGCHighThresholdPercent": 85, "imageGCLowThresholdPercent": 80,
+                        "evictionHard": {"memory.available": "5%"}, "evictionSoft": {"memory.available": "10%"},
+                        "evictionSoftGracePeriod": {"memory.available": "1m"},
+                        "kubeReserved": {"cpu": "100m"}, "systemReserved": {"memory": "100Mi"}},
+            "networkInterfaces": [{"networkCardIndex": 0, "deviceIndex": 0, "interfaceType": "interface"},
+                                  {"networkCardIndex": 1, "deviceIndex": 0, "interfaceType": "efa-only"}],
+            "placementGroupSelector": {"name": "pg-a"},
+            "tags": {"team": "ml"}}
+    base.update(spec)
+    return {"apiVersion": "karpenter.k8s.aws/v1", "kind": "EC2NodeClass", "metadata": {"name": "gpu"}, "spec": base}
+
+
+def overlay(**spec) -> dict:
+    base = {"requirements": [{"key": "karpenter.sh/nodepool", "operator": "In", "values": ["gpu"]},
+                             {"key": "karpenter.k8s.aws/instance-family", "operator": "NotIn", "values": ["g4dn"]},
+                             {"key": "karpenter.k8s.aws/instance-gpu-count", "operator": "Gte", "values": ["1"]}],
+            "capacity": {"nvidia.com/mig-1g.5gb": "56"}, "price": "1.5"}
+    base.update(spec)
+    return {"apiVersion": "karpenter.sh/v1alpha1", "kind": "NodeOverlay", "metadata": {"name": "gpu"}, "spec": base}
+
+
+def node_claim() -> dict:
+    return {"apiVersion": "karpenter.sh/v1", "kind": "NodeClaim", "metadata": {"name": "gpu-x"},
+            "spec": {"nodeClassRef": {"group": "karpenter.k8s.aws", "kind": "EC2NodeClass", "name": "gpu"},
+                     "requirements": [{"key": "karpenter.sh/capacity-type", "operator": "In", "values": ["spot"]},
+                                      {"key": "karpenter.k8s.aws/instance-cpu", "operator": "Lt", "values": ["9"]},
+                                      {"key": "topology.kubernetes.io/zone", "operator": "In",
+                                       "values": ["us-east-1a", "us-east-1b"], "minValues": 2}]}}
+
+
+def witnesses() -> list[dict]:
+    """Valid objects that, together, give every rule a value to evaluate on."""
+    static = node_pool(replicas=2, limits={"nodes": "3"})
+    del static["spec"]["weight"]
+    return [node_pool(), static,
+            node_class(),
+            node_class(role=None, instanceProfile="KarpenterNodeInstanceProfile-t",
+                       amiSelectorTerms=[{"tags": {"team": "ml"}, "owner": "self"}, {"name": "my-ami-*"}],
+                       placementGroupSelector={"id": "pg-0123"}),
+            overlay(), overlay(price=None, priceAdjustment="-10%"), node_claim()]
+
+
+def _clean(obj: dict) -> dict:
+    obj = copy.deepcopy(obj)
+    obj["spec"] = {k: v for k, v in obj["spec"].items() if v is not None}
+    return obj
+
+
+# --- every rule of the pinned CRDs --------------------------------------------------------------------------
+
+def test_every_rule_of_the_crd_files_is_found():
+    """The walk finds each `rule:` the files hold (the CloudFormation template in the same folder has none)."""
+    rules = cel_rules.all_rules(crds())
+    in_files = sum(len(re.findall(r"^\s*(?:- )?rule: ", p.read_text(), re.M))
+                   for p in reference("karpenter").glob("*.yaml"))
+    assert len(rules) == in_files == 92  # EC2NodeClass 54, NodeClaim 10, NodeOverlay 8, NodePool 20
+    by_kind = {k: sum(r.kind == k for r in rules) for k in ("EC2NodeClass", "NodeClaim", "NodeOverlay", "NodePool")}
+    assert by_kind == {"EC2NodeClass": 54, "NodeClaim": 10, "NodeOverlay": 8, "NodePool": 20}
+
+
+def test_exactly_the_transition_rules_are_skipped():
+    transition = {key(r) for r in cel_rules.all_rules(crds()) if r.transition}
+    assert transition == {
+        ("NodeClaim", "spec", "self == oldSelf"),
+        ("NodePool", "spec", "has(self.replicas) == has(oldSelf.replicas)"),
+        ("NodePool", "spec.template.spec.nodeClassRef", "self.group == oldSelf.group"),
+        ("NodePool", "spec.template.spec.nodeClassRef", "self.kind == oldSelf.kind")}
+
+
+def test_the_functions_the_rules_use_are_celpys_or_shimmed():
+    """What the rules call, listed from their syntax trees; celpy lacks `find` (Kubernetes' regex library)
+    and `split` (its strings library), and `int` is shimmed for Go's string parsing."""
+    import celpy.evaluation
+
+    used = set()
+    for r in cel_rules.all_rules(crds()):
+        for node in cel_rules.compile_rule(r.rule).iter_subtrees():
+            if node.data == "member_dot_arg":
+                used.add(node.children[1].value)
+            elif node.data == "ident_arg":
+                used.add(node.children[0].value)
+    assert used == {"all", "exists", "filter", "has", "size", "int", "matches", "startsWith", "endsWith",
+                    "find", "split"}
+    macros = {"all", "exists", "filter", "has"}
+    assert used - macros - set(celpy.evaluation.base_functions) == {"find", "split"}
+    assert set(cel_rules._functions()) == {"find", "split", "int"}
+
+
+def test_every_rule_evaluates_true_on_valid_objects():
+    """No rule is left unevaluable: each non-transition rule runs to `true` on at least one valid object."""
+    reached = set()
+    for obj in map(_clean, witnesses()):
+        assert schema_errors(obj) == [], (obj["kind"], schema_errors(obj))
+        r = report(obj)
+        assert r.violations == [] and r.unknown == [], (obj["kind"], [str(v) for v in r.violations])
+        reached |= {key(rule) for _, rule in r.evaluated}
+    expected = {key(r) for r in cel_rules.all_rules(crds()) if not r.transition}
+    assert expected - reached == set()
+
+
+# --- the dev stack -----------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def graph(dev_runs) -> list[dict]:
+    return [r.to_json() for r in dev_runs["preview"].registrations]
+
+
+@pytest.mark.parametrize("mode", ["preview", "up"])
+def test_dev_objects_pass_every_rule(dev_runs, mode):
+    # Rules reached on the dev objects, read off the CRDs for the fields they set:
+    # NodePool: spec 2 (+1 transition), budgets 1, template labels 4, nodeClassRef group/kind/name 3 (+2
+    #   transition), requirements 3, requirements[].key 4 x 2 requirements = 21;
+    # EC2NodeClass: spec 8, amiSelectorTerms 4, its alias 3, blockDeviceMappings 1, ebs 2, role 1,
+    #   securityGroupSelectorTerms 4 + tags 1, subnetSelectorTerms 3 + tags 1, tags 6 = 34;
+    # NodeOverlay: spec 1, capacity 1, requirements 3, requirements[].key 3 x 2 = 11.
+    counts = {}
+    for x in dev_runs[mode].registrations:
+        if x.inputs.get("kind") in KINDS:
+            r = report(x.inputs)
+            assert r.violations == [], [str(v) for v in r.violations]
+            assert r.unknown == []
+            counts[x.inputs["kind"]] = (len(r.evaluated), len(r.transition))
+    assert counts == {"NodePool": (21, 3), "EC2NodeClass": (34, 0), "NodeOverlay": (11, 0)}
+
+
+def test_check_reports_the_counts_on_the_dev_plan(graph, monkeypatch):
+    monkeypatch.setenv(checks.CRD_DIR_ENV, crds())
+    [f] = checks.k8s_crd_cel(dev_config(), graph)
+    assert f["severity"] == "info"
+    assert f["message"].startswith("66 CEL rules evaluated on 3 objects, 3 transition rules skipped "
+                                   "(not evaluated (transition rule)")
+
+
+def test_check_fails_on_a_planted_violation(graph, monkeypatch):
+    monkeypatch.setenv(checks.CRD_DIR_ENV, crds())
+    bad = copy.deepcopy(graph)
+    np_ = next(r for r in bad if r["type"] == "kubernetes:karpenter.sh/v1:NodePool")
+    np_["inputs"]["spec"]["template"]["spec"]["requirements"].append(
+        {"key": "kubernetes.io/hostname", "operator": "In", "values": ["ip-10-0-0-1"]})
+    found = list(checks.k8s_crd_cel(dev_config(), bad))
+    errors = [f for f in found if f["severity"] == "error"]
+    assert [(f["resource"], f["message"]) for f in errors] == [
+        (np_["name"], f"NodePool {np_['name']}: spec.template.spec.requirements[2].key: label \"kubernetes.io/"
+                      "hostname\" is restricted (CEL rule `self != \"kubernetes.io/hostname\"` of the CRD)")]
+    assert found[-1]["message"].startswith("70 CEL rules evaluated")  # 66 + the 4 rules on the added key
+
+
+def test_check_says_it_skipped_without_crds(graph, monkeypatch):
+    monkeypatch.delenv(checks.CRD_DIR_ENV, raising=False)
+    [f] = checks.k8s_crd_cel(dev_config(), graph)
+    assert f["severity"] == "info" and f["message"].startswith("skipped") and checks.CRD_DIR_ENV in f["message"]
+
+
+def test_the_plan_does_not_import_the_cel_library():
+    code = "import sys, tools.checks, tools.cel_rules; assert 'celpy' not in sys.modules, 'celpy imported'"
+    subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True)
+
+
+# --- planted violations: the CRD's own message, at the object's path ----------------------------------------
+
+def with_requirement(req: dict) -> dict:
+    obj = node_pool()
+    obj["spec"]["template"]["spec"]["requirements"].append(req)
+    return obj
+
+
+@pytest.mark.parametrize("label, message", [
+    ("kubernetes.io/hostname", 'label "kubernetes.io/hostname" is restricted'),
+    ("karpenter.sh/nodepool", 'label "karpenter.sh/nodepool" is restricted'),
+    ("karpenter.sh/nodeclaim", 'label domain "karpenter.sh" is restricted'),
+    ("team.karpenter.sh/x", 'label domain "karpenter.sh" is restricted'),  # a subdomain is the domain too
+    ("karpenter.k8s.aws/owner", 'label domain "karpenter.k8s.aws" is restricted'),
+])
+def test_node_pool_requirement_on_a_restricted_label(label, message):
+    obj = with_requirement({"key": label, "operator": "Exists"})
+    assert violations(obj) == [f"spec.template.spec.requirements[3].key: {message}"]
+
+
+@pytest.mark.parametrize("label", ["karpenter.sh/capacity-type", "karpenter.k8s.aws/instance-gpu-name",
+                                   "node.kubernetes.io/instance-type", "karpenter.sh.example.com/x"])
+def test_node_pool_requirement_on_an_allowed_label(label):
+    assert violations(with_requirement({"key": label, "operator": "Exists"})) == []
+
+
+def test_node_pool_template_label_restricted():
+    obj = node_pool()
+    obj["spec"]["template"]["metadata"]["labels"]["karpenter.sh/nodepool"] = "gpu"
+    assert violations(obj) == ['spec.template.metadata.labels: label "karpenter.sh/nodepool" is restricted']
+
+
+@pytest.mark.parametrize("req, message", [
+    ({"key": "a", "operator": "In", "values": []}, "requirements with operator 'In' must have a value defined"),
+    ({"key": "a", "operator": "In"},  # the API server: "no such key: values evaluating rule: ..."
+     "no such member in mapping: 'values' evaluating rule: requirements with operator 'In' must have a value "
+     "defined"),
+    ({"key": "a", "operator": "Gt", "values": ["-1"]},
+     "requirements operator 'Gt', 'Lt', 'Gte', or 'Lte' must have a single positive integer value"),
+    ({"key": "a", "operator": "Lte", "values": ["1", "2"]},
+     "requirements operator 'Gt', 'Lt', 'Gte', or 'Lte' must have a single positive integer value"),
+    ({"key": "a", "operator": "In", "values": ["x"], "minValues": 2},
+     "requirements with 'minValues' must have at least that many values specified in the 'values' field"),
+])
+def test_node_pool_requirement_rules(req, message):
+    assert violations(with_requirement(req)) == [f"spec.template.spec.requirements: {message}"]
+
+
+@pytest.mark.parametrize("value", ["abc", "1_0", " 1", "9223372036854775808"])
+def test_a_numeric_requirement_that_go_cannot_parse_fails_the_rule(value):
+    """int() parses as Go's strconv.ParseInt: Python's int() would accept "1_0" and " 1"; the API server
+    reports the evaluation error with the rule's message."""
+    [v] = violations(with_requirement({"key": "a", "operator": "Gt", "values": [value]}))
+    assert v == (f"spec.template.spec.requirements: cannot convert {value!r} to int evaluating rule: "
+                 "requirements operator 'Gt', 'Lt', 'Gte', or 'Lte' must have a single positive integer value")
+    assert violations(with_requirement({"key": "a", "operator": "Gt", "values": ["+7"]})) == []
+
+
+def test_budget_schedule_needs_duration():
+    obj = node_pool()
+    obj["spec"]["disruption"]["budgets"] = [{"nodes": "0", "schedule": "@daily"}]
+    assert violations(obj) == ["spec.disruption.budgets: 'schedule' must be set with 'duration'"]
+
+
+def test_static_node_pool_rules():
+    obj = node_pool(replicas=2)  # keeps weight 10 and limits on nvidia.com/gpu
+    assert violations(obj) == ["spec: only 'limits.nodes' is supported on static NodePools",
+                               "spec: 'weight' is not supported on static NodePools"]
+
+
+def test_consolidation_and_expiry_are_guarded_by_the_schema_not_by_cel():
+    """Karpenter v1's NodePool has no CEL rule on consolidateAfter/expireAfter (the v1beta1 rule tying
+    consolidateAfter to WhenEmpty is gone): their pattern is k8s.crd-schema's, "Never" is valid."""
+    for disruption in ({"consolidationPolicy": "WhenEmptyOrUnderutilized", "consolidateAfter": "Never"},
+                       {"consolidationPolicy": "WhenEmptyOrUnderutilized", "consolidateAfter": "0s"},
+                       {"consolidationPolicy": "WhenEmpty", "consolidateAfter": "Never"}):
+        obj = node_pool(disruption=disruption)
+        obj["spec"]["template"]["spec"]["expireAfter"] = "Never"
+        assert violations(obj) == [] and schema_errors(obj) == []
+    obj = node_pool()
+    obj["spec"]["template"]["spec"]["expireAfter"] = "30d"  # days are not a Go duration unit
+    assert violations(obj) == [] and len(schema_errors(obj)) == 1
+
+
+@pytest.mark.parametrize("terms, expected", [
+    ([{"alias": "al2023@latest", "id": "ami-0123"}],
+     ["spec.amiSelectorTerms: 'id' is mutually exclusive, cannot be set with a combination of other fields in "
+      "amiSelectorTerms",
+      "spec.amiSelectorTerms: 'alias' is mutually exclusive, cannot be set with a combination of other fields in "
+      "amiSelectorTerms"]),
+    ([{"alias": "al2023@latest"}, {"id": "ami-0123"}],
+     ["spec.amiSelectorTerms: 'alias' is mutually exclusive, cannot be set with a combination of other "
+      "amiSelectorTerms"]),
+    ([{"alias": "al2023"}], ["spec.amiSelectorTerms[0].alias: 'alias' is improperly formatted, must match the "
+                             "format 'family@version'"]),
+    ([{"alias": "ubuntu@latest"}],
+     ["spec.amiSelectorTerms[0].alias: family is not supported, must be one of the following: 'al2', 'al2023', "
+      "'bottlerocket', 'windows2019', 'windows2022', 'windows2025'"]),
+    ([{"owner": "self"}], ["spec.amiSelectorTerms: expected at least one, got none, ['tags', 'id', 'name', "
+                           "'alias', 'ssmParameter']"]),
+])
+def test_node_class_ami_selector_rules(terms, expected):
+    obj = node_class(amiSelectorTerms=terms)
+    del obj["spec"]["amiFamily"]
+    if not any("alias" in t for t in terms):
+        obj["spec"]["amiFamily"] = "AL2023"
+    assert violations(obj) == expected
+
+
+def test_node_class_windows_alias_takes_only_latest_and_family_must_match():
+    obj = node_class(amiSelectorTerms=[{"alias": "windows2022@v20260101"}])
+    assert violations(obj) == [
+        "spec: if set, amiFamily must be 'Windows2022' or 'Custom' when using a Windows2022 alias",
+        "spec.amiSelectorTerms[0].alias: windows families may only specify version 'latest'"]
+
+
+def test_node_class_role_or_instance_profile_tags_and_root_volumes():
+    obj = node_class(instanceProfile="p", tags={"kubernetes.io/cluster/t": "owned", "": "x"})
+    obj["spec"]["subnetSelectorTerms"][0]["tags"]["team"] = ""
+    obj["spec"]["blockDeviceMappings"].append({"deviceName": "/dev/xvdb", "rootVolume": True,
+                                               "ebs": {"volumeSize": "10Gi"}})
+    assert violations(obj) == [
+        "spec: must specify exactly one of ['role', 'instanceProfile']",
+        "spec.blockDeviceMappings: must have only one blockDeviceMappings with rootVolume",
+        "spec.subnetSelectorTerms[0].tags: empty tag keys or values aren't supported",
+        "spec.tags: empty tag keys aren't supported",
+        "spec.tags: tag contains a restricted tag matching kubernetes.io/cluster/"]
+
+
+def test_overlay_rules():
+    obj = overlay(priceAdjustment="+5%", capacity={"pods": "110", "nvidia.com/mig-1g.5gb": "56"})
+    obj["spec"]["requirements"].append({"key": "kubernetes.io/hostname", "operator": "NotIn", "values": []})
+    assert violations(obj) == [
+        "spec: cannot set both 'price' and 'priceAdjustment'",
+        "spec.capacity: invalid resource restricted",
+        "spec.requirements: requirements with operator 'NotIn' must have a value defined",
+        'spec.requirements[3].key: label "kubernetes.io/hostname" is restricted']
+
+
+# --- unknown values, defaults, and the rule fields the pinned CRDs do not use yet ---------------------------
+
+def test_a_rule_reading_an_unknown_value_is_skipped_not_failed():
+    obj = node_class(role="<computed>")
+    obj["spec"]["subnetSelectorTerms"][0]["tags"]["karpenter.sh/discovery"] = "<computed>"
+    r = report(obj)
+    assert r.violations == []
+    assert {(p, rule.rule) for p, rule in r.unknown} == {
+        ("spec.role", "self != ''"),
+        ("spec.subnetSelectorTerms[0].tags", "self.all(k, k != '' && self[k] != '')")}
+    # has(self.role) asks only whether role is set: that rule still runs, and still fails on a second field
+    obj["spec"]["instanceProfile"] = "p"
+    assert violations(obj) == ["spec: must specify exactly one of ['role', 'instanceProfile']"]
+
+
+def test_an_unknown_value_does_not_hide_a_violation_elsewhere():
+    obj = with_requirement({"key": "a", "operator": "Gt", "values": ["<computed>"]})
+    obj["spec"]["template"]["spec"]["requirements"].append({"key": "b", "operator": "In", "values": []})
+    r = report(obj)
+    assert [str(v) for v in r.violations] == [
+        "spec.template.spec.requirements: requirements with operator 'In' must have a value defined"]
+    assert [rule.message for _, rule in r.unknown] == [
+        "requirements operator 'Gt', 'Lt', 'Gte', or 'Lte' must have a single positive integer value"]
+
+
+def test_defaults_are_applied_before_the_rules():
+    obj = node_pool()
+    del obj["spec"]["disruption"]
+    schema = cel_rules.crd_schemas(crds())[("karpenter.sh/v1", "NodePool")]
+    defaulted = cel_rules.apply_defaults(obj, schema)
+    # the CRD's defaults: disruption {consolidateAfter: 0s}, then inside it policy and budgets
+    assert defaulted["spec"]["disruption"] == {"consolidateAfter": "0s", "consolidationPolicy":
+                                               "WhenEmptyOrUnderutilized", "budgets": [{"nodes": "10%"}]}
+    assert defaulted["spec"]["template"]["spec"]["expireAfter"] == "720h"
+    assert "disruption" not in obj["spec"]  # the input is not changed
+    with_defaults = {p for p, _ in cel_rules.evaluate(obj, schema, "NodePool").evaluated}
+    without = {p for p, _ in cel_rules.evaluate(obj, schema, "NodePool", defaults=False).evaluated}
+    assert with_defaults - without == {"spec.disruption.budgets"}
+
+
+def test_numbers_as_recorded_are_typed_by_the_schema():
+    """Pulumi sends numbers as doubles: an integral 2.0 in an integer field compares as the int 2."""
+    obj = with_requirement({"key": "a", "operator": "In", "values": ["x"], "minValues": 2.0})
+    assert violations(obj) == ["spec.template.spec.requirements: requirements with 'minValues' must have at least "
+                               "that many values specified in the 'values' field"]
+    obj = node_class()
+    obj["spec"]["kubelet"].update(imageGCHighThresholdPercent=80.0, imageGCLowThresholdPercent=85.0)
+    assert violations(obj) == ["spec.kubelet: imageGCHighThresholdPercent must be greater than "
+                               "imageGCLowThresholdPercent"]
+
+
+def test_message_expression_field_path_map_values_and_null():
+    """What the API server does with the rule fields Karpenter does not use (yet): messageExpression, fieldPath,
+    a rule without a message, rules on map values, and no rule on null."""
+    schema = {"type": "object", "properties": {"spec": {
+        "type": "object",
+        "x-kubernetes-validations": [
+            {"rule": "self.a < 3", "messageExpression": "'a is ' + string(self.a)", "fieldPath": ".a",
+             "reason": "FieldValueInvalid"},
+            {"rule": "self.a < 2", "message": "a below 2", "messageExpression": "''"}],
+        "properties": {
+            "a": {"type": "integer"},
+            "m": {"type": "object", "additionalProperties": {"type": "string", "x-kubernetes-validations": [
+                {"rule": "self != ''"}]}},
+            "n": {"type": "string", "nullable": True, "x-kubernetes-validations": [{"rule": "self == 'x'"}]}}}}}
+    r = cel_rules.evaluate({"spec": {"a": 3, "m": {"k": "", "j": "v"}, "n": None}}, schema)
+    assert [str(v) for v in r.violations] == ["spec.a: a is 3", "spec: a below 2", "spec.m[k]: failed rule: self != ''"]
+    assert r.violations[0].rule.reason == "FieldValueInvalid"
+    assert len(r.evaluated) == 4  # two on spec, one per map value, none on the null n
+
+
+def test_what_counts_as_reading_an_unknown_value():
+    """has() on an unknown field only asks whether it is set; anything that looks at the value (or through it)
+    depends on it."""
+    rules = ["has(self.a)", "has(self.o.b)", "'x' in self.l", "self.l.size() == 2", "self.l[1] == 'y'",
+             "self.l.exists(v, v == 'y')", "self.a == 'z'"]
+    schema = {"type": "object", "properties": {"spec": {
+        "type": "object", "x-kubernetes-validations": [{"rule": r} for r in rules],
+        "properties": {"a": {"type": "string"}, "o": {"type": "object", "properties": {"b": {"type": "string"}}},
+                       "l": {"type": "array", "items": {"type": "string"}}}}}}
+    r = cel_rules.evaluate({"spec": {"a": "<computed>", "o": "<computed>", "l": ["<computed>", "y"]}}, schema)
+    assert r.violations == []
+    assert [rule.rule for _, rule in r.evaluated] == ["has(self.a)", "self.l.size() == 2", "self.l[1] == 'y'"]
+    assert [rule.rule for _, rule in r.unknown] == ["has(self.o.b)", "'x' in self.l", "self.l.exists(v, v == 'y')",
+                                                    "self.a == 'z'"]
