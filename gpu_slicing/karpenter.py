@@ -287,15 +287,24 @@ def node_limits(pool: Pool) -> dict[str, str]:
             "memory": f"{n * max(it.memory_gib for it in pool.instance_types)}Gi"}
 
 
-_QUANTITY = re.compile(r"^([0-9]+(?:\.[0-9]+)?)([KMGTPE]i?|m)?$")
-_SCALE = {None: 1, "m": 1e-3, "K": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "P": 1e15, "E": 1e18,
-          "Ki": 2 ** 10, "Mi": 2 ** 20, "Gi": 2 ** 30, "Ti": 2 ** 40, "Pi": 2 ** 50, "Ei": 2 ** 60}
+# Kubernetes' quantity grammar (k8s.io/apimachinery resource.Quantity): a signed decimal, then a binary
+# suffix (Ki..Ei), a decimal SI suffix (n, u, m, k, M, G, T, P, E: lower-case k is 10^3; "K" is no suffix), or
+# an exponent (e3, E6). The kubernetes client's parse_quantity implements the same grammar but costs 1.5 s to
+# import and pins python-dateutil against botocore, so the grammar is restated here and tested against the
+# examples of the Kubernetes documentation.
+_QUANTITY = re.compile(r"^([+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+))(Ki|Mi|Gi|Ti|Pi|Ei|[numkMGTPE]|[eE][+-]?[0-9]+)?$")
+_SCALE = {None: 1, "n": 1e-9, "u": 1e-6, "m": 1e-3, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "P": 1e15,
+          "E": 1e18, "Ki": 2 ** 10, "Mi": 2 ** 20, "Gi": 2 ** 30, "Ti": 2 ** 40, "Pi": 2 ** 50, "Ei": 2 ** 60}
 
 
 def quantity(v: Any) -> float | None:
-    """A Kubernetes quantity ("96", "96000m", "1152Gi") as a number; None when unreadable."""
-    m = _QUANTITY.match(str(v).strip()) if v is not None else None
-    return float(m.group(1)) * _SCALE[m.group(2)] if m else None
+    """A Kubernetes quantity ("96", "96000m", "1152Gi", "1k", "1e3") as a number; None when unreadable."""
+    m = _QUANTITY.match(str(v).strip()) if v is not None and not isinstance(v, bool) else None
+    if not m:
+        return None
+    suffix = m.group(2)
+    scale = 10.0 ** int(suffix[1:]) if suffix and len(suffix) > 1 and suffix[0] in "eE" else _SCALE[suffix]
+    return float(m.group(1)) * scale
 
 
 def nodes_admitted(limits: Mapping[str, Any], types: Iterable[InstanceType]) -> int | None:

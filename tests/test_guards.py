@@ -1,0 +1,141 @@
+"""Behaviours a one-line change could remove without another test noticing (issue 11: each of these was
+found to survive a hand-made mutation). Every expected value here comes from FACTS or the Kubernetes and
+EKS documentation, not from the code under test."""
+from __future__ import annotations
+
+import pytest
+
+from conftest import dev_config, run
+from gpu_slicing.config import parse_config
+from gpu_slicing.errors import ConfigError
+
+NS = "gpu-slicing:"
+
+
+@pytest.fixture(scope="module")
+def shared_run():
+    """The dev stack plus a custom layout and time-slicing, so the operator has both of its ConfigMaps."""
+    cfg = dev_config()
+    cfg[NS + "migLayouts"] = {"p4d-half": [{"devices": [0, 1, 2, 3], "profiles": {"1g.5gb": 7}},
+                                           {"devices": [4, 5, 6, 7], "profiles": {"3g.20gb": 2}}]}
+    cfg[NS + "karpenter"]["nodePools"][0]["migLayout"] = "p4d-half"
+    cfg[NS + "karpenter"]["nodePools"][0]["sharing"] = {"timeSlicing": {"replicas": 2,
+                                                                         "resources": ["nvidia.com/mig-1g.5gb"]}}
+    cfg[NS + "workloads"][3]["replicas"] = 56  # 28 slices x 2 replicas on one node
+    r = run(cfg, preview=False)
+    assert r.error is None, r.error
+    return r
+
+
+def test_a_gpu_node_group_waits_for_its_roles_policy_attachments(dev_runs):
+    """EKS refuses to create a node group whose role lacks the worker policies (FACTS 4)."""
+    r = dev_runs["preview"]
+    ng = r.one("eks:index:ManagedNodeGroup", "gpu-dev-p4d-balanced")
+    attachments = [a for a in r.by_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment") if a.parent == ng.parent]
+    policies = {a.inputs["policyArn"].rsplit("/", 1)[-1] for a in attachments}
+    assert policies == {"AmazonEKSWorkerNodePolicy", "AmazonEKS_CNI_Policy", "AmazonEC2ContainerRegistryPullOnly",
+                        "AmazonSSMManagedInstanceCore"}
+    assert {a.urn for a in attachments} <= set(ng.dependencies)
+    system = r.one("eks:index:ManagedNodeGroup", "gpu-dev-system")
+    assert {a.urn for a in r.by_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment")
+            if a.parent == system.parent} <= set(system.dependencies)
+
+
+def test_the_operator_waits_for_its_configmaps(shared_run):
+    """The release points migManager.config.name and devicePlugin.config.name at our ConfigMaps: created
+    after them, the MIG manager and device plugin never start without their config."""
+    rel = shared_run.one("kubernetes:helm.sh/v3:Release", "gpu-dev-gpu-operator")
+    cms = shared_run.by_type("kubernetes:core/v1:ConfigMap")
+    names = {c.inputs["metadata"]["name"] for c in cms}
+    assert {rel.inputs["values"]["migManager"]["config"]["name"],
+            rel.inputs["values"]["devicePlugin"]["config"]["name"]} == names
+    assert {c.urn for c in cms} <= set(rel.dependencies)
+
+
+def test_the_workloads_namespace_enforces_the_restricted_pod_security_standard(dev_runs):
+    ns = next(n for n in dev_runs["preview"].by_type("kubernetes:core/v1:Namespace")
+              if n.inputs["metadata"]["name"] == "gpu-workloads")
+    assert ns.inputs["metadata"]["labels"] == {"pod-security.kubernetes.io/enforce": "restricted"}
+    operator_ns = next(n for n in dev_runs["preview"].by_type("kubernetes:core/v1:Namespace")
+                       if n.inputs["metadata"]["name"] == "gpu-operator")
+    assert operator_ns.inputs["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "privileged"
+
+
+CROSS_FIELD = [
+    # (change to the dev stack, key named, words of what is allowed)
+    (lambda c: c[NS + "cluster"].update(endpointPublicAccess=False, endpointPrivateAccess=False,
+                                        publicAccessCidrs=[]),
+     NS + "cluster.endpointPrivateAccess", "must be reachable"),
+    (lambda c: c[NS + "cluster"].update(endpointPublicAccess=False), NS + "cluster.publicAccessCidrs",
+     "empty while endpointPublicAccess is false"),
+    (lambda c: c[NS + "network"].update(vpcId="vpc-1", privateSubnetIds=["subnet-1", "subnet-2"],
+                                        publicSubnetIds=["subnet-3"]),
+     NS + "network.vpcCidr", "absent when vpcId is set"),
+    (lambda c: c[NS + "network"].update(privateSubnetIds=["subnet-1", "subnet-2"]) or c[NS + "network"].pop("vpcCidr"),
+     NS + "network.vpcId", "set when subnet IDs are given"),
+    (lambda c: c[NS + "network"].update(vpcCidr="10.0.0.0/21"), NS + "network.vpcCidr", "/20 or larger"),
+    (lambda c: c[NS + "karpenter"]["nodePools"][0].update(name="p4d-balanced"),
+     NS + "karpenter.nodePools[0].name", "not used by a node group"),
+    (lambda c: c[NS + "workloads"][0].update(gpus=1), NS + "workloads[0]", "exactly one of profile"),
+    (lambda c: c[NS + "nodeGroups"][0].update(minSize=2), NS + "nodeGroups[0]", "minSize <= desiredSize"),
+]
+
+
+@pytest.mark.parametrize("change,key,allowed", CROSS_FIELD, ids=[c[1] for c in CROSS_FIELD])
+def test_cross_field_rules(change, key, allowed):
+    cfg = dev_config()
+    change(cfg)
+    with pytest.raises(ConfigError) as e:
+        parse_config(cfg)
+    assert e.value.key == key, str(e.value)
+    assert allowed in str(e.value)
+
+
+def test_the_single_strategy_advertises_every_slice_as_nvidia_gpu():
+    """FACTS 2: under `single` every slice is nvidia.com/gpu, so a 1g.5gb pod asks for nvidia.com/gpu: 1
+    and all-1g.5gb on p4d gives 56 of them."""
+    cfg = dev_config()
+    cfg[NS + "gpuOperator"]["migStrategy"] = "single"
+    cfg[NS + "nodeGroups"][0]["migLayout"] = "all-1g.5gb"
+    cfg[NS + "karpenter"] = {"enabled": False}
+    cfg[NS + "maxGpuNodes"] = 3
+    cfg[NS + "workloads"] = [{"name": "one", "profile": "1g.5gb", "replicas": 56, "pool": "p4d-balanced"}]
+    r = run(cfg)
+    assert r.error is None, r.error
+    d = r.one("kubernetes:apps/v1:Deployment", "gpu-dev-workloads-one")
+    limits = d.inputs["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]
+    assert limits["nvidia.com/gpu"] == "1" and not any(k.startswith("nvidia.com/mig-") for k in limits)
+    from gpu_slicing.pools import resolve_pools
+
+    assert dict(resolve_pools(parse_config(cfg))[0].per_node) == {"nvidia.com/gpu": 56}
+
+
+def test_a_node_group_fits_exactly_at_desired_size_and_not_one_pod_more():
+    """16 x 1g.5gb per all-balanced p4d (FACTS 1.6): 16 fit one desired node, 17 do not."""
+    cfg = dev_config()
+    cfg[NS + "workloads"] = [{"name": "w", "profile": "1g.5gb", "replicas": 16, "pool": "p4d-balanced"}]
+    parse_config(cfg)
+    cfg[NS + "workloads"][0]["replicas"] = 17
+    with pytest.raises(ConfigError) as e:
+        parse_config(cfg)
+    assert e.value.key == NS + "nodeGroups[0].desiredSize" and e.value.value == 1
+
+
+@pytest.mark.parametrize("text,value", [
+    # the Kubernetes documentation's examples (Resource Management for Pods and Containers; quantity.go)
+    ("128974848", 128974848), ("129e6", 129e6), ("129M", 129e6), ("128974848000m", 128974848),
+    ("123Mi", 123 * 2 ** 20), ("0.5", 0.5), ("100m", 0.1), ("1k", 1000), ("1Gi", 2 ** 30), ("1E", 1e18),
+    ("1.5", 1.5), (".5", 0.5), ("1152Gi", 1152 * 2 ** 30),
+])
+def test_quantities_follow_kubernetes(text, value):
+    from gpu_slicing.karpenter import quantity
+
+    assert quantity(text) == pytest.approx(value)
+
+
+@pytest.mark.parametrize("text", ["1K", "1KB", "Gi", "", "1 Gi", "x", "1.2.3", True])
+def test_what_kubernetes_rejects_is_no_quantity(text):
+    """"K" is not a suffix (lower-case k is 10^3; Ki is 2^10): the old parser read "1K" as 1000."""
+    from gpu_slicing.karpenter import quantity
+
+    assert quantity(text) is None
