@@ -229,6 +229,15 @@ def test_constrained_workloads_are_placed_first():
     assert [w.level for w in plan.workloads] == ["ok", "ok"]
 
 
+def test_pinned_workloads_are_placed_before_a_flexible_one_that_would_take_their_room():
+    """a and b hold 16 x 1g.5gb each; a flexible workload of 16 listed first would fill a (equal contention,
+    first by position) and leave the pinned 8 on a Pending; placing pinned ones first fits all 32."""
+    pools = [pool("a", nodes=(1, 1, 1)), pool("b", nodes=(1, 1, 1))]
+    plan = plan_capacity(pools, [demand("flex", replicas=16), demand("on-a", replicas=8, pool_name="a"),
+                                 demand("on-b", replicas=8, pool_name="b")])
+    assert [w.level for w in plan.workloads] == ["ok", "ok", "ok"]
+
+
 def test_pods_bigger_than_one_unit_fragment_nodes():
     """g5.48xlarge has 8 GPUs: 3-GPU pods fit 2 per node (6 of 8), so 2 nodes hold 4 pods, not 5."""
     pools = [pool("g5", "all-disabled", nodes=(2, 2, 2), itype="g5.48xlarge", strategy="none")]
