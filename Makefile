@@ -17,7 +17,8 @@ $(VENV)/.installed: requirements.txt
 plan: $(VENV)/.installed ## offline plan: STACK=dev | CONFIG=Pulumi.x.yaml, JSON=plan.json
 	$(PY) -m tools.plan $(if $(CONFIG),--config $(CONFIG),--stack $(STACK)) $(if $(JSON),--json $(JSON))
 
-test: $(VENV)/.installed ## the whole test suite, no network
+test: $(VENV)/.installed ## the layer contracts (.importlinter), then the whole test suite, no network
+	$(VENV)/bin/lint-imports --no-cache > /dev/null || $(VENV)/bin/lint-imports --no-cache
 	$(PY) -m pytest -q
 
 advise: $(VENV)/.installed ## MIG layout advisor: DEMAND=demand.yaml | CONFIG=Pulumi.x.yaml, JSON=out.json, ARGS="--karpenter --max-layouts 2 --price 22"
