@@ -70,6 +70,8 @@ def mig_parted_config(pools: Iterable[Any]) -> str:
 
 def device_plugin_configs(cfg: StackConfig, pools: Iterable[Any]) -> dict[str, str]:
     """One device-plugin config per distinct sharing setup, plus the default (no sharing)."""
-    default = f"version: v1\nflags:\n  migStrategy: {cfg.gpu_operator.mig_strategy}\n"
+    import yaml
+
+    default = yaml.safe_dump({"version": "v1", "flags": {"migStrategy": cfg.gpu_operator.mig_strategy}}, sort_keys=False)
     return {DEVICE_PLUGIN_DEFAULT_KEY: default,
             **sharing.render_device_plugin_configs(p.sharing for p in pools if p.sharing is not None)}

@@ -10,7 +10,6 @@ isolation, so they add schedulable slots, not compute.
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from dataclasses import dataclass, replace
 from typing import Any, Iterable, Mapping
@@ -139,16 +138,14 @@ def device_plugin_config_key(sharing: Sharing) -> str:
 
 
 def render_device_plugin_config(sharing: Sharing) -> str:
-    """The device plugin config file (`version: v1` + `sharing`) for this setup."""
-    resources = _explicit(sharing)
-    lines = ["version: v1", "sharing:", f"  {sharing.kind}:",
-             f"    renameByDefault: {_bool(sharing.rename_by_default)}"]
+    """The device plugin config file (`version: v1` + `sharing`) for this setup, emitted by PyYAML."""
+    import yaml
+
+    body: dict[str, Any] = {"renameByDefault": sharing.rename_by_default}
     if sharing.kind == TIME_SLICING:
-        lines.append(f"    failRequestsGreaterThanOne: {_bool(sharing.fail_requests_greater_than_one)}")
-    lines.append("    resources:")
-    for r in resources:
-        lines += [f"      - name: {json.dumps(r)}", f"        replicas: {sharing.replicas}"]
-    return "\n".join(lines) + "\n"
+        body["failRequestsGreaterThanOne"] = sharing.fail_requests_greater_than_one
+    body["resources"] = [{"name": r, "replicas": sharing.replicas} for r in _explicit(sharing)]
+    return yaml.safe_dump({"version": "v1", "sharing": {sharing.kind: body}}, sort_keys=False)
 
 
 def render_device_plugin_configs(sharings: Iterable[Sharing]) -> dict[str, str]:
@@ -161,5 +158,3 @@ def render_device_plugin_configs(sharings: Iterable[Sharing]) -> dict[str, str]:
     return dict(sorted(out.items()))
 
 
-def _bool(b: bool) -> str:
-    return "true" if b else "false"
