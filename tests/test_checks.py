@@ -354,3 +354,22 @@ def test_policy_violations_are_plan_errors(graph):
     found = errors(checks.policy_rules(dev_config(), g))
     assert sorted(f["id"] for f in found) == ["policy.imdsv2-required", "policy.mig-nodepool-overlay"]
     assert all(f["resource"] for f in found)
+
+
+def test_parliament_is_loaded_only_for_a_document_it_has_not_seen(tmp_path):
+    """Its import costs about half a second of every plan: findings are kept per document and version."""
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    doc = json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:*",
+                                                              "Resource": "*"}]})
+    probe = ("import json, sys; from tools import checks; "
+             f"out = [(f.issue, r) for f, r in checks.lint_policy({doc!r}, 'identity')]; "
+             "print(json.dumps({'findings': out, 'loaded': 'parliament' in sys.modules}))")
+    env = {"XDG_CACHE_HOME": str(tmp_path), "PATH": "/usr/bin:/bin"}
+    first, second = (json.loads(subprocess.run([sys.executable, "-c", probe], cwd=ROOT, env=env, check=True,
+                                               capture_output=True, text=True).stdout) for _ in range(2))
+    assert first["loaded"] is True and second["loaded"] is False
+    assert first["findings"] == second["findings"] and first["findings"]

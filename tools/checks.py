@@ -23,9 +23,11 @@ from __future__ import annotations
 
 import difflib
 import functools
+import hashlib
 import json
 import os
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
@@ -636,14 +638,49 @@ def accepted_reason(f: Any, kind: str, doc: Mapping[str, Any]) -> str | None:
     return None
 
 
-def lint_policy(doc: Any, kind: str) -> list[tuple[Any, str | None]]:
-    """parliament's findings on `doc` (a JSON string or data), each with its accepted reason or None."""
+@dataclass(frozen=True)
+class StoredFinding:
+    """A parliament finding as kept in the cache: the three fields the accepted-findings rules read."""
+
+    issue: str
+    detail: Any
+    location: Any
+
+
+def _cache_dir() -> Path:
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "gpu-slicing"
+
+
+def parliament_findings(text: str) -> list[Any]:
+    """parliament's findings on a policy document. Importing parliament costs about half a second, and the
+    documents rarely change, so findings are kept per (parliament version, document) in the user's cache
+    directory and parliament is loaded only for a document it has not seen."""
+    from importlib.metadata import version
+
+    digest = hashlib.sha256(f"{version('parliament')}\n{text}".encode()).hexdigest()
+    path = _cache_dir() / f"parliament-{digest}.json"
+    try:
+        return [StoredFinding(**f) for f in json.loads(path.read_text())]
+    except (OSError, ValueError, TypeError):
+        pass
     from parliament import analyze_policy_string
 
+    findings = analyze_policy_string(text, include_community_auditors=True).findings
+    try:
+        stored = json.dumps([{"issue": f.issue, "detail": f.detail, "location": f.location} for f in findings])
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(stored)
+    except (OSError, TypeError):
+        pass  # a read-only home or a finding that is not plain data: no cache, same answer
+    return findings
+
+
+def lint_policy(doc: Any, kind: str) -> list[tuple[Any, str | None]]:
+    """parliament's findings on `doc` (a JSON string or data), each with its accepted reason or None."""
     text = doc if isinstance(doc, str) else json.dumps(doc)
     parsed = json.loads(text) if isinstance(doc, str) else doc
-    policy = analyze_policy_string(text, include_community_auditors=True)
-    return [(f, accepted_reason(f, kind, parsed if isinstance(parsed, Mapping) else {})) for f in policy.findings]
+    return [(f, accepted_reason(f, kind, parsed if isinstance(parsed, Mapping) else {}))
+            for f in parliament_findings(text)]
 
 
 @check
