@@ -234,11 +234,14 @@ def k8s_schema(config: Mapping[str, Any], resources: list[dict]) -> Iterable[Fin
 
 def served_custom_kinds() -> dict[tuple[str, str], str]:
     """(apiVersion, kind) -> scope of the custom resources this program may create: Karpenter's, at the
-    versions gpu_slicing.karpenter pins (tests hold them against the real CRDs)."""
+    versions gpu_slicing.karpenter pins (tests hold them against the real CRDs), and the Prometheus
+    Operator's ServiceMonitor and PrometheusRule (gpu_slicing.observability)."""
     from gpu_slicing import karpenter as k
+    from gpu_slicing.observability import MONITORING_API
 
     return {(k.NODEPOOL_API, "NodePool"): "Cluster", (k.NODECLASS_API, "EC2NodeClass"): "Cluster",
-            (k.OVERLAY_API, "NodeOverlay"): "Cluster"}
+            (k.OVERLAY_API, "NodeOverlay"): "Cluster",
+            (MONITORING_API, "ServiceMonitor"): "Namespaced", (MONITORING_API, "PrometheusRule"): "Namespaced"}
 
 
 def _custom_objects(resources: list[dict], version: str | None) -> list[dict]:
@@ -259,10 +262,13 @@ def k8s_custom_resource_kind(config: Mapping[str, Any], resources: list[dict]) -
             known = ", ".join(f"{a} {k}" for a, k in sorted(served)) or "none"
             yield finding("k8s.custom-resource-kind", "error",
                           f"{kind} {r['name']}: {api} {kind} is neither a built-in Kubernetes kind nor a custom "
-                          f"resource the pinned Karpenter serves ({known})", r["name"])
+                          f"resource the pinned Karpenter or Prometheus Operator serves ({known})", r["name"])
         elif scope == "Cluster" and r["inputs"].get("metadata", {}).get("namespace"):
             yield finding("k8s.custom-resource-kind", "error",
                           f"{kind} {r['name']}: metadata.namespace set on a cluster-scoped kind", r["name"])
+        elif scope == "Namespaced" and not r["inputs"].get("metadata", {}).get("namespace"):
+            yield finding("k8s.custom-resource-kind", "error",
+                          f"{kind} {r['name']}: no metadata.namespace on a namespaced kind", r["name"])
     yield finding("k8s.custom-resource-kind", "info",
                   f"{len(objects)} custom resources checked for a served apiVersion/kind and scope")
 
@@ -345,6 +351,10 @@ def k8s_crd_schema(config: Mapping[str, Any], resources: list[dict]) -> Iterable
     n = 0
     for r in objects:
         errors = crd_errors(r["inputs"], directory)
+        if errors is None and r["inputs"].get("apiVersion", "").startswith("monitoring.coreos.com/"):
+            yield finding("k8s.crd-schema", "info", f"{r['inputs']['kind']} {r['name']}: not validated: no "
+                                                    f"Prometheus Operator CRD in {directory}", r["name"])
+            continue
         if errors is None:
             yield finding("k8s.crd-schema", "error", f"{r['inputs']['kind']} {r['name']}: no CRD in {directory} "
                                                      f"serves {r['inputs'].get('apiVersion')}", r["name"])
@@ -393,10 +403,11 @@ def k8s_crd_cel(config: Mapping[str, Any], resources: list[dict]) -> Iterable[Fi
 
 def chart_allowlists() -> dict[str, tuple[frozenset[str], Callable[[Mapping[str, Any]], list[str]]]]:
     """chart (last path element of the Release's `chart`) -> (reviewed VALUE_PATHS, how to flatten values)."""
-    from gpu_slicing import gpu_operator, helm, karpenter
+    from gpu_slicing import gpu_operator, helm, karpenter, observability
 
     return {"gpu-operator": (gpu_operator.VALUE_PATHS, helm.flatten),
-            "karpenter": (karpenter.VALUE_PATHS, karpenter.flatten)}
+            "karpenter": (karpenter.VALUE_PATHS, karpenter.flatten),
+            "kube-prometheus-stack": (observability.VALUE_PATHS, helm.flatten)}
 
 
 def value_paths_off_allowlist(chart: str, values: Mapping[str, Any]) -> list[str] | None:
