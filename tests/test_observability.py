@@ -390,3 +390,12 @@ def test_tested_alerts_ignores_cases_that_only_expect_silence(tmp_path):
         {"alertname": "Quiet", "eval_time": "1m", "exp_alerts": []},
         {"alertname": "Loud", "eval_time": "1m", "exp_alerts": [{"exp_labels": {"a": "b"}}]}]}]}))
     assert checks.tested_alerts(p) == {"Loud"}
+
+
+def test_readme_shows_every_panel_and_alert_and_how_to_open_grafana():
+    text = (ROOT / "README.md").read_text()
+    cfg, pools = _dev()
+    missing = [p.title for p in obs.panels(cfg, pools) if f"| {p.title} |" not in text]
+    missing += [a.name for a in obs.alerts(cfg.observability) if f"| `{a.name}` |" not in text]
+    assert missing == []
+    assert "kubectl -n monitoring port-forward svc/kube-prometheus-stack-grafana" in text
