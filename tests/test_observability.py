@@ -399,3 +399,31 @@ def test_readme_shows_every_panel_and_alert_and_how_to_open_grafana():
     missing += [a.name for a in obs.alerts(cfg.observability) if f"| `{a.name}` |" not in text]
     assert missing == []
     assert "kubectl -n monitoring port-forward svc/kube-prometheus-stack-grafana" in text
+
+
+@pytest.mark.parametrize("mode", ["install", "existing"])
+def test_observability_component_alone_parents_its_children_and_waits_for_what_it_is_given(dev, mode):
+    import pulumi
+    import pulumi_kubernetes as k8s
+
+    from components.observability import Observability, ObservabilityArgs
+    from tools.harness import run_program
+
+    dev[NS + "observability"] = {"enabled": True, "prometheusOperator": mode}
+    cfg = parse_config(dev)
+
+    def build():
+        provider = k8s.Provider("k", kubeconfig="{}")
+        nodes = pulumi.CustomResource("test:index:Marker", "system-nodes", {})
+        Observability("obs", ObservabilityArgs(cfg, resolve_pools(cfg), provider, "gpu-operator", nodes))
+
+    r = run_program({}, program=build)
+    assert r.error is None, r.error
+    comp = r.one("gpu-slicing:observability:Observability")
+    children = [x for x in r.registrations if x.parent == comp.urn]
+    marker = r.one("test:index:Marker").urn
+    assert children and all(marker in x.dependencies for x in children)
+    releases = r.by_type("kubernetes:helm.sh/v3:Release")
+    assert len(releases) == (1 if mode == "install" else 0)
+    if releases:
+        assert releases[0].options["customTimeouts"]["create"] == "20m"
