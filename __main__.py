@@ -8,6 +8,7 @@ from components.gpu_node_pool import GpuNodePool
 from components.gpu_operator import GpuOperator, GpuOperatorArgs
 from components.karpenter import Karpenter
 from components.network import Network, NetworkArgs
+from components.observability import Observability, ObservabilityArgs
 from components.workloads import SampleWorkloads, SampleWorkloadsArgs
 from gpu_slicing.pools import resolve_pools
 from gpu_slicing.validate import capacity_plan
@@ -38,6 +39,11 @@ pool_ready = {**{n: [g.node_group] for n, g in gpu_groups.items()},
               **{n: [p.node_pool, *p.overlays] for n, p in gpu_pools.items()}}
 workloads = SampleWorkloads(f"{name}-workloads", SampleWorkloadsArgs(cfg.workloads, by_name, cluster.provider,
                                                                      operator.release, pool_ready))
+# Monitoring (optional) runs on the system nodes and watches the operator's exporter; nothing depends on it,
+# so a destroy removes it first, before anything it watches.
+observability = (Observability(f"{name}-observability", ObservabilityArgs(
+    cfg, pools, cluster.provider, operator.namespace, cluster.system_node_group))
+    if cfg.observability.enabled else None)
 
 pulumi.export("clusterName", name)
 pulumi.export("kubeconfig", cluster.kubeconfig)
@@ -47,4 +53,6 @@ pulumi.export("gpuNodeGroups", [g.name for g in cfg.node_groups])
 if karpenter:
     pulumi.export("karpenterNodePools", [p.name for p in cfg.karpenter.node_pools])
     pulumi.export("karpenterInterruptionQueue", karpenter.interruption_queue)
+if observability:
+    pulumi.export("monitoringNamespace", observability.namespace)
 pulumi.export("capacity", capacity_plan(cfg, pools).to_json())

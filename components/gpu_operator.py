@@ -8,6 +8,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from gpu_slicing import gpu_operator as spec
+from gpu_slicing import observability
 from gpu_slicing.config import StackConfig
 from gpu_slicing.pools import Pool
 
@@ -57,6 +58,12 @@ class GpuOperator(pulumi.ComponentResource):
                 f"{name}-device-plugin",
                 metadata={"name": spec.DEVICE_PLUGIN_CONFIGMAP, "namespace": ns.metadata["name"]},
                 data=spec.device_plugin_configs(cfg, pools),
+                opts=child(self, **k8s_opts)))
+        if observability.needs_exporter_config(cfg, pools):
+            configs.append(k8s.core.v1.ConfigMap(
+                f"{name}-dcgm-metrics",
+                metadata={"name": observability.EXPORTER_CONFIGMAP, "namespace": ns.metadata["name"]},
+                data={observability.EXPORTER_CSV_KEY: observability.exporter_csv()},
                 opts=child(self, **k8s_opts)))
         self.release = k8s.helm.v3.Release(
             name,

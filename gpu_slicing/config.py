@@ -22,6 +22,7 @@ from .errors import ConfigError
 NAMESPACE = "gpu-slicing"
 GPU_OPERATOR_VERSION = "v26.7.0"
 KARPENTER_VERSION = "1.14.1"
+KUBE_PROMETHEUS_STACK_VERSION = "88.5.3"  # prometheus-community chart; values reviewed in gpu_slicing/observability.py
 # AL2023 EKS-optimized AMI release pinned for Karpenter nodes (`al2023@<version>`); bump deliberately.
 AMI_ALIAS_VERSION = "v20261118"
 SUPPORTED_KUBERNETES_VERSIONS = ("1.31", "1.32", "1.33", "1.34", "1.35")
@@ -244,6 +245,33 @@ class KarpenterConfig:
     node_pools: tuple[NodePoolConfig, ...] = _field("nodePools", (), check=_raw, doc="GPU NodePools")
 
 
+def _labels(v: Any, key: str) -> Mapping[str, str]:
+    if not isinstance(v, Mapping) or not all(isinstance(k, str) and k and isinstance(x, str) for k, x in v.items()):
+        raise ConfigError(key, v, "a mapping of Kubernetes label names to string values")
+    return dict(v)
+
+
+@dataclass(frozen=True)
+class ObservabilityConfig:
+    enabled: bool = _field("enabled", False, check=_bool,
+                           doc="per-slice metrics, alerts and a Grafana dashboard (FACTS 9)")
+    prometheus_operator: str = _field("prometheusOperator", "install", check=_one_of("install", "existing"),
+                                      doc="install = the pinned kube-prometheus-stack (Prometheus, Grafana, "
+                                          "kube-state-metrics); existing = the cluster has one: only the "
+                                          "ServiceMonitor, alert rules and dashboard")
+    version: str = _field("version", KUBE_PROMETHEUS_STACK_VERSION, check=_one_of(KUBE_PROMETHEUS_STACK_VERSION),
+                          doc="kube-prometheus-stack chart version (pinned; values are checked against it)")
+    namespace: str = _field("namespace", "monitoring", check=_name,
+                            doc="namespace of the stack (created with install) and of the rules and dashboard")
+    selector_labels: Mapping[str, str] = _field("selectorLabels", {}, check=_labels,
+                                                doc="labels on the ServiceMonitor and PrometheusRule, for an "
+                                                    "existing Prometheus whose selectors require them")
+    mig_pending_alert_after: str = _field("migPendingAlertAfter", "30m", check=_duration,
+                                          doc="alert when a node's MIG config stays pending/rebooting this long")
+    idle_alert_after: str = _field("idleAlertAfter", "3h", check=_duration,
+                                   doc="alert when a slice is idle (allocated but unused, or unallocated) this long")
+
+
 @dataclass(frozen=True)
 class WorkloadConfig:
     name: str = _field("name", check=_name, doc="Deployment name")
@@ -271,6 +299,8 @@ class StackConfig:
     mig_layouts: Mapping[str, MigLayout] = _field("migLayouts", {}, check=_raw, doc="custom MIG layouts")
     karpenter: KarpenterConfig = _field("karpenter", KarpenterConfig(), check=_raw,
                                         doc="Karpenter and GPU NodePools")
+    observability: ObservabilityConfig = _field("observability", ObservabilityConfig(), check=_raw,
+                                                doc="metrics, alerts and dashboard for the slices")
 
 
 def _pattern(v: Any, key: str, regex: str, what: str) -> str:
@@ -328,7 +358,8 @@ def documented_keys() -> dict[str, list[tuple[str, str, str]]]:
     classes = {"": StackConfig, "cluster": ClusterConfig, "network": NetworkConfig,
                "systemNodeGroup": SystemNodeGroupConfig, "gpuOperator": GpuOperatorConfig,
                "nodeGroups[]": NodeGroupConfig, "karpenter": KarpenterConfig,
-               "karpenter.nodePools[]": NodePoolConfig, "workloads[]": WorkloadConfig}
+               "karpenter.nodePools[]": NodePoolConfig, "workloads[]": WorkloadConfig,
+               "observability": ObservabilityConfig}
     for prefix, cls in classes.items():
         rows = []
         for f in dataclasses.fields(cls):
@@ -368,6 +399,7 @@ def parse_config(raw: Mapping[str, Any]) -> StackConfig:
         "workloads": _build_list(WorkloadConfig),
         "migLayouts": lambda v, k: layouts.parse_custom_layouts(v or {}, k),
         "karpenter": lambda v, k: _build(KarpenterConfig, v, k, {"nodePools": _build_list(NodePoolConfig)}),
+        "observability": lambda v, k: _build(ObservabilityConfig, v, k),
     }
     if "cluster" not in ours:
         raise ConfigError(f"{NAMESPACE}:cluster", None, "required: {name: <cluster name>, ...}")

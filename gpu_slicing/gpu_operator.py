@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
-from . import catalog, layouts, sharing
+from . import catalog, layouts, observability, sharing
 from .config import StackConfig
 
 CHART = "gpu-operator"
@@ -24,7 +24,11 @@ VALUE_PATHS = frozenset({
     "driver.enabled", "toolkit.enabled", "mig.strategy", "migManager.enabled", "migManager.env",
     "migManager.config.name", "migManager.config.create", "devicePlugin.enabled", "devicePlugin.config.name",
     "devicePlugin.config.create", "devicePlugin.config.default",
+    "dcgmExporter.enabled", "dcgmExporter.env", "dcgmExporter.config.name", "dcgmExporter.serviceMonitor.enabled",
 })
+# Paths values.yaml documents only in a commented-out example (its templates read them: clusterpolicy.yaml
+# `.Values.dcgmExporter.config.name`); the tests find them in that comment block instead.
+COMMENTED_VALUE_PATHS = frozenset({"dcgmExporter.config.name"})
 
 
 def operator_values(cfg: StackConfig, pools: Iterable[Any]) -> dict[str, Any]:
@@ -41,6 +45,9 @@ def operator_values(cfg: StackConfig, pools: Iterable[Any]) -> dict[str, Any]:
     }
     if needs_mig_parted_configmap(pools):
         values["migManager"]["config"] = {"name": MIG_PARTED_CONFIGMAP, "create": False}
+    exporter = observability.operator_exporter_values(cfg, pools)
+    if exporter:
+        values["dcgmExporter"] = exporter
     if needs_device_plugin_configmap(pools):
         values["devicePlugin"]["config"] = {"name": DEVICE_PLUGIN_CONFIGMAP, "create": False,
                                             "default": DEVICE_PLUGIN_DEFAULT_KEY}

@@ -14,7 +14,7 @@ NS = "gpu-slicing:"
 
 @pytest.fixture(scope="module")
 def shared_run():
-    """The dev stack plus a custom layout and time-slicing, so the operator has both of its ConfigMaps."""
+    """The dev stack plus a custom layout and time-slicing, so the operator has all three of its ConfigMaps."""
     cfg = dev_config()
     cfg[NS + "migLayouts"] = {"p4d-half": [{"devices": [0, 1, 2, 3], "profiles": {"1g.5gb": 7}},
                                            {"devices": [4, 5, 6, 7], "profiles": {"3g.20gb": 2}}]}
@@ -42,13 +42,14 @@ def test_a_gpu_node_group_waits_for_its_roles_policy_attachments(dev_runs):
 
 
 def test_the_operator_waits_for_its_configmaps(shared_run):
-    """The release points migManager.config.name and devicePlugin.config.name at our ConfigMaps: created
-    after them, the MIG manager and device plugin never start without their config."""
+    """The release points migManager.config.name, devicePlugin.config.name and dcgmExporter.config.name at our
+    ConfigMaps: created after them, the MIG manager, device plugin and exporter never start without their config."""
     rel = shared_run.one("kubernetes:helm.sh/v3:Release", "gpu-dev-gpu-operator")
-    cms = shared_run.by_type("kubernetes:core/v1:ConfigMap")
+    cms = [c for c in shared_run.by_type("kubernetes:core/v1:ConfigMap") if c.parent == rel.parent]
     names = {c.inputs["metadata"]["name"] for c in cms}
     assert {rel.inputs["values"]["migManager"]["config"]["name"],
-            rel.inputs["values"]["devicePlugin"]["config"]["name"]} == names
+            rel.inputs["values"]["devicePlugin"]["config"]["name"],
+            rel.inputs["values"]["dcgmExporter"]["config"]["name"]} == names
     assert {c.urn for c in cms} <= set(rel.dependencies)
 
 

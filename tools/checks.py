@@ -14,6 +14,7 @@ by the upstream reference, not by a hand-written imitation of it:
 | aws.kubernetes-version | (botocore has no enum of EKS versions: says so, and which checks cover it) | - |
 | aws.event-source | an EventBridge pattern on a source no AWS service emits | botocore's list of services |
 | iam.parliament | IAM/SQS policy documents with malformed or risky statements | parliament (with community auditors); accepted findings in ACCEPTED_IAM_FINDINGS, each with its reason |
+| observability.exporter, observability.alert-tests | a MIG pool whose dcgm-exporter metrics list lacks the per-MIG-instance fields; an alert no promtool unit test expects to fire | gpu_slicing.observability.MIG_FIELDS; tests/promtool/gpu_slicing_alerts_test.yaml |
 | policy.<rule> | the CrossGuard rules of policy/rules.py (GPU invariants, security, cost), run over the same graph | policy/rules.py + gpu_slicing |
 
 Every check reports at least one finding: problems (error/warning) or one `info` line saying what it
@@ -236,11 +237,14 @@ def k8s_schema(config: Mapping[str, Any], resources: list[dict]) -> Iterable[Fin
 
 def served_custom_kinds() -> dict[tuple[str, str], str]:
     """(apiVersion, kind) -> scope of the custom resources this program may create: Karpenter's, at the
-    versions gpu_slicing.karpenter pins (tests hold them against the real CRDs)."""
+    versions gpu_slicing.karpenter pins (tests hold them against the real CRDs), and the Prometheus
+    Operator's ServiceMonitor and PrometheusRule (gpu_slicing.observability)."""
     from gpu_slicing import karpenter as k
+    from gpu_slicing.observability import MONITORING_API
 
     return {(k.NODEPOOL_API, "NodePool"): "Cluster", (k.NODECLASS_API, "EC2NodeClass"): "Cluster",
-            (k.OVERLAY_API, "NodeOverlay"): "Cluster"}
+            (k.OVERLAY_API, "NodeOverlay"): "Cluster",
+            (MONITORING_API, "ServiceMonitor"): "Namespaced", (MONITORING_API, "PrometheusRule"): "Namespaced"}
 
 
 def _custom_objects(resources: list[dict], version: str | None) -> list[dict]:
@@ -261,10 +265,13 @@ def k8s_custom_resource_kind(config: Mapping[str, Any], resources: list[dict]) -
             known = ", ".join(f"{a} {k}" for a, k in sorted(served)) or "none"
             yield finding("k8s.custom-resource-kind", "error",
                           f"{kind} {r['name']}: {api} {kind} is neither a built-in Kubernetes kind nor a custom "
-                          f"resource the pinned Karpenter serves ({known})", r["name"])
+                          f"resource the pinned Karpenter or Prometheus Operator serves ({known})", r["name"])
         elif scope == "Cluster" and r["inputs"].get("metadata", {}).get("namespace"):
             yield finding("k8s.custom-resource-kind", "error",
                           f"{kind} {r['name']}: metadata.namespace set on a cluster-scoped kind", r["name"])
+        elif scope == "Namespaced" and not r["inputs"].get("metadata", {}).get("namespace"):
+            yield finding("k8s.custom-resource-kind", "error",
+                          f"{kind} {r['name']}: no metadata.namespace on a namespaced kind", r["name"])
     yield finding("k8s.custom-resource-kind", "info",
                   f"{len(objects)} custom resources checked for a served apiVersion/kind and scope")
 
@@ -347,6 +354,10 @@ def k8s_crd_schema(config: Mapping[str, Any], resources: list[dict]) -> Iterable
     n = 0
     for r in objects:
         errors = crd_errors(r["inputs"], directory)
+        if errors is None and r["inputs"].get("apiVersion", "").startswith("monitoring.coreos.com/"):
+            yield finding("k8s.crd-schema", "info", f"{r['inputs']['kind']} {r['name']}: not validated: no "
+                                                    f"Prometheus Operator CRD in {directory}", r["name"])
+            continue
         if errors is None:
             yield finding("k8s.crd-schema", "error", f"{r['inputs']['kind']} {r['name']}: no CRD in {directory} "
                                                      f"serves {r['inputs'].get('apiVersion')}", r["name"])
@@ -395,10 +406,11 @@ def k8s_crd_cel(config: Mapping[str, Any], resources: list[dict]) -> Iterable[Fi
 
 def chart_allowlists() -> dict[str, tuple[frozenset[str], Callable[[Mapping[str, Any]], list[str]]]]:
     """chart (last path element of the Release's `chart`) -> (reviewed VALUE_PATHS, how to flatten values)."""
-    from gpu_slicing import gpu_operator, helm, karpenter
+    from gpu_slicing import gpu_operator, helm, karpenter, observability
 
     return {"gpu-operator": (gpu_operator.VALUE_PATHS, helm.flatten),
-            "karpenter": (karpenter.VALUE_PATHS, karpenter.flatten)}
+            "karpenter": (karpenter.VALUE_PATHS, karpenter.flatten),
+            "kube-prometheus-stack": (observability.VALUE_PATHS, helm.flatten)}
 
 
 def value_paths_off_allowlist(chart: str, values: Mapping[str, Any]) -> list[str] | None:
@@ -736,3 +748,81 @@ def policy_rules(config: Mapping[str, Any], resources: list[dict]) -> Iterable[F
             yield finding(f"policy.{name}", "error" if rule.mandatory else "warning", message, names.get(urn, urn))
     clean = [n for n, v in results.items() if not v]
     yield finding("policy", "info", f"{len(results)} policy-pack rules run, {len(clean)} clean")
+
+
+# --- Observability: what a MIG pool needs from the exporter, and alerts with tests --------------------------
+
+ALERT_TESTS = Path(__file__).resolve().parents[1] / "tests" / "promtool" / "gpu_slicing_alerts_test.yaml"
+
+
+def tested_alerts(path: Path = ALERT_TESTS) -> set[str]:
+    """Alerts the promtool unit tests expect to fire at least once (a test that only expects silence proves
+    nothing about the rule's expression)."""
+    import yaml
+
+    if not path.is_file():
+        return set()
+    doc = yaml.safe_load(path.read_text()) or {}
+    return {t["alertname"] for test in doc.get("tests") or [] for t in test.get("alert_rule_test") or []
+            if t.get("exp_alerts")}
+
+
+def _exporter_fields(resources: list[dict]) -> tuple[str | None, set[str] | None]:
+    """The GPU Operator release's exporter ConfigMap name and the fields its CSV lists (None: not found)."""
+    from gpu_slicing import observability
+
+    releases = [r for r in resources if r["type"] in rules.RELEASE_TYPES
+                and str(r["inputs"].get("chart", "")).rstrip("/").rsplit("/", 1)[-1] == "gpu-operator"]
+    for r in releases:
+        name = _dig(r["inputs"], "values.dcgmExporter.config.name")
+        if not name or not isinstance(name[0], str):
+            return None, None
+        for cm in resources:
+            if cm["type"] == rules.CONFIGMAP_TYPE and _dig(cm["inputs"], "metadata.name") == [name[0]]:
+                csv = (cm["inputs"].get("data") or {}).get(observability.EXPORTER_CSV_KEY)
+                return name[0], observability.parse_exporter_csv(csv) if isinstance(csv, str) else set()
+        return name[0], None
+    return None, None
+
+
+@check
+def observability(config: Mapping[str, Any], resources: list[dict]) -> Iterable[Finding]:
+    from gpu_slicing import observability as obs
+    from gpu_slicing.pools import resolve_pools
+
+    cfg = stack(config)[0]
+    mig_pools = [p.name for p in resolve_pools(cfg) if p.gpu.mig_capable and p.layout.mig_enabled]
+    has_operator = any(r["type"] in rules.RELEASE_TYPES and "gpu-operator" in str(r["inputs"].get("chart", ""))
+                       for r in resources)
+    if mig_pools and has_operator:
+        name, fields = _exporter_fields(resources)
+        missing = sorted(obs.MIG_FIELDS - (fields or set()))
+        if name is None:
+            yield finding("observability.exporter", "error",
+                          f"MIG pools {', '.join(mig_pools)}: the GPU Operator's dcgm-exporter has no metrics list of "
+                          f"ours (dcgmExporter.config.name): its default spends a field on DCGM_FI_DEV_GPU_UTIL, "
+                          f"which MIG instances never report, and per-slice series need {', '.join(sorted(obs.MIG_FIELDS))}")
+        elif fields is None:
+            yield finding("observability.exporter", "error",
+                          f"dcgmExporter.config.name is {name!r} but no ConfigMap {name!r} with key "
+                          f"{obs.EXPORTER_CSV_KEY} is in the plan: the exporter would not start")
+        elif missing:
+            yield finding("observability.exporter", "error",
+                          f"MIG pools {', '.join(mig_pools)}: the exporter's metrics list {name!r} lacks "
+                          f"{', '.join(missing)}: slices would have no activity or memory series")
+        else:
+            yield finding("observability.exporter", "info",
+                          f"the exporter's metrics list {name!r} has every per-MIG-instance field "
+                          f"({len(fields or ())} fields) for MIG pools {', '.join(mig_pools)}")
+    rules_ = [r for r in resources if r["type"] == f"kubernetes:{obs.MONITORING_API}:PrometheusRule"]
+    alerts = sorted({a for r in rules_ for a in _dig(r["inputs"], "spec.groups[].rules[].alert") if a})
+    untested = [a for a in alerts if a not in tested_alerts()]
+    for a in untested:
+        yield finding("observability.alert-tests", "error",
+                      f"alert {a} has no promtool unit test that expects it to fire "
+                      f"({ALERT_TESTS.relative_to(ALERT_TESTS.parents[2])})")
+    if alerts and not untested:
+        yield finding("observability.alert-tests", "info",
+                      f"{len(alerts)} alerts, each with a promtool unit test that expects it to fire")
+    if not mig_pools and not alerts:
+        yield finding("observability", "info", "no MIG pools and no alert rules: nothing to check")

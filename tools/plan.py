@@ -59,10 +59,27 @@ def _dig(inputs: Any, path: str) -> Any:
     return inputs
 
 
+def contents(reg: dict) -> str:
+    """What the observability objects hold, an item a word: exporter fields, alert names, dashboard panels."""
+    from gpu_slicing import observability as obs
+
+    inputs = reg["inputs"]
+    data = inputs.get("data") if isinstance(inputs.get("data"), dict) else {}
+    if isinstance(data.get(obs.EXPORTER_CSV_KEY), str):
+        return "fields=" + json.dumps(sorted(obs.parse_exporter_csv(data[obs.EXPORTER_CSV_KEY])))
+    if isinstance(data.get(obs.DASHBOARD_KEY), str):
+        board = json.loads(data[obs.DASHBOARD_KEY])
+        return "panels=" + json.dumps([x["title"] for x in board.get("panels", []) if x.get("type") != "row"])
+    if reg["type"].endswith(":PrometheusRule"):
+        groups = _dig(inputs, "spec.groups") or []
+        return "alerts=" + json.dumps([r.get("alert") for g in groups for r in g.get("rules", [])])
+    return ""
+
+
 def summary(reg: dict) -> str:
     keys = KEY_INPUTS.get(reg["type"])
     if keys is None:
-        return ""
+        return contents(reg)
     parts = []
     for k in keys:
         v = _dig(reg["inputs"], k)

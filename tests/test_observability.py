@@ -1,0 +1,429 @@
+"""Seeing the slices (FACTS 9): the exporter's metrics list, the alerts under promtool, every query as PromQL
+over metrics that exist, the dashboard, the chart values, the config section and the plan's checks."""
+from __future__ import annotations
+
+import copy
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import ROOT, dev_config, reference
+from gpu_slicing import observability as obs
+from gpu_slicing.config import NAMESPACE, ObservabilityConfig, parse_config
+from gpu_slicing.errors import ConfigError
+from gpu_slicing.pools import resolve_pools
+from tools import checks
+
+NS = NAMESPACE + ":"
+PROMTOOL = shutil.which("promtool")
+needs_promtool = pytest.mark.skipif(
+    PROMTOOL is None, reason="needs promtool (Debian package prometheus; .ci/run installs it)")
+ALERT_TESTS = ROOT / "tests" / "promtool" / "gpu_slicing_alerts_test.yaml"
+
+
+def _dev():
+    cfg = parse_config(dev_config())
+    return cfg, resolve_pools(cfg)
+
+
+# --- the exporter's metrics list ------------------------------------------------------------------------
+
+def test_exporter_list_has_the_mig_fields_of_facts_9_and_not_gpu_util():
+    fields = obs.parse_exporter_csv(obs.exporter_csv())
+    assert {"DCGM_FI_PROF_GR_ENGINE_ACTIVE", "DCGM_FI_PROF_SM_ACTIVE", "DCGM_FI_PROF_DRAM_ACTIVE",
+            "DCGM_FI_DEV_FB_USED", "DCGM_FI_DEV_FB_FREE"} <= fields
+    assert "DCGM_FI_DEV_GPU_UTIL" not in fields  # not supported on MIG instances (dcgm-exporter#216, #430)
+
+
+def test_exporter_csv_lines_are_field_type_help():
+    """dcgm-exporter's CSV format: `DCGM field, Prometheus type, help`; '#' starts a comment."""
+    for line in obs.exporter_csv().splitlines():
+        if line.startswith("#"):
+            continue
+        field, kind, help_ = (x.strip() for x in line.split(",", 2))
+        assert field.startswith("DCGM_FI_") and kind in ("gauge", "counter") and help_
+
+
+def test_operator_values_point_the_exporter_at_our_list_with_pod_mapping(dev):
+    from gpu_slicing.gpu_operator import operator_values
+
+    cfg = parse_config(dev)
+    values = operator_values(cfg, resolve_pools(cfg))["dcgmExporter"]
+    assert values["config"] == {"name": "gpu-slicing-dcgm-metrics"}
+    assert {"name": "DCGM_EXPORTER_KUBERNETES", "value": "true"} in values["env"]
+    assert values["serviceMonitor"] == {"enabled": False}  # ours replaces it: one scrape, honorLabels
+
+
+def test_without_observability_a_mig_stack_still_gets_the_list_but_keeps_the_operators_service_monitor(dev):
+    from gpu_slicing.gpu_operator import operator_values
+
+    dev[NS + "observability"] = {"enabled": False}
+    cfg = parse_config(dev)
+    values = operator_values(cfg, resolve_pools(cfg))["dcgmExporter"]
+    assert values["config"]["name"] == obs.EXPORTER_CONFIGMAP and "serviceMonitor" not in values
+
+
+def test_a_stack_without_mig_or_observability_leaves_the_exporter_alone(dev):
+    from gpu_slicing.gpu_operator import operator_values
+
+    dev[NS + "observability"] = {"enabled": False}
+    dev[NS + "nodeGroups"][0]["migLayout"] = "all-disabled"
+    dev[NS + "karpenter"]["nodePools"][0]["migLayout"] = "all-disabled"
+    dev[NS + "workloads"] = []
+    cfg = parse_config(dev)
+    assert "dcgmExporter" not in operator_values(cfg, resolve_pools(cfg))
+
+
+def test_gpu_operator_mounts_the_list_from_this_key():
+    """The operator mounts key `dcgm-metrics.csv` of the ConfigMap named by dcgmExporter.config.name (values.yaml)."""
+    text = reference("gpu-operator", "values.yaml").read_text()
+    assert f"`{obs.EXPORTER_CSV_KEY}`" in text
+
+
+# --- alerts under promtool ----------------------------------------------------------------------------------
+
+def _promtool_dir(tmp_path: Path, groups) -> Path:
+    (tmp_path / "rules.yaml").write_text(yaml.safe_dump({"groups": groups}, sort_keys=False))
+    shutil.copy(ALERT_TESTS, tmp_path / ALERT_TESTS.name)
+    return tmp_path
+
+
+@needs_promtool
+def test_promtool_checks_the_rules(tmp_path):
+    d = _promtool_dir(tmp_path, obs.rule_groups(ObservabilityConfig()))
+    out = subprocess.run([PROMTOOL, "check", "rules", str(d / "rules.yaml")], capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert f"SUCCESS: {len(obs.alerts(ObservabilityConfig()))} rules found" in out.stdout
+
+
+@needs_promtool
+def test_promtool_unit_tests_pass_for_every_alert(tmp_path):
+    d = _promtool_dir(tmp_path, obs.rule_groups(ObservabilityConfig()))
+    out = subprocess.run([PROMTOOL, "test", "rules", ALERT_TESTS.name], cwd=d, capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "SUCCESS" in out.stdout
+
+
+@needs_promtool
+@pytest.mark.parametrize("alert,broken", [
+    ("GpuSlicingGpuNodeNotReady", lambda e: e.split(" * on (node)")[0]),  # forgets it is about GPU nodes only
+    ("GpuSlicingMigConfigStuck", lambda e: e.split(") (", 1)[1][:-1]),  # keeps the state label
+    ("GpuSlicingSlicesUnallocated", lambda e: e.replace('{phase=~"Running"}', '{phase=~"Running|Succeeded"}')),
+])
+def test_promtool_unit_tests_catch_a_broken_rule(tmp_path, alert, broken):
+    groups = copy.deepcopy(obs.rule_groups(ObservabilityConfig()))
+    rule = next(r for r in groups[0]["rules"] if r["alert"] == alert)
+    rule["expr"] = broken(rule["expr"])
+    d = _promtool_dir(tmp_path, groups)
+    out = subprocess.run([PROMTOOL, "test", "rules", ALERT_TESTS.name], cwd=d, capture_output=True, text=True)
+    assert out.returncode != 0 and f"alertname: {alert}" in out.stdout + out.stderr
+
+
+def test_every_alert_has_a_unit_test_that_expects_it_to_fire():
+    assert {a.name for a in obs.alerts(ObservabilityConfig())} == checks.tested_alerts(ALERT_TESTS)
+
+
+def test_alert_thresholds_come_from_config(dev):
+    dev[NS + "observability"] = {"enabled": True, "migPendingAlertAfter": "45m", "idleAlertAfter": "8h"}
+    by_name = {a.name: a for a in obs.alerts(parse_config(dev).observability)}
+    assert by_name["GpuSlicingMigConfigStuck"].for_ == "45m"
+    assert by_name["GpuSlicingSliceIdle"].for_ == "8h" and by_name["GpuSlicingSlicesUnallocated"].for_ == "8h"
+
+
+# --- every query: valid PromQL over metrics that exist -----------------------------------------------------
+
+def _metric_names(expr) -> set[str]:
+    import promql_parser
+
+    names: set[str] = set()
+
+    def visit(node):
+        if isinstance(node, promql_parser.VectorSelector) and node.name:
+            names.add(node.name)
+        for attr in ("expr", "lhs", "rhs", "vector_selector", "param"):
+            child = getattr(node, attr, None)
+            if isinstance(child, promql_parser.Expr):
+                visit(child)
+        for child in getattr(node, "args", None) or []:
+            visit(child)
+
+    visit(promql_parser.parse(expr))
+    return names
+
+
+def test_metric_name_walk_finds_names_in_nested_expressions():
+    found = _metric_names('sum by (a) (rate(x_total[5m])) / on (a) group_left () max_over_time(y{b="c"}[1h]) or vector(0)')
+    assert found == {"x_total", "y"}
+
+
+def test_every_query_is_promql_over_exporter_or_kube_state_metrics():
+    pytest.importorskip("promql_parser")
+    cfg, pools = _dev()
+    queries = obs.every_query(cfg, pools)
+    assert len(queries) == len(obs.alerts(cfg.observability)) + len(obs.panels(cfg, pools))
+    allowed = obs.allowed_metrics()
+    for where, expr in queries:
+        names = _metric_names(expr)  # raises on invalid PromQL
+        assert names and names <= allowed, (where, names - allowed)
+        assert not names & obs.NOT_ON_MIG, where
+
+
+def test_the_query_check_rejects_invalid_promql():
+    pytest.importorskip("promql_parser")
+    with pytest.raises(Exception):
+        _metric_names("sum by (node (kube_node_labels)")
+
+
+def test_kube_state_metrics_names_of_labels_and_resources():
+    """FACTS 9: `nvidia.com/mig-1g.5gb` -> resource="nvidia_com_mig_1g_5gb"; node labels as label_<sanitized>."""
+    assert obs.ksm_resource("nvidia.com/mig-1g.5gb") == "nvidia_com_mig_1g_5gb"
+    assert obs.ksm_label("nvidia.com/mig.config.state") == "label_nvidia_com_mig_config_state"
+    assert obs.ksm_label("gpu-slicing/pool") == "label_gpu_slicing_pool"
+
+
+def test_dcgm_metrics_used_by_queries_are_on_the_exporter_list():
+    pytest.importorskip("promql_parser")
+    cfg, pools = _dev()
+    exported = obs.parse_exporter_csv(obs.exporter_csv())
+    used = {n for _, e in obs.every_query(cfg, pools) for n in _metric_names(e) if n.startswith("DCGM_")}
+    assert used and used <= exported
+
+
+# --- the dashboard ------------------------------------------------------------------------------------------
+
+def test_dashboard_panels_cover_the_issue_and_carry_their_queries():
+    cfg, pools = _dev()
+    board = json.loads(obs.dashboard_json(cfg, pools))
+    panels = [p for p in board["panels"] if p["type"] != "row"]
+    rows = [p["title"] for p in board["panels"] if p["type"] == "row"]
+    assert rows == ["Slices per pool", "Utilization and memory", "MIG state per node", "Cost"]
+    assert [(p["title"], p["targets"][0]["expr"]) for p in panels] == [(p.title, p.expr) for p in obs.panels(cfg, pools)]
+    assert all(p["datasource"] == {"type": "prometheus", "uid": "${datasource}"} for p in panels)
+    assert board["templating"]["list"][0]["type"] == "datasource"
+    assert board["uid"] == obs.DASHBOARD_UID
+
+
+def test_cost_panel_prices_each_instance_type_from_the_catalog():
+    from gpu_slicing import catalog
+
+    cfg, pools = _dev()
+    cost = next(p for p in obs.panels(cfg, pools) if p.title.startswith("On-demand cost"))
+    price = catalog.INSTANCE_TYPES["p4d.24xlarge"].on_demand_usd_per_hour
+    assert f'label_node_kubernetes_io_instance_type="p4d.24xlarge"}}) * {price:g}' in cost.expr
+    assert cost.expr.count(" or ") == 0  # the dev stack runs one instance type
+    two = obs.cost_query([catalog.INSTANCE_TYPES["p4d.24xlarge"], catalog.INSTANCE_TYPES["p5.48xlarge"]])
+    assert two.count(" or ") == 1 and f"* {catalog.INSTANCE_TYPES['p5.48xlarge'].on_demand_usd_per_hour:g}" in two
+
+
+def test_dashboard_configmap_is_what_the_grafana_sidecar_loads():
+    cfg, pools = _dev()
+    cm = obs.dashboard_configmap(cfg, pools)
+    assert cm["metadata"]["labels"]["grafana_dashboard"] == "1"
+    assert list(cm["data"]) == [obs.DASHBOARD_KEY] and json.loads(cm["data"][obs.DASHBOARD_KEY])["panels"]
+
+
+def test_plan_stays_light_the_dashboard_library_loads_only_when_building():
+    code = ("import sys, tools.checks, tools.plan, gpu_slicing.observability, gpu_slicing.gpu_operator; "
+            "print(any(m.startswith(('grafana_foundation_sdk', 'promql_parser')) for m in sys.modules))")
+    out = subprocess.run([str(ROOT / ".venv" / "bin" / "python"), "-c", code], cwd=ROOT, capture_output=True, text=True)
+    if out.returncode != 0 and not (ROOT / ".venv").exists():
+        pytest.skip("no .venv")
+    assert out.stdout.strip() == "False", out.stderr
+
+
+# --- chart values -------------------------------------------------------------------------------------------
+
+def test_stack_values_export_the_mig_node_labels_and_select_our_objects():
+    values = obs.stack_values()
+    (allow,) = values["kube-state-metrics"]["metricLabelsAllowlist"]
+    assert allow.startswith("nodes=[") and allow.endswith("]")
+    labels = allow[len("nodes=["):-1].split(",")
+    assert {"nvidia.com/mig.config", "nvidia.com/mig.config.state", "gpu-slicing/pool",
+            "node.kubernetes.io/instance-type"} <= set(labels)
+    assert values["prometheus"]["prometheusSpec"] == {"serviceMonitorSelectorNilUsesHelmValues": False,
+                                                      "ruleSelectorNilUsesHelmValues": False}
+
+
+def test_stack_value_paths_are_the_reviewed_allow_list():
+    from gpu_slicing.helm import flatten
+
+    assert set(flatten(obs.stack_values())) == obs.VALUE_PATHS
+
+
+def test_stack_value_paths_exist_in_the_pinned_chart():
+    """Against kube-prometheus-stack 88.5.3's values.yaml and its kube-state-metrics 8.4.0 subchart's, when
+    ../shared/reference has them (kube-prometheus-stack/values.yaml, kube-prometheus-stack/kube-state-metrics-values.yaml)."""
+    from gpu_slicing.helm import has_path
+
+    chart = yaml.safe_load(reference("kube-prometheus-stack", "values.yaml").read_text())
+    ksm = yaml.safe_load(reference("kube-prometheus-stack", "kube-state-metrics-values.yaml").read_text())
+    for path in obs.VALUE_PATHS:
+        if path.startswith("kube-state-metrics."):
+            assert has_path(ksm, path.split(".", 1)[1]), path
+        else:
+            assert has_path(chart, path), path
+
+
+def test_service_monitor_keeps_the_exporters_pod_labels_and_adds_node():
+    sm = obs.service_monitor(ObservabilityConfig(selector_labels={"release": "prom"}), "gpu-operator")
+    (ep,) = sm["spec"]["endpoints"]
+    assert ep["honorLabels"] is True and ep["port"] == "gpu-metrics"
+    assert ep["relabelings"] == [{"sourceLabels": ["__meta_kubernetes_pod_node_name"], "targetLabel": "node",
+                                  "action": "replace"}]
+    assert sm["spec"]["selector"] == {"matchLabels": {"app": "nvidia-dcgm-exporter"}}
+    assert sm["spec"]["namespaceSelector"] == {"matchNames": ["gpu-operator"]}
+    assert sm["metadata"]["labels"]["release"] == "prom" and sm["metadata"]["namespace"] == "monitoring"
+
+
+# --- config -------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("key,value,allowed", [
+    ("prometheusOperator", "helm", "one of install, existing"),
+    ("version", "70.0.0", "88.5.3"),
+    ("migPendingAlertAfter", "30", "a duration such as 10m"),
+    ("selectorLabels", {"release": 1}, "a mapping of Kubernetes label names to string values"),
+    ("enabeld", True, "did you mean 'enabled'"),
+])
+def test_bad_observability_config_names_key_value_and_allowed(dev, key, value, allowed):
+    dev[NS + "observability"] = {"enabled": True, key: value}
+    with pytest.raises(ConfigError) as e:
+        parse_config(dev)
+    assert e.value.key == f"{NS}observability.{key}" and allowed in str(e.value)
+
+
+def test_observability_is_off_by_default_and_on_in_dev():
+    cfg = parse_config({NS + "cluster": {"name": "c", "publicAccessCidrs": ["10.1.0.0/16"]}, NS + "maxGpuNodes": 0})
+    assert cfg.observability.enabled is False and cfg.observability.prometheus_operator == "install"
+    assert parse_config(dev_config()).observability.enabled is True
+
+
+# --- the program and the plan's checks -------------------------------------------------------------------------
+
+def test_dev_plan_has_the_exporter_list_rules_dashboard_and_stack(dev_runs):
+    r = dev_runs["preview"]
+    comp = r.one("gpu-slicing:observability:Observability")
+    release = r.one("kubernetes:helm.sh/v3:Release", "gpu-dev-observability")
+    assert release.inputs["chart"] == "kube-prometheus-stack" and release.inputs["version"] == "88.5.3"
+    assert release.inputs["repositoryOpts"]["repo"] == "https://prometheus-community.github.io/helm-charts"
+    rule = r.one("kubernetes:monitoring.coreos.com/v1:PrometheusRule")
+    monitor = r.one("kubernetes:monitoring.coreos.com/v1:ServiceMonitor")
+    board = r.one("kubernetes:core/v1:ConfigMap", "gpu-dev-observability-dashboard")
+    for x in (release, rule, monitor, board):
+        assert x.parent == comp.urn
+    # the CRDs and the Grafana sidecar come with the release: the objects wait for it
+    assert release.urn in rule.dependencies and release.urn in monitor.dependencies and release.urn in board.dependencies
+    assert r.one("kubernetes:core/v1:Namespace", "gpu-dev-gpu-operator-ns").urn in monitor.dependencies
+    csv = r.one("kubernetes:core/v1:ConfigMap", "gpu-dev-gpu-operator-dcgm-metrics")
+    assert obs.MIG_FIELDS <= obs.parse_exporter_csv(csv.inputs["data"][obs.EXPORTER_CSV_KEY])
+    assert csv.urn in r.one("kubernetes:helm.sh/v3:Release", "gpu-dev-gpu-operator").dependencies
+
+
+def test_existing_prometheus_operator_gets_only_monitor_rules_and_dashboard(dev):
+    from conftest import run
+
+    dev[NS + "observability"] = {"enabled": True, "prometheusOperator": "existing", "namespace": "prom",
+                                 "selectorLabels": {"release": "prom"}}
+    r = run(dev)
+    assert r.error is None, r.error
+    comp = r.one("gpu-slicing:observability:Observability")
+    children = sorted(x.type for x in r.registrations if x.parent == comp.urn)
+    assert children == ["kubernetes:core/v1:ConfigMap", "kubernetes:monitoring.coreos.com/v1:PrometheusRule",
+                        "kubernetes:monitoring.coreos.com/v1:ServiceMonitor"]
+    rule = r.one("kubernetes:monitoring.coreos.com/v1:PrometheusRule")
+    assert rule.inputs["metadata"]["namespace"] == "prom" and rule.inputs["metadata"]["labels"]["release"] == "prom"
+
+
+def test_observability_off_registers_no_component(dev):
+    from conftest import run
+
+    dev[NS + "observability"] = {"enabled": False}
+    r = run(dev)
+    assert r.error is None and not r.by_type("gpu-slicing:observability:Observability")
+
+
+def _findings(resources, config, id_prefix):
+    return [f for f in checks.observability(config, resources) if f["id"].startswith(id_prefix)]
+
+
+@pytest.fixture(scope="module")
+def record(dev_runs) -> list[dict]:
+    return [r.to_json() for r in dev_runs["preview"].registrations]
+
+
+def test_check_passes_the_dev_plan(record):
+    found = list(checks.observability(dev_config(), record))
+    assert [f for f in found if f["severity"] != "info"] == []
+    assert {f["id"] for f in found} == {"observability.exporter", "observability.alert-tests"}
+
+
+def test_check_flags_a_mig_pool_whose_exporter_list_lacks_the_mig_fields(record):
+    resources = copy.deepcopy(record)
+    cm = next(r for r in resources if r["name"] == "gpu-dev-gpu-operator-dcgm-metrics")
+    cm["inputs"]["data"][obs.EXPORTER_CSV_KEY] = "DCGM_FI_DEV_GPU_UTIL, gauge, GPU utilization (in %).\n"
+    (f,) = [f for f in _findings(resources, dev_config(), "observability.exporter") if f["severity"] == "error"]
+    assert "DCGM_FI_PROF_GR_ENGINE_ACTIVE" in f["message"] and "p4d-balanced" in f["message"]
+
+
+def test_check_flags_a_mig_stack_without_an_exporter_list(record):
+    resources = copy.deepcopy(record)
+    rel = next(r for r in resources if r["name"] == "gpu-dev-gpu-operator" and r["type"].endswith("Release"))
+    del rel["inputs"]["values"]["dcgmExporter"]
+    (f,) = [f for f in _findings(resources, dev_config(), "observability.exporter") if f["severity"] == "error"]
+    assert "dcgmExporter.config.name" in f["message"] and "DCGM_FI_DEV_GPU_UTIL" in f["message"]
+
+
+def test_check_flags_an_alert_without_a_test(record):
+    resources = copy.deepcopy(record)
+    rule = next(r for r in resources if r["type"].endswith(":PrometheusRule"))
+    rule["inputs"]["spec"]["groups"][0]["rules"].append({"alert": "GpuSlicingUntested", "expr": "vector(1)"})
+    (f,) = [f for f in _findings(resources, dev_config(), "observability.alert-tests") if f["severity"] == "error"]
+    assert "GpuSlicingUntested" in f["message"]
+
+
+def test_tested_alerts_ignores_cases_that_only_expect_silence(tmp_path):
+    p = tmp_path / "t.yaml"
+    p.write_text(yaml.safe_dump({"tests": [{"alert_rule_test": [
+        {"alertname": "Quiet", "eval_time": "1m", "exp_alerts": []},
+        {"alertname": "Loud", "eval_time": "1m", "exp_alerts": [{"exp_labels": {"a": "b"}}]}]}]}))
+    assert checks.tested_alerts(p) == {"Loud"}
+
+
+def test_readme_shows_every_panel_and_alert_and_how_to_open_grafana():
+    text = (ROOT / "README.md").read_text()
+    cfg, pools = _dev()
+    missing = [p.title for p in obs.panels(cfg, pools) if f"| {p.title} |" not in text]
+    missing += [a.name for a in obs.alerts(cfg.observability) if f"| `{a.name}` |" not in text]
+    assert missing == []
+    assert "kubectl -n monitoring port-forward svc/kube-prometheus-stack-grafana" in text
+
+
+@pytest.mark.parametrize("mode", ["install", "existing"])
+def test_observability_component_alone_parents_its_children_and_waits_for_what_it_is_given(dev, mode):
+    import pulumi
+    import pulumi_kubernetes as k8s
+
+    from components.observability import Observability, ObservabilityArgs
+    from tools.harness import run_program
+
+    dev[NS + "observability"] = {"enabled": True, "prometheusOperator": mode}
+    cfg = parse_config(dev)
+
+    def build():
+        provider = k8s.Provider("k", kubeconfig="{}")
+        nodes = pulumi.CustomResource("test:index:Marker", "system-nodes", {})
+        Observability("obs", ObservabilityArgs(cfg, resolve_pools(cfg), provider, "gpu-operator", nodes))
+
+    r = run_program({}, program=build)
+    assert r.error is None, r.error
+    comp = r.one("gpu-slicing:observability:Observability")
+    children = [x for x in r.registrations if x.parent == comp.urn]
+    marker = r.one("test:index:Marker").urn
+    assert children and all(marker in x.dependencies for x in children)
+    releases = r.by_type("kubernetes:helm.sh/v3:Release")
+    assert len(releases) == (1 if mode == "install" else 0)
+    if releases:
+        assert releases[0].options["customTimeouts"]["create"] == "20m"
