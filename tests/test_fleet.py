@@ -247,3 +247,36 @@ def test_every_catalog_type_is_a_real_ec2_type_with_its_karpenter_gpu_count():
               "g7e.8xlarge": 1, "g7e.12xlarge": 2, "g7e.24xlarge": 4, "g7e.48xlarge": 8, "g6f.large": 0,
               "g6f.xlarge": 0, "g6f.2xlarge": 0, "g6f.4xlarge": 0, "gr6f.4xlarge": 0}
     assert {t: catalog.instance_type(t).ec2_gpu_count for t in counts} == counts
+
+
+# --- the policy pack on the fleet ------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def fleet_resources(fleet_run):
+    from tools.checks import policy_resources
+
+    return policy_resources([r.to_json() for r in fleet_run.registrations])
+
+
+def test_fleet_stack_is_clean_under_every_policy(fleet_resources):
+    from policy import rules
+
+    for name, rule in rules.RULES.items():
+        assert rules.evaluate(rule, fleet_resources, rules.Context(max_gpu_nodes=100)) == [], name
+
+
+def test_policy_flags_a_g6f_pool_without_its_gpu_overlay(fleet_resources):
+    from policy import rules
+
+    without = [r for r in fleet_resources if not (r.type == OVERLAY and "frac" in r.name)]
+    [(msg, _)] = rules.evaluate(rules.RULES["fractional-gpu-overlay"], without, rules.Context())
+    assert "NodePool frac (g6f.xlarge" in msg and 'nvidia.com/gpu: "1"' in msg
+
+
+def test_policy_flags_an_x86_ami_on_arm64_nodes(fleet_resources):
+    from policy import rules
+
+    (t4g,) = [r for r in fleet_resources if r.type == MNG and r.props.get("instanceTypes") == ["g5g.xlarge"]]
+    wrong = rules.Res(t4g.type, t4g.name, t4g.urn, {**t4g.props, "amiType": "AL2023_x86_64_NVIDIA"})
+    assert list(rules.RULES["gpu-ami-arch"].fn(wrong, rules.Context())) == [
+        "nodeGroup t4g: amiType AL2023_x86_64_NVIDIA on g5g.xlarge (arm64); use AL2023_ARM_64_NVIDIA"]
