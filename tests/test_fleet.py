@@ -89,9 +89,13 @@ def test_custom_b200_layout_per_node():
 def test_compute_use_is_shown_against_the_models_own_slices():
     cfg = parse_config(stack([{"name": "rtx", "instanceType": "g7e.2xlarge", "migLayout": "all-balanced"},
                               {"name": "b200", "instanceType": "p6-b200.48xlarge", "migLayout": "all-balanced"}]))
-    table = capacity.plan_capacity(*_plan_inputs(cfg)).format_table()
-    rtx, b200 = (next(line for line in table.splitlines() if line.startswith(n)) for n in ("rtx ", "b200 "))
-    assert rtx.rstrip().endswith("4/4") and b200.rstrip().endswith("7/7")  # 2x1+2 of 4; 2x1+2+3 of 7
+    plan = capacity.plan_capacity(*_plan_inputs(cfg))
+    rtx, b200 = (next(line.split() for line in plan.format_table().splitlines() if line.startswith(n))
+                 for n in ("rtx ", "b200 "))
+    assert "4/4" in rtx and "7/7" in b200  # 2 x 1 + 2 of 4; 2 x 1 + 2 + 3 of 7
+    record = {p["name"]: p["utilization"] for p in plan.to_json()["pools"]}
+    assert (record["rtx"]["computeSlicesOfGpu"], record["rtx"]["computeSlicesPerGpu"]) == (4, [4])
+    assert (record["b200"]["computeSlicesOfGpu"], record["b200"]["computeSlicesPerGpu"]) == (7, [7] * 8)
 
 
 def _plan_inputs(cfg):
