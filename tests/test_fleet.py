@@ -284,3 +284,15 @@ def test_policy_flags_an_x86_ami_on_arm64_nodes(fleet_resources):
     wrong = rules.Res(t4g.type, t4g.name, t4g.urn, {**t4g.props, "amiType": "AL2023_x86_64_NVIDIA"})
     assert list(rules.RULES["gpu-ami-arch"].fn(wrong, rules.Context())) == [
         "nodeGroup t4g: amiType AL2023_x86_64_NVIDIA on g5g.xlarge (arm64); use AL2023_ARM_64_NVIDIA"]
+
+
+def test_readme_instance_table_names_every_catalog_family_and_the_refused_type():
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    table = text[text.index("## GPU instance types"):text.index("## Deploying for real")]
+    families = {t.family for t in catalog.INSTANCE_TYPES.values()} | {"p6e-gb200"}
+    assert all(f"| {f}." in table or f", {f}." in table or f"; {f}." in table for f in families), families
+    for model in catalog.GPU_MODELS.values():
+        if model.mig_capable and not model.placements_confirmed:
+            assert "**inferred**" in table
