@@ -137,7 +137,7 @@ def test_fractional_l4_refuses_time_slicing_naming_the_key():
 
 def test_fractional_l4_has_no_mig():
     e = config_error(stack([{"name": "f", "instanceType": "g6f.4xlarge", "migLayout": "all-balanced"}]))
-    assert e.key == "gpu-slicing:nodeGroups[0].migLayout" and "no MIG" in str(e)
+    assert e.key == "gpu-slicing:nodeGroups[0].migLayout" and "neither sliced nor shared" in str(e)
 
 
 def test_a_pool_never_mixes_architectures():
