@@ -353,8 +353,9 @@ def _version(v: str) -> tuple[int, ...]:
     return tuple(int(x) for x in v.split("."))
 
 
-def driver_shortfall(it: InstanceType, ami_driver: str = AMI_NVIDIA_DRIVER) -> str | None:
-    """Why the AMI's NVIDIA driver cannot run `it`'s GPUs, or None when it can."""
+def driver_shortfall(it: InstanceType, ami_driver: str | None = None) -> str | None:
+    """Why the AMI's NVIDIA driver (AMI_NVIDIA_DRIVER unless given) cannot run `it`'s GPUs, or None."""
+    ami_driver = ami_driver or AMI_NVIDIA_DRIVER
     need = it.gpu.min_driver
     if need is None or _version(ami_driver) >= _version(need):
         return None
@@ -362,7 +363,7 @@ def driver_shortfall(it: InstanceType, ami_driver: str = AMI_NVIDIA_DRIVER) -> s
             f"uses has {ami_driver}")
 
 
-def check_instance_type(name: str, key: str, ami_driver: str = AMI_NVIDIA_DRIVER) -> InstanceType:
+def check_instance_type(name: str, key: str, ami_driver: str | None = None) -> InstanceType:
     """The catalog entry for `name`, or a ConfigError naming `key`: unknown, refused, or a driver short."""
     if isinstance(name, str) and name in REFUSED_INSTANCE_TYPES:
         raise ConfigError(key, name, REFUSED_INSTANCE_TYPES[name])

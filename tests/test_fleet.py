@@ -296,3 +296,13 @@ def test_readme_instance_table_names_every_catalog_family_and_the_refused_type()
     for model in catalog.GPU_MODELS.values():
         if model.mig_capable and not model.placements_confirmed:
             assert "**inferred**" in table
+
+
+def test_an_ami_driver_below_a_models_minimum_is_a_config_error_naming_the_type(monkeypatch):
+    """B300 needs >= 580.82.07 (FACTS 7): with an older R580 build the stack is refused at its key."""
+    monkeypatch.setattr(catalog, "AMI_NVIDIA_DRIVER", "580.65.06")
+    with pytest.raises(ConfigError) as e:
+        parse_config(stack(node_pools=[{"name": "b300", "instanceTypes": ["p6-b200.48xlarge", "p6-b300.48xlarge"]}]))
+    assert e.value.key == "gpu-slicing:karpenter.nodePools[0].instanceTypes[1]"
+    assert "p6-b300.48xlarge" in str(e.value) and "580.82.07" in str(e.value) and "580.65.06" in str(e.value)
+    parse_config(stack([{"name": "b200", "instanceType": "p6-b200.48xlarge"}]))  # 570.133.20 is met
