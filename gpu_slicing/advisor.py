@@ -30,7 +30,7 @@ import numpy as np
 from scipy.optimize import Bounds, LinearConstraint, milp
 
 from . import placement
-from .catalog import INSTANCE_TYPES, GpuModel, InstanceType, balanced_profiles, named_layouts
+from .catalog import INSTANCE_TYPES, GpuModel, InstanceType, balanced_profiles, mig_warning, named_layouts
 from .config import MAX_POOL_NODES, NAMESPACE, decode
 from .errors import ConfigError
 from .layouts import LAYOUTS_KEY
@@ -363,8 +363,14 @@ def stack_config_of(plans: Sequence[Plan], karpenter: bool = False) -> dict[str,
 
 def format_report(plan: Plan) -> str:
     """A readable report: pools and layouts, cost, lower bound and gap, and the naive choices."""
+    it = INSTANCE_TYPES[plan.instance_type]
     lines = [f"Instance type: {plan.instance_type}",
-             "Demand: " + ", ".join(f"{n} x {p}" for p, n in plan.demand.items()), "", "Plan:"]
+             "Demand: " + ", ".join(f"{n} x {p}" for p, n in plan.demand.items())]
+    if (caution := mig_warning(it)) is not None:
+        lines.append(f"Caution: {caution}")
+    if not it.gpu.placements_confirmed:
+        lines.append(f"Caution: {it.gpu.name} MIG placements are {it.gpu.placements_source}")
+    lines += ["", "Plan:"]
     for p in plan.pools:
         kind = "NVIDIA layout" if p.named else "custom layout"
         lines.append(f"  {p.name}: {p.nodes} node(s) labelled {p.layout} ({kind})")

@@ -135,6 +135,15 @@ def test_known_optima_for_the_2026_fleet(itype, demand, gpus, nodes) -> None:
     assert_valid(plan)
 
 
+def test_report_cautions_where_mig_or_placements_are_unconfirmed() -> None:
+    g7e = advisor.format_report(advisor.advise(G7E, {"1g.24gb": 4}))
+    assert "Caution: MIG on g7e.48xlarge: AWS has not confirmed MIG on g7e" in g7e
+    assert "Caution: RTX-PRO-6000-Blackwell-SE-96GB MIG placements are inferred" in g7e
+    b200 = advisor.format_report(advisor.advise(B200, {"1g.23gb": 4}))
+    assert "MIG placements are inferred" in b200 and "AWS has not confirmed" not in b200
+    assert "Caution" not in advisor.format_report(advisor.advise(P5, {"1g.10gb": 4}))
+
+
 def test_rtx_pro_6000_naive_balanced_has_no_3g() -> None:
     plan = advisor.advise(G7E, {"1g.24gb": 16, "2g.48gb": 8})  # exactly all-balanced on 8 GPUs
     assert [(p.layout, p.nodes) for p in plan.pools] == [("all-balanced", 1)]

@@ -306,3 +306,19 @@ def test_an_ami_driver_below_a_models_minimum_is_a_config_error_naming_the_type(
     assert e.value.key == "gpu-slicing:karpenter.nodePools[0].instanceTypes[1]"
     assert "p6-b300.48xlarge" in str(e.value) and "580.82.07" in str(e.value) and "580.65.06" in str(e.value)
     parse_config(stack([{"name": "b200", "instanceType": "p6-b200.48xlarge"}]))  # 570.133.20 is met
+
+
+def test_the_example_blackwell_stack_is_valid_and_fits():
+    """examples/Pulumi.blackwell.yaml (`make plan CONFIG=examples/Pulumi.blackwell.yaml`)."""
+    from pathlib import Path
+
+    from gpu_slicing.validate import capacity_plan
+
+    raw = yaml.safe_load((Path(__file__).resolve().parents[1] / "examples" / "Pulumi.blackwell.yaml").read_text())
+    cfg = parse_config(raw["config"])
+    check(cfg)
+    plan = capacity_plan(cfg, resolve_pools(cfg))
+    assert [w.level for w in plan.workloads] == ["ok"] * 5
+    by_pool = {r.pool.name: dict(r.pool.per_node) for r in plan.pools}
+    assert by_pool["b200-small"] == {"nvidia.com/mig-1g.23gb": 56, "nvidia.com/gpu": 0}  # 7 x 8 (FACTS 7)
+    assert by_pool["l4-fraction"] == {"nvidia.com/gpu": 1}
