@@ -173,6 +173,7 @@ def test_catalog_matches_real_hardware(path):
     pci, rows = read_hardware_table(path)
     assert len(rows) == 7, "the table parser missed rows"
     model = next(m for m in catalog.GPU_MODELS.values() if pci.upper() in (i.upper() for i in m.pci_device_ids))
+    assert model.placements_source == catalog.HARDWARE, "a reading replaces an inferred table: mark the model"
     assert set(model.profile_names) == set(rows)
     for name, (count, _, starts, size) in rows.items():
         p = model.profile(name)
