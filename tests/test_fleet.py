@@ -239,10 +239,12 @@ def test_g7e_mig_is_a_check_warning_not_an_error():
                  {"name": "b200", "instanceType": "p6-b200.48xlarge", "migLayout": "all-balanced"}])
     check(parse_config(raw))  # valid
     found = list(checks.mig_unconfirmed(raw, []))
-    assert [f["severity"] for f in found] == ["warning"]
+    assert [f["severity"] for f in found] == ["warning", "info"]
     assert "nodeGroup rtx" in found[0]["message"] and "AWS has not confirmed MIG on g7e" in found[0]["message"]
+    assert found[1]["message"] == ("2 MIG pool(s) checked for MIG AWS has not confirmed; placements inferred, not read "
+                                   "off hardware, for RTX-PRO-6000-Blackwell-SE-96GB (rtx); B200-180GB (b200)")
     whole = stack([{"name": "rtx", "instanceType": "g7e.12xlarge"}])
-    assert list(checks.mig_unconfirmed(whole, [])) == []
+    assert [f["severity"] for f in checks.mig_unconfirmed(whole, [])] == ["info"]
 
 
 def test_every_catalog_type_is_a_real_ec2_type_with_its_karpenter_gpu_count():

@@ -131,11 +131,20 @@ def mig_unconfirmed(config: Mapping[str, Any], resources: list[dict]) -> Iterabl
     from gpu_slicing.catalog import mig_warning
     from gpu_slicing.pools import resolve_pools
 
+    mig, inferred = [], {}
     for p in resolve_pools(stack(config)[0]):
         if p.layout.mig_enabled:
+            mig.append(p.name)
             for it in p.instance_types:
                 if (text := mig_warning(it)) is not None:
                     yield finding("catalog.mig-unconfirmed", "warning", f"{p.kind} {p.name} ({p.layout.name}): {text}")
+                if not it.gpu.placements_confirmed:
+                    inferred.setdefault(it.gpu.name, []).append(p.name)
+    where = "; ".join(f"{gpu} ({', '.join(dict.fromkeys(pools))})" for gpu, pools in inferred.items())
+    yield finding("catalog.mig-unconfirmed", "info",
+                  f"{len(mig)} MIG pool(s) checked for MIG AWS has not confirmed; "
+                  + (f"placements inferred, not read off hardware, for {where}" if where
+                     else "every placement table used was read off hardware or taken from NVIDIA's guide"))
 
 
 # --- Kubernetes: built-in objects against the OpenAPI schema of the cluster's version -----------------
