@@ -235,7 +235,7 @@ INSTANCE_TYPES: dict[str, InstanceType] = {
         InstanceType("p4de.24xlarge", A100_80GB, 8, 96, 1152, 27.45),
         InstanceType("p5.4xlarge", H100_80GB, 1, 16, 256, 6.88),
         InstanceType("p5.48xlarge", H100_80GB, 8, 192, 2048, 55.04),
-        InstanceType("p5e.48xlarge", H200_141GB, 8, 192, 2048, 60.00),
+        InstanceType("p5e.48xlarge", H200_141GB, 8, 192, 2048, 60.00),  # not in Karpenter's price table: an estimate
         InstanceType("p5en.48xlarge", H200_141GB, 8, 192, 2048, 63.30),
         InstanceType("p6-b200.48xlarge", B200_180GB, 8, 192, 2048, 113.93),
         InstanceType("p6-b300.48xlarge", B300_288GB, 8, 192, 4096, 142.42),
