@@ -439,17 +439,11 @@ def _stack_pool_types(cfg: Mapping[str, Any]) -> dict[str, str]:
 
 
 def _stack_instance_type(cfg: Mapping[str, Any]) -> str:
-    candidates = [g.get("instanceType") for g in _stack_value(cfg, "nodeGroups") or [] if isinstance(g, Mapping)]
-    karpenter = _stack_value(cfg, "karpenter")
-    if isinstance(karpenter, Mapping):
-        for pool in karpenter.get("nodePools") or []:
-            if isinstance(pool, Mapping):
-                candidates += list(pool.get("instanceTypes") or [])
-    for c in candidates:
-        t = INSTANCE_TYPES.get(c) if isinstance(c, str) else None
-        if t is not None and t.gpu.mig_capable:
-            return c
-    raise ConfigError("instanceType", None, "given explicitly: the stack has no MIG-capable node group or NodePool")
+    """The first MIG-capable instance type among the stack's node groups and NodePools."""
+    types = _stack_pool_types(cfg)
+    if not types:
+        raise ConfigError("instanceType", None, "given explicitly: the stack has no MIG-capable node group or NodePool")
+    return next(iter(types.values()))
 
 
 Layout = tuple[tuple[Config, int], ...]  # a node's per-GPU configurations and how many GPUs get each
