@@ -274,8 +274,10 @@ def test_fleet_stack_is_clean_under_every_policy(fleet_resources):
 def test_policy_flags_a_g6f_pool_without_its_gpu_overlay(fleet_resources):
     from policy import rules
 
+    from test_policy import violations  # the CrossGuard policy must say the same
+
     without = [r for r in fleet_resources if not (r.type == OVERLAY and "frac" in r.name)]
-    [(msg, _)] = rules.evaluate(rules.RULES["fractional-gpu-overlay"], without, rules.Context())
+    [msg] = violations("fractional-gpu-overlay", without)
     assert "NodePool frac (g6f.xlarge" in msg and 'nvidia.com/gpu: "1"' in msg
 
 
@@ -283,9 +285,18 @@ def test_policy_flags_an_x86_ami_on_arm64_nodes(fleet_resources):
     from policy import rules
 
     (t4g,) = [r for r in fleet_resources if r.type == MNG and r.props.get("instanceTypes") == ["g5g.xlarge"]]
+    from test_policy import violations
+
     wrong = rules.Res(t4g.type, t4g.name, t4g.urn, {**t4g.props, "amiType": "AL2023_x86_64_NVIDIA"})
-    assert list(rules.RULES["gpu-ami-arch"].fn(wrong, rules.Context())) == [
+    assert violations("gpu-ami-arch", [wrong]) == [
         "nodeGroup t4g: amiType AL2023_x86_64_NVIDIA on g5g.xlarge (arm64); use AL2023_ARM_64_NVIDIA"]
+    (arm,) = [r for r in fleet_resources if r.type == NODEPOOL and r.props["metadata"]["name"] == "arm"]
+    props = copy.deepcopy(dict(arm.props))
+    next(q for q in props["spec"]["template"]["spec"]["requirements"] if q["key"] == "kubernetes.io/arch")["values"] = [
+        "amd64"]
+    assert violations("gpu-ami-arch", [rules.Res(arm.type, arm.name, arm.urn, props)]) == [
+        "nodePool arm: requirement kubernetes.io/arch In ['amd64'] excludes its g5g.2xlarge (arm64): "
+        "Karpenter can never launch it"]
 
 
 def test_readme_instance_table_names_every_catalog_family_and_the_refused_type():
