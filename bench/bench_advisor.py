@@ -1,4 +1,5 @@
-"""Benchmark: the MIG layout advisor on the demand mixes in bench/advisor/*.yaml (p4d and p5).
+"""Benchmark: the MIG layout advisor on the demand mixes in bench/advisor/*.yaml (p4d, p5, p6-b200 and
+g7e: the 7-slice A100/H100/B200 and the 4-slice RTX PRO 6000).
 
 Bars (from the issue), checked for every mix: the plan is at most one node above the proven lower
 bound, never uses more nodes than the naive choices (one all-balanced pool; one all-<profile> pool
@@ -24,13 +25,14 @@ SUITE = ROOT / "bench" / "advisor"
 BAR_SECONDS = 1.0
 MAX_GAP = 1
 MIN_MIXES = 20
+REQUIRED_TYPES = {"p4d.24xlarge", "p5.48xlarge", "p6-b200.48xlarge", "g7e.48xlarge"}
 
 
 def main() -> int:
     files = sorted(SUITE.glob("*.yaml"))
     specs = [(f.stem, advisor.load_demand(yaml.safe_load(f.read_text()))) for f in files]
     advisor.advise("p4d.24xlarge", {"1g.5gb": 1})  # warm-up: solver start-up, placement cache
-    header = f"{'MIX':28} {'TYPE':13} {'SLICES':>6} {'NODES':>5} {'LB':>4} {'GAP':>3} {'NAIVE':>5} " \
+    header = f"{'MIX':28} {'TYPE':16} {'SLICES':>6} {'NODES':>5} {'LB':>4} {'GAP':>3} {'NAIVE':>5} " \
              f"{'SAVED':>5} {'POOLS':>5} {'TIME':>7}"
     print(header)
     failures: list[str] = []
@@ -45,7 +47,7 @@ def main() -> int:
         naive_total += naive or 0
         nodes_total += plan.total_nodes if naive is not None else 0
         worst_time, worst_gap = max(worst_time, seconds), max(worst_gap, plan.gap)
-        print(f"{name:28} {spec.instance_type:13} {sum(plan.demand.values()):6} {plan.total_nodes:5} "
+        print(f"{name:28} {spec.instance_type:16} {sum(plan.demand.values()):6} {plan.total_nodes:5} "
               f"{plan.lower_bound:4} {plan.gap:3} {naive if naive is not None else '-':>5} {saved:5} "
               f"{len(plan.pools):5} {seconds * 1000:5.0f}ms")
         if plan.gap > MAX_GAP:
@@ -55,8 +57,9 @@ def main() -> int:
         if seconds >= BAR_SECONDS:
             failures.append(f"{name}: {seconds:.2f}s (bar {BAR_SECONDS:.0f} s)")
     types = {spec.instance_type for _, spec in specs}
-    if len(specs) < MIN_MIXES or not {"p4d.24xlarge", "p5.48xlarge"} <= types:
-        failures.append(f"the suite needs >= {MIN_MIXES} mixes for p4d.24xlarge and p5.48xlarge, has {len(specs)}")
+    if len(specs) < MIN_MIXES or not REQUIRED_TYPES <= types:
+        failures.append(f"the suite needs >= {MIN_MIXES} mixes covering {', '.join(sorted(REQUIRED_TYPES))}, "
+                        f"has {len(specs)} for {', '.join(sorted(types))}")
     print(f"\n{len(specs)} mixes on {os.cpu_count()} CPU(s): max time {worst_time * 1000:.0f} ms, "
           f"max gap to the lower bound {worst_gap} node(s)")
     print(f"nodes saved against the best naive choice: {saved_total} "

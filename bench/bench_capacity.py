@@ -26,7 +26,8 @@ RUNS = 30
 
 def scenario(seed: int = 7) -> tuple[list[PoolCapacity], list[WorkloadDemand]]:
     rng = random.Random(seed)
-    itypes = ["p4d.24xlarge", "p4de.24xlarge", "p5.48xlarge", "p5e.48xlarge", "g5.48xlarge", "g6e.12xlarge"]
+    itypes = ["p4d.24xlarge", "p4de.24xlarge", "p5.48xlarge", "p5e.48xlarge", "g5.48xlarge", "g6e.12xlarge",
+              "p6-b200.48xlarge", "g7e.48xlarge", "p5.4xlarge"]
     pools = []
     for i in range(20):
         itype = itypes[i % len(itypes)]

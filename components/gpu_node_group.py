@@ -11,8 +11,6 @@ from gpu_slicing.pools import Pool
 
 from ._common import child, node_launch_template, node_role, tags
 
-GPU_AMI_TYPE = "AL2023_x86_64_NVIDIA"  # driver and container toolkit ship in the AMI (FACTS 1.5)
-
 
 @dataclass(frozen=True)
 class GpuNodeGroupArgs:
@@ -49,7 +47,7 @@ class GpuNodeGroup(pulumi.ComponentResource):
             cluster=args.cluster,
             node_group_name=f"{cluster_name}-{cfg.name}",
             node_role=role,
-            ami_type=GPU_AMI_TYPE,
+            ami_type=pool.instance_type.ami_type,  # AL2023 NVIDIA (x86_64 or ARM_64): driver + toolkit inside
             instance_types=[cfg.instance_type],
             capacity_type=cfg.capacity_type,
             version=args.kubernetes_version,

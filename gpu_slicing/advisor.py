@@ -30,7 +30,7 @@ import numpy as np
 from scipy.optimize import Bounds, LinearConstraint, milp
 
 from . import placement
-from .catalog import INSTANCE_TYPES, GpuModel, InstanceType, balanced_profiles, named_layouts
+from .catalog import INSTANCE_TYPES, GpuModel, InstanceType, balanced_profiles, mig_warning, named_layouts
 from .config import MAX_POOL_NODES, NAMESPACE, decode
 from .errors import ConfigError
 from .layouts import LAYOUTS_KEY
@@ -288,11 +288,24 @@ def load_demand(raw: Any) -> DemandSpec:
 
 
 def demand_from_stack(raw: Mapping[str, Any], instance_type: str | None = None) -> DemandSpec:
-    """The MIG demand of a stack file's workloads (`gpu-slicing:workloads` with profile and replicas).
+    """The MIG demand of a stack whose MIG workloads all run on one GPU model (see `demands_from_stack`)."""
+    specs = demands_from_stack(raw, instance_type)
+    if len(specs) > 1:
+        raise ConfigError("instanceType", None,
+                          "one instance type: the stack's MIG workloads run on "
+                          + ", ".join(f"{s.instance_type} ({INSTANCE_TYPES[s.instance_type].gpu.name})" for s in specs)
+                          + "; advise each with demands_from_stack (the CLI does)")
+    return specs[0]
 
-    `raw` is the stack file or its `config:` mapping. The instance type is `instance_type`, else
-    the first MIG-capable one among the stack's node groups and Karpenter node pools. Workloads
-    asking for whole GPUs (`gpus`) are not MIG demand; they are listed in `ignored`.
+
+def demands_from_stack(raw: Mapping[str, Any], instance_type: str | None = None) -> list[DemandSpec]:
+    """The MIG demand of a stack file's workloads (`gpu-slicing:workloads` with profile and replicas),
+    one DemandSpec per GPU model: a profile is a slice of one model, and a node layout is per model.
+
+    `raw` is the stack file or its `config:` mapping. A workload's instance type is its pool's (the
+    first of a NodePool's types); workloads whose pool is not a MIG pool of the stack go to the first
+    MIG-capable type. `instance_type` puts everything on that type instead. Workloads asking for whole
+    GPUs (`gpus`) are not MIG demand; they are listed in `ignored` of the first spec.
     """
     cfg = raw.get("config", raw) if isinstance(raw, Mapping) else None
     if not isinstance(cfg, Mapping):
@@ -300,8 +313,9 @@ def demand_from_stack(raw: Mapping[str, Any], instance_type: str | None = None) 
     wls = _stack_value(cfg, "workloads")
     if not isinstance(wls, list) or not wls:
         raise ConfigError("gpu-slicing:workloads", wls, "a non-empty list of workloads with profile and replicas")
-    slices: dict[str, int] = {}
-    items: list[Mapping[str, Any]] = []
+    pool_types = _stack_pool_types(cfg)
+    by_type: dict[str, tuple[dict[str, int], list[Mapping[str, Any]]]] = {}
+    model_type: dict[str, str] = {}  # GPU model -> the instance type its demand is planned on
     ignored: list[str] = []
     for i, w in enumerate(wls):
         key = f"gpu-slicing:workloads[{i}]"
@@ -315,17 +329,48 @@ def demand_from_stack(raw: Mapping[str, Any], instance_type: str | None = None) 
         replicas = w.get("replicas", 1)
         if isinstance(replicas, bool) or not isinstance(replicas, int) or replicas < 0:
             raise ConfigError(f"{key}.replicas", replicas, "a non-negative integer")
+        itype = instance_type or pool_types.get(w.get("pool")) or _stack_instance_type(cfg)
+        itype = model_type.setdefault(INSTANCE_TYPES[itype].gpu.name, itype) if itype in INSTANCE_TYPES else itype
+        slices, items = by_type.setdefault(itype, ({}, []))
         slices[w["profile"]] = slices.get(w["profile"], 0) + replicas
         if replicas:
             items.append({k: v for k, v in w.items() if k != "pool"} | {"replicas": replicas})
-    return DemandSpec(instance_type or _stack_instance_type(cfg), slices, workloads=tuple(items),
-                      ignored=tuple(ignored))
+    if not by_type:
+        return [DemandSpec(instance_type or _stack_instance_type(cfg), {}, ignored=tuple(ignored))]
+    return [DemandSpec(t, slices, workloads=tuple(items), ignored=tuple(ignored) if n == 0 else ())
+            for n, (t, (slices, items)) in enumerate(by_type.items())]
+
+
+def stack_config_of(plans: Sequence[Plan], karpenter: bool = False) -> dict[str, Any]:
+    """One stack config for the plans of several GPU models: layouts, pools and workloads together,
+    `maxGpuNodes` their sum (the plans' pool names must differ: give each a prefix)."""
+    if len(plans) == 1:
+        return plans[0].stack_config(karpenter)
+    out: dict[str, Any] = {}
+    for plan in plans:
+        for k, v in plan.stack_config(karpenter)["config"].items():
+            if k == f"{NAMESPACE}:maxGpuNodes":
+                out[k] = out.get(k, 0) + v
+            elif k == f"{NAMESPACE}:karpenter":
+                merged = out.setdefault(k, {**v, "nodePools": []})
+                merged["nodePools"] = merged["nodePools"] + list(v["nodePools"])
+            elif isinstance(v, list):
+                out[k] = out.get(k, []) + list(v)
+            else:
+                out[k] = {**out.get(k, {}), **v}
+    return {"config": out}
 
 
 def format_report(plan: Plan) -> str:
     """A readable report: pools and layouts, cost, lower bound and gap, and the naive choices."""
+    it = INSTANCE_TYPES[plan.instance_type]
     lines = [f"Instance type: {plan.instance_type}",
-             "Demand: " + ", ".join(f"{n} x {p}" for p, n in plan.demand.items()), "", "Plan:"]
+             "Demand: " + ", ".join(f"{n} x {p}" for p, n in plan.demand.items())]
+    if (caution := mig_warning(it)) is not None:
+        lines.append(f"Caution: {caution}")
+    if not it.gpu.placements_confirmed:
+        lines.append(f"Caution: {it.gpu.name} MIG placements are {it.gpu.placements_source}")
+    lines += ["", "Plan:"]
     for p in plan.pools:
         kind = "NVIDIA layout" if p.named else "custom layout"
         lines.append(f"  {p.name}: {p.nodes} node(s) labelled {p.layout} ({kind})")
@@ -377,18 +422,28 @@ def _stack_value(cfg: Mapping[str, Any], key: str) -> Any:
     return decode(cfg.get(f"gpu-slicing:{key}", cfg.get(key)))
 
 
-def _stack_instance_type(cfg: Mapping[str, Any]) -> str:
-    candidates = [g.get("instanceType") for g in _stack_value(cfg, "nodeGroups") or [] if isinstance(g, Mapping)]
+def _stack_pool_types(cfg: Mapping[str, Any]) -> dict[str, str]:
+    """Pool name -> its MIG-capable instance type (a NodePool's first), for the stack's node groups and NodePools."""
+    out: dict[str, str] = {}
+    pools = [(g.get("name"), [g.get("instanceType")]) for g in _stack_value(cfg, "nodeGroups") or []
+             if isinstance(g, Mapping)]
     karpenter = _stack_value(cfg, "karpenter")
     if isinstance(karpenter, Mapping):
-        for pool in karpenter.get("nodePools") or []:
-            if isinstance(pool, Mapping):
-                candidates += list(pool.get("instanceTypes") or [])
-    for c in candidates:
-        t = INSTANCE_TYPES.get(c) if isinstance(c, str) else None
-        if t is not None and t.gpu.mig_capable:
-            return c
-    raise ConfigError("instanceType", None, "given explicitly: the stack has no MIG-capable node group or NodePool")
+        pools += [(p.get("name"), list(p.get("instanceTypes") or [])) for p in karpenter.get("nodePools") or []
+                  if isinstance(p, Mapping)]
+    for name, types in pools:
+        t = types[0] if types else None
+        if isinstance(name, str) and isinstance(t, str) and t in INSTANCE_TYPES and INSTANCE_TYPES[t].gpu.mig_capable:
+            out[name] = t
+    return out
+
+
+def _stack_instance_type(cfg: Mapping[str, Any]) -> str:
+    """The first MIG-capable instance type among the stack's node groups and NodePools."""
+    types = _stack_pool_types(cfg)
+    if not types:
+        raise ConfigError("instanceType", None, "given explicitly: the stack has no MIG-capable node group or NodePool")
+    return next(iter(types.values()))
 
 
 Layout = tuple[tuple[Config, int], ...]  # a node's per-GPU configurations and how many GPUs get each

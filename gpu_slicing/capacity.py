@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Sequence
 
-from .catalog import COMPUTE_SLICES, INSTANCE_TYPES, PRICES_AS_OF, PRICES_REGION, InstanceType, MigLayout, named_layouts
+from .catalog import INSTANCE_TYPES, PRICES_AS_OF, PRICES_REGION, InstanceType, MigLayout, named_layouts
 from .errors import ConfigError
 from .layouts import check_layout, lookup_instance
 from .sharing import WHOLE_GPU, Sharing, check_sharing
@@ -105,7 +105,8 @@ def _describe(per_gpu: list[Mapping[str, int] | None]) -> str:
 
 
 def compute_slices_per_gpu(instance_type: str | InstanceType, layout: MigLayout) -> list[int | None]:
-    """Compute slices (of 7) each GPU's MIG instances use; None where MIG is off. Idle slices are paid for."""
+    """Compute slices (of the GPU's 7, or 4) each GPU's MIG instances use; None where MIG is off. Idle
+    slices are paid for."""
     it = lookup_instance(instance_type, "instanceType")
     out: list[int | None] = []
     for g in layout.per_gpu(it.gpu_count):
@@ -181,7 +182,7 @@ class PoolCapacity:
 
     def node_labels(self) -> dict[str, str]:
         """The pool's labels plus the ones every node carries anyway (its OS, and arch if the pool sets none)."""
-        return {"kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64", **self.labels}
+        return {"kubernetes.io/os": "linux", "kubernetes.io/arch": self.instance.k8s_arch, **self.labels}
 
 
 @dataclass(frozen=True)
@@ -351,7 +352,7 @@ def _pool_json(r: PoolReport) -> dict[str, Any]:
                           for res, n in _best(p).items()},
             "nodesNeeded": r.nodes_needed,
             "computeSlicesPerGpu": list(r.compute_slices) if r.compute_slices is not None else None,
-            "computeSlicesOfGpu": COMPUTE_SLICES,
+            "computeSlicesOfGpu": p.instance.gpu.compute_slices,
         },
     }
 
@@ -363,8 +364,8 @@ def _compute_text(slices: tuple[int | None, ...] | None, it: InstanceType) -> st
     if not used:
         return "MIG off"
     if len(set(used)) == 1 and len(used) == len(slices):
-        return f"{used[0]}/{COMPUTE_SLICES}"
-    return ",".join("-" if s is None else str(s) for s in slices) + f" of {COMPUTE_SLICES}"
+        return f"{used[0]}/{it.gpu.compute_slices}"
+    return ",".join("-" if s is None else str(s) for s in slices) + f" of {it.gpu.compute_slices}"
 
 
 def _table(rows: list[tuple[str, ...]]) -> str:

@@ -105,10 +105,8 @@ def _list_of(item: Callable[[Any, str], Any], *, min_len: int = 0, unique: bool 
 
 
 def _instance_type(v: Any, key: str) -> str:
-    if v not in catalog.INSTANCE_TYPES:
-        raise ConfigError(key, v, "a GPU instance type this program knows: "
-                                  + ", ".join(sorted(catalog.INSTANCE_TYPES)))
-    return v
+    """A catalog GPU type the AMI's driver runs (refused types, e.g. p6e-gb200, say why)."""
+    return catalog.check_instance_type(v, key).name
 
 
 def _ec2_type(v: Any, key: str) -> str:

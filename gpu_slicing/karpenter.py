@@ -38,6 +38,7 @@ DISCOVERY_TAG = "karpenter.sh/discovery"
 NODEPOOL_LABEL = "karpenter.sh/nodepool"  # set by Karpenter on every node and instance it launches
 INSTANCE_TYPE_LABEL = "node.kubernetes.io/instance-type"
 CAPACITY_TYPE_LABEL = "karpenter.sh/capacity-type"
+ARCH_LABEL = "kubernetes.io/arch"  # one per pool: the EC2NodeClass's AL2023 alias resolves one AMI per arch
 
 NODEPOOL_API = "karpenter.sh/v1"
 NODECLASS_API = "karpenter.k8s.aws/v1"
@@ -366,6 +367,7 @@ def node_pool(pool: Pool, capacity_types: Iterable[str], consolidate_after: str,
                     "requirements": [
                         {"key": INSTANCE_TYPE_LABEL, "operator": "In", "values": [it.name for it in pool.instance_types]},
                         {"key": CAPACITY_TYPE_LABEL, "operator": "In", "values": list(capacity_types)},
+                        {"key": ARCH_LABEL, "operator": "In", "values": [pool.instance_type.k8s_arch]},
                     ],
                     "taints": [dict(t) for t in pool.taints],
                     "expireAfter": expire_after,
@@ -381,8 +383,15 @@ def node_pool(pool: Pool, capacity_types: Iterable[str], consolidate_after: str,
 
 def overlay_capacity(pool: Pool, instance_type: str) -> dict[str, str]:
     """What a node of `pool` of `instance_type` advertises that Karpenter cannot know: its MIG and renamed
-    (time-sliced) resources, from the planner's per-node figures. `nvidia.com/gpu` is Karpenter's own."""
-    return {r: str(n) for r, n in sorted(pool.per_instance_type[instance_type].items()) if n > 0 and r != WHOLE_GPU}
+    (time-sliced) resources, from the planner's per-node figures. `nvidia.com/gpu` is Karpenter's own
+    (the instance's GPU count), except on fractional vGPU types (g6f, gr6f), where EC2 reports 0 GPUs
+    while the node advertises 1: the overlay adds it, or Karpenter never launches them for GPU pods."""
+    per_node = pool.per_instance_type[instance_type]
+    out = {r: str(n) for r, n in sorted(per_node.items()) if n > 0 and r != WHOLE_GPU}
+    it = next(t for t in pool.instance_types if t.name == instance_type)
+    if it.ec2_gpu_count < per_node.get(WHOLE_GPU, 0):
+        out[WHOLE_GPU] = str(per_node[WHOLE_GPU])
+    return dict(sorted(out.items()))
 
 
 def node_overlays(pool: Pool) -> dict[str, dict[str, Any]]:

@@ -165,8 +165,9 @@ def resolve_layout(name: str, instance_type: str | InstanceType, custom: Mapping
     fitting = [n for n in sorted(custom) if _fits(custom[n], it)]
     allowed = ", ".join([*named, *fitting])
     if not it.gpu.mig_capable:
-        raise ConfigError(key, name, f"{it.name} has {it.gpu.name} GPUs, which have no MIG: {allowed} "
-                                     "(time-slicing still shares them)")
+        why = ("a fractional vGPU, which can be neither sliced nor shared" if it.fraction is not None
+               else "which have no MIG (time-slicing still shares them)")
+        raise ConfigError(key, name, f"{it.name} has {it.gpu.name} GPUs, {why}: {allowed}")
     raise ConfigError(key, name, f"a layout for {it.name} ({it.gpu.name}): {allowed}")
 
 

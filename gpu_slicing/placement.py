@@ -1,15 +1,16 @@
 """MIG placement rules: can a set of GPU instances live on one GPU, and every way they can.
 
 A profile occupies `memory_slices` contiguous memory slices starting at one of its allowed
-placements; instances may not overlap; compute slices sum to at most 7; no profile exceeds its
-per-GPU maximum. These are the rules `nvidia-smi mig -cgi` enforces (FACTS 2).
+placements; instances may not overlap; compute slices sum to at most the GPU's compute slices (7 on
+A100/H100/H200/Blackwell, 4 on RTX PRO 6000); no profile exceeds its per-GPU maximum. These are the
+rules `nvidia-smi mig -cgi` enforces (FACTS 2, 7); the geometry comes from the GPU model.
 """
 from __future__ import annotations
 
 from functools import lru_cache
 from typing import Mapping
 
-from .catalog import COMPUTE_SLICES, MEMORY_SLICES, GpuModel
+from .catalog import GpuModel
 
 Placement = tuple[tuple[str, int], ...]  # ((profile, start memory slice), ...)
 
@@ -26,13 +27,13 @@ def why_not(model: GpuModel, counts: Mapping[str, int]) -> str | None:
         if not isinstance(n, int) or isinstance(n, bool) or n < 0:
             return f"count of {name} must be a non-negative integer, got {n!r}"
     compute = sum(model.profile(p).compute * n for p, n in wanted.items())
-    if compute > COMPUTE_SLICES:
+    if compute > model.compute_slices:
         parts = " + ".join(f"{n} x {p}" for p, n in wanted.items())
-        return f"{parts} need {compute} compute slices; a GPU has {COMPUTE_SLICES}"
+        return f"{parts} need {compute} compute slices; a GPU has {model.compute_slices} ({model.name})"
     memory = sum(model.profile(p).memory_slices * n for p, n in wanted.items())
-    if memory > MEMORY_SLICES:
+    if memory > model.memory_slices:
         parts = " + ".join(f"{n} x {p}" for p, n in wanted.items())
-        return f"{parts} need {memory} memory slices; a GPU has {MEMORY_SLICES}"
+        return f"{parts} need {memory} memory slices; a GPU has {model.memory_slices} ({model.name})"
     for name, n in wanted.items():
         prof = model.profile(name)
         if n > prof.max_count:
@@ -71,12 +72,13 @@ def maximal_configs(model: GpuModel) -> list[dict[str, int]]:
 
 @lru_cache(maxsize=None)
 def _configs_by_counts(model: GpuModel) -> dict[tuple[tuple[str, int], ...], tuple[Placement, ...]]:
-    """Enumerate placements by a left-to-right walk over the 8 memory slices."""
+    """Enumerate placements by a left-to-right walk over the GPU's memory slices."""
     found: dict[tuple[tuple[str, int], ...], list[Placement]] = {}
     profiles = model.profiles
+    memory_slices, compute_slices = model.memory_slices, model.compute_slices
 
     def walk(slot: int, compute: int, chosen: list[tuple[str, int]]) -> None:
-        if slot >= MEMORY_SLICES:
+        if slot >= memory_slices:
             counts: dict[str, int] = {}
             for name, _ in chosen:
                 counts[name] = counts.get(name, 0) + 1
@@ -85,8 +87,8 @@ def _configs_by_counts(model: GpuModel) -> dict[tuple[tuple[str, int], ...], tup
             return
         walk(slot + 1, compute, chosen)  # leave this memory slice unused
         for p in profiles:
-            if slot in p.placements and slot + p.memory_slices <= MEMORY_SLICES \
-                    and compute + p.compute <= COMPUTE_SLICES:
+            if slot in p.placements and slot + p.memory_slices <= memory_slices \
+                    and compute + p.compute <= compute_slices:
                 chosen.append((p.name, slot))
                 walk(slot + p.memory_slices, compute + p.compute, chosen)
                 chosen.pop()

@@ -62,6 +62,11 @@ class Pool:
 def _pool(name: str, kind: str, key: str, types: tuple[str, ...], layout_name: str, raw_sharing,
           strategy: str, custom: Mapping[str, MigLayout], nodes: tuple[int, int, int]) -> Pool:
     its = tuple(catalog.INSTANCE_TYPES[t] for t in types)
+    arches = {it.k8s_arch for it in its}
+    if len(arches) > 1:
+        raise ConfigError(f"{key}.instanceTypes", list(types),
+                          f"instance types of one architecture (got {', '.join(sorted(arches))}): a pool's nodes share "
+                          "one AMI type and one kubernetes.io/arch requirement")
     models = {it.gpu.name for it in its}
     if len(models) > 1 and layout_name != "all-disabled":
         raise ConfigError(f"{key}.instanceTypes", list(types),
@@ -74,6 +79,11 @@ def _pool(name: str, kind: str, key: str, types: tuple[str, ...], layout_name: s
         raise ConfigError(f"{key}.migLayout", layout_name,
                           f"all-disabled while {NAMESPACE}:gpuOperator.migStrategy is none")
     share = sharing.parse_sharing(raw_sharing, f"{key}.sharing")
+    fractional = [it.name for it in its if it.fraction is not None]
+    if share is not None and fractional:
+        raise ConfigError(f"{key}.sharing", raw_sharing,
+                          f"no sharing on {', '.join(fractional)}: a fractional L4 vGPU has no MIG and the device "
+                          "plugin cannot time-slice or MPS-share it; use g6 or gr6 for shared whole L4 GPUs")
     per_type: dict[str, dict[str, int]] = {}
     for it in its:  # the first type resolves "everything advertised"; the others are held to it
         per_type[it.name], share = capacity.advertise(it, layout, strategy, share, key=key)

@@ -632,6 +632,54 @@ def mig_nodepool_overlay(resources: list[Res], ctx: Context) -> Iterator[tuple[s
                        "settings.featureGates.nodeOverlay=true, so Karpenter ignores them", rel.urn)
 
 
+@_rule("fractional-gpu-overlay", "Every Karpenter NodePool of fractional vGPU types (g6f, gr6f) has a NodeOverlay adding "
+       "nvidia.com/gpu: 1 per instance type: EC2 reports 0 GPUs for them, so without it Karpenter never launches one "
+       "for a GPU pod.", "stack", "gpu")
+def fractional_gpu_overlay(resources: list[Res], ctx: Context) -> Iterator[tuple[str, str]]:
+    overlays = [r for r in resources if r.type == OVERLAY_TYPE]
+    for pool in gpu_pools(resources):
+        if pool.kind != "nodePool":
+            continue
+        for it in pool.catalog_types():
+            if it.ec2_gpu_count >= it.gpu_count:
+                continue
+            declared = [dig(o.props, "spec", "capacity", WHOLE_GPU) for o in overlays
+                        if _overlay_matches(o, pool.name, it.name)]
+            if UNKNOWN in declared:
+                continue
+            if str(it.gpu_count) not in [str(d) for d in declared]:
+                yield (f"NodePool {pool.name} ({it.name}, a fractional GPU EC2 reports as 0): no NodeOverlay declares "
+                       f"{WHOLE_GPU}: \"{it.gpu_count}\" for it (declared: {declared or 'none'}); pods requesting "
+                       f"{WHOLE_GPU} stay Pending", pool.res.urn)
+
+
+@_rule("gpu-ami-arch", "GPU pools run the AMI of their instances' architecture: a node group's amiType is "
+       "AL2023_ARM_64_NVIDIA on arm64 types (g5g) and AL2023_x86_64_NVIDIA on x86_64 ones; a NodePool's "
+       "kubernetes.io/arch requirement admits its instance types' architecture, one per pool.", "resource", "gpu")
+def gpu_ami_arch(r: Res, ctx: Context) -> Iterator[str]:
+    pool = pool_of(r)
+    if pool is None:
+        return
+    types = pool.catalog_types()
+    arches = sorted({it.k8s_arch for it in types})
+    if len(arches) > 1:
+        yield (f"{pool.kind} {pool.name}: instance types of two architectures ({', '.join(arches)}): one AMI and one "
+               "kubernetes.io/arch per pool")
+        return
+    if not types:
+        return
+    it = types[0]
+    if pool.kind == "nodeGroup":
+        ami = r.props.get("amiType")
+        if known(ami) and isinstance(ami, str) and "NVIDIA" in ami and ami != it.ami_type:
+            yield f"{pool.kind} {pool.name}: amiType {ami} on {it.name} ({it.arch}); use {it.ami_type}"
+    else:
+        allowed = requirement_values(dig(r.props, "spec", "template", "spec", "requirements"), "kubernetes.io/arch")
+        if allowed is not None and it.k8s_arch not in allowed:
+            yield (f"{pool.kind} {pool.name}: requirement kubernetes.io/arch In {allowed} excludes its {it.name} "
+                   f"({it.k8s_arch}): Karpenter can never launch it")
+
+
 @_rule("no-whole-gpu-on-mixed-mig", "No pod asks for nvidia.com/gpu on a pool whose nodes advertise nvidia.com/gpu: 0 "
        "(every GPU sliced under the mixed strategy): it would stay Pending forever.", "stack", "gpu")
 def no_whole_gpu_on_mixed_mig(resources: list[Res], ctx: Context) -> Iterator[tuple[str, str]]:

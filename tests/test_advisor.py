@@ -1,5 +1,6 @@
-"""MIG layout advisor: expected node counts are worked out by hand from FACTS 2 (7 compute and
-8 memory slices per GPU, 8 GPUs per p4d/p5), never copied from the advisor's output."""
+"""MIG layout advisor: expected node counts are worked out by hand from FACTS 2 and 7 (7 compute and
+8 memory slices per GPU on A100/H100/B200, 4 and 4 on RTX PRO 6000; GPUs per node), never copied from
+the advisor's output."""
 from __future__ import annotations
 
 import copy
@@ -22,6 +23,7 @@ from gpu_slicing.validate import capacity_plan
 
 ROOT = Path(__file__).resolve().parents[1]
 P4D, P5 = "p4d.24xlarge", "p5.48xlarge"
+B200, G7E, P5_ONE = "p6-b200.48xlarge", "g7e.48xlarge", "p5.4xlarge"
 LABEL_VALUE = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
 ISSUE_DEMAND = {"1g.5gb": 40, "2g.10gb": 10, "3g.20gb": 6}
 
@@ -88,24 +90,64 @@ def brute_force_gpus(model_name: str, demand: tuple[tuple[str, int], ...]) -> in
     return best
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.sampled_from([P4D, P5]), st.lists(st.integers(0, 9), min_size=3, max_size=3),
-       st.sampled_from([(0, 3, 4), (0, 4, 6), (1, 2, 5), (0, 2, 3)]))
-def test_lower_bound_equals_brute_force_and_plan_is_valid(itype: str, counts: list[int], picks: tuple) -> None:
-    model = catalog.INSTANCE_TYPES[itype].gpu
-    demand = {model.profiles[i].name: n for i, n in zip(picks, counts) if n}
+# Profile triples to demand, by name: every geometry in the catalog (7/8 and 4/4 slices, 1 and 8 GPUs).
+_PICKS = [(P4D, ("1g.5gb", "2g.10gb", "3g.20gb")), (P4D, ("1g.5gb", "3g.20gb", "7g.40gb")),
+          (P5, ("1g.10gb+me", "1g.20gb", "4g.40gb")), (P5, ("1g.10gb", "2g.20gb", "3g.40gb")),
+          (B200, ("1g.23gb", "2g.45gb", "3g.90gb")), (B200, ("1g.45gb", "4g.90gb", "7g.180gb")),
+          (G7E, ("1g.24gb", "2g.48gb", "4g.96gb")), (G7E, ("1g.24gb+me.all", "2g.48gb-me", "1g.24gb+gfx")),
+          (P5_ONE, ("1g.10gb", "2g.20gb", "3g.40gb"))]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.sampled_from(_PICKS), st.lists(st.integers(0, 9), min_size=3, max_size=3))
+def test_lower_bound_equals_brute_force_and_plan_is_valid(pick: tuple, counts: list[int]) -> None:
+    itype, names = pick
+    it = catalog.INSTANCE_TYPES[itype]
+    demand = {name: n for name, n in zip(names, counts) if n}
     if not demand:
         return
     plan = advisor.advise(itype, demand)
-    gpus = brute_force_gpus(model.name, tuple(sorted(demand.items())))
+    gpus = brute_force_gpus(it.gpu.name, tuple(sorted(demand.items())))
     assert plan.lower_bound_gpus == gpus
-    assert plan.lower_bound == -(-gpus // 8)
+    assert plan.lower_bound == -(-gpus // it.gpu_count)
     assert_valid(plan)
     assert plan.lower_bound <= plan.total_nodes <= plan.lower_bound + 1
     assert plan.best_naive is None or plan.total_nodes <= plan.best_naive
 
 
 # --- known optima, by hand ------------------------------------------------------------------------
+
+@pytest.mark.parametrize("itype, demand, gpus, nodes", [
+    # RTX PRO 6000: 4 x 1g.24gb per GPU, 8 GPUs: 32 fill one node, 33 need a second.
+    (G7E, {"1g.24gb": 32}, 8, 1), (G7E, {"1g.24gb": 33}, 9, 2),
+    # 10 x 2g + 12 x 1g = 32 compute slices = 8 GPUs of 4: 5 GPUs of 2 x 2g and 3 of 4 x 1g.
+    (G7E, {"2g.48gb": 10, "1g.24gb": 12}, 8, 1),
+    # B200: two 3g.90gb take all 8 memory slices of a GPU; one more 1g.23gb needs a ninth GPU.
+    (B200, {"3g.90gb": 16}, 8, 1), (B200, {"3g.90gb": 16, "1g.23gb": 1}, 9, 2),
+    # B200 all-balanced exactly: 16 x 1g, 8 x 2g, 8 x 3g.
+    (B200, {"1g.23gb": 16, "2g.45gb": 8, "3g.90gb": 8}, 8, 1),
+    # p5.4xlarge has 1 H100: 7 x 1g.10gb use all 7 compute slices; a 3g.40gb needs a second node.
+    (P5_ONE, {"1g.10gb": 7, "3g.40gb": 1}, 2, 2),
+])
+def test_known_optima_for_the_2026_fleet(itype, demand, gpus, nodes) -> None:
+    plan = advisor.advise(itype, demand)
+    assert (plan.lower_bound_gpus, plan.lower_bound, plan.total_nodes) == (gpus, nodes, nodes)
+    assert_valid(plan)
+
+
+def test_report_cautions_where_mig_or_placements_are_unconfirmed() -> None:
+    g7e = advisor.format_report(advisor.advise(G7E, {"1g.24gb": 4}))
+    assert "Caution: MIG on g7e.48xlarge: AWS has not confirmed MIG on g7e" in g7e
+    assert "Caution: RTX-PRO-6000-Blackwell-SE-96GB MIG placements are inferred" in g7e
+    b200 = advisor.format_report(advisor.advise(B200, {"1g.23gb": 4}))
+    assert "MIG placements are inferred" in b200 and "AWS has not confirmed" not in b200
+    assert "Caution" not in advisor.format_report(advisor.advise(P5, {"1g.10gb": 4}))
+
+
+def test_rtx_pro_6000_naive_balanced_has_no_3g() -> None:
+    plan = advisor.advise(G7E, {"1g.24gb": 16, "2g.48gb": 8})  # exactly all-balanced on 8 GPUs
+    assert [(p.layout, p.nodes) for p in plan.pools] == [("all-balanced", 1)]
+    assert plan.naive[0].total_nodes == 1
 
 def test_guides_56_small_slices_fit_one_all_1g_node() -> None:
     # FACTS 1.6: all-1g.5gb is 7 per GPU x 8 GPUs = 56; all-balanced gives 16 per node -> 4 nodes.
@@ -325,6 +367,55 @@ def test_cli_reads_a_stack_file_and_emits_nodepools(capsys) -> None:
     text = capsys.readouterr().out
     assert "Demand: 72 x 1g.5gb, 8 x 2g.10gb, 8 x 3g.20gb" in text
     assert "gpu-slicing:karpenter" in text and "gpu-slicing:nodeGroups" not in text
+
+
+MIXED_STACK = {"config": {
+    "gpu-slicing:maxGpuNodes": 10,
+    "gpu-slicing:cluster": {"name": "mixed", "publicAccessCidrs": ["203.0.113.0/24"]},
+    "gpu-slicing:nodeGroups": [{"name": "h100", "instanceType": P5, "minSize": 1, "desiredSize": 1, "maxSize": 2,
+                                "migLayout": "all-balanced"}],
+    "gpu-slicing:karpenter": {"enabled": True, "nodePools": [
+        {"name": "b200", "instanceTypes": [B200], "migLayout": "all-1g.23gb", "maxNodes": 2},
+        {"name": "rtx", "instanceTypes": [G7E], "migLayout": "all-balanced", "maxNodes": 2}]},
+    "gpu-slicing:workloads": [
+        {"name": "h-small", "profile": "1g.10gb", "replicas": 16, "pool": "h100"},
+        {"name": "b-small", "profile": "1g.23gb", "replicas": 60, "pool": "b200"},
+        {"name": "r-small", "profile": "1g.24gb", "replicas": 10, "pool": "rtx"},
+        {"name": "h-big", "profile": "3g.40gb", "replicas": 8, "pool": "h100"},
+        {"name": "whole", "gpus": 1, "replicas": 1, "pool": "h100"}]}}
+
+
+def test_a_stack_with_several_gpu_models_is_advised_per_model() -> None:
+    specs = advisor.demands_from_stack(MIXED_STACK)
+    assert [(s.instance_type, dict(s.slices)) for s in specs] == [
+        (P5, {"1g.10gb": 16, "3g.40gb": 8}), (B200, {"1g.23gb": 60}), (G7E, {"1g.24gb": 10})]
+    assert [s.ignored for s in specs] == [("whole",), (), ()]
+    with pytest.raises(ConfigError) as e:
+        advisor.demand_from_stack(MIXED_STACK)
+    assert e.value.key == "instanceType" and B200 in str(e.value)
+    # 60 x 1g.23gb at 7 per B200 = 9 GPUs = 2 nodes; 10 x 1g.24gb at 4 per RTX PRO 6000 = 3 GPUs = 1 node;
+    # H100: 8 x 3g.40gb (2 per GPU) + 16 x 1g.10gb: 4 GPUs of 2 x 3g leave no memory, 16 x 1g.10gb alone take
+    # 3 GPUs (7+7+2), but 1 x 3g + 4 x 1g fits one GPU (7 compute, 8 memory): 8 GPUs of it = 1 node.
+    assert [advisor.advise_spec(s).total_nodes for s in specs] == [1, 2, 1]
+
+
+def test_cli_merges_the_per_model_plans_into_one_stack_config(tmp_path: Path, capsys) -> None:
+    stack_file = tmp_path / "Pulumi.mixed.yaml"
+    stack_file.write_text(yaml.safe_dump(MIXED_STACK))
+    out = tmp_path / "advised.yaml"
+    assert advise_main(["--config", str(stack_file), "--karpenter", "--stack-out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "=== H100-80GB-HBM3: plan 1 of 3 ===" in text and "Instance type: p6-b200.48xlarge" in text
+    advised = yaml.safe_load(out.read_text())["config"]
+    pools = advised["gpu-slicing:karpenter"]["nodePools"]
+    assert [(p["name"], p["instanceTypes"]) for p in pools] == [
+        ("advised-p5-1", [P5]), ("advised-p6-b200-1", [B200]), ("advised-g7e-1", [G7E])]
+    assert advised["gpu-slicing:maxGpuNodes"] == 4
+    merged = _merge(MIXED_STACK["config"], advised)
+    merged["gpu-slicing:karpenter"] = {"enabled": True, "nodePools": pools}
+    cfg = parse_config(merged)
+    verdicts = capacity_plan(cfg, resolve_pools(cfg)).workloads
+    assert [v.level for v in verdicts] == ["ok"] * 4, [v.message for v in verdicts]
 
 
 def test_cli_bad_input_exits_2(tmp_path: Path, capsys) -> None:

@@ -180,7 +180,8 @@ def graph(dev_runs) -> list[dict]:
 def test_dev_objects_pass_every_rule(dev_runs, mode):
     # Rules reached on the dev objects, read off the CRDs for the fields they set:
     # NodePool: spec 2 (+1 transition), budgets 1, template labels 4, nodeClassRef group/kind/name 3 (+2
-    #   transition), requirements 3, requirements[].key 4 x 2 requirements = 21;
+    #   transition), requirements 3, requirements[].key 4 x 3 requirements (instance type, capacity type,
+    #   arch) = 25;
     # EC2NodeClass: spec 8, amiSelectorTerms 4, its alias 3, blockDeviceMappings 1, ebs 2, role 1,
     #   securityGroupSelectorTerms 4 + tags 1, subnetSelectorTerms 3 + tags 1, tags 6 = 34;
     # NodeOverlay: spec 1, capacity 1, requirements 3, requirements[].key 3 x 2 = 11.
@@ -191,14 +192,14 @@ def test_dev_objects_pass_every_rule(dev_runs, mode):
             assert r.violations == [], [str(v) for v in r.violations]
             assert r.unknown == []
             counts[x.inputs["kind"]] = (len(r.evaluated), len(r.transition))
-    assert counts == {"NodePool": (21, 3), "EC2NodeClass": (34, 0), "NodeOverlay": (11, 0)}
+    assert counts == {"NodePool": (25, 3), "EC2NodeClass": (34, 0), "NodeOverlay": (11, 0)}
 
 
 def test_check_reports_the_counts_on_the_dev_plan(graph, monkeypatch):
     monkeypatch.setenv(checks.CRD_DIR_ENV, crds())
     [f] = checks.k8s_crd_cel(dev_config(), graph)
     assert f["severity"] == "info"
-    assert f["message"].startswith("66 CEL rules evaluated on 3 objects, 3 transition rules skipped "
+    assert f["message"].startswith("70 CEL rules evaluated on 3 objects, 3 transition rules skipped "
                                    "(not evaluated (transition rule)")
 
 
@@ -211,9 +212,9 @@ def test_check_fails_on_a_planted_violation(graph, monkeypatch):
     found = list(checks.k8s_crd_cel(dev_config(), bad))
     errors = [f for f in found if f["severity"] == "error"]
     assert [(f["resource"], f["message"]) for f in errors] == [
-        (np_["name"], f"NodePool {np_['name']}: spec.template.spec.requirements[2].key: label \"kubernetes.io/"
+        (np_["name"], f"NodePool {np_['name']}: spec.template.spec.requirements[3].key: label \"kubernetes.io/"
                       "hostname\" is restricted (CEL rule `self != \"kubernetes.io/hostname\"` of the CRD)")]
-    assert found[-1]["message"].startswith("70 CEL rules evaluated")  # 66 + the 4 rules on the added key
+    assert found[-1]["message"].startswith("74 CEL rules evaluated")  # 70 + the 4 rules on the added key
 
 
 def test_check_says_it_skipped_without_crds(graph, monkeypatch):

@@ -17,7 +17,7 @@ from tools import checks
 
 CHECK_IDS = {"k8s.schema", "k8s.custom-resource-kind", "k8s.crd-schema", "helm.values", "aws.instance-type",
              "aws.ami-type", "aws.capacity-type", "aws.enum", "aws.kubernetes-version", "aws.event-source",
-             "iam.parliament", "policy", "security.endpoint-open", "k8s.crd-cel"}
+             "iam.parliament", "policy", "security.endpoint-open", "k8s.crd-cel", "catalog.mig-unconfirmed"}
 
 
 def reg(type_: str, name: str, inputs: dict, **kw) -> dict:

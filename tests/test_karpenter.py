@@ -285,7 +285,8 @@ def test_dev_pool_objects():
                                                      "nvidia.com/mig.config": "all-1g.5gb"}
     assert t["spec"]["requirements"] == [
         {"key": "node.kubernetes.io/instance-type", "operator": "In", "values": ["p4d.24xlarge"]},
-        {"key": "karpenter.sh/capacity-type", "operator": "In", "values": ["on-demand"]}]
+        {"key": "karpenter.sh/capacity-type", "operator": "In", "values": ["on-demand"]},
+        {"key": "kubernetes.io/arch", "operator": "In", "values": ["amd64"]}]
     assert t["spec"]["taints"] == [{"key": "nvidia.com/gpu", "value": "true", "effect": "NoSchedule"}]
     assert t["spec"]["nodeClassRef"] == {"group": "karpenter.k8s.aws", "kind": "EC2NodeClass", "name": "p4d-small"}
     assert t["spec"]["expireAfter"] == "720h"

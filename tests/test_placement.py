@@ -11,9 +11,7 @@ from functools import lru_cache
 import pytest
 
 from gpu_slicing import catalog, placement
-from facts import FACTS_PROFILES, PCI_IDS, Shape, model_of
-
-MEMORY_SLICES, COMPUTE_SLICES = 8, 7  # FACTS 2
+from facts import FACTS_PROFILES, GEOMETRY, PCI_IDS, Shape, model_of
 
 
 def brute_fits(gpu: str, counts: dict[str, int]) -> bool:
@@ -24,9 +22,10 @@ def brute_fits(gpu: str, counts: dict[str, int]) -> bool:
 @lru_cache(maxsize=None)
 def _brute(gpu: str, counts: tuple[tuple[str, int], ...]) -> bool:
     shapes: dict[str, Shape] = FACTS_PROFILES[gpu]
+    compute_slices, memory_slices = GEOMETRY[gpu]
     if any(p not in shapes or n > shapes[p].max_count for p, n in counts):
         return False
-    if sum(shapes[p].compute * n for p, n in counts) > COMPUTE_SLICES:
+    if sum(shapes[p].compute * n for p, n in counts) > compute_slices:
         return False
     choices = [itertools.combinations(shapes[p].placements, n) for p, n in counts]
     for starts in itertools.product(*choices):
@@ -35,7 +34,7 @@ def _brute(gpu: str, counts: tuple[tuple[str, int], ...]) -> bool:
         for (p, _), group in zip(counts, starts):
             for s in group:
                 mask = ((1 << shapes[p].memory_slices) - 1) << s
-                if used & mask or s + shapes[p].memory_slices > MEMORY_SLICES:
+                if used & mask or s + shapes[p].memory_slices > memory_slices:
                     ok = False
                     break
                 used |= mask
@@ -53,7 +52,7 @@ def _every_count_vector(gpu: str):
         yield {p: n for p, n in zip(names, counts) if n}
 
 
-@pytest.mark.parametrize("gpu", ["A100-40GB", "H100-80GB"])
+@pytest.mark.parametrize("gpu", ["A100-40GB", "H100-80GB", "B200", "RTX-PRO-6000"])
 def test_why_not_agrees_with_brute_force_everywhere(gpu):
     """Every count vector within the per-profile maxima: same verdict both ways."""
     model = model_of(gpu)
@@ -63,9 +62,11 @@ def test_why_not_agrees_with_brute_force_everywhere(gpu):
 
 @pytest.mark.parametrize("gpu", sorted(PCI_IDS))
 def test_valid_configs_are_exactly_the_placeable_ones(gpu):
+    """(On RTX PRO 6000 over its plain profiles: FACTS gives no shapes of its own to the attribute variants.)"""
     model = model_of(gpu)
     expected = {tuple(sorted(c.items())) for c in _every_count_vector(gpu) if brute_fits(gpu, c)}
-    assert {tuple(sorted(c.items())) for c in placement.valid_configs(model)} == expected
+    got = {tuple(sorted(c.items())) for c in placement.valid_configs(model) if set(c) <= set(FACTS_PROFILES[gpu])}
+    assert got == expected
 
 
 def test_maximal_configs_cannot_take_one_more_instance():
@@ -83,7 +84,7 @@ def test_place_returns_a_non_overlapping_placement_at_allowed_starts():
     config = placement.place(catalog.A100_40GB, {"4g.20gb": 1, "2g.10gb": 1, "1g.5gb": 1})
     slices = [s for p, start in config for s in range(start, start + shapes[p].memory_slices)]
     assert all(start in shapes[p].placements for p, start in config)
-    assert len(slices) == len(set(slices)) and max(slices) < MEMORY_SLICES
+    assert len(slices) == len(set(slices)) and max(slices) < GEOMETRY["A100-40GB"][1]
     assert placement.place(catalog.A100_40GB, {"4g.20gb": 2}) is None
 
 
@@ -99,3 +100,22 @@ def test_why_not_names_the_broken_rule(counts, reason):
 
 def test_no_mig_on_a10g():
     assert "does not support MIG" in placement.why_not(catalog.A10G, {"1g.5gb": 1})
+
+
+@pytest.mark.parametrize("counts, reason", [
+    ({"4g.96gb": 1, "1g.24gb": 1}, "need 5 compute slices; a GPU has 4"),
+    ({"2g.48gb": 3}, "need 6 compute slices; a GPU has 4"),
+    ({"1g.24gb+me.all": 2}, "exceeds its maximum of 1 per GPU"),
+    ({"3g.90gb": 1}, "has no MIG profile '3g.90gb'"),
+])
+def test_rtx_pro_6000_has_four_slices(counts, reason):
+    """FACTS 7: 4 compute and 4 memory slices, not 7/8; no 3g profile."""
+    assert reason in placement.why_not(model_of("RTX-PRO-6000"), counts)
+    assert placement.why_not(model_of("RTX-PRO-6000"), {"1g.24gb": 2, "2g.48gb": 1}) is None
+
+
+def test_b200_holds_the_hopper_shapes():
+    b200 = model_of("B200")
+    assert placement.why_not(b200, {"1g.23gb": 7}) is None
+    assert placement.why_not(b200, {"3g.90gb": 1, "4g.90gb": 1}) is None
+    assert "need 8 compute slices; a GPU has 7" in placement.why_not(b200, {"4g.90gb": 2})

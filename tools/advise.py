@@ -1,7 +1,7 @@
 """MIG layout advisor CLI: the fewest GPU nodes for a mix of MIG slices, as a report and stack config.
 
     python -m tools.advise --demand demand.yaml [--json out.json] [--karpenter] [--stack-out advised.yaml]
-    python -m tools.advise --config Pulumi.dev.yaml [--instance-type p4d.24xlarge]
+    python -m tools.advise --config Pulumi.dev.yaml [--instance-type p4d.24xlarge]   (one plan per GPU model)
     python -m tools.advise DEMAND=demand.yaml JSON=out.json KARPENTER=1      (make-style)
 
 A demand file: `instanceType`, `demand: {profile: slices}`, optional `pricePerNodeHour`,
@@ -22,7 +22,7 @@ ROOT_DIR = Path(__file__).resolve().parents[1]
 if str(ROOT_DIR) not in sys.path:
     sys.path.insert(0, str(ROOT_DIR))
 
-from gpu_slicing import advisor  # noqa: E402
+from gpu_slicing import advisor, catalog  # noqa: E402
 from gpu_slicing.errors import ConfigError  # noqa: E402
 
 _MAKE_STYLE = {"DEMAND": "--demand", "CONFIG": "--config", "JSON": "--json", "KARPENTER": "--karpenter",
@@ -56,25 +56,26 @@ def _load_yaml(path: str) -> Any:
         raise ConfigError(path, None, f"valid YAML ({e})") from None
 
 
-def build_spec(args: argparse.Namespace) -> advisor.DemandSpec:
-    """The demand from the demand file or stack file, with the command-line limits applied."""
+def build_specs(args: argparse.Namespace) -> list[advisor.DemandSpec]:
+    """The demand from the demand file, or one per GPU model from the stack file, with the command-line
+    limits applied."""
     if bool(args.demand) == bool(args.config):
         raise ConfigError("--demand/--config", None, "exactly one of a demand file or a stack file")
     if args.demand:
-        spec = advisor.load_demand(_load_yaml(args.demand))
+        specs = [advisor.load_demand(_load_yaml(args.demand))]
         if args.instance_type:
-            spec = replace(spec, instance_type=args.instance_type)
+            specs = [replace(specs[0], instance_type=args.instance_type)]
     else:
-        spec = advisor.demand_from_stack(_load_yaml(args.config) or {}, args.instance_type)
+        specs = advisor.demands_from_stack(_load_yaml(args.config) or {}, args.instance_type)
     overrides = {k: v for k, v in (("max_layouts", args.max_layouts), ("max_nodes", args.max_nodes),
                                    ("price_per_node_hour", args.price)) if v is not None}
-    return replace(spec, **overrides)
+    return [replace(spec, **overrides) for spec in specs]
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--demand", help="demand file (instanceType, demand, optional limits)")
-    ap.add_argument("--config", help="stack file whose gpu-slicing:workloads are the demand")
+    ap.add_argument("--config", help="stack file whose gpu-slicing:workloads are the demand (one plan per GPU model)")
     ap.add_argument("--instance-type", help="GPU instance type (overrides the file's)")
     ap.add_argument("--max-layouts", type=int, help=f"most distinct MIG layouts (default {advisor.DEFAULT_MAX_LAYOUTS})")
     ap.add_argument("--max-nodes", type=int, help="most GPU nodes")
@@ -86,21 +87,29 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(_expand_make_style(list(sys.argv[1:] if argv is None else argv)))
 
     try:
-        spec = build_spec(args)
-        plan = advisor.advise_spec(spec, pool_prefix=args.prefix)
+        specs = build_specs(args)
+        several = len(specs) > 1
+        plans = [advisor.advise_spec(spec, pool_prefix=f"{args.prefix}-{spec.instance_type.split('.')[0]}"
+                                     if several else args.prefix) for spec in specs]
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    stack = plan.stack_config(karpenter=args.karpenter)
+    stack = advisor.stack_config_of(plans, karpenter=args.karpenter)
     stack_yaml = yaml.safe_dump(stack, sort_keys=False, default_flow_style=None, width=120)
-    print(advisor.format_report(plan))
-    if spec.ignored:
-        print(f"\nNot MIG demand (whole-GPU workloads, left out): {', '.join(spec.ignored)}")
+    for i, plan in enumerate(plans):
+        if several:
+            gpu = catalog.INSTANCE_TYPES[plan.instance_type].gpu.name
+            print(("\n" if i else "") + f"=== {gpu}: plan {i + 1} of {len(plans)} ===")
+        print(advisor.format_report(plan))
+    ignored = [name for spec in specs for name in spec.ignored]
+    if ignored:
+        print(f"\nNot MIG demand (whole-GPU workloads, left out): {', '.join(ignored)}")
     print("\nStack config (merge these keys into your Pulumi.<stack>.yaml, then `make plan`):\n")
     print(stack_yaml.rstrip())
-    print(f"\nsolved in {plan.seconds:.3f}s")
+    print(f"\nsolved in {sum(p.seconds for p in plans):.3f}s")
     if args.json:
-        record = plan.to_json(args.karpenter)
+        record = plans[0].to_json(args.karpenter) if not several else {
+            "plans": [p.to_json(args.karpenter) for p in plans], "stackConfig": stack["config"]}
         Path(args.json).write_text(json.dumps(record, indent=2) + "\n")
         print(f"result written to {args.json}")
     if args.stack_out:

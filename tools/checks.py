@@ -5,6 +5,7 @@ by the upstream reference, not by a hand-written imitation of it:
 
 | id | guards against | backed by |
 | --- | --- | --- |
+| catalog.mig-unconfirmed | MIG on an instance type AWS has not confirmed it on (g7e) | gpu_slicing.catalog (FACTS 7) |
 | k8s.schema | a built-in Kubernetes object the API server rejects (or whose typo'd field it drops) | kubernetes-validate's strict OpenAPI schemas for the cluster's version |
 | k8s.custom-resource-kind | a custom resource of a kind/version the pinned Karpenter does not serve, or namespaced when its CRD is cluster-scoped | gpu_slicing.karpenter's API versions, held against the real CRDs in tests |
 | k8s.crd-schema | a Karpenter object its CRD's openAPIV3Schema rejects (or prunes) | the CRD files in $GPU_SLICING_CRD_DIR (skipped, said so, when unset) |
@@ -123,6 +124,28 @@ def api_endpoint_exposure(config: Mapping[str, Any], resources: list[dict]) -> I
                           "endpointPublicAccess: false (README: Reaching the API)", r["name"])
             return
     yield finding("security.endpoint-open", "info", "the public API endpoint, if any, is limited to named CIDRs")
+
+
+@check
+def mig_unconfirmed(config: Mapping[str, Any], resources: list[dict]) -> Iterable[Finding]:
+    """MIG enabled on an instance type where AWS has not confirmed it (g7e): a warning, not an error."""
+    from gpu_slicing.catalog import mig_warning
+    from gpu_slicing.pools import resolve_pools
+
+    mig, inferred = [], {}
+    for p in resolve_pools(stack(config)[0]):
+        if p.layout.mig_enabled:
+            mig.append(p.name)
+            for it in p.instance_types:
+                if (text := mig_warning(it)) is not None:
+                    yield finding("catalog.mig-unconfirmed", "warning", f"{p.kind} {p.name} ({p.layout.name}): {text}")
+                if not it.gpu.placements_confirmed:
+                    inferred.setdefault(it.gpu.name, []).append(p.name)
+    where = "; ".join(f"{gpu} ({', '.join(dict.fromkeys(pools))})" for gpu, pools in inferred.items())
+    yield finding("catalog.mig-unconfirmed", "info",
+                  f"{len(mig)} MIG pool(s) checked for MIG AWS has not confirmed; "
+                  + (f"placements inferred, not read off hardware, for {where}" if where
+                     else "every placement table used was read off hardware or taken from NVIDIA's guide"))
 
 
 # --- Kubernetes: built-in objects against the OpenAPI schema of the cluster's version -----------------
