@@ -22,7 +22,7 @@ ROOT_DIR = Path(__file__).resolve().parents[1]
 if str(ROOT_DIR) not in sys.path:
     sys.path.insert(0, str(ROOT_DIR))
 
-from gpu_slicing import advisor  # noqa: E402
+from gpu_slicing import advisor, stack_file  # noqa: E402
 from gpu_slicing.errors import ConfigError  # noqa: E402
 
 _MAKE_STYLE = {"DEMAND": "--demand", "CONFIG": "--config", "JSON": "--json", "KARPENTER": "--karpenter",
@@ -47,13 +47,8 @@ def _expand_make_style(argv: list[str]) -> list[str]:
 
 
 def _load_yaml(path: str) -> Any:
-    p = Path(path)
-    if not p.exists():
-        raise ConfigError(path, None, "an existing YAML file")
-    try:
-        return yaml.safe_load(p.read_text())
-    except yaml.YAMLError as e:
-        raise ConfigError(path, None, f"valid YAML ({e})") from None
+    """A demand file, read as strictly as a stack file (duplicate keys, binary or non-YAML files refused)."""
+    return stack_file.load_yaml(stack_file.read_text(Path(path), "demand file"), path)
 
 
 def build_spec(args: argparse.Namespace) -> advisor.DemandSpec:
@@ -65,7 +60,7 @@ def build_spec(args: argparse.Namespace) -> advisor.DemandSpec:
         if args.instance_type:
             spec = replace(spec, instance_type=args.instance_type)
     else:
-        spec = advisor.demand_from_stack(_load_yaml(args.config) or {}, args.instance_type)
+        spec = advisor.demand_from_stack(stack_file.load_stack_file(args.config), args.instance_type)
     overrides = {k: v for k, v in (("max_layouts", args.max_layouts), ("max_nodes", args.max_nodes),
                                    ("price_per_node_hour", args.price)) if v is not None}
     return replace(spec, **overrides)
