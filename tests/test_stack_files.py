@@ -2,7 +2,7 @@
 
 `tests/stacks/good/*.yaml` plan cleanly (exit 0) and show the per-node figures FACTS gives, declared in
 the file's comments (`# expect-per-node: <pool>[@<instance type>] <resource>=<n> ...`, `# expect-count:
-<resource type>=<n> ...`). `tests/stacks/bad/*.yaml` exit 2 with an error naming the key the file declares
+<resource type>=<n> ...`, `# expect-usd-per-hour: <pool> <usd>`, `# expect-zones-in: <region>`). `tests/stacks/bad/*.yaml` exit 2 with an error naming the key the file declares
 (`# expect-key: <key>`, `<this file>` for the file itself), any `# expect-message:` text, "0 resources
 registered" and never a Python traceback.
 """
@@ -109,6 +109,12 @@ def test_good_stack_file_plans_with_the_figures_it_declares(path, tmp_path):
             rtype, _, n = fig.partition("=")
             found = sum(1 for r in record["resources"] if r["type"] == rtype)
             assert found == int(n), f"{path.name}: {found} x {rtype}, not {n}"
+    for line in want.get("usd-per-hour", []):
+        name, usd = line.split()
+        assert pools[name]["usdPerHour"] == pytest.approx(float(usd)), f"{path.name}: {name} cost"
+    for region in want.get("zones-in", []):
+        zones = [r["inputs"]["availabilityZone"] for r in record["resources"] if r["type"] == "aws:ec2/subnet:Subnet"]
+        assert zones and all(z.startswith(region) for z in zones), f"{path.name}: subnets in {zones}"
     assert all(w["fits"] for w in record["capacity"]["workloads"]), record["capacity"]["workloads"]
 
 
