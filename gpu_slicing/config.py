@@ -495,8 +495,9 @@ def decode(value: Any) -> Any:
     return value
 
 
-def parse_config(raw: Mapping[str, Any]) -> StackConfig:
-    """Parse and validate a whole stack config; see the module docstring."""
+def own_keys(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """This program's keys (`gpu-slicing:x` or bare `x`) by short name, decoded; a key of a namespace no
+    provider of the stack reads is a `ConfigError` (a typo would silently drop its config)."""
     ours: dict[str, Any] = {}
     for k, v in raw.items():
         ns, _, short = str(k).rpartition(":")
@@ -508,6 +509,12 @@ def parse_config(raw: Mapping[str, Any]) -> StackConfig:
                               + (f"did you mean {hint[0]}:{short}? " if hint else "")
                               + "known namespaces: " + ", ".join(KNOWN_NAMESPACES)
                               + " (keys of any other namespace would be silently ignored)")
+    return ours
+
+
+def parse_config(raw: Mapping[str, Any]) -> StackConfig:
+    """Parse and validate a whole stack config; see the module docstring."""
+    ours = own_keys(raw)
     from . import validate  # cross-field rules live apart from the shape
     nested = {
         "cluster": lambda v, k: _build(ClusterConfig, v, k),

@@ -421,3 +421,23 @@ def test_the_longest_cluster_name_keeps_every_karpenter_name_within_aws_limits()
     assert names["KarpenterControllerRole-" + "c" * 40] == 64 and len("KarpenterControllerRole-" + "c" * 40) == 64
     assert max(len(n) for n in names if n.startswith("Karpenter-" + "c" * 40 + "-")) == 63
     assert all(len(n) <= limit for n, limit in names.items())
+
+
+def test_the_names_checked_are_the_names_the_program_registers(dev_runs):
+    """Every name limit-checked by the config is one the program really gives AWS or Kubernetes (explicit
+    names as sent, auto-named roles as their logical name plus Pulumi's suffix), and vice versa."""
+    from gpu_slicing.config import AUTONAME_SUFFIX, aws_names
+
+    checked = {name for _, name, _, _ in aws_names(parse_config(dev_config()))}
+    registered = set()
+    for r in dev_runs["preview"].registrations:
+        if r.type == "aws:iam/role:Role":
+            registered.add(r.inputs.get("name") or r.name + AUTONAME_SUFFIX)
+        elif r.type == "eks:index:ManagedNodeGroup":
+            registered.add(r.inputs["nodeGroupName"])
+        elif r.type in ("aws:sqs/queue:Queue", "aws:cloudwatch/eventRule:EventRule", "aws:iam/policy:Policy"):
+            registered.add(r.inputs["name"])
+        elif r.type.startswith("kubernetes:karpenter."):
+            registered.add(r.inputs["metadata"]["name"])
+    assert registered == checked
+    assert len(AUTONAME_SUFFIX) == len("-") + 7  # Pulumi appends "-" and 7 random hex characters

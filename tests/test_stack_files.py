@@ -127,6 +127,23 @@ def _per_node(pool: dict, instance_type: str) -> dict[str, int]:
     return by_type[instance_type]
 
 
+FILE_LEVEL = ["not-yaml", "binary", "top-level-list", "config-not-mapping", "top-level-typo", "duplicate-key",
+              "duplicate-nested-key", "namespace-typo"]
+
+
+@pytest.mark.parametrize("name", FILE_LEVEL)
+def test_make_advise_reads_stack_files_as_strictly_as_make_plan(name):
+    """`make advise CONFIG=<file>`: the same refusal, exit 2 and the key, never a traceback."""
+    from tools.advise import main
+
+    path = STACKS / "bad" / f"{name}.yaml"
+    key = expectations(path)["key"][0].replace("<this file>", str(path))
+    err = io.StringIO()
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(err):
+        rc = main(["--config", str(path)])
+    assert rc == 2 and f"error: {key}: " in err.getvalue(), err.getvalue()
+
+
 def test_the_whole_suite_is_fast():
     """All files together take well under 10 s of CPU (wall time varies with the machine's load), so the
     suite stays in `make test`. Runs last, after the tests above planned every file."""

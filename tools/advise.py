@@ -23,6 +23,7 @@ if str(ROOT_DIR) not in sys.path:
     sys.path.insert(0, str(ROOT_DIR))
 
 from gpu_slicing import advisor, stack_file  # noqa: E402
+from gpu_slicing.config import own_keys  # noqa: E402
 from gpu_slicing.errors import ConfigError  # noqa: E402
 
 _MAKE_STYLE = {"DEMAND": "--demand", "CONFIG": "--config", "JSON": "--json", "KARPENTER": "--karpenter",
@@ -60,7 +61,9 @@ def build_spec(args: argparse.Namespace) -> advisor.DemandSpec:
         if args.instance_type:
             spec = replace(spec, instance_type=args.instance_type)
     else:
-        spec = advisor.demand_from_stack(stack_file.load_stack_file(args.config), args.instance_type)
+        stack = stack_file.load_stack_file(args.config)
+        own_keys(stack)  # a namespace typo would hide the workloads
+        spec = advisor.demand_from_stack(stack, args.instance_type)
     overrides = {k: v for k, v in (("max_layouts", args.max_layouts), ("max_nodes", args.max_nodes),
                                    ("price_per_node_hour", args.price)) if v is not None}
     return replace(spec, **overrides)
