@@ -14,7 +14,7 @@ import json
 import math
 import re
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, NamedTuple
 
 from . import catalog, layouts
 from .catalog import MigLayout
@@ -86,7 +86,8 @@ def _number_read(v: Any) -> str:
     if isinstance(v, bool):
         return f"YAML read the boolean {str(v).lower()}, not text: quote the value; "
     if isinstance(v, float):
-        return f"YAML read the number {v!r}, not text (an unquoted {v:.2f} loses its zeros): quote it, e.g. \"{v:.2f}\"; "
+        return (f"YAML read the number {v!r}, not text (unquoted, trailing zeros are lost: 1.30 reads as 1.3): "
+                "quote the value as you wrote it; ")
     if isinstance(v, int):
         return f"YAML read the number {v}, not text: quote it, e.g. \"{v}\"; "
     return ""
@@ -142,10 +143,6 @@ def _ipv4_network(v: Any, key: str) -> ipaddress.IPv4Network:
     return net
 
 
-def _cidr(v: Any, key: str) -> str:
-    return str(_ipv4_network(v, key))
-
-
 def _vpc_cidr(v: Any, key: str) -> str:
     net = _ipv4_network(v, key)
     lo, hi = VPC_PREFIX_RANGE
@@ -187,6 +184,10 @@ def _prices(v: Any, key: str) -> Mapping[str, float]:
         raise ConfigError(key, v, "a mapping of instance type to USD per hour, e.g. {p4d.24xlarge: 21.96}")
     out: dict[str, float] = {}
     for t, price in v.items():
+        if t not in catalog.INSTANCE_TYPES:
+            hint = difflib.get_close_matches(str(t), catalog.INSTANCE_TYPES, n=1)
+            raise ConfigError(f"{key}.{t}", price, "a price for a GPU instance type this program plans: "
+                              + (f"did you mean {hint[0]}? " if hint else "") + ", ".join(catalog.INSTANCE_TYPES))
         if (isinstance(price, bool) or not isinstance(price, (int, float)) or not math.isfinite(price)
                 or price <= 0):
             raise ConfigError(f"{key}.{t}", price, "a price in USD per hour, a number greater than 0")
@@ -530,65 +531,61 @@ def parse_config(raw: Mapping[str, Any]) -> StackConfig:
     if "cluster" not in ours:
         raise ConfigError(f"{NAMESPACE}:cluster", None, "required: {name: <cluster name>, ...}")
     cfg = _build(StackConfig, ours, NAMESPACE, nested)
-    _check_prices(cfg)
     _check_aws_names(cfg)
     validate.check(cfg)
     return cfg
 
 
-def _check_prices(cfg: StackConfig) -> None:
-    known = sorted(catalog.INSTANCE_TYPES) + [cfg.system_node_group.instance_type]
-    for t in cfg.price_per_hour:
-        if t not in known:
-            hint = difflib.get_close_matches(t, known, n=1)
-            raise ConfigError(f"{NAMESPACE}:pricePerHour.{t}", cfg.price_per_hour[t],
-                              "a price for an instance type this program knows: "
-                              + (f"did you mean {hint[0]}? " if hint else "") + ", ".join(known))
+class DerivedName(NamedTuple):
+    """A name the program builds from config names, and the config key that makes it long."""
+
+    key: str  # the config key, e.g. gpu-slicing:nodeGroups[0].name
+    value: str  # that key's value
+    name: str  # the name AWS or Kubernetes gets
+    limit: int
+    what: str
 
 
-def aws_names(cfg: StackConfig) -> list[tuple[str, str, int, str]]:
-    """(config key, derived name, AWS/Kubernetes limit, what it names) for every name the program builds
-    from config names. Auto-named resources count Pulumi's "-<7 hex>" suffix."""
+def aws_names(cfg: StackConfig) -> list[DerivedName]:
+    """Every name the program derives from config names, with its AWS/Kubernetes length limit.
+    Auto-named resources count Pulumi's "-<7 hex>" suffix."""
     from . import karpenter  # names are defined beside the objects that carry them
 
-    c, ck = cfg.cluster.name, f"{NAMESPACE}:cluster.name"
-    out = [(ck, f"{c}-system", EKS_NODEGROUP_NAME_MAX, "EKS node group name of the system node group"),
-           (ck, f"{c}-system-role" + AUTONAME_SUFFIX, IAM_ROLE_NAME_MAX,
-            "IAM role name of the system node group (auto-named)")]
+    c = cfg.cluster.name
+
+    def cluster_named(name: str, limit: int, what: str) -> DerivedName:
+        return DerivedName(f"{NAMESPACE}:cluster.name", c, name, limit, what)
+
+    out = [cluster_named(f"{c}-system", EKS_NODEGROUP_NAME_MAX, "EKS node group name of the system node group"),
+           cluster_named(f"{c}-system-role" + AUTONAME_SUFFIX, IAM_ROLE_NAME_MAX,
+                         "IAM role name of the system node group (auto-named)")]
     for i, g in enumerate(cfg.node_groups):
         key = f"{NAMESPACE}:nodeGroups[{i}].name"
-        out += [(key, f"{c}-{g.name}", EKS_NODEGROUP_NAME_MAX, "EKS node group name <cluster>-<nodeGroup>"),
-                (key, f"{c}-{g.name}-role" + AUTONAME_SUFFIX, IAM_ROLE_NAME_MAX,
-                 "IAM role name <cluster>-<nodeGroup>-role plus Pulumi's auto-name suffix")]
+        out += [DerivedName(key, g.name, f"{c}-{g.name}", EKS_NODEGROUP_NAME_MAX,
+                            "EKS node group name <cluster>-<nodeGroup>"),
+                DerivedName(key, g.name, f"{c}-{g.name}-role" + AUTONAME_SUFFIX, IAM_ROLE_NAME_MAX,
+                            "IAM role name <cluster>-<nodeGroup>-role plus Pulumi's auto-name suffix")]
     if cfg.karpenter.enabled:
-        out += [(ck, karpenter.node_role_name(c), IAM_ROLE_NAME_MAX, "IAM role name KarpenterNodeRole-<cluster>"),
-                (ck, karpenter.controller_role_name(c), IAM_ROLE_NAME_MAX,
-                 "IAM role name KarpenterControllerRole-<cluster>"),
-                (ck, karpenter.queue_name(c), SQS_QUEUE_NAME_MAX, "SQS queue name Karpenter-<cluster>")]
-        out += [(ck, karpenter.rule_name(c, k), EVENTBRIDGE_RULE_NAME_MAX,
-                 "EventBridge rule name Karpenter-<cluster>-<event>") for k in karpenter.INTERRUPTION_RULES]
-        out += [(ck, karpenter.policy_name(c, k), IAM_POLICY_NAME_MAX, "IAM policy name")
+        out += [cluster_named(karpenter.node_role_name(c), IAM_ROLE_NAME_MAX,
+                              "IAM role name KarpenterNodeRole-<cluster>"),
+                cluster_named(karpenter.controller_role_name(c), IAM_ROLE_NAME_MAX,
+                              "IAM role name KarpenterControllerRole-<cluster>"),
+                cluster_named(karpenter.queue_name(c), SQS_QUEUE_NAME_MAX, "SQS queue name Karpenter-<cluster>")]
+        out += [cluster_named(karpenter.rule_name(c, k), EVENTBRIDGE_RULE_NAME_MAX,
+                              "EventBridge rule name Karpenter-<cluster>-<event>") for k in karpenter.INTERRUPTION_RULES]
+        out += [cluster_named(karpenter.policy_name(c, k), IAM_POLICY_NAME_MAX, "IAM policy name")
                 for k in karpenter.CONTROLLER_POLICIES]
         for i, p in enumerate(cfg.karpenter.node_pools):
             key = f"{NAMESPACE}:karpenter.nodePools[{i}].name"
-            out.append((key, p.name, K8S_LABEL_VALUE_MAX,
-                        "NodePool/EC2NodeClass name (also the karpenter.sh/nodepool label value)"))
-            out += [(key, karpenter.overlay_name(p.name, t), K8S_LABEL_VALUE_MAX,
-                     f"NodeOverlay name <nodePool>-<instance type> for {t}") for t in p.instance_types]
+            out.append(DerivedName(key, p.name, p.name, K8S_LABEL_VALUE_MAX,
+                                   "NodePool/EC2NodeClass name (also the karpenter.sh/nodepool label value)"))
+            out += [DerivedName(key, p.name, karpenter.overlay_name(p.name, t), K8S_LABEL_VALUE_MAX,
+                                f"NodeOverlay name <nodePool>-<instance type> for {t}") for t in p.instance_types]
     return out
 
 
 def _check_aws_names(cfg: StackConfig) -> None:
-    for key, name, limit, what in aws_names(cfg):
-        if len(name) > limit:
-            raise ConfigError(key, key_value(cfg, key), f"a shorter name: the {what} would be {len(name)} "
-                                                        f"characters ({name!r}), over the limit of {limit}")
-
-
-def key_value(cfg: StackConfig, key: str) -> Any:
-    """The configured value of a `name` key named by `aws_names`."""
-    m = re.search(r"(nodeGroups|nodePools)\[(\d+)\]", key)
-    if m is None:
-        return cfg.cluster.name
-    items = cfg.node_groups if m.group(1) == "nodeGroups" else cfg.karpenter.node_pools
-    return items[int(m.group(2))].name
+    for d in aws_names(cfg):
+        if len(d.name) > d.limit:
+            raise ConfigError(d.key, d.value, f"a shorter name: the {d.what} would be {len(d.name)} characters "
+                                              f"({d.name!r}), over the limit of {d.limit}")

@@ -368,14 +368,14 @@ def test_admin_role_arns_default_to_none():
 
 
 def test_price_per_hour_overrides_known_instance_types():
-    cfg = parse_config(_set(dev_config(), "pricePerHour", {"p4d.24xlarge": 18.5, "m7i.large": 0.1}))
-    assert cfg.price_per_hour == {"p4d.24xlarge": 18.5, "m7i.large": 0.1}
+    cfg = parse_config(_set(dev_config(), "pricePerHour", {"p4d.24xlarge": 18.5, "g5.xlarge": 1}))
+    assert cfg.price_per_hour == {"p4d.24xlarge": 18.5, "g5.xlarge": 1.0}
     assert parse_config(dev_config()).price_per_hour == {}
 
 
 @pytest.mark.parametrize("prices,key,words", [
     ({"p4d.24xlrage": 18.0}, "pricePerHour.p4d.24xlrage", "did you mean p4d.24xlarge?"),
-    ({"c5.large": 0.1}, "pricePerHour.c5.large", "an instance type this program knows"),
+    ({"m7i.large": 0.1}, "pricePerHour.m7i.large", "a GPU instance type this program plans"),
     ({"p4d.24xlarge": 0}, "pricePerHour.p4d.24xlarge", "greater than 0"),
     ({"p4d.24xlarge": -3.0}, "pricePerHour.p4d.24xlarge", "greater than 0"),
     ({"p4d.24xlarge": "22"}, "pricePerHour.p4d.24xlarge", "a number"),
@@ -417,7 +417,7 @@ def test_the_longest_cluster_name_keeps_every_karpenter_name_within_aws_limits()
     raw[NS + "nodeGroups"] = []  # <40 characters>-p4d-balanced-role-<7 hex> would be over 64
     raw[NS + "workloads"] = [w for w in raw[NS + "workloads"] if w["pool"] != "p4d-balanced"]
     cfg = parse_config(raw)
-    names = {name: limit for _, name, limit, _ in aws_names(cfg)}
+    names = {d.name: d.limit for d in aws_names(cfg)}
     assert names["KarpenterControllerRole-" + "c" * 40] == 64 and len("KarpenterControllerRole-" + "c" * 40) == 64
     assert max(len(n) for n in names if n.startswith("Karpenter-" + "c" * 40 + "-")) == 63
     assert all(len(n) <= limit for n, limit in names.items())
@@ -428,7 +428,7 @@ def test_the_names_checked_are_the_names_the_program_registers(dev_runs):
     names as sent, auto-named roles as their logical name plus Pulumi's suffix), and vice versa."""
     from gpu_slicing.config import AUTONAME_SUFFIX, aws_names
 
-    checked = {name for _, name, _, _ in aws_names(parse_config(dev_config()))}
+    checked = {d.name for d in aws_names(parse_config(dev_config()))}
     registered = set()
     for r in dev_runs["preview"].registrations:
         if r.type == "aws:iam/role:Role":
@@ -441,3 +441,11 @@ def test_the_names_checked_are_the_names_the_program_registers(dev_runs):
             registered.add(r.inputs["metadata"]["name"])
     assert registered == checked
     assert len(AUTONAME_SUFFIX) == len("-") + 7  # Pulumi appends "-" and 7 random hex characters
+
+
+@pytest.mark.parametrize("path,value,words", [("karpenter.version", 1.14, "YAML read the number 1.14"),
+                                              ("nodeGroups[0].migLayout", True, "YAML read the boolean true"),
+                                              ("gpuOperator.migStrategy", False, "YAML read the boolean false")])
+def test_any_text_key_read_as_a_number_or_boolean_says_to_quote_it(path, value, words):
+    e = _error(_set(dev_config(), path, value))
+    assert e.key == NS + path and words in str(e) and "quote" in str(e), str(e)
