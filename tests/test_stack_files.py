@@ -3,8 +3,8 @@
 `tests/stacks/good/*.yaml` plan cleanly (exit 0) and show the per-node figures FACTS gives, declared in
 the file's comments (`# expect-per-node: <pool>[@<instance type>] <resource>=<n> ...`, `# expect-count:
 <resource type>=<n> ...`, `# expect-usd-per-hour: <pool> <usd>`, `# expect-zones-in: <region>`). `tests/stacks/bad/*.yaml` exit 2 with an error naming the key the file declares
-(`# expect-key: <key>`, `<this file>` for the file itself), any `# expect-message:` text, "0 resources
-registered" and never a Python traceback.
+(`# expect-key: <key>`, `<this file>` for the file itself), any `# expect-message:` text and none of the
+`# expect-no-message:` text, "0 resources registered" and never a Python traceback.
 """
 from __future__ import annotations
 
@@ -84,6 +84,8 @@ def test_bad_stack_file_exits_2_naming_the_key(path):
     assert named, f"no error naming {key!r}:\n{err}"
     for text in want.get("message", []):
         assert text in named[0], f"{text!r} not in {named[0]!r}"
+    for text in want.get("no-message", []):
+        assert text not in named[0], f"{text!r} in {named[0]!r}"
     assert "0 resources registered" in lines
 
 
