@@ -455,7 +455,8 @@ def _build_list(cls: type) -> Callable[[Any, str], tuple]:
         if raw is None:
             return ()
         if not isinstance(raw, list):
-            raise ConfigError(key, raw, f"a list of {cls.__name__} mappings")
+            raise ConfigError(key, raw, "a YAML list with one mapping per entry (- name: ..., keys "
+                              + ", ".join(f.metadata["key"] for f in dataclasses.fields(cls)) + ")")
         items = tuple(_build(cls, r, f"{key}[{i}]") for i, r in enumerate(raw))
         seen: set[str] = set()
         for i, it in enumerate(items):
