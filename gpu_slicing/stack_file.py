@@ -60,7 +60,7 @@ class StrictLoader(yaml.SafeLoader):
 
 def _config_key(path: str) -> str:
     """`config.gpu-slicing:cluster.name` -> `gpu-slicing:cluster.name` (the key as the program names it)."""
-    return path.removeprefix("config.") if path.startswith("config.") else path
+    return path.removeprefix("config.")
 
 
 def load_yaml(text: str, source: str) -> Any:
@@ -70,7 +70,8 @@ def load_yaml(text: str, source: str) -> Any:
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        line = text.splitlines()[mark.line].strip() if mark and mark.line < len(text.splitlines()) else None
+        lines = text.splitlines()
+        line = lines[mark.line].strip() if mark and mark.line < len(lines) else None
         raise ConfigError(source, line, f"valid YAML: {e.problem or e.context}{where}") from None
     except yaml.YAMLError as e:
         raise ConfigError(source, None, f"valid YAML: {e}") from None
