@@ -57,7 +57,7 @@ class DemandSpec:
     max_layouts: int = DEFAULT_MAX_LAYOUTS
     max_nodes: int | None = None
     workloads: tuple[Mapping[str, Any], ...] = ()
-    ignored: tuple[str, ...] = ()  # stack workloads that ask for whole GPUs, not MIG slices
+    ignored: tuple[str, ...] = ()  # stack workloads left out, each "<name> (<why>)"
 
 
 @dataclass(frozen=True)
@@ -290,9 +290,12 @@ def load_demand(raw: Any) -> DemandSpec:
 def demand_from_stack(raw: Mapping[str, Any], instance_type: str | None = None) -> DemandSpec:
     """The MIG demand of a stack file's workloads (`gpu-slicing:workloads` with profile and replicas).
 
-    `raw` is the stack file or its `config:` mapping. The instance type is `instance_type`, else
-    the first MIG-capable one among the stack's node groups and Karpenter node pools. Workloads
-    asking for whole GPUs (`gpus`) are not MIG demand; they are listed in `ignored`.
+    `raw` is the stack file or its `config:` mapping. The instance type is `instance_type`, else the
+    MIG-capable one of the stack's node groups and Karpenter node pools. A MIG layout serves one GPU
+    model, so when the workloads' pools hold several models the advice is per model: `instance_type`
+    picks the model (workloads on other models' pools are left out), and without it that is an error
+    naming the choices. Workloads asking for whole GPUs (`gpus`) are not MIG demand. Both kinds of
+    left-out workload are listed in `ignored` with the reason.
     """
     cfg = raw.get("config", raw) if isinstance(raw, Mapping) else None
     if not isinstance(cfg, Mapping):
@@ -300,6 +303,10 @@ def demand_from_stack(raw: Mapping[str, Any], instance_type: str | None = None) 
     wls = _stack_value(cfg, "workloads")
     if not isinstance(wls, list) or not wls:
         raise ConfigError("gpu-slicing:workloads", wls, "a non-empty list of workloads with profile and replicas")
+    pool_types = _stack_pool_types(cfg)
+    if instance_type is None:
+        instance_type = _stack_instance_type(cfg, wls, pool_types)
+    model = INSTANCE_TYPES[instance_type].gpu.name if instance_type in INSTANCE_TYPES else None
     slices: dict[str, int] = {}
     items: list[Mapping[str, Any]] = []
     ignored: list[str] = []
@@ -308,7 +315,11 @@ def demand_from_stack(raw: Mapping[str, Any], instance_type: str | None = None) 
         if not isinstance(w, Mapping) or not isinstance(w.get("name"), str):
             raise ConfigError(key, w, "a mapping with name, profile and replicas")
         if w.get("profile") is None:
-            ignored.append(w["name"])
+            ignored.append(f"{w['name']} (whole GPUs)")
+            continue
+        on = {INSTANCE_TYPES[t].gpu.name for t in pool_types.get(w.get("pool"), ())}
+        if model is not None and on and model not in on:
+            ignored.append(f"{w['name']} (pool {w['pool']}: {', '.join(sorted(on))})")
             continue
         if not isinstance(w["profile"], str):
             raise ConfigError(f"{key}.profile", w["profile"], "a MIG profile name such as 1g.5gb")
@@ -318,8 +329,7 @@ def demand_from_stack(raw: Mapping[str, Any], instance_type: str | None = None) 
         slices[w["profile"]] = slices.get(w["profile"], 0) + replicas
         if replicas:
             items.append({k: v for k, v in w.items() if k != "pool"} | {"replicas": replicas})
-    return DemandSpec(instance_type or _stack_instance_type(cfg), slices, workloads=tuple(items),
-                      ignored=tuple(ignored))
+    return DemandSpec(instance_type, slices, workloads=tuple(items), ignored=tuple(ignored))
 
 
 def format_report(plan: Plan) -> str:
@@ -377,18 +387,41 @@ def _stack_value(cfg: Mapping[str, Any], key: str) -> Any:
     return decode(cfg.get(f"gpu-slicing:{key}", cfg.get(key)))
 
 
-def _stack_instance_type(cfg: Mapping[str, Any]) -> str:
-    candidates = [g.get("instanceType") for g in _stack_value(cfg, "nodeGroups") or [] if isinstance(g, Mapping)]
+def _stack_pool_types(cfg: Mapping[str, Any]) -> dict[str, tuple[str, ...]]:
+    """Pool name -> the known instance types of that node group or NodePool."""
+    out: dict[str, tuple[str, ...]] = {}
+    for g in _stack_value(cfg, "nodeGroups") or []:
+        if isinstance(g, Mapping) and isinstance(g.get("name"), str):
+            out[g["name"]] = tuple(t for t in [g.get("instanceType")] if t in INSTANCE_TYPES)
     karpenter = _stack_value(cfg, "karpenter")
     if isinstance(karpenter, Mapping):
         for pool in karpenter.get("nodePools") or []:
-            if isinstance(pool, Mapping):
-                candidates += list(pool.get("instanceTypes") or [])
-    for c in candidates:
-        t = INSTANCE_TYPES.get(c) if isinstance(c, str) else None
-        if t is not None and t.gpu.mig_capable:
-            return c
-    raise ConfigError("instanceType", None, "given explicitly: the stack has no MIG-capable node group or NodePool")
+            if isinstance(pool, Mapping) and isinstance(pool.get("name"), str):
+                out[pool["name"]] = tuple(t for t in pool.get("instanceTypes") or [] if t in INSTANCE_TYPES)
+    return out
+
+
+def _stack_instance_type(cfg: Mapping[str, Any], wls: list, pool_types: Mapping[str, tuple[str, ...]]) -> str:
+    """The MIG-capable instance type the stack's MIG workloads run on; an error when they span GPU models."""
+    models: dict[str, list[str]] = {}  # GPU model -> its instance types, in stack order
+    pools: dict[str, list[str]] = {}  # GPU model -> pools of MIG workloads on it
+    used = [w.get("pool") for w in wls if isinstance(w, Mapping) and w.get("profile") is not None]
+    for name, types in pool_types.items():
+        for t in types:
+            gpu = INSTANCE_TYPES[t].gpu
+            if gpu.mig_capable:
+                models.setdefault(gpu.name, []).append(t)
+                if name in used and name not in pools.setdefault(gpu.name, []):
+                    pools[gpu.name].append(name)
+    wanted = [m for m in models if pools.get(m)] or list(models)
+    if not wanted:
+        raise ConfigError("--instance-type", "(not given)", "required here: the stack has no MIG-capable node "
+                                                            "group or NodePool")
+    if len(wanted) > 1:
+        choices = "; ".join(f"{models[m][0]} ({m}: pools {', '.join(pools.get(m, []))})" for m in wanted)
+        raise ConfigError("--instance-type", "(not given)", "required here, to advise one GPU model at a time: a MIG "
+                          f"layout serves one model and this stack's MIG workloads run on {len(wanted)}: {choices}")
+    return models[wanted[0]][0]
 
 
 Layout = tuple[tuple[Config, int], ...]  # a node's per-GPU configurations and how many GPUs get each

@@ -152,3 +152,27 @@ def test_the_whole_suite_is_fast():
     if len(CPU_SECONDS) < len(GOOD) + len(BAD):
         pytest.skip("only part of the suite ran")
     assert sum(CPU_SECONDS.values()) < 10, sorted(CPU_SECONDS.items(), key=lambda kv: -kv[1])[:5]
+
+
+def _advise(*argv: str) -> tuple[int, str, str]:
+    from tools.advise import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        rc = main(list(argv))
+    return rc, out.getvalue(), err.getvalue()
+
+
+def test_make_advise_on_two_gpu_models_asks_for_one_and_then_advises_only_its_workloads():
+    """A MIG layout serves one GPU model: advising the p4d and p5 workloads as one demand would plan H100
+    profiles on A100s. Without --instance-type the advisor says which models there are; with it, it
+    advises that model's workloads and lists the others as left out."""
+    path = STACKS / "good" / "p4d-p5-custom-layout.yaml"
+    rc, _, err = _advise("--config", str(path))
+    assert rc == 2 and "error: --instance-type: " in err
+    assert "p4d.24xlarge (A100-SXM4-40GB: pools p4d-balanced)" in err
+    assert "p5.48xlarge (H100-80GB-HBM3: pools p5-balanced, p5-split)" in err
+    rc, out, _ = _advise("--config", str(path), "--instance-type", "p5.48xlarge")
+    assert rc == 0
+    assert "Demand: 8 x 2g.20gb, 24 x 1g.10gb, 4 x 7g.80gb" in out  # the three H100 workloads only
+    assert "a100-small (pool p4d-balanced: A100-SXM4-40GB)" in out and "1g.5gb" not in out.split("Left out")[0]

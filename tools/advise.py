@@ -93,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     stack_yaml = yaml.safe_dump(stack, sort_keys=False, default_flow_style=None, width=120)
     print(advisor.format_report(plan))
     if spec.ignored:
-        print(f"\nNot MIG demand (whole-GPU workloads, left out): {', '.join(spec.ignored)}")
+        print(f"\nLeft out of this advice: {', '.join(spec.ignored)}")
     print("\nStack config (merge these keys into your Pulumi.<stack>.yaml, then `make plan`):\n")
     print(stack_yaml.rstrip())
     print(f"\nsolved in {plan.seconds:.3f}s")
