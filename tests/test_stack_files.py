@@ -2,8 +2,8 @@
 
 `tests/stacks/good/*.yaml` plan cleanly (exit 0) and show the per-node figures FACTS gives, declared in
 the file's comments (`# expect-per-node: <pool>[@<instance type>] <resource>=<n> ...`, `# expect-count:
-<resource type>=<n> ...`, `# expect-usd-per-hour: <pool> <usd>`, `# expect-zones-in: <region>`). `tests/stacks/bad/*.yaml` exit 2 with an error naming the key the file declares
-(`# expect-key: <key>`, `<this file>` for the file itself), any `# expect-message:` text and none of the
+<resource type>=<n> ...`, `# expect-usd-per-hour: <pool> <usd>`, `# expect-zones-in: <region>`).
+`tests/stacks/bad/*.yaml` exit 2 with an error naming the key the file declares (`# expect-key: <key>`, `<this file>` for the file itself), any `# expect-message:` text and none of the
 `# expect-no-message:` text, "0 resources registered" and never a Python traceback.
 """
 from __future__ import annotations
@@ -51,7 +51,7 @@ def plan(path: Path, *extra: str) -> tuple[int, str, str]:
         except BaseException as e:  # noqa: BLE001 - a traceback is exactly what the test must report
             import traceback
 
-            err.write("Traceback (most recent call last):\n" + "".join(traceback.format_exception(e)))
+            err.write("".join(traceback.format_exception(e)))
             rc = None
     CPU_SECONDS[path.name] = time.process_time() - t0
     return rc, out.getvalue(), err.getvalue()
@@ -64,7 +64,7 @@ def _warm_imports():
     CPU_SECONDS.clear()
 
 
-def test_the_suite_has_every_kind():
+def test_every_stack_file_declares_what_it_expects():
     assert len(GOOD) >= 10 and len(BAD) >= 30
     for path in GOOD:
         assert expectations(path).get("per-node"), f"{path.name} declares no expected per-node figures"
