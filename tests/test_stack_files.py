@@ -3,8 +3,9 @@
 `tests/stacks/good/*.yaml` plan cleanly (exit 0) and show the per-node figures FACTS gives, declared in
 the file's comments (`# expect-per-node: <pool>[@<instance type>] <resource>=<n> ...`, `# expect-count:
 <resource type>=<n> ...`, `# expect-usd-per-hour: <pool> <usd>`, `# expect-zones-in: <region>`).
-`tests/stacks/bad/*.yaml` exit 2 with an error naming the key the file declares (`# expect-key: <key>`, `<this file>` for the file itself), any `# expect-message:` text and none of the
-`# expect-no-message:` text, "0 resources registered" and never a Python traceback.
+`tests/stacks/bad/*.yaml` exit 2 with an error naming the key the file declares (`# expect-key: <key>`,
+`<this file>` for the file itself), any `# expect-message:` text and none of the `# expect-no-message:`
+text, "0 resources registered" and never a Python traceback.
 """
 from __future__ import annotations
 
