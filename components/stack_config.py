@@ -3,11 +3,10 @@ from __future__ import annotations
 
 from pulumi.runtime import config as runtime_config
 
-from gpu_slicing.config import NAMESPACE, StackConfig, parse_config
+from gpu_slicing.config import StackConfig, parse_config
 
 
 def load() -> StackConfig:
-    """All `gpu-slicing:*` keys, including ones the program does not know (typos are errors)."""
-    raw = {**runtime_config.get_config_env(), **runtime_config.CONFIG.get()}
-    ours = {k: v for k, v in raw.items() if k.startswith(NAMESPACE + ":")}
-    return parse_config(ours)
+    """Every config key of the stack, whatever its namespace: the parser reads `gpu-slicing:*` and refuses
+    a namespace no provider of this stack reads (`gpu-slicng:workloads` is a typo, not someone else's key)."""
+    return parse_config({**runtime_config.get_config_env(), **runtime_config.CONFIG.get()})

@@ -11,9 +11,10 @@ import dataclasses
 import difflib
 import ipaddress
 import json
+import math
 import re
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, NamedTuple
 
 from . import catalog, layouts
 from .catalog import MigLayout
@@ -34,8 +35,38 @@ MIG_CONFIG_LABEL = "nvidia.com/mig.config"
 POOL_LABEL = "gpu-slicing/pool"  # on every GPU node: what workloads and the planner select pools by
 DEVICE_PLUGIN_CONFIG_LABEL = "nvidia.com/device-plugin.config"
 
+# Namespaces a stack file of this program legitimately holds: its own, the providers it uses (pulumi-eks
+# drives aws and kubernetes) and Pulumi's own (`pulumi:tags`, `pulumi:disable-default-providers`). Any
+# other namespace is a typo whose keys the program would silently never read.
+KNOWN_NAMESPACES = (NAMESPACE, "aws", "eks", "kubernetes", "pulumi")
+
+CAPACITY_BLOCK_WHY = ("not supported yet: a Capacity Block node group needs a launch template with the "
+                      "capacity-block market type, the reservation's cr- id and the instance type in the template, "
+                      "no instance types on the node group, and subnets in the block's one Availability Zone; this "
+                      "program configures none of that, so the node group would fail to create")
+RESERVED_WHY = ("not supported yet: Karpenter launches reserved capacity only from capacity reservations its "
+                "EC2NodeClass selects (capacityReservationSelectorTerms, and for Capacity Blocks their zone), "
+                "which this program does not configure, so the pool could never launch reserved nodes")
+
 _NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,38}[a-z0-9])?$")
-_DURATION_RE = re.compile(r"^([0-9]+(s|m|h))+$")
+# Exactly the pattern of NodePool `disruption.consolidateAfter` and `template.spec.expireAfter` in the
+# pinned Karpenter CRD (karpenter.sh_nodepools.yaml); `Never` turns the behaviour off.
+_DURATION_RE = re.compile(r"^(([0-9]+(s|m|h))+|Never)$")
+# An IAM role ARN in any partition (aws, aws-cn, aws-us-gov, ...), optionally with a path.
+_ROLE_ARN_RE = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/(?:[!-~]+/)?[\w+=,.@-]{1,64}$")
+# GPU (and other accelerator-graphics) instance families: p3..p6, g4dn..g7e, gr6.
+_GPU_FAMILY_RE = re.compile(r"^(p[0-9]|g[0-9]|gr[0-9])[a-z0-9-]*\.")
+# RFC 5737 documentation ranges: no real client has an address in them (FACTS 10).
+DOCUMENTATION_RANGES = tuple(ipaddress.ip_network(n) for n in ("192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24"))
+VPC_PREFIX_RANGE = (16, 28)  # the AWS limits of a VPC's IPv4 CIDR block
+# AWS name limits of what the program derives from config names (pulumi auto-naming adds "-" + 7 hex).
+AUTONAME_SUFFIX = "-<7 hex>"  # as long as the real suffix: 8 characters
+EKS_NODEGROUP_NAME_MAX = 63
+IAM_ROLE_NAME_MAX = 64
+IAM_POLICY_NAME_MAX = 128
+EVENTBRIDGE_RULE_NAME_MAX = 64
+SQS_QUEUE_NAME_MAX = 80
+K8S_LABEL_VALUE_MAX = 63
 
 
 def _field(key: str, default: Any = dataclasses.MISSING, *, check: Callable[[Any, str], Any] | None = None,
@@ -50,15 +81,27 @@ def _field(key: str, default: Any = dataclasses.MISSING, *, check: Callable[[Any
 
 # --- scalar checks: each takes (raw value, config key) and returns the parsed value -------------------
 
+def _number_read(v: Any) -> str:
+    """When YAML read an unquoted scalar as a number or boolean, say so and how to quote it; else ''."""
+    if isinstance(v, bool):
+        return f"YAML read the boolean {str(v).lower()}, not text: quote the value; "
+    if isinstance(v, float):
+        return (f"YAML read the number {v!r}, not text (unquoted, trailing zeros are lost: 1.30 reads as 1.3): "
+                "quote the value as you wrote it; ")
+    if isinstance(v, int):
+        return f"YAML read the number {v}, not text: quote it, e.g. \"{v}\"; "
+    return ""
+
+
 def _string(v: Any, key: str) -> str:
     if not isinstance(v, str) or not v:
-        raise ConfigError(key, v, "a non-empty string")
+        raise ConfigError(key, v, _number_read(v) + "a non-empty string")
     return v
 
 
 def _name(v: Any, key: str) -> str:
     if not isinstance(v, str) or not _NAME_RE.match(v):
-        raise ConfigError(key, v, "a lowercase DNS label: a-z, 0-9 and '-', 1-40 characters, "
+        raise ConfigError(key, v, _number_read(v) + "a lowercase DNS label: a-z, 0-9 and '-', 1-40 characters, "
                                   "starting and ending with a letter or digit")
     return v
 
@@ -77,19 +120,79 @@ def _int_between(lo: int, hi: int) -> Callable[[Any, str], int]:
     return check
 
 
-def _one_of(*allowed: str) -> Callable[[Any, str], str]:
+def _one_of(*allowed: str, why: Mapping[str, str] | None = None) -> Callable[[Any, str], str]:
+    """One of `allowed`; `why` maps values refused on purpose to the reason."""
     def check(v: Any, key: str) -> str:
+        if isinstance(v, str) and v in (why or {}):
+            raise ConfigError(key, v, f"{why[v]}; use one of " + ", ".join(allowed))
         if v not in allowed:
-            raise ConfigError(key, v, "one of " + ", ".join(allowed))
+            raise ConfigError(key, v, _number_read(v) + "one of " + ", ".join(allowed))
         return v
     return check
 
 
-def _cidr(v: Any, key: str) -> str:
+def _ipv4_network(v: Any, key: str) -> ipaddress.IPv4Network:
     try:
-        return str(ipaddress.ip_network(v, strict=True))
-    except (TypeError, ValueError):
-        raise ConfigError(key, v, "an IPv4 CIDR block such as 10.0.0.0/16 (host bits zero)") from None
+        net = ipaddress.ip_network(v, strict=True) if isinstance(v, str) else None
+    except ValueError:
+        net = None
+    if net is None:
+        raise ConfigError(key, v, "an IPv4 CIDR block such as 10.0.0.0/16 (host bits zero)")
+    if net.version != 4:
+        raise ConfigError(key, v, "an IPv4 CIDR block such as 10.0.0.0/16: this key takes IPv4 only")
+    return net
+
+
+def _vpc_cidr(v: Any, key: str) -> str:
+    net = _ipv4_network(v, key)
+    lo, hi = VPC_PREFIX_RANGE
+    if not lo <= net.prefixlen <= hi:
+        raise ConfigError(key, v, f"an IPv4 CIDR block from /{lo} to /{hi} (the sizes AWS allows for a VPC)")
+    return str(net)
+
+
+def _client_cidr(v: Any, key: str) -> str:
+    net = _ipv4_network(v, key)
+    for doc in DOCUMENTATION_RANGES:
+        if net.subnet_of(doc):
+            raise ConfigError(key, v, f"a range real clients are in: {doc} is a documentation range (RFC 5737), "
+                                      "no real client has an address in it, so nothing (not Pulumi, not kubectl) "
+                                      "could reach the API server; use your own address range, e.g. "
+                                      "<your public IP>/32, or 0.0.0.0/0 (EKS still authenticates every request "
+                                      "with IAM)")
+    return str(net)
+
+
+def _capacity_types(v: Any, key: str) -> tuple[str, ...]:
+    if isinstance(v, list) and "reserved" in v:
+        raise ConfigError(key, v, f"on-demand and/or spot; reserved is {RESERVED_WHY}")
+    return _list_of(_one_of("on-demand", "spot"), min_len=1, unique=True)(v, key)
+
+
+def _role_arn(v: Any, key: str) -> str:
+    if not isinstance(v, str) or not _ROLE_ARN_RE.match(v):
+        hint = (" (an assumed-role session ARN from sts get-caller-identity: give the role's own ARN, "
+                "arn:aws:iam::<account>:role/<name>)" if isinstance(v, str) and ":assumed-role/" in v else "")
+        raise ConfigError(key, v, "an IAM role ARN such as arn:aws:iam::123456789012:role/platform-admins" + hint)
+    return v
+
+
+def _prices(v: Any, key: str) -> Mapping[str, float]:
+    if v is None:
+        return {}
+    if not isinstance(v, Mapping):
+        raise ConfigError(key, v, "a mapping of instance type to USD per hour, e.g. {p4d.24xlarge: 21.96}")
+    out: dict[str, float] = {}
+    for t, price in v.items():
+        if t not in catalog.INSTANCE_TYPES:
+            hint = difflib.get_close_matches(str(t), catalog.INSTANCE_TYPES, n=1)
+            raise ConfigError(f"{key}.{t}", price, "a price for a GPU instance type this program plans: "
+                              + (f"did you mean {hint[0]}? " if hint else "") + ", ".join(catalog.INSTANCE_TYPES))
+        if (isinstance(price, bool) or not isinstance(price, (int, float)) or not math.isfinite(price)
+                or price <= 0):
+            raise ConfigError(f"{key}.{t}", price, "a price in USD per hour, a number greater than 0")
+        out[str(t)] = float(price)
+    return out
 
 
 def _list_of(item: Callable[[Any, str], Any], *, min_len: int = 0, unique: bool = False
@@ -116,24 +219,30 @@ def _ec2_type(v: Any, key: str) -> str:
 
 
 def _duration(v: Any, key: str) -> str:
-    if not isinstance(v, str) or not _DURATION_RE.match(v):
-        raise ConfigError(key, v, "a duration such as 10m, 1h or 720h (units s, m, h)")
+    if not isinstance(v, str) or not _DURATION_RE.fullmatch(v):
+        raise ConfigError(key, v, "a duration such as 10m, 1h or 720h (units s, m, h), or Never "
+                                  "(the pattern of the Karpenter NodePool CRD)")
     return v
 
 
 def _k8s_version(v: Any, key: str) -> str:
+    if isinstance(v, (int, float)) and not isinstance(v, bool):
+        raise ConfigError(key, v, f"a quoted EKS Kubernetes version: YAML read the number {v!r}, not text "
+                                  f"(unquoted, 1.30 is the number 1.3); quote it: kubernetesVersion: \"{v:.2f}\"; "
+                                  "supported: " + ", ".join(SUPPORTED_KUBERNETES_VERSIONS))
     if v not in SUPPORTED_KUBERNETES_VERSIONS:
         raise ConfigError(key, v, "a quoted EKS Kubernetes version, one of "
                                   + ", ".join(SUPPORTED_KUBERNETES_VERSIONS))
     return v
 
 
-_ROLE_ARN_RE = re.compile(r"^arn:aws[a-z-]*:iam::[0-9]{12}:role/[\w+=,.@/-]{1,512}$")
-
-
-def _role_arn(v: Any, key: str) -> str:
-    if not isinstance(v, str) or not _ROLE_ARN_RE.match(v):
-        raise ConfigError(key, v, "an IAM role ARN such as arn:aws:iam::123456789012:role/platform-admins")
+def _system_type(v: Any, key: str) -> str:
+    v = _ec2_type(v, key)
+    if v in catalog.INSTANCE_TYPES or _GPU_FAMILY_RE.match(v):
+        raise ConfigError(key, v, "a general-purpose instance type such as m7i.large: the system node group "
+                                  "runs add-ons and controllers (CoreDNS, Karpenter), never GPU pods, so a GPU "
+                                  "instance there costs GPU prices for nothing; put GPU instances in nodeGroups "
+                                  "or karpenter.nodePools")
     return v
 
 
@@ -152,8 +261,9 @@ class ClusterConfig:
                                           doc="expose the API endpoint publicly (restricted by publicAccessCidrs)")
     endpoint_private_access: bool = _field("endpointPrivateAccess", True, check=_bool,
                                            doc="reach the API endpoint from inside the VPC")
-    public_access_cidrs: tuple[str, ...] = _field("publicAccessCidrs", (), check=_list_of(_cidr),
-                                                  doc="CIDRs allowed to reach a public endpoint; required when public")
+    public_access_cidrs: tuple[str, ...] = _field("publicAccessCidrs", (), check=_list_of(_client_cidr),
+                                                  doc="IPv4 CIDRs allowed to reach a public endpoint; required "
+                                                      "when public; never a documentation range (RFC 5737)")
     log_types: tuple[str, ...] = _field("logTypes", LOG_TYPES, check=_list_of(_one_of(*LOG_TYPES), unique=True),
                                         doc="control-plane log types sent to CloudWatch")
     admin_role_arns: tuple[str, ...] = _field("adminRoleArns", (), check=_list_of(_role_arn, unique=True),
@@ -163,7 +273,8 @@ class ClusterConfig:
 
 @dataclass(frozen=True)
 class NetworkConfig:
-    vpc_cidr: str | None = _field("vpcCidr", None, check=_cidr, doc="CIDR of a new VPC (default 10.0.0.0/16)")
+    vpc_cidr: str | None = _field("vpcCidr", None, check=_vpc_cidr,
+                                  doc="IPv4 CIDR of a new VPC (default 10.0.0.0/16; /16 to /20)")
     availability_zones: int = _field("availabilityZones", 3, check=_int_between(2, 6),
                                      doc="AZs of a new VPC (one private and one public subnet each)")
     vpc_id: str | None = _field("vpcId", None, check=_string, doc="use this existing VPC instead")
@@ -183,8 +294,8 @@ class NetworkConfig:
 
 @dataclass(frozen=True)
 class SystemNodeGroupConfig:
-    instance_type: str = _field("instanceType", "m7i.large", check=_ec2_type,
-                                doc="instance type of the add-on/controller nodes")
+    instance_type: str = _field("instanceType", "m7i.large", check=_system_type,
+                                doc="instance type of the add-on/controller nodes (not a GPU type)")
     size: int = _field("size", 2, check=_int_between(2, 10), doc="node count (2+ so controllers survive a node)")
 
 
@@ -205,7 +316,8 @@ class NodeGroupConfig:
     max_size: int = _field("maxSize", 1, check=_int_between(1, MAX_POOL_NODES), doc="maximum nodes")
     disk_size_gib: int = _field("diskSizeGiB", 200, check=_int_between(50, 16384),
                                 doc="encrypted gp3 root volume (CUDA images are large)")
-    capacity_type: str = _field("capacityType", "ON_DEMAND", check=_one_of("ON_DEMAND", "SPOT", "CAPACITY_BLOCK"),
+    capacity_type: str = _field("capacityType", "ON_DEMAND",
+                                check=_one_of("ON_DEMAND", "SPOT", why={"CAPACITY_BLOCK": CAPACITY_BLOCK_WHY}),
                                 doc="EC2 capacity type")
     mig_layout: str = _field("migLayout", "all-disabled", check=_string,
                              doc="MIG layout label: an NVIDIA name (all-balanced, all-1g.5gb, ...) or a migLayouts key")
@@ -218,8 +330,7 @@ class NodePoolConfig:
     instance_types: tuple[str, ...] = _field("instanceTypes", check=_list_of(_instance_type, min_len=1, unique=True),
                                              doc="GPU instance types (one GPU model when MIG is used)")
     capacity_types: tuple[str, ...] = _field("capacityTypes", ("on-demand",),
-                                             check=_list_of(_one_of("on-demand", "spot", "reserved"),
-                                                            min_len=1, unique=True),
+                                             check=_capacity_types,
                                              doc="karpenter.sh/capacity-type values")
     mig_layout: str = _field("migLayout", "all-disabled", check=_string, doc="MIG layout label of the pool's nodes")
     max_nodes: int = _field("maxNodes", 1, check=_int_between(1, MAX_POOL_NODES),
@@ -299,6 +410,9 @@ class StackConfig:
                                         doc="Karpenter and GPU NodePools")
     observability: ObservabilityConfig = _field("observability", ObservabilityConfig(), check=_raw,
                                                 doc="metrics, alerts and dashboard for the slices")
+    price_per_hour: Mapping[str, float] = _field("pricePerHour", {}, check=_prices,
+                                                 doc="USD per hour by instance type, overriding the program's "
+                                                     "price table")
 
 
 def _pattern(v: Any, key: str, regex: str, what: str) -> str:
@@ -339,7 +453,8 @@ def _build_list(cls: type) -> Callable[[Any, str], tuple]:
         if raw is None:
             return ()
         if not isinstance(raw, list):
-            raise ConfigError(key, raw, f"a list of {cls.__name__} mappings")
+            raise ConfigError(key, raw, "a YAML list with one mapping per entry (- name: ..., keys "
+                              + ", ".join(f.metadata["key"] for f in dataclasses.fields(cls)) + ")")
         items = tuple(_build(cls, r, f"{key}[{i}]") for i, r in enumerate(raw))
         seen: set[str] = set()
         for i, it in enumerate(items):
@@ -380,13 +495,26 @@ def decode(value: Any) -> Any:
     return value
 
 
-def parse_config(raw: Mapping[str, Any]) -> StackConfig:
-    """Parse and validate a whole stack config; see the module docstring."""
+def own_keys(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """This program's keys (`gpu-slicing:x` or bare `x`) by short name, decoded; a key of a namespace no
+    provider of the stack reads is a `ConfigError` (a typo would silently drop its config)."""
     ours: dict[str, Any] = {}
     for k, v in raw.items():
-        ns, _, short = k.rpartition(":")
+        ns, _, short = str(k).rpartition(":")
         if ns in ("", NAMESPACE):
             ours[short] = decode(v)
+        elif ns not in KNOWN_NAMESPACES:
+            hint = difflib.get_close_matches(ns, KNOWN_NAMESPACES, n=1)
+            raise ConfigError(str(k), decode(v), "a key of a namespace this stack uses; "
+                              + (f"did you mean {hint[0]}:{short}? " if hint else "")
+                              + "known namespaces: " + ", ".join(KNOWN_NAMESPACES)
+                              + " (keys of any other namespace would be silently ignored)")
+    return ours
+
+
+def parse_config(raw: Mapping[str, Any]) -> StackConfig:
+    """Parse and validate a whole stack config; see the module docstring."""
+    ours = own_keys(raw)
     from . import validate  # cross-field rules live apart from the shape
     nested = {
         "cluster": lambda v, k: _build(ClusterConfig, v, k),
@@ -402,5 +530,61 @@ def parse_config(raw: Mapping[str, Any]) -> StackConfig:
     if "cluster" not in ours:
         raise ConfigError(f"{NAMESPACE}:cluster", None, "required: {name: <cluster name>, ...}")
     cfg = _build(StackConfig, ours, NAMESPACE, nested)
+    _check_aws_names(cfg)
     validate.check(cfg)
     return cfg
+
+
+class DerivedName(NamedTuple):
+    """A name the program builds from config names, and the config key that makes it long."""
+
+    key: str  # the config key, e.g. gpu-slicing:nodeGroups[0].name
+    value: str  # that key's value
+    name: str  # the name AWS or Kubernetes gets
+    limit: int
+    what: str
+
+
+def aws_names(cfg: StackConfig) -> list[DerivedName]:
+    """Every name the program derives from config names, with its AWS/Kubernetes length limit.
+    Auto-named resources count Pulumi's "-<7 hex>" suffix."""
+    from . import karpenter  # names are defined beside the objects that carry them
+
+    c = cfg.cluster.name
+
+    def cluster_named(name: str, limit: int, what: str) -> DerivedName:
+        return DerivedName(f"{NAMESPACE}:cluster.name", c, name, limit, what)
+
+    out = [cluster_named(f"{c}-system", EKS_NODEGROUP_NAME_MAX, "EKS node group name of the system node group"),
+           cluster_named(f"{c}-system-role" + AUTONAME_SUFFIX, IAM_ROLE_NAME_MAX,
+                         "IAM role name of the system node group (auto-named)")]
+    for i, g in enumerate(cfg.node_groups):
+        key = f"{NAMESPACE}:nodeGroups[{i}].name"
+        out += [DerivedName(key, g.name, f"{c}-{g.name}", EKS_NODEGROUP_NAME_MAX,
+                            "EKS node group name <cluster>-<nodeGroup>"),
+                DerivedName(key, g.name, f"{c}-{g.name}-role" + AUTONAME_SUFFIX, IAM_ROLE_NAME_MAX,
+                            "IAM role name <cluster>-<nodeGroup>-role plus Pulumi's auto-name suffix")]
+    if cfg.karpenter.enabled:
+        out += [cluster_named(karpenter.node_role_name(c), IAM_ROLE_NAME_MAX,
+                              "IAM role name KarpenterNodeRole-<cluster>"),
+                cluster_named(karpenter.controller_role_name(c), IAM_ROLE_NAME_MAX,
+                              "IAM role name KarpenterControllerRole-<cluster>"),
+                cluster_named(karpenter.queue_name(c), SQS_QUEUE_NAME_MAX, "SQS queue name Karpenter-<cluster>")]
+        out += [cluster_named(karpenter.rule_name(c, k), EVENTBRIDGE_RULE_NAME_MAX,
+                              "EventBridge rule name Karpenter-<cluster>-<event>") for k in karpenter.INTERRUPTION_RULES]
+        out += [cluster_named(karpenter.policy_name(c, k), IAM_POLICY_NAME_MAX, "IAM policy name")
+                for k in karpenter.CONTROLLER_POLICIES]
+        for i, p in enumerate(cfg.karpenter.node_pools):
+            key = f"{NAMESPACE}:karpenter.nodePools[{i}].name"
+            out.append(DerivedName(key, p.name, p.name, K8S_LABEL_VALUE_MAX,
+                                   "NodePool/EC2NodeClass name (also the karpenter.sh/nodepool label value)"))
+            out += [DerivedName(key, p.name, karpenter.overlay_name(p.name, t), K8S_LABEL_VALUE_MAX,
+                                f"NodeOverlay name <nodePool>-<instance type> for {t}") for t in p.instance_types]
+    return out
+
+
+def _check_aws_names(cfg: StackConfig) -> None:
+    for d in aws_names(cfg):
+        if len(d.name) > d.limit:
+            raise ConfigError(d.key, d.value, f"a shorter name: the {d.what} would be {len(d.name)} characters "
+                                              f"({d.name!r}), over the limit of {d.limit}")

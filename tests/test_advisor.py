@@ -371,7 +371,7 @@ def test_cli_reads_a_stack_file_and_emits_nodepools(capsys) -> None:
 
 MIXED_STACK = {"config": {
     "gpu-slicing:maxGpuNodes": 10,
-    "gpu-slicing:cluster": {"name": "mixed", "publicAccessCidrs": ["203.0.113.0/24"]},
+    "gpu-slicing:cluster": {"name": "mixed", "publicAccessCidrs": ["100.64.0.0/16"]},
     "gpu-slicing:nodeGroups": [{"name": "h100", "instanceType": P5, "minSize": 1, "desiredSize": 1, "maxSize": 2,
                                 "migLayout": "all-balanced"}],
     "gpu-slicing:karpenter": {"enabled": True, "nodePools": [

@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 import pytest
+import yaml
 
-from conftest import dev_config, run
+from conftest import ROOT, dev_config, run
 from gpu_slicing.config import NAMESPACE, parse_config
 from gpu_slicing.errors import ConfigError
 
@@ -139,3 +140,312 @@ def test_readme_documents_every_config_key():
         for key, _, _ in keys:
             head = f"| `{prefix}." if prefix else "| `"
             assert any(line.startswith(head) and key in line.split("|")[1] for line in rows), f"{prefix}.{key}"
+
+
+# --- the stack file and its namespaces --------------------------------------------------------------
+
+def _error(cfg: dict) -> ConfigError:
+    with pytest.raises(ConfigError) as e:
+        parse_config(cfg)
+    return e.value
+
+
+@pytest.mark.parametrize("key,hint", [("gpu-slicng:workloads", "did you mean gpu-slicing:workloads?"),
+                                      ("gpuslicing:cluster", "did you mean gpu-slicing:cluster?"),
+                                      ("kubernates:kubeconfig", "did you mean kubernetes:kubeconfig?"),
+                                      ("azure:location", "known namespaces: gpu-slicing, aws")])
+def test_a_key_of_an_unknown_namespace_is_refused_with_a_suggestion(key, hint):
+    cfg = dev_config()
+    cfg[key] = cfg.pop(NS + "workloads")
+    e = _error(cfg)
+    assert e.key == key and hint in str(e)
+
+
+def test_provider_and_pulumi_namespaces_are_accepted():
+    cfg = dev_config()
+    cfg.update({"aws:profile": "dev", "eks:x": "1", "kubernetes:enableServerSideApply": "true",
+                "pulumi:tags": {"team": "ml"}})
+    assert parse_config(cfg).cluster.name == "gpu-dev"
+
+
+def test_the_programs_own_config_loader_sees_a_namespace_typo():
+    """components/stack_config.load() hands every key to the parser: a typo is refused, nothing registered."""
+    cfg = dev_config()
+    cfg["gpu-slicng:workloads"] = cfg.pop(NS + "workloads")
+    r = run(cfg)
+    assert isinstance(r.error, ConfigError) and r.error.key == "gpu-slicng:workloads"
+    assert r.registrations == []
+
+
+def _stack_text(text: str):
+    from gpu_slicing.stack_file import parse_stack_text
+
+    return parse_stack_text(text, "Pulumi.t.yaml")
+
+
+@pytest.mark.parametrize("text,key,words", [
+    ("config:\n  gpu-slicing:cluster: {name: a}\n  gpu-slicing:cluster: {name: b}\n",
+     "gpu-slicing:cluster", "line 2 and again on line 3"),
+    ("config:\n  gpu-slicing:nodeGroups:\n    - name: a\n      maxSize: 1\n      maxSize: 2\n",
+     "gpu-slicing:nodeGroups[0].maxSize", "line 4 and again on line 5"),
+    ("config:\n  a:b: 1\nconfig:\n  a:b: 2\n", "config", "line 1 and again on line 3"),
+    ("- config: {}\n", "Pulumi.t.yaml", "a YAML mapping with a config: key"),
+    ("just text\n", "Pulumi.t.yaml", "a YAML mapping with a config: key"),
+    ("config: [a, b]\n", "config", "a mapping of <namespace>:<key>"),
+    ("config: 3\n", "config", "a mapping of <namespace>:<key>"),
+    ("config:\n  1.5: x\n", "config.1.5", "YAML read float 1.5"),
+    ("confg: {}\n", "confg", "did you mean 'config'?"),
+    ("config: {a: [1, 2\n", "Pulumi.t.yaml", "valid YAML"),
+    ("config:\n\tgpu-slicing:maxGpuNodes: 1\n", "Pulumi.t.yaml", "line 2"),
+])
+def test_a_stack_file_pulumi_would_refuse_is_a_config_error(text, key, words):
+    with pytest.raises(ConfigError) as e:
+        _stack_text(text)
+    assert e.value.key == key and words in str(e.value), str(e.value)
+
+
+def test_a_stack_file_with_pulumis_own_top_level_keys_loads():
+    text = "secretsprovider: awskms://alias/x\nencryptedkey: abc\nenvironment: [shared]\nconfig:\n  aws:region: us-west-2\n"
+    assert _stack_text(text) == {"aws:region": "us-west-2"}
+    assert _stack_text("") == {} and _stack_text("config:\n") == {}
+
+
+def test_binary_missing_and_non_utf8_files_are_config_errors(tmp_path):
+    from gpu_slicing.stack_file import load_stack_file
+
+    binary, latin = tmp_path / "b.yaml", tmp_path / "l.yaml"
+    binary.write_bytes(b"config:\n\x00\x01\x02")
+    latin.write_bytes("config:\n  aws:region: caf\xe9\n".encode("latin-1"))
+    for path, words in ((binary, "not a binary file"), (latin, "UTF-8"), (tmp_path / "none.yaml", "an existing"),
+                        (tmp_path, "an existing")):
+        with pytest.raises(ConfigError) as e:
+            load_stack_file(path)
+        assert e.value.key == str(path) and words in str(e.value)
+
+
+def test_the_committed_dev_stack_loads_strictly_as_it_does_plainly():
+    from gpu_slicing.stack_file import load_stack_file
+
+    assert load_stack_file(ROOT / "Pulumi.dev.yaml") == dev_config()
+
+
+# --- keys and values --------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("cidr,words", [("fd00::/56", "IPv4 only"), ("10.0.0.0/8", "/16 to /28"),
+                                        ("10.0.0.0/15", "/16 to /28"), ("10.0.0.0/29", "/16 to /28"),
+                                        ("10.0.0.0/32", "/16 to /28"), ("10.0.0.0/24", "/20 or larger"),
+                                        ("ten/16", "IPv4 CIDR block"), (16, "IPv4 CIDR block")])
+def test_vpc_cidr_is_ipv4_sized_as_aws_allows(cidr, words):
+    cfg = _set(dev_config(), "network.vpcCidr", cidr)
+    e = _error(cfg)
+    assert e.key == NS + "network.vpcCidr" and words in str(e), str(e)
+
+
+@pytest.mark.parametrize("cidr", ["10.0.0.0/16", "172.16.0.0/20", "192.168.0.0/18"])
+def test_vpc_cidr_from_16_to_20_plans(cidr):
+    assert parse_config(_set(dev_config(), "network.vpcCidr", cidr)).network.cidr == cidr
+
+
+@pytest.mark.parametrize("cidr", ["192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24", "203.0.113.8/29",
+                                  "198.51.100.77/32"])
+def test_documentation_ranges_are_refused_as_public_access_cidrs(cidr):
+    cfg = _set(dev_config(), "cluster.publicAccessCidrs", ["10.1.0.0/16", cidr])
+    e = _error(cfg)
+    assert e.key == NS + "cluster.publicAccessCidrs[1]"
+    assert "RFC 5737" in str(e) and "no real client" in str(e)
+
+
+@pytest.mark.parametrize("cidr", ["0.0.0.0/0", "203.0.0.0/16", "198.51.0.0/16", "52.94.76.5/32"])
+def test_real_ranges_and_supersets_of_documentation_ranges_are_accepted(cidr):
+    cfg = parse_config(_set(dev_config(), "cluster.publicAccessCidrs", [cidr]))
+    assert cfg.cluster.public_access_cidrs == (cidr,)
+
+
+def test_public_access_cidrs_are_ipv4_only():
+    e = _error(_set(dev_config(), "cluster.publicAccessCidrs", ["2001:db8::/32"]))
+    assert e.key == NS + "cluster.publicAccessCidrs[0]" and "IPv4 only" in str(e)
+
+
+def test_the_committed_dev_stack_is_reachable_from_anywhere():
+    """Deployable as committed from a laptop and GitHub-hosted runners (their addresses are not fixed)."""
+    assert parse_config(dev_config()).cluster.public_access_cidrs == ("0.0.0.0/0",)
+
+
+@pytest.mark.parametrize("value,words", [(1.3, 'quote it: kubernetesVersion: "1.30"'),
+                                         (1.34, 'quote it: kubernetesVersion: "1.34"'),
+                                         (1, 'YAML read the number 1')])
+def test_an_unquoted_kubernetes_version_says_yaml_read_a_number(value, words):
+    e = _error(_set(dev_config(), "cluster.kubernetesVersion", value))
+    assert e.key == NS + "cluster.kubernetesVersion"
+    assert "YAML read the number" in str(e) and words in str(e), str(e)
+
+
+def test_other_names_read_as_numbers_say_so_too():
+    e = _error(_set(dev_config(), "nodeGroups[0].name", 4090))
+    assert e.key == NS + "nodeGroups[0].name" and 'quote it, e.g. "4090"' in str(e)
+
+
+@pytest.mark.parametrize("itype", ["p4d.24xlarge", "g5.xlarge", "g6e.2xlarge", "g4dn.xlarge", "p3.2xlarge",
+                                   "gr6.4xlarge", "p6-b200.48xlarge"])
+def test_a_gpu_instance_type_is_refused_for_the_system_node_group(itype):
+    e = _error(_set(dev_config(), "systemNodeGroup.instanceType", itype))
+    assert e.key == NS + "systemNodeGroup.instanceType" and "add-ons" in str(e)
+
+
+@pytest.mark.parametrize("itype", ["m7i.large", "m7g.xlarge", "c7i.2xlarge", "r6i.large"])
+def test_general_purpose_system_nodes_are_accepted(itype):
+    assert parse_config(_set(dev_config(), "systemNodeGroup.instanceType", itype)).system_node_group.instance_type == itype
+
+
+def test_karpenter_durations_follow_the_nodepool_crd_pattern_exactly():
+    from conftest import reference
+    from gpu_slicing.config import _DURATION_RE
+
+    crd = yaml.safe_load(reference("karpenter", "karpenter.sh_nodepools.yaml").read_text())
+    spec = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]
+    patterns = {spec["disruption"]["properties"]["consolidateAfter"]["pattern"],
+                spec["template"]["properties"]["spec"]["properties"]["expireAfter"]["pattern"]}
+    assert patterns == {_DURATION_RE.pattern}
+
+
+@pytest.mark.parametrize("value,ok", [("Never", True), ("720h", True), ("1h30m", True), ("0s", True),
+                                      ("never", False), ("30d", False), ("10", False), ("", False),
+                                      ("10m\n", False), (600, False)])
+@pytest.mark.parametrize("field", ["consolidateAfter", "expireAfter"])
+def test_never_and_go_durations_are_accepted(field, value, ok):
+    cfg = dev_config()
+    cfg[NS + "karpenter"]["nodePools"][0][field] = value
+    if ok:
+        pool = parse_config(cfg).karpenter.node_pools[0]
+        assert getattr(pool, "consolidate_after" if field == "consolidateAfter" else "expire_after") == value
+    else:
+        e = _error(cfg)
+        assert e.key == NS + f"karpenter.nodePools[0].{field}" and "Never" in str(e)
+
+
+def test_capacity_blocks_and_reserved_capacity_are_refused_with_the_reason():
+    e = _error(_set(dev_config(), "nodeGroups[0].capacityType", "CAPACITY_BLOCK"))
+    assert e.key == NS + "nodeGroups[0].capacityType"
+    assert "capacity-block market type" in str(e) and "Availability Zone" in str(e)
+    cfg = dev_config()
+    cfg[NS + "karpenter"]["nodePools"][0]["capacityTypes"] = ["on-demand", "reserved"]
+    e = _error(cfg)
+    assert e.key == NS + "karpenter.nodePools[0].capacityTypes" and "capacityReservationSelectorTerms" in str(e)
+
+
+def test_the_readme_does_not_offer_refused_capacity_types():
+    from conftest import ROOT
+
+    rows = {line.split("|")[1].strip(): line for line in (ROOT / "README.md").read_text().splitlines()
+            if line.startswith("| `")}
+    assert "`CAPACITY_BLOCK` is refused" in rows["`nodeGroups[].capacityType`"]
+    assert "`reserved` is refused" in rows["`karpenter.nodePools[].capacityTypes`"]
+
+
+@pytest.mark.parametrize("arn", ["arn:aws:iam::123456789012:role/admins",
+                                 "arn:aws:iam::123456789012:role/ci/github/deploy-role",
+                                 "arn:aws-cn:iam::123456789012:role/admins",
+                                 "arn:aws-us-gov:iam::123456789012:role/team+ops@x=1,y.z"])
+def test_admin_role_arns_accept_every_partition_and_paths(arn):
+    assert parse_config(_set(dev_config(), "cluster.adminRoleArns", [arn])).cluster.admin_role_arns == (arn,)
+
+
+@pytest.mark.parametrize("arns,key,words", [
+    (["arn:aws:sts::123456789012:assumed-role/admins/jane"], "[0]", "the role's own ARN"),
+    (["arn:aws:iam::123456789012:user/jane"], "[0]", "an IAM role ARN"),
+    (["arn:aws:iam::12345:role/admins"], "[0]", "an IAM role ARN"),
+    (["arn:aws:iam::123456789012:role/" + "r" * 65], "[0]", "an IAM role ARN"),
+    (["arn:aws:iam::123456789012:role/a", "arn:aws:iam::123456789012:role/a"], "", "without duplicates"),
+    ("arn:aws:iam::123456789012:role/a", "", "a list"),
+])
+def test_bad_admin_role_arns_are_refused(arns, key, words):
+    e = _error(_set(dev_config(), "cluster.adminRoleArns", arns))
+    assert e.key == NS + "cluster.adminRoleArns" + key and words in str(e), str(e)
+
+
+def test_admin_role_arns_default_to_none():
+    assert parse_config(dev_config()).cluster.admin_role_arns == ()
+
+
+def test_price_per_hour_overrides_known_instance_types():
+    cfg = parse_config(_set(dev_config(), "pricePerHour", {"p4d.24xlarge": 18.5, "g5.xlarge": 1}))
+    assert cfg.price_per_hour == {"p4d.24xlarge": 18.5, "g5.xlarge": 1.0}
+    assert parse_config(dev_config()).price_per_hour == {}
+
+
+@pytest.mark.parametrize("prices,key,words", [
+    ({"p4d.24xlrage": 18.0}, "pricePerHour.p4d.24xlrage", "did you mean p4d.24xlarge?"),
+    ({"m7i.large": 0.1}, "pricePerHour.m7i.large", "a GPU instance type this program plans"),
+    ({"p4d.24xlarge": 0}, "pricePerHour.p4d.24xlarge", "greater than 0"),
+    ({"p4d.24xlarge": -3.0}, "pricePerHour.p4d.24xlarge", "greater than 0"),
+    ({"p4d.24xlarge": "22"}, "pricePerHour.p4d.24xlarge", "a number"),
+    ({"p4d.24xlarge": True}, "pricePerHour.p4d.24xlarge", "a number"),
+    ({"p4d.24xlarge": float("inf")}, "pricePerHour.p4d.24xlarge", "a number"),
+    ([22.0], "pricePerHour", "a mapping of instance type"),
+])
+def test_bad_prices_are_refused(prices, key, words):
+    e = _error(_set(dev_config(), "pricePerHour", prices))
+    assert e.key == NS + key and words in str(e), str(e)
+
+
+# --- names AWS limits -------------------------------------------------------------------------------
+
+def test_a_node_group_name_over_eks_63_characters_names_the_node_group():
+    cfg = _set(dev_config(), "cluster.name", "c" * 40)
+    cfg[NS + "nodeGroups"][0]["name"] = "n" * 23  # 40 + 1 + 23 = 64
+    cfg[NS + "workloads"] = [w for w in cfg[NS + "workloads"] if w["pool"] != "p4d-balanced"]
+    e = _error(cfg)
+    assert e.key == NS + "nodeGroups[0].name" and "over the limit of 63" in str(e) and "64 characters" in str(e)
+
+
+def test_the_auto_named_node_role_over_iam_64_characters_names_the_node_group():
+    cfg = _set(dev_config(), "cluster.name", "c" * 25)
+    cfg[NS + "nodeGroups"][0]["name"] = "n" * 26  # 25 + 1 + 26 + len("-role") + len("-<7 hex>") = 65
+    cfg[NS + "workloads"] = [w for w in cfg[NS + "workloads"] if w["pool"] != "p4d-balanced"]
+    e = _error(cfg)
+    assert e.key == NS + "nodeGroups[0].name" and "over the limit of 64" in str(e) and "65 characters" in str(e)
+    cfg[NS + "nodeGroups"][0]["name"] = "n" * 25  # exactly 64
+    assert parse_config(cfg).node_groups[0].name == "n" * 25
+
+
+def test_the_longest_cluster_name_keeps_every_karpenter_name_within_aws_limits():
+    """Cluster names stop at 40 characters, so KarpenterControllerRole-<cluster> is at most IAM's 64 and
+    Karpenter-<cluster>-<event> at most EventBridge's 64."""
+    from gpu_slicing.config import aws_names
+
+    raw = _set(dev_config(), "cluster.name", "c" * 40)
+    raw[NS + "nodeGroups"] = []  # <40 characters>-p4d-balanced-role-<7 hex> would be over 64
+    raw[NS + "workloads"] = [w for w in raw[NS + "workloads"] if w["pool"] != "p4d-balanced"]
+    cfg = parse_config(raw)
+    names = {d.name: d.limit for d in aws_names(cfg)}
+    assert names["KarpenterControllerRole-" + "c" * 40] == 64 and len("KarpenterControllerRole-" + "c" * 40) == 64
+    assert max(len(n) for n in names if n.startswith("Karpenter-" + "c" * 40 + "-")) == 63
+    assert all(len(n) <= limit for n, limit in names.items())
+
+
+def test_the_names_checked_are_the_names_the_program_registers(dev_runs):
+    """Every name limit-checked by the config is one the program really gives AWS or Kubernetes (explicit
+    names as sent, auto-named roles as their logical name plus Pulumi's suffix), and vice versa."""
+    from gpu_slicing.config import AUTONAME_SUFFIX, aws_names
+
+    checked = {d.name for d in aws_names(parse_config(dev_config()))}
+    registered = set()
+    for r in dev_runs["preview"].registrations:
+        if r.type == "aws:iam/role:Role":
+            registered.add(r.inputs.get("name") or r.name + AUTONAME_SUFFIX)
+        elif r.type == "eks:index:ManagedNodeGroup":
+            registered.add(r.inputs["nodeGroupName"])
+        elif r.type in ("aws:sqs/queue:Queue", "aws:cloudwatch/eventRule:EventRule", "aws:iam/policy:Policy"):
+            registered.add(r.inputs["name"])
+        elif r.type.startswith("kubernetes:karpenter."):
+            registered.add(r.inputs["metadata"]["name"])
+    assert registered == checked
+    assert len(AUTONAME_SUFFIX) == len("-") + 7  # Pulumi appends "-" and 7 random hex characters
+
+
+@pytest.mark.parametrize("path,value,words", [("karpenter.version", 1.14, "YAML read the number 1.14"),
+                                              ("nodeGroups[0].migLayout", True, "YAML read the boolean true"),
+                                              ("gpuOperator.migStrategy", False, "YAML read the boolean false")])
+def test_any_text_key_read_as_a_number_or_boolean_says_to_quote_it(path, value, words):
+    e = _error(_set(dev_config(), path, value))
+    assert e.key == NS + path and words in str(e) and "quote" in str(e), str(e)

@@ -25,7 +25,7 @@ MNG = "eks:index:ManagedNodeGroup"
 
 
 def stack(node_groups=(), node_pools=(), workloads=(), layouts=None, max_gpu_nodes=100) -> dict:
-    raw = {"gpu-slicing:cluster": {"name": "fleet", "publicAccessCidrs": ["203.0.113.0/24"]},
+    raw = {"gpu-slicing:cluster": {"name": "fleet", "publicAccessCidrs": ["100.64.0.0/16"]},
            "gpu-slicing:maxGpuNodes": max_gpu_nodes,
            "gpu-slicing:nodeGroups": [dict({"minSize": 1, "desiredSize": 1, "maxSize": 1}, **g) for g in node_groups],
            "gpu-slicing:workloads": list(workloads)}

@@ -139,7 +139,7 @@ def cel_errors(obj: dict) -> list[str]:
 
 
 def stack(pools: list[dict], workloads: list[dict] | None = None, **extra) -> dict:
-    raw = {"gpu-slicing:cluster": {"name": "t", "publicAccessCidrs": ["203.0.113.0/24"]},
+    raw = {"gpu-slicing:cluster": {"name": "t", "publicAccessCidrs": ["0.0.0.0/0"]},
            "gpu-slicing:maxGpuNodes": 1000,
            "gpu-slicing:karpenter": {"enabled": True, "nodePools": pools},
            "gpu-slicing:workloads": workloads or []}

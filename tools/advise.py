@@ -22,7 +22,8 @@ ROOT_DIR = Path(__file__).resolve().parents[1]
 if str(ROOT_DIR) not in sys.path:
     sys.path.insert(0, str(ROOT_DIR))
 
-from gpu_slicing import advisor, catalog  # noqa: E402
+from gpu_slicing import advisor, catalog, stack_file  # noqa: E402
+from gpu_slicing.config import own_keys  # noqa: E402
 from gpu_slicing.errors import ConfigError  # noqa: E402
 
 _MAKE_STYLE = {"DEMAND": "--demand", "CONFIG": "--config", "JSON": "--json", "KARPENTER": "--karpenter",
@@ -47,13 +48,8 @@ def _expand_make_style(argv: list[str]) -> list[str]:
 
 
 def _load_yaml(path: str) -> Any:
-    p = Path(path)
-    if not p.exists():
-        raise ConfigError(path, None, "an existing YAML file")
-    try:
-        return yaml.safe_load(p.read_text())
-    except yaml.YAMLError as e:
-        raise ConfigError(path, None, f"valid YAML ({e})") from None
+    """A demand file, read as strictly as a stack file (duplicate keys, binary or non-YAML files refused)."""
+    return stack_file.load_yaml(stack_file.read_text(Path(path), "demand file"), path)
 
 
 def build_specs(args: argparse.Namespace) -> list[advisor.DemandSpec]:
@@ -66,7 +62,9 @@ def build_specs(args: argparse.Namespace) -> list[advisor.DemandSpec]:
         if args.instance_type:
             specs = [replace(specs[0], instance_type=args.instance_type)]
     else:
-        specs = advisor.demands_from_stack(_load_yaml(args.config) or {}, args.instance_type)
+        stack = stack_file.load_stack_file(args.config)
+        own_keys(stack)  # a namespace typo would hide the workloads
+        specs = advisor.demands_from_stack(stack, args.instance_type)
     overrides = {k: v for k, v in (("max_layouts", args.max_layouts), ("max_nodes", args.max_nodes),
                                    ("price_per_node_hour", args.price)) if v is not None}
     return [replace(spec, **overrides) for spec in specs]

@@ -15,8 +15,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from tools.harness import waits_for
 
 ROOT_DIR = Path(__file__).resolve().parents[1]
@@ -44,8 +42,10 @@ KEY_INPUTS = {
 
 
 def load_stack_file(path: Path) -> dict[str, Any]:
-    doc = yaml.safe_load(path.read_text()) or {}
-    return dict(doc.get("config") or {})
+    """The stack file's `config:` mapping; a file Pulumi would refuse raises `ConfigError` naming why."""
+    from gpu_slicing.stack_file import load_stack_file as load
+
+    return load(path)
 
 
 def _dig(inputs: Any, path: str) -> Any:
@@ -200,14 +200,17 @@ def main(argv: list[str] | None = None) -> int:
 
     t0 = time.perf_counter()
     path = Path(args.config) if args.config else ROOT_DIR / f"Pulumi.{args.stack}.yaml"
-    if not path.exists():
-        print(f"error: no stack file {path}", file=sys.stderr)
-        return 2
     stack = args.stack if not args.config else path.name.removeprefix("Pulumi.").removesuffix(".yaml")
-    config = load_stack_file(path)
-
-    sys.path.insert(0, str(ROOT_DIR))
+    if str(ROOT_DIR) not in sys.path:
+        sys.path.insert(0, str(ROOT_DIR))
     from gpu_slicing.errors import ConfigError
+    try:
+        config = load_stack_file(path)
+    except ConfigError as e:
+        print(f"error: invalid stack file {path}:\n  {e}", file=sys.stderr)
+        print("0 resources registered", file=sys.stderr)
+        return 2
+
     from tools import checks
     from tools.harness import run_program
 

@@ -1,0 +1,132 @@
+"""Read a `Pulumi.<stack>.yaml` the way Pulumi's own loader would, or raise `ConfigError`.
+
+Every way a file can fail (not text, not YAML, not a mapping, a `config:` that is not a mapping, a key
+given twice) becomes a `ConfigError` naming the file or the key, so `make plan` and `make advise` exit
+2 with a message instead of a Python traceback. Duplicate keys are refused as Pulumi refuses them (Go's
+yaml.v3 errors on them; PyYAML alone would silently keep the last one).
+"""
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import ConfigError
+
+# The top-level keys of a Pulumi stack file (pkg/workspace ProjectStack).
+STACK_FILE_KEYS = ("config", "secretsprovider", "encryptedkey", "encryptionsalt", "environment")
+
+
+class StrictLoader(yaml.SafeLoader):
+    """A SafeLoader that refuses a mapping key given twice, naming the key's full path and both lines."""
+
+    def get_single_data(self) -> Any:
+        node = self.get_single_node()
+        if node is None:
+            return None
+        self._paths: dict[int, str] = {}
+        self._index(node, "")
+        return self.construct_document(node)
+
+    def _index(self, node: yaml.Node, path: str) -> None:
+        """Remember the path of every mapping (`config.gpu-slicing:cluster`, `...nodeGroups[0]`)."""
+        if isinstance(node, yaml.MappingNode):
+            self._paths[id(node)] = path
+            for k, v in node.value:
+                self._index(v, f"{path}.{k.value}" if path else str(k.value))
+        elif isinstance(node, yaml.SequenceNode):
+            for i, v in enumerate(node.value):
+                self._index(v, f"{path}[{i}]")
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen: dict[Any, int] = {}
+        for k, _ in node.value:
+            key = self.construct_object(k, deep=True)
+            line = k.start_mark.line + 1
+            try:
+                first = seen.get(key)
+            except TypeError:  # an unhashable key (a list or mapping as a key): PyYAML itself says so
+                continue
+            seen.setdefault(key, line)
+            if first is not None:
+                path = getattr(self, "_paths", {}).get(id(node), "")
+                raise ConfigError(_config_key(f"{path}.{key}" if path else str(key)), key,
+                                  f"a key given once; it appears on line {first} and again on line {line} "
+                                  "(Pulumi refuses duplicate keys; YAML would silently keep only the last)")
+        return super().construct_mapping(node, deep=deep)
+
+
+def _config_key(path: str) -> str:
+    """`config.gpu-slicing:cluster.name` -> `gpu-slicing:cluster.name` (the key as the program names it)."""
+    return path.removeprefix("config.")
+
+
+def load_yaml(text: str, source: str) -> Any:
+    """Parse YAML text strictly; a syntax error names `source` and the line."""
+    try:
+        return yaml.load(text, Loader=StrictLoader)  # noqa: S506 - StrictLoader is a SafeLoader
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        lines = text.splitlines()
+        line = lines[mark.line].strip() if mark and mark.line < len(lines) else None
+        raise ConfigError(source, line, f"valid YAML: {e.problem or e.context}{where}") from None
+    except yaml.YAMLError as e:
+        raise ConfigError(source, None, f"valid YAML: {e}") from None
+
+
+def read_text(path: Path, what: str = "stack file (Pulumi.<stack>.yaml)") -> str:
+    """The file as UTF-8 text; a missing, unreadable or binary file is a `ConfigError`."""
+    source = str(path)
+    if not path.is_file():
+        raise ConfigError(source, None, f"an existing {what}")
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise ConfigError(source, None, f"a readable file ({e.strerror})") from None
+    if b"\0" in data:
+        raise ConfigError(source, f"<binary, {len(data)} bytes>", "a YAML text file, not a binary file")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise ConfigError(source, f"<not UTF-8 at byte {e.start}>", "a UTF-8 YAML text file") from None
+
+
+def parse_stack_text(text: str, source: str) -> dict[str, Any]:
+    """The `config:` mapping of a stack file's text (empty when the file has none)."""
+    doc = load_yaml(text, source)
+    if doc is None:
+        return {}
+    if not isinstance(doc, dict):
+        raise ConfigError(source, _kind(doc), "a Pulumi stack file: a YAML mapping with a config: key")
+    for k in doc:
+        if k not in STACK_FILE_KEYS:
+            hint = difflib.get_close_matches(str(k), STACK_FILE_KEYS, n=1)
+            raise ConfigError(str(k), doc[k], "a top-level key of a Pulumi stack file; "
+                              + (f"did you mean {hint[0]!r}? " if hint else "")
+                              + "known keys: " + ", ".join(STACK_FILE_KEYS))
+    config = doc.get("config")
+    if config is None:
+        return {}
+    if not isinstance(config, dict):
+        raise ConfigError("config", config, "a mapping of <namespace>:<key> to values, e.g. "
+                                            "gpu-slicing:cluster: {name: gpu-dev}")
+    for k in config:
+        if not isinstance(k, str):
+            raise ConfigError(f"config.{k}", config[k], "a <namespace>:<key> string key (YAML read "
+                                                        f"{type(k).__name__} {k!r}; quote it)")
+    return dict(config)
+
+
+def load_stack_file(path: Path | str) -> dict[str, Any]:
+    """The `config:` mapping of the stack file at `path`, or a `ConfigError` naming what is wrong."""
+    path = Path(path)
+    return parse_stack_text(read_text(path), str(path))
+
+
+def _kind(doc: Any) -> str:
+    kind = {list: "a YAML list", str: "a plain string", int: "a number", float: "a number",
+            bool: "a boolean"}.get(type(doc), type(doc).__name__)
+    return f"<{kind}>"
