@@ -10,11 +10,9 @@ from components.karpenter import Karpenter
 from components.network import Network, NetworkArgs
 from components.observability import Observability, ObservabilityArgs
 from components.workloads import SampleWorkloads, SampleWorkloadsArgs
-from gpu_slicing.pools import resolve_pools
-from gpu_slicing.validate import capacity_plan
 
-cfg = stack_config.load()  # raises a ConfigError naming the key before anything is registered
-pools = resolve_pools(cfg)
+stack = stack_config.load()  # raises a ConfigError naming the key before anything is registered
+cfg, pools = stack.config, stack.pools
 by_name = {p.name: p for p in pools}
 name = cfg.cluster.name
 
@@ -55,4 +53,4 @@ if karpenter:
     pulumi.export("karpenterInterruptionQueue", karpenter.interruption_queue)
 if observability:
     pulumi.export("monitoringNamespace", observability.namespace)
-pulumi.export("capacity", capacity_plan(cfg, pools).to_json())
+pulumi.export("capacity", stack.capacity.to_json())

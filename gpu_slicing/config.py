@@ -1,9 +1,10 @@
 """The stack config as one typed, validated model; every default lives here.
 
-`parse_config(raw)` takes the `config:` mapping of a `Pulumi.<stack>.yaml` (keys with or without the
+`parse_shape(raw)` takes the `config:` mapping of a `Pulumi.<stack>.yaml` (keys with or without the
 `gpu-slicing:` namespace, structured values as parsed YAML or as the JSON strings the Pulumi engine
 passes) and returns a `StackConfig`, or raises `ConfigError` naming the key, the bad value and what is
-allowed. It runs before any resource is registered, so a bad stack creates nothing.
+allowed. It is the first step of `gpu_slicing.stack.load_stack`, which runs before any resource is
+registered, so a bad stack creates nothing.
 """
 from __future__ import annotations
 
@@ -512,10 +513,11 @@ def own_keys(raw: Mapping[str, Any]) -> dict[str, Any]:
     return ours
 
 
-def parse_config(raw: Mapping[str, Any]) -> StackConfig:
-    """Parse and validate a whole stack config; see the module docstring."""
+def parse_shape(raw: Mapping[str, Any]) -> StackConfig:
+    """The shape and types of a whole stack config (every key known, every value of its type and range,
+    derived AWS names within their limits). Rules across keys, pools and capacity come after, in
+    `gpu_slicing.stack.load_stack`."""
     ours = own_keys(raw)
-    from . import validate  # cross-field rules live apart from the shape
     nested = {
         "cluster": lambda v, k: _build(ClusterConfig, v, k),
         "network": lambda v, k: _build(NetworkConfig, v, k),
@@ -531,7 +533,6 @@ def parse_config(raw: Mapping[str, Any]) -> StackConfig:
         raise ConfigError(f"{NAMESPACE}:cluster", None, "required: {name: <cluster name>, ...}")
     cfg = _build(StackConfig, ours, NAMESPACE, nested)
     _check_aws_names(cfg)
-    validate.check(cfg)
     return cfg
 
 

@@ -1,7 +1,9 @@
 """Cross-field rules of the stack config: what no single key can say wrong on its own.
 
-Each rule raises `ConfigError` naming the key at fault. Capacity (workloads that can never fit) is
-checked last, through the same planner `make plan` prints, so the error and the table agree.
+Each rule raises `ConfigError` naming the key at fault. Capacity (workloads that do not fit on the nodes
+that will exist) is checked last, through the same planner `make plan` prints, so the error and the
+table agree. `check` returns what it built on the way (the pools and the capacity plan), so nothing
+downstream resolves or plans again.
 """
 from __future__ import annotations
 
@@ -10,10 +12,10 @@ from typing import Any
 from . import capacity, karpenter, workloads
 from .config import NAMESPACE, StackConfig
 from .errors import ConfigError
-from .pools import resolve_pools, workload_count, workload_resource
+from .pools import Pool, resolve_pools, workload_count, workload_resource
 
 
-def check(cfg: StackConfig) -> None:
+def check(cfg: StackConfig) -> tuple[list[Pool], capacity.CapacityPlan]:
     _check_cluster(cfg)
     _check_network(cfg)
     for i, g in enumerate(cfg.node_groups):
@@ -63,6 +65,7 @@ def check(cfg: StackConfig) -> None:
     plan = capacity_plan(cfg, pools)
     for err in plan.errors:
         raise ConfigError(*_capacity_error_args(err, cfg, pools))
+    return pools, plan
 
 
 def capacity_plan(cfg: StackConfig, pools):

@@ -16,7 +16,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from gpu_slicing import advisor, catalog, placement
-from gpu_slicing.config import parse_config
+from gpu_slicing.stack import parse_config
 from gpu_slicing.errors import ConfigError
 from gpu_slicing.pools import resolve_pools
 from gpu_slicing.validate import capacity_plan

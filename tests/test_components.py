@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from gpu_slicing.config import NetworkConfig, parse_config
+from gpu_slicing.config import NetworkConfig
+from gpu_slicing.stack import parse_config
 from gpu_slicing.pools import resolve_pools
 from tools.harness import run_program
 

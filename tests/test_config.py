@@ -5,7 +5,8 @@ import pytest
 import yaml
 
 from conftest import ROOT, dev_config, run
-from gpu_slicing.config import NAMESPACE, parse_config
+from gpu_slicing.config import NAMESPACE
+from gpu_slicing.stack import parse_config
 from gpu_slicing.errors import ConfigError
 
 NS = NAMESPACE + ":"

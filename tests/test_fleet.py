@@ -13,7 +13,7 @@ import yaml
 
 from conftest import dev_config, run
 from gpu_slicing import capacity, catalog
-from gpu_slicing.config import parse_config
+from gpu_slicing.stack import parse_config
 from gpu_slicing.errors import ConfigError
 from gpu_slicing.gpu_operator import mig_parted_config
 from gpu_slicing.pools import resolve_pools

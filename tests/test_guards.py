@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from conftest import dev_config, run
-from gpu_slicing.config import parse_config
+from gpu_slicing.stack import parse_config
 from gpu_slicing.errors import ConfigError
 
 NS = "gpu-slicing:"

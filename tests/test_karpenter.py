@@ -18,7 +18,8 @@ from conftest import dev_config, reference, run
 from gpu_slicing import catalog
 from gpu_slicing.helm import has_path
 from gpu_slicing import karpenter as spec
-from gpu_slicing.config import AMI_ALIAS_VERSION, KARPENTER_VERSION, parse_config
+from gpu_slicing.config import AMI_ALIAS_VERSION, KARPENTER_VERSION
+from gpu_slicing.stack import parse_config
 from gpu_slicing.errors import ConfigError
 from gpu_slicing.pools import resolve_pools
 from gpu_slicing.validate import capacity_plan

@@ -13,7 +13,8 @@ import yaml
 
 from conftest import ROOT, dev_config, reference
 from gpu_slicing import observability as obs
-from gpu_slicing.config import NAMESPACE, ObservabilityConfig, parse_config
+from gpu_slicing.config import NAMESPACE, ObservabilityConfig
+from gpu_slicing.stack import parse_config
 from gpu_slicing.errors import ConfigError
 from gpu_slicing.pools import resolve_pools
 from tools import checks

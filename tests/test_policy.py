@@ -382,7 +382,7 @@ def test_cost_guard_counts_what_mixed_size_limits_admit(dev_runs):
                                                   "maxNodes": 1}]
     cfg["gpu-slicing:workloads"] = cfg["gpu-slicing:workloads"][:3]
     cfg["gpu-slicing:maxGpuNodes"] = 4  # node group 3 + maxNodes 1 would pass a naive count
-    from gpu_slicing.config import parse_config
+    from gpu_slicing.stack import parse_config
     from gpu_slicing.errors import ConfigError
     with pytest.raises(ConfigError, match="l4: 4"):  # the config check counts what the limits admit too
         parse_config(cfg)

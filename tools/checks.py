@@ -54,23 +54,15 @@ def run_checks(config: Mapping[str, Any], resources: list[dict]) -> list[Finding
     return [f for c in CHECKS for f in c(config, resources)]
 
 
-@functools.lru_cache(maxsize=4)
-def _stack(config_json: str):
-    """The parsed stack and its capacity plan, once per config (several checks and the table need them)."""
-    from gpu_slicing.config import parse_config
-    from gpu_slicing.pools import resolve_pools
-    from gpu_slicing.validate import capacity_plan
-
-    cfg = parse_config(json.loads(config_json))
-    return cfg, capacity_plan(cfg, resolve_pools(cfg))
-
-
 def stack(config: Mapping[str, Any]):
-    return _stack(json.dumps(config, sort_keys=True, default=str))
+    """The loaded stack (config, pools, capacity plan): the program loaded it already, so this is the kept one."""
+    from gpu_slicing.stack import load_stack
+
+    return load_stack(config)
 
 
 def capacity_table(config: Mapping[str, Any]) -> str:
-    return stack(config)[1].format_table()
+    return stack(config).capacity.format_table()
 
 
 def _dig(obj: Any, path: str) -> list[Any]:
@@ -104,7 +96,7 @@ def _has_computed(v: Any) -> bool:
 @check
 def capacity_warnings(config: Mapping[str, Any], resources: list[dict]) -> Iterable[Finding]:
     """The capacity plan's warnings, as checks (what does not fit is a config error, not a warning)."""
-    for w in stack(config)[1].warnings:
+    for w in stack(config).capacity.warnings:
         yield finding("capacity.warning", "warning", str(w))
 
 
@@ -130,10 +122,9 @@ def api_endpoint_exposure(config: Mapping[str, Any], resources: list[dict]) -> I
 def mig_unconfirmed(config: Mapping[str, Any], resources: list[dict]) -> Iterable[Finding]:
     """MIG enabled on an instance type where AWS has not confirmed it (g7e): a warning, not an error."""
     from gpu_slicing.catalog import mig_warning
-    from gpu_slicing.pools import resolve_pools
 
     mig, inferred = [], {}
-    for p in resolve_pools(stack(config)[0]):
+    for p in stack(config).pools:
         if p.layout.mig_enabled:
             mig.append(p.name)
             for it in p.instance_types:
@@ -158,7 +149,7 @@ def cluster_version(config: Mapping[str, Any], resources: list[dict]) -> str | N
             if isinstance(v, str) and v != COMPUTED:
                 return v
     try:
-        return stack(config)[0].cluster.kubernetes_version
+        return stack(config).config.cluster.kubernetes_version
     except Exception:  # noqa: BLE001 - no cluster, no version
         return None
 
@@ -758,7 +749,7 @@ def policy_resources(resources: list[dict]) -> list:
 
 
 def policy_context(config: Mapping[str, Any]) -> rules.Context:
-    return rules.Context(max_gpu_nodes=stack(config)[0].max_gpu_nodes)
+    return rules.Context(max_gpu_nodes=stack(config).config.max_gpu_nodes)
 
 
 @check
@@ -811,10 +802,10 @@ def _exporter_fields(resources: list[dict]) -> tuple[str | None, set[str] | None
 @check
 def observability(config: Mapping[str, Any], resources: list[dict]) -> Iterable[Finding]:
     from gpu_slicing import observability as obs
-    from gpu_slicing.pools import resolve_pools
 
-    cfg = stack(config)[0]
-    mig_pools = [p.name for p in resolve_pools(cfg) if p.gpu.mig_capable and p.layout.mig_enabled]
+    loaded = stack(config)
+    cfg = loaded.config
+    mig_pools = [p.name for p in loaded.pools if p.gpu.mig_capable and p.layout.mig_enabled]
     has_operator = any(r["type"] in rules.RELEASE_TYPES and "gpu-operator" in str(r["inputs"].get("chart", ""))
                        for r in resources)
     if mig_pools and has_operator:
