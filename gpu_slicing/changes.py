@@ -185,6 +185,11 @@ def labelled(name: str, doc: Any, limit: int = 63) -> str:
     return f"{head}-{token}"
 
 
+# Node group tags the policy pack reads: how a MIG layout change is applied, and the stack's consent to
+# disrupting live nodes (gpu-slicing:allowDisruption).
+MIG_LAYOUT_CHANGE_TAG = "gpu-slicing/mig-layout-change"
+ALLOW_DISRUPTION_TAG = "gpu-slicing/allow-disruption"
+
 # EKS nodegroup names: 1-63 characters (CreateNodegroup).
 NODEGROUP_NAME_MAX = 63
 

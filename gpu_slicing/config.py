@@ -137,6 +137,15 @@ def _role_arn(v: Any, key: str) -> str:
     return v
 
 
+def _mig_parted_entries(v: Any, key: str) -> dict:
+    if not isinstance(v, Mapping) or not all(
+            isinstance(n, str) and layouts.is_label_value(n) and isinstance(e, list) and e
+            and all(isinstance(x, Mapping) for x in e) for n, e in v.items()):
+        raise ConfigError(key, v, "a map of layout label value -> its mig-parted entries "
+                                  "[{devices: ..., mig-enabled: ..., mig-devices: {...}}] (as make diff prints them)")
+    return dict(v)
+
+
 def _raw(v: Any, key: str) -> Any:
     return v
 
@@ -194,6 +203,9 @@ class GpuOperatorConfig:
                           doc="gpu-operator chart version (pinned; values are checked against it)")
     mig_strategy: str = _field("migStrategy", "mixed", check=_one_of("none", "single", "mixed"),
                                doc="how MIG slices are advertised: mixed = nvidia.com/mig-<profile>")
+    retained_mig_layouts: Mapping[str, Any] = _field(
+        "retainedMigLayouts", {}, check=lambda v, k: _mig_parted_entries(v, k),
+        doc="mig-parted entries of layout labels live nodes still carry (make diff prints them when a change drops one)")
 
 
 @dataclass(frozen=True)
@@ -210,6 +222,9 @@ class NodeGroupConfig:
     mig_layout: str = _field("migLayout", "all-disabled", check=_string,
                              doc="MIG layout label: an NVIDIA name (all-balanced, all-1g.5gb, ...) or a migLayouts key")
     sharing: Any = _field("sharing", None, check=_raw, doc="time-slicing: {timeSlicing: {replicas, resources}}")
+    mig_layout_change: str = _field("migLayoutChange", "replace", check=_one_of("replace", "in-place"),
+                                    doc="replace: a layout change is a new node group, created before the old one "
+                                        "is drained; in-place relabels live nodes (needs allowDisruption)")
 
 
 @dataclass(frozen=True)
@@ -299,6 +314,9 @@ class StackConfig:
                                         doc="Karpenter and GPU NodePools")
     observability: ObservabilityConfig = _field("observability", ObservabilityConfig(), check=_raw,
                                                 doc="metrics, alerts and dashboard for the slices")
+    allow_disruption: bool = _field("allowDisruption", False, check=_bool,
+                                    doc="let the policy pack pass changes that disrupt live GPU nodes "
+                                        "(nodeGroups[].migLayoutChange: in-place)")
 
 
 def _pattern(v: Any, key: str, regex: str, what: str) -> str:
