@@ -123,6 +123,13 @@ def test_custom_layout_edited_in_place_changes_the_label_so_the_group_is_replace
     assert b != h and b.startswith("half-") and h.startswith("half-")
     assert ops(r)[("ConfigMap", "gpu-dev-gpu-operator-mig-parted")] == "update"
     assert r["costPerHour"]["peak"] > r["costPerHour"]["after"] == r["costPerHour"]["before"]
+    # the old label is still on the live node until the old group is gone: the diff hands over its entries
+    assert list(r["retainMigLayouts"]) == [b]
+    assert r["retainMigLayouts"][b][1]["mig-devices"] == {"3g.20gb": 2}
+    kept = copy.deepcopy(head)
+    kept["gpu-slicing:gpuOperator"]["retainedMigLayouts"] = r["retainMigLayouts"]
+    again = diff.compare(plan(base), plan(kept))
+    assert again["retainMigLayouts"] == {} and pools(again)["p4d-balanced"] == "blue-green"
 
 
 def test_nodepool_rename_drains_the_old_pool_and_creates_a_new_one():

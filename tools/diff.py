@@ -325,6 +325,23 @@ def diff_workloads(base: Plan, head: Plan) -> list[dict]:
     return out
 
 
+def _mig_configs(p: Plan) -> dict | None:
+    cm = _find(p, "kubernetes:core/v1:ConfigMap", lambda r: "config.yaml" in (r["inputs"].get("data") or {})
+               and "mig-configs" in r["inputs"]["data"]["config.yaml"])
+    return None if cm is None else (yaml.safe_load(cm["inputs"]["data"]["config.yaml"]) or {}).get("mig-configs") or {}
+
+
+def dropped_layouts(base: Plan, head: Plan, pools: list[dict]) -> dict[str, list]:
+    """Layout labels live nodes carry in the base that the head's mig-parted ConfigMap no longer holds:
+    the nodes keep them until they are replaced or drained (after the ConfigMap changes), and a MIG manager
+    restarting there must still find them. Returns label -> base entries, the `retainedMigLayouts` block."""
+    b, h = _mig_configs(base), _mig_configs(head)
+    if not b:
+        return {}
+    live = {p["layout"]["before"] for p in pools if p["nodes"] and p["layout"]["before"]}
+    return {n: b[n] for n in sorted(live) if n in b and n not in (h or {})}
+
+
 def compare(base: Plan, head: Plan) -> dict:
     resources = diff_resources(base, head)
     pools = diff_pools(base, head, resources)
@@ -334,7 +351,7 @@ def compare(base: Plan, head: Plan) -> dict:
     dangerous = [p["name"] for p in pools if p["impact"] == "reconfigure-in-place"]
     return {"resources": resources, "pools": pools, "workloads": diff_workloads(base, head), "costPerHour": cost,
             "order": [f"{r['op']} {r['type'].split(':')[-1]} {r['name']}" for r in resources],
-            "reconfigureInPlace": dangerous}
+            "reconfigureInPlace": dangerous, "retainMigLayouts": dropped_layouts(base, head, pools)}
 
 
 def render(report: dict, base_label: str, head_label: str) -> str:
@@ -364,6 +381,12 @@ def render(report: dict, base_label: str, head_label: str) -> str:
     lines += ["", "Workloads:" if moved else "Workloads: no fit changes"]
     for w in moved:
         lines.append(f"  {w['name']:<20} {w['before']} -> {w['after']}" + (f"  ({w['message']})" if w.get("message") else ""))
+    if report.get("retainMigLayouts"):
+        block = yaml.safe_dump({"gpu-slicing:gpuOperator": {"retainedMigLayouts": report["retainMigLayouts"]}},
+                               sort_keys=True)
+        lines += ["", "WARNING: the mig-parted ConfigMap drops layout(s) live nodes still carry until they are "
+                      "replaced; keep them by adding to the head stack (merge into gpuOperator, remove once "
+                      "`kubectl get nodes -L nvidia.com/mig.config` no longer shows them):", block.rstrip()]
     c = report["costPerHour"]
     lines += ["", f"GPU cost per hour (on-demand list prices): before ${c['before']:.2f}, after ${c['after']:.2f}, "
                   f"peak during the change ${c['peak']:.2f}"]
