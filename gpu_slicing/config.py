@@ -241,8 +241,15 @@ class NodePoolConfig:
                             doc="cap on nodes, rendered as NodePool limits (GPUs, CPU, memory)")
     consolidate_after: str = _field("consolidateAfter", "10m", check=_duration,
                                     doc="how long a node must be empty before Karpenter removes it")
-    expire_after: str = _field("expireAfter", "720h", check=_duration,
-                               doc="node lifetime before replacement (picks up new AMIs; drains the node)")
+    expire_after: str = _field("expireAfter", "Never",
+                               check=lambda v, k: v if v == "Never" else _duration(v, k),
+                               doc="node lifetime before a forced replacement; Never for GPU pools (AMI bumps "
+                                   "arrive as drift, inside the maintenance window)")
+    drift_schedule: str | None = _field("driftSchedule", None, check=_string,
+                                        doc="maintenance window start, cron in UTC ('M H * * *' or 'M H * * D'): "
+                                            "Drifted nodes are replaced only inside it")
+    drift_duration: str | None = _field("driftDuration", None, check=_string,
+                                        doc="maintenance window length, e.g. 4h or 1h30m")
     disk_size_gib: int = _field("diskSizeGiB", 200, check=_int_between(50, 16384), doc="encrypted gp3 root volume")
     sharing: Any = _field("sharing", None, check=_raw, doc="time-slicing, as for node groups")
 
@@ -294,6 +301,9 @@ class WorkloadConfig:
     gpus: int | None = _field("gpus", None, check=_int_between(1, 8),
                               doc="whole (or time-sliced) GPUs per pod, for pools without MIG")
     image: str = _field("image", CUDA_IMAGE, check=_string, doc="container image (a real CUDA tag)")
+    do_not_disrupt: bool = _field("doNotDisrupt", False, check=_bool,
+                                  doc="annotate pods karpenter.sh/do-not-disrupt: \"true\" (blocks voluntary "
+                                      "disruption of their node)")
 
 
 @dataclass(frozen=True)

@@ -241,3 +241,25 @@ def test_cli_reads_the_base_from_git(tmp_path, capsys):
     report = json.loads(out.read_text())
     assert {"resources", "pools", "workloads", "costPerHour"} <= set(report)
     assert "Pulumi.dev.yaml at HEAD" in capsys.readouterr().out
+
+
+def test_do_not_disrupt_is_a_pod_annotation_updated_in_place():
+    def edit(c):
+        c["gpu-slicing:workloads"][3]["doNotDisrupt"] = True
+    r = case(edit)
+    [dep] = r["resources"]
+    assert dep["op"] == "update" and dep["changed"] == ["spec.template.metadata.annotations"]
+    head = dev_config()
+    edit(head)
+    d = next(x for x in plan(head).resources.values() if x["name"] == "gpu-dev-workloads-guide-1g")
+    assert d["inputs"]["spec"]["template"]["metadata"]["annotations"] == {"karpenter.sh/do-not-disrupt": "true"}
+    assert set(pools(r).values()) == {"none"}
+
+
+def test_kubernetes_upgrade_is_ordered_control_plane_then_nodes():
+    r = case(lambda c: c["gpu-slicing:cluster"].update(kubernetesVersion="1.35"))
+    order = [x["type"] for x in r["resources"]]
+    assert order[0] == "eks:index:Cluster" and r["resources"][0]["changed"] == ["version"]
+    # Karpenter's al2023@ alias resolves per Kubernetes version: its nodes drift after the control plane
+    assert pools(r)["p4d-small"] == "rolling-replace" and "control plane" in \
+        next(p["why"] for p in r["pools"] if p["name"] == "p4d-small")
