@@ -263,3 +263,10 @@ def test_kubernetes_upgrade_is_ordered_control_plane_then_nodes():
     # Karpenter's al2023@ alias resolves per Kubernetes version: its nodes drift after the control plane
     assert pools(r)["p4d-small"] == "rolling-replace" and "control plane" in \
         next(p["why"] for p in r["pools"] if p["name"] == "p4d-small")
+    # node groups carry the cluster version, so they roll after the control plane (EKS UpdateNodegroupVersion)
+    assert pools(r)["p4d-balanced"] == "rolling-replace"
+    groups = [x for x in r["resources"] if x["type"] == "eks:index:ManagedNodeGroup"]
+    assert groups and all(x["rolls"] and x["changed"] == ["version"] for x in groups)
+    assert [s.split(" ")[1] for s in r["upgradePath"]] == ["control", "node", "Karpenter"]
+    assert "gpu-dev-p4d-balanced" in r["upgradePath"][1] and "p4d-small" in r["upgradePath"][2]
+    assert r["costPerHour"]["peak"] == r["costPerHour"]["before"] + 2 * P4D

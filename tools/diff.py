@@ -276,6 +276,13 @@ def _node_pool_impact(entry: dict, base: Plan, head: Plan, name: str, by_urn: di
     low = max(before * pb, after * ph)
     np_new, nc_new = _k8s_named(head, NODEPOOL, name), _k8s_named(head, NODECLASS, name)
     np_old = _k8s_named(base, NODEPOOL, name)
+    crd = next((r for r in by_urn.values() if r["type"] == RELEASE and r["op"] in ("replace", "delete")
+                and "karpenter-crd" in json.dumps((base.resources.get(r["urn"]) or {}).get("inputs", {}))), None)
+    if crd:
+        entry.update(impact="delete", why=f"the Karpenter CRD release {crd['name']} is {crd['op']}d: uninstalling "
+                                          "its CRDs deletes every NodePool and NodeClaim, so every node of the pool "
+                                          "is drained and terminated")
+        return before * pb + after * ph
     reasons = []
     for res in (np_new, nc_new):
         r = by_urn.get(res["urn"]) if res else None
@@ -342,6 +349,23 @@ def dropped_layouts(base: Plan, head: Plan, pools: list[dict]) -> dict[str, list
     return {n: b[n] for n in sorted(live) if n in b and n not in (h or {})}
 
 
+def upgrade_path(resources: list[dict], pools: list[dict]) -> list[str]:
+    """The Kubernetes upgrade as it runs: the control plane, then the node groups (they depend on the
+    cluster, so Pulumi updates them after it), then Karpenter's nodes, which drift once the control plane is
+    at the new version (the al2023@ alias resolves per version), inside their disruption budgets."""
+    cluster = next((r for r in resources if r["type"] == CLUSTER and "version" in r["changed"]), None)
+    if cluster is None:
+        return []
+    steps = [f"1. control plane {cluster['name']}: EKS UpdateClusterVersion (in place)"]
+    groups = [r["name"] for r in resources if r["type"] == MNG and r.get("rolls")
+              and any(p.startswith("version") for p in r["changed"])]
+    steps.append(f"2. node groups, after the control plane: {', '.join(groups) or 'none roll'}"
+                 + (" (EKS UpdateNodegroupVersion)" if groups else ""))
+    drift = [p["name"] for p in pools if p["kind"] == "nodePool" and p["impact"] == "rolling-replace"]
+    steps.append(f"3. Karpenter nodes drift to the new version's AMI: {', '.join(drift) or 'none'}")
+    return steps
+
+
 def compare(base: Plan, head: Plan) -> dict:
     resources = diff_resources(base, head)
     pools = diff_pools(base, head, resources)
@@ -351,7 +375,8 @@ def compare(base: Plan, head: Plan) -> dict:
     dangerous = [p["name"] for p in pools if p["impact"] == "reconfigure-in-place"]
     return {"resources": resources, "pools": pools, "workloads": diff_workloads(base, head), "costPerHour": cost,
             "order": [f"{r['op']} {r['type'].split(':')[-1]} {r['name']}" for r in resources],
-            "reconfigureInPlace": dangerous, "retainMigLayouts": dropped_layouts(base, head, pools)}
+            "reconfigureInPlace": dangerous, "retainMigLayouts": dropped_layouts(base, head, pools),
+            "upgradePath": upgrade_path(resources, pools)}
 
 
 def render(report: dict, base_label: str, head_label: str) -> str:
@@ -368,6 +393,8 @@ def render(report: dict, base_label: str, head_label: str) -> str:
                      f"${p['cost']['before']:.2f}/h -> ${p['cost']['after']:.2f}/h (peak ${p['cost']['peak']:.2f}/h)")
         if p["why"]:
             lines.append(f"    {p['why']}")
+    if report.get("upgradePath"):
+        lines += ["", "Kubernetes upgrade, in this order:", *(f"  {s}" for s in report["upgradePath"])]
     lines += ["", f"Resources ({len(report['resources'])} changed, in the order Pulumi applies them):"]
     sym = {"create": "+", "delete": "-", "update": "~", "replace": "+-"}
     for r in report["resources"]:
