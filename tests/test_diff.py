@@ -74,6 +74,7 @@ def test_node_group_layout_change_is_blue_green_never_a_relabel():
     mng = next(x for x in r["resources"] if x["type"] == "eks:index:ManagedNodeGroup")
     assert mng["op"] == "replace" and "nodeGroupName" in mng["changed"] and "labels.nvidia.com/mig.config" in mng["changed"]
     assert "CreateNodegroup" in mng["why"]
+    assert "collides" not in mng["why"]  # the name changed with the layout: create-before-delete works
     assert ops(r)[("Deployment", "gpu-dev-workloads-slice-2g")] == "delete"
     # the new group is up before the old one drains: for a while both run
     c = r["costPerHour"]

@@ -84,9 +84,9 @@ def leaf_diff(a: Any, b: Any, path: str = "") -> list[str]:
     return [] if a == b else [path]
 
 
-def _physical_name_note(r: dict) -> str:
+def _physical_name_note(r: dict, paths: list[str]) -> str:
     key = changes.PHYSICAL_NAME.get(r["type"])
-    if key and not r["options"].get("deleteBeforeReplace"):
+    if key and key in r["inputs"] and key not in paths and not r["options"].get("deleteBeforeReplace"):
         return (f"; fixed physical name {key}={r['inputs'].get(key)!r} is unchanged, so a create-before-delete "
                 "replace collides with the old one (set deleteBeforeReplace, or let the name change)")
     return ""
@@ -114,7 +114,7 @@ def diff_resources(base: Plan, head: Plan) -> list[dict]:
         op = "replace" if worst == changes.REPLACE else "update"
         entry = _entry(r, op, paths, effects, rolls=worst == changes.ROLL)
         if op == "replace":
-            entry["why"] += _physical_name_note(r)
+            entry["why"] += _physical_name_note(r, paths)
         out[urn] = entry
         # what this change does to the inputs of resources built from it
         changed_output = op == "replace" or r["type"] in changes.UPDATE_CHANGES_OUTPUT
