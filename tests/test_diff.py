@@ -271,3 +271,30 @@ def test_kubernetes_upgrade_is_ordered_control_plane_then_nodes():
     assert [s.split(" ")[1] for s in r["upgradePath"]] == ["control", "node", "Karpenter"]
     assert "gpu-dev-p4d-balanced" in r["upgradePath"][1] and "p4d-small" in r["upgradePath"][2]
     assert r["costPerHour"]["peak"] == r["costPerHour"]["before"] + 2 * P4D
+
+
+def test_nodepool_layout_change_is_drift_never_in_place():
+    def edit(c):
+        c["gpu-slicing:karpenter"]["nodePools"][0]["migLayout"] = "all-balanced"
+        c["gpu-slicing:workloads"][3]["replicas"] = 16
+    r = case(edit)
+    assert pools(r) == {"p4d-balanced": "none", "p4d-small": "rolling-replace"} and r["reconfigureInPlace"] == []
+    np_ = next(x for x in r["resources"] if x["type"].endswith(":NodePool"))
+    assert np_["op"] == "update" and np_.get("rolls") and "spec.template.metadata.labels.nvidia.com/mig.config" \
+        in np_["changed"]
+    assert ops(r)[("NodeOverlay", "gpu-dev-p4d-small-overlay-p4d-24xlarge")] == "update"
+    assert r["costPerHour"]["peak"] == r["costPerHour"]["before"] + P4D
+
+
+def test_the_gpu_operator_keeps_upgrading_its_own_crds():
+    """FACTS 8: the chart's pre-upgrade hook (operator.upgradeCRD, default true) upgrades its CRDs; the
+    program leaves it at the chart's default."""
+    import yaml
+
+    from conftest import reference
+
+    chart = yaml.safe_load(reference("gpu-operator", "values.yaml").read_text())
+    assert chart["operator"]["upgradeCRD"] is True
+    rel = next(x for x in plan(dev_config()).resources.values()
+               if x["name"] == "gpu-dev-gpu-operator" and x["type"] == "kubernetes:helm.sh/v3:Release")
+    assert "upgradeCRD" not in json.dumps(rel["inputs"]["values"])
