@@ -6,8 +6,9 @@ STACK ?= dev
 CONFIG ?=
 JSON ?=
 DEMAND ?=
+BASE ?=
 
-.PHONY: plan test advise bench clean
+.PHONY: plan test diff advise bench clean
 
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -16,6 +17,10 @@ $(VENV)/.installed: requirements.txt
 
 plan: $(VENV)/.installed ## offline plan: STACK=dev | CONFIG=Pulumi.x.yaml, JSON=plan.json
 	$(PY) -m tools.plan $(if $(CONFIG),--config $(CONFIG),--stack $(STACK)) $(if $(JSON),--json $(JSON))
+
+diff: $(VENV)/.installed ## what a change does to the running fleet: BASE=Pulumi.x.yaml|git:<ref>, STACK=dev | CONFIG=Pulumi.y.yaml, JSON=diff.json
+	@test -n "$(BASE)" || { echo "usage: make diff BASE=<stack file>|git:<ref> [STACK=dev | CONFIG=<stack file>] [JSON=out.json]" >&2; exit 2; }
+	$(PY) -m tools.diff --base $(BASE) $(if $(CONFIG),--config $(CONFIG),--stack $(STACK)) $(if $(JSON),--json $(JSON))
 
 test: $(VENV)/.installed ## the layer contracts (.importlinter), then the whole test suite, no network
 	$(VENV)/bin/lint-imports --no-cache > /dev/null || $(VENV)/bin/lint-imports --no-cache

@@ -21,7 +21,7 @@ cluster = Cluster(name, ClusterArgs(cfg.cluster, cfg.system_node_group, network.
                                     network.public_subnet_ids))
 gpu_groups = {g.name: GpuNodeGroup(f"{name}-{g.name}", GpuNodeGroupArgs(
     g, by_name[g.name], cluster.eks_cluster, name, cfg.cluster.kubernetes_version,
-    network.subnets_for(g.instance_type))) for g in cfg.node_groups}
+    network.subnets_for(g.instance_type), cfg.allow_disruption)) for g in cfg.node_groups}
 # Karpenter (optional): its AWS side and release come after the system node group (and so are destroyed
 # before it); NodePools come after the release (its CRDs); a pool's workloads come after its NodePool and
 # NodeOverlays, so a destroy removes the pods, then the pools (Karpenter drains and terminates their

@@ -6,7 +6,9 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_eks as eks
 
-from gpu_slicing.config import POOL_LABEL, NodeGroupConfig
+from gpu_slicing import changes
+from gpu_slicing.changes import ALLOW_DISRUPTION_TAG, MIG_LAYOUT_CHANGE_TAG
+from gpu_slicing.config import MIG_CONFIG_LABEL, POOL_LABEL, NodeGroupConfig
 from gpu_slicing.pools import Pool
 
 from ._common import child, node_launch_template, node_role, tags
@@ -24,6 +26,7 @@ class GpuNodeGroupArgs:
     cluster_name: str
     kubernetes_version: str
     subnet_ids: pulumi.Input[list[str]]
+    allow_disruption: bool = False  # gpu-slicing:allowDisruption, read by the policy pack from a tag
 
 
 class GpuNodeGroup(pulumi.ComponentResource):
@@ -39,13 +42,21 @@ class GpuNodeGroup(pulumi.ComponentResource):
     def __init__(self, name: str, args: GpuNodeGroupArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("gpu-slicing:gpu:GpuNodeGroup", name, None, opts)
         cfg, pool, cluster_name = args.config, args.pool, args.cluster_name
+        # What forces a new node group is in its name, so the replace is created before the old group is
+        # drained; a MIG layout change is one of them unless the stack forces an in-place relabel.
+        identity = {"instanceType": cfg.instance_type, "capacityType": cfg.capacity_type, "amiType": pool.instance_type.ami_type}
+        if cfg.mig_layout_change == "replace":
+            identity["migLayout"] = pool.labels.get(MIG_CONFIG_LABEL)
+        change_tags = {MIG_LAYOUT_CHANGE_TAG: cfg.mig_layout_change}
+        if args.allow_disruption:
+            change_tags[ALLOW_DISRUPTION_TAG] = "true"
         role, attachments = node_role(name, self, cluster_name)
         lt = node_launch_template(name, self, cluster_name, cfg.disk_size_gib,
                                   {"Name": f"{cluster_name}-{cfg.name}"})
         self.node_group = eks.ManagedNodeGroup(
             name,
             cluster=args.cluster,
-            node_group_name=f"{cluster_name}-{cfg.name}",
+            node_group_name=changes.node_group_name(cluster_name, cfg.name, identity),
             node_role=role,
             ami_type=pool.instance_type.ami_type,  # AL2023 NVIDIA (x86_64 or ARM_64): driver + toolkit inside
             instance_types=[cfg.instance_type],
@@ -56,7 +67,7 @@ class GpuNodeGroup(pulumi.ComponentResource):
             labels=pool.labels,
             taints=[{"key": t["key"], "value": t["value"], "effect": "NO_SCHEDULE"} for t in pool.taints],
             launch_template={"id": lt.id, "version": lt.latest_version.apply(str)},
-            tags=tags(cluster_name, **{POOL_LABEL: cfg.name}),
+            tags=tags(cluster_name, **{POOL_LABEL: cfg.name}, **change_tags),
             opts=child(self, depends_on=attachments),
         )
         self.register_outputs({"nodeGroup": cfg.name})

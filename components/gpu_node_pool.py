@@ -48,7 +48,9 @@ class GpuNodePool(pulumi.ComponentResource):
         self.overlays = [_custom(f"{name}-overlay-{it.replace('.', '-')}", o, k8s_opts(self.node_class))
                          for it, o in overlays.items()]
         self.node_pool = _custom(f"{name}-nodepool",
-                                 spec.node_pool(pool, cfg.capacity_types, cfg.consolidate_after, cfg.expire_after),
+                                 spec.node_pool(pool, cfg.capacity_types, cfg.consolidate_after, cfg.expire_after,
+                                                spec.disruption_budgets(cfg.drift_schedule, cfg.drift_duration,
+                                                                        pool.key)),
                                  k8s_opts(self.node_class, *self.overlays))
         self.register_outputs({"nodePool": pool.name, "nodeClass": pool.name,
                                "overlays": [o["metadata"]["name"] for o in overlays.values()]})

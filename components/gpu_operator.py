@@ -47,11 +47,12 @@ class GpuOperator(pulumi.ComponentResource):
                       "labels": {"pod-security.kubernetes.io/enforce": "privileged"}},
             opts=child(self, **k8s_opts))
         configs: list[pulumi.Resource] = []
-        if spec.needs_mig_parted_configmap(pools):
+        retained = cfg.gpu_operator.retained_mig_layouts
+        if spec.needs_mig_parted_configmap(pools, retained):
             configs.append(k8s.core.v1.ConfigMap(
                 f"{name}-mig-parted",
                 metadata={"name": spec.MIG_PARTED_CONFIGMAP, "namespace": ns.metadata["name"]},
-                data={"config.yaml": spec.mig_parted_config(pools)},
+                data={"config.yaml": spec.mig_parted_config(pools, retained)},
                 opts=child(self, **k8s_opts)))
         if spec.needs_device_plugin_configmap(pools):
             configs.append(k8s.core.v1.ConfigMap(

@@ -26,6 +26,7 @@ class Karpenter(pulumi.ComponentResource):
     controller_role: aws.iam.Role
     queue: aws.sqs.Queue
     release: k8s.helm.v3.Release
+    crds: k8s.helm.v3.Release
     node_role_name: pulumi.Output[str]
     interruption_queue: pulumi.Output[str]
 
@@ -101,16 +102,28 @@ class Karpenter(pulumi.ComponentResource):
 
         needs = [self.node_role, *node_attachments, access_entry, self.queue, queue_policy, *rules, *controller_iam,
                  agent, pod_identity, sg_tag]
+        # CRDs from the karpenter-crd chart (templates, so a version bump upgrades them: Helm never upgrades a
+        # chart's crds/ directory, FACTS 8), before the controller, whose own crds/ are skipped.
+        self.crds = k8s.helm.v3.Release(
+            f"{name}-crd",
+            name=spec.CRD_RELEASE,
+            chart=spec.CRD_CHART,
+            version=cfg.karpenter.version,
+            namespace=spec.RELEASE_NAMESPACE,
+            timeout=300,
+            opts=child(self, provider=cluster.provider, depends_on=[*after, *needs],
+                       custom_timeouts=pulumi.CustomTimeouts(create="10m", update="10m", delete="10m")))
         self.release = k8s.helm.v3.Release(
             name,
             name=spec.RELEASE,
             chart=spec.CHART,
             version=cfg.karpenter.version,
             namespace=spec.RELEASE_NAMESPACE,
+            skip_crds=True,
             values=spec.chart_values(c, self.queue.name, SYSTEM_LABEL, region.region),
             timeout=600,
             cleanup_on_fail=True,
-            opts=child(self, provider=cluster.provider, depends_on=[*after, *needs],
+            opts=child(self, provider=cluster.provider, depends_on=[*after, *needs, self.crds],
                        custom_timeouts=pulumi.CustomTimeouts(create="15m", update="15m", delete="15m")))
         self.node_role_name = self.node_role.name
         self.interruption_queue = self.queue.name

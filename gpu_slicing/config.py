@@ -247,6 +247,15 @@ def _system_type(v: Any, key: str) -> str:
     return v
 
 
+def _mig_parted_entries(v: Any, key: str) -> dict:
+    if not isinstance(v, Mapping) or not all(
+            isinstance(n, str) and layouts.is_label_value(n) and isinstance(e, list) and e
+            and all(isinstance(x, Mapping) for x in e) for n, e in v.items()):
+        raise ConfigError(key, v, "a map of layout label value -> its mig-parted entries "
+                                  "[{devices: ..., mig-enabled: ..., mig-devices: {...}}] (as make diff prints them)")
+    return dict(v)
+
+
 def _raw(v: Any, key: str) -> Any:
     return v
 
@@ -306,6 +315,9 @@ class GpuOperatorConfig:
                           doc="gpu-operator chart version (pinned; values are checked against it)")
     mig_strategy: str = _field("migStrategy", "mixed", check=_one_of("none", "single", "mixed"),
                                doc="how MIG slices are advertised: mixed = nvidia.com/mig-<profile>")
+    retained_mig_layouts: Mapping[str, Any] = _field(
+        "retainedMigLayouts", {}, check=lambda v, k: _mig_parted_entries(v, k),
+        doc="mig-parted entries of layout labels live nodes still carry (make diff prints them when a change drops one)")
 
 
 @dataclass(frozen=True)
@@ -323,6 +335,9 @@ class NodeGroupConfig:
     mig_layout: str = _field("migLayout", "all-disabled", check=_string,
                              doc="MIG layout label: an NVIDIA name (all-balanced, all-1g.5gb, ...) or a migLayouts key")
     sharing: Any = _field("sharing", None, check=_raw, doc="time-slicing: {timeSlicing: {replicas, resources}}")
+    mig_layout_change: str = _field("migLayoutChange", "replace", check=_one_of("replace", "in-place"),
+                                    doc="replace: a layout change is a new node group, created before the old one "
+                                        "is drained; in-place relabels live nodes (needs allowDisruption)")
 
 
 @dataclass(frozen=True)
@@ -338,8 +353,15 @@ class NodePoolConfig:
                             doc="cap on nodes, rendered as NodePool limits (GPUs, CPU, memory)")
     consolidate_after: str = _field("consolidateAfter", "10m", check=_duration,
                                     doc="how long a node must be empty before Karpenter removes it")
-    expire_after: str = _field("expireAfter", "720h", check=_duration,
-                               doc="node lifetime before replacement (picks up new AMIs; drains the node)")
+    expire_after: str = _field("expireAfter", "Never",
+                               check=lambda v, k: v if v == "Never" else _duration(v, k),
+                               doc="node lifetime before a forced replacement; Never for GPU pools (AMI bumps "
+                                   "arrive as drift, inside the maintenance window)")
+    drift_schedule: str | None = _field("driftSchedule", None, check=_string,
+                                        doc="maintenance window start, cron in UTC ('M H * * *' or 'M H * * D'): "
+                                            "Drifted nodes are replaced only inside it")
+    drift_duration: str | None = _field("driftDuration", None, check=_string,
+                                        doc="maintenance window length, e.g. 4h or 1h30m")
     disk_size_gib: int = _field("diskSizeGiB", 200, check=_int_between(50, 16384), doc="encrypted gp3 root volume")
     sharing: Any = _field("sharing", None, check=_raw, doc="time-slicing, as for node groups")
 
@@ -391,6 +413,9 @@ class WorkloadConfig:
     gpus: int | None = _field("gpus", None, check=_int_between(1, 8),
                               doc="whole (or time-sliced) GPUs per pod, for pools without MIG")
     image: str = _field("image", CUDA_IMAGE, check=_string, doc="container image (a real CUDA tag)")
+    do_not_disrupt: bool = _field("doNotDisrupt", False, check=_bool,
+                                  doc="annotate pods karpenter.sh/do-not-disrupt: \"true\" (blocks voluntary "
+                                      "disruption of their node)")
 
 
 @dataclass(frozen=True)
@@ -414,6 +439,9 @@ class StackConfig:
     price_per_hour: Mapping[str, float] = _field("pricePerHour", {}, check=_prices,
                                                  doc="USD per hour by instance type, overriding the program's "
                                                      "price table")
+    allow_disruption: bool = _field("allowDisruption", False, check=_bool,
+                                    doc="let the policy pack pass changes that disrupt live GPU nodes "
+                                        "(nodeGroups[].migLayoutChange: in-place)")
 
 
 def _pattern(v: Any, key: str, regex: str, what: str) -> str:

@@ -6,7 +6,8 @@ the chart's real values.yaml.
 """
 from __future__ import annotations
 
-from typing import Any, Iterable
+import json
+from typing import Any, Iterable, Mapping
 
 from . import catalog, layouts, observability, sharing
 from .config import StackConfig
@@ -43,7 +44,7 @@ def operator_values(cfg: StackConfig, pools: Iterable[Any]) -> dict[str, Any]:
                        "env": [{"name": "WITH_REBOOT", "value": "true"}]},
         "devicePlugin": {"enabled": True},
     }
-    if needs_mig_parted_configmap(pools):
+    if needs_mig_parted_configmap(pools, cfg.gpu_operator.retained_mig_layouts):
         values["migManager"]["config"] = {"name": MIG_PARTED_CONFIGMAP, "create": False}
     exporter = observability.operator_exporter_values(cfg, pools)
     if exporter:
@@ -54,9 +55,10 @@ def operator_values(cfg: StackConfig, pools: Iterable[Any]) -> dict[str, Any]:
     return values
 
 
-def needs_mig_parted_configmap(pools: Iterable[Any]) -> bool:
-    """Custom layouts need our own mig-parted config; without them the MIG manager's own is used."""
-    return any(p.layout.custom for p in pools)
+def needs_mig_parted_configmap(pools: Iterable[Any], retained: Mapping[str, Any] | None = None) -> bool:
+    """Custom layouts need our own mig-parted config (so do layouts kept for nodes that still carry them);
+    without them the MIG manager's own is used."""
+    return bool(retained) or any(p.layout.custom for p in pools)
 
 
 def needs_device_plugin_configmap(pools: Iterable[Any]) -> bool:
@@ -64,15 +66,21 @@ def needs_device_plugin_configmap(pools: Iterable[Any]) -> bool:
     return any(p.sharing is not None for p in pools)
 
 
-def mig_parted_config(pools: Iterable[Any]) -> str:
-    """The `config.yaml` of the mig-parted ConfigMap: every layout the stack's pools use, plus all-disabled."""
+def mig_parted_config(pools: Iterable[Any], retained: Mapping[str, Any] | None = None) -> str:
+    """The `config.yaml` of the mig-parted ConfigMap: every layout the stack's pools use, plus all-disabled,
+    plus `gpuOperator.retainedMigLayouts`: labels that live nodes may still carry while a change replaces
+    them (a blue/green node group until the old group is deleted, drifted Karpenter nodes until their
+    maintenance window). A MIG manager that restarts on such a node must still find its layout."""
     used = {}
     for p in pools:  # keyed by GPU model too: all-balanced on p4d and on p5 are two entries of one name
         for it in p.instance_types:
             if it.gpu.mig_capable:
                 used[(p.layout.name, it.gpu.name)] = p.layout
                 used.setdefault(("all-disabled", ""), catalog.named_layouts(it.gpu)["all-disabled"])
-    return layouts.render_mig_parted_config(used[k] for k in sorted(used))
+    text = layouts.render_mig_parted_config(used[k] for k in sorted(used))
+    names = {k[0] for k in used}
+    kept = [n for n in sorted(retained or {}) if n not in names]
+    return text + "".join(f"  {json.dumps(n)}: {json.dumps(list(retained[n]), sort_keys=True)}\n" for n in kept)
 
 
 def device_plugin_configs(cfg: StackConfig, pools: Iterable[Any]) -> dict[str, str]:

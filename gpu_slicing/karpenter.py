@@ -54,8 +54,13 @@ WAIT_READY = {"pulumi.com/waitFor": "condition=Ready"}
 TERMINATION_GRACE_PERIOD = "30m"
 DELETE_TIMEOUT = "45m"
 CREATE_TIMEOUT = "10m"
-# Voluntary disruption (empty nodes, drift) one GPU node at a time; expiry is forceful and not budgeted.
-DISRUPTION_BUDGETS = ({"nodes": "1"},)
+# Voluntary disruption one GPU node at a time, per reason (WhenEmpty pools see only Empty and Drifted);
+# expiry is forceful and not budgeted, hence expireAfter Never for GPU pools.
+DISRUPTION_BUDGETS = ({"nodes": "1", "reasons": ["Empty"]}, {"nodes": "1", "reasons": ["Drifted"]})
+CRD_CHART = "oci://public.ecr.aws/karpenter/karpenter-crd"  # CRDs as templates, so helm upgrade upgrades them
+CRD_RELEASE = "karpenter-crd"
+_CRON_WINDOW = re.compile(r"^([0-9]{1,2}) ([0-9]{1,2}) \* \* (\*|[0-6])$")
+_WINDOW_DURATION = re.compile(r"^(?:([0-9]+)h)?(?:([0-9]+)m)?$")
 ROOT_DEVICE = "/dev/xvda"  # AL2023 root volume
 
 CONTROLLER_REPLICAS = 2
@@ -351,8 +356,39 @@ def node_class(pool: Pool, cluster: str, ami_alias_version: str, disk_gib: int) 
     }
 
 
-def node_pool(pool: Pool, capacity_types: Iterable[str], consolidate_after: str, expire_after: str
-              ) -> dict[str, Any]:
+def _hm(minutes: int) -> str:
+    h, m = divmod(minutes, 60)
+    return f"{h}h{m}m" if h and m else f"{h}h" if h else f"{m}m"
+
+
+def disruption_budgets(schedule: str | None, duration: str | None, key: str = "") -> list[dict[str, Any]]:
+    """Per-reason budgets: empty nodes go one at a time whenever; drifted nodes one at a time, and only inside
+    the maintenance window `schedule` (cron, UTC) + `duration`. Karpenter applies the most restrictive active
+    budget, so the window is expressed as a `nodes: "0"` Drifted budget over its complement (the rest of
+    the day or week)."""
+    budgets = [dict(b, reasons=list(b["reasons"])) for b in DISRUPTION_BUDGETS]
+    if schedule is None and duration is None:
+        return budgets
+    m = _CRON_WINDOW.match(schedule or "")
+    if not m or int(m.group(1)) > 59 or int(m.group(2)) > 23:
+        raise ConfigError(f"{key}.driftSchedule", schedule, "a daily 'M H * * *' or weekly 'M H * * D' (D 0-6, "
+                                                            "0 = Sunday) cron schedule in UTC, set with driftDuration")
+    d = _WINDOW_DURATION.match(duration or "")
+    period = 1440 if m.group(3) == "*" else 7 * 1440
+    length = (int(d.group(1) or 0) * 60 + int(d.group(2) or 0)) if d and duration else 0
+    if not 0 < length < period:
+        raise ConfigError(f"{key}.driftDuration", duration, f"a duration such as 4h or 1h30m, shorter than the "
+                                                            f"window's period ({_hm(period)})")
+    start = int(m.group(2)) * 60 + int(m.group(1)) + (0 if m.group(3) == "*" else int(m.group(3)) * 1440)
+    end = (start + length) % period
+    day = "*" if m.group(3) == "*" else str(end // 1440)
+    budgets.append({"nodes": "0", "reasons": ["Drifted"], "schedule": f"{end % 60} {end % 1440 // 60} * * {day}",
+                    "duration": _hm(period - length)})
+    return budgets
+
+
+def node_pool(pool: Pool, capacity_types: Iterable[str], consolidate_after: str, expire_after: str,
+              budgets: Iterable[Mapping[str, Any]] | None = None) -> dict[str, Any]:
     """NodePool: the pool's instance and capacity types, its labels (incl. `nvidia.com/mig.config`, so a
     new node comes up with its layout) and GPU taint; removes a node only once it has been empty for
     `consolidate_after` (MIG setup reboots a new node: churn is slow and expensive), one at a time."""
@@ -376,7 +412,7 @@ def node_pool(pool: Pool, capacity_types: Iterable[str], consolidate_after: str,
             },
             "limits": node_limits(pool),
             "disruption": {"consolidationPolicy": "WhenEmpty", "consolidateAfter": consolidate_after,
-                           "budgets": [dict(b) for b in DISRUPTION_BUDGETS]},
+                           "budgets": [dict(b) for b in (budgets or disruption_budgets(None, None))]},
         },
     }
 
@@ -420,6 +456,7 @@ def check(cfg: StackConfig, pools: Iterable[Pool]) -> None:
     by_name = {p.name: p for p in pools}
     for pc in cfg.karpenter.node_pools:
         pool = by_name[pc.name]
+        disruption_budgets(pc.drift_schedule, pc.drift_duration, pool.key)
         if "reserved" in pc.capacity_types:
             raise ConfigError(f"{pool.key}.capacityTypes", list(pc.capacity_types),
                               "on-demand and/or spot: reserved capacity needs capacityReservationSelectorTerms "

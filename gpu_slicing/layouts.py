@@ -22,6 +22,7 @@ import json
 import re
 from typing import Any, Iterable, Mapping
 
+from . import changes
 from .catalog import GPU_MODELS, INSTANCE_TYPES, GpuGroup, InstanceType, MigLayout, named_layouts
 from .errors import ConfigError
 from .placement import why_not
@@ -30,6 +31,7 @@ LAYOUTS_KEY = "gpu-slicing:migLayouts"
 NVIDIA_PREFIX = "all-"
 _ENTRY_KEYS = ("devices", "profiles", "migEnabled")
 _ENTRY_SHAPE = "list of entries {devices: all | [GPU indexes], profiles: {profile: count}, migEnabled: bool}"
+LAYOUT_NAME_MAX = 55  # + "-" + 7-character content hash = a 63-character label value
 _LABEL_VALUE = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
 
 
@@ -49,9 +51,10 @@ def parse_custom_layouts(raw: Any, key: str = LAYOUTS_KEY) -> dict[str, MigLayou
 
 
 def _parse_layout(name: Any, entries: Any, key: str) -> MigLayout:
-    if not isinstance(name, str) or not is_label_value(name):
-        raise ConfigError(key, name, "a layout name that is a Kubernetes label value: at most 63 characters of "
-                                     "A-Z a-z 0-9 - _ . starting and ending with a letter or digit")
+    if not isinstance(name, str) or not is_label_value(name) or len(name) > LAYOUT_NAME_MAX:
+        raise ConfigError(key, name, f"a layout name that is a Kubernetes label value of at most {LAYOUT_NAME_MAX} "
+                                     "characters of A-Z a-z 0-9 - _ . starting and ending with a letter or digit "
+                                     "(the node label adds '-' and a 7-character content hash: 63 in all)")
     lkey = f"{key}.{name}"
     if name.startswith(NVIDIA_PREFIX):
         raise ConfigError(lkey, name, f"a name not starting with {NVIDIA_PREFIX!r}: those are NVIDIA's layouts "
@@ -76,7 +79,19 @@ def _parse_layout(name: Any, entries: Any, key: str) -> MigLayout:
             raise ConfigError(f"{ekey}.migEnabled", enabled,
                               "true (or omitted) when profiles are given: profiles need MIG mode on")
         groups.append(GpuGroup(devices, enabled, profiles))
-    return MigLayout(name, tuple(groups), custom=True)
+    return MigLayout(label_value(name, groups), tuple(groups), custom=True)
+
+
+def label_value(name: str, groups: Iterable[GpuGroup]) -> str:
+    """The `nvidia.com/mig.config` value of a custom layout: its name plus a short hash of its contents.
+
+    The MIG manager does not reload its ConfigMap for nodes already configured (NVIDIA/mig-parted#108):
+    an edit under the same label would leave the nodes on the old slices while the NodeOverlay and the
+    capacity plan describe the new ones (FACTS 8). With the contents in the value, an edit is a label
+    change: a new node group (blue/green) or drifted Karpenter nodes, which boot into the new layout."""
+    doc = [["all" if g.devices is None else list(g.devices), g.mig_enabled, sorted(g.profiles.items())]
+           for g in groups]
+    return changes.labelled(name, doc)
 
 
 def _parse_devices(raw: Any, key: str, index: int, entries: int, owner: dict[int, int]) -> tuple[int, ...] | None:

@@ -17,6 +17,8 @@ TERMINATION_GRACE_SECONDS = 15
 # Karpenter launch a GPU node for it). Old pods go first, a quarter at a time.
 ROLLOUT = {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 0, "maxUnavailable": "25%"}}
 SERVE_COMMAND = ["bash", "-c", "nvidia-smi -L; trap 'exit 0' TERM; sleep infinity & wait"]
+# Karpenter does not voluntarily disrupt (drift, consolidation) a node running such a pod (FACTS 8).
+DO_NOT_DISRUPT = {"karpenter.sh/do-not-disrupt": "true"}
 
 
 def node_selector(pool: Pool) -> dict[str, str]:
@@ -63,7 +65,9 @@ def deployment(w: WorkloadConfig, pool: Pool) -> dict[str, Any]:
             "replicas": w.replicas,
             "strategy": ROLLOUT,
             "selector": {"matchLabels": {"app.kubernetes.io/name": w.name}},
-            "template": {"metadata": {"labels": labels}, "spec": pod_spec(w, pool, SERVE_COMMAND)},
+            "template": {"metadata": {"labels": labels, **({"annotations": dict(DO_NOT_DISRUPT)}
+                                                            if w.do_not_disrupt else {})},
+                         "spec": pod_spec(w, pool, SERVE_COMMAND)},
         },
     }
 

@@ -23,6 +23,7 @@ from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 from gpu_slicing import capacity, catalog, layouts
 from gpu_slicing.catalog import GpuGroup, MigLayout
 from gpu_slicing.catalog import WHOLE_GPU
+from gpu_slicing.changes import ALLOW_DISRUPTION_TAG, MIG_LAYOUT_CHANGE_TAG
 from gpu_slicing.config import DEVICE_PLUGIN_CONFIG_LABEL, GPU_TAINT, MIG_CONFIG_LABEL, NAMESPACE, POOL_LABEL
 from gpu_slicing.errors import ConfigError
 from gpu_slicing.karpenter import INSTANCE_TYPE_LABEL, NODEPOOL_LABEL, nodes_admitted
@@ -521,6 +522,22 @@ def gpu_workloads_tolerate(r: Res, ctx: Context) -> Iterator[str]:
     if not capacity.tolerates(tolerations, GPU_TAINT):
         yield (f"{r.name}: requests {', '.join(sorted(gpu_requests(spec)))} but does not tolerate "
                f"{GPU_TAINT['key']}={GPU_TAINT['value']}:{GPU_TAINT['effect']}")
+
+
+@_rule("mig-relabel-needs-consent", "A managed node group whose MIG layout changes relabel live nodes in place "
+       f"(tag {MIG_LAYOUT_CHANGE_TAG}=in-place) is refused unless the stack allows disruption "
+       f"({NAMESPACE}:allowDisruption, tag {ALLOW_DISRUPTION_TAG}): the MIG manager does not drain, so a node "
+       "relabelled with GPU pods on it ends in mig.config.state failed.", "resource", "gpu")
+def mig_relabel_needs_consent(r: Res, ctx: Context) -> Iterator[str]:
+    if r.type not in MNG_TYPES:
+        return
+    tags = r.props.get("tags")
+    if not isinstance(tags, Mapping) or tags.get(MIG_LAYOUT_CHANGE_TAG) != "in-place":
+        return
+    if tags.get(ALLOW_DISRUPTION_TAG) != "true":
+        yield (f"{r.name}: migLayoutChange in-place relabels live GPU nodes with pods on them (state failed or "
+               f"pending, FACTS 8); use migLayoutChange: replace (a new node group before the old one drains), or "
+               f"set {NAMESPACE}:allowDisruption: true after cordoning and draining the nodes")
 
 
 # --- GPU: per stack ----------------------------------------------------------------------------------

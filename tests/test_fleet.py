@@ -213,7 +213,8 @@ def test_mixed_model_mig_parted_config_keys_each_models_layout_by_device_filter(
     by_filter = {tuple(e["device-filter"]): e["mig-devices"] for e in configs["all-balanced"]}
     # A100-80GB's all-balanced is the same (FACTS 2: A100-40GB shapes, doubled memory), so it shares the entry
     assert by_filter == {("0x20B210DE", "0x233010DE"): {"1g.10gb": 2, "2g.20gb": 1, "3g.40gb": 1}}
-    assert configs["b200-half"][0] == {"devices": [0, 1, 2, 3], "mig-enabled": True, "mig-devices": {"1g.23gb": 7}}
+    label = cfg.mig_layouts["b200-half"].name  # the node label: name + content hash (FACTS 8)
+    assert configs[label][0] == {"devices": [0, 1, 2, 3], "mig-enabled": True, "mig-devices": {"1g.23gb": 7}}
     both = parse_config(stack([{"name": "h100", "instanceType": "p5.48xlarge", "migLayout": "all-balanced"},
                                {"name": "b200", "instanceType": "p6-b200.48xlarge", "migLayout": "all-balanced"},
                                {"name": "x", "instanceType": "p6-b200.48xlarge", "migLayout": "b200-half"}],

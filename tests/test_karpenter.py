@@ -290,16 +290,43 @@ def test_dev_pool_objects():
         {"key": "kubernetes.io/arch", "operator": "In", "values": ["amd64"]}]
     assert t["spec"]["taints"] == [{"key": "nvidia.com/gpu", "value": "true", "effect": "NoSchedule"}]
     assert t["spec"]["nodeClassRef"] == {"group": "karpenter.k8s.aws", "kind": "EC2NodeClass", "name": "p4d-small"}
-    assert t["spec"]["expireAfter"] == "720h"
+    # expiry is forceful and unbudgeted; with a pinned AMI it only churns GPU nodes (README: Changing a running stack)
+    assert t["spec"]["expireAfter"] == "Never"
     assert np_["spec"]["limits"] == {"nvidia.com/gpu": "32", "cpu": "384", "memory": "4608Gi"}  # 4 x p4d (FACTS 1.7)
     assert np_["spec"]["disruption"] == {"consolidationPolicy": "WhenEmpty", "consolidateAfter": "10m",
-                                         "budgets": [{"nodes": "1"}]}
+                                         "budgets": [{"nodes": "1", "reasons": ["Empty"]},
+                                                     {"nodes": "1", "reasons": ["Drifted"]}]}
     assert np_["metadata"]["annotations"]["pulumi.com/deletionPropagationPolicy"] == "foreground"
     (ov,) = overlays
     assert ov["spec"]["capacity"] == {"nvidia.com/mig-1g.5gb": "56"}  # FACTS 1.9
     assert ov["spec"]["requirements"] == [
         {"key": "karpenter.sh/nodepool", "operator": "In", "values": ["p4d-small"]},
         {"key": "node.kubernetes.io/instance-type", "operator": "In", "values": ["p4d.24xlarge"]}]
+
+
+@pytest.mark.parametrize("schedule,duration,closed", [
+    ("0 2 * * *", "4h", {"schedule": "0 6 * * *", "duration": "20h"}),
+    ("30 22 * * *", "1h30m", {"schedule": "0 0 * * *", "duration": "22h30m"}),
+    ("0 23 * * 6", "3h", {"schedule": "0 2 * * 0", "duration": "165h"}),
+])
+def test_drift_only_inside_the_maintenance_window(schedule, duration, closed):
+    """Karpenter uses the most restrictive active budget (CRD): drifted nodes go one at a time, and a
+    nodes: "0" Drifted budget covers the rest of the day (or week) outside the window."""
+    budgets = spec.disruption_budgets(schedule, duration, "k")
+    assert budgets == [{"nodes": "1", "reasons": ["Empty"]}, {"nodes": "1", "reasons": ["Drifted"]},
+                       {"nodes": "0", "reasons": ["Drifted"], **closed}]
+    cfg, pool = dev_pool()
+    np_ = spec.node_pool(pool, ["on-demand"], "10m", "Never", budgets)
+    assert schema_errors(np_) == [] and cel_errors(np_) == []
+
+
+@pytest.mark.parametrize("schedule,duration,key", [("0 2 1 * *", "4h", "driftSchedule"),
+                                                   ("0 2 * * *", "24h", "driftDuration"),
+                                                   ("0 2 * * *", None, "driftDuration")])
+def test_bad_maintenance_window_names_the_key(schedule, duration, key):
+    with pytest.raises(ConfigError) as e:
+        spec.disruption_budgets(schedule, duration, "gpu-slicing:karpenter.nodePools[0]")
+    assert e.value.key == f"gpu-slicing:karpenter.nodePools[0].{key}"
 
 
 def test_dev_pool_objects_validate_against_the_crds():
@@ -484,7 +511,7 @@ def test_karpenter_resource_set(dev_runs, mode):
          ("aws:eks/podIdentityAssociation:PodIdentityAssociation", f"{k}-pod-identity"),
          ("aws:eks/addon:Addon", f"{k}-pod-identity-agent"), ("aws:sqs/queue:Queue", f"{k}-queue"),
          ("aws:sqs/queuePolicy:QueuePolicy", f"{k}-queue-policy"), ("aws:ec2/tag:Tag", f"{k}-sg-discovery"),
-         ("kubernetes:helm.sh/v3:Release", k),
+         ("kubernetes:helm.sh/v3:Release", k), ("kubernetes:helm.sh/v3:Release", f"{k}-crd"),
          ("kubernetes:karpenter.k8s.aws/v1:EC2NodeClass", "gpu-dev-p4d-small-nodeclass"),
          ("kubernetes:karpenter.sh/v1:NodePool", "gpu-dev-p4d-small-nodepool"),
          ("kubernetes:karpenter.sh/v1alpha1:NodeOverlay", "gpu-dev-p4d-small-overlay-p4d-24xlarge")]
@@ -543,7 +570,13 @@ def test_release(dev_runs, mode):
     assert (i["chart"], i["version"], i["namespace"], i["name"]) == (
         "oci://public.ecr.aws/karpenter/karpenter", "1.14.1", "kube-system", "karpenter")
     assert i["values"] == spec.chart_values(CLUSTER, "Karpenter-gpu-dev", SYSTEM_LABEL, REGION)
-    assert not i.get("skipCrds")  # the chart installs the CRDs before any NodePool
+    # CRDs come from the karpenter-crd release (templates: a version bump upgrades them, FACTS 8), ordered
+    # before the controller, whose own crds/ are skipped so nothing is installed twice
+    assert i.get("skipCrds") is True
+    crd = dev_runs[mode].one("kubernetes:helm.sh/v3:Release", "gpu-dev-karpenter-crd")
+    assert (crd.inputs["chart"], crd.inputs["version"], crd.inputs["namespace"], crd.inputs["name"]) == (
+        "oci://public.ecr.aws/karpenter/karpenter-crd", "1.14.1", "kube-system", "karpenter-crd")
+    assert not crd.inputs.get("skipCrds") and crd.urn in rel.dependencies
     # why AWS_REGION is set: the system nodes, where the controller runs, keep pods away from IMDS
     lt = dev_runs[mode].one("aws:ec2/launchTemplate:LaunchTemplate", "gpu-dev-system-lt").inputs
     assert lt["metadataOptions"]["httpPutResponseHopLimit"] == 1

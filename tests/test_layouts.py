@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import random
+import re
 
 import pytest
 import yaml
@@ -9,7 +10,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from gpu_slicing import catalog
 from gpu_slicing.errors import ConfigError
-from gpu_slicing.layouts import check_layout, parse_custom_layouts, render_mig_parted_config, resolve_layout
+from gpu_slicing.layouts import check_layout, is_label_value, parse_custom_layouts, render_mig_parted_config, resolve_layout
 from conftest import REFERENCE, needs_reference
 from facts import BALANCED, FACTS_GPUS, FACTS_PROFILES, PCI_IDS
 from test_placement import brute_fits
@@ -21,10 +22,24 @@ HALF_SMALL = {"p4d-half-small": [{"devices": [0, 1, 2, 3], "profiles": {"1g.5gb"
 
 def test_parse_the_documented_example():
     layout = parse_custom_layouts(HALF_SMALL)["p4d-half-small"]
-    assert layout.custom and layout.name == "p4d-half-small"
+    # the node label value is the name plus a content hash, so an edit is a label change (FACTS 8)
+    assert layout.custom and re.fullmatch(r"p4d-half-small-[0-9a-f]{7}", layout.name)
     assert [(g.devices, g.mig_enabled, dict(g.profiles)) for g in layout.groups] == [
         ((0, 1, 2, 3), True, {"1g.5gb": 7}), ((4, 5, 6, 7), True, {"4g.20gb": 1, "3g.20gb": 1})]
     check_layout(layout, "p4d.24xlarge", f"{KEY}.p4d-half-small")
+
+
+def test_a_custom_layout_label_follows_its_contents():
+    """FACTS 8: the MIG manager does not reload its config for configured nodes, so an edit under the same
+    label would silently diverge; the label is the name plus a content hash instead."""
+    same = parse_custom_layouts(HALF_SMALL)["p4d-half-small"]
+    assert parse_custom_layouts(HALF_SMALL)["p4d-half-small"].name == same.name
+    edited = {"p4d-half-small": [HALF_SMALL["p4d-half-small"][0],
+                                 {"devices": [4, 5, 6, 7], "profiles": {"3g.20gb": 2}}]}
+    changed = parse_custom_layouts(edited)["p4d-half-small"]
+    assert changed.name != same.name and changed.name.startswith("p4d-half-small-")
+    longest = parse_custom_layouts({"x" * 55: [{"devices": "all"}]})["x" * 55]
+    assert len(longest.name) == 63 and is_label_value(longest.name)
 
 
 def test_entries_without_profiles_disable_mig_and_mig_enabled_true_is_all_enabled():
@@ -38,7 +53,7 @@ def test_entries_without_profiles_disable_mig_and_mig_enabled_true_is_all_enable
 @pytest.mark.parametrize("raw, key, fragment", [
     (["not", "a", "map"], KEY, "a map of layout name"),
     ({"Bad Name": [{"devices": "all"}]}, KEY, "Kubernetes label value"),
-    ({"x" * 64: [{"devices": "all"}]}, KEY, "at most 63 characters"),
+    ({"x" * 56: [{"devices": "all"}]}, KEY, "at most 55 characters"),
     ({"-dash": [{"devices": "all"}]}, KEY, "starting and ending with a letter or digit"),
     ({"all-balanced": [{"devices": "all", "profiles": {"1g.5gb": 7}}]}, f"{KEY}.all-balanced", "shadow"),
     ({"all-mine": [{"devices": "all"}]}, f"{KEY}.all-mine", "NVIDIA's layouts"),
@@ -129,9 +144,9 @@ def test_render_mig_parted_config_for_a_mixed_cluster():
                [("all-balanced", "p4d.24xlarge"), ("all-balanced", "p5.48xlarge"), ("all-disabled", "g5.xlarge"),
                 ("all-1g.10gb", "p4d.24xlarge"), ("all-1g.10gb", "p5.48xlarge"), ("all-balanced", "p4d.24xlarge")]]
     configs = _load(render_mig_parted_config([custom, *layouts]))
-    assert list(configs) == sorted(configs) == ["all-1g.10gb", "all-balanced", "all-disabled", "p4d-half-small"]
+    assert list(configs) == sorted(configs) == ["all-1g.10gb", "all-balanced", "all-disabled", custom.name]
     assert configs["all-disabled"] == [{"devices": "all", "mig-enabled": False}]
-    assert configs["p4d-half-small"] == [
+    assert configs[custom.name] == [
         {"devices": [0, 1, 2, 3], "mig-enabled": True, "mig-devices": {"1g.5gb": 7}},
         {"devices": [4, 5, 6, 7], "mig-enabled": True, "mig-devices": {"4g.20gb": 1, "3g.20gb": 1}}]
     by_filter = {pci: e["mig-devices"] for e in configs["all-1g.10gb"] for pci in e["device-filter"]}

@@ -228,13 +228,12 @@ def test_custom_layout_renders_a_mig_parted_configmap_the_operator_points_at(dev
     cm = r.one("kubernetes:core/v1:ConfigMap", "gpu-dev-gpu-operator-mig-parted").inputs
     configs = yaml.safe_load(cm["data"]["config.yaml"])["mig-configs"]
     # every layout a pool of the stack uses (the Karpenter pool's all-1g.5gb too), and all-disabled
-    assert set(configs) == {"p4d-half-small", "all-1g.5gb", "all-disabled"}
-    assert configs["p4d-half-small"][1]["mig-devices"] == {"4g.20gb": 1, "3g.20gb": 1}
+    label = r.one("eks:index:ManagedNodeGroup", "gpu-dev-p4d-balanced").inputs["labels"]["nvidia.com/mig.config"]
+    assert label.startswith("p4d-half-small-")  # name + content hash (FACTS 8)
+    assert set(configs) == {label, "all-1g.5gb", "all-disabled"}
+    assert configs[label][1]["mig-devices"] == {"4g.20gb": 1, "3g.20gb": 1}
     rel = next(x for x in r.by_type("kubernetes:helm.sh/v3:Release") if x.inputs["chart"] == "gpu-operator")
     assert rel.inputs["values"]["migManager"]["config"] == {"name": cm["metadata"]["name"], "create": False}
-    assert r.one("eks:index:ManagedNodeGroup", "gpu-dev-p4d-balanced").inputs["labels"][
-        "nvidia.com/mig.config"] == "p4d-half-small"
-
 
 def test_two_gpu_models_sharing_a_layout_name_each_get_their_entry(dev):
     """all-balanced on a p4d pool (A100-40GB) and a p5 pool (H100) under one custom ConfigMap: each model's

@@ -96,6 +96,19 @@ def test_pull_requests_test_plan_and_preview_every_stack_with_the_policy_pack():
     assert preview["permissions"]["pull-requests"] == "write"
 
 
+def test_pull_requests_get_make_diff_of_every_stack_against_the_base_branch():
+    """Issue 10: what a change does to the running GPU fleet, next to `pulumi preview --diff`, as a PR comment
+    and in the step summary; an in-place MIG reconfiguration (exit 1) fails the check."""
+    job = load("preview.yml")["jobs"]["fleet-diff"]
+    assert job["needs"] == "test" and "fromJSON(needs.test.outputs.stacks)" in job["strategy"]["matrix"]["stack"]
+    assert job["permissions"]["pull-requests"] == "write"
+    [checkout] = uses(job, "actions/checkout")
+    assert checkout["with"]["fetch-depth"] == 0
+    run = next(s for s in steps(job) if "make --no-print-directory diff" in s.get("run", ""))
+    assert 'BASE="git:origin/$BASE_REF"' in run["run"] and run["env"]["BASE_REF"] == "${{ github.base_ref }}"
+    assert "$GITHUB_STEP_SUMMARY" in run["run"] and "gh pr comment" in run["run"] and 'exit "$status"' in run["run"]
+
+
 def test_main_deploys_dev_then_prod_behind_its_environment():
     wf = load("deploy.yml")
     assert wf["on"]["push"]["branches"] == ["main"]

@@ -424,7 +424,8 @@ def chart_allowlists() -> dict[str, tuple[frozenset[str], Callable[[Mapping[str,
 
     return {"gpu-operator": (gpu_operator.VALUE_PATHS, helm.flatten),
             "karpenter": (karpenter.VALUE_PATHS, karpenter.flatten),
-            "kube-prometheus-stack": (observability.VALUE_PATHS, helm.flatten)}
+            "kube-prometheus-stack": (observability.VALUE_PATHS, helm.flatten),
+            "karpenter-crd": (frozenset(), karpenter.flatten)}
 
 
 def value_paths_off_allowlist(chart: str, values: Mapping[str, Any]) -> list[str] | None:
