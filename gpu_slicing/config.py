@@ -574,6 +574,9 @@ class DerivedName(NamedTuple):
     what: str
 
 
+REPLACEMENT_TOKEN = "-0123456"  # the shape of the token a GPU node group's EKS name ends with
+
+
 def aws_names(cfg: StackConfig) -> list[DerivedName]:
     """Every name the program derives from config names, with its AWS/Kubernetes length limit.
     Auto-named resources count Pulumi's "-<7 hex>" suffix."""
@@ -589,8 +592,9 @@ def aws_names(cfg: StackConfig) -> list[DerivedName]:
                          "IAM role name of the system node group (auto-named)")]
     for i, g in enumerate(cfg.node_groups):
         key = f"{NAMESPACE}:nodeGroups[{i}].name"
-        out += [DerivedName(key, g.name, f"{c}-{g.name}", EKS_NODEGROUP_NAME_MAX,
-                            "EKS node group name <cluster>-<nodeGroup>"),
+        out += [DerivedName(key, g.name, f"{c}-{g.name}", EKS_NODEGROUP_NAME_MAX - len(REPLACEMENT_TOKEN),
+                            "EKS node group name <cluster>-<nodeGroup>, before the '-<7 hex>' token of what "
+                            "forces its replacement (gpu_slicing.changes.node_group_name)"),
                 DerivedName(key, g.name, f"{c}-{g.name}-role" + AUTONAME_SUFFIX, IAM_ROLE_NAME_MAX,
                             "IAM role name <cluster>-<nodeGroup>-role plus Pulumi's auto-name suffix")]
     if cfg.karpenter.enabled:
