@@ -22,8 +22,9 @@ diff: $(VENV)/.installed ## what a change does to the running fleet: BASE=Pulumi
 	@test -n "$(BASE)" || { echo "usage: make diff BASE=<stack file>|git:<ref> [STACK=dev | CONFIG=<stack file>] [JSON=out.json]" >&2; exit 2; }
 	$(PY) -m tools.diff --base $(BASE) $(if $(CONFIG),--config $(CONFIG),--stack $(STACK)) $(if $(JSON),--json $(JSON))
 
-test: $(VENV)/.installed ## the layer contracts (.importlinter), then the whole test suite, no network
+test: $(VENV)/.installed ## layer contracts (.importlinter), the pure layer's types (mypy.ini), then the whole test suite, no network
 	$(VENV)/bin/lint-imports --no-cache > /dev/null || $(VENV)/bin/lint-imports --no-cache
+	$(PY) -m mypy --no-error-summary
 	$(PY) -m pytest -q
 
 advise: $(VENV)/.installed ## MIG layout advisor: DEMAND=demand.yaml | CONFIG=Pulumi.x.yaml, JSON=out.json, ARGS="--karpenter --max-layouts 2 --price 22"

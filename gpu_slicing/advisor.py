@@ -266,7 +266,7 @@ def naive_results(itype: InstanceType, slices: Mapping[str, int]) -> tuple[Naive
     else:
         n = max(-(-k // (balanced[p] * itype.gpu_count)) for p, k in slices.items())
         bal = NaiveResult("all-balanced", n, (("all-balanced", n),))
-    per = tuple((model.profile(p).layout_name, -(-k // (model.profile(p).max_count * itype.gpu_count)))
+    per = tuple((model.require(p).layout_name, -(-k // (model.require(p).max_count * itype.gpu_count)))
                 for p, k in slices.items())
     name = "one pool per profile (" + " + ".join(lname for lname, _ in per) + ")"
     return bal, NaiveResult(name, sum(n for _, n in per), per)
@@ -283,7 +283,10 @@ def load_demand(raw: Any) -> DemandSpec:
     demand = raw.get("demand")
     if not isinstance(demand, Mapping):
         raise ConfigError("demand", demand, "a mapping of MIG profile to slice count, e.g. {1g.5gb: 40}")
-    return DemandSpec(raw.get("instanceType"), {str(k): v for k, v in demand.items()}, raw.get("pricePerNodeHour"),
+    itype = raw.get("instanceType")
+    if not isinstance(itype, str):
+        raise ConfigError("instanceType", itype, "an instance type name such as p4d.24xlarge")
+    return DemandSpec(itype, {str(k): v for k, v in demand.items()}, raw.get("pricePerNodeHour"),
                       raw.get("maxLayouts", DEFAULT_MAX_LAYOUTS), raw.get("maxNodes"))
 
 
@@ -329,7 +332,7 @@ def demands_from_stack(raw: Mapping[str, Any], instance_type: str | None = None)
         replicas = w.get("replicas", 1)
         if isinstance(replicas, bool) or not isinstance(replicas, int) or replicas < 0:
             raise ConfigError(f"{key}.replicas", replicas, "a non-negative integer")
-        itype = instance_type or pool_types.get(w.get("pool")) or _stack_instance_type(cfg)
+        itype = instance_type or pool_types.get(str(w.get("pool"))) or _stack_instance_type(cfg)
         itype = model_type.setdefault(INSTANCE_TYPES[itype].gpu.name, itype) if itype in INSTANCE_TYPES else itype
         slices, items = by_type.setdefault(itype, ({}, []))
         slices[w["profile"]] = slices.get(w["profile"], 0) + replicas
@@ -679,7 +682,7 @@ def _naive_fallback(itype: InstanceType, naive: Sequence[NaiveResult], max_layou
           and (max_nodes is None or n.total_nodes <= max_nodes)]
     if not ok:
         return None
-    best = min(ok, key=lambda n: n.total_nodes)
+    best = min(ok, key=lambda n: n.total_nodes or 0)
     layouts = named_layouts(itype.gpu)
     devices = tuple(range(itype.gpu_count))
     return [Pool("", lname, True, (GpuGroup(devices, dict(sorted(layouts[lname].groups[0].profiles.items()))),), n)

@@ -50,7 +50,8 @@ def advertise(instance_type: str | InstanceType, layout: MigLayout | None, strat
         raise ConfigError(f"{key}.strategy", strategy, f"one of {', '.join(STRATEGIES)}")
     if layout is not None:
         check_layout(layout, it, f"{key}.migLayout")
-    per_gpu = layout.per_gpu(it.gpu_count) if layout is not None else [None] * it.gpu_count
+    per_gpu: list[Mapping[str, int] | None] = layout.per_gpu(it.gpu_count) if layout is not None \
+        else [None] * it.gpu_count
     base = _strategy_resources(it, layout, per_gpu, strategy, key)
     if sharing is None:
         return base, None
@@ -110,7 +111,7 @@ def compute_slices_per_gpu(instance_type: str | InstanceType, layout: MigLayout)
     it = lookup_instance(instance_type, "instanceType")
     out: list[int | None] = []
     for g in layout.per_gpu(it.gpu_count):
-        out.append(None if g is None else sum(it.gpu.profile(p).compute * n for p, n in g.items()))
+        out.append(None if g is None else sum(it.gpu.require(p).compute * n for p, n in g.items()))
     return out
 
 
@@ -368,7 +369,7 @@ def _compute_text(slices: tuple[int | None, ...] | None, it: InstanceType) -> st
     return ",".join("-" if s is None else str(s) for s in slices) + f" of {it.gpu.compute_slices}"
 
 
-def _table(rows: list[tuple[str, ...]]) -> str:
+def _table(rows: Sequence[tuple[str, ...]]) -> str:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)) + "  " + r[-1] for r in rows).rstrip()
 
@@ -425,7 +426,7 @@ def _why_no_room(w: WorkloadDemand, p: PoolCapacity) -> tuple[str, str] | None:
     if n < w.per_replica:
         where = "a node" if len(p.types) == 1 else "its largest node"
         return "gpus", f"{p.name}: {where} has {n} {w.resource}, a pod asks for {w.per_replica}"
-    if _strict_share(w, p):
+    if _strict_share(w, p) and p.sharing is not None:
         kind = "MPS" if p.sharing.kind == "mps" else "time-slicing with failRequestsGreaterThanOne"
         return "gpus", (f"{p.name}: shares {w.resource} by {kind}, so a pod asking for {w.per_replica} fails "
                         "admission (one share per pod); ask for 1")

@@ -113,6 +113,13 @@ class GpuModel:
     def profile(self, name: str) -> MigProfile | None:
         return next((p for p in self.profiles if p.name == name), None)
 
+    def require(self, name: str) -> MigProfile:
+        """Profile `name` of this model, for callers that checked it exists (KeyError otherwise)."""
+        found = self.profile(name)
+        if found is None:
+            raise KeyError(f"{self.name} has no MIG profile {name!r}")
+        return found
+
     @property
     def profile_names(self) -> tuple[str, ...]:
         return tuple(p.name for p in self.profiles)

@@ -58,7 +58,8 @@ _ROLE_ARN_RE = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/(?:[!-~]+/)?[\w+=,.
 # GPU (and other accelerator-graphics) instance families: p3..p6, g4dn..g7e, gr6.
 _GPU_FAMILY_RE = re.compile(r"^(p[0-9]|g[0-9]|gr[0-9])[a-z0-9-]*\.")
 # RFC 5737 documentation ranges: no real client has an address in them (FACTS 10).
-DOCUMENTATION_RANGES = tuple(ipaddress.ip_network(n) for n in ("192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24"))
+# RFC 5737 documentation ranges: no real client has an address in them (FACTS 10).
+DOCUMENTATION_RANGES = tuple(ipaddress.IPv4Network(n) for n in ("192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24"))
 VPC_PREFIX_RANGE = (16, 28)  # the AWS limits of a VPC's IPv4 CIDR block
 # AWS name limits of what the program derives from config names (pulumi auto-naming adds "-" + 7 hex).
 AUTONAME_SUFFIX = "-<7 hex>"  # as long as the real suffix: 8 characters
@@ -125,7 +126,7 @@ def _one_of(*allowed: str, why: Mapping[str, str] | None = None) -> Callable[[An
     """One of `allowed`; `why` maps values refused on purpose to the reason."""
     def check(v: Any, key: str) -> str:
         if isinstance(v, str) and v in (why or {}):
-            raise ConfigError(key, v, f"{why[v]}; use one of " + ", ".join(allowed))
+            raise ConfigError(key, v, f"{(why or {})[v]}; use one of " + ", ".join(allowed))
         if v not in allowed:
             raise ConfigError(key, v, _number_read(v) + "one of " + ", ".join(allowed))
         return v

@@ -6,7 +6,6 @@ the chart's real values.yaml.
 """
 from __future__ import annotations
 
-import json
 from typing import Any, Iterable, Mapping
 
 from . import catalog, layouts, observability, sharing
@@ -77,10 +76,8 @@ def mig_parted_config(pools: Iterable[Any], retained: Mapping[str, Any] | None =
             if it.gpu.mig_capable:
                 used[(p.layout.name, it.gpu.name)] = p.layout
                 used.setdefault(("all-disabled", ""), catalog.named_layouts(it.gpu)["all-disabled"])
-    text = layouts.render_mig_parted_config(used[k] for k in sorted(used))
-    names = {k[0] for k in used}
-    kept = [n for n in sorted(retained or {}) if n not in names]
-    return text + "".join(f"  {json.dumps(n)}: {json.dumps(list(retained[n]), sort_keys=True)}\n" for n in kept)
+    return layouts.render_mig_parted_config((used[k] for k in sorted(used)),
+                                            {n: list(v) for n, v in (retained or {}).items()})
 
 
 def device_plugin_configs(cfg: StackConfig, pools: Iterable[Any]) -> dict[str, str]:

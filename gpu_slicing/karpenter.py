@@ -143,7 +143,7 @@ def _doc(*statements: dict) -> dict:
 
 def _stmt(sid: str, resource: str | list[str], action: str | list[str], condition: dict | None = None,
           effect: str = "Allow") -> dict:
-    out = {"Sid": sid, "Effect": effect, "Resource": resource, "Action": action}
+    out: dict[str, Any] = {"Sid": sid, "Effect": effect, "Resource": resource, "Action": action}
     if condition:
         out["Condition"] = condition
     return out

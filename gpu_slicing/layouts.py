@@ -18,7 +18,6 @@ profiles is contradictory and rejected.
 """
 from __future__ import annotations
 
-import json
 import re
 from typing import Any, Iterable, Mapping
 
@@ -194,8 +193,8 @@ def _fits(layout: MigLayout, it: InstanceType) -> bool:
     return True
 
 
-def render_mig_parted_config(layouts: Iterable[MigLayout]) -> str:
-    """The `config.yaml` of the ConfigMap `migManager.config.name` points at, in mig-parted format.
+def mig_parted_configs(layouts: Iterable[MigLayout]) -> dict[str, list[dict[str, Any]]]:
+    """The `mig-configs` of the ConfigMap `migManager.config.name` points at, in mig-parted format.
 
     A named layout differs per GPU model (all-balanced is 1g.5gb-based on A100-40GB, 1g.10gb-based on
     H100), so its entries carry `device-filter`s for the catalog GPUs it was resolved for; one cluster
@@ -208,19 +207,26 @@ def render_mig_parted_config(layouts: Iterable[MigLayout]) -> str:
         if layout.custom:
             if custom.setdefault(layout.name, layout) != layout:
                 raise ValueError(f"two different custom layouts are named {layout.name!r}")
-            entries = [((), g) for g in layout.groups]
+            entries: list[tuple[tuple[str, ...], GpuGroup]] = [((), g) for g in layout.groups]
         else:
             entries = [(_device_filter(layout), g) for g in layout.groups]
         merged = configs.setdefault(layout.name, [])
         for entry in entries:
             if entry not in merged:
                 merged.append(entry)
-    lines = ["version: v1", "mig-configs:"]
-    for name in sorted(configs):
-        lines.append(f"  {_q(name)}:")
-        for filt, group in sorted(_merge_filters(configs[name]), key=lambda e: e[0]):
-            lines.extend(_render_entry(filt, group))
-    return "\n".join(lines) + "\n"
+    return {name: [_entry(filt, group) for filt, group in sorted(_merge_filters(configs[name]), key=lambda e: e[0])]
+            for name in sorted(configs)}
+
+
+def render_mig_parted_config(layouts: Iterable[MigLayout],
+                             extra: Mapping[str, list[dict[str, Any]]] | None = None) -> str:
+    """The ConfigMap's `config.yaml` (`version: v1` + `mig-configs`), emitted by PyYAML; `extra` adds
+    entries kept as they are (layouts live nodes may still carry)."""
+    import yaml
+
+    configs = mig_parted_configs(layouts)
+    configs.update({name: list(entries) for name, entries in sorted((extra or {}).items()) if name not in configs})
+    return yaml.safe_dump({"version": "v1", "mig-configs": configs}, sort_keys=False, default_flow_style=None)
 
 
 def _device_filter(layout: MigLayout) -> tuple[str, ...]:
@@ -246,20 +252,10 @@ def _merge_filters(entries: list[tuple[tuple[str, ...], GpuGroup]]) -> list[tupl
     return out
 
 
-def _render_entry(filt: tuple[str, ...], group: GpuGroup) -> list[str]:
-    devices = "all" if group.devices is None else "[" + ", ".join(map(str, group.devices)) + "]"
-    head = f"    - device-filter: [{', '.join(map(_q, filt))}]\n      devices: {devices}" if filt \
-        else f"    - devices: {devices}"
-    out = [head, f"      mig-enabled: {'true' if group.mig_enabled else 'false'}"]
+def _entry(filt: tuple[str, ...], group: GpuGroup) -> dict[str, Any]:
+    out: dict[str, Any] = {"device-filter": list(filt)} if filt else {}
+    out["devices"] = "all" if group.devices is None else list(group.devices)
+    out["mig-enabled"] = group.mig_enabled
     if group.mig_enabled:
-        if group.profiles:
-            out.append("      mig-devices:")
-            out.extend(f"        {_q(p)}: {n}" for p, n in sorted(group.profiles.items()))
-        else:
-            out.append("      mig-devices: {}")
+        out["mig-devices"] = dict(sorted(group.profiles.items()))
     return out
-
-
-def _q(s: str) -> str:
-    """A YAML scalar that stays a string (`1g.5gb+me`, `0x20B010DE`): JSON strings are valid YAML."""
-    return json.dumps(s)

@@ -346,7 +346,7 @@ def dashboard_json(cfg: StackConfig, pools: Iterable[Any]) -> str:
     from grafana_foundation_sdk.models.prometheus import PromQueryFormat
 
     ds = DataSourceRef(type_val="prometheus", uid="${datasource}")
-    builders = {"timeseries": timeseries.Panel, "stat": stat.Panel, "table": table.Panel}
+    builders: dict[str, Any] = {"timeseries": timeseries.Panel, "stat": stat.Panel, "table": table.Panel}
     board = (dashboard.Dashboard("GPU slices (MIG and time-slicing)").uid(DASHBOARD_UID)
              .tags(["gpu-slicing", "gpu", "mig"]).refresh("1m").time("now-6h", "now")
              .with_variable(dashboard.DatasourceVariable("datasource").label("Prometheus").type("prometheus")))

@@ -26,22 +26,22 @@ def why_not(model: GpuModel, counts: Mapping[str, int]) -> str | None:
             return f"{model.name} has no MIG profile {name!r} (it has: {', '.join(model.profile_names)})"
         if not isinstance(n, int) or isinstance(n, bool) or n < 0:
             return f"count of {name} must be a non-negative integer, got {n!r}"
-    compute = sum(model.profile(p).compute * n for p, n in wanted.items())
+    compute = sum(model.require(p).compute * n for p, n in wanted.items())
     if compute > model.compute_slices:
         parts = " + ".join(f"{n} x {p}" for p, n in wanted.items())
         return f"{parts} need {compute} compute slices; a GPU has {model.compute_slices} ({model.name})"
-    memory = sum(model.profile(p).memory_slices * n for p, n in wanted.items())
+    memory = sum(model.require(p).memory_slices * n for p, n in wanted.items())
     if memory > model.memory_slices:
         parts = " + ".join(f"{n} x {p}" for p, n in wanted.items())
         return f"{parts} need {memory} memory slices; a GPU has {model.memory_slices} ({model.name})"
     for name, n in wanted.items():
-        prof = model.profile(name)
+        prof = model.require(name)
         if n > prof.max_count:
             return f"{n} x {name} exceeds its maximum of {prof.max_count} per GPU"
     if place(model, wanted) is None:
         parts = " + ".join(f"{n} x {p}" for p, n in wanted.items())
         return (f"{parts} cannot be placed without overlap at the allowed start slices "
-                + "; ".join(f"{p} at {list(model.profile(p).placements)}" for p in wanted))
+                + "; ".join(f"{p} at {list(model.require(p).placements)}" for p in wanted))
     return None
 
 

@@ -72,9 +72,8 @@ def _pool(name: str, kind: str, key: str, types: tuple[str, ...], layout_name: s
         raise ConfigError(f"{key}.instanceTypes", list(types),
                           f"instance types with one GPU model for a MIG pool (got {', '.join(sorted(models))}): "
                           "a MIG layout is per GPU model")
-    layout = None
-    for it in its:
-        layout = layouts.resolve_layout(layout_name, it, custom, f"{key}.migLayout")
+    # resolved (and checked) for every type; the types share one GPU model, so one layout results
+    layout = [layouts.resolve_layout(layout_name, it, custom, f"{key}.migLayout") for it in its][-1]
     if strategy == "none" and layout.mig_enabled:
         raise ConfigError(f"{key}.migLayout", layout_name,
                           f"all-disabled while {NAMESPACE}:gpuOperator.migStrategy is none")

@@ -24,7 +24,7 @@ from gpu_slicing import capacity, catalog, layouts
 from gpu_slicing.catalog import GpuGroup, MigLayout
 from gpu_slicing.catalog import WHOLE_GPU
 from gpu_slicing.changes import ALLOW_DISRUPTION_TAG, MIG_LAYOUT_CHANGE_TAG
-from gpu_slicing.config import DEVICE_PLUGIN_CONFIG_LABEL, GPU_TAINT, MIG_CONFIG_LABEL, NAMESPACE, POOL_LABEL
+from gpu_slicing.config import DOCUMENTATION_RANGES, DEVICE_PLUGIN_CONFIG_LABEL, GPU_TAINT, MIG_CONFIG_LABEL, NAMESPACE, POOL_LABEL
 from gpu_slicing.errors import ConfigError
 from gpu_slicing.karpenter import INSTANCE_TYPE_LABEL, NODEPOOL_LABEL, nodes_admitted
 
@@ -413,20 +413,16 @@ def nodes_private(r: Res, ctx: Context) -> Iterator[str]:
                 yield f"{r.name}: networkInterfaces[{i}].associatePublicIpAddress is true"
 
 
-# RFC 5737 documentation ranges: no real client has an address in them (FACTS 10).
-DOCUMENTATION_RANGES = ("192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24")
-
-
 def documentation_range(cidr: Any) -> str | None:
-    """The RFC 5737 range `cidr` lies in, or None."""
+    """The RFC 5737 range (gpu_slicing.config.DOCUMENTATION_RANGES) `cidr` lies in, or None."""
     import ipaddress
 
     try:
         net = ipaddress.ip_network(str(cidr), strict=False)
     except ValueError:
         return None
-    return next((r for r in DOCUMENTATION_RANGES
-                 if net.version == 4 and net.subnet_of(ipaddress.ip_network(r))), None)
+    return next((str(r) for r in DOCUMENTATION_RANGES if isinstance(net, ipaddress.IPv4Network) and net.subnet_of(r)),
+                None)
 
 
 @_rule("api-endpoint-reachable", "The cluster's API endpoint is reachable by whoever deploys it: a public endpoint "
