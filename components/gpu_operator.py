@@ -43,7 +43,7 @@ class GpuOperator(pulumi.ComponentResource):
         k8s_opts = dict(provider=args.provider)
         ns = k8s.core.v1.Namespace(
             f"{name}-ns",
-            metadata={"name": spec.NAMESPACE,
+            metadata={"name": spec.OPERATOR_NAMESPACE,
                       "labels": {"pod-security.kubernetes.io/enforce": "privileged"}},
             opts=child(self, **k8s_opts))
         configs: list[pulumi.Resource] = []

@@ -45,7 +45,7 @@ class SampleWorkloads(pulumi.ComponentResource):
         super().__init__("gpu-slicing:workloads:SampleWorkloads", name, None, opts)
         ns = k8s.core.v1.Namespace(
             f"{name}-ns",
-            metadata={"name": spec.NAMESPACE, "labels": {"pod-security.kubernetes.io/enforce": "restricted"}},
+            metadata={"name": spec.WORKLOADS_NAMESPACE, "labels": {"pod-security.kubernetes.io/enforce": "restricted"}},
             opts=child(self, provider=args.provider))
 
         def needs(pool: str, *extra: pulumi.Resource) -> pulumi.ResourceOptions:

@@ -61,7 +61,7 @@ class DemandSpec:
 
 
 @dataclass(frozen=True)
-class GpuGroup:
+class DeviceGroup:
     """GPUs of a node (by index) that get the same profile counts: one mig-parted entry."""
 
     devices: tuple[int, ...]
@@ -72,13 +72,13 @@ class GpuGroup:
 
 
 @dataclass(frozen=True)
-class Pool:
+class AdvisedPool:
     """`nodes` identical nodes labelled with one MIG layout."""
 
     name: str
     layout: str
     named: bool
-    groups: tuple[GpuGroup, ...]
+    groups: tuple[DeviceGroup, ...]
     nodes: int
 
     @property
@@ -107,7 +107,7 @@ class NaiveResult:
 class Plan:
     instance_type: str
     demand: Mapping[str, int]
-    pools: tuple[Pool, ...]
+    pools: tuple[AdvisedPool, ...]
     lower_bound: int
     lower_bound_gpus: int
     price_per_node_hour: float
@@ -643,19 +643,19 @@ def _pool_ilp(prob: _Problem, sizes: Sequence[int], seconds: float,
     return [y[i * nc:(i + 1) * nc] for i in range(k)], True
 
 
-def _pool(itype: InstanceType, model: GpuModel, layout: Layout, nodes: int) -> Pool:
+def _pool(itype: InstanceType, model: GpuModel, layout: Layout, nodes: int) -> AdvisedPool:
     """A pool from its node layout; named after the NVIDIA layout when it is one, else by content."""
     used = sorted(((n, c) for c, n in layout), key=lambda t: (-t[0], t[1]))
     if len(used) == 1:
         named = _named_layout(model, used[0][1])
         if named is not None:
             lname, profiles = named
-            return Pool("", lname, True, (GpuGroup(tuple(range(itype.gpu_count)), profiles),), nodes)
+            return AdvisedPool("", lname, True, (DeviceGroup(tuple(range(itype.gpu_count)), profiles),), nodes)
     groups, start = [], 0
     for n, c in used:
-        groups.append(GpuGroup(tuple(range(start, start + n)), dict(c)))
+        groups.append(DeviceGroup(tuple(range(start, start + n)), dict(c)))
         start += n
-    return Pool("", _layout_name(itype, groups), False, tuple(groups), nodes)
+    return AdvisedPool("", _layout_name(itype, groups), False, tuple(groups), nodes)
 
 
 def _named_layout(model: GpuModel, config: Config) -> tuple[str, dict[str, int]] | None:
@@ -667,7 +667,7 @@ def _named_layout(model: GpuModel, config: Config) -> tuple[str, dict[str, int]]
     return None
 
 
-def _layout_name(itype: InstanceType, groups: Sequence[GpuGroup]) -> str:
+def _layout_name(itype: InstanceType, groups: Sequence[DeviceGroup]) -> str:
     """`advised-<family>-<hash>`: the same layout always gets the same name; a valid label value
     that never collides with NVIDIA's `all-*` names."""
     canon = json.dumps([[list(g.devices), sorted(g.profiles.items())] for g in groups], separators=(",", ":"))
@@ -676,7 +676,7 @@ def _layout_name(itype: InstanceType, groups: Sequence[GpuGroup]) -> str:
 
 
 def _naive_fallback(itype: InstanceType, naive: Sequence[NaiveResult], max_layouts: int,
-                    max_nodes: int | None) -> list[Pool] | None:
+                    max_nodes: int | None) -> list[AdvisedPool] | None:
     """The best naive choice that meets the limits, as pools: the plan is never worse than it."""
     ok = [n for n in naive if n.total_nodes is not None and len(n.layouts) <= max_layouts
           and (max_nodes is None or n.total_nodes <= max_nodes)]
@@ -685,23 +685,23 @@ def _naive_fallback(itype: InstanceType, naive: Sequence[NaiveResult], max_layou
     best = min(ok, key=lambda n: n.total_nodes or 0)
     layouts = named_layouts(itype.gpu)
     devices = tuple(range(itype.gpu_count))
-    return [Pool("", lname, True, (GpuGroup(devices, dict(sorted(layouts[lname].groups[0].profiles.items()))),), n)
+    return [AdvisedPool("", lname, True, (DeviceGroup(devices, dict(sorted(layouts[lname].groups[0].profiles.items()))),), n)
             for lname, n in best.layouts]
 
 
-def _name_pools(pools: Sequence[Pool], prefix: str) -> list[Pool]:
+def _name_pools(pools: Sequence[AdvisedPool], prefix: str) -> list[AdvisedPool]:
     """Pools of one layout merged, largest first, named `<prefix>-1`, ...; a pool over the config's
     node cap becomes several."""
-    merged: dict[str, Pool] = {}
+    merged: dict[str, AdvisedPool] = {}
     for p in pools:
         q = merged.get(p.layout)
-        merged[p.layout] = p if q is None else Pool(q.name, q.layout, q.named, q.groups, q.nodes + p.nodes)
-    out: list[Pool] = []
+        merged[p.layout] = p if q is None else AdvisedPool(q.name, q.layout, q.named, q.groups, q.nodes + p.nodes)
+    out: list[AdvisedPool] = []
     for p in sorted(merged.values(), key=lambda p: -p.nodes):
         left = p.nodes
         while left:
             n = min(left, MAX_POOL_NODES)
-            out.append(Pool(f"{prefix}-{len(out) + 1}", p.layout, p.named, p.groups, n))
+            out.append(AdvisedPool(f"{prefix}-{len(out) + 1}", p.layout, p.named, p.groups, n))
             left -= n
     return out
 
@@ -710,7 +710,7 @@ def _slug(profile: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", profile.lower()).strip("-")
 
 
-def _assign(pools: Sequence[Pool], items: Sequence[Mapping[str, Any]]) -> tuple[Mapping[str, Any], ...]:
+def _assign(pools: Sequence[AdvisedPool], items: Sequence[Mapping[str, Any]]) -> tuple[Mapping[str, Any], ...]:
     """Pin workloads to pools so no pool is asked for more slices than it has.
 
     A workload goes whole to the pool with the least room that holds it; one that no pool holds

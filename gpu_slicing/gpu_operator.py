@@ -13,7 +13,7 @@ from .config import StackConfig
 
 CHART = "gpu-operator"
 REPOSITORY = "https://helm.ngc.nvidia.com/nvidia"
-NAMESPACE = "gpu-operator"
+OPERATOR_NAMESPACE = "gpu-operator"  # the operator's release and its ConfigMaps
 RELEASE = "gpu-operator"
 MIG_PARTED_CONFIGMAP = "gpu-slicing-mig-parted-config"
 DEVICE_PLUGIN_CONFIGMAP = "gpu-slicing-device-plugin-config"

@@ -313,7 +313,7 @@ def quantity(v: Any) -> float | None:
     return float(m.group(1)) * scale
 
 
-def nodes_admitted(limits: Mapping[str, Any], types: Iterable[InstanceType]) -> int | None:
+def nodes_within_limits(limits: Mapping[str, Any], types: Iterable[InstanceType]) -> int | None:
     """Most nodes NodePool `limits` admit: per instance type, the fewest nodes any limited resource allows;
     the bound is the largest of those (the smallest type). None when no limit bounds cpu, memory or GPUs."""
     best = 0
@@ -327,10 +327,10 @@ def nodes_admitted(limits: Mapping[str, Any], types: Iterable[InstanceType]) -> 
     return best
 
 
-def admitted_nodes(pool: Pool) -> int:
+def pool_node_bound(pool: Pool) -> int:
     """How many nodes the NodePool's limits really admit: with mixed sizes, limits sized for the largest
     type admit more of the smaller ones, and that is what the cost guard must count."""
-    return nodes_admitted(node_limits(pool), pool.instance_types) or 0
+    return nodes_within_limits(node_limits(pool), pool.instance_types) or 0
 
 
 def node_class(pool: Pool, cluster: str, ami_alias_version: str, disk_gib: int) -> dict[str, Any]:

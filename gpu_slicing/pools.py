@@ -91,21 +91,21 @@ def _pool(name: str, kind: str, key: str, types: tuple[str, ...], layout_name: s
     return Pool(name, kind, key, its, layout, strategy, share, *nodes, per_node, per_type)
 
 
-def node_group_pool(g: NodeGroupConfig, i: int, cfg: StackConfig) -> Pool:
+def pool_of_node_group(g: NodeGroupConfig, i: int, cfg: StackConfig) -> Pool:
     key = f"{NAMESPACE}:nodeGroups[{i}]"
     return _pool(g.name, "nodeGroup", key, (g.instance_type,), g.mig_layout, g.sharing,
                  cfg.gpu_operator.mig_strategy, cfg.mig_layouts, (g.min_size, g.desired_size, g.max_size))
 
 
-def node_pool_pool(p: NodePoolConfig, i: int, cfg: StackConfig) -> Pool:
+def pool_of_node_pool(p: NodePoolConfig, i: int, cfg: StackConfig) -> Pool:
     key = f"{NAMESPACE}:karpenter.nodePools[{i}]"
     return _pool(p.name, "nodePool", key, p.instance_types, p.mig_layout, p.sharing,
                  cfg.gpu_operator.mig_strategy, cfg.mig_layouts, (0, 0, p.max_nodes))
 
 
 def resolve_pools(cfg: StackConfig) -> list[Pool]:
-    return ([node_group_pool(g, i, cfg) for i, g in enumerate(cfg.node_groups)]
-            + [node_pool_pool(p, i, cfg) for i, p in enumerate(cfg.karpenter.node_pools)])
+    return ([pool_of_node_group(g, i, cfg) for i, g in enumerate(cfg.node_groups)]
+            + [pool_of_node_pool(p, i, cfg) for i, p in enumerate(cfg.karpenter.node_pools)])
 
 
 def workload_resource(w: WorkloadConfig, pool: Pool) -> str:

@@ -33,7 +33,7 @@ def check(cfg: StackConfig) -> tuple[list[Pool], capacity.CapacityPlan]:
                               "a name not used by a node group (workloads select pools by name)")
     pools = resolve_pools(cfg)
     karpenter.check(cfg, pools)
-    most = {p.name: karpenter.admitted_nodes(p) if p.kind == "nodePool" else p.nodes_max for p in pools}
+    most = {p.name: karpenter.pool_node_bound(p) if p.kind == "nodePool" else p.nodes_max for p in pools}
     if sum(most.values()) > cfg.max_gpu_nodes:
         raise ConfigError(f"{NAMESPACE}:maxGpuNodes", cfg.max_gpu_nodes,
                           f"at least the {sum(most.values())} GPU nodes the pools may run "

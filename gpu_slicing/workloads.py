@@ -7,7 +7,7 @@ from typing import Any
 from .config import GPU_TAINT, MIG_CONFIG_LABEL, POOL_LABEL, WorkloadConfig
 from .pools import Pool, workload_count, workload_resource
 
-NAMESPACE = "gpu-workloads"
+WORKLOADS_NAMESPACE = "gpu-workloads"  # where the sample workloads run
 VERIFY_JOB = "verify-mig-slice"
 _CPU, _MEMORY = "100m", "128Mi"
 # A pod holding a slice stops within this many seconds of SIGTERM: the command traps TERM (a shell as
@@ -60,7 +60,7 @@ def pod_spec(w: WorkloadConfig, pool: Pool, command: list[str], restart: str = "
 def deployment(w: WorkloadConfig, pool: Pool) -> dict[str, Any]:
     labels = {"app.kubernetes.io/name": w.name, "app.kubernetes.io/part-of": "gpu-slicing"}
     return {
-        "metadata": {"name": w.name, "namespace": NAMESPACE, "labels": labels},
+        "metadata": {"name": w.name, "namespace": WORKLOADS_NAMESPACE, "labels": labels},
         "spec": {
             "replicas": w.replicas,
             "strategy": ROLLOUT,
@@ -82,7 +82,7 @@ def verify_job(w: WorkloadConfig, pool: Pool) -> dict[str, Any]:
     one = WorkloadConfig(name=VERIFY_JOB, pool=w.pool, replicas=1, profile=w.profile,
                          gpus=None if w.profile else 1, image=w.image)
     return {
-        "metadata": {"name": VERIFY_JOB, "namespace": NAMESPACE, "labels": labels},
+        "metadata": {"name": VERIFY_JOB, "namespace": WORKLOADS_NAMESPACE, "labels": labels},
         "spec": {"backoffLimit": 6, "template": {"metadata": {"labels": labels},
                                                  "spec": pod_spec(one, pool, ["nvidia-smi", "-L"], "OnFailure")}},
     }

@@ -26,7 +26,7 @@ from gpu_slicing.catalog import WHOLE_GPU
 from gpu_slicing.changes import ALLOW_DISRUPTION_TAG, MIG_LAYOUT_CHANGE_TAG
 from gpu_slicing.config import DOCUMENTATION_RANGES, DEVICE_PLUGIN_CONFIG_LABEL, GPU_TAINT, MIG_CONFIG_LABEL, NAMESPACE, POOL_LABEL
 from gpu_slicing.errors import ConfigError
-from gpu_slicing.karpenter import INSTANCE_TYPE_LABEL, NODEPOOL_LABEL, nodes_admitted
+from gpu_slicing.karpenter import INSTANCE_TYPE_LABEL, NODEPOOL_LABEL, nodes_within_limits
 
 UNKNOWN = "<computed>"  # the offline harness's marker; policy/pack.py maps CrossGuard's unknowns to it
 GPU_REQUIREMENT_KEYS = ("karpenter.k8s.aws/instance-gpu-count", "karpenter.k8s.aws/instance-gpu-name",
@@ -150,7 +150,7 @@ def truthy(v: Any) -> bool | None:
 # --- GPU pools: managed node groups and Karpenter NodePools in one shape ---------------------------
 
 @dataclass(frozen=True)
-class GpuPool:
+class RecordedPool:
     res: Res
     kind: str  # "nodeGroup" | "nodePool"
     name: str
@@ -173,7 +173,7 @@ def requirement_values(requirements: Any, key: str) -> list[str] | None:
     return None
 
 
-def pool_of(r: Res) -> GpuPool | None:
+def pool_of(r: Res) -> RecordedPool | None:
     """The GPU pool `r` is, or None when it is no GPU node group / NodePool."""
     if r.type in MNG_TYPES:
         types = tuple(t for t in as_list(r.props.get("instanceTypes")) if isinstance(t, str))
@@ -185,7 +185,7 @@ def pool_of(r: Res) -> GpuPool | None:
         taints = tuple(dict(t, effect=capacity.taint_effect(t.get("effect")))
                        for t in as_list(r.props.get("taints")) if isinstance(t, Mapping))
         name = labels.get(POOL_LABEL) or r.props.get("nodeGroupName") or r.name
-        return GpuPool(r, "nodeGroup", str(name), types, labels, taints)
+        return RecordedPool(r, "nodeGroup", str(name), types, labels, taints)
     if r.type == NODEPOOL_TYPE:
         spec = dig(r.props, "spec", "template", "spec", default={})
         reqs = dig(spec, "requirements")
@@ -196,11 +196,11 @@ def pool_of(r: Res) -> GpuPool | None:
         labels = dig(r.props, "spec", "template", "metadata", "labels", default={}) or {}
         taints = tuple(t for t in as_list(dig(spec, "taints")) if isinstance(t, Mapping))
         name = dig(r.props, "metadata", "name")
-        return GpuPool(r, "nodePool", str(name if known(name) else r.name), types, labels, taints)
+        return RecordedPool(r, "nodePool", str(name if known(name) else r.name), types, labels, taints)
     return None
 
 
-def gpu_pools(resources: Sequence[Res]) -> list[GpuPool]:
+def gpu_pools(resources: Sequence[Res]) -> list[RecordedPool]:
     """Every GPU pool once: a pulumi-eks component and its `aws:eks/nodeGroup:NodeGroup` child are one."""
     children_of = {r.parent for r in resources if r.type == "aws:eks/nodeGroup:NodeGroup"}
     return [p for p in map(pool_of, resources)
@@ -281,7 +281,7 @@ def layout_from_mig_parted(name: str, entries: list, gpu: catalog.GpuModel) -> M
     return MigLayout(name, tuple(groups), custom=True)
 
 
-def resolve_pool_layout(pool: GpuPool, it: catalog.InstanceType, op: Operator | None) -> MigLayout:
+def resolve_pool_layout(pool: RecordedPool, it: catalog.InstanceType, op: Operator | None) -> MigLayout:
     """The layout a node of `pool` of type `it` gets from its label; ConfigError when it cannot."""
     label = pool.mig_label
     key = f"{pool.kind} {pool.name} label {MIG_CONFIG_LABEL}"
@@ -297,7 +297,7 @@ def resolve_pool_layout(pool: GpuPool, it: catalog.InstanceType, op: Operator | 
     return layouts.resolve_layout(label, it, {}, key)
 
 
-def _pool_layouts(pool: GpuPool, op: Operator | None) -> Iterator[tuple[catalog.InstanceType, MigLayout | None, str | None]]:
+def _pool_layouts(pool: RecordedPool, op: Operator | None) -> Iterator[tuple[catalog.InstanceType, MigLayout | None, str | None]]:
     """(instance type, layout or None, why not) for each catalog instance type of a labelled pool."""
     for it in pool.catalog_types():
         try:
@@ -582,7 +582,7 @@ def mig_strategy_consistent(resources: list[Res], ctx: Context) -> Iterator[tupl
                 yield f"{pool.kind} {pool.name} ({it.name}, mig.strategy {op.strategy}): {e}", pool.res.urn
 
 
-def _expected_overlay(pool: GpuPool, it: catalog.InstanceType, layout: MigLayout, strategy: str) -> dict[str, int]:
+def _expected_overlay(pool: RecordedPool, it: catalog.InstanceType, layout: MigLayout, strategy: str) -> dict[str, int]:
     adv = capacity.node_resources(it, layout, strategy)
     return {k: v for k, v in adv.items() if k != WHOLE_GPU and v > 0}
 
@@ -725,7 +725,7 @@ def no_whole_gpu_on_mixed_mig(resources: list[Res], ctx: Context) -> Iterator[tu
 
 # --- cost --------------------------------------------------------------------------------------------
 
-def nodepool_max_nodes(pool: GpuPool) -> tuple[int | None, str]:
+def nodepool_max_nodes(pool: RecordedPool) -> tuple[int | None, str]:
     """Most nodes a NodePool's `spec.limits` admit: for each instance type, the fewest nodes any limited
     resource allows; the pool's bound is the largest of those (its smallest instance type). (None, why)
     when nothing bounds it or the bound cannot be computed."""
@@ -738,7 +738,7 @@ def nodepool_max_nodes(pool: GpuPool) -> tuple[int | None, str]:
     if not types or len(types) != len(pool.instance_types):
         return None, (f"instance types {', '.join(pool.instance_types) or '(none named)'} not all in "
                       "gpu_slicing.catalog: what its limits admit cannot be counted")
-    best = nodes_admitted(limits, types)
+    best = nodes_within_limits(limits, types)
     if best is None:
         return None, f"spec.limits {dict(limits)} limit none of cpu, memory, {WHOLE_GPU}"
     return best, ""

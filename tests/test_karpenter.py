@@ -446,8 +446,8 @@ def test_limits_below_one_node():
         "gpu-slicing:karpenter.nodePools[0].maxNodes"
     _, pool = pool_of(stack([{"name": "a", "instanceTypes": ["g6.xlarge", "g6.48xlarge"]}]), "a")
     largest = catalog.INSTANCE_TYPES["g6.48xlarge"]
-    assert spec.nodes_admitted(spec.node_limits(pool), [largest]) == 1  # derived limits admit the largest type
-    assert spec.nodes_admitted({"nvidia.com/gpu": "8", "cpu": "4", "memory": "768Gi"}, [largest]) == 0
+    assert spec.nodes_within_limits(spec.node_limits(pool), [largest]) == 1  # derived limits admit the largest type
+    assert spec.nodes_within_limits({"nvidia.com/gpu": "8", "cpu": "4", "memory": "768Gi"}, [largest]) == 0
 
 
 def test_whole_gpus_requested_from_a_mixed_mig_node_pool():
