@@ -16,7 +16,8 @@ cfg, pools = stack.config, stack.pools
 by_name = {p.name: p for p in pools}
 name = cfg.cluster.name
 
-network = Network(name, NetworkArgs(cfg.network, name, [g.instance_type for g in cfg.node_groups]))
+gpu_types = [g.instance_type for g in cfg.node_groups] + [t for p in cfg.karpenter.node_pools for t in p.instance_types]
+network = Network(name, NetworkArgs(cfg.network, name, gpu_types))
 cluster = Cluster(name, ClusterArgs(cfg.cluster, cfg.system_node_group, network.vpc_id, network.private_subnet_ids,
                                     network.public_subnet_ids))
 gpu_groups = {g.name: GpuNodeGroup(f"{name}-{g.name}", GpuNodeGroupArgs(

@@ -48,7 +48,8 @@ class Network(pulumi.ComponentResource):
 
     def subnets_for(self, instance_type: str) -> pulumi.Output[list[str]]:
         """Private subnets in the zones that offer `instance_type` (all of them for an existing VPC, whose
-        zones the stack owner chose), carrying the same egress dependencies as `private_subnet_ids`."""
+        zones the stack owner chose), carrying the same egress dependencies as `private_subnet_ids`. Read
+        from the subnets' own zones, which stay put once created."""
         if self._offers is None:
             return self.private_subnet_ids
         return pulumi.Output.all(self.private_subnet_ids, self.zones, self._offers).apply(
@@ -80,8 +81,10 @@ class Network(pulumi.ComponentResource):
                 lambda a: offered_zones(a[0], a[1]))
         else:
             self._offers = pulumi.Output.from_input({})
-        self.zones = pulumi.Output.all(available.names, self._offers).apply(
-            lambda a: choose_zones(a[0], a[1], types, n))
+        chosen = pulumi.Output.all(available.names, self._offers).apply(lambda a: choose_zones(a[0], a[1], types, n))
+        # A subnet keeps the zone it was created in: a zone is replace-only (and the new subnet would collide
+        # with the old one's CIDR), and AWS's offerings or the stack's GPU types may change the choice later.
+        sticky = dict(ignore_changes=["availabilityZone"])
         blocks = subnet_blocks(cfg.cidr, n)
         igw = aws.ec2.InternetGateway(f"{name}-igw", vpc_id=vpc.id, tags={**base, "Name": f"{cluster_name}-igw"},
                                       opts=child(self))
@@ -91,11 +94,11 @@ class Network(pulumi.ComponentResource):
         shared = {f"kubernetes.io/cluster/{cluster_name}": "shared"}
         public, private, routes = [], [], []
         for i in range(n):
-            az = self.zones.apply(lambda z, i=i: z[i])
+            az = chosen.apply(lambda z, i=i: z[i])
             pub = aws.ec2.Subnet(f"{name}-public-{i}", vpc_id=vpc.id, cidr_block=blocks[n + i], availability_zone=az,
                                  map_public_ip_on_launch=False,
                                  tags={**base, **shared, "kubernetes.io/role/elb": "1",
-                                       "Name": f"{cluster_name}-public-{i}"}, opts=child(self))
+                                       "Name": f"{cluster_name}-public-{i}"}, opts=child(self, **sticky))
             routes.append(aws.ec2.RouteTableAssociation(f"{name}-public-{i}-rta", subnet_id=pub.id,
                                                         route_table_id=public_rt.id, opts=child(self)))
             public.append(pub)
@@ -110,11 +113,11 @@ class Network(pulumi.ComponentResource):
                                         tags={**base, "Name": f"{cluster_name}-private"}, opts=child(self))
         for i in range(n):
             sub = aws.ec2.Subnet(f"{name}-private-{i}", vpc_id=vpc.id, cidr_block=blocks[i],
-                                 availability_zone=self.zones.apply(lambda z, i=i: z[i]),
+                                 availability_zone=chosen.apply(lambda z, i=i: z[i]),
                                  map_public_ip_on_launch=False,
                                  tags={**base, **shared, "kubernetes.io/role/internal-elb": "1",
                                        DISCOVERY_TAG: cluster_name,
-                                       "Name": f"{cluster_name}-private-{i}"}, opts=child(self))
+                                       "Name": f"{cluster_name}-private-{i}"}, opts=child(self, **sticky))
             routes.append(aws.ec2.RouteTableAssociation(f"{name}-private-{i}-rta", subnet_id=sub.id,
                                                         route_table_id=private_rt.id, opts=child(self)))
             private.append(sub)
@@ -122,5 +125,6 @@ class Network(pulumi.ComponentResource):
         # Karpenter draining its nodes on destroy) keeps its way out until it is gone itself.
         egress = [r.id for r in routes] + [nat.id, private_rt.id, public_rt.id]
         self.vpc_id = vpc.id
+        self.zones = pulumi.Output.all(*[s.availability_zone for s in private])
         self.private_subnet_ids = pulumi.Output.all(*[s.id for s in private], *egress).apply(lambda ids: ids[:n])
         self.public_subnet_ids = pulumi.Output.all(*[s.id for s in public], *egress).apply(lambda ids: ids[:n])

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import ipaddress
 import math
+from itertools import combinations
 from typing import Iterable, Mapping, Sequence
 
 from .errors import ConfigError
@@ -27,15 +28,24 @@ def offered_zones(instance_types: Sequence[str], locations: Sequence[str]) -> di
 
 def choose_zones(available: Sequence[str], offers: Mapping[str, set[str]], gpu_types: Iterable[str],
                  count: int) -> list[str]:
-    """`count` zones for the VPC, those offering the most of the stack's GPU instance types first (ties by
-    name): not every zone offers every GPU type, and the first N zone names often lack p4d/p5. Raises a
-    ConfigError when a GPU type is offered in none of the chosen zones."""
+    """`count` zones for a new VPC: of every set of `count` zones, the one where the most of the stack's GPU
+    instance types are offered (then the most offerings, then the first names): not every zone offers every
+    GPU type, and the first N zone names often lack p4d/p5. Raises a ConfigError when no set offers every
+    type. The zones are chosen once: the subnets keep theirs afterwards (see components/network.py)."""
     types = sorted(set(gpu_types))
     if len(available) < count:
         raise ConfigError(ZONES_KEY, count, f"at most {len(available)}: the region has {len(available)} "
                                             f"available zones ({', '.join(available)})")
-    ranked = sorted(available, key=lambda z: (-sum(z in offers.get(t, set()) for t in types), z))
-    chosen = sorted(ranked[:count])
+
+    def score(zones: tuple[str, ...]) -> tuple[int, int]:
+        return (sum(bool(offers.get(t, set()) & set(zones)) for t in types),
+                sum(z in offers.get(t, set()) for t in types for z in zones))
+
+    best: tuple[str, ...] | None = None
+    for combo in combinations(sorted(available), count):  # at most C(6, 3) = 20 sets in a region
+        if best is None or score(combo) > score(best):
+            best = combo
+    chosen = list(best or ())
     missing = [t for t in types if not offers.get(t, set()) & set(chosen)]
     if missing:
         raise ConfigError(ZONES_KEY, count, "zones that offer every GPU instance type of the stack: "

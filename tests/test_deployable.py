@@ -173,3 +173,30 @@ def test_plan_output_starts_with_what_a_reviewer_needs(capsys, mode):
     assert out.index("POOL ") < out.index("WORKLOAD ") < out.index("Resources.") < out.index("registrations (")
     assert "cost 43.92 USD per hour" in out  # 2 x p4d.24xlarge at the kept 21.96 (1 node group node, 1 launched)
     assert "COMPUTE/GPU ?" not in out and " ? " not in out.split("Resources.")[0]
+
+
+def test_the_zone_choice_covers_every_gpu_type_when_some_set_can():
+    """A greedy pick of the best-offering zones would take a and b (both offer p4d) and miss p5en, offered
+    only in c; the set {a, c} covers both."""
+    from gpu_slicing.network import choose_zones
+
+    offers = {"p4d.24xlarge": {"x-a", "x-b"}, "p5en.48xlarge": {"x-c"}}
+    assert choose_zones(["x-a", "x-b", "x-c"], offers, ["p4d.24xlarge", "p5en.48xlarge"], 2) == ["x-a", "x-c"]
+
+
+def test_subnets_keep_their_zone_once_created(dev_runs):
+    """A zone is replace-only and the new subnet would collide with the old one's CIDR: once created, a
+    subnet keeps its zone whatever the offerings or the stack's GPU types say later."""
+    subnets = dev_runs["preview"].by_type("aws:ec2/subnet:Subnet")
+    assert subnets and all("availabilityZone" in s.options["ignoreChanges"] for s in subnets)
+
+
+def test_karpenter_pools_count_in_the_zone_choice():
+    """A Karpenter-only stack of p4d NodePools gets zones that offer p4d (a, c, d in the kept table)."""
+    cfg = dev_config()
+    cfg[NS + "nodeGroups"] = []
+    cfg[NS + "workloads"] = [w for w in cfg[NS + "workloads"] if w["pool"] == "p4d-small"]
+    cfg[NS + "maxGpuNodes"] = 4
+    r = run(cfg, preview=False)
+    assert r.error is None, r.error
+    assert r.outputs["availabilityZones"] == [f"us-east-1{c}" for c in harness.OFFERINGS["us-east-1"]["p4d.24xlarge"]]
