@@ -250,6 +250,7 @@ class Launch:
     instance_type: str
     nodes: int
     usd_per_hour: float
+    usd_per_node_hour: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -344,7 +345,8 @@ def _pool_json(r: PoolReport) -> dict[str, Any]:
         "gpu": p.instance.gpu.name, "gpusPerNode": p.instance.gpu_count, "layout": p.layout, "strategy": p.strategy,
         "nodes": {"min": p.nodes_min, "desired": p.nodes_desired, "max": p.nodes_max, "available": p.nodes_available,
                   "willExist": r.launch.nodes},
-        "launch": {"instanceType": r.launch.instance_type, "nodes": r.launch.nodes},
+        "launch": {"instanceType": r.launch.instance_type, "nodes": r.launch.nodes,
+                   "usdPerNodeHour": r.launch.usd_per_node_hour},
         "usdPerHour": r.launch.usd_per_hour,
         "perNode": dict(p.per_node),
         "perInstanceType": {t: dict(v) for t, v in p.types.items()},
@@ -608,9 +610,10 @@ def _launch(p: PoolCapacity, placed: list[Demand], price) -> Launch:
     """The nodes a pool will run: a node group its desired size; a NodePool what Karpenter launches for
     the pods placed on it, on the instance type that holds them most cheaply (its cost-first choice)."""
     if p.kind == "nodeGroup":
-        return Launch(p.instance_type, p.nodes_desired, round(p.nodes_desired * price(p.instance_type), 2))
+        each = price(p.instance_type)
+        return Launch(p.instance_type, p.nodes_desired, round(p.nodes_desired * each, 2), each)
     if not placed:
-        return Launch(p.instance_type, 0, 0.0)
+        return Launch(p.instance_type, 0, 0.0, price(p.instance_type))
     options = []
     for t, per in p.types.items():
         n = nodes_for(per, placed)
@@ -618,9 +621,9 @@ def _launch(p: PoolCapacity, placed: list[Demand], price) -> Launch:
             options.append((n * price(t), n, t))
     if not options:  # no one type holds every pod: sized on the roomiest, as the placement was
         n = nodes_for(_best(p), placed) or 0
-        return Launch(p.instance_type, n, round(n * price(p.instance_type), 2))
+        return Launch(p.instance_type, n, round(n * price(p.instance_type), 2), price(p.instance_type))
     cost, n, t = min(options)
-    return Launch(t, n, round(cost, 2))
+    return Launch(t, n, round(cost, 2), price(t))
 
 
 def _pool_compute(p: PoolCapacity) -> tuple[int | None, ...] | None:

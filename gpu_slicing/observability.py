@@ -189,10 +189,14 @@ ADVERTISED = f'kube_node_status_allocatable{{resource=~"{SLICE_RESOURCES}"}} * {
 IN_USE = f'{_requests(SLICE_RESOURCES, "Running")} * {_POOL_OF_NODE}'
 
 
-def cost_query(instance_types: Iterable[catalog.InstanceType]) -> str:
-    """On-demand $/h of each pool's nodes, from the catalog's price table (one term per instance type)."""
+def cost_query(instance_types: Iterable[catalog.InstanceType], prices: Mapping[str, float] | None = None) -> str:
+    """$/h of each pool's nodes at the plan's prices: the stack's pricePerHour where it names the type, else
+    the catalog's on-demand figure (one term per instance type)."""
+    def price(t: catalog.InstanceType) -> float:
+        return float((prices or {}).get(t.name, t.on_demand_usd_per_hour))
+
     terms = [f'count by ({POOL}, {INSTANCE_TYPE}) (kube_node_labels{{{POOL}!="", {INSTANCE_TYPE}="{t.name}"}}) '
-             f"* {t.on_demand_usd_per_hour:g}" for t in sorted(set(instance_types), key=lambda t: t.name)]
+             f"* {price(t):g}" for t in sorted(set(instance_types), key=lambda t: t.name)]
     return " or ".join(terms) if terms else "vector(0)"
 
 
@@ -325,7 +329,7 @@ def panels(cfg: StackConfig, pools: Iterable[Any]) -> tuple[Panel, ...]:
         Panel("MIG state per node", "GPU nodes Ready", "table",
               f'kube_node_status_condition{{condition="Ready", status="true"}} * {_POOL_OF_NODE}', "", "short",
               "GPU nodes and whether they are Ready (1) or not (0)"),
-        Panel("Cost", "On-demand cost per pool ($/h)", "timeseries", cost_query(types),
+        Panel("Cost", "On-demand cost per pool ($/h)", "timeseries", cost_query(types, cfg.price_per_hour),
               f"{{{{{POOL}}}}} {{{{{INSTANCE_TYPE}}}}}", "currencyUSD",
               "nodes per pool times the plan's on-demand price of their instance type"),
         Panel("Cost", "Share of slices no running pod holds", "timeseries",

@@ -440,9 +440,11 @@ def api_endpoint_reachable(r: Res, ctx: Context) -> Iterator[str]:
         return
     cidrs = [c for c in as_list(cidrs) if known(c)]
     docs = [c for c in cidrs if documentation_range(c)]
-    if docs and len(docs) == len(cidrs):
-        yield (f"{r.name}: publicAccessCidrs {docs} are documentation ranges (RFC 5737): no client can reach the "
-               "API, so no Kubernetes object can be created, changed or deleted; use the deployers' CIDRs")
+    if docs:  # as the config refuses it: an entry no client is in is a mistake, even beside real ones
+        reach = "no client can reach the API, so no Kubernetes object can be created, changed or deleted" \
+            if len(docs) == len(cidrs) else "an entry that admits no client is a mistake"
+        yield (f"{r.name}: publicAccessCidrs {docs} are documentation ranges (RFC 5737): {reach}; use the "
+               "deployers' CIDRs")
 
 
 def _covers_ssh(from_port: Any, to_port: Any, protocol: Any) -> bool:

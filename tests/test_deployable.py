@@ -135,7 +135,7 @@ def test_every_gpu_pod_of_the_dev_stack_fits_on_the_nodes_that_will_exist(dev_ru
     by_pool = {p["name"]: p for p in cap["pools"]}
     # p4d-balanced: one desired node, 16/8/8 slices, filled exactly (FACTS 1.6)
     assert by_pool["p4d-balanced"]["nodes"]["willExist"] == 1
-    assert by_pool["p4d-small"]["launch"] == {"instanceType": "p4d.24xlarge", "nodes": 1}
+    assert by_pool["p4d-small"]["launch"] == {"instanceType": "p4d.24xlarge", "nodes": 1, "usdPerNodeHour": 21.96}
 
 
 def _wide_stack(groups: int, pools: int, workloads: int) -> dict:

@@ -298,3 +298,37 @@ def test_the_gpu_operator_keeps_upgrading_its_own_crds():
     rel = next(x for x in plan(dev_config()).resources.values()
                if x["name"] == "gpu-dev-gpu-operator" and x["type"] == "kubernetes:helm.sh/v3:Release")
     assert "upgradeCRD" not in json.dumps(rel["inputs"]["values"])
+
+
+def test_costs_follow_the_plan_prices_and_the_type_karpenter_launches():
+    """A NodePool of [g5.xlarge, g5.12xlarge] with a stack price override: the diff costs the pool the way
+    the capacity plan does (the type Karpenter launches, at the stack's price), not at a catalog price."""
+    def two_sizes(c):
+        c["gpu-slicing:karpenter"]["nodePools"].append({"name": "g5-mixed", "instanceTypes": ["g5.xlarge", "g5.12xlarge"],
+                                                        "maxNodes": 2})
+        c["gpu-slicing:workloads"].append({"name": "big", "gpus": 4, "replicas": 2, "pool": "g5-mixed"})
+        c["gpu-slicing:maxGpuNodes"] = 15
+        c["gpu-slicing:pricePerHour"] = {"g5.12xlarge": 1.0}
+
+    r = case(two_sizes)
+    (pool,) = [p for p in r["pools"] if p["name"] == "g5-mixed"]
+    assert pool["impact"] == "create" and pool["nodesAfter"] == 2  # two 4-GPU pods: two g5.12xlarge
+    assert pool["cost"]["after"] == 2.0  # 2 x the stack's 1.00, not the catalog's 5.67
+    assert r["costPerHour"]["after"] == round(2 * P4D + 2.0, 2)
+
+
+def test_a_node_group_replaced_under_its_own_name_is_called_a_collision():
+    """Existing-VPC subnets changed: EKS replaces the node group (subnets are not in UpdateNodegroupConfig),
+    and under the same name the create-before-delete replace collides, so the diff fails loudly."""
+    def existing(c, subnets):
+        c["gpu-slicing:network"] = {"vpcId": "vpc-1", "privateSubnetIds": subnets, "publicSubnetIds": ["subnet-p"]}
+
+    base = dev_config()
+    existing(base, ["subnet-a", "subnet-b"])
+    head = copy.deepcopy(base)
+    existing(head, ["subnet-a", "subnet-c"])
+    r = diff.compare(plan(base), plan(head))
+    assert "p4d-balanced" in r["collisions"]
+    (pool,) = [p for p in r["pools"] if p["name"] == "p4d-balanced"]
+    assert pool["collides"] and "collides" in pool["why"]
+    assert "REPLACE COLLIDES" in diff.render(r, "base", "head")

@@ -220,6 +220,14 @@ def test_cost_panel_prices_each_instance_type_from_the_catalog():
     assert two.count(" or ") == 1 and f"* {catalog.INSTANCE_TYPES['p5.48xlarge'].on_demand_usd_per_hour:g}" in two
 
 
+def test_cost_panel_uses_the_stacks_own_prices_like_the_plan():
+    """gpu-slicing:pricePerHour (a region's or a deal's price) reaches the dashboard as it reaches the plan."""
+    from gpu_slicing import catalog
+
+    got = obs.cost_query([catalog.INSTANCE_TYPES["p4d.24xlarge"]], {"p4d.24xlarge": 12.5})
+    assert got.endswith('label_node_kubernetes_io_instance_type="p4d.24xlarge"}) * 12.5')
+
+
 def test_dashboard_configmap_is_what_the_grafana_sidecar_loads():
     cfg, pools = _dev()
     cm = obs.dashboard_configmap(cfg, pools)

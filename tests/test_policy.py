@@ -199,8 +199,10 @@ def test_api_endpoint_reachable():
     inside = res("aws:eks/cluster:Cluster", "c", {"vpcConfig": {"endpointPublicAccess": True,
                                                                 "publicAccessCidrs": ["198.51.100.7/32"]}})
     assert violations("api-endpoint-reachable", [inside])
-    for ok in ({"endpointPublicAccess": True, "publicAccessCidrs": ["203.0.113.0/24", "100.64.1.0/24"]},
-               {"endpointPublicAccess": False, "publicAccessCidrs": ["192.0.2.0/24"]},
+    beside = res("eks:index:Cluster", "c", {"endpointPublicAccess": True,
+                                            "publicAccessCidrs": ["203.0.113.0/24", "100.64.1.0/24"]})
+    assert "admits no client" in violations("api-endpoint-reachable", [beside])[0]  # as the config refuses it
+    for ok in ({"endpointPublicAccess": False, "publicAccessCidrs": ["192.0.2.0/24"]},
                {"endpointPublicAccess": True, "publicAccessCidrs": ["0.0.0.0/0"]},
                {"endpointPublicAccess": True, "publicAccessCidrs": rules.UNKNOWN}):
         assert violations("api-endpoint-reachable", [res("eks:index:Cluster", "c", ok)]) == [], ok

@@ -168,18 +168,13 @@ def running_nodes(pool: dict | None) -> int:
     nodes Karpenter launches for the planned workloads."""
     if not pool:
         return 0
-    if pool["kind"] == "nodeGroup":
-        return int(pool["nodes"]["desired"])
-    return int((pool.get("utilization") or {}).get("nodesNeeded") or 0)
+    return int(pool["nodes"]["willExist"])
 
 
 def price(pool: dict | None) -> float:
-    from gpu_slicing import catalog
-
-    if not pool:
-        return 0.0
-    it = catalog.INSTANCE_TYPES.get(pool["instanceType"])
-    return float(it.on_demand_usd_per_hour) if it else 0.0
+    """USD per node-hour of the instance type the pool runs (the capacity plan's figure: the stack's
+    pricePerHour overrides, and for a NodePool the type Karpenter launches)."""
+    return float(pool["launch"]["usdPerNodeHour"]) if pool else 0.0
 
 
 def _az_count(p: Plan) -> int:
@@ -231,6 +226,12 @@ def _node_group_impact(entry: dict, old: dict | None, new: dict | None, by_urn: 
                                                        f"{before} node(s) drain before new ones exist")
             return low
         old_name, new_name = old["inputs"].get("nodeGroupName"), new["inputs"].get("nodeGroupName")
+        if old_name == new_name:
+            entry.update(impact="blue-green", collides=True, why=(
+                f"node group replaced ({', '.join(r['changed'])}) under the same EKS name {new_name}: the "
+                "create-before-delete replace collides with the live group and `pulumi up` fails; change what "
+                "the name's token covers (instance type, capacity type, AMI type, layout) or replace delete-first"))
+            return before * pb + after * ph
         entry.update(impact="blue-green", why=(
             f"new node group {new_name} ({after} x {h['instanceType']}, {h['layout']}) is created and ready before "
             f"EKS drains and deletes {old_name} ({before} node(s), {b['layout']}): new nodes boot straight into "
@@ -373,14 +374,19 @@ def compare(base: Plan, head: Plan) -> dict:
             "after": round(sum(p["cost"]["after"] for p in pools), 2),
             "peak": round(sum(p["cost"]["peak"] for p in pools), 2)}
     dangerous = [p["name"] for p in pools if p["impact"] == "reconfigure-in-place"]
+    collisions = [p["name"] for p in pools if p.get("collides")]
     return {"resources": resources, "pools": pools, "workloads": diff_workloads(base, head), "costPerHour": cost,
             "order": [f"{r['op']} {r['type'].split(':')[-1]} {r['name']}" for r in resources],
-            "reconfigureInPlace": dangerous, "retainMigLayouts": dropped_layouts(base, head, pools),
+            "reconfigureInPlace": dangerous, "collisions": collisions,
+            "retainMigLayouts": dropped_layouts(base, head, pools),
             "upgradePath": upgrade_path(resources, pools)}
 
 
 def render(report: dict, base_label: str, head_label: str) -> str:
     lines = [f"Change from {base_label} to {head_label}", ""]
+    if report["collisions"]:
+        lines += ["!" * 78, f"!! REPLACE COLLIDES: {', '.join(report['collisions'])}: a node group is replaced under "
+                            "its own name, which EKS refuses while the old one exists", "!" * 78, ""]
     if report["reconfigureInPlace"]:
         lines += ["!" * 78,
                   f"!! RECONFIGURE IN PLACE: {', '.join(report['reconfigureInPlace'])}: live nodes get a new MIG "
@@ -462,7 +468,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
         print(f"report written to {args.json}")
-    return 1 if report["reconfigureInPlace"] else 0
+    return 1 if report["reconfigureInPlace"] or report["collisions"] else 0
 
 
 if __name__ == "__main__":
