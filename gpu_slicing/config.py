@@ -176,8 +176,12 @@ def _vpc_cidr(v: Any, key: str) -> str:
     return str(net)
 
 
+# Inside a documentation range (each a /24): its first three octets and a /24 to /32 prefix (or none: /32).
+_DOC_PREFIXES = "|".join(re.escape(str(n.network_address).rsplit(".", 1)[0]) for n in DOCUMENTATION_RANGES)
+
+
 @_schema({"type": "string", "pattern": rf"^{_IPV4}(/([0-9]|[12][0-9]|3[0-2]|{_IPV4}))?$",
-          "not": {"pattern": r"^(192\.0\.2|198\.51\.100|203\.0\.113)\.[0-9]+(/(2[4-9]|3[0-2]))?$"}})
+          "not": {"pattern": rf"^({_DOC_PREFIXES})\.[0-9]+(/(2[4-9]|3[0-2]))?$"}})
 def _client_cidr(v: Any, key: str) -> str:
     net = _ipv4_network(v, key)
     for doc in DOCUMENTATION_RANGES:

@@ -19,7 +19,7 @@ from .config import ClusterConfig, KarpenterConfig, NetworkConfig, StackConfig, 
 
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
 # Blocks whose parser lives beside its meaning, by config key.
-PARSED_ELSEWHERE = {"migLayouts": layouts.CUSTOM_LAYOUTS_SCHEMA, "sharing": sharing.SHARING_SCHEMA}
+PARSED_ELSEWHERE: dict[str, dict[str, Any]] = {"migLayouts": layouts.CUSTOM_LAYOUTS_SCHEMA, "sharing": sharing.SHARING_SCHEMA}
 # Rules within one block that `gpu_slicing.validate` enforces and JSON Schema can state.
 _RULES: dict[type, list[dict]] = {
     ClusterConfig: [{
@@ -60,7 +60,7 @@ def _field_schema(cls: type, f: dataclasses.Field, hint: Any) -> dict:
     key = f.metadata["key"]
     if key in PARSED_ELSEWHERE:
         out = dict(PARSED_ELSEWHERE[key])
-    elif dataclasses.is_dataclass(hint):
+    elif isinstance(hint, type) and dataclasses.is_dataclass(hint):
         out = _object(hint)
         if not _required(hint):
             out["type"] = ["object", "null"]  # `network:` with nothing under it reads as the defaults
