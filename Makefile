@@ -8,7 +8,7 @@ JSON ?=
 DEMAND ?=
 BASE ?=
 
-.PHONY: plan test diff advise bench clean
+.PHONY: plan test diff advise schema bench clean
 
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,9 @@ test: $(VENV)/.installed ## layer contracts (.importlinter), the pure layer's ty
 
 advise: $(VENV)/.installed ## MIG layout advisor: DEMAND=demand.yaml | CONFIG=Pulumi.x.yaml, JSON=out.json, ARGS="--karpenter --max-layouts 2 --price 22"
 	$(PY) -m tools.advise $(if $(DEMAND),--demand $(DEMAND)) $(if $(CONFIG),--config $(CONFIG)) $(if $(JSON),--json $(JSON)) $(ARGS)
+
+schema: $(VENV)/.installed ## regenerate stack.schema.json (editors' completion and checks) from gpu_slicing/config.py
+	$(PY) -m tools.schema
 
 bench: $(VENV)/.installed ## capacity planner and advisor benchmarks
 	$(PY) bench/bench_capacity.py

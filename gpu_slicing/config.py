@@ -82,6 +82,20 @@ def _field(key: str, default: Any = dataclasses.MISSING, *, check: Callable[[Any
 
 
 # --- scalar checks: each takes (raw value, config key) and returns the parsed value -------------------
+# Each also carries `schema`, the JSON Schema fragment of what it accepts (gpu_slicing.schema builds the
+# stack file's schema from them): never stricter than the check, so an editor flags nothing it would accept.
+
+_OCTET = r"(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])"
+_IPV4 = rf"{_OCTET}(\.{_OCTET}){{3}}"
+
+
+def _schema(fragment: dict) -> Callable[[Callable], Callable]:
+    """Attach `fragment` to a check as its `schema`."""
+    def attach(check: Callable) -> Callable:
+        check.schema = fragment  # type: ignore[attr-defined]
+        return check
+    return attach
+
 
 def _number_read(v: Any) -> str:
     """When YAML read an unquoted scalar as a number or boolean, say so and how to quote it; else ''."""
@@ -95,12 +109,14 @@ def _number_read(v: Any) -> str:
     return ""
 
 
+@_schema({"type": "string", "minLength": 1})
 def _string(v: Any, key: str) -> str:
     if not isinstance(v, str) or not v:
         raise ConfigError(key, v, _number_read(v) + "a non-empty string")
     return v
 
 
+@_schema({"type": "string", "pattern": _NAME_RE.pattern})
 def _name(v: Any, key: str) -> str:
     if not isinstance(v, str) or not _NAME_RE.match(v):
         raise ConfigError(key, v, _number_read(v) + "a lowercase DNS label: a-z, 0-9 and '-', 1-40 characters, "
@@ -108,6 +124,7 @@ def _name(v: Any, key: str) -> str:
     return v
 
 
+@_schema({"type": "boolean"})
 def _bool(v: Any, key: str) -> bool:
     if not isinstance(v, bool):
         raise ConfigError(key, v, "true or false")
@@ -119,7 +136,7 @@ def _int_between(lo: int, hi: int) -> Callable[[Any, str], int]:
         if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
             raise ConfigError(key, v, f"an integer from {lo} to {hi}")
         return v
-    return check
+    return _schema({"type": "integer", "minimum": lo, "maximum": hi})(check)
 
 
 def _one_of(*allowed: str, why: Mapping[str, str] | None = None) -> Callable[[Any, str], str]:
@@ -130,7 +147,7 @@ def _one_of(*allowed: str, why: Mapping[str, str] | None = None) -> Callable[[An
         if v not in allowed:
             raise ConfigError(key, v, _number_read(v) + "one of " + ", ".join(allowed))
         return v
-    return check
+    return _schema({"type": "string", "enum": list(allowed)})(check)
 
 
 def _ipv4_network(v: Any, key: str) -> ipaddress.IPv4Network:
@@ -145,6 +162,12 @@ def _ipv4_network(v: Any, key: str) -> ipaddress.IPv4Network:
     return net
 
 
+# /16 to /20 with zero host bits (validate refuses /21 to /28 for a new VPC, and vpcCidr is absent with an
+# existing one), or any address/netmask, which ip_network also reads.
+_VPC_BLOCK = "|".join(f"({'|'.join(str(n) for n in range(0, 256, 2 ** (24 - p)))})\\.0/{p}" for p in range(16, 21))
+
+
+@_schema({"type": "string", "pattern": rf"^({_OCTET}\.{_OCTET}\.({_VPC_BLOCK})|{_IPV4}/{_IPV4})$"})
 def _vpc_cidr(v: Any, key: str) -> str:
     net = _ipv4_network(v, key)
     lo, hi = VPC_PREFIX_RANGE
@@ -153,6 +176,12 @@ def _vpc_cidr(v: Any, key: str) -> str:
     return str(net)
 
 
+# Inside a documentation range (each a /24): its first three octets and a /24 to /32 prefix (or none: /32).
+_DOC_PREFIXES = "|".join(re.escape(str(n.network_address).rsplit(".", 1)[0]) for n in DOCUMENTATION_RANGES)
+
+
+@_schema({"type": "string", "pattern": rf"^{_IPV4}(/([0-9]|[12][0-9]|3[0-2]|{_IPV4}))?$",
+          "not": {"pattern": rf"^({_DOC_PREFIXES})\.[0-9]+(/(2[4-9]|3[0-2]))?$"}})
 def _client_cidr(v: Any, key: str) -> str:
     net = _ipv4_network(v, key)
     for doc in DOCUMENTATION_RANGES:
@@ -165,12 +194,14 @@ def _client_cidr(v: Any, key: str) -> str:
     return str(net)
 
 
+@_schema({"type": "array", "minItems": 1, "uniqueItems": True, "items": {"type": "string", "enum": ["on-demand", "spot"]}})
 def _capacity_types(v: Any, key: str) -> tuple[str, ...]:
     if isinstance(v, list) and "reserved" in v:
         raise ConfigError(key, v, f"on-demand and/or spot; reserved is {RESERVED_WHY}")
     return _list_of(_one_of("on-demand", "spot"), min_len=1, unique=True)(v, key)
 
 
+@_schema({"type": "string", "pattern": _ROLE_ARN_RE.pattern})
 def _role_arn(v: Any, key: str) -> str:
     if not isinstance(v, str) or not _ROLE_ARN_RE.match(v):
         hint = (" (an assumed-role session ARN from sts get-caller-identity: give the role's own ARN, "
@@ -179,6 +210,8 @@ def _role_arn(v: Any, key: str) -> str:
     return v
 
 
+@_schema({"type": ["object", "null"], "propertyNames": {"enum": list(catalog.INSTANCE_TYPES)},
+          "additionalProperties": {"type": "number", "exclusiveMinimum": 0}})
 def _prices(v: Any, key: str) -> Mapping[str, float]:
     if v is None:
         return {}
@@ -206,20 +239,27 @@ def _list_of(item: Callable[[Any, str], Any], *, min_len: int = 0, unique: bool 
         if unique and len(set(out)) != len(out):
             raise ConfigError(key, v, "a list without duplicates")
         return out
-    return check
+    return _schema({"type": "array", "items": item.schema,  # type: ignore[attr-defined]
+                    **({"minItems": min_len} if min_len else {}), **({"uniqueItems": True} if unique else {})})(check)
 
 
+@_schema({"type": "string", "enum": [n for n, it in catalog.INSTANCE_TYPES.items()
+                                     if n not in catalog.REFUSED_INSTANCE_TYPES and not catalog.driver_shortfall(it)]})
 def _instance_type(v: Any, key: str) -> str:
     """A catalog GPU type the AMI's driver runs (refused types, e.g. p6e-gb200, say why)."""
     return catalog.check_instance_type(v, key).name
 
 
+_EC2_TYPE = r"^[a-z][a-z0-9-]*\.[a-z0-9]+$"
+
+
 def _ec2_type(v: Any, key: str) -> str:
-    if not isinstance(v, str) or not re.match(r"^[a-z][a-z0-9-]*\.[a-z0-9]+$", v):
+    if not isinstance(v, str) or not re.match(_EC2_TYPE, v):
         raise ConfigError(key, v, "an EC2 instance type such as m7i.large")
     return v
 
 
+@_schema({"type": "string", "pattern": _DURATION_RE.pattern})
 def _duration(v: Any, key: str) -> str:
     if not isinstance(v, str) or not _DURATION_RE.fullmatch(v):
         raise ConfigError(key, v, "a duration such as 10m, 1h or 720h (units s, m, h), or Never "
@@ -227,6 +267,7 @@ def _duration(v: Any, key: str) -> str:
     return v
 
 
+@_schema({"type": "string", "enum": list(SUPPORTED_KUBERNETES_VERSIONS)})
 def _k8s_version(v: Any, key: str) -> str:
     if isinstance(v, (int, float)) and not isinstance(v, bool):
         raise ConfigError(key, v, f"a quoted EKS Kubernetes version: YAML read the number {v!r}, not text "
@@ -238,6 +279,8 @@ def _k8s_version(v: Any, key: str) -> str:
     return v
 
 
+@_schema({"type": "string", "pattern": _EC2_TYPE,
+          "not": {"anyOf": [{"enum": list(catalog.INSTANCE_TYPES)}, {"pattern": _GPU_FAMILY_RE.pattern}]}})
 def _system_type(v: Any, key: str) -> str:
     v = _ec2_type(v, key)
     if v in catalog.INSTANCE_TYPES or _GPU_FAMILY_RE.match(v):
@@ -248,6 +291,8 @@ def _system_type(v: Any, key: str) -> str:
     return v
 
 
+@_schema({"type": "object", "propertyNames": layouts.LABEL_VALUE_SCHEMA,
+          "additionalProperties": {"type": "array", "minItems": 1, "items": {"type": "object"}}})
 def _mig_parted_entries(v: Any, key: str) -> dict:
     if not isinstance(v, Mapping) or not all(
             isinstance(n, str) and layouts.is_label_value(n) and isinstance(e, list) and e
@@ -255,6 +300,14 @@ def _mig_parted_entries(v: Any, key: str) -> dict:
         raise ConfigError(key, v, "a map of layout label value -> its mig-parted entries "
                                   "[{devices: ..., mig-enabled: ..., mig-devices: {...}}] (as make diff prints them)")
     return dict(v)
+
+
+def _like(regex: str, what: str) -> Callable[[Any, str], str]:
+    def check(v: Any, key: str) -> str:
+        if not isinstance(v, str) or not re.match(regex, v):
+            raise ConfigError(key, v, f"a string like {what}")
+        return v
+    return _schema({"type": "string", "pattern": regex})(check)
 
 
 def _raw(v: Any, key: str) -> Any:
@@ -317,7 +370,7 @@ class GpuOperatorConfig:
     mig_strategy: str = _field("migStrategy", "mixed", check=_one_of("none", "single", "mixed"),
                                doc="how MIG slices are advertised: mixed = nvidia.com/mig-<profile>")
     retained_mig_layouts: Mapping[str, Any] = _field(
-        "retainedMigLayouts", {}, check=lambda v, k: _mig_parted_entries(v, k),
+        "retainedMigLayouts", {}, check=_mig_parted_entries,
         doc="mig-parted entries of layout labels live nodes still carry (make diff prints them when a change drops one)")
 
 
@@ -355,7 +408,7 @@ class NodePoolConfig:
     consolidate_after: str = _field("consolidateAfter", "10m", check=_duration,
                                     doc="how long a node must be empty before Karpenter removes it")
     expire_after: str = _field("expireAfter", "Never",
-                               check=lambda v, k: v if v == "Never" else _duration(v, k),
+                               check=_duration,
                                doc="node lifetime before a forced replacement; Never for GPU pools (AMI bumps "
                                    "arrive as drift, inside the maintenance window)")
     drift_schedule: str | None = _field("driftSchedule", None, check=_string,
@@ -373,11 +426,12 @@ class KarpenterConfig:
     version: str = _field("version", KARPENTER_VERSION, check=_one_of(KARPENTER_VERSION),
                           doc="Karpenter chart/CRD version (pinned; objects are checked against its CRDs)")
     ami_alias_version: str = _field("amiAliasVersion", AMI_ALIAS_VERSION,
-                                    check=lambda v, k: _pattern(v, k, r"^v[0-9]{8}$", "vYYYYMMDD"),
+                                    check=_like(r"^v[0-9]{8}$", "vYYYYMMDD"),
                                     doc="AL2023 AMI release for amiSelectorTerms alias al2023@<version>")
     node_pools: tuple[NodePoolConfig, ...] = _field("nodePools", (), check=_raw, doc="GPU NodePools")
 
 
+@_schema({"type": "object", "propertyNames": {"minLength": 1}, "additionalProperties": {"type": "string"}})
 def _labels(v: Any, key: str) -> Mapping[str, str]:
     if not isinstance(v, Mapping) or not all(isinstance(k, str) and k and isinstance(x, str) for k, x in v.items()):
         raise ConfigError(key, v, "a mapping of Kubernetes label names to string values")
@@ -443,12 +497,6 @@ class StackConfig:
     allow_disruption: bool = _field("allowDisruption", False, check=_bool,
                                     doc="let the policy pack pass changes that disrupt live GPU nodes "
                                         "(nodeGroups[].migLayoutChange: in-place)")
-
-
-def _pattern(v: Any, key: str, regex: str, what: str) -> str:
-    if not isinstance(v, str) or not re.match(regex, v):
-        raise ConfigError(key, v, f"a string like {what}")
-    return v
 
 
 def _build(cls: type, raw: Any, key: str, nested: Mapping[str, Callable[[Any, str], Any]] | None = None) -> Any:

@@ -32,6 +32,29 @@ _ENTRY_KEYS = ("devices", "profiles", "migEnabled")
 _ENTRY_SHAPE = "list of entries {devices: all | [GPU indexes], profiles: {profile: count}, migEnabled: bool}"
 LAYOUT_NAME_MAX = 55  # + "-" + 7-character content hash = a 63-character label value
 _LABEL_VALUE = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
+LABEL_VALUE_SCHEMA = {"type": "string", "pattern": _LABEL_VALUE.pattern, "maxLength": 63}
+# The JSON Schema fragment of `migLayouts` (gpu_slicing.schema), matching `parse_custom_layouts`: what needs
+# the instance type (GPU indexes in range, profiles that fit) and "all" being the only entry are not in it.
+CUSTOM_LAYOUTS_SCHEMA = {
+    "type": ["object", "null"],
+    "propertyNames": {**LABEL_VALUE_SCHEMA, "maxLength": LAYOUT_NAME_MAX, "not": {"pattern": f"^{NVIDIA_PREFIX}"}},
+    "additionalProperties": {
+        "type": "array", "minItems": 1,
+        "items": {
+            "type": "object", "additionalProperties": False, "required": ["devices"],
+            "properties": {
+                "devices": {"description": "all, or the GPU indexes (0, 1, ...) this entry configures",
+                            "anyOf": [{"const": "all"}, {"type": "array", "minItems": 1, "uniqueItems": True,
+                                                         "items": {"type": "integer", "minimum": 0}}]},
+                "profiles": {"description": "MIG profile -> instances per GPU, e.g. {1g.5gb: 7}; none: MIG off",
+                             "type": "object", "propertyNames": {"minLength": 1},
+                             "additionalProperties": {"type": "integer", "minimum": 1}},
+                "migEnabled": {"description": "MIG mode (default: true when profiles are given)",
+                               "type": "boolean"},
+            },
+        },
+    },
+}
 
 
 def is_label_value(s: str) -> bool:

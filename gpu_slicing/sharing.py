@@ -24,6 +24,34 @@ _KEYS = {TIME_SLICING: ("replicas", "resources", "renameByDefault", "failRequest
          MPS: ("replicas", "resources", "renameByDefault")}
 _RESOURCE = re.compile(r"^nvidia\.com/(gpu|mig-[0-9a-z.+-]+)$")
 
+# The JSON Schema fragment of a pool's `sharing` (gpu_slicing.schema), matching `parse_sharing`; what the
+# node advertises (`check_sharing`: MPS only without MIG, resources the node has) is not in it.
+_SHARE = {"replicas": {"description": "how many pods share each resource (1 is no sharing)",
+                       "type": "integer", "minimum": 2},
+          "renameByDefault": {"description": "advertise shared resources as <name>.shared", "type": "boolean"}}
+SHARING_SCHEMA = {
+    "type": ["object", "null"], "additionalProperties": False, "maxProperties": 1,
+    "description": "GPU sharing through the device plugin: timeSlicing or mps (one of them)",
+    "properties": {
+        TIME_SLICING: {"description": "time-slicing: pods take turns on a GPU or MIG slice (no memory isolation)",
+                       "type": "object", "additionalProperties": False, "required": ["replicas"],
+                       "properties": {**_SHARE,
+                                      "resources": {"description": "resources to share (default: all the node "
+                                                                   "advertises)",
+                                                    "type": "array", "minItems": 1, "uniqueItems": True,
+                                                    "items": {"type": "string", "pattern": _RESOURCE.pattern}},
+                                      "failRequestsGreaterThanOne": {"description": "fail a pod asking for "
+                                                                                    "more than one share",
+                                                                     "type": "boolean"}}},
+        MPS: {"description": "MPS: fixed shares of a whole GPU (not with MIG)",
+              "type": "object", "additionalProperties": False, "required": ["replicas"],
+              "properties": {**_SHARE,
+                             "resources": {"description": "MPS shares whole GPUs only",
+                                           "type": "array", "minItems": 1, "maxItems": 1,
+                                           "items": {"const": WHOLE_GPU}}}},
+    },
+}
+
 
 @dataclass(frozen=True)
 class Sharing:
