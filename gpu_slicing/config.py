@@ -58,7 +58,6 @@ _ROLE_ARN_RE = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/(?:[!-~]+/)?[\w+=,.
 # GPU (and other accelerator-graphics) instance families: p3..p6, g4dn..g7e, gr6.
 _GPU_FAMILY_RE = re.compile(r"^(p[0-9]|g[0-9]|gr[0-9])[a-z0-9-]*\.")
 # RFC 5737 documentation ranges: no real client has an address in them (FACTS 10).
-# RFC 5737 documentation ranges: no real client has an address in them (FACTS 10).
 DOCUMENTATION_RANGES = tuple(ipaddress.IPv4Network(n) for n in ("192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24"))
 VPC_PREFIX_RANGE = (16, 28)  # the AWS limits of a VPC's IPv4 CIDR block
 # AWS name limits of what the program derives from config names (pulumi auto-naming adds "-" + 7 hex).
