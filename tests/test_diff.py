@@ -332,3 +332,19 @@ def test_a_node_group_replaced_under_its_own_name_is_called_a_collision():
     (pool,) = [p for p in r["pools"] if p["name"] == "p4d-balanced"]
     assert pool["collides"] and "collides" in pool["why"]
     assert "REPLACE COLLIDES" in diff.render(r, "base", "head")
+
+
+def test_moving_a_node_group_from_a_named_to_a_custom_layout_keeps_the_old_label_for_its_live_nodes():
+    """The base had no ConfigMap of ours (the operator's own config holds every named layout); the head's
+    custom ConfigMap replaces it, so the all-balanced nodes that live until the blue/green completes need
+    their entry handed over (FACTS 2: all-balanced on A100-40GB is 2 x 1g.5gb + 2g.10gb + 3g.20gb)."""
+    def custom(c):
+        c["gpu-slicing:migLayouts"] = {"half": [{"devices": [0, 1, 2, 3], "profiles": {"1g.5gb": 7}},
+                                                {"devices": [4, 5, 6, 7], "profiles": {"3g.20gb": 2}}]}
+        node_groups(c)[0]["migLayout"] = "half"
+        c["gpu-slicing:workloads"] = [{"name": "small", "profile": "1g.5gb", "replicas": 28, "pool": "p4d-balanced"}]
+
+    r = case(custom)
+    (entry,) = r["retainMigLayouts"]["all-balanced"]
+    assert entry["mig-devices"] == {"1g.5gb": 2, "2g.10gb": 1, "3g.20gb": 1}
+    assert entry["device-filter"] == ["0x20B010DE"]

@@ -343,11 +343,25 @@ def dropped_layouts(base: Plan, head: Plan, pools: list[dict]) -> dict[str, list
     """Layout labels live nodes carry in the base that the head's mig-parted ConfigMap no longer holds:
     the nodes keep them until they are replaced or drained (after the ConfigMap changes), and a MIG manager
     restarting there must still find them. Returns label -> base entries, the `retainedMigLayouts` block."""
+    from gpu_slicing import catalog, layouts
+
     b, h = _mig_configs(base), _mig_configs(head)
-    if not b:
+    if h is None:  # the head uses the operator's own config, which has every named layout
         return {}
-    live = {p["layout"]["before"] for p in pools if p["nodes"] and p["layout"]["before"]}
-    return {n: b[n] for n in sorted(live) if n in b and n not in (h or {})}
+    out: dict[str, list] = {}
+    for p in pools:
+        label = p["layout"]["before"]
+        if not p["nodes"] or not label or label in h:
+            continue
+        if b and label in b:
+            out[label] = b[label]
+            continue
+        # a named layout the base took from the operator's own config: its entries for the pool's GPU
+        it = catalog.INSTANCE_TYPES.get(_pools(base)[p["name"]]["instanceType"])
+        named = catalog.named_layouts(it.gpu).get(label) if it else None
+        if named is not None:
+            out[label] = layouts.mig_parted_configs([named])[label]
+    return dict(sorted(out.items()))
 
 
 def upgrade_path(resources: list[dict], pools: list[dict]) -> list[str]:
