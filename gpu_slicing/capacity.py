@@ -711,8 +711,9 @@ class _Alternatives:
             size = "desiredSize" if p.kind == "nodeGroup" else "maxNodes"
             nodes = nodes_for(_best(p), demands)
             if nodes is not None and nodes > p.nodes_available:
-                also = " (and maxSize)" if p.kind == "nodeGroup" and nodes > p.nodes_max else ""
-                options.append(((nodes, 0, 0), f"raise {size} of {p.name} to {nodes}{also} ({p.layout} gives "
+                also = f" (and maxSize to {nodes})" if p.kind == "nodeGroup" and nodes > p.nodes_max else ""
+                gives = f"{p.layout} gives" if p.instance.gpu.mig_capable else "a node gives"
+                options.append(((nodes, 0, 0), f"raise {size} of {p.name} to {nodes}{also} ({gives} "
                                                f"{p.best_per_node(w.resource)} {w.resource} per node; that holds "
                                                f"every workload of {p.name})"))
             it = p.instance_type
@@ -727,7 +728,7 @@ class _Alternatives:
                     continue
                 n = max(n, p.nodes_min, 1)
                 size_text = "" if n <= p.nodes_available else f" and {size} {n}" + (
-                    " (and maxSize)" if p.kind == "nodeGroup" and n > p.nodes_max else "")
+                    f" (and maxSize {n})" if p.kind == "nodeGroup" and n > p.nodes_max else "")
                 others = len({o for o, _ in self._wanted.get(p.name, [])} - {w.name})
                 keep = f", and the {others} other workload(s) of {p.name} keep fitting" if others else ""
                 options.append(((n, 1, res.get(w.resource, 0)),

@@ -8,6 +8,7 @@ yaml.v3 errors on them; PyYAML alone would silently keep the last one).
 from __future__ import annotations
 
 import difflib
+import re
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +59,16 @@ class StrictLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
+# Pulumi reads stack files with a YAML 1.2 parser (Go's yaml.v3): only true and false are booleans, while
+# yes, no, on and off stay strings. PyYAML follows YAML 1.1; read booleans the 1.2 way so the offline plan
+# sees the values `pulumi preview` sees (`enabled: yes` is refused by both, not accepted by one).
+StrictLoader.yaml_implicit_resolvers = {
+    first: [r for r in resolvers if r[0] != "tag:yaml.org,2002:bool"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+StrictLoader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+                                   list("tTfF"))
+
+
 def _config_key(path: str) -> str:
     """`config.gpu-slicing:cluster.name` -> `gpu-slicing:cluster.name` (the key as the program names it)."""
     return path.removeprefix("config.")
@@ -81,7 +92,7 @@ def read_text(path: Path, what: str = "stack file (Pulumi.<stack>.yaml)") -> str
     """The file as UTF-8 text; a missing, unreadable or binary file is a `ConfigError`."""
     source = str(path)
     if not path.is_file():
-        raise ConfigError(source, None, f"an existing {what}")
+        raise ConfigError(source, "<no such file>", f"an existing {what}")
     try:
         data = path.read_bytes()
     except OSError as e:

@@ -118,7 +118,7 @@ def test_the_guides_56_on_all_balanced_never_fits_and_the_suggestion_fits():
     (w,) = plan.workloads
     assert (w.fits, w.level, w.capacity, w.requested, w.field) == (False, "error", 16, 56, "desiredSize")
     assert w.suggestion.startswith("layout all-1g.5gb on p4d: all-1g.5gb gives 56 nvidia.com/mig-1g.5gb per node")
-    assert "raise desiredSize of p4d to 4 (and maxSize)" in w.suggestion
+    assert "raise desiredSize of p4d to 4 (and maxSize to 4)" in w.suggestion
     assert [str(e) for e in plan.errors] == [f"workload w: {w.message}"] and plan.errors[0].field == "desiredSize"
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, dev_config
 
 STACKS = ROOT / "tests" / "stacks"
 GOOD = sorted((STACKS / "good").glob("*.yaml"))
@@ -174,3 +174,19 @@ def test_make_advise_on_two_gpu_models_advises_each_model_on_its_own():
     assert "=== A100-SXM4-40GB: plan 1 of 2 ===" in a100
     assert "Demand: 12 x 1g.5gb, 6 x 3g.20gb" in a100 and "1g.10gb" not in a100
     assert "Demand: 8 x 2g.20gb, 24 x 1g.10gb, 4 x 7g.80gb" in h100.split("Stack config")[0]
+
+
+def test_booleans_are_read_as_pulumi_reads_them():
+    """Pulumi's stack-file parser is YAML 1.2: `yes`/`off` are strings there, so the offline plan must not
+    read them as booleans (a stack that plans clean would fail at `pulumi preview`)."""
+    from gpu_slicing.stack_file import load_yaml
+
+    assert load_yaml("a: yes\nb: off\nc: true\nd: False\n", "t") == {"a": "yes", "b": "off", "c": True, "d": False}
+    cfg = dev_config()
+    cfg["gpu-slicing:karpenter"]["enabled"] = "yes"  # what `enabled: yes` is to Pulumi
+    from gpu_slicing.errors import ConfigError
+    from gpu_slicing.stack import parse_config
+
+    with pytest.raises(ConfigError) as e:
+        parse_config(cfg)
+    assert e.value.key == "gpu-slicing:karpenter.enabled" and "true or false" in str(e.value)

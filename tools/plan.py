@@ -99,7 +99,7 @@ def edges(r: dict, by_urn: dict[str, dict], custom_children: dict[str, set[str]]
             shown.append(by_urn[comp]["name"] + "/*")
             covered |= kids
     shown += [by_urn[d]["name"] for d in sorted(deps - covered, key=order.__getitem__)]
-    return shown
+    return list(dict.fromkeys(shown))  # a policy and its attachment may share a name: say it once
 
 
 def _custom_descendants(resources: list[dict]) -> dict[str, set[str]]:
@@ -235,6 +235,11 @@ def main(argv: list[str] | None = None) -> int:
               f"region {region}\n")
         print("GPU pools: the nodes that will exist, their slices, whether every workload fits, and the cost")
         print(checks.capacity_table(config))
+        from gpu_slicing.catalog import PRICES_REGION
+
+        if str(config.get("aws:region", PRICES_REGION)) != PRICES_REGION and not config.get("gpu-slicing:pricePerHour"):
+            print(f"Note: the prices above are {PRICES_REGION}'s; this stack runs in {config['aws:region']}: set "
+                  "gpu-slicing:pricePerHour to its prices for a true figure.\n")
         for line in verification_notes(resources):
             print(line)
         print("\nResources. Legend: '#' component, '+' resource; 'needs' = dependency edges "
