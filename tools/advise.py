@@ -102,7 +102,9 @@ def main(argv: list[str] | None = None) -> int:
     ignored = [name for spec in specs for name in spec.ignored]
     if ignored:
         print(f"\nNot MIG demand (whole-GPU workloads, left out): {', '.join(ignored)}")
-    print("\nStack config (merge these keys into your Pulumi.<stack>.yaml, then `make plan`):\n")
+    print("\nStack config: these keys replace your stack's GPU pools (nodeGroups, or karpenter.nodePools with "
+          "--karpenter, keeping the rest of its karpenter block), migLayouts, workloads and maxGpuNodes; pools they "
+          "leave out would keep counting toward maxGpuNodes. Then `make plan`:\n")
     print(stack_yaml.rstrip())
     print(f"\nsolved in {sum(p.seconds for p in plans):.3f}s")
     if args.json:
