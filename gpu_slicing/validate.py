@@ -64,7 +64,11 @@ def check(cfg: StackConfig) -> tuple[list[Pool], capacity.CapacityPlan]:
                               f"advertises {resource}: 0, so whole-GPU requests never schedule")
     plan = capacity_plan(cfg, pools)
     for err in plan.errors:
-        raise ConfigError(*_capacity_error_args(err, cfg, pools))
+        key, value, text = _capacity_error_args(err, cfg, pools)
+        if err.field in _POOL_FIELDS:  # more nodes: the cost guard must admit them too
+            text += (f" (more nodes also need {NAMESPACE}:maxGpuNodes, now {cfg.max_gpu_nodes}, to cover them: "
+                     f"the pools may run {sum(most.values())} today)")
+        raise ConfigError(key, value, text)
     return pools, plan
 
 
