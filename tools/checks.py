@@ -678,36 +678,36 @@ def _cache_dir() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "gpu-slicing"
 
 
-def parliament_findings(text: str) -> list[Any]:
-    """parliament's findings on a policy document. Importing parliament costs about half a second, and the
-    documents rarely change, so findings are kept per (parliament version, document) in the user's cache
-    directory and parliament is loaded only for a document it has not seen."""
+def lint_policy(doc: Any, kind: str) -> list[tuple[Any, str | None]]:
+    """parliament's findings on `doc` (a JSON string or data), each with its accepted reason or None.
+
+    Importing parliament costs about half a second and the documents rarely change, so the result is kept
+    in the user's cache directory per (parliament version, document, kind, the accepted-findings list):
+    parliament is loaded only for a document it has not judged that way before."""
     from importlib.metadata import version
 
-    digest = hashlib.sha256(f"{version('parliament')}\n{text}".encode()).hexdigest()
+    text = doc if isinstance(doc, str) else json.dumps(doc)
+    accepted = json.dumps(ACCEPTED_IAM_FINDINGS, sort_keys=True, default=sorted)
+    digest = hashlib.sha256(f"{version('parliament')}\n{kind}\n{accepted}\n{text}".encode()).hexdigest()
     path = _cache_dir() / f"parliament-{digest}.json"
     try:
-        return [StoredFinding(**f) for f in json.loads(path.read_text())]
-    except (OSError, ValueError, TypeError):
+        return [(StoredFinding(f["issue"], f["detail"], f["location"]), f["reason"])
+                for f in json.loads(path.read_text())]
+    except (OSError, ValueError, TypeError, KeyError):
         pass
     from parliament import analyze_policy_string
 
+    parsed = json.loads(text) if isinstance(doc, str) else doc
     findings = analyze_policy_string(text, include_community_auditors=True).findings
+    out = [(f, accepted_reason(f, kind, parsed if isinstance(parsed, Mapping) else {})) for f in findings]
     try:
-        stored = json.dumps([{"issue": f.issue, "detail": f.detail, "location": f.location} for f in findings])
+        stored = json.dumps([{"issue": f.issue, "detail": f.detail, "location": f.location, "reason": r}
+                             for f, r in out])
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(stored)
     except (OSError, TypeError):
         pass  # a read-only home or a finding that is not plain data: no cache, same answer
-    return findings
-
-
-def lint_policy(doc: Any, kind: str) -> list[tuple[Any, str | None]]:
-    """parliament's findings on `doc` (a JSON string or data), each with its accepted reason or None."""
-    text = doc if isinstance(doc, str) else json.dumps(doc)
-    parsed = json.loads(text) if isinstance(doc, str) else doc
-    return [(f, accepted_reason(f, kind, parsed if isinstance(parsed, Mapping) else {}))
-            for f in parliament_findings(text)]
+    return out
 
 
 @check
