@@ -303,8 +303,8 @@ def _node_pool_impact(entry: dict, base: Plan, head: Plan, name: str, by_urn: di
                        "control plane)")
     if reasons:
         entry.update(impact="rolling-replace", why=(
-            f"drift: {', '.join(reasons)}; Karpenter replaces the {before} node(s) one replacement launched before "
-            f"each drain, paced by budgets {_budgets(np_new)} (FACTS 8)"))
+            f"drift: {', '.join(reasons)}; Karpenter replaces the pool's {before} node(s), launching each "
+            f"replacement before it drains the old node, paced by budgets {_budgets(np_new)} (FACTS 8)"))
         return low + (ph if before else 0.0)
     if before != after:
         entry.update(impact="scale", why=f"Karpenter launches for the workloads: {before} -> {after} node(s)")
