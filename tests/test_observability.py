@@ -266,8 +266,12 @@ def test_stack_value_paths_are_the_reviewed_allow_list():
 def test_stack_value_paths_exist_in_the_pinned_chart():
     """Against kube-prometheus-stack 88.5.3's values.yaml and its kube-state-metrics 8.4.0 subchart's, when
     ../shared/reference has them (kube-prometheus-stack/values.yaml, kube-prometheus-stack/kube-state-metrics-values.yaml)."""
+    from conftest import REFERENCE
     from gpu_slicing.helm import has_path
 
+    if not (REFERENCE / "kube-prometheus-stack" / "values.yaml").exists():
+        pytest.skip("needs ../shared/reference/kube-prometheus-stack/ (values.yaml of 88.5.3 and its kube-state-metrics "
+                    "subchart's): not in the reference set yet; the paths were checked by hand against the chart")
     chart = yaml.safe_load(reference("kube-prometheus-stack", "values.yaml").read_text())
     ksm = yaml.safe_load(reference("kube-prometheus-stack", "kube-state-metrics-values.yaml").read_text())
     for path in obs.VALUE_PATHS:
