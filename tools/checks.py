@@ -485,7 +485,22 @@ AWS_ENUM_FIELDS: tuple[tuple[str, tuple[str, ...], str, str, str], ...] = (
 
 @functools.lru_cache(maxsize=None)
 def botocore_enum(service: str, shape: str) -> frozenset[str]:
-    return frozenset(_botocore_session().get_service_model(service).shape_for(shape).enum)
+    """The values botocore's model of `service` allows for `shape`. Loading the EC2 model costs about half
+    a second, so the enums are kept per botocore version in the user's cache directory."""
+    from importlib.metadata import version
+
+    path = _cache_dir() / f"botocore-{version('botocore')}-{service}-{shape}.json"
+    try:
+        return frozenset(json.loads(path.read_text()))
+    except (OSError, ValueError, TypeError):
+        pass
+    values = sorted(_botocore_session().get_service_model(service).shape_for(shape).enum)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(values))
+    except OSError:
+        pass  # a read-only home: no cache, same answer
+    return frozenset(values)
 
 
 @functools.lru_cache(maxsize=None)
