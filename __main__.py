@@ -4,9 +4,9 @@ import pulumi
 from components import stack_config
 from components.cluster import Cluster, ClusterArgs
 from components.gpu_node_group import GpuNodeGroup, GpuNodeGroupArgs
-from components.gpu_node_pool import GpuNodePool
+from components.gpu_node_pool import GpuNodePool, GpuNodePoolArgs
 from components.gpu_operator import GpuOperator, GpuOperatorArgs
-from components.karpenter import Karpenter
+from components.karpenter import Karpenter, KarpenterArgs
 from components.network import Network, NetworkArgs
 from components.observability import Observability, ObservabilityArgs
 from components.workloads import SampleWorkloads, SampleWorkloadsArgs
@@ -27,10 +27,12 @@ gpu_groups = {g.name: GpuNodeGroup(f"{name}-{g.name}", GpuNodeGroupArgs(
 # before it); NodePools come after the release (its CRDs); a pool's workloads come after its NodePool and
 # NodeOverlays, so a destroy removes the pods, then the pools (Karpenter drains and terminates their
 # nodes), then Karpenter itself.
-karpenter = (Karpenter(f"{name}-karpenter", cfg, cluster, depends_on=[cluster.system_node_group])
+karpenter = (Karpenter(f"{name}-karpenter", KarpenterArgs(name, cfg.karpenter.version, cluster.provider,
+                                                          cluster.node_security_group_id, cluster.system_node_group))
              if cfg.karpenter.enabled else None)
-gpu_pools = {p.name: GpuNodePool(f"{name}-{p.name}", p, by_name[p.name], name, cfg.karpenter.ami_alias_version,
-                                 karpenter, cluster.provider) for p in cfg.karpenter.node_pools} if karpenter else {}
+gpu_pools = {p.name: GpuNodePool(f"{name}-{p.name}", GpuNodePoolArgs(p, by_name[p.name], name, cfg.karpenter.ami_alias_version,
+                                                                     karpenter, cluster.provider))
+             for p in cfg.karpenter.node_pools} if karpenter else {}
 
 operator = GpuOperator(f"{name}-gpu-operator", GpuOperatorArgs(cfg, pools, cluster.provider,
                                                                cluster.system_node_group))

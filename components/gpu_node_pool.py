@@ -2,6 +2,8 @@
 what MIG resources the pool's nodes will advertise (FACTS 1.7, 1.9)."""
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import pulumi
 import pulumi_kubernetes as k8s
 
@@ -18,6 +20,18 @@ def _custom(name: str, obj: dict, opts: pulumi.ResourceOptions) -> k8s.apiextens
                                             metadata=obj["metadata"], spec=obj["spec"], opts=opts)
 
 
+@dataclass(frozen=True)
+class GpuNodePoolArgs:
+    """`karpenter`: the installed Karpenter (its release serves the CRDs, its node role is the EC2NodeClass's)."""
+
+    config: NodePoolConfig
+    pool: Pool
+    cluster_name: str
+    ami_alias_version: str
+    karpenter: Karpenter
+    provider: k8s.Provider
+
+
 class GpuNodePool(pulumi.ComponentResource):
     """EC2NodeClass <- NodeOverlay(s) <- NodePool, all after the Karpenter release (its CRDs).
 
@@ -32,9 +46,10 @@ class GpuNodePool(pulumi.ComponentResource):
     overlays: list[k8s.apiextensions.CustomResource]
     node_pool: k8s.apiextensions.CustomResource
 
-    def __init__(self, name: str, cfg: NodePoolConfig, pool: Pool, cluster_name: str, ami_alias_version: str,
-                 karpenter: Karpenter, provider: k8s.Provider, opts: pulumi.ResourceOptions | None = None):
+    def __init__(self, name: str, args: GpuNodePoolArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("gpu-slicing:karpenter:GpuNodePool", name, None, opts)
+        cfg, pool, karpenter, provider = args.config, args.pool, args.karpenter, args.provider
+        cluster_name, ami_alias_version = args.cluster_name, args.ami_alias_version
         timeouts = pulumi.CustomTimeouts(create=spec.CREATE_TIMEOUT, update=spec.CREATE_TIMEOUT,
                                          delete=spec.DELETE_TIMEOUT)
 

@@ -2,15 +2,29 @@
 access entry, Pod Identity, discovery tag) and the Helm release, as upstream's getting-started has them."""
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 from gpu_slicing import karpenter as spec
-from gpu_slicing.config import StackConfig
 
 from ._common import child, json_dumps, tags
-from .cluster import SYSTEM_LABEL, Cluster
+from .cluster import SYSTEM_LABEL
+
+
+@dataclass(frozen=True)
+class KarpenterArgs:
+    """`runs_on`: the system node group Karpenter's controller runs on (it must not run on nodes it
+    manages); everything here is created after it and destroyed before it. `node_security_group_id`
+    gets the discovery tag EC2NodeClasses select security groups by."""
+
+    cluster_name: str
+    version: str
+    provider: k8s.Provider
+    node_security_group_id: pulumi.Input[str]
+    runs_on: pulumi.Resource
 
 
 class Karpenter(pulumi.ComponentResource):
@@ -30,10 +44,9 @@ class Karpenter(pulumi.ComponentResource):
     node_role_name: pulumi.Output[str]
     interruption_queue: pulumi.Output[str]
 
-    def __init__(self, name: str, cfg: StackConfig, cluster: Cluster, depends_on: list[pulumi.Resource],
-                 opts: pulumi.ResourceOptions | None = None):
+    def __init__(self, name: str, args: KarpenterArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("gpu-slicing:karpenter:Karpenter", name, None, opts)
-        c = cfg.cluster.name
+        c = args.cluster_name
         base = tags(c)
         invoke = pulumi.InvokeOptions(parent=self)
         partition = aws.get_partition_output(opts=invoke)
@@ -41,7 +54,7 @@ class Karpenter(pulumi.ComponentResource):
         identity = aws.get_caller_identity_output(opts=invoke)
         ctx = pulumi.Output.all(partition.partition, region.region, identity.account_id, partition.dns_suffix).apply(
             lambda a: spec.AwsContext(*a))
-        after = list(depends_on)
+        after = [args.runs_on]
 
         def aws_opts(*extra: pulumi.Resource) -> pulumi.ResourceOptions:
             return child(self, depends_on=[*after, *extra])
@@ -97,7 +110,7 @@ class Karpenter(pulumi.ComponentResource):
             service_account=spec.SERVICE_ACCOUNT, role_arn=self.controller_role.arn, tags=base, opts=aws_opts())
 
         # The node security group is the EKS-created cluster security group (skip_default_security_groups).
-        sg_tag = aws.ec2.Tag(f"{name}-sg-discovery", resource_id=cluster.node_security_group_id,
+        sg_tag = aws.ec2.Tag(f"{name}-sg-discovery", resource_id=args.node_security_group_id,
                              key=spec.DISCOVERY_TAG, value=c, opts=aws_opts())
 
         needs = [self.node_role, *node_attachments, access_entry, self.queue, queue_policy, *rules, *controller_iam,
@@ -108,22 +121,22 @@ class Karpenter(pulumi.ComponentResource):
             f"{name}-crd",
             name=spec.CRD_RELEASE,
             chart=spec.CRD_CHART,
-            version=cfg.karpenter.version,
+            version=args.version,
             namespace=spec.RELEASE_NAMESPACE,
             timeout=300,
-            opts=child(self, provider=cluster.provider, depends_on=[*after, *needs],
+            opts=child(self, provider=args.provider, depends_on=[*after, *needs],
                        custom_timeouts=pulumi.CustomTimeouts(create="10m", update="10m", delete="10m")))
         self.release = k8s.helm.v3.Release(
             name,
             name=spec.RELEASE,
             chart=spec.CHART,
-            version=cfg.karpenter.version,
+            version=args.version,
             namespace=spec.RELEASE_NAMESPACE,
             skip_crds=True,
             values=spec.chart_values(c, self.queue.name, SYSTEM_LABEL, region.region),
             timeout=600,
             cleanup_on_fail=True,
-            opts=child(self, provider=cluster.provider, depends_on=[*after, *needs, self.crds],
+            opts=child(self, provider=args.provider, depends_on=[*after, *needs, self.crds],
                        custom_timeouts=pulumi.CustomTimeouts(create="15m", update="15m", delete="15m")))
         self.node_role_name = self.node_role.name
         self.interruption_queue = self.queue.name
