@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import pulumi
 
-from gpu_slicing.karpenter import NODE_ROLE_POLICIES, ROOT_DEVICE
+from gpu_slicing.karpenter import NODE_ROLE_POLICIES
+from gpu_slicing.nodes import launch_template_hardening
 
 
 def child(parent: pulumi.Resource, opts: pulumi.ResourceOptions | None = None, **kw) -> pulumi.ResourceOptions:
@@ -42,17 +43,13 @@ def node_role(name: str, parent: pulumi.Resource, cluster_name: str, role_name: 
 
 
 def node_launch_template(name: str, parent: pulumi.Resource, cluster_name: str, disk_gib: int, node_tags: dict):
-    """Launch template for managed node groups: IMDSv2 only (hop limit 1: pods cannot reach the node's
-    credentials) and an encrypted gp3 root volume; the AMI stays EKS's choice from `ami_type`."""
+    """Launch template for managed node groups, hardened as gpu_slicing.nodes says (the same settings as
+    Karpenter's EC2NodeClass); the AMI stays EKS's choice from `ami_type`."""
     import pulumi_aws as aws
 
     return aws.ec2.LaunchTemplate(
         f"{name}-lt",
-        metadata_options={"http_endpoint": "enabled", "http_tokens": "required",
-                          "http_put_response_hop_limit": 1},
-        block_device_mappings=[{"device_name": ROOT_DEVICE,
-                                "ebs": {"volume_size": disk_gib, "volume_type": "gp3", "encrypted": "true",
-                                        "delete_on_termination": "true"}}],
+        **launch_template_hardening(disk_gib),
         tag_specifications=[{"resource_type": "instance", "tags": {**tags(cluster_name), **node_tags}},
                             {"resource_type": "volume", "tags": tags(cluster_name)}],
         update_default_version=True,

@@ -27,6 +27,7 @@ from . import helm
 from .config import NAMESPACE, POOL_LABEL, StackConfig
 from .errors import ConfigError
 from .catalog import WHOLE_GPU, InstanceType
+from .nodes import node_class_hardening
 from .pools import Pool
 
 CHART = "oci://public.ecr.aws/karpenter/karpenter"  # Helm OCI reference; the version pins the chart
@@ -61,7 +62,6 @@ CRD_CHART = "oci://public.ecr.aws/karpenter/karpenter-crd"  # CRDs as templates,
 CRD_RELEASE = "karpenter-crd"
 _CRON_WINDOW = re.compile(r"^([0-9]{1,2}) ([0-9]{1,2}) \* \* (\*|[0-6])$")
 _WINDOW_DURATION = re.compile(r"^(?:([0-9]+)h)?(?:([0-9]+)m)?$")
-ROOT_DEVICE = "/dev/xvda"  # AL2023 root volume
 
 CONTROLLER_REPLICAS = 2
 # Upstream's getting-started sizing; requests == limits keeps the controller Guaranteed on the
@@ -346,11 +346,7 @@ def node_class(pool: Pool, cluster: str, ami_alias_version: str, disk_gib: int) 
             "amiSelectorTerms": [{"alias": f"al2023@{ami_alias_version}"}],
             "subnetSelectorTerms": [{"tags": dict(discovery)}],
             "securityGroupSelectorTerms": [{"tags": dict(discovery)}],
-            "blockDeviceMappings": [{"deviceName": ROOT_DEVICE, "rootVolume": True,
-                                     "ebs": {"volumeSize": f"{disk_gib}Gi", "volumeType": "gp3", "encrypted": True,
-                                             "deleteOnTermination": True}}],
-            "metadataOptions": {"httpEndpoint": "enabled", "httpProtocolIPv6": "disabled",
-                                "httpPutResponseHopLimit": 1, "httpTokens": "required"},
+            **node_class_hardening(disk_gib),
             "tags": {"gpu-slicing/cluster": cluster, POOL_LABEL: pool.name, "managed-by": "karpenter"},
         },
     }

@@ -140,3 +140,21 @@ def test_what_kubernetes_rejects_is_no_quantity(text):
     from gpu_slicing.karpenter import quantity
 
     assert quantity(text) is None
+
+
+def test_node_groups_and_karpenter_nodes_are_hardened_alike(dev_runs):
+    """IMDSv2 only with hop limit 1 and an encrypted gp3 root volume (FACTS 4), the same for the managed
+    node groups' launch templates and Karpenter's EC2NodeClass: one definition, two spellings."""
+    r = dev_runs["preview"]
+    norm = lambda d: {k.lower(): str(v).lower() for k, v in d.items()}  # noqa: E731 - casing and "true" vs True
+    node_class = r.one("kubernetes:karpenter.k8s.aws/v1:EC2NodeClass").inputs["spec"]
+    want_meta = {"httpendpoint": "enabled", "httptokens": "required", "httpputresponsehoplimit": "1",
+                 "httpprotocolipv6": "disabled"}
+    assert norm(node_class["metadataOptions"]) == want_meta
+    nc_ebs = node_class["blockDeviceMappings"][0]["ebs"]
+    for lt in r.by_type("aws:ec2/launchTemplate:LaunchTemplate"):
+        assert norm(lt.inputs["metadataOptions"]) == want_meta, lt.name
+        ebs = lt.inputs["blockDeviceMappings"][0]["ebs"]
+        assert {k: str(v).lower() for k, v in ebs.items() if k != "volumeSize"} == \
+               {k: str(v).lower() for k, v in nc_ebs.items() if k != "volumeSize"} == \
+               {"volumeType": "gp3", "encrypted": "true", "deleteOnTermination": "true"}, lt.name
