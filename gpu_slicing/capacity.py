@@ -280,6 +280,14 @@ class CapacityPlan:
         return Finding(w.name, w.level, w.message, w.field, w.pools[0] if w.pools else None)
 
     @property
+    def idle_pools(self) -> list[str]:
+        """Node groups that run nodes no workload of the stack uses: paid for, idle (a NodePool launches none)."""
+        return [f"node group {r.pool.name} runs {r.launch.nodes} node(s) of {r.launch.instance_type} "
+                f"({r.launch.usd_per_hour:.2f} USD/h) that no workload of this stack uses; set its desiredSize "
+                "(and minSize) to 0 if nothing else runs there"
+                for r in self.pools if r.pool.kind == "nodeGroup" and r.launch.nodes and not any(r.requested.values())]
+
+    @property
     def usd_per_hour(self) -> float:
         """What the GPU nodes that will exist cost per hour, on demand."""
         return round(sum(r.launch.usd_per_hour for r in self.pools), 2)

@@ -306,3 +306,9 @@ def test_bad_pool_and_workload_inputs():
         plan_capacity([pool(), pool()], [])
     with pytest.raises(ValueError, match="per_replica"):
         demand(per=0)
+
+
+def test_a_node_group_no_workload_uses_is_called_idle_and_a_nodepool_never_is():
+    plan = plan_capacity([pool("used"), pool("idle", nodes=(1, 2, 2)), pool("k", kind="nodePool", nodes=(0, 0, 2))],
+                         [demand(replicas=4, pool_name="used")])
+    assert len(plan.idle_pools) == 1 and plan.idle_pools[0].startswith("node group idle runs 2 node(s)")

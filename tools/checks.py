@@ -98,6 +98,8 @@ def capacity_warnings(config: Mapping[str, Any], resources: list[dict]) -> Itera
     """The capacity plan's warnings, as checks (what does not fit is a config error, not a warning)."""
     for w in stack(config).capacity.warnings:
         yield finding("capacity.warning", "warning", str(w))
+    for text in stack(config).capacity.idle_pools:
+        yield finding("capacity.idle-pool", "warning", text)
 
 
 @check
