@@ -1,10 +1,10 @@
-"""What a GPU node advertises, and whether the workloads fit the pools: the numbers the seed guide got
-wrong (FACTS 1.6: 56 replicas of mig-1g.5gb on all-balanced p4d run 16 per node, not 56).
+"""Whether the workloads fit the pools: the numbers the seed guide got wrong (FACTS 1.6: 56 replicas of
+mig-1g.5gb on all-balanced p4d run 16 per node, not 56).
 
-`node_resources` is exact: it is what the device plugin advertises for a MIG layout, strategy and
-time-slicing. `plan_capacity` places every workload's replicas on the nodes its pools will run (a node
-group's desiredSize, a NodePool's maxNodes), says for each workload whether it fits, and if not the
-smallest change that fits it without stranding the pool's other workloads; and what the nodes cost.
+`plan_capacity` places every workload's replicas on the nodes its pools will run (a node group's
+desiredSize, a NodePool's maxNodes), says for each workload whether it fits, and if not the smallest
+change that fits it without stranding the pool's other workloads; and what the nodes cost. What one node
+advertises is `gpu_slicing.advertise`; taints and tolerations are `gpu_slicing.scheduling`.
 """
 from __future__ import annotations
 
@@ -12,108 +12,13 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Sequence
 
+from .advertise import STRATEGIES, advertise, compute_slices_per_gpu, node_resources
 from .catalog import INSTANCE_TYPES, PRICES_AS_OF, PRICES_REGION, InstanceType, MigLayout, named_layouts
 from .errors import ConfigError
-from .layouts import check_layout, lookup_instance
-from .sharing import WHOLE_GPU, Sharing, check_sharing
+from .scheduling import blocks, taint_effect, tolerates
+from .sharing import WHOLE_GPU, Sharing
 
-STRATEGIES = ("none", "single", "mixed")
 KINDS = ("nodeGroup", "nodePool")
-_BLOCKING = {"NoSchedule", "NoExecute"}
-_EFFECTS = {"NO_SCHEDULE": "NoSchedule", "NO_EXECUTE": "NoExecute", "PREFER_NO_SCHEDULE": "PreferNoSchedule"}
-
-
-def taint_effect(effect: str | None) -> str:
-    """Kubernetes' spelling of a taint effect (EKS APIs say NO_SCHEDULE where Kubernetes says NoSchedule)."""
-    return _EFFECTS.get(effect or "", effect or "")
-
-
-# --- what one node advertises -------------------------------------------------------------------------
-
-def node_resources(instance_type: str | InstanceType, layout: MigLayout | None, strategy: str,
-                   sharing: Sharing | None = None, *, key: str = "node") -> dict[str, int]:
-    """Allocatable GPU resources of one node, as the device plugin advertises them.
-
-    mixed: `nvidia.com/mig-<profile>` per profile plus `nvidia.com/gpu` for the GPUs with MIG off (kept
-    at 0, because pods asking for it stay Pending). single: every slice is `nvidia.com/gpu`, so every
-    GPU must carry the same one profile. none: whole GPUs; MIG must be off. Time-slicing multiplies the
-    shared resources by its replicas (and renames them `<resource>.shared` under renameByDefault).
-    """
-    return advertise(instance_type, layout, strategy, sharing, key=key)[0]
-
-
-def advertise(instance_type: str | InstanceType, layout: MigLayout | None, strategy: str,
-              sharing: Sharing | None = None, *, key: str = "node") -> tuple[dict[str, int], Sharing | None]:
-    """`node_resources` and the sharing resolved against this node (its `resources` filled in)."""
-    it = lookup_instance(instance_type, f"{key}.instanceType")
-    if strategy not in STRATEGIES:
-        raise ConfigError(f"{key}.strategy", strategy, f"one of {', '.join(STRATEGIES)}")
-    if layout is not None:
-        check_layout(layout, it, f"{key}.migLayout")
-    per_gpu: list[Mapping[str, int] | None] = layout.per_gpu(it.gpu_count) if layout is not None \
-        else [None] * it.gpu_count
-    base = _strategy_resources(it, layout, per_gpu, strategy, key)
-    if sharing is None:
-        return base, None
-    shared = check_sharing(sharing, base, layout is not None and layout.mig_enabled, f"{key}.sharing")
-    out: dict[str, int] = {}
-    for resource, n in base.items():
-        if shared.shares(resource):
-            out[shared.advertised_as(resource)] = n * shared.replicas
-        else:
-            out[resource] = n
-    return out, shared
-
-
-def _strategy_resources(it: InstanceType, layout: MigLayout | None, per_gpu: list[Mapping[str, int] | None],
-                        strategy: str, key: str) -> dict[str, int]:
-    whole = sum(1 for g in per_gpu if g is None)
-    if strategy == "none":
-        if whole != it.gpu_count:
-            raise ConfigError(f"{key}.migLayout", layout.name if layout else None,
-                              "all-disabled: the none strategy advertises whole GPUs and ignores MIG slices")
-        return {WHOLE_GPU: whole}
-    if strategy == "single":
-        if whole == it.gpu_count:
-            return {WHOLE_GPU: whole}
-        shapes = {tuple(sorted(g.items())) if g is not None else None for g in per_gpu}
-        shape = next(iter(shapes))
-        if len(shapes) > 1 or shape is None or len(shape) != 1:
-            raise ConfigError(f"{key}.migLayout", layout.name if layout else None,
-                              "a layout with one and the same profile on every GPU (all-1g.5gb, all-3g.20gb, ...): "
-                              f"the single strategy advertises every slice as {WHOLE_GPU}, so a mixed layout "
-                              f"({_describe(per_gpu)}) needs the mixed strategy")
-        return {WHOLE_GPU: shape[0][1] * it.gpu_count}
-    counts: dict[str, int] = {}
-    for profile in it.gpu.profiles:
-        n = sum(g.get(profile.name, 0) for g in per_gpu if g is not None)
-        if n:
-            counts[profile.resource_name] = n
-    counts[WHOLE_GPU] = whole
-    return counts
-
-
-def _describe(per_gpu: list[Mapping[str, int] | None]) -> str:
-    """`GPU 0-3: 1g.5gb x7; GPU 4-7: MIG off`: a compact, per-GPU view for error messages."""
-    runs: list[tuple[int, int, str]] = []
-    for i, g in enumerate(per_gpu):
-        text = "MIG off" if g is None else (" + ".join(f"{p} x{n}" for p, n in sorted(g.items())) or "no instances")
-        if runs and runs[-1][2] == text:
-            runs[-1] = (runs[-1][0], i, text)
-        else:
-            runs.append((i, i, text))
-    return "; ".join(f"GPU {a}{'-' + str(b) if b != a else ''}: {t}" for a, b, t in runs)
-
-
-def compute_slices_per_gpu(instance_type: str | InstanceType, layout: MigLayout) -> list[int | None]:
-    """Compute slices (of the GPU's 7, or 4) each GPU's MIG instances use; None where MIG is off. Idle
-    slices are paid for."""
-    it = lookup_instance(instance_type, "instanceType")
-    out: list[int | None] = []
-    for g in layout.per_gpu(it.gpu_count):
-        out.append(None if g is None else sum(it.gpu.require(p).compute * n for p, n in g.items()))
-    return out
-
 
 # --- plan inputs ----------------------------------------------------------------------------------
 
@@ -385,24 +290,6 @@ def _table(rows: Sequence[tuple[str, ...]]) -> str:
 
 
 # --- scheduling rules -----------------------------------------------------------------------------
-
-def tolerates(tolerations: Iterable[Mapping[str, str]], taint: Mapping[str, str]) -> bool:
-    """Kubernetes toleration matching: key (empty key + Exists = everything), operator, value, effect."""
-    effect = taint_effect(taint.get("effect"))
-    for t in tolerations:
-        t_effect = taint_effect(t.get("effect"))
-        if t_effect and t_effect != effect:
-            continue
-        op = t.get("operator", "Equal")
-        if not t.get("key"):
-            if op == "Exists":
-                return True
-            continue
-        if t["key"] == taint.get("key") and (op == "Exists" or t.get("value", "") == taint.get("value", "")):
-            return True
-    return False
-
-
 def _why_not_eligible(w: WorkloadDemand, p: PoolCapacity) -> str | None:
     """Why a pod of `w` cannot land on a node of `p` by labels or taints (resources aside)."""
     if w.pool is not None and w.pool != p.name:
@@ -415,7 +302,7 @@ def _why_not_eligible(w: WorkloadDemand, p: PoolCapacity) -> str | None:
             return f"{p.name}: nodeSelector {k}={v} does not match (node has {k}={labels.get(k, '<unset>')})"
     for taint in p.taints:
         effect = taint_effect(taint.get("effect"))
-        if effect in _BLOCKING and not tolerates(w.tolerations, taint):
+        if blocks(effect) and not tolerates(w.tolerations, taint):
             return (f"{p.name}: taint {taint.get('key')}={taint.get('value', '')}:{effect} "
                     "is not tolerated")
     return None

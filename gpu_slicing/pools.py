@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Mapping
 
-from . import capacity, catalog, layouts, sharing
+from . import advertise, catalog, layouts, sharing
 from .catalog import InstanceType, MigLayout
 from .config import (DEVICE_PLUGIN_CONFIG_LABEL, GPU_TAINT, MIG_CONFIG_LABEL, NAMESPACE, POOL_LABEL, NodeGroupConfig,
                      NodePoolConfig, StackConfig, WorkloadConfig)
@@ -85,7 +85,7 @@ def _pool(name: str, kind: str, key: str, types: tuple[str, ...], layout_name: s
                           "plugin cannot time-slice or MPS-share it; use g6 or gr6 for shared whole L4 GPUs")
     per_type: dict[str, dict[str, int]] = {}
     for it in its:  # the first type resolves "everything advertised"; the others are held to it
-        per_type[it.name], share = capacity.advertise(it, layout, strategy, share, key=key)
+        per_type[it.name], share = advertise.advertise(it, layout, strategy, share, key=key)
     resources = list(dict.fromkeys(r for p in per_type.values() for r in p))  # ordered, deterministic
     per_node = {r: min(p.get(r, 0) for p in per_type.values()) for r in resources}
     return Pool(name, kind, key, its, layout, strategy, share, *nodes, per_node, per_type)

@@ -8,7 +8,7 @@ thing about the same graph:
 A rule is either per resource (`fn(res, ctx) -> messages`: CrossGuard checks it before the resource is
 created) or per stack (`fn(resources, ctx) -> (message, urn)`: it needs other resources, e.g. the route
 tables behind a subnet or the GPU Operator's MIG strategy). GPU facts come from `gpu_slicing` (catalog,
-layouts, capacity): no table is repeated here.
+layouts, advertise, scheduling): no table is repeated here.
 
 Shapes: the mock engine records what this program registers (`eks:index:ManagedNodeGroup`, a remote
 component, is one opaque registration), while a real engine also shows the pulumi-eks plugin's children
@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
-from gpu_slicing import capacity, catalog, layouts
+from gpu_slicing import advertise, catalog, layouts, scheduling
 from gpu_slicing.catalog import GpuGroup, MigLayout
 from gpu_slicing.catalog import WHOLE_GPU
 from gpu_slicing.changes import ALLOW_DISRUPTION_TAG, MIG_LAYOUT_CHANGE_TAG
@@ -182,7 +182,7 @@ def pool_of(r: Res) -> RecordedPool | None:
         if not gpu:
             return None
         labels = r.props.get("labels") if isinstance(r.props.get("labels"), Mapping) else {}
-        taints = tuple(dict(t, effect=capacity.taint_effect(t.get("effect")))
+        taints = tuple(dict(t, effect=scheduling.taint_effect(t.get("effect")))
                        for t in as_list(r.props.get("taints")) if isinstance(t, Mapping))
         name = labels.get(POOL_LABEL) or r.props.get("nodeGroupName") or r.name
         return RecordedPool(r, "nodeGroup", str(name), types, labels, taints)
@@ -208,7 +208,7 @@ def gpu_pools(resources: Sequence[Res]) -> list[RecordedPool]:
 
 
 def has_gpu_taint(taints: Iterable[Mapping[str, Any]]) -> bool:
-    return any(t.get("key") == GPU_TAINT["key"] and capacity.taint_effect(t.get("effect")) == GPU_TAINT["effect"]
+    return any(t.get("key") == GPU_TAINT["key"] and scheduling.taint_effect(t.get("effect")) == GPU_TAINT["effect"]
                for t in taints)
 
 
@@ -517,7 +517,7 @@ def gpu_workloads_tolerate(r: Res, ctx: Context) -> Iterator[str]:
     if spec is None or not gpu_requests(spec):
         return
     tolerations = [t for t in as_list(spec.get("tolerations")) if isinstance(t, Mapping)]
-    if not capacity.tolerates(tolerations, GPU_TAINT):
+    if not scheduling.tolerates(tolerations, GPU_TAINT):
         yield (f"{r.name}: requests {', '.join(sorted(gpu_requests(spec)))} but does not tolerate "
                f"{GPU_TAINT['key']}={GPU_TAINT['value']}:{GPU_TAINT['effect']}")
 
@@ -579,13 +579,13 @@ def mig_strategy_consistent(resources: list[Res], ctx: Context) -> Iterator[tupl
                 yield (f"{pool.kind} {pool.name}: layout {layout.name} enables MIG but migManager.enabled is false, "
                        "so nothing applies it", op.release.urn)
             try:
-                capacity.node_resources(it, layout, str(op.strategy), key=f"{pool.kind} {pool.name}")
+                advertise.node_resources(it, layout, str(op.strategy), key=f"{pool.kind} {pool.name}")
             except ConfigError as e:
                 yield f"{pool.kind} {pool.name} ({it.name}, mig.strategy {op.strategy}): {e}", pool.res.urn
 
 
 def _expected_overlay(pool: RecordedPool, it: catalog.InstanceType, layout: MigLayout, strategy: str) -> dict[str, int]:
-    adv = capacity.node_resources(it, layout, strategy)
+    adv = advertise.node_resources(it, layout, strategy)
     return {k: v for k, v in adv.items() if k != WHOLE_GPU and v > 0}
 
 
@@ -716,7 +716,7 @@ def no_whole_gpu_on_mixed_mig(resources: list[Res], ctx: Context) -> Iterator[tu
                 if layout is None:
                     continue
                 try:
-                    adv = capacity.node_resources(it, layout, str(op.strategy))
+                    adv = advertise.node_resources(it, layout, str(op.strategy))
                 except ConfigError:
                     continue
                 if adv.get(WHOLE_GPU, 0) == 0:

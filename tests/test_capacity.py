@@ -6,7 +6,9 @@ import json
 import pytest
 
 from gpu_slicing import catalog
-from gpu_slicing.capacity import PoolCapacity, WorkloadDemand, node_resources, plan_capacity, tolerates
+from gpu_slicing.advertise import node_resources
+from gpu_slicing.capacity import PoolCapacity, WorkloadDemand, plan_capacity
+from gpu_slicing.scheduling import tolerates
 from gpu_slicing.errors import ConfigError
 from gpu_slicing.layouts import parse_custom_layouts
 from gpu_slicing.sharing import parse_sharing

@@ -8,7 +8,7 @@ import yaml
 from hypothesis import given, settings, strategies as st
 
 from gpu_slicing import catalog
-from gpu_slicing.capacity import node_resources
+from gpu_slicing.advertise import node_resources
 from gpu_slicing.errors import ConfigError
 from gpu_slicing.sharing import (MPS, TIME_SLICING, Sharing, check_sharing, device_plugin_config_key, parse_sharing,
                                  render_device_plugin_config, render_device_plugin_configs)
