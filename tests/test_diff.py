@@ -348,3 +348,22 @@ def test_moving_a_node_group_from_a_named_to_a_custom_layout_keeps_the_old_label
     (entry,) = r["retainMigLayouts"]["all-balanced"]
     assert entry["mig-devices"] == {"1g.5gb": 2, "2g.10gb": 1, "3g.20gb": 1}
     assert entry["device-filter"] == ["0x20B010DE"]
+
+
+def test_inputs_pulumi_ignores_are_no_change():
+    """A subnet keeps its zone (ignoreChanges): a new zone choice (here the stack's GPU type moving to p5en,
+    offered elsewhere) replaces no subnet in the diff, as Pulumi replaces none."""
+    def p5en(c):
+        node_groups(c)[0].update(instanceType="p5en.48xlarge", migLayout="all-disabled")
+        c["gpu-slicing:karpenter"] = {"enabled": False}
+        c["gpu-slicing:workloads"] = [{"name": "whole", "gpus": 1, "pool": "p4d-balanced"}]
+        c["gpu-slicing:maxGpuNodes"] = 3
+
+    base, head = dev_config(), dev_config()
+    p5en(head)
+    zones = [plan(c).resources for c in (base, head)]
+    azs = [sorted(r["inputs"]["availabilityZone"] for r in z.values() if r["type"] == "aws:ec2/subnet:Subnet")
+           for z in zones]
+    assert azs[0] != azs[1]  # the choice itself moved (p4d: a, c, d; p5en: a, c, f in the kept table)
+    r = diff.compare(plan(base), plan(head))
+    assert not [x for x in r["resources"] if x["type"] == "aws:ec2/subnet:Subnet"]

@@ -105,7 +105,9 @@ def diff_resources(base: Plan, head: Plan) -> list[dict]:
         if old is None:
             out[urn] = _entry(r, "create", [], [])
             continue
-        paths = leaf_diff(old["inputs"], r["inputs"]) + propagated.get(urn, [])
+        ignored = r["options"].get("ignoreChanges") or ()  # Pulumi keeps the old value of these inputs
+        paths = [p for p in leaf_diff(old["inputs"], r["inputs"])
+                 if not any(p == i or p.startswith(i + ".") for i in ignored)] + propagated.get(urn, [])
         if not paths:
             continue
         effects = [changes.classify(r["type"], p.split(" ")[0], r["options"].get("replaceOnChanges") or ())
