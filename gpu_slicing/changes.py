@@ -173,12 +173,17 @@ def worst(effects: Iterable[Effect]) -> str:
 
 # --- names that make replacements safe ---------------------------------------------------------------
 
-def content_token(doc: Any, n: int = 7) -> str:
+TOKEN_LENGTH = 7
+TOKEN_SUFFIX_LENGTH = TOKEN_LENGTH + 1  # what `labelled` adds to a name: "-" and the token
+LABEL_VALUE_MAX = 63  # a Kubernetes label value
+
+
+def content_token(doc: Any, n: int = TOKEN_LENGTH) -> str:
     """A short hash of a JSON-able value (sorted keys): equal contents, equal token."""
     return hashlib.sha256(json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()).hexdigest()[:n]
 
 
-def labelled(name: str, doc: Any, limit: int = 63) -> str:
+def labelled(name: str, doc: Any, limit: int = LABEL_VALUE_MAX) -> str:
     """`<name>-<content token>` cut to a label value's 63 characters: the value follows the contents."""
     token = content_token(doc)
     head = name[: limit - len(token) - 1].rstrip("-_.")

@@ -17,7 +17,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, NamedTuple
 
-from . import catalog, layouts
+from . import catalog, changes, layouts
 from .catalog import MigLayout
 from .errors import ConfigError
 
@@ -62,12 +62,12 @@ DOCUMENTATION_RANGES = tuple(ipaddress.IPv4Network(n) for n in ("192.0.2.0/24", 
 VPC_PREFIX_RANGE = (16, 28)  # the AWS limits of a VPC's IPv4 CIDR block
 # AWS name limits of what the program derives from config names (pulumi auto-naming adds "-" + 7 hex).
 AUTONAME_SUFFIX = "-<7 hex>"  # as long as the real suffix: 8 characters
-EKS_NODEGROUP_NAME_MAX = 63
+EKS_NODEGROUP_NAME_MAX = changes.NODEGROUP_NAME_MAX
 IAM_ROLE_NAME_MAX = 64
 IAM_POLICY_NAME_MAX = 128
 EVENTBRIDGE_RULE_NAME_MAX = 64
 SQS_QUEUE_NAME_MAX = 80
-K8S_LABEL_VALUE_MAX = 63
+K8S_LABEL_VALUE_MAX = changes.LABEL_VALUE_MAX
 
 
 def _field(key: str, default: Any = dataclasses.MISSING, *, check: Callable[[Any, str], Any] | None = None,
@@ -622,9 +622,6 @@ class DerivedName(NamedTuple):
     what: str
 
 
-REPLACEMENT_TOKEN = "-0123456"  # the shape of the token a GPU node group's EKS name ends with
-
-
 def aws_names(cfg: StackConfig) -> list[DerivedName]:
     """Every name the program derives from config names, with its AWS/Kubernetes length limit.
     Auto-named resources count Pulumi's "-<7 hex>" suffix."""
@@ -640,7 +637,7 @@ def aws_names(cfg: StackConfig) -> list[DerivedName]:
                          "IAM role name of the system node group (auto-named)")]
     for i, g in enumerate(cfg.node_groups):
         key = f"{NAMESPACE}:nodeGroups[{i}].name"
-        out += [DerivedName(key, g.name, f"{c}-{g.name}", EKS_NODEGROUP_NAME_MAX - len(REPLACEMENT_TOKEN),
+        out += [DerivedName(key, g.name, f"{c}-{g.name}", EKS_NODEGROUP_NAME_MAX - changes.TOKEN_SUFFIX_LENGTH,
                             "EKS node group name <cluster>-<nodeGroup>, before the '-<7 hex>' token of what "
                             "forces its replacement (gpu_slicing.changes.node_group_name)"),
                 DerivedName(key, g.name, f"{c}-{g.name}-role" + AUTONAME_SUFFIX, IAM_ROLE_NAME_MAX,

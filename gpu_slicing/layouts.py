@@ -30,9 +30,9 @@ LAYOUTS_KEY = "gpu-slicing:migLayouts"
 NVIDIA_PREFIX = "all-"
 _ENTRY_KEYS = ("devices", "profiles", "migEnabled")
 _ENTRY_SHAPE = "list of entries {devices: all | [GPU indexes], profiles: {profile: count}, migEnabled: bool}"
-LAYOUT_NAME_MAX = 55  # + "-" + 7-character content hash = a 63-character label value
+LAYOUT_NAME_MAX = changes.LABEL_VALUE_MAX - changes.TOKEN_SUFFIX_LENGTH  # its label adds "-<content hash>"
 _LABEL_VALUE = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
-LABEL_VALUE_SCHEMA = {"type": "string", "pattern": _LABEL_VALUE.pattern, "maxLength": 63}
+LABEL_VALUE_SCHEMA = {"type": "string", "pattern": _LABEL_VALUE.pattern, "maxLength": changes.LABEL_VALUE_MAX}
 # The JSON Schema fragment of `migLayouts` (gpu_slicing.schema), matching `parse_custom_layouts`: what needs
 # the instance type (GPU indexes in range, profiles that fit) and "all" being the only entry are not in it.
 CUSTOM_LAYOUTS_SCHEMA = {
@@ -59,7 +59,7 @@ CUSTOM_LAYOUTS_SCHEMA = {
 
 def is_label_value(s: str) -> bool:
     """A valid Kubernetes label value: layout names and device-plugin config keys become node labels."""
-    return len(s) <= 63 and bool(_LABEL_VALUE.match(s))
+    return len(s) <= changes.LABEL_VALUE_MAX and bool(_LABEL_VALUE.match(s))
 
 
 def parse_custom_layouts(raw: Any, key: str = LAYOUTS_KEY) -> dict[str, MigLayout]:

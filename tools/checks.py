@@ -491,18 +491,8 @@ def botocore_enum(service: str, shape: str) -> frozenset[str]:
     a second, so the enums are kept per botocore version in the user's cache directory."""
     from importlib.metadata import version
 
-    path = _cache_dir() / f"botocore-{version('botocore')}-{service}-{shape}.json"
-    try:
-        return frozenset(json.loads(path.read_text()))
-    except (OSError, ValueError, TypeError):
-        pass
-    values = sorted(_botocore_session().get_service_model(service).shape_for(shape).enum)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(values))
-    except OSError:
-        pass  # a read-only home: no cache, same answer
-    return frozenset(values)
+    return frozenset(kept(f"botocore-{version('botocore')}-{service}-{shape}.json",
+                          lambda: sorted(_botocore_session().get_service_model(service).shape_for(shape).enum)))
 
 
 @functools.lru_cache(maxsize=None)
@@ -695,6 +685,25 @@ def _cache_dir() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "gpu-slicing"
 
 
+def kept(name: str, compute: Callable[[], Any]) -> Any:
+    """`compute()`'s JSON-able answer, kept as `name` in the user's cache directory: what a check loads a
+    slow library for (parliament, botocore's EC2 model) is computed once per version and input. A cache
+    that cannot be read or written is no cache, with the same answer."""
+    path = _cache_dir() / name
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        pass
+    value = compute()
+    try:
+        text = json.dumps(value)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    except (OSError, TypeError):
+        pass  # a read-only home, or an answer that is not plain data
+    return value
+
+
 def lint_policy(doc: Any, kind: str) -> list[tuple[Any, str | None]]:
     """parliament's findings on `doc` (a JSON string or data), each with its accepted reason or None.
 
@@ -706,25 +715,17 @@ def lint_policy(doc: Any, kind: str) -> list[tuple[Any, str | None]]:
     text = doc if isinstance(doc, str) else json.dumps(doc)
     accepted = json.dumps(ACCEPTED_IAM_FINDINGS, sort_keys=True, default=sorted)
     digest = hashlib.sha256(f"{version('parliament')}\n{kind}\n{accepted}\n{text}".encode()).hexdigest()
-    path = _cache_dir() / f"parliament-{digest}.json"
-    try:
-        return [(StoredFinding(f["issue"], f["detail"], f["location"]), f["reason"])
-                for f in json.loads(path.read_text())]
-    except (OSError, ValueError, TypeError, KeyError):
-        pass
-    from parliament import analyze_policy_string
 
-    parsed = json.loads(text) if isinstance(doc, str) else doc
-    findings = analyze_policy_string(text, include_community_auditors=True).findings
-    out = [(f, accepted_reason(f, kind, parsed if isinstance(parsed, Mapping) else {})) for f in findings]
-    try:
-        stored = json.dumps([{"issue": f.issue, "detail": f.detail, "location": f.location, "reason": r}
-                             for f, r in out])
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(stored)
-    except (OSError, TypeError):
-        pass  # a read-only home or a finding that is not plain data: no cache, same answer
-    return out
+    def judge() -> list[dict[str, Any]]:
+        from parliament import analyze_policy_string
+
+        parsed = json.loads(text) if isinstance(doc, str) else doc
+        return [{"issue": f.issue, "detail": f.detail, "location": f.location,
+                 "reason": accepted_reason(f, kind, parsed if isinstance(parsed, Mapping) else {})}
+                for f in analyze_policy_string(text, include_community_auditors=True).findings]
+
+    return [(StoredFinding(f["issue"], f["detail"], f["location"]), f["reason"])
+            for f in kept(f"parliament-{digest}.json", judge)]
 
 
 @check
