@@ -8,18 +8,22 @@ registered, so a bad stack creates nothing.
 """
 from __future__ import annotations
 
-import dataclasses
 import difflib
+import functools
 import ipaddress
 import json
 import math
 import re
-from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, NamedTuple
+import typing
+from typing import Any, Callable, Mapping, NamedTuple, cast
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic.fields import FieldInfo
+from pydantic_core import PydanticCustomError, PydanticUndefined, core_schema
 
 from . import catalog, changes, layouts
 from .catalog import MigLayout
-from .errors import ConfigError
+from .errors import ConfigError, ConfigErrors, raise_all
 
 NAMESPACE = "gpu-slicing"
 GPU_OPERATOR_VERSION = "v26.7.0"
@@ -70,14 +74,89 @@ SQS_QUEUE_NAME_MAX = 80
 K8S_LABEL_VALUE_MAX = changes.LABEL_VALUE_MAX
 
 
-def _field(key: str, default: Any = dataclasses.MISSING, *, check: Callable[[Any, str], Any] | None = None,
+_HERE = "\x00"  # the key a check is given inside the model: its errors' keys are relative to the field's
+
+
+class _Check:
+    """Field metadata: validate the value with `fn(value, key)`, one of the checks below, in place of
+    pydantic's own type check, so errors keep this program's words (and each check's JSON Schema fragment,
+    `schema`, stays beside it). `fn` is looked up per call, so a test can swap it."""
+
+    __slots__ = ("fn",)
+
+    def __init__(self, fn: Callable[[Any, str], Any]):
+        self.fn = fn
+
+    @property
+    def schema(self) -> dict:
+        return self.fn.schema  # type: ignore[attr-defined]
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: Any) -> core_schema.CoreSchema:
+        return core_schema.no_info_plain_validator_function(self._validate)
+
+    def _validate(self, v: Any) -> Any:
+        try:
+            return self.fn(v, _HERE)
+        except ConfigError as e:
+            raise _pydantic_error(e.errors) from None
+
+
+def _pydantic_error(errors: tuple[ConfigError, ...]) -> PydanticCustomError:
+    """Our errors (keys relative to the field, `_HERE`) through pydantic, to be turned back by `_errors`."""
+    return PydanticCustomError("config", "{allowed}", {"allowed": errors[0].allowed,
+                                                       "errors": [(e.key, e.value, e.allowed) for e in errors]})
+
+
+def _field(key: str, default: Any = PydanticUndefined, *, check: Callable[[Any, str], Any] | None = None,
            doc: str = "") -> Any:
-    """A dataclass field that knows its camelCase config key, how to check a raw value, and its doc."""
-    meta = {"key": key, "check": check, "doc": doc}
-    if isinstance(default, (list, dict, tuple)) and default != ():
+    """A model field that knows its camelCase config key, how to check a raw value, and its doc."""
+    if isinstance(default, (list, dict)):
         frozen = default
-        return field(default_factory=lambda: type(frozen)(frozen), metadata=meta)
-    return field(default=default, metadata=meta)
+        info = cast(FieldInfo, Field(default_factory=lambda: type(frozen)(frozen), alias=key, description=doc))
+    else:
+        info = cast(FieldInfo, Field(default, alias=key, description=doc))
+    if check is not None:
+        info.metadata.append(_Check(check))
+    return info
+
+
+def _keys(cls: type[BaseModel]) -> list[str]:
+    return [str(f.alias) for f in cls.model_fields.values()]
+
+
+def _block(key: str, cls: type[BaseModel], default: Any = PydanticUndefined, *, doc: str = "") -> Any:
+    """A nested config block: a mapping (nothing under the key reads as the defaults)."""
+    def mapping(v: Any) -> Any:
+        if v is None:
+            return {}
+        if not isinstance(v, (Mapping, cls)):
+            raise _pydantic_error((ConfigError(_HERE, v, "a mapping with keys " + ", ".join(_keys(cls))),))
+        return v
+    info = cast(FieldInfo, Field(default, alias=key, description=doc))
+    info.metadata.append(BeforeValidator(mapping))
+    return info
+
+
+def _blocks(key: str, cls: type[BaseModel], *, doc: str = "") -> Any:
+    """A list of config blocks, each a mapping."""
+    def as_tuple(v: Any) -> Any:
+        if v is None:
+            return ()
+        if not isinstance(v, (list, tuple)):
+            raise _pydantic_error((ConfigError(_HERE, v, "a YAML list with one mapping per entry (- name: ..., keys "
+                                               + ", ".join(_keys(cls)) + ")"),))
+        return tuple(v)
+    info = cast(FieldInfo, Field((), alias=key, description=doc))
+    info.metadata.append(BeforeValidator(as_tuple))
+    return info
+
+
+class _Model(BaseModel):
+    """A config block: frozen, strict, unknown keys refused; fields are read from their camelCase keys
+    (the stack file's; `parse_shape` refuses the Python names there) and, in code, also by Python name."""
+
+    model_config = ConfigDict(frozen=True, strict=True, extra="forbid", validate_by_alias=True,
+                              validate_by_name=True)
 
 
 # --- scalar checks: each takes (raw value, config key) and returns the parsed value -------------------
@@ -231,13 +310,20 @@ def _prices(v: Any, key: str) -> Mapping[str, float]:
 
 def _list_of(item: Callable[[Any, str], Any], *, min_len: int = 0, unique: bool = False
              ) -> Callable[[Any, str], tuple]:
+    """A list whose items each pass `item`; every bad item is reported."""
     def check(v: Any, key: str) -> tuple:
-        if not isinstance(v, list) or len(v) < min_len:
+        if not isinstance(v, (list, tuple)) or len(v) < min_len:
             raise ConfigError(key, v, f"a list of at least {min_len} item(s)" if min_len else "a list")
-        out = tuple(item(x, f"{key}[{i}]") for i, x in enumerate(v))
+        out, errors = [], []
+        for i, x in enumerate(v):
+            try:
+                out.append(item(x, f"{key}[{i}]"))
+            except ConfigError as e:
+                errors.append(e)
+        raise_all(errors)
         if unique and len(set(out)) != len(out):
             raise ConfigError(key, v, "a list without duplicates")
-        return out
+        return tuple(out)
     return _schema({"type": "array", "items": item.schema,  # type: ignore[attr-defined]
                     **({"minItems": min_len} if min_len else {}), **({"uniqueItems": True} if unique else {})})(check)
 
@@ -309,14 +395,13 @@ def _like(regex: str, what: str) -> Callable[[Any, str], str]:
     return _schema({"type": "string", "pattern": regex})(check)
 
 
-def _raw(v: Any, key: str) -> Any:
-    return v
+def _custom_layouts(v: Any, key: str) -> dict[str, MigLayout]:
+    return layouts.parse_custom_layouts(v, key)
 
 
 # --- the model ------------------------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class ClusterConfig:
+class ClusterConfig(_Model):
     name: str = _field("name", check=_name, doc="EKS cluster name; also the Karpenter discovery tag value")
     kubernetes_version: str = _field("kubernetesVersion", "1.34", check=_k8s_version,
                                      doc="EKS control-plane version (quote it in YAML)")
@@ -334,8 +419,7 @@ class ClusterConfig:
                                                   "entries with the cluster-admin access policy")
 
 
-@dataclass(frozen=True)
-class NetworkConfig:
+class NetworkConfig(_Model):
     vpc_cidr: str | None = _field("vpcCidr", None, check=_vpc_cidr,
                                   doc="IPv4 CIDR of a new VPC (default 10.0.0.0/16; /16 to /20)")
     availability_zones: int = _field("availabilityZones", 3, check=_int_between(2, 6),
@@ -355,15 +439,13 @@ class NetworkConfig:
         return self.vpc_cidr or "10.0.0.0/16"
 
 
-@dataclass(frozen=True)
-class SystemNodeGroupConfig:
+class SystemNodeGroupConfig(_Model):
     instance_type: str = _field("instanceType", "m7i.large", check=_system_type,
                                 doc="instance type of the add-on/controller nodes (not a GPU type)")
     size: int = _field("size", 2, check=_int_between(2, 10), doc="node count (2+ so controllers survive a node)")
 
 
-@dataclass(frozen=True)
-class GpuOperatorConfig:
+class GpuOperatorConfig(_Model):
     version: str = _field("version", GPU_OPERATOR_VERSION, check=_one_of(GPU_OPERATOR_VERSION),
                           doc="gpu-operator chart version (pinned; values are checked against it)")
     mig_strategy: str = _field("migStrategy", "mixed", check=_one_of("none", "single", "mixed"),
@@ -373,8 +455,7 @@ class GpuOperatorConfig:
         doc="mig-parted entries of layout labels live nodes still carry (make diff prints them when a change drops one)")
 
 
-@dataclass(frozen=True)
-class NodeGroupConfig:
+class NodeGroupConfig(_Model):
     name: str = _field("name", check=_name, doc="managed node group name (stable: a rename replaces the nodes)")
     instance_type: str = _field("instanceType", check=_instance_type, doc="GPU instance type")
     min_size: int = _field("minSize", 0, check=_int_between(0, MAX_POOL_NODES), doc="minimum nodes")
@@ -387,14 +468,13 @@ class NodeGroupConfig:
                                 doc="EC2 capacity type")
     mig_layout: str = _field("migLayout", "all-disabled", check=_string,
                              doc="MIG layout label: an NVIDIA name (all-balanced, all-1g.5gb, ...) or a migLayouts key")
-    sharing: Any = _field("sharing", None, check=_raw, doc="time-slicing: {timeSlicing: {replicas, resources}}")
+    sharing: Any = _field("sharing", None, doc="time-slicing: {timeSlicing: {replicas, resources}}")
     mig_layout_change: str = _field("migLayoutChange", "replace", check=_one_of("replace", "in-place"),
                                     doc="replace: a layout change is a new node group, created before the old one "
                                         "is drained; in-place relabels live nodes (needs allowDisruption)")
 
 
-@dataclass(frozen=True)
-class NodePoolConfig:
+class NodePoolConfig(_Model):
     name: str = _field("name", check=_name, doc="Karpenter NodePool name (stable: a rename drains its nodes)")
     instance_types: tuple[str, ...] = _field("instanceTypes", check=_list_of(_instance_type, min_len=1, unique=True),
                                              doc="GPU instance types (one GPU model when MIG is used)")
@@ -416,18 +496,17 @@ class NodePoolConfig:
     drift_duration: str | None = _field("driftDuration", None, check=_string,
                                         doc="maintenance window length, e.g. 4h or 1h30m")
     disk_size_gib: int = _field("diskSizeGiB", 200, check=_int_between(50, 16384), doc="encrypted gp3 root volume")
-    sharing: Any = _field("sharing", None, check=_raw, doc="time-slicing, as for node groups")
+    sharing: Any = _field("sharing", None, doc="time-slicing, as for node groups")
 
 
-@dataclass(frozen=True)
-class KarpenterConfig:
+class KarpenterConfig(_Model):
     enabled: bool = _field("enabled", False, check=_bool, doc="install Karpenter and the GPU NodePools")
     version: str = _field("version", KARPENTER_VERSION, check=_one_of(KARPENTER_VERSION),
                           doc="Karpenter chart/CRD version (pinned; objects are checked against its CRDs)")
     ami_alias_version: str = _field("amiAliasVersion", AMI_ALIAS_VERSION,
                                     check=_like(r"^v[0-9]{8}$", "vYYYYMMDD"),
                                     doc="AL2023 AMI release for amiSelectorTerms alias al2023@<version>")
-    node_pools: tuple[NodePoolConfig, ...] = _field("nodePools", (), check=_raw, doc="GPU NodePools")
+    node_pools: tuple[NodePoolConfig, ...] = _blocks("nodePools", NodePoolConfig, doc="GPU NodePools")
 
 
 @_schema({"type": "object", "propertyNames": {"minLength": 1}, "additionalProperties": {"type": "string"}})
@@ -437,8 +516,7 @@ def _labels(v: Any, key: str) -> Mapping[str, str]:
     return dict(v)
 
 
-@dataclass(frozen=True)
-class ObservabilityConfig:
+class ObservabilityConfig(_Model):
     enabled: bool = _field("enabled", False, check=_bool,
                            doc="per-slice metrics, alerts and a Grafana dashboard (FACTS 9)")
     prometheus_operator: str = _field("prometheusOperator", "install", check=_one_of("install", "existing"),
@@ -458,8 +536,7 @@ class ObservabilityConfig:
                                    doc="alert when a slice is idle (allocated but unused, or unallocated) this long")
 
 
-@dataclass(frozen=True)
-class WorkloadConfig:
+class WorkloadConfig(_Model):
     name: str = _field("name", check=_name, doc="Deployment name")
     pool: str = _field("pool", check=_string, doc="node group or NodePool the workload runs on")
     replicas: int = _field("replicas", 1, check=_int_between(0, 10000), doc="pods")
@@ -472,23 +549,22 @@ class WorkloadConfig:
                                       "disruption of their node)")
 
 
-@dataclass(frozen=True)
-class StackConfig:
-    cluster: ClusterConfig = _field("cluster", check=_raw, doc="EKS cluster")
+class StackConfig(_Model):
+    cluster: ClusterConfig = _block("cluster", ClusterConfig, doc="EKS cluster")
     max_gpu_nodes: int = _field("maxGpuNodes", check=_int_between(0, 1000),
                                 doc="cost guard, stated per stack: most GPU nodes it may run (node group maxSize "
                                     "plus the nodes each NodePool's limits admit)")
-    network: NetworkConfig = _field("network", NetworkConfig(), check=_raw, doc="new VPC or existing subnets")
-    system_node_group: SystemNodeGroupConfig = _field("systemNodeGroup", SystemNodeGroupConfig(), check=_raw,
+    network: NetworkConfig = _block("network", NetworkConfig, NetworkConfig(), doc="new VPC or existing subnets")
+    system_node_group: SystemNodeGroupConfig = _block("systemNodeGroup", SystemNodeGroupConfig, SystemNodeGroupConfig(),
                                                       doc="nodes for add-ons and controllers")
-    gpu_operator: GpuOperatorConfig = _field("gpuOperator", GpuOperatorConfig(), check=_raw,
+    gpu_operator: GpuOperatorConfig = _block("gpuOperator", GpuOperatorConfig, GpuOperatorConfig(),
                                              doc="NVIDIA GPU Operator")
-    node_groups: tuple[NodeGroupConfig, ...] = _field("nodeGroups", (), check=_raw, doc="GPU managed node groups")
-    workloads: tuple[WorkloadConfig, ...] = _field("workloads", (), check=_raw, doc="sample workloads")
-    mig_layouts: Mapping[str, MigLayout] = _field("migLayouts", {}, check=_raw, doc="custom MIG layouts")
-    karpenter: KarpenterConfig = _field("karpenter", KarpenterConfig(), check=_raw,
+    node_groups: tuple[NodeGroupConfig, ...] = _blocks("nodeGroups", NodeGroupConfig, doc="GPU managed node groups")
+    workloads: tuple[WorkloadConfig, ...] = _blocks("workloads", WorkloadConfig, doc="sample workloads")
+    mig_layouts: Mapping[str, MigLayout] = _field("migLayouts", {}, check=_custom_layouts, doc="custom MIG layouts")
+    karpenter: KarpenterConfig = _block("karpenter", KarpenterConfig, KarpenterConfig(),
                                         doc="Karpenter and GPU NodePools")
-    observability: ObservabilityConfig = _field("observability", ObservabilityConfig(), check=_raw,
+    observability: ObservabilityConfig = _block("observability", ObservabilityConfig, ObservabilityConfig(),
                                                 doc="metrics, alerts and dashboard for the slices")
     price_per_hour: Mapping[str, float] = _field("pricePerHour", {}, check=_prices,
                                                  doc="USD per hour by instance type, overriding the program's "
@@ -498,66 +574,22 @@ class StackConfig:
                                         "(nodeGroups[].migLayoutChange: in-place)")
 
 
-def _build(cls: type, raw: Any, key: str, nested: Mapping[str, Callable[[Any, str], Any]] | None = None) -> Any:
-    """Build dataclass `cls` from mapping `raw`: unknown keys are errors, missing required keys too."""
-    if raw is None:
-        raw = {}
-    if not isinstance(raw, Mapping):
-        raise ConfigError(key, raw, "a mapping with keys " + ", ".join(f.metadata["key"] for f in dataclasses.fields(cls)))
-    fields = {f.metadata["key"]: f for f in dataclasses.fields(cls)}
-    sep = ":" if key == NAMESPACE else "."
-    for k in raw:
-        if k not in fields:
-            hint = difflib.get_close_matches(str(k), fields, n=1)
-            raise ConfigError(f"{key}{sep}{k}", raw[k], "unknown key; "
-                              + (f"did you mean {hint[0]!r}? " if hint else "")
-                              + "known keys: " + ", ".join(fields))
-    kwargs = {}
-    for ck, f in fields.items():
-        sub = f"{key}{sep}{ck}"
-        if ck in raw:
-            parse = (nested or {}).get(ck) or f.metadata["check"]
-            kwargs[f.name] = parse(raw[ck], sub)
-        elif nested and ck in nested:
-            kwargs[f.name] = nested[ck](None, sub)
-        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-            raise ConfigError(sub, None, f"required ({f.metadata['doc']})")
-    return cls(**kwargs)
-
-
-def _build_list(cls: type) -> Callable[[Any, str], tuple]:
-    def parse(raw: Any, key: str) -> tuple:
-        if raw is None:
-            return ()
-        if not isinstance(raw, list):
-            raise ConfigError(key, raw, "a YAML list with one mapping per entry (- name: ..., keys "
-                              + ", ".join(f.metadata["key"] for f in dataclasses.fields(cls)) + ")")
-        items = tuple(_build(cls, r, f"{key}[{i}]") for i, r in enumerate(raw))
-        seen: set[str] = set()
-        for i, it in enumerate(items):
-            if it.name in seen:
-                raise ConfigError(f"{key}[{i}].name", it.name, "a name not used by another entry")
-            seen.add(it.name)
-        return items
-    return parse
-
-
 def documented_keys() -> dict[str, list[tuple[str, str, str]]]:
     """Every config key with its default and doc: the README's table is tested against it."""
     out: dict[str, list[tuple[str, str, str]]] = {}
-    classes = {"": StackConfig, "cluster": ClusterConfig, "network": NetworkConfig,
-               "systemNodeGroup": SystemNodeGroupConfig, "gpuOperator": GpuOperatorConfig,
-               "nodeGroups[]": NodeGroupConfig, "karpenter": KarpenterConfig,
-               "karpenter.nodePools[]": NodePoolConfig, "workloads[]": WorkloadConfig,
-               "observability": ObservabilityConfig}
+    classes: dict[str, type[BaseModel]] = {
+        "": StackConfig, "cluster": ClusterConfig, "network": NetworkConfig,
+        "systemNodeGroup": SystemNodeGroupConfig, "gpuOperator": GpuOperatorConfig,
+        "nodeGroups[]": NodeGroupConfig, "karpenter": KarpenterConfig,
+        "karpenter.nodePools[]": NodePoolConfig, "workloads[]": WorkloadConfig,
+        "observability": ObservabilityConfig}
     for prefix, cls in classes.items():
         rows = []
-        for f in dataclasses.fields(cls):
-            default = f.default if f.default is not dataclasses.MISSING else (
-                f.default_factory() if f.default_factory is not dataclasses.MISSING else "required")
-            shown = ("required" if isinstance(default, str) and default == "required" else
-                     "see below" if dataclasses.is_dataclass(default) else json.dumps(default))
-            rows.append((f.metadata["key"], shown, f.metadata["doc"]))
+        for f in cls.model_fields.values():
+            default = None if f.is_required() else f.get_default(call_default_factory=True)
+            shown = ("required" if f.is_required() else
+                     "see below" if isinstance(default, BaseModel) else json.dumps(default))
+            rows.append((str(f.alias), shown, f.description or ""))
         out[prefix] = rows
     return out
 
@@ -572,44 +604,133 @@ def decode(value: Any) -> Any:
     return value
 
 
+def _namespace_error(key: str, value: Any) -> ConfigError | None:
+    """A key of a namespace no provider of the stack reads (a typo would silently drop its config)."""
+    ns, _, short = key.rpartition(":")
+    if ns in ("", NAMESPACE) or ns in KNOWN_NAMESPACES:
+        return None
+    hint = difflib.get_close_matches(ns, KNOWN_NAMESPACES, n=1)
+    return ConfigError(key, decode(value), "a key of a namespace this stack uses; "
+                       + (f"did you mean {hint[0]}:{short}? " if hint else "")
+                       + "known namespaces: " + ", ".join(KNOWN_NAMESPACES)
+                       + " (keys of any other namespace would be silently ignored)")
+
+
 def own_keys(raw: Mapping[str, Any]) -> dict[str, Any]:
-    """This program's keys (`gpu-slicing:x` or bare `x`) by short name, decoded; a key of a namespace no
-    provider of the stack reads is a `ConfigError` (a typo would silently drop its config)."""
-    ours: dict[str, Any] = {}
-    for k, v in raw.items():
-        ns, _, short = str(k).rpartition(":")
-        if ns in ("", NAMESPACE):
-            ours[short] = decode(v)
-        elif ns not in KNOWN_NAMESPACES:
-            hint = difflib.get_close_matches(ns, KNOWN_NAMESPACES, n=1)
-            raise ConfigError(str(k), decode(v), "a key of a namespace this stack uses; "
-                              + (f"did you mean {hint[0]}:{short}? " if hint else "")
-                              + "known namespaces: " + ", ".join(KNOWN_NAMESPACES)
-                              + " (keys of any other namespace would be silently ignored)")
-    return ours
+    """This program's keys (`gpu-slicing:x` or bare `x`) by short name, decoded; keys of namespaces no
+    provider of the stack reads are `ConfigError`s, all of them at once."""
+    raise_all(e for k, v in raw.items() if (e := _namespace_error(str(k), v)) is not None)
+    return {str(k).rpartition(":")[2]: decode(v) for k, v in raw.items()
+            if str(k).rpartition(":")[0] in ("", NAMESPACE)}
 
 
 def parse_shape(raw: Mapping[str, Any]) -> StackConfig:
     """The shape and types of a whole stack config (every key known, every value of its type and range,
-    derived AWS names within their limits). Rules across keys, pools and capacity come after, in
-    `gpu_slicing.stack.load_stack`."""
-    ours = own_keys(raw)
-    nested = {
-        "cluster": lambda v, k: _build(ClusterConfig, v, k),
-        "network": lambda v, k: _build(NetworkConfig, v, k),
-        "systemNodeGroup": lambda v, k: _build(SystemNodeGroupConfig, v, k),
-        "gpuOperator": lambda v, k: _build(GpuOperatorConfig, v, k),
-        "nodeGroups": _build_list(NodeGroupConfig),
-        "workloads": _build_list(WorkloadConfig),
-        "migLayouts": lambda v, k: layouts.parse_custom_layouts(v or {}, k),
-        "karpenter": lambda v, k: _build(KarpenterConfig, v, k, {"nodePools": _build_list(NodePoolConfig)}),
-        "observability": lambda v, k: _build(ObservabilityConfig, v, k),
-    }
-    if "cluster" not in ours:
-        raise ConfigError(f"{NAMESPACE}:cluster", None, "required: {name: <cluster name>, ...}")
-    cfg = _build(StackConfig, ours, NAMESPACE, nested)
-    _check_aws_names(cfg)
+    names unique within each list, derived AWS names within their limits). Every error is reported at
+    once, in stack-file order (`ConfigErrors` when there are several). Rules across keys, pools and
+    capacity come after, in `gpu_slicing.stack.load_stack`."""
+    found: list[tuple[tuple[int, ...], ConfigError]] = []
+    ours: dict[str, Any] = {}
+    top: dict[str, int] = {}  # short key -> its position in the stack file
+    for i, (k, v) in enumerate(raw.items()):
+        err = _namespace_error(str(k), v)
+        if err is not None:
+            found.append(((i,), err))
+        elif str(k).rpartition(":")[0] in ("", NAMESPACE):
+            short = str(k).rpartition(":")[2]
+            ours[short], top[short] = decode(v), i
+    cfg: StackConfig | None = None
+    try:
+        cfg = StackConfig.model_validate(ours, by_name=False)
+    except ValidationError as e:
+        found += [(_position(err["loc"], ours, top, len(raw)), x) for err in e.errors(include_url=False)
+                  for x in _errors(err)]
+    found += [(_position(loc, ours, top, len(raw)), x) for loc, x in _duplicate_names(ours)]
+    if cfg is not None:
+        found += [((len(raw),), x) for x in _name_errors(cfg)]
+    found.sort(key=lambda f: f[0])
+    raise_all(x for _, x in found)
+    assert cfg is not None
     return cfg
+
+
+def _key(loc: tuple) -> str:
+    """`gpu-slicing:nodeGroups[0].minSize` from pydantic's ('nodeGroups', 0, 'minSize')."""
+    out = NAMESPACE
+    for i, part in enumerate(loc):
+        out += f"[{part}]" if isinstance(part, int) else (":" if i == 0 else ".") + str(part)
+    return out
+
+
+@functools.cache
+def _fields_by_key(cls: type[BaseModel]) -> dict[str, Any]:
+    return {str(f.alias): f for f in cls.model_fields.values()}
+
+
+def _model_at(loc: tuple) -> type[BaseModel]:
+    """The config block a location is in (list indexes step into the list's blocks)."""
+    cls: type[BaseModel] = StackConfig
+    for part in loc:
+        if isinstance(part, str):
+            hint = _fields_by_key(cls)[part].annotation
+            cls = typing.get_args(hint)[0] if typing.get_origin(hint) is tuple else hint
+    return cls
+
+
+def _errors(err: Any) -> list[ConfigError]:
+    """One pydantic error as this program's errors: the full key, the value, what is allowed."""
+    loc, kind = tuple(err["loc"]), err["type"]
+    key = _key(loc)
+    if kind == "config":
+        return [ConfigError(k.replace(_HERE, key), v, a.replace(_HERE, key)) for k, v, a in err["ctx"]["errors"]]
+    if kind == "extra_forbidden":
+        known = _fields_by_key(_model_at(loc[:-1]))
+        hint = difflib.get_close_matches(str(loc[-1]), known, n=1)
+        return [ConfigError(key, err["input"], "unknown key; " + (f"did you mean {hint[0]!r}? " if hint else "")
+                            + "known keys: " + ", ".join(known))]
+    if kind == "missing":
+        return [ConfigError(key, None, f"required ({_fields_by_key(_model_at(loc[:-1]))[loc[-1]].description})")]
+    if kind in ("model_type", "model_attributes_type", "dict_type"):
+        return [ConfigError(key, err["input"], "a mapping with keys " + ", ".join(_keys(_model_at(loc))))]
+    return [ConfigError(key, err["input"], err["msg"])]
+
+
+def _position(loc: tuple, ours: Mapping[str, Any], top: Mapping[str, int], end: int) -> tuple[int, ...]:
+    """Where `loc` is in the stack file: a key's index in its mapping, or past the end for a missing one."""
+    if not loc:
+        return (end,)
+    out, node = [top.get(str(loc[0]), end)], ours.get(str(loc[0]))
+    for part in loc[1:]:
+        if isinstance(node, Mapping):
+            keys = list(node)
+            out.append(keys.index(part) if part in node else len(keys))
+            node = node.get(part)
+        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
+            out.append(part)
+            node = node[part]
+        else:
+            out.append(0)
+            node = None
+    return tuple(out)
+
+
+def _duplicate_names(ours: Mapping[str, Any]) -> list[tuple[tuple, ConfigError]]:
+    """Entries of a list of blocks named like an earlier entry (workloads and pools are found by name)."""
+    karpenter = ours.get("karpenter")
+    lists = {("nodeGroups",): ours.get("nodeGroups"), ("workloads",): ours.get("workloads"),
+             ("karpenter", "nodePools"): karpenter.get("nodePools") if isinstance(karpenter, Mapping) else None}
+    out = []
+    for loc, entries in lists.items():
+        seen: set[str] = set()
+        for i, entry in enumerate(entries if isinstance(entries, list) else ()):
+            name = entry.get("name") if isinstance(entry, Mapping) else None
+            if not isinstance(name, str) or not _NAME_RE.match(name):
+                continue  # a bad name is its own error
+            if name in seen:
+                out.append(((*loc, i, "name"), ConfigError(_key((*loc, i, "name")), name,
+                                                            "a name not used by another entry")))
+            seen.add(name)
+    return out
 
 
 class DerivedName(NamedTuple):
@@ -661,8 +782,11 @@ def aws_names(cfg: StackConfig) -> list[DerivedName]:
     return out
 
 
-def _check_aws_names(cfg: StackConfig) -> None:
+def _name_errors(cfg: StackConfig) -> list[ConfigError]:
+    """A derived name over its limit, once per config key (the first name it makes too long)."""
+    out: dict[str, ConfigError] = {}
     for d in aws_names(cfg):
-        if len(d.name) > d.limit:
-            raise ConfigError(d.key, d.value, f"a shorter name: the {d.what} would be {len(d.name)} characters "
-                                              f"({d.name!r}), over the limit of {d.limit}")
+        if len(d.name) > d.limit and d.key not in out:
+            out[d.key] = ConfigError(d.key, d.value, f"a shorter name: the {d.what} would be {len(d.name)} "
+                                                     f"characters ({d.name!r}), over the limit of {d.limit}")
+    return list(out.values())

@@ -1,7 +1,11 @@
-"""The one error type for bad stack config: it always names the key, the bad value and what is allowed."""
+"""The one error type for bad stack config: it always names the key, the bad value and what is allowed.
+
+`ConfigErrors` carries every independent error of a stack at once (a user fixes them in one round, not one
+per run); it is a `ConfigError` whose key, value and allowed text are its first error's, so callers that
+handle one error handle it too."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Iterable
 
 
 class ConfigError(ValueError):
@@ -11,3 +15,31 @@ class ConfigError(ValueError):
     def __init__(self, key: str, value: Any, allowed: str):
         self.key, self.value, self.allowed = key, value, allowed
         super().__init__(f"{key}: {value!r} is not valid: {allowed}")
+
+    @property
+    def errors(self) -> tuple[ConfigError, ...]:
+        """Every error this one stands for: itself."""
+        return (self,)
+
+
+class ConfigErrors(ConfigError):
+    """Several independent errors, in stack-file order; its text lists each on its own line."""
+
+    def __init__(self, errors: Iterable[ConfigError]):
+        self._errors = tuple(x for e in errors for x in e.errors)
+        first = self._errors[0]
+        self.key, self.value, self.allowed = first.key, first.value, first.allowed
+        ValueError.__init__(self, f"{len(self._errors)} config errors:\n" + "\n".join(str(e) for e in self._errors))
+
+    @property
+    def errors(self) -> tuple[ConfigError, ...]:
+        return self._errors
+
+
+def raise_all(errors: Iterable[ConfigError]) -> None:
+    """Raise nothing for no errors, the error itself for one, `ConfigErrors` for several."""
+    found = tuple(x for e in errors for x in e.errors)
+    if len(found) == 1:
+        raise found[0]
+    if found:
+        raise ConfigErrors(found)

@@ -3,16 +3,18 @@
 Editors with the YAML language server read it from each stack file's first line
 (`# yaml-language-server: $schema=...`) and complete keys, show their docs and defaults, and flag typos,
 wrong types, values out of range and unknown keys as people type. Every fragment comes from the check
-that parses the key (`config._field(check=...)`, the check's `schema`), or, for the blocks parsed
+that parses the key (the model field's `config._Check`, the check's `schema`), or, for the blocks parsed
 elsewhere, from `layouts.CUSTOM_LAYOUTS_SCHEMA` and `sharing.SHARING_SCHEMA`. The schema never refuses
 what the program accepts; what it cannot say (rules across pools, keys and capacity, derived AWS name
 lengths, CIDR host bits) the program still reports when it loads the stack. `make schema` rewrites the file.
 """
 from __future__ import annotations
 
-import dataclasses
 import typing
 from typing import Any
+
+from pydantic import BaseModel
+from pydantic.fields import FieldInfo
 
 from . import config, layouts, sharing
 from .config import ClusterConfig, KarpenterConfig, NetworkConfig, StackConfig, WorkloadConfig
@@ -47,7 +49,7 @@ _AS_TEXT = {"integer": {"type": "string", "pattern": "^(0|[1-9][0-9]*)$"},
 
 def _json_default(value: Any) -> Any:
     """A field default as JSON, or None when it has none worth showing (None, a nested block)."""
-    if value is None or dataclasses.is_dataclass(value):
+    if value is None or isinstance(value, BaseModel):
         return None
     if isinstance(value, tuple):
         return list(value)
@@ -56,38 +58,39 @@ def _json_default(value: Any) -> Any:
     return value
 
 
-def _field_schema(cls: type, f: dataclasses.Field, hint: Any) -> dict:
-    key = f.metadata["key"]
+def _is_block(hint: Any) -> bool:
+    return isinstance(hint, type) and issubclass(hint, BaseModel)
+
+
+def _field_schema(f: FieldInfo) -> dict:
+    key, hint = str(f.alias), f.annotation
     if key in PARSED_ELSEWHERE:
         out = dict(PARSED_ELSEWHERE[key])
-    elif isinstance(hint, type) and dataclasses.is_dataclass(hint):
-        out = _object(hint)
-        if not _required(hint):
+    elif _is_block(hint):
+        out = _object(hint)  # type: ignore[arg-type]
+        if not _required(hint):  # type: ignore[arg-type]
             out["type"] = ["object", "null"]  # `network:` with nothing under it reads as the defaults
-    elif typing.get_origin(hint) is tuple and dataclasses.is_dataclass(typing.get_args(hint)[0]):
+    elif typing.get_origin(hint) is tuple and _is_block(typing.get_args(hint)[0]):
         out = {"type": ["array", "null"], "items": _object(typing.get_args(hint)[0])}
     else:
-        out = dict(f.metadata["check"].schema)
-    if f.metadata["doc"]:
-        out["description"] = f.metadata["doc"]
-    default = f.default if f.default is not dataclasses.MISSING else (
-        f.default_factory() if f.default_factory is not dataclasses.MISSING else None)
+        out = dict(next(m for m in f.metadata if isinstance(m, config._Check)).schema)
+    if f.description:
+        out["description"] = f.description
+    default = None if f.is_required() else f.get_default(call_default_factory=True)
     if _json_default(default) is not None:
         out["default"] = _json_default(default)
     return out
 
 
-def _required(cls: type) -> list[str]:
-    return [f.metadata["key"] for f in dataclasses.fields(cls)
-            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
+def _required(cls: type[BaseModel]) -> list[str]:
+    return [str(f.alias) for f in cls.model_fields.values() if f.is_required()]
 
 
-def _object(cls: type) -> dict:
+def _object(cls: type[BaseModel]) -> dict:
     """A config block: its keys, nothing else, the ones without a default required."""
-    hints = typing.get_type_hints(cls, vars(config))
     out: dict[str, Any] = {
         "type": "object", "additionalProperties": False,
-        "properties": {f.metadata["key"]: _field_schema(cls, f, hints[f.name]) for f in dataclasses.fields(cls)},
+        "properties": {str(f.alias): _field_schema(f) for f in cls.model_fields.values()},
     }
     if _required(cls):
         out["required"] = _required(cls)

@@ -27,8 +27,10 @@ class Stack:
 
 
 def load_stack(raw: Mapping[str, Any]) -> Stack:
-    """Load and check a whole stack config (see the module docstring); raises `ConfigError` naming the key."""
-    return _load(json.dumps(raw, sort_keys=True, default=str))
+    """Load and check a whole stack config (see the module docstring); raises `ConfigError` naming the key
+    (`ConfigErrors` naming every key when several are wrong). Keys keep their order: errors are reported
+    in stack-file order."""
+    return _load(json.dumps(raw, default=str))
 
 
 @functools.lru_cache(maxsize=8)

@@ -1,8 +1,10 @@
 """Cross-field rules of the stack config: what no single key can say wrong on its own.
 
-Each rule raises `ConfigError` naming the key at fault. Capacity (workloads that do not fit on the nodes
-that will exist) is checked last, through the same planner `make plan` prints, so the error and the
-table agree. `check` returns what it built on the way (the pools and the capacity plan), so nothing
+Each rule names the key at fault in a `ConfigError`. Rules that hold independently of each other are
+reported together (`ConfigErrors`): the cluster, network and pool-key rules first; then, once the pools
+resolve, the cost guard and each workload (its own rules in order, as each needs the one before). Capacity
+(workloads that do not fit on the nodes that will exist) is checked last, through the same planner `make
+plan` prints, so the error and the table agree. `check` returns what it built on the way (the pools and the capacity plan), so nothing
 downstream resolves or plans again.
 """
 from __future__ import annotations
@@ -11,57 +13,28 @@ from typing import Any
 
 from . import capacity, karpenter, workloads
 from .config import NAMESPACE, StackConfig
-from .errors import ConfigError
+from .errors import ConfigError, raise_all
 from .pools import Pool, resolve_pools, workload_count, workload_resource
 
 
 def check(cfg: StackConfig) -> tuple[list[Pool], capacity.CapacityPlan]:
-    _check_cluster(cfg)
-    _check_network(cfg)
-    for i, g in enumerate(cfg.node_groups):
-        if not g.min_size <= g.desired_size <= g.max_size:
-            raise ConfigError(f"{NAMESPACE}:nodeGroups[{i}]", {"minSize": g.min_size, "desiredSize": g.desired_size,
-                                                                "maxSize": g.max_size},
-                              "minSize <= desiredSize <= maxSize")
-    if cfg.karpenter.node_pools and not cfg.karpenter.enabled:
-        raise ConfigError(f"{NAMESPACE}:karpenter.nodePools", [p.name for p in cfg.karpenter.node_pools],
-                          "no NodePools while karpenter.enabled is false (they would be silently ignored)")
-    names = [g.name for g in cfg.node_groups]
-    for i, p in enumerate(cfg.karpenter.node_pools):
-        if p.name in names:
-            raise ConfigError(f"{NAMESPACE}:karpenter.nodePools[{i}].name", p.name,
-                              "a name not used by a node group (workloads select pools by name)")
+    raise_all([*_check_cluster(cfg), *_check_network(cfg), *_check_pool_keys(cfg)])
     pools = resolve_pools(cfg)
     karpenter.check(cfg, pools)
     most = {p.name: karpenter.pool_node_bound(p) if p.kind == "nodePool" else p.nodes_max for p in pools}
+    errors = []
     if sum(most.values()) > cfg.max_gpu_nodes:
-        raise ConfigError(f"{NAMESPACE}:maxGpuNodes", cfg.max_gpu_nodes,
-                          f"at least the {sum(most.values())} GPU nodes the pools may run "
-                          f"({', '.join(f'{k}: {v}' for k, v in most.items())}; a NodePool counts what its limits "
-                          "admit); raise it deliberately")
+        errors.append(ConfigError(f"{NAMESPACE}:maxGpuNodes", cfg.max_gpu_nodes,
+                                  f"at least the {sum(most.values())} GPU nodes the pools may run "
+                                  f"({', '.join(f'{k}: {v}' for k, v in most.items())}; a NodePool counts what its "
+                                  "limits admit); raise it deliberately"))
     by_name = {p.name: p for p in pools}
     for i, w in enumerate(cfg.workloads):
-        key = f"{NAMESPACE}:workloads[{i}]"
-        pool = by_name.get(w.pool)
-        if pool is None:
-            raise ConfigError(f"{key}.pool", w.pool, "the name of a node group or NodePool: "
-                              + (", ".join(by_name) or "(none configured)"))
-        if (w.profile is None) == (w.gpus is None):
-            raise ConfigError(key, {"profile": w.profile, "gpus": w.gpus},
-                              "exactly one of profile (a MIG slice) or gpus (whole or time-sliced GPUs)")
-        if w.profile is not None:
-            if not pool.layout.mig_enabled:
-                raise ConfigError(f"{key}.profile", w.profile,
-                                  f"no MIG profile: pool {pool.name} has MIG disabled ({pool.layout.name}); use gpus")
-            if w.profile not in pool.layout.profile_names():
-                raise ConfigError(f"{key}.profile", w.profile,
-                                  f"a profile that layout {pool.layout.name} of pool {pool.name} creates: "
-                                  + ", ".join(sorted(pool.layout.profile_names())))
-        resource = workload_resource(w, pool)
-        if w.gpus is not None and pool.per_node.get(resource, 0) == 0:
-            raise ConfigError(f"{key}.gpus", w.gpus,
-                              f"a MIG profile: pool {pool.name} ({pool.layout.name}, {pool.strategy} strategy) "
-                              f"advertises {resource}: 0, so whole-GPU requests never schedule")
+        try:
+            _check_workload(i, w, by_name)
+        except ConfigError as e:
+            errors.append(e)
+    raise_all(errors)
     plan = capacity_plan(cfg, pools)
     for err in plan.errors:
         key, value, text = _capacity_error_args(err, cfg, pools)
@@ -70,6 +43,49 @@ def check(cfg: StackConfig) -> tuple[list[Pool], capacity.CapacityPlan]:
                      f"the pools may run {sum(most.values())} today)")
         raise ConfigError(key, value, text)
     return pools, plan
+
+
+def _check_pool_keys(cfg: StackConfig) -> list[ConfigError]:
+    out = []
+    for i, g in enumerate(cfg.node_groups):
+        if not g.min_size <= g.desired_size <= g.max_size:
+            out.append(ConfigError(f"{NAMESPACE}:nodeGroups[{i}]", {"minSize": g.min_size, "desiredSize": g.desired_size,
+                                                                     "maxSize": g.max_size},
+                                   "minSize <= desiredSize <= maxSize"))
+    if cfg.karpenter.node_pools and not cfg.karpenter.enabled:
+        out.append(ConfigError(f"{NAMESPACE}:karpenter.nodePools", [p.name for p in cfg.karpenter.node_pools],
+                               "no NodePools while karpenter.enabled is false (they would be silently ignored)"))
+    names = [g.name for g in cfg.node_groups]
+    for i, p in enumerate(cfg.karpenter.node_pools):
+        if p.name in names:
+            out.append(ConfigError(f"{NAMESPACE}:karpenter.nodePools[{i}].name", p.name,
+                                   "a name not used by a node group (workloads select pools by name)"))
+    return out
+
+
+def _check_workload(i: int, w: Any, by_name: dict[str, Pool]) -> None:
+    """One workload against its pool; each rule needs the ones before it to hold."""
+    key = f"{NAMESPACE}:workloads[{i}]"
+    pool = by_name.get(w.pool)
+    if pool is None:
+        raise ConfigError(f"{key}.pool", w.pool, "the name of a node group or NodePool: "
+                          + (", ".join(by_name) or "(none configured)"))
+    if (w.profile is None) == (w.gpus is None):
+        raise ConfigError(key, {"profile": w.profile, "gpus": w.gpus},
+                          "exactly one of profile (a MIG slice) or gpus (whole or time-sliced GPUs)")
+    if w.profile is not None:
+        if not pool.layout.mig_enabled:
+            raise ConfigError(f"{key}.profile", w.profile,
+                              f"no MIG profile: pool {pool.name} has MIG disabled ({pool.layout.name}); use gpus")
+        if w.profile not in pool.layout.profile_names():
+            raise ConfigError(f"{key}.profile", w.profile,
+                              f"a profile that layout {pool.layout.name} of pool {pool.name} creates: "
+                              + ", ".join(sorted(pool.layout.profile_names())))
+    resource = workload_resource(w, pool)
+    if w.gpus is not None and pool.per_node.get(resource, 0) == 0:
+        raise ConfigError(f"{key}.gpus", w.gpus,
+                          f"a MIG profile: pool {pool.name} ({pool.layout.name}, {pool.strategy} strategy) "
+                          f"advertises {resource}: 0, so whole-GPU requests never schedule")
 
 
 def capacity_plan(cfg: StackConfig, pools):
@@ -119,36 +135,39 @@ def _capacity_error_args(err: Any, cfg: StackConfig, pools) -> tuple[str, Any, s
     return f"{NAMESPACE}:workloads[{i}].{field}", value, str(err)
 
 
-def _check_cluster(cfg: StackConfig) -> None:
+def _check_cluster(cfg: StackConfig) -> list[ConfigError]:
     c = cfg.cluster
     key = f"{NAMESPACE}:cluster"
+    out = []
     if not (c.endpoint_public_access or c.endpoint_private_access):
-        raise ConfigError(f"{key}.endpointPrivateAccess", False,
-                          "true when endpointPublicAccess is false (the API must be reachable)")
+        out.append(ConfigError(f"{key}.endpointPrivateAccess", False,
+                               "true when endpointPublicAccess is false (the API must be reachable)"))
     if c.endpoint_public_access and not c.public_access_cidrs:
-        raise ConfigError(f"{key}.publicAccessCidrs", [], "at least one CIDR while endpointPublicAccess is true "
-                          "(write 0.0.0.0/0 explicitly if you mean the whole internet)")
+        out.append(ConfigError(f"{key}.publicAccessCidrs", [], "at least one CIDR while endpointPublicAccess is "
+                               "true (write 0.0.0.0/0 explicitly if you mean the whole internet)"))
     if not c.endpoint_public_access and c.public_access_cidrs:
-        raise ConfigError(f"{key}.publicAccessCidrs", list(c.public_access_cidrs),
-                          "empty while endpointPublicAccess is false")
+        out.append(ConfigError(f"{key}.publicAccessCidrs", list(c.public_access_cidrs),
+                               "empty while endpointPublicAccess is false"))
+    return out
 
 
-def _check_network(cfg: StackConfig) -> None:
+def _check_network(cfg: StackConfig) -> list[ConfigError]:
     n = cfg.network
     key = f"{NAMESPACE}:network"
+    out = []
     if n.existing:
         if n.vpc_cidr is not None:
-            raise ConfigError(f"{key}.vpcCidr", n.vpc_cidr, "absent when vpcId is set (the VPC exists)")
+            out.append(ConfigError(f"{key}.vpcCidr", n.vpc_cidr, "absent when vpcId is set (the VPC exists)"))
         if len(n.private_subnet_ids) < 2:
-            raise ConfigError(f"{key}.privateSubnetIds", list(n.private_subnet_ids),
-                              "at least 2 private subnets in different AZs (EKS requires two AZs)")
+            out.append(ConfigError(f"{key}.privateSubnetIds", list(n.private_subnet_ids),
+                                   "at least 2 private subnets in different AZs (EKS requires two AZs)"))
         if not n.public_subnet_ids:
-            raise ConfigError(f"{key}.publicSubnetIds", [], "at least 1 public subnet (load balancers)")
+            out.append(ConfigError(f"{key}.publicSubnetIds", [], "at least 1 public subnet (load balancers)"))
     elif n.private_subnet_ids or n.public_subnet_ids:
-        raise ConfigError(f"{key}.vpcId", None, "set when subnet IDs are given (or drop the IDs to create a VPC)")
-    else:
-        prefix = int(n.cidr.split("/")[1])
-        if prefix > 20:
-            raise ConfigError(f"{key}.vpcCidr", n.cidr,
-                              "a /20 or larger block: each AZ gets a private and a public subnet, and pods take "
-                              "VPC IPs (a p4d alone can run hundreds)")
+        out.append(ConfigError(f"{key}.vpcId", None,
+                               "set when subnet IDs are given (or drop the IDs to create a VPC)"))
+    elif int(n.cidr.split("/")[1]) > 20:
+        out.append(ConfigError(f"{key}.vpcCidr", n.cidr,
+                               "a /20 or larger block: each AZ gets a private and a public subnet, and pods take "
+                               "VPC IPs (a p4d alone can run hundreds)"))
+    return out

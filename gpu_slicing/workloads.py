@@ -79,8 +79,8 @@ def verify_job(w: WorkloadConfig, pool: Pool) -> dict[str, Any]:
     (they wait for it in the graph): a finished pod holds no slice, so it never races a Deployment that
     fills the pool (FACTS 10)."""
     labels = {"app.kubernetes.io/name": VERIFY_JOB, "app.kubernetes.io/part-of": "gpu-slicing"}
-    one = WorkloadConfig(name=VERIFY_JOB, pool=w.pool, replicas=1, profile=w.profile,
-                         gpus=None if w.profile else 1, image=w.image)
+    one = w.model_copy(update={"name": VERIFY_JOB, "replicas": 1, "gpus": None if w.profile else 1,
+                               "do_not_disrupt": False})
     return {
         "metadata": {"name": VERIFY_JOB, "namespace": WORKLOADS_NAMESPACE, "labels": labels},
         "spec": {"backoffLimit": 6, "template": {"metadata": {"labels": labels},

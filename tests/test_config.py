@@ -9,7 +9,7 @@ import yaml
 from conftest import ROOT, dev_config, run
 from gpu_slicing.config import NAMESPACE
 from gpu_slicing.stack import parse_config
-from gpu_slicing.errors import ConfigError
+from gpu_slicing.errors import ConfigError, ConfigErrors
 
 NS = NAMESPACE + ":"
 
@@ -453,3 +453,135 @@ def test_the_names_checked_are_the_names_the_program_registers(dev_runs):
 def test_any_text_key_read_as_a_number_or_boolean_says_to_quote_it(path, value, words):
     e = _error(_set(dev_config(), path, value))
     assert e.key == NS + path and words in str(e) and "quote" in str(e), str(e)
+
+
+# --- every independent error at once ------------------------------------------------------------------
+
+def _several(cfg: dict) -> ConfigErrors:
+    with pytest.raises(ConfigErrors) as e:
+        parse_config(cfg)
+    return e.value
+
+
+def _four_blocks_wrong() -> dict:
+    """A bad CIDR, a bad int range, a typo key, a duplicate name and a missing required key, in four blocks."""
+    cfg = dev_config()
+    cfg[NS + "cluster"]["publicAccessCidrs"] = ["192.0.2.0/24"]
+    group = cfg[NS + "nodeGroups"][0]
+    group["maxSize"] = 500
+    group["minSzie"] = group.pop("minSize")
+    cfg[NS + "nodeGroups"].append({"name": "p4d-balanced", "instanceType": "p4d.24xlarge"})
+    del cfg[NS + "karpenter"]["nodePools"][0]["instanceTypes"]
+    return cfg
+
+
+FOUR_BLOCKS_KEYS = [NS + "cluster.publicAccessCidrs[0]", NS + "nodeGroups[0].maxSize", NS + "nodeGroups[0].minSzie",
+                    NS + "nodeGroups[1].name", NS + "karpenter.nodePools[0].instanceTypes"]
+
+
+def test_every_independent_error_is_reported_at_once_in_stack_file_order():
+    e = _several(_four_blocks_wrong())
+    assert [x.key for x in e.errors] == FOUR_BLOCKS_KEYS
+    assert (e.key, e.value) == (NS + "cluster.publicAccessCidrs[0]", "192.0.2.0/24")  # the first, for old callers
+    lines = str(e).splitlines()
+    assert lines[0] == "5 config errors:" and lines[1:] == [str(x) for x in e.errors]
+    by_key = {x.key: x for x in e.errors}
+    assert "documentation range (RFC 5737)" in by_key[NS + "cluster.publicAccessCidrs[0]"].allowed
+    assert (by_key[NS + "nodeGroups[0].maxSize"].value, by_key[NS + "nodeGroups[0].maxSize"].allowed) == (
+        500, "an integer from 1 to 100")
+    assert by_key[NS + "nodeGroups[0].minSzie"].allowed.startswith("unknown key; did you mean 'minSize'? known keys: ")
+    assert by_key[NS + "nodeGroups[1].name"].allowed == "a name not used by another entry"
+    assert by_key[NS + "karpenter.nodePools[0].instanceTypes"].allowed == (
+        "required (GPU instance types (one GPU model when MIG is used))")
+
+
+def test_make_plan_prints_every_error_one_per_line_and_registers_nothing(tmp_path):
+    import contextlib
+    import io
+
+    from tools.plan import main
+
+    path = tmp_path / "Pulumi.bad.yaml"
+    path.write_text(yaml.safe_dump({"config": _four_blocks_wrong()}, sort_keys=False))
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+        assert main(["--config", str(path), "--quiet"]) == 2
+    lines = err.getvalue().splitlines()
+    assert lines[:2] == ["error: invalid config in Pulumi.bad.yaml:", "  5 config errors:"]
+    assert [line.split(": ")[0].strip() for line in lines[2:7]] == FOUR_BLOCKS_KEYS
+    assert lines[7:] == ["0 resources registered"]
+
+
+def test_every_bad_item_of_a_list_and_every_namespace_typo_is_reported():
+    cfg = dev_config()
+    cfg[NS + "cluster"]["publicAccessCidrs"] = ["10.0.0.0/8", "198.51.100.7/32", "10.1.0.0/16", "fe80::/64"]
+    cfg["gpu-slicng:x"] = 1
+    cfg["kubernates:context"] = "dev"
+    e = _several(cfg)
+    assert [x.key for x in e.errors] == [NS + "cluster.publicAccessCidrs[1]", NS + "cluster.publicAccessCidrs[3]",
+                                         "gpu-slicng:x", "kubernates:context"]
+    assert "IPv4 only" in e.errors[1].allowed and "did you mean kubernetes:context?" in e.errors[3].allowed
+
+
+def test_cross_field_rules_that_do_not_depend_on_each_other_are_reported_together():
+    cfg = dev_config()
+    cfg[NS + "cluster"]["publicAccessCidrs"] = []
+    cfg[NS + "network"] = {"vpcId": "vpc-1", "privateSubnetIds": ["subnet-1"], "publicSubnetIds": ["subnet-2"]}
+    cfg[NS + "nodeGroups"][0]["desiredSize"] = 5
+    e = _several(cfg)
+    assert [x.key for x in e.errors] == [NS + "cluster.publicAccessCidrs", NS + "network.privateSubnetIds",
+                                         NS + "nodeGroups[0]"]
+
+
+def test_every_derived_name_over_its_limit_is_reported():
+    cfg = _set(dev_config(), "cluster.name", "c" * 40)
+    cfg[NS + "nodeGroups"][0]["name"] = "n" * 15  # 40 + 1 + 15 = 56 > 55
+    cfg[NS + "nodeGroups"].append({**cfg[NS + "nodeGroups"][0], "name": "m" * 15})
+    cfg[NS + "workloads"] = [w for w in cfg[NS + "workloads"] if w["pool"] != "p4d-balanced"]
+    e = _several(cfg)
+    assert [x.key for x in e.errors] == [NS + "nodeGroups[0].name", NS + "nodeGroups[1].name"]
+    assert all("over the limit of 55" in x.allowed for x in e.errors)
+
+
+# --- strict types: no silent coercion, except the Pulumi CLI's text of a top-level scalar ------------
+
+@pytest.mark.parametrize("path,value,allowed", [
+    ("maxGpuNodes", True, "an integer from 0 to 1000"),
+    ("nodeGroups[0].minSize", True, "an integer from 0 to 100"),
+    ("nodeGroups[0].minSize", "1", "an integer from 0 to 100"),
+    ("nodeGroups[0].minSize", 1.0, "an integer from 0 to 100"),
+    ("karpenter.enabled", "true", "true or false"),
+    ("cluster.endpointPrivateAccess", 1, "true or false"),
+])
+def test_values_are_never_coerced_to_the_type_a_key_takes(path, value, allowed):
+    e = _error(_set(dev_config(), path, value))
+    assert (e.key, e.value, e.allowed) == (NS + path, value, allowed)
+
+
+def test_top_level_scalars_the_pulumi_cli_writes_as_text_are_read_as_json():
+    """`pulumi config set maxGpuNodes 9` writes "9"; `pulumi config set allowDisruption true` writes "true"."""
+    cfg = dev_config()
+    cfg.update({NS + "maxGpuNodes": "9", NS + "allowDisruption": "true"})
+    parsed = parse_config(cfg)
+    assert parsed.max_gpu_nodes == 9 and parsed.allow_disruption is True
+    assert _error({**cfg, NS + "maxGpuNodes": "nine"}).allowed == "an integer from 0 to 1000"
+
+
+def test_the_python_names_of_keys_are_unknown_keys_in_a_stack_file():
+    cfg = dev_config()
+    group = cfg[NS + "nodeGroups"][0]
+    group["min_size"] = group.pop("minSize")
+    e = _error(cfg)
+    assert e.key == NS + "nodeGroups[0].min_size" and "did you mean 'minSize'?" in e.allowed
+
+
+@pytest.mark.parametrize("path,value,key,allowed", [
+    ("nodeGroups", {"name": "x"}, "nodeGroups", "a YAML list with one mapping per entry"),
+    ("nodeGroups", ["p4d"], "nodeGroups[0]", "a mapping with keys name, instanceType, minSize"),
+    ("cluster", "gpu-dev", "cluster", "a mapping with keys name, kubernetesVersion"),
+    ("maxGpuNodes", None, "maxGpuNodes", "required (cost guard, stated per stack"),
+    ("clusterr", {"name": "x"}, "clusterr", "unknown key; did you mean 'cluster'?"),
+])
+def test_block_shapes_and_top_level_keys_name_the_full_key(path, value, key, allowed):
+    e = _error(_set(dev_config(), path, value))
+    assert e.key == NS + key and e.allowed.startswith(allowed), str(e)

@@ -4,10 +4,8 @@ from FACTS 8 (EKS API, Karpenter drift, MIG manager) and botocore's EKS model, n
 from __future__ import annotations
 
 import copy
-import dataclasses
 import json
 import time
-import types
 
 import pytest
 
@@ -189,8 +187,9 @@ def test_desired_size_change_scales_in_place():
 
 
 def test_karpenter_version_bump_upgrades_releases_and_touches_no_node(monkeypatch):
-    f = next(x for x in dataclasses.fields(config_mod.KarpenterConfig) if x.metadata["key"] == "version")
-    monkeypatch.setattr(f, "metadata", types.MappingProxyType({**f.metadata, "check": lambda v, k: v}))
+    check = next(m for m in config_mod.KarpenterConfig.model_fields["version"].metadata
+                 if isinstance(m, config_mod._Check))
+    monkeypatch.setattr(check, "fn", lambda v, k: v)
     r = case(lambda c: c["gpu-slicing:karpenter"].update(version="1.15.0"))
     assert set(pools(r).values()) == {"none"}
     releases = [x for x in r["resources"] if x["type"] == "kubernetes:helm.sh/v3:Release"]

@@ -90,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
         plans = [advisor.advise_spec(spec, pool_prefix=f"{args.prefix}-{spec.instance_type.split('.')[0]}"
                                      if several else args.prefix) for spec in specs]
     except ConfigError as e:
-        print(f"error: {e}", file=sys.stderr)
+        print("error: " + str(e).replace("\n", "\n  "), file=sys.stderr)
         return 2
     stack = advisor.stack_config_of(plans, karpenter=args.karpenter)
     stack_yaml = yaml.safe_dump(stack, sort_keys=False, default_flow_style=None, width=120)

@@ -475,7 +475,7 @@ def main(argv: list[str] | None = None) -> int:
     base, head = plan(base_cfg, stack), plan(head_cfg, stack)
     for p, label in ((base, base_label), (head, head_label)):
         if p.error:
-            print(f"error: {label} does not plan: {p.error}", file=sys.stderr)
+            print(f"error: {label} does not plan: " + p.error.replace("\n", "\n  "), file=sys.stderr)
             return 2
     report = compare(base, head)
     report.update(base=base_label, head=head_label)

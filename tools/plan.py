@@ -189,6 +189,11 @@ def verification_notes(resources: list[dict]) -> list[str]:
     return out
 
 
+def _lines(error: BaseException) -> str:
+    """An error's text with every line indented alike (a `ConfigErrors` lists one error per line)."""
+    return str(error).replace("\n", "\n  ")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--stack", default="dev", help="read Pulumi.<stack>.yaml (default dev)")
@@ -207,7 +212,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         config = load_stack_file(path)
     except ConfigError as e:
-        print(f"error: invalid stack file {path}:\n  {e}", file=sys.stderr)
+        print(f"error: invalid stack file {path}:\n  " + _lines(e), file=sys.stderr)
         print("0 resources registered", file=sys.stderr)
         return 2
 
@@ -217,7 +222,7 @@ def main(argv: list[str] | None = None) -> int:
     run = run_program(config, stack=stack, preview=not args.up)
     resources = creation_order([r.to_json() for r in run.registrations])
     if isinstance(run.error, ConfigError):
-        print(f"error: invalid config in {path.name}:\n  {run.error}", file=sys.stderr)
+        print(f"error: invalid config in {path.name}:\n  " + _lines(run.error), file=sys.stderr)
         print(f"{len(resources)} resources registered", file=sys.stderr)
         return 2
     if run.error is not None:  # e.g. a value AWS answers at preview (zone offerings) the stack cannot use
