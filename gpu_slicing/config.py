@@ -3,8 +3,12 @@
 `parse_shape(raw)` takes the `config:` mapping of a `Pulumi.<stack>.yaml` (keys with or without the
 `gpu-slicing:` namespace, structured values as parsed YAML or as the JSON strings the Pulumi engine
 passes) and returns a `StackConfig`, or raises `ConfigError` naming the key, the bad value and what is
-allowed. It is the first step of `gpu_slicing.stack.load_stack`, which runs before any resource is
-registered, so a bad stack creates nothing.
+allowed (`ConfigErrors`, every one of them, when several keys are wrong). It is the first step of
+`gpu_slicing.stack.load_stack`, which runs before any resource is registered, so a bad stack creates nothing.
+
+The model is pydantic v2: frozen, strict (no value is coerced to a key's type), unknown keys forbidden,
+each field read from its camelCase key. Scalar values are checked by the check functions below, used as
+plain validators (`_Check`), so errors keep this program's words rather than pydantic's.
 """
 from __future__ import annotations
 
@@ -23,7 +27,7 @@ from pydantic_core import PydanticCustomError, PydanticUndefined, core_schema
 
 from . import catalog, changes, layouts
 from .catalog import MigLayout
-from .errors import ConfigError, ConfigErrors, raise_all
+from .errors import ConfigError, raise_all
 
 NAMESPACE = "gpu-slicing"
 GPU_OPERATOR_VERSION = "v26.7.0"

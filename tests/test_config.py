@@ -512,6 +512,27 @@ def test_make_plan_prints_every_error_one_per_line_and_registers_nothing(tmp_pat
     assert lines[7:] == ["0 resources registered"]
 
 
+def test_the_programs_own_loader_raises_every_error_before_registering_anything():
+    r = run(_four_blocks_wrong())
+    assert isinstance(r.error, ConfigErrors) and [x.key for x in r.error.errors] == FOUR_BLOCKS_KEYS
+    assert r.registrations == []
+
+
+def test_advise_prints_every_namespace_typo_and_exits_2(tmp_path, capsys):
+    from tools.advise import main
+
+    cfg = dev_config()
+    cfg.update({"gpu-slicng:workloads": cfg.pop(NS + "workloads"), "kubernates:context": "dev"})
+    path = tmp_path / "Pulumi.bad.yaml"
+    path.write_text(yaml.safe_dump({"config": cfg}, sort_keys=False))
+    assert main(["--config", str(path)]) == 2
+    first, *errors = capsys.readouterr().err.splitlines()
+    assert first == "error: 2 config errors:" and len(errors) == 2
+    assert errors[0].startswith("  gpu-slicng:workloads: [") and "did you mean gpu-slicing:workloads?" in errors[0]
+    assert errors[1].startswith("  kubernates:context: 'dev' is not valid: a key of a namespace this stack uses; "
+                                "did you mean kubernetes:context?")
+
+
 def test_every_bad_item_of_a_list_and_every_namespace_typo_is_reported():
     cfg = dev_config()
     cfg[NS + "cluster"]["publicAccessCidrs"] = ["10.0.0.0/8", "198.51.100.7/32", "10.1.0.0/16", "fe80::/64"]
