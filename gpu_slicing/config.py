@@ -650,8 +650,9 @@ def parse_shape(raw: Mapping[str, Any]) -> StackConfig:
         found += [(_position(err["loc"], ours, top, len(raw)), x) for err in e.errors(include_url=False)
                   for x in _errors(err)]
     found += [(_position(loc, ours, top, len(raw)), x) for loc, x in _duplicate_names(ours)]
-    if cfg is not None:
-        found += [((len(raw),), x) for x in _name_errors(cfg)]
+    names = cfg if cfg is not None else _names_view(ours)
+    if names is not None:
+        found += [(_position(_loc(x.key), ours, top, len(raw)), x) for x in _name_errors(names)]
     found.sort(key=lambda f: f[0])
     raise_all(x for _, x in found)
     assert cfg is not None
@@ -716,6 +717,39 @@ def _position(loc: tuple, ours: Mapping[str, Any], top: Mapping[str, int], end: 
             out.append(0)
             node = None
     return tuple(out)
+
+
+def _loc(key: str) -> tuple:
+    """pydantic's location of a full key: ('nodeGroups', 0, 'name') from `gpu-slicing:nodeGroups[0].name`."""
+    parts = re.findall(r"\[\d+\]|[^.\[\]]+", key.partition(":")[2])
+    return tuple(int(p[1:-1]) if p.startswith("[") else p for p in parts)
+
+
+def _names_view(ours: Mapping[str, Any]) -> StackConfig | None:
+    """The config names AWS names derive from, each as far as it is valid (an invalid one reads as ''),
+    so their lengths are checked even when other keys are wrong; None without a valid cluster name."""
+    def name(block: Any) -> str:
+        n = block.get("name") if isinstance(block, Mapping) else None
+        return n if isinstance(n, str) and _NAME_RE.match(n) else ""
+
+    def entries(v: Any) -> list:
+        return v if isinstance(v, list) else []
+
+    def types(pool: Any) -> tuple[str, ...]:
+        raw = pool.get("instanceTypes") if isinstance(pool, Mapping) else None
+        return tuple(t for t in entries(raw) if isinstance(t, str) and t in catalog.INSTANCE_TYPES)
+
+    cluster, karpenter = name(ours.get("cluster")), ours.get("karpenter")
+    if not cluster:
+        return None
+    karpenter = karpenter if isinstance(karpenter, Mapping) else {}
+    return StackConfig.model_construct(
+        cluster=ClusterConfig.model_construct(name=cluster),
+        node_groups=tuple(NodeGroupConfig.model_construct(name=name(g)) for g in entries(ours.get("nodeGroups"))),
+        karpenter=KarpenterConfig.model_construct(
+            enabled=karpenter.get("enabled") is True,
+            node_pools=tuple(NodePoolConfig.model_construct(name=name(p), instance_types=types(p))
+                             for p in entries(karpenter.get("nodePools")))))
 
 
 def _duplicate_names(ours: Mapping[str, Any]) -> list[tuple[tuple, ConfigError]]:

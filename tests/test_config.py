@@ -562,6 +562,12 @@ def test_every_derived_name_over_its_limit_is_reported():
     e = _several(cfg)
     assert [x.key for x in e.errors] == [NS + "nodeGroups[0].name", NS + "nodeGroups[1].name"]
     assert all("over the limit of 55" in x.allowed for x in e.errors)
+    cfg[NS + "nodeGroups"][0]["maxSize"] = 0  # another key wrong: the names are still checked
+    cfg[NS + "nodeGroups"].append({"name": "Bad_Name", "instanceType": "p4d.24xlarge"})
+    e = _several(cfg)
+    assert [x.key for x in e.errors] == [NS + "nodeGroups[0].name", NS + "nodeGroups[0].maxSize",
+                                         NS + "nodeGroups[1].name", NS + "nodeGroups[2].name"]  # file order
+    assert "over the limit" not in e.errors[3].allowed and "lowercase DNS label" in e.errors[3].allowed
 
 
 # --- strict types: no silent coercion, except the Pulumi CLI's text of a top-level scalar ------------
