@@ -8,7 +8,8 @@ import pulumi_eks as eks
 
 from gpu_slicing import changes
 from gpu_slicing.changes import ALLOW_DISRUPTION_TAG, MIG_LAYOUT_CHANGE_TAG
-from gpu_slicing.config import MIG_CONFIG_LABEL, POOL_LABEL, NodeGroupConfig
+from gpu_slicing.config import NodeGroupConfig
+from gpu_slicing.labels import MIG_CONFIG_LABEL, POOL_LABEL
 from gpu_slicing.pools import Pool
 
 from ._common import child, node_launch_template, node_role, tags

@@ -39,10 +39,6 @@ SUPPORTED_KUBERNETES_VERSIONS = ("1.31", "1.32", "1.33", "1.34", "1.35")
 LOG_TYPES = ("api", "audit", "authenticator", "controllerManager", "scheduler")
 MAX_POOL_NODES = 100  # most nodes of one node group (maxSize) or NodePool (maxNodes)
 CUDA_IMAGE = "nvidia/cuda:12.4.1-base-ubuntu22.04"
-GPU_TAINT = {"key": "nvidia.com/gpu", "value": "true", "effect": "NoSchedule"}
-MIG_CONFIG_LABEL = "nvidia.com/mig.config"
-POOL_LABEL = "gpu-slicing/pool"  # on every GPU node: what workloads and the planner select pools by
-DEVICE_PLUGIN_CONFIG_LABEL = "nvidia.com/device-plugin.config"
 
 # Namespaces a stack file of this program legitimately holds: its own, the providers it uses (pulumi-eks
 # drives aws and kubernetes) and Pulumi's own (`pulumi:tags`, `pulumi:disable-default-providers`). Any

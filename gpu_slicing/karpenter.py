@@ -24,7 +24,8 @@ from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
 from . import helm
-from .config import NAMESPACE, POOL_LABEL, StackConfig
+from .config import NAMESPACE, StackConfig
+from .labels import POOL_LABEL
 from .errors import ConfigError
 from .catalog import WHOLE_GPU, InstanceType
 from .nodes import node_class_hardening

@@ -23,7 +23,8 @@ from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
 from . import catalog
-from .config import MIG_CONFIG_LABEL, POOL_LABEL, ObservabilityConfig, StackConfig
+from .config import ObservabilityConfig, StackConfig
+from .labels import MIG_CONFIG_LABEL, POOL_LABEL
 
 CHART = "kube-prometheus-stack"
 REPOSITORY = "https://prometheus-community.github.io/helm-charts"

@@ -11,9 +11,9 @@ from typing import Mapping
 
 from . import advertise, catalog, layouts, sharing
 from .catalog import InstanceType, MigLayout
-from .config import (DEVICE_PLUGIN_CONFIG_LABEL, GPU_TAINT, MIG_CONFIG_LABEL, NAMESPACE, POOL_LABEL, NodeGroupConfig,
-                     NodePoolConfig, StackConfig, WorkloadConfig)
+from .config import NAMESPACE, NodeGroupConfig, NodePoolConfig, StackConfig, WorkloadConfig
 from .errors import ConfigError
+from .labels import DEVICE_PLUGIN_CONFIG_LABEL, GPU_TAINT, MIG_CONFIG_LABEL, POOL_LABEL
 
 
 @dataclass(frozen=True)

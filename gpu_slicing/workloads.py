@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .config import GPU_TAINT, MIG_CONFIG_LABEL, POOL_LABEL, WorkloadConfig
+from .config import WorkloadConfig
+from .labels import GPU_TAINT, MIG_CONFIG_LABEL, POOL_LABEL
 from .pools import Pool, workload_count, workload_resource
 
 WORKLOADS_NAMESPACE = "gpu-workloads"  # where the sample workloads run

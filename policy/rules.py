@@ -24,7 +24,8 @@ from gpu_slicing import advertise, catalog, layouts, scheduling
 from gpu_slicing.catalog import GpuGroup, MigLayout
 from gpu_slicing.catalog import WHOLE_GPU
 from gpu_slicing.changes import ALLOW_DISRUPTION_TAG, MIG_LAYOUT_CHANGE_TAG
-from gpu_slicing.config import DOCUMENTATION_RANGES, DEVICE_PLUGIN_CONFIG_LABEL, GPU_TAINT, MIG_CONFIG_LABEL, NAMESPACE, POOL_LABEL
+from gpu_slicing.config import DOCUMENTATION_RANGES, NAMESPACE
+from gpu_slicing.labels import DEVICE_PLUGIN_CONFIG_LABEL, GPU_TAINT, MIG_CONFIG_LABEL, POOL_LABEL
 from gpu_slicing.errors import ConfigError
 from gpu_slicing.karpenter import INSTANCE_TYPE_LABEL, NODEPOOL_LABEL, nodes_within_limits
 

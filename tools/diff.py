@@ -27,7 +27,7 @@ if str(ROOT_DIR) not in sys.path:
     sys.path.insert(0, str(ROOT_DIR))
 
 from gpu_slicing import changes  # noqa: E402
-from gpu_slicing.config import MIG_CONFIG_LABEL, POOL_LABEL  # noqa: E402
+from gpu_slicing.labels import MIG_CONFIG_LABEL, POOL_LABEL  # noqa: E402
 
 MNG = "eks:index:ManagedNodeGroup"
 NODEPOOL = "kubernetes:karpenter.sh/v1:NodePool"
