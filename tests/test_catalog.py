@@ -214,3 +214,18 @@ def test_named_layouts_match_default_mig_parted_config(gpu):
     assert all(len(l.groups) == 1 and l.groups[0].devices is None
                for l in catalog.named_layouts(model_of(gpu)).values())
     assert ours == reference
+
+
+@pytest.mark.parametrize("typo, meant", [("p4d.24xlarg", "p4d.24xlarge"), ("p5.48xlarg", "p5.48xlarge"),
+                                         ("g6e.xlarg", "g6e.xlarge")])
+def test_a_mistyped_instance_type_gets_the_one_it_resembles(typo, meant):
+    with pytest.raises(ConfigError) as e:
+        catalog.check_instance_type(typo, "gpu-slicing:nodeGroups[0].instanceType")
+    assert e.value.key == "gpu-slicing:nodeGroups[0].instanceType"
+    assert f"did you mean {meant}? " in e.value.allowed
+
+
+def test_an_unrelated_name_gets_no_guess():
+    with pytest.raises(ConfigError) as e:
+        catalog.check_instance_type("m7i.large", "k")
+    assert "did you mean" not in e.value.allowed
