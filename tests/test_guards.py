@@ -75,6 +75,8 @@ CROSS_FIELD = [
     (lambda c: c[NS + "network"].update(privateSubnetIds=["subnet-1", "subnet-2"]) or c[NS + "network"].pop("vpcCidr"),
      NS + "network.vpcId", "set when subnet IDs are given"),
     (lambda c: c[NS + "network"].update(vpcCidr="10.0.0.0/21"), NS + "network.vpcCidr", "/20 or larger"),
+    (lambda c: c[NS + "karpenter"].update(enabled=False), NS + "karpenter.nodePools",
+     "no NodePools while karpenter.enabled is false"),
     (lambda c: c[NS + "karpenter"]["nodePools"][0].update(name="p4d-balanced"),
      NS + "karpenter.nodePools[0].name", "not used by a node group"),
     (lambda c: c[NS + "workloads"][0].update(gpus=1), NS + "workloads[0]", "exactly one of profile"),
