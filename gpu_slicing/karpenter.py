@@ -24,9 +24,9 @@ from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
 from . import helm
-from .config import NAMESPACE, StackConfig
+from .config import NAMESPACE, NodePoolConfig, StackConfig
 from .labels import POOL_LABEL
-from .errors import ConfigError
+from .errors import ConfigError, raise_all
 from .catalog import WHOLE_GPU, InstanceType
 from .nodes import node_class_hardening
 from .pools import Pool
@@ -451,21 +451,30 @@ def check(cfg: StackConfig, pools: Iterable[Pool]) -> None:
     """Rules for Karpenter NodePools the shape of the config cannot express (called by validate.check).
     MIG layouts the GPUs lack and mixed GPU models are rejected when the pools are resolved."""
     by_name = {p.name: p for p in pools}
+    errors = []
     for pc in cfg.karpenter.node_pools:
-        pool = by_name[pc.name]
-        disruption_budgets(pc.drift_schedule, pc.drift_duration, pool.key)
-        if "reserved" in pc.capacity_types:
-            raise ConfigError(f"{pool.key}.capacityTypes", list(pc.capacity_types),
-                              "on-demand and/or spot: reserved capacity needs capacityReservationSelectorTerms "
-                              "in the EC2NodeClass, which this program does not configure")
-        for it in pool.instance_types:
-            advertised = pool.per_instance_type[it.name].get(WHOLE_GPU, 0)
-            if advertised > it.gpu_count:
-                mig = pool.layout.mig_enabled and pool.sharing is None
-                raise ConfigError(f"{pool.key}.migLayout" if mig else f"{pool.key}.sharing",
-                                  pool.layout.name if mig else pc.sharing,
-                                  f"a pool whose {it.name} nodes advertise at most {it.gpu_count} {WHOLE_GPU} "
-                                  f"(they would advertise {advertised}): Karpenter counts {WHOLE_GPU} as the "
-                                  "instance's GPUs and a NodeOverlay cannot change that, so it would launch "
-                                  f"nodes for pods that already fit; use {NAMESPACE}:gpuOperator.migStrategy "
-                                  "mixed for MIG, and renameByDefault: true for time-slicing")
+        try:
+            _check_node_pool(pc, by_name[pc.name])
+        except ConfigError as e:
+            errors.append(e)
+    raise_all(errors)
+
+
+def _check_node_pool(pc: NodePoolConfig, pool: Pool) -> None:
+    """One NodePool's rules, first error only: they read the same fields in turn."""
+    disruption_budgets(pc.drift_schedule, pc.drift_duration, pool.key)
+    if "reserved" in pc.capacity_types:
+        raise ConfigError(f"{pool.key}.capacityTypes", list(pc.capacity_types),
+                          "on-demand and/or spot: reserved capacity needs capacityReservationSelectorTerms "
+                          "in the EC2NodeClass, which this program does not configure")
+    for it in pool.instance_types:
+        advertised = pool.per_instance_type[it.name].get(WHOLE_GPU, 0)
+        if advertised > it.gpu_count:
+            mig = pool.layout.mig_enabled and pool.sharing is None
+            raise ConfigError(f"{pool.key}.migLayout" if mig else f"{pool.key}.sharing",
+                              pool.layout.name if mig else pc.sharing,
+                              f"a pool whose {it.name} nodes advertise at most {it.gpu_count} {WHOLE_GPU} "
+                              f"(they would advertise {advertised}): Karpenter counts {WHOLE_GPU} as the "
+                              "instance's GPUs and a NodeOverlay cannot change that, so it would launch "
+                              f"nodes for pods that already fit; use {NAMESPACE}:gpuOperator.migStrategy "
+                              "mixed for MIG, and renameByDefault: true for time-slicing")

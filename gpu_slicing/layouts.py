@@ -23,7 +23,7 @@ from typing import Any, Iterable, Mapping
 
 from . import changes
 from .catalog import GPU_MODELS, INSTANCE_TYPES, GpuGroup, InstanceType, MigLayout, named_layouts
-from .errors import ConfigError
+from .errors import ConfigError, raise_all
 from .placement import why_not
 
 LAYOUTS_KEY = "gpu-slicing:migLayouts"
@@ -69,7 +69,14 @@ def parse_custom_layouts(raw: Any, key: str = LAYOUTS_KEY) -> dict[str, MigLayou
         return {}
     if not isinstance(raw, Mapping):
         raise ConfigError(key, raw, f"a map of layout name -> a {_ENTRY_SHAPE}")
-    return {name: _parse_layout(name, entries, key) for name, entries in raw.items()}
+    out, errors = {}, []
+    for name, entries in raw.items():  # each layout on its own: every bad one is reported at once
+        try:
+            out[name] = _parse_layout(name, entries, key)
+        except ConfigError as e:
+            errors.append(e)
+    raise_all(errors)
+    return out
 
 
 def _parse_layout(name: Any, entries: Any, key: str) -> MigLayout:

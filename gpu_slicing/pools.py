@@ -6,13 +6,14 @@ every node will advertise. Building it once keeps the Pulumi objects and the pla
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Mapping
 
 from . import advertise, catalog, layouts, sharing
 from .catalog import InstanceType, MigLayout
 from .config import NAMESPACE, NodeGroupConfig, NodePoolConfig, StackConfig, WorkloadConfig
-from .errors import ConfigError
+from .errors import ConfigError, raise_all
 from .labels import DEVICE_PLUGIN_CONFIG_LABEL, GPU_TAINT, MIG_CONFIG_LABEL, POOL_LABEL
 
 
@@ -104,8 +105,17 @@ def pool_of_node_pool(p: NodePoolConfig, i: int, cfg: StackConfig) -> Pool:
 
 
 def resolve_pools(cfg: StackConfig) -> list[Pool]:
-    return ([pool_of_node_group(g, i, cfg) for i, g in enumerate(cfg.node_groups)]
-            + [pool_of_node_pool(p, i, cfg) for i, p in enumerate(cfg.karpenter.node_pools)])
+    """Every pool, node groups first; each pool resolves on its own, so every bad one is reported at once."""
+    pools: list[Pool] = []
+    errors: list[ConfigError] = []
+    for resolve in ([functools.partial(pool_of_node_group, g, i, cfg) for i, g in enumerate(cfg.node_groups)]
+                    + [functools.partial(pool_of_node_pool, p, i, cfg) for i, p in enumerate(cfg.karpenter.node_pools)]):
+        try:
+            pools.append(resolve())
+        except ConfigError as e:
+            errors.append(e)
+    raise_all(errors)
+    return pools
 
 
 def workload_resource(w: WorkloadConfig, pool: Pool) -> str:

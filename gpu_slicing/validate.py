@@ -1,11 +1,12 @@
 """Cross-field rules of the stack config: what no single key can say wrong on its own.
 
-Each rule names the key at fault in a `ConfigError`. Rules that hold independently of each other are
-reported together (`ConfigErrors`): the cluster, network and pool-key rules first; then, once the pools
-resolve, the cost guard and each workload (its own rules in order, as each needs the one before). Capacity
-(workloads that do not fit on the nodes that will exist) is checked last, through the same planner `make
-plan` prints, so the error and the table agree. `check` returns what it built on the way (the pools and the capacity plan), so nothing
-downstream resolves or plans again.
+Each rule names the key at fault in a `ConfigError`; rules that hold independently of each other are
+reported together (`ConfigErrors`), in stages, each run once the one before passed: the cluster, network
+and pool-key rules; every pool resolved on its own (layout, sharing, instance types); each NodePool's
+Karpenter rules; the cost guard and each workload (its own rules in order, as each needs the one before);
+last, capacity: every workload that does not fit on the nodes that will exist, through the same planner
+`make plan` prints, so the errors and the table agree. `check` returns what it built on the way (the pools
+and the capacity plan), so nothing downstream resolves or plans again.
 """
 from __future__ import annotations
 
@@ -41,7 +42,8 @@ def check(cfg: StackConfig) -> tuple[list[Pool], capacity.CapacityPlan]:
         if err.field in _POOL_FIELDS:  # more nodes: the cost guard must admit them too
             text += (f" (more nodes also need {NAMESPACE}:maxGpuNodes, now {cfg.max_gpu_nodes}, to cover them: "
                      f"the pools may run {sum(most.values())} today)")
-        raise ConfigError(key, value, text)
+        errors.append(ConfigError(key, value, text))
+    raise_all(errors)
     return pools, plan
 
 

@@ -554,6 +554,43 @@ def test_cross_field_rules_that_do_not_depend_on_each_other_are_reported_togethe
                                          NS + "nodeGroups[0]"]
 
 
+def test_every_bad_custom_layout_is_reported_together():
+    cfg = dev_config()
+    cfg[NS + "migLayouts"] = {"all-mine": [{"devices": "all", "profiles": {"1g.5gb": 7}}],
+                              "fine": [{"devices": "all", "profiles": {"1g.5gb": 7}}],
+                              "empty": []}
+    e = _several(cfg)
+    assert [x.key for x in e.errors] == [NS + "migLayouts.all-mine", NS + "migLayouts.empty"]
+    assert "NVIDIA's layouts" in e.errors[0].allowed and "non-empty" in e.errors[1].allowed
+
+
+def test_every_pool_that_cannot_resolve_and_every_workload_that_never_fits_is_reported():
+    cfg = dev_config()
+    cfg[NS + "nodeGroups"][0]["migLayout"] = "all-1g.20gb"  # an H100 profile: the A100 40GB has none
+    cfg[NS + "karpenter"]["nodePools"][0]["migLayout"] = "all-3g.40gb"
+    e = _several(cfg)
+    assert [x.key for x in e.errors] == [NS + "nodeGroups[0].migLayout", NS + "karpenter.nodePools[0].migLayout"]
+    assert [x.value for x in e.errors] == ["all-1g.20gb", "all-3g.40gb"]
+    cfg = dev_config()
+    for w in cfg[NS + "workloads"]:
+        if w["name"] in ("slice-2g", "guide-1g"):
+            w["replicas"] *= 10  # room for neither on the nodes that will exist
+    e = _several(cfg)
+    assert [x.key for x in e.errors] == [NS + "nodeGroups[0].desiredSize", NS + "karpenter.nodePools[0].maxNodes"]
+    assert [x.allowed.split(":")[0] for x in e.errors] == ["workload slice-2g", "workload guide-1g"]
+
+
+def test_every_nodepool_breaking_a_karpenter_rule_is_reported():
+    cfg = dev_config()
+    pools = cfg[NS + "karpenter"]["nodePools"]
+    pools[0].update(driftSchedule="0 25 * * *", driftDuration="4h")
+    pools.append({**pools[0], "name": "p4d-other", "driftSchedule": "0 3 * * *", "driftDuration": "25h", "maxNodes": 1})
+    cfg[NS + "maxGpuNodes"] = 8
+    e = _several(cfg)
+    assert [x.key for x in e.errors] == [NS + "karpenter.nodePools[0].driftSchedule",
+                                         NS + "karpenter.nodePools[1].driftDuration"]
+
+
 def test_every_derived_name_over_its_limit_is_reported():
     cfg = _set(dev_config(), "cluster.name", "c" * 40)
     cfg[NS + "nodeGroups"][0]["name"] = "n" * 15  # 40 + 1 + 15 = 56 > 55
