@@ -59,7 +59,9 @@ def test_no_change():
     assert r["resources"] == []
     assert set(pools(r).values()) == {"none"}
     assert r["costPerHour"] == {"before": 2 * P4D, "after": 2 * P4D, "peak": 2 * P4D}
-    assert all(w["before"] == w["after"] == "fits" for w in r["workloads"])
+    assert [(w["name"], w["before"], w["after"]) for w in r["workloads"]] == [
+        ("slice-1g", "fits", "fits"), ("slice-2g", "fits", "fits"), ("slice-3g", "fits", "fits"),
+        ("guide-1g", "fits", "fits")]
 
 
 def test_node_group_layout_change_is_blue_green_never_a_relabel():
@@ -192,8 +194,10 @@ def test_karpenter_version_bump_upgrades_releases_and_touches_no_node(monkeypatc
     monkeypatch.setattr(check, "fn", lambda v, k: v)
     r = case(lambda c: c["gpu-slicing:karpenter"].update(version="1.15.0"))
     assert set(pools(r).values()) == {"none"}
-    releases = [x for x in r["resources"] if x["type"] == "kubernetes:helm.sh/v3:Release"]
-    assert releases and all(x["op"] == "update" and x["changed"] == ["version"] for x in releases)
+    # both the controller and the CRDs move (CRDs first: Karpenter's upgrade guide); nothing else changes
+    assert sorted((x["type"], x["name"], x["op"], x["changed"]) for x in r["resources"]) == [
+        ("kubernetes:helm.sh/v3:Release", "gpu-dev-karpenter", "update", ["version"]),
+        ("kubernetes:helm.sh/v3:Release", "gpu-dev-karpenter-crd", "update", ["version"])]
     assert r["costPerHour"]["peak"] == r["costPerHour"]["before"]
 
 
@@ -236,10 +240,44 @@ def test_the_diff_of_two_plans_is_fast():
 
 
 def test_cli_reads_the_base_from_git(tmp_path, capsys):
+    import subprocess
+    from pathlib import Path
+
+    root = Path(diff.__file__).resolve().parents[1]
+    committed = subprocess.run(["git", "show", "HEAD:Pulumi.dev.yaml"], cwd=root, capture_output=True, text=True)
+    if committed.returncode or committed.stdout != (root / "Pulumi.dev.yaml").read_text():
+        pytest.skip("needs Pulumi.dev.yaml committed unchanged at HEAD (a git clone of the project)")
     out = tmp_path / "d.json"
     assert diff.main(["--base", "git:HEAD", "--stack", "dev", "--json", str(out)]) == 0
     report = json.loads(out.read_text())
-    assert {"resources", "pools", "workloads", "costPerHour"} <= set(report)
+    assert report["resources"] == [] and set(pools(report).values()) == {"none"}
+    assert report["costPerHour"] == {"before": 2 * P4D, "after": 2 * P4D, "peak": 2 * P4D}
+    assert "Pulumi.dev.yaml at HEAD" in capsys.readouterr().out
+
+
+def test_cli_plans_the_committed_stack_against_the_working_one(tmp_path, monkeypatch, capsys):
+    """A repository whose committed dev stack runs 2 nodes and whose working copy asks for 1: the diff reads
+    the base from git, not from the file on disk."""
+    import subprocess
+
+    import yaml
+
+    committed = dev_config()
+    node_groups(committed)[0]["desiredSize"] = 2
+    stack = tmp_path / "Pulumi.dev.yaml"
+    stack.write_text(yaml.safe_dump({"config": committed}))
+    git = lambda *a: subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@example.com", *a],  # noqa: E731
+                                    cwd=tmp_path, check=True, capture_output=True)
+    git("init", "-q")
+    git("add", "Pulumi.dev.yaml")
+    git("commit", "-qm", "two nodes")
+    stack.write_text(yaml.safe_dump({"config": dev_config()}))
+    monkeypatch.setattr(diff, "ROOT_DIR", tmp_path)
+    out = tmp_path / "d.json"
+    assert diff.main(["--base", "git:HEAD", "--config", str(stack), "--json", str(out)]) == 0
+    report = json.loads(out.read_text())
+    assert pools(report) == {"p4d-balanced": "scale", "p4d-small": "none"}
+    assert report["costPerHour"]["before"] == 3 * P4D and report["costPerHour"]["after"] == 2 * P4D
     assert "Pulumi.dev.yaml at HEAD" in capsys.readouterr().out
 
 
