@@ -56,7 +56,8 @@ BALANCED = {"A100-40GB": {"1g.5gb": 2, "2g.10gb": 1, "3g.20gb": 1},
 # Placements not read off hardware (FACTS 7: UNCONFIRMED).
 INFERRED = {"B200", "B300", "GB200", "RTX-PRO-6000"}
 # Driver minimums (FACTS 7); the AMIs ship R580.
-MIN_DRIVER = {"B200": "570.133.20", "GB200": "570.133.20", "B300": "580.82.07"}
+# FACTS 7: RTX PRO 6000 MIG needs "R580", any R580 driver: 580.0.0. Other models: any driver the AMI has (None).
+MIN_DRIVER = {"B200": "570.133.20", "GB200": "570.133.20", "B300": "580.82.07", "RTX-PRO-6000": "580.0.0"}
 # Fractional L4 vGPU types: EC2 reports 0 GPUs, the node advertises 1 nvidia.com/gpu (FACTS 7).
 FRACTIONAL = ("g6f.large", "g6f.xlarge", "g6f.2xlarge", "g6f.4xlarge", "gr6f.4xlarge")
 # Whole-GPU-only families (FACTS 7) and their architecture.

@@ -44,7 +44,7 @@ def test_geometry_comes_from_the_model(gpu):
     assert (model.compute_slices, model.memory_slices) == GEOMETRY[gpu]
     assert catalog.balanced_profiles(model) == BALANCED[gpu]
     assert model.placements_confirmed is (gpu not in INFERRED)
-    assert model.min_driver == MIN_DRIVER.get(gpu, model.min_driver)
+    assert model.min_driver == MIN_DRIVER.get(gpu)
 
 
 def test_rtx_pro_6000_variants_keep_their_plain_profiles_slices():

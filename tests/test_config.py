@@ -130,7 +130,7 @@ def test_defaults_live_in_the_model():
                                         ("clusterr", {"name": "x"})])
 def test_invalid_config_registers_nothing(path, value, preview):
     r = run(_set(dev_config(), path, value), preview=preview)
-    assert isinstance(r.error, ConfigError)
+    assert isinstance(r.error, ConfigError) and r.error.key == NS + path, r.error
     assert r.registrations == []
 
 

@@ -211,7 +211,11 @@ def test_time_slicing_pool_renders_device_plugin_config_and_label(dev):
     ng = r.one("eks:index:ManagedNodeGroup", "gpu-dev-p4d-balanced").inputs
     key = ng["labels"]["nvidia.com/device-plugin.config"]
     cm = r.one("kubernetes:core/v1:ConfigMap", "gpu-dev-gpu-operator-device-plugin").inputs
-    assert "replicas: 4" in cm["data"][key] and "nvidia.com/mig-1g.5gb" in cm["data"][key]
+    # the device plugin's time-slicing config (FACTS 3): 4 pods per 1g.5gb slice, names unchanged
+    assert yaml.safe_load(cm["data"][key]) == {"version": "v1", "sharing": {"timeSlicing": {
+        "renameByDefault": False, "failRequestsGreaterThanOne": False,
+        "resources": [{"name": "nvidia.com/mig-1g.5gb", "replicas": 4}]}}}
+    assert set(cm["data"]) == {"default", key}
     rel = next(x for x in r.by_type("kubernetes:helm.sh/v3:Release") if x.inputs["chart"] == "gpu-operator")
     assert rel.inputs["values"]["devicePlugin"]["config"]["name"] == cm["metadata"]["name"]
 
