@@ -165,7 +165,7 @@ def test_every_query_is_promql_over_exporter_or_kube_state_metrics():
     pytest.importorskip("promql_parser")
     cfg, pools = _dev()
     queries = obs.every_query(cfg, pools)
-    assert len(queries) == len(obs.alerts(cfg.observability)) + len(obs.panels(cfg, pools))
+    assert len(queries) == 6 + 14  # the README's six alerts and fourteen panels
     allowed = obs.allowed_metrics()
     for where, expr in queries:
         names = _metric_names(expr)  # raises on invalid PromQL
@@ -202,6 +202,19 @@ def test_dashboard_panels_cover_the_issue_and_carry_their_queries():
     panels = [p for p in board["panels"] if p["type"] != "row"]
     rows = [p["title"] for p in board["panels"] if p["type"] == "row"]
     assert rows == ["Slices per pool", "Utilization and memory", "MIG state per node", "Cost"]
+    # the panels the README's dashboard table documents, row by row
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    table = readme.split('The dashboard "GPU slices (MIG and time-slicing)":')[1].split("The alerts")[0]
+    documented = [tuple(c.strip() for c in line.strip("|").split("|")[:2]) for line in table.splitlines()
+                  if line.startswith("| ") and not line.startswith(("| row |", "| --- |"))]
+    assert len(documented) == 14
+    row_of = {}
+    row = None
+    for p in board["panels"]:
+        row = p["title"] if p["type"] == "row" else row
+        if p["type"] != "row":
+            row_of[p["title"]] = row
+    assert [(row_of[p["title"]], p["title"]) for p in panels] == documented
     assert [(p["title"], p["targets"][0]["expr"]) for p in panels] == [(p.title, p.expr) for p in obs.panels(cfg, pools)]
     assert all(p["datasource"] == {"type": "prometheus", "uid": "${datasource}"} for p in panels)
     assert board["templating"]["list"][0]["type"] == "datasource"
