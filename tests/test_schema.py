@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 import jsonschema
@@ -107,8 +108,21 @@ def test_every_stack_file_names_the_schema_on_its_first_line(path):
 def test_every_bad_stack_the_schema_can_judge_fails_it(validator, path):
     if path.stem in NOT_EXPRESSIBLE:
         pytest.skip(NOT_EXPRESSIBLE[path.stem])
-    found = errors(validator, load(path))
+    found = [_as_key(list(e.absolute_path)) for e in validator.iter_errors(load(path))]
     assert found, f"{path.name} passes the schema, but its problem is one of shape, type, enum or range"
+    key = re.search(r"^# expect-key: (.+)$", path.read_text(), re.M).group(1)
+    # an editor marks the key at fault, or the block holding it, or (a missing key) the block it belongs in
+    within = lambda inner, outer: outer in ("", inner) or inner.startswith((outer + ".", outer + "["))  # noqa: E731
+    assert all(within(key, f) or within(f, key) for f in found), (key, found)
+
+
+def _as_key(path: list) -> str:
+    """A JSON Schema error's place as the program names keys: `gpu-slicing:nodeGroups[0].minSize`; the
+    document and its `config:` block are "" (they hold every key)."""
+    out = str(path[1]) if len(path) > 1 else ""
+    for part in path[2:]:
+        out += f"[{part}]" if isinstance(part, int) else f".{part}"
+    return out
 
 
 def test_the_not_expressible_list_names_real_files_that_do_pass():
