@@ -168,7 +168,8 @@ def test_imdsv2_required():
     bare = res("aws:ec2/launchTemplate:LaunchTemplate", "bare", {})
     assert "IMDSv1 stays allowed" in violations("imdsv2-required", [bare])[0]
     nc = res(rules.NODECLASS_TYPE, "nc", {"spec": {"metadataOptions": {"httpTokens": "optional"}}})
-    assert violations("imdsv2-required", [nc])
+    assert violations("imdsv2-required", [nc]) == [
+        "nc: spec.metadataOptions.httpTokens is 'optional', not 'required' (IMDSv1 allowed)"]
     assert violations("imdsv2-required", [res(rules.NODECLASS_TYPE, "default", {"spec": {}})]) == []
     mng = res("eks:index:ManagedNodeGroup", "mng", {"instanceTypes": ["m7i.large"]})
     assert "no launch template" in violations("imdsv2-required", [mng])[0]
@@ -181,13 +182,17 @@ def test_ebs_encrypted():
     nc = res(rules.NODECLASS_TYPE, "nc", {"spec": {}})
     assert "no spec.blockDeviceMappings" in violations("ebs-encrypted", [nc])[0]
     nc2 = res(rules.NODECLASS_TYPE, "nc2", {"spec": {"blockDeviceMappings": [{"deviceName": "/dev/xvda", "ebs": {}}]}})
-    assert violations("ebs-encrypted", [nc2])
+    assert violations("ebs-encrypted", [nc2]) == ["nc2: spec.blockDeviceMappings[0] (/dev/xvda) is not encrypted"]
 
 
 def test_secrets_kms_encrypted():
-    assert violations("secrets-kms-encrypted", [res("eks:index:Cluster", "c", {"name": "c"})])
+    assert violations("secrets-kms-encrypted", [res("eks:index:Cluster", "c", {"name": "c"})]) == [
+        "c: encryptionConfigKeyArn is not set, so Secrets are stored without KMS envelope encryption"]
+    kms = {"keyArn": "arn:aws:kms:us-east-1:1:key/x"}
     assert violations("secrets-kms-encrypted", [res("aws:eks/cluster:Cluster", "c", {"encryptionConfig": {
-        "resources": ["configmaps"], "provider": {"keyArn": "arn:aws:kms:us-east-1:1:key/x"}}})])
+        "resources": ["configmaps"], "provider": kms}})]) == ["c: encryptionConfig does not encrypt 'secrets' with a KMS key"]
+    assert violations("secrets-kms-encrypted", [res("aws:eks/cluster:Cluster", "c", {"encryptionConfig": {
+        "resources": ["secrets"], "provider": kms}})]) == []
     assert violations("secrets-kms-encrypted", [res("eks:index:Cluster", "c", {
         "encryptionConfigKeyArn": rules.UNKNOWN})]) == []
 
@@ -198,7 +203,8 @@ def test_api_endpoint_reachable():
     assert "documentation ranges" in violations("api-endpoint-reachable", [doc])[0]
     inside = res("aws:eks/cluster:Cluster", "c", {"vpcConfig": {"endpointPublicAccess": True,
                                                                 "publicAccessCidrs": ["198.51.100.7/32"]}})
-    assert violations("api-endpoint-reachable", [inside])
+    [msg] = violations("api-endpoint-reachable", [inside])
+    assert msg.startswith("c: publicAccessCidrs ['198.51.100.7/32'] are documentation ranges (RFC 5737)")
     beside = res("eks:index:Cluster", "c", {"endpointPublicAccess": True,
                                             "publicAccessCidrs": ["203.0.113.0/24", "100.64.1.0/24"]})
     assert "admits no client" in violations("api-endpoint-reachable", [beside])[0]  # as the config refuses it
@@ -210,10 +216,15 @@ def test_api_endpoint_reachable():
 
 def test_nodes_private():
     # pulumi-eks defaults nodeAssociatePublicIpAddress to true: leaving it out is a violation.
-    assert violations("nodes-private", [res("eks:index:Cluster", "c", {"encryptionConfigKeyArn": "k"})])
-    assert violations("nodes-private", [res(rules.SUBNET_TYPE, "s", {"mapPublicIpOnLaunch": True})])
+    assert violations("nodes-private", [res("eks:index:Cluster", "c", {"encryptionConfigKeyArn": "k"})]) == [
+        "c: nodeAssociatePublicIpAddress is not false (pulumi-eks defaults it to true)"]
+    assert violations("nodes-private", [res(rules.SUBNET_TYPE, "s", {"mapPublicIpOnLaunch": True})]) == [
+        "s: mapPublicIpOnLaunch is true: every instance launched there gets a public IP"]
     assert violations("nodes-private", [res("aws:ec2/launchTemplate:LaunchTemplate", "lt", {
-        "networkInterfaces": [{"associatePublicIpAddress": "true"}]})])
+        "networkInterfaces": [{"associatePublicIpAddress": "true"}]})]) == [
+        "lt: networkInterfaces[0].associatePublicIpAddress is true"]
+    assert violations("nodes-private", [res("eks:index:Cluster", "c", {"nodeAssociatePublicIpAddress": False}),
+                                        res(rules.SUBNET_TYPE, "s", {"mapPublicIpOnLaunch": False})]) == []
 
 
 def test_nodes_in_private_subnets(dev):
@@ -236,10 +247,10 @@ def test_no_public_ssh():
     assert "covers port 22" in violations("no-public-ssh", [sg])[0]
     everything = res("aws:ec2/securityGroupRule:SecurityGroupRule", "all", {
         "type": "ingress", "fromPort": 0, "toPort": 0, "protocol": "-1", "ipv6CidrBlocks": ["::/0"]})
-    assert violations("no-public-ssh", [everything])
+    assert violations("no-public-ssh", [everything]) == ["all: ingress from ::/0 covers port 22"]
     ingress = res("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule", "r", {
         "fromPort": 20, "toPort": 25, "ipProtocol": "tcp", "cidrIpv4": "0.0.0.0/0"})
-    assert violations("no-public-ssh", [ingress])
+    assert violations("no-public-ssh", [ingress]) == ["r: ingress from 0.0.0.0/0 covers port 22"]
     https = res("aws:ec2/securityGroup:SecurityGroup", "https", {"ingress": [
         {"fromPort": 443, "toPort": 443, "protocol": "tcp", "cidrBlocks": ["0.0.0.0/0"]}]})
     assert violations("no-public-ssh", [https]) == []
