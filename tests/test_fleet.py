@@ -167,7 +167,11 @@ def fleet_run():
                     {"name": "arm", "instanceTypes": ["g5g.2xlarge"], "maxNodes": 1}],
         workloads=[{"name": "small", "profile": "1g.23gb", "replicas": 16, "pool": "b200"},
                    {"name": "frac-infer", "gpus": 1, "replicas": 3, "pool": "frac"}])
-    return run(raw, preview=True)
+    r = run(raw, preview=True)
+    assert r.error is None, r.error
+    assert sorted(n.inputs["metadata"]["name"] for n in r.by_type("kubernetes:karpenter.sh/v1:NodePool")) == [
+        "arm", "b200", "frac"]
+    return r
 
 
 def _overlay(r, pool: str) -> dict:
