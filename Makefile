@@ -33,9 +33,10 @@ advise: $(VENV)/.installed ## MIG layout advisor: DEMAND=demand.yaml | CONFIG=Pu
 schema: $(VENV)/.installed ## regenerate stack.schema.json (editors' completion and checks) from gpu_slicing/config.py
 	$(PY) -m tools.schema
 
-bench: $(VENV)/.installed ## capacity planner and advisor benchmarks
+bench: $(VENV)/.installed ## capacity planner and advisor benchmarks; the plan against importing the SDK it uses
 	$(PY) bench/bench_capacity.py
 	$(PY) bench/bench_advisor.py
+	$(PY) bench/bench_plan.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis
