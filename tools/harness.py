@@ -10,6 +10,7 @@ futures are not logged (see `_fast_sdk`, `_quiet_unretrieved`).
 """
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import os
@@ -240,7 +241,7 @@ class RecordingMonitor(pmocks.MockMonitor):
         args = rpc.deserialize_properties(request.args)
         ret = self.mocks.call(pmocks.MockCallArgs(token=request.tok, args=args, provider=request.provider))
         ret = ret[0] if isinstance(ret, tuple) else ret
-        return provider_pb2.CallResponse(**{"return": _sync_await(rpc.serialize_properties(ret, {}))})
+        return provider_pb2.CallResponse(**{"return": _now(rpc.serialize_properties(ret, {}))})
 
     def SupportsFeature(self, request):
         has = request.id not in ("outputValues", "resourceReferences")
@@ -282,8 +283,9 @@ def config_to_engine(config: Mapping[str, Any]) -> dict[str, str]:
 class _InlineExecutor(ThreadPoolExecutor):
     """Runs what the SDK hands to the loop's default executor (each monitor RPC) at once, on the loop's own
     thread. Safe because the mock monitor answers from memory and never blocks, and the SDK awaits the RPC's
-    future either way; the mock's own `_sync_await` inside an RPC pumps the running loop re-entrantly, as the
-    SDK supports. It saves the thread hop per RPC, where two threads convoy on the GIL (~20% of a run)."""
+    future either way. It saves the thread hop per RPC, where two threads convoy on the GIL (~20% of a
+    run). The mock serializes its answer with `_now`, never by pumping the running loop: a nested pump
+    per RPC nests as deep as the registrations in flight (RecursionError in a 40-pool stack)."""
 
     def submit(self, fn, /, *args, **kwargs):  # type: ignore[override]
         fut: Future = Future()
@@ -292,6 +294,19 @@ class _InlineExecutor(ThreadPoolExecutor):
         except BaseException as e:  # noqa: BLE001 - the awaiting coroutine re-raises it, as with a thread
             fut.set_exception(e)
         return fut
+
+
+def _now(awaitable: Any) -> Any:
+    """The result of a coroutine that never waits, run here to its end: what serializing the mock's plain
+    answers (dicts, lists, strings, numbers) is. Anything else is awaited as the SDK's `_sync_await` does."""
+    if not asyncio.iscoroutine(awaitable):
+        return _sync_await(awaitable)
+    try:
+        awaitable.send(None)
+    except StopIteration as done:
+        return done.value
+    awaitable.close()
+    raise RuntimeError("serializing a mock answer waited on something: the mocks answer plain values only")
 
 
 def _no_stack_trace() -> source_pb2.StackTrace:
@@ -314,18 +329,19 @@ def _quiet_unretrieved(loop: Any, context: dict) -> None:
 
 @contextmanager
 def _fast_sdk() -> Iterator[None]:
-    """The inline executor and the empty stack trace, for one run only (restored after, so the SDK is
-    unchanged for anything else in the process). The record is byte-identical with and without them
-    (checked: the plan JSON and text of the dev stack, examples/ and tests/stacks/good, preview and up)."""
+    """The inline executor (and `_now` for the mock's serializing) and the empty stack trace, for one run
+    only (restored after, so the SDK is unchanged for anything else in the process). The record is
+    byte-identical with and without them (checked: the plan JSON and text of the dev stack, examples/ and
+    tests/stacks/good, preview and up)."""
     loop = _ensure_event_loop()
-    executor, trace = _InlineExecutor(max_workers=1), presource._get_stack_trace
+    executor, trace, sync_await = _InlineExecutor(max_workers=1), presource._get_stack_trace, pmocks._sync_await
     previous = getattr(loop, "_default_executor", None)
     loop.set_default_executor(executor)
-    presource._get_stack_trace = _no_stack_trace
+    presource._get_stack_trace, pmocks._sync_await = _no_stack_trace, _now
     try:
         yield
     finally:
-        presource._get_stack_trace = trace
+        presource._get_stack_trace, pmocks._sync_await = trace, sync_await
         loop._default_executor = previous  # type: ignore[attr-defined]
 
 
