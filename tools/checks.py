@@ -698,7 +698,10 @@ def kept(name: str, compute: Callable[[], Any]) -> Any:
     try:
         text = json.dumps(value)
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
+        # written whole, then renamed: a plan (or test worker) running alongside never reads half a file
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(text)
+        os.replace(tmp, path)
     except (OSError, TypeError):
         pass  # a read-only home, or an answer that is not plain data
     return value
