@@ -8,7 +8,7 @@ JSON ?=
 DEMAND ?=
 BASE ?=
 
-.PHONY: plan test diff advise schema bench clean
+.PHONY: plan test test-layers test-types test-suite diff advise schema bench clean
 
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -22,10 +22,18 @@ diff: $(VENV)/.installed ## what a change does to the running fleet: BASE=Pulumi
 	@test -n "$(BASE)" || { echo "usage: make diff BASE=<stack file>|git:<ref> [STACK=dev | CONFIG=<stack file>] [JSON=out.json]" >&2; exit 2; }
 	$(PY) -m tools.diff --base $(BASE) $(if $(CONFIG),--config $(CONFIG),--stack $(STACK)) $(if $(JSON),--json $(JSON))
 
-test: $(VENV)/.installed ## layer contracts (.importlinter), the pure layer's types (mypy.ini), then the whole test suite, no network
+test: $(VENV)/.installed ## layer contracts (.importlinter), the pure layer's types (mypy.ini) and the whole test suite, no network
+	@$(MAKE) --no-print-directory -j3 --output-sync=target test-layers test-types test-suite
+
+# The three run at once, each one's output printed whole when it ends; any failure fails `make test`.
+# The suite runs on every core (pytest-xdist), a test file per worker: module fixtures and the per-file
+# state of test_stack_files stay in one process.
+test-layers:
 	$(VENV)/bin/lint-imports --no-cache > /dev/null || $(VENV)/bin/lint-imports --no-cache
+test-types:
 	$(PY) -m mypy --no-error-summary
-	$(PY) -m pytest -q
+test-suite:
+	$(PY) -m pytest -q -n auto --dist loadfile
 
 advise: $(VENV)/.installed ## MIG layout advisor: DEMAND=demand.yaml | CONFIG=Pulumi.x.yaml, JSON=out.json, ARGS="--karpenter --max-layouts 2 --price 22"
 	$(PY) -m tools.advise $(if $(DEMAND),--demand $(DEMAND)) $(if $(CONFIG),--config $(CONFIG)) $(if $(JSON),--json $(JSON)) $(ARGS)
@@ -33,9 +41,10 @@ advise: $(VENV)/.installed ## MIG layout advisor: DEMAND=demand.yaml | CONFIG=Pu
 schema: $(VENV)/.installed ## regenerate stack.schema.json (editors' completion and checks) from gpu_slicing/config.py
 	$(PY) -m tools.schema
 
-bench: $(VENV)/.installed ## capacity planner and advisor benchmarks
+bench: $(VENV)/.installed ## capacity planner and advisor benchmarks; the plan against importing the SDK it uses
 	$(PY) bench/bench_capacity.py
 	$(PY) bench/bench_advisor.py
+	$(PY) bench/bench_plan.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis

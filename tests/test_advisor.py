@@ -76,15 +76,27 @@ def test_candidate_configs_are_the_maximal_placements_of_the_demanded_profiles()
 @lru_cache(maxsize=None)
 def brute_force_gpus(model_name: str, demand: tuple[tuple[str, int], ...]) -> int:
     """Fewest GPUs by exhaustive recursion over every valid per-GPU configuration (no ILP)."""
+    names = tuple(p for p, _ in demand)
+    return _fewest_gpus(_effects(model_name, names), tuple(n for _, n in demand))
+
+
+@lru_cache(maxsize=None)
+def _effects(model_name: str, names: tuple[str, ...]) -> tuple[tuple[int, ...], ...]:
+    """Every valid per-GPU configuration of the model as what it does to the demand: its counts of the
+    demanded profiles. Configurations that differ only in other profiles leave the same demand behind, so
+    the recursion tries each effect once instead of each configuration (same search, same minimum)."""
     model = catalog.GPU_MODELS[model_name]
-    left = {p: n for p, n in demand if n > 0}
-    if not left:
+    return tuple(sorted({tuple(c.get(p, 0) for p in names) for c in placement.valid_configs(model)}))
+
+
+@lru_cache(maxsize=None)
+def _fewest_gpus(effects: tuple[tuple[int, ...], ...], left: tuple[int, ...]) -> int:
+    if not any(left):
         return 0
     best = None
-    for c in placement.valid_configs(model):
-        if any(c.get(p, 0) for p in left):
-            rest = tuple(sorted((p, max(0, n - c.get(p, 0))) for p, n in left.items()))
-            cand = 1 + brute_force_gpus(model_name, rest)
+    for c in effects:
+        if any(k and n for k, n in zip(c, left)):
+            cand = 1 + _fewest_gpus(effects, tuple(max(0, n - k) for n, k in zip(left, c)))
             best = cand if best is None else min(best, cand)
     return best
 

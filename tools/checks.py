@@ -698,7 +698,10 @@ def kept(name: str, compute: Callable[[], Any]) -> Any:
     try:
         text = json.dumps(value)
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
+        # written whole, then renamed: a plan (or test worker) running alongside never reads half a file
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(text)
+        os.replace(tmp, path)
     except (OSError, TypeError):
         pass  # a read-only home, or an answer that is not plain data
     return value
@@ -849,7 +852,8 @@ def observability(config: Mapping[str, Any], resources: list[dict]) -> Iterable[
                           f"({len(fields or ())} fields) for MIG pools {', '.join(mig_pools)}")
     rules_ = [r for r in resources if r["type"] == f"kubernetes:{obs.MONITORING_API}:PrometheusRule"]
     alerts = sorted({a for r in rules_ for a in _dig(r["inputs"], "spec.groups[].rules[].alert") if a})
-    untested = [a for a in alerts if a not in tested_alerts()]
+    tested = tested_alerts() if alerts else set()
+    untested = [a for a in alerts if a not in tested]
     for a in untested:
         yield finding("observability.alert-tests", "error",
                       f"alert {a} has no promtool unit test that expects it to fire "
