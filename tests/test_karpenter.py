@@ -349,16 +349,19 @@ def test_schema_check_catches_mistakes():
     nc, np_, ov = objects(cfg, pool)
     bad = copy.deepcopy(np_)
     bad["spec"]["disruption"]["consolidationPolicy"] = "WhenUnderutilized"  # v1beta1 name, gone in v1
-    assert schema_errors(bad)
+    [err] = schema_errors(bad)
+    assert err.startswith("spec/disruption/consolidationPolicy: 'WhenUnderutilized' is not one of")
     bad = copy.deepcopy(np_)
     bad["spec"]["template"]["spec"]["kubelet"] = {"maxPods": 110}  # moved to EC2NodeClass in v1
     assert any("unknown field" in e for e in schema_errors(bad))
     bad = copy.deepcopy(nc)
-    bad["spec"]["blockDeviceMappings"][0]["ebs"]["volumeSize"] = "200GiB"
-    assert schema_errors(bad)
+    bad["spec"]["blockDeviceMappings"][0]["ebs"]["volumeSize"] = "200GiB"  # Gi, not GiB
+    [err] = schema_errors(bad)
+    assert err.startswith("spec/blockDeviceMappings/0/ebs/volumeSize: '200GiB' does not match")
     bad = copy.deepcopy(ov)
     bad["spec"]["capacity"]["nvidia.com/mig-1g.5gb"] = "fifty-six"
-    assert schema_errors(bad)
+    [err] = schema_errors(bad)
+    assert err.startswith("spec/capacity/nvidia.com/mig-1g.5gb: 'fifty-six' does not match")
     bad["spec"]["capacity"]["cpu"] = "1"
     assert cel_errors(bad) == ["spec.capacity: invalid resource restricted"]  # the CRD's message
 
@@ -366,8 +369,9 @@ def test_schema_check_catches_mistakes():
 def test_overlay_capacity_is_the_planners():
     cfg, pool = dev_pool()
     per = pool.per_instance_type["p4d.24xlarge"]
-    assert spec.overlay_capacity(pool, "p4d.24xlarge") == {
-        r: str(n) for r, n in per.items() if n > 0 and r.startswith("nvidia.com/mig-")}
+    # all-1g.5gb on p4d.24xlarge: 7 slices on each of 8 A100s (FACTS 1.9), and no whole GPU left
+    assert per == {"nvidia.com/mig-1g.5gb": 7 * 8, "nvidia.com/gpu": 0}
+    assert spec.overlay_capacity(pool, "p4d.24xlarge") == {"nvidia.com/mig-1g.5gb": "56"}
     report = next(r for r in capacity_plan(cfg, resolve_pools(cfg)).pools if r.pool.name == "p4d-small")
     assert {r: str(n) for r, n in report.pool.per_node.items() if n} == spec.overlay_capacity(pool, "p4d.24xlarge")
 
