@@ -23,9 +23,11 @@ diff: $(VENV)/.installed ## what a change does to the running fleet: BASE=Pulumi
 	$(PY) -m tools.diff --base $(BASE) $(if $(CONFIG),--config $(CONFIG),--stack $(STACK)) $(if $(JSON),--json $(JSON))
 
 test: $(VENV)/.installed ## layer contracts (.importlinter), the pure layer's types (mypy.ini) and the whole test suite, no network
-	@$(MAKE) --no-print-directory -j3 --output-sync=target test-layers test-types test-suite
+	@$(MAKE) --no-print-directory -j3 $(OUTPUT_SYNC) test-layers test-types test-suite
 
-# The three run at once, each one's output printed whole when it ends; any failure fails `make test`.
+# The three run at once, each one's output printed whole when it ends (GNU make 4+; macOS's make 3.81 has no
+# --output-sync, so there their lines interleave); any failure fails `make test`.
+OUTPUT_SYNC := $(if $(filter 3.%,$(MAKE_VERSION)),,--output-sync=target)
 # The suite runs on every core (pytest-xdist), a test file per worker: module fixtures and the per-file
 # state of test_stack_files stay in one process.
 test-layers:

@@ -296,15 +296,19 @@ def _prices(v: Any, key: str) -> Mapping[str, float]:
     if not isinstance(v, Mapping):
         raise ConfigError(key, v, "a mapping of instance type to USD per hour, e.g. {p4d.24xlarge: 21.96}")
     out: dict[str, float] = {}
+    errors = []  # every bad price, as for list items
     for t, price in v.items():
         if t not in catalog.INSTANCE_TYPES:
             hint = difflib.get_close_matches(str(t), catalog.INSTANCE_TYPES, n=1)
-            raise ConfigError(f"{key}.{t}", price, "a price for a GPU instance type this program plans: "
-                              + (f"did you mean {hint[0]}? " if hint else "") + ", ".join(catalog.INSTANCE_TYPES))
-        if (isinstance(price, bool) or not isinstance(price, (int, float)) or not math.isfinite(price)
+            errors.append(ConfigError(f"{key}.{t}", price, "a price for a GPU instance type this program plans: "
+                                      + (f"did you mean {hint[0]}? " if hint else "")
+                                      + ", ".join(catalog.INSTANCE_TYPES)))
+        elif (isinstance(price, bool) or not isinstance(price, (int, float)) or not math.isfinite(price)
                 or price <= 0):
-            raise ConfigError(f"{key}.{t}", price, "a price in USD per hour, a number greater than 0")
-        out[str(t)] = float(price)
+            errors.append(ConfigError(f"{key}.{t}", price, "a price in USD per hour, a number greater than 0"))
+        else:
+            out[str(t)] = float(price)
+    raise_all(errors)
     return out
 
 
@@ -706,7 +710,7 @@ def _position(loc: tuple, ours: Mapping[str, Any], top: Mapping[str, int], end: 
             keys = list(node)
             out.append(keys.index(part) if part in node else len(keys))
             node = node.get(part)
-        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
+        elif isinstance(node, (list, tuple)) and isinstance(part, int) and part < len(node):
             out.append(part)
             node = node[part]
         else:
@@ -729,7 +733,7 @@ def _names_view(ours: Mapping[str, Any]) -> StackConfig | None:
         return n if isinstance(n, str) and _NAME_RE.match(n) else ""
 
     def entries(v: Any) -> list:
-        return v if isinstance(v, list) else []
+        return list(v) if isinstance(v, (list, tuple)) else []
 
     def types(pool: Any) -> tuple[str, ...]:
         raw = pool.get("instanceTypes") if isinstance(pool, Mapping) else None
@@ -756,7 +760,7 @@ def _duplicate_names(ours: Mapping[str, Any]) -> list[tuple[tuple, ConfigError]]
     out = []
     for loc, entries in lists.items():
         seen: set[str] = set()
-        for i, entry in enumerate(entries if isinstance(entries, list) else ()):
+        for i, entry in enumerate(entries if isinstance(entries, (list, tuple)) else ()):
             name = entry.get("name") if isinstance(entry, Mapping) else None
             if not isinstance(name, str) or not _NAME_RE.match(name):
                 continue  # a bad name is its own error

@@ -1,4 +1,4 @@
-"""The one error type for bad stack config: it always names the key, the bad value and what is allowed.
+"""The error types for bad stack config: each error names the key, the bad value and what is allowed.
 
 `ConfigErrors` carries every independent error of a stack at once (a user fixes them in one round, not one
 per run); it is a `ConfigError` whose key, value and allowed text are its first error's, so callers that
@@ -23,7 +23,8 @@ class ConfigError(ValueError):
 
 
 class ConfigErrors(ConfigError):
-    """Several independent errors, in stack-file order; its text lists each on its own line."""
+    """Several independent errors of one load step (shape errors in stack-file order, a later step's in the
+    order of its rules); its text lists each on its own line."""
 
     def __init__(self, errors: Iterable[ConfigError]):
         self._errors = tuple(x for e in errors for x in e.errors)

@@ -28,8 +28,8 @@ class Stack:
 
 def load_stack(raw: Mapping[str, Any]) -> Stack:
     """Load and check a whole stack config (see the module docstring); raises `ConfigError` naming the key
-    (`ConfigErrors` naming every key when several are wrong). Keys keep their order: errors are reported
-    in stack-file order."""
+    (`ConfigErrors` naming every key when several are wrong). Keys keep their order, so shape errors are
+    reported in stack-file order."""
     return _load(json.dumps(raw, default=str))
 
 

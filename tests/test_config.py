@@ -591,6 +591,14 @@ def test_every_nodepool_breaking_a_karpenter_rule_is_reported():
                                          NS + "karpenter.nodePools[1].driftDuration"]
 
 
+def test_every_bad_price_is_reported():
+    cfg = dev_config()
+    cfg[NS + "pricePerHour"] = {"p4d.24xlarge": 0, "p5.48xlarg": 55.04, "g6e.xlarge": 1.86}
+    e = _several(cfg)
+    assert [x.key for x in e.errors] == [NS + "pricePerHour.p4d.24xlarge", NS + "pricePerHour.p5.48xlarg"]
+    assert "greater than 0" in e.errors[0].allowed and "did you mean p5.48xlarge?" in e.errors[1].allowed
+
+
 def test_every_derived_name_over_its_limit_is_reported():
     cfg = _set(dev_config(), "cluster.name", "c" * 40)
     cfg[NS + "nodeGroups"][0]["name"] = "n" * 15  # 40 + 1 + 15 = 56 > 55
