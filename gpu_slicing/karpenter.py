@@ -463,10 +463,6 @@ def check(cfg: StackConfig, pools: Iterable[Pool]) -> None:
 def _check_node_pool(pc: NodePoolConfig, pool: Pool) -> None:
     """One NodePool's rules, first error only: they read the same fields in turn."""
     disruption_budgets(pc.drift_schedule, pc.drift_duration, pool.key)
-    if "reserved" in pc.capacity_types:
-        raise ConfigError(f"{pool.key}.capacityTypes", list(pc.capacity_types),
-                          "on-demand and/or spot: reserved capacity needs capacityReservationSelectorTerms "
-                          "in the EC2NodeClass, which this program does not configure")
     for it in pool.instance_types:
         advertised = pool.per_instance_type[it.name].get(WHOLE_GPU, 0)
         if advertised > it.gpu_count:
