@@ -359,8 +359,12 @@ def _duration(v: Any, key: str) -> str:
 @_schema({"type": "string", "enum": list(SUPPORTED_KUBERNETES_VERSIONS)})
 def _k8s_version(v: Any, key: str) -> str:
     if isinstance(v, (int, float)) and not isinstance(v, bool):
+        quoted = f"{v:.2f}"
+        fix = (f"quote it: kubernetesVersion: \"{quoted}\"" if quoted in SUPPORTED_KUBERNETES_VERSIONS else
+               f"quoted, {quoted} is not supported either: use one of them, e.g. kubernetesVersion: "
+               f"\"{SUPPORTED_KUBERNETES_VERSIONS[-1]}\"")
         raise ConfigError(key, v, f"a quoted EKS Kubernetes version: YAML read the number {v!r}, not text "
-                                  f"(unquoted, 1.30 is the number 1.3); quote it: kubernetesVersion: \"{v:.2f}\"; "
+                                  f"(unquoted, 1.30 is the number 1.3); {fix}; "
                                   "supported: " + ", ".join(SUPPORTED_KUBERNETES_VERSIONS))
     if v not in SUPPORTED_KUBERNETES_VERSIONS:
         raise ConfigError(key, v, "a quoted EKS Kubernetes version, one of "

@@ -10,6 +10,7 @@ and the capacity plan), so nothing downstream resolves or plans again.
 """
 from __future__ import annotations
 
+import difflib
 from typing import Any
 
 from . import capacity, karpenter, workloads
@@ -70,8 +71,9 @@ def _check_workload(i: int, w: Any, by_name: dict[str, Pool]) -> None:
     key = f"{NAMESPACE}:workloads[{i}]"
     pool = by_name.get(w.pool)
     if pool is None:
+        hint = difflib.get_close_matches(str(w.pool), by_name, n=1)
         raise ConfigError(f"{key}.pool", w.pool, "the name of a node group or NodePool: "
-                          + (", ".join(by_name) or "(none configured)"))
+                          + (f"did you mean {hint[0]}? " if hint else "") + (", ".join(by_name) or "(none configured)"))
     if (w.profile is None) == (w.gpus is None):
         raise ConfigError(key, {"profile": w.profile, "gpus": w.gpus},
                           "exactly one of profile (a MIG slice) or gpus (whole or time-sliced GPUs)")

@@ -274,7 +274,8 @@ def test_the_committed_dev_stack_is_reachable_from_anywhere():
     assert parse_config(dev_config()).cluster.public_access_cidrs == ("0.0.0.0/0",)
 
 
-@pytest.mark.parametrize("value,words", [(1.3, 'quote it: kubernetesVersion: "1.30"'),
+@pytest.mark.parametrize("value,words", [(1.3, '1.30 is not supported either: use one of them, e.g. '
+                                                'kubernetesVersion: "1.35"'),  # advice that works, not "1.30"
                                          (1.34, 'quote it: kubernetesVersion: "1.34"'),
                                          (1, 'YAML read the number 1')])
 def test_an_unquoted_kubernetes_version_says_yaml_read_a_number(value, words):
@@ -597,6 +598,14 @@ def test_every_bad_price_is_reported():
     e = _several(cfg)
     assert [x.key for x in e.errors] == [NS + "pricePerHour.p4d.24xlarge", NS + "pricePerHour.p5.48xlarg"]
     assert "greater than 0" in e.errors[0].allowed and "did you mean p5.48xlarge?" in e.errors[1].allowed
+
+
+def test_a_mistyped_pool_gets_the_pool_it_resembles():
+    cfg = dev_config()
+    cfg[NS + "workloads"][0]["pool"] = "p4d-balancd"
+    e = _error(cfg)
+    assert (e.key, e.value) == (NS + "workloads[0].pool", "p4d-balancd")
+    assert e.allowed == "the name of a node group or NodePool: did you mean p4d-balanced? p4d-balanced, p4d-small"
 
 
 def test_every_derived_name_over_its_limit_is_reported():
