@@ -368,14 +368,15 @@ def disruption_budgets(schedule: str | None, duration: str | None, key: str = ""
         return budgets
     m = _CRON_WINDOW.match(schedule or "")
     if not m or int(m.group(1)) > 59 or int(m.group(2)) > 23:
-        raise ConfigError(f"{key}.driftSchedule", schedule, "a daily 'M H * * *' or weekly 'M H * * D' (D 0-6, "
-                                                            "0 = Sunday) cron schedule in UTC, set with driftDuration")
+        raise ConfigError(f"{key}.driftSchedule", schedule, ("required with driftDuration: " if schedule is None else "")
+                          + "a daily 'M H * * *' or weekly 'M H * * D' (D 0-6, 0 = Sunday) cron schedule in UTC, "
+                            "set with driftDuration")
     d = _WINDOW_DURATION.match(duration or "")
     period = 1440 if m.group(3) == "*" else 7 * 1440
     length = (int(d.group(1) or 0) * 60 + int(d.group(2) or 0)) if d and duration else 0
     if not 0 < length < period:
-        raise ConfigError(f"{key}.driftDuration", duration, f"a duration such as 4h or 1h30m, shorter than the "
-                                                            f"window's period ({_hm(period)})")
+        raise ConfigError(f"{key}.driftDuration", duration, ("required with driftSchedule: " if duration is None else "")
+                          + f"a duration such as 4h or 1h30m, shorter than the window's period ({_hm(period)})")
     start = int(m.group(2)) * 60 + int(m.group(1)) + (0 if m.group(3) == "*" else int(m.group(3)) * 1440)
     end = (start + length) % period
     day = "*" if m.group(3) == "*" else str(end // 1440)

@@ -328,13 +328,14 @@ def test_drift_only_inside_the_maintenance_window(schedule, duration, closed):
     assert schema_errors(np_) == [] and cel_errors(np_) == []
 
 
-@pytest.mark.parametrize("schedule,duration,key", [("0 2 1 * *", "4h", "driftSchedule"),
-                                                   ("0 2 * * *", "24h", "driftDuration"),
-                                                   ("0 2 * * *", None, "driftDuration")])
-def test_bad_maintenance_window_names_the_key(schedule, duration, key):
+@pytest.mark.parametrize("schedule,duration,key,starts", [
+    ("0 2 1 * *", "4h", "driftSchedule", "a daily"), ("0 2 * * *", "24h", "driftDuration", "a duration"),
+    ("0 2 * * *", None, "driftDuration", "required with driftSchedule: a duration"),
+    (None, "4h", "driftSchedule", "required with driftDuration: a daily")])
+def test_bad_maintenance_window_names_the_key(schedule, duration, key, starts):
     with pytest.raises(ConfigError) as e:
         spec.disruption_budgets(schedule, duration, "gpu-slicing:karpenter.nodePools[0]")
-    assert e.value.key == f"gpu-slicing:karpenter.nodePools[0].{key}"
+    assert e.value.key == f"gpu-slicing:karpenter.nodePools[0].{key}" and e.value.allowed.startswith(starts)
 
 
 def test_dev_pool_objects_validate_against_the_crds():
