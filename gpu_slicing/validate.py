@@ -41,8 +41,14 @@ def check(cfg: StackConfig) -> tuple[list[Pool], capacity.CapacityPlan]:
     for err in plan.errors:
         key, value, text = _capacity_error_args(err, cfg, pools)
         if err.field in _POOL_FIELDS:  # more nodes: the cost guard must admit them too
-            text += (f" (more nodes also need {NAMESPACE}:maxGpuNodes, now {cfg.max_gpu_nodes}, to cover them: "
-                     f"the pools may run {sum(most.values())} today)")
+            guard = (f"{NAMESPACE}:maxGpuNodes (now {cfg.max_gpu_nodes}; the pools may run {sum(most.values())} "
+                     "today)")
+            if err.field == "desiredSize":  # the guard counts a node group at maxSize: within it, nothing else moves
+                pool = next(p for p in pools if key.startswith(p.key + "."))
+                text += (f" (up to maxSize, {pool.nodes_max}, nothing else changes; beyond it, maxSize and {guard} "
+                         "must grow too)")
+            else:
+                text += f" (more nodes also need {guard} to cover them)"
         errors.append(ConfigError(key, value, text))
     raise_all(errors)
     return pools, plan

@@ -608,6 +608,17 @@ def test_a_mistyped_pool_gets_the_pool_it_resembles():
     assert e.allowed == "the name of a node group or NodePool: did you mean p4d-balanced? p4d-balanced, p4d-small"
 
 
+def test_a_node_group_short_of_nodes_is_told_the_cost_guard_moves_only_beyond_max_size():
+    """The cost guard counts node groups at maxSize (3 here): raising desiredSize to 2 needs nothing else."""
+    cfg = dev_config()
+    cfg[NS + "workloads"][0]["replicas"] = 17
+    e = _error(cfg)
+    assert (e.key, e.value) == (NS + "nodeGroups[0].desiredSize", 1)
+    assert "raise desiredSize of p4d-balanced to 2 " in e.allowed
+    assert e.allowed.endswith("(up to maxSize, 3, nothing else changes; beyond it, maxSize and "
+                              "gpu-slicing:maxGpuNodes (now 7; the pools may run 7 today) must grow too)")
+
+
 def test_every_derived_name_over_its_limit_is_reported():
     cfg = _set(dev_config(), "cluster.name", "c" * 40)
     cfg[NS + "nodeGroups"][0]["name"] = "n" * 15  # 40 + 1 + 15 = 56 > 55
