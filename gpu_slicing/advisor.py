@@ -33,7 +33,7 @@ from . import placement
 from .catalog import INSTANCE_TYPES, GpuModel, InstanceType, balanced_profiles, mig_warning, named_layouts
 from .config import MAX_POOL_NODES, NAMESPACE, decode
 from .errors import ConfigError
-from .layouts import LAYOUTS_KEY
+from .layouts import LAYOUTS_KEY, parse_custom_layouts
 
 DEFAULT_MAX_LAYOUTS = 3
 SEARCH_SECONDS = 0.6  # the bar is 1 s per demand on 2 cores, polish and set-up included
@@ -374,9 +374,13 @@ def format_report(plan: Plan) -> str:
     if not it.gpu.placements_confirmed:
         lines.append(f"Caution: {it.gpu.name} MIG placements are {it.gpu.placements_source}")
     lines += ["", "Plan:"]
+    custom = plan.stack_config()["config"].get(LAYOUTS_KEY, {})
     for p in plan.pools:
-        kind = "NVIDIA layout" if p.named else "custom layout"
-        lines.append(f"  {p.name}: {p.nodes} node(s) labelled {p.layout} ({kind})")
+        if p.named:
+            lines.append(f"  {p.name}: {p.nodes} node(s) labelled {p.layout} (NVIDIA layout)")
+        else:  # the node label is the layout's name plus a hash of its contents (layouts.label_value)
+            label = parse_custom_layouts({p.layout: custom[p.layout]})[p.layout].name
+            lines.append(f"  {p.name}: {p.nodes} node(s) with custom layout {p.layout}, labelled {label}")
         for g in p.groups:
             lines.append(f"    GPU {','.join(map(str, g.devices))}: "
                          + " + ".join(f"{n} x {q}" for q, n in g.profiles.items()))

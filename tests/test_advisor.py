@@ -346,12 +346,15 @@ def test_proposed_stack_config_parses_and_every_workload_fits(itype, demand, kar
     assert wanted == {catalog.resource_for_profile(p): n for p, n in demand.items()}
 
 
-def test_round_trip_through_make_plan(tmp_path: Path, dev) -> None:
+def test_round_trip_through_make_plan(tmp_path: Path, dev, capsys) -> None:
     """The advisor's CLI output merged into a stack, then the offline plan (`make plan`'s tools.plan.main)."""
+    import re
+
     demand = tmp_path / "demand.yaml"
     demand.write_text(yaml.safe_dump({"instanceType": P4D, "demand": ISSUE_DEMAND | {"7g.40gb": 3}}))
     out = tmp_path / "advised.yaml"
     assert advise_main(["--demand", str(demand), "--karpenter", "--stack-out", str(out)]) == 0
+    told = set(re.findall(r", labelled (\S+)$", capsys.readouterr().out, re.M))
     stack = _merge(dev, yaml.safe_load(out.read_text())["config"])
     stack_file = tmp_path / "Pulumi.advised.yaml"
     stack_file.write_text(yaml.safe_dump({"config": stack}, sort_keys=False))
@@ -359,8 +362,13 @@ def test_round_trip_through_make_plan(tmp_path: Path, dev) -> None:
     from tools import plan  # in-process: the same main() `make plan` runs, without a second interpreter
 
     assert plan.main(["--config", str(stack_file), "--json", str(record), "--quiet"]) == 0
-    workloads = json.loads(record.read_text())["capacity"]["workloads"]
+    planned = json.loads(record.read_text())
+    workloads = planned["capacity"]["workloads"]
     assert workloads and all(w["fits"] for w in workloads), workloads
+    # the labels the advisor names are the ones the nodes get (a custom layout's name plus its content hash)
+    labels = {r["inputs"]["spec"]["template"]["metadata"]["labels"]["nvidia.com/mig.config"]
+              for r in planned["resources"] if r["type"] == "kubernetes:karpenter.sh/v1:NodePool"}
+    assert told and told <= labels, (told, labels)
     assert sum(w["requested"] for w in workloads) == sum(ISSUE_DEMAND.values()) + 3
 
 
