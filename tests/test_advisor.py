@@ -442,8 +442,12 @@ def test_cli_merges_the_per_model_plans_into_one_stack_config(tmp_path: Path, ca
     assert [(p["name"], p["instanceTypes"]) for p in pools] == [
         ("advised-p5-1", [P5]), ("advised-p6-b200-1", [B200]), ("advised-g7e-1", [G7E])]
     assert advised["gpu-slicing:maxGpuNodes"] == 4
+    # the whole-GPU workload is not advised, but the emitted workloads (which replace the stack's) keep it
+    assert advised["gpu-slicing:workloads"][-1] == {"name": "whole", "gpus": 1, "replicas": 1, "pool": "h100"}
+    assert "kept as they are in the workloads below): whole." in text
     merged = _merge(MIXED_STACK["config"], advised)
     merged["gpu-slicing:karpenter"] = {"enabled": True, "nodePools": pools}
+    merged["gpu-slicing:workloads"] = advised["gpu-slicing:workloads"][:-1]  # its h100 pool is not advised
     cfg = parse_config(merged)
     verdicts = capacity_plan(cfg, resolve_pools(cfg)).workloads
     assert [v.level for v in verdicts] == ["ok"] * 4, [v.message for v in verdicts]

@@ -23,7 +23,7 @@ if str(ROOT_DIR) not in sys.path:
     sys.path.insert(0, str(ROOT_DIR))
 
 from gpu_slicing import advisor, catalog, stack_file  # noqa: E402
-from gpu_slicing.config import own_keys  # noqa: E402
+from gpu_slicing.config import NAMESPACE, own_keys  # noqa: E402
 from gpu_slicing.errors import ConfigError  # noqa: E402
 
 _MAKE_STYLE = {"DEMAND": "--demand", "CONFIG": "--config", "JSON": "--json", "KARPENTER": "--karpenter",
@@ -93,18 +93,23 @@ def main(argv: list[str] | None = None) -> int:
         print("error: " + str(e).replace("\n", "\n  "), file=sys.stderr)
         return 2
     stack = advisor.stack_config_of(plans, karpenter=args.karpenter)
+    ignored = [name for spec in specs for name in spec.ignored]
+    if ignored:  # the emitted workloads replace the stack's: keep the whole-GPU ones as they are
+        kept = [w for w in own_keys(stack_file.load_stack_file(args.config)).get("workloads") or []
+                if isinstance(w, dict) and w.get("name") in ignored]
+        stack["config"][f"{NAMESPACE}:workloads"] = [*stack["config"].get(f"{NAMESPACE}:workloads", []), *kept]
     stack_yaml = yaml.safe_dump(stack, sort_keys=False, default_flow_style=None, width=120)
     for i, plan in enumerate(plans):
         if several:
             gpu = catalog.INSTANCE_TYPES[plan.instance_type].gpu.name
             print(("\n" if i else "") + f"=== {gpu}: plan {i + 1} of {len(plans)} ===")
         print(advisor.format_report(plan))
-    ignored = [name for spec in specs for name in spec.ignored]
     if ignored:
-        print(f"\nNot MIG demand (whole-GPU workloads, left out): {', '.join(ignored)}")
+        print(f"\nNot MIG demand (whole-GPU workloads, not advised; kept as they are in the workloads below): "
+              f"{', '.join(ignored)}. Keep the pools they run on, and add what those may run to maxGpuNodes.")
     print("\nStack config: these keys replace your stack's GPU pools (nodeGroups, or karpenter.nodePools with "
-          "--karpenter, keeping the rest of its karpenter block), migLayouts, workloads and maxGpuNodes; pools they "
-          "leave out would keep counting toward maxGpuNodes. Then `make plan`:\n")
+          "--karpenter, keeping the rest of its karpenter block), migLayouts, workloads and maxGpuNodes; "
+          "maxGpuNodes counts the advised pools only, so pools you keep must be added to it. Then `make plan`:\n")
     print(stack_yaml.rstrip())
     print(f"\nsolved in {sum(p.seconds for p in plans):.3f}s")
     if args.json:
