@@ -66,6 +66,16 @@ def test_an_endpoint_open_to_all_is_said_and_named_cidrs_are_not(graph):
     assert [f["severity"] for f in found] == ["info"]
 
 
+def test_private_ranges_on_the_public_endpoint_are_said_to_admit_no_one(graph):
+    """RFC 1918 sources never reach a public endpoint (NAT gives them a public address)."""
+    private = edited(graph, "eks:index:Cluster", None,
+                     lambda i: i.update(publicAccessCidrs=["10.20.0.0/16", "198.18.0.0/15", "192.168.1.0/24"]))
+    found = [(f["id"], f["severity"]) for f in checks.api_endpoint_exposure(dev_config(), private)]
+    assert found == [("security.endpoint-private-cidrs", "warning"), ("security.endpoint-open", "info")]
+    [warning] = [f for f in checks.api_endpoint_exposure(dev_config(), private) if f["severity"] == "warning"]
+    assert "['10.20.0.0/16', '192.168.1.0/24'] are private addresses (RFC 1918)" in warning["message"]
+
+
 def test_one_marker_for_values_unknown_at_preview():
     from policy.rules import UNKNOWN
     from tools.harness import COMPUTED
