@@ -449,16 +449,23 @@ def node_overlays(pool: Pool) -> dict[str, dict[str, Any]]:
 # --- config rules -----------------------------------------------------------------------------------
 
 def check(cfg: StackConfig, pools: Iterable[Pool]) -> None:
-    """Rules for Karpenter NodePools the shape of the config cannot express (called by validate.check).
-    MIG layouts the GPUs lack and mixed GPU models are rejected when the pools are resolved."""
+    """Rules for Karpenter NodePools the shape of the config cannot express. MIG layouts the GPUs lack and
+    mixed GPU models are rejected when the pools are resolved."""
+    raise_all(rule_errors(cfg, pools))
+
+
+def rule_errors(cfg: StackConfig, pools: Iterable[Pool]) -> list[ConfigError]:
+    """`check`'s errors, one (the first) per NodePool among `pools` (those that resolved)."""
     by_name = {p.name: p for p in pools}
     errors = []
     for pc in cfg.karpenter.node_pools:
+        if pc.name not in by_name:
+            continue
         try:
             _check_node_pool(pc, by_name[pc.name])
         except ConfigError as e:
             errors.append(e)
-    raise_all(errors)
+    return errors
 
 
 def _check_node_pool(pc: NodePoolConfig, pool: Pool) -> None:

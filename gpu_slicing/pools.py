@@ -105,7 +105,14 @@ def pool_of_node_pool(p: NodePoolConfig, i: int, cfg: StackConfig) -> Pool:
 
 
 def resolve_pools(cfg: StackConfig) -> list[Pool]:
-    """Every pool, node groups first; each pool resolves on its own, so every bad one is reported at once."""
+    """Every pool, node groups first; every bad one is reported at once."""
+    pools, errors = resolve_each_pool(cfg)
+    raise_all(errors)
+    return pools
+
+
+def resolve_each_pool(cfg: StackConfig) -> tuple[list[Pool], list[ConfigError]]:
+    """The pools that resolve, and the errors of those that do not: each pool resolves on its own."""
     pools: list[Pool] = []
     errors: list[ConfigError] = []
     for resolve in ([functools.partial(pool_of_node_group, g, i, cfg) for i, g in enumerate(cfg.node_groups)]
@@ -114,8 +121,7 @@ def resolve_pools(cfg: StackConfig) -> list[Pool]:
             pools.append(resolve())
         except ConfigError as e:
             errors.append(e)
-    raise_all(errors)
-    return pools
+    return pools, errors
 
 
 def workload_resource(w: WorkloadConfig, pool: Pool) -> str:

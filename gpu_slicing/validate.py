@@ -1,12 +1,12 @@
 """Cross-field rules of the stack config: what no single key can say wrong on its own.
 
-Each rule names the key at fault in a `ConfigError`; rules that hold independently of each other are
-reported together (`ConfigErrors`), in stages, each run once the one before passed: the cluster, network
-and pool-key rules; every pool resolved on its own (layout, sharing, instance types); each NodePool's
-Karpenter rules; the cost guard and each workload (its own rules in order, as each needs the one before);
-last, capacity: every workload that does not fit on the nodes that will exist, through the same planner
-`make plan` prints, so the errors and the table agree. `check` returns what it built on the way (the pools
-and the capacity plan), so nothing downstream resolves or plans again.
+Each rule names the key at fault in a `ConfigError`, and one run reports them together (`ConfigErrors`):
+the cluster, network and pool-key rules; every pool resolved on its own (layout, sharing, instance types);
+each resolved NodePool's Karpenter rules; the cost guard (when every pool resolved); each workload whose
+pool resolved (its own rules in order, as each needs the one before). Only when all of those hold comes
+capacity: every workload that does not fit on the nodes that will exist, through the same planner `make
+plan` prints, so the errors and the table agree. `check` returns what it built on the way (the pools and
+the capacity plan), so nothing downstream resolves or plans again.
 """
 from __future__ import annotations
 
@@ -16,22 +16,25 @@ from typing import Any
 from . import capacity, karpenter, workloads
 from .config import NAMESPACE, StackConfig
 from .errors import ConfigError, raise_all
-from .pools import Pool, resolve_pools, workload_count, workload_resource
+from .pools import Pool, resolve_each_pool, workload_count, workload_resource
 
 
 def check(cfg: StackConfig) -> tuple[list[Pool], capacity.CapacityPlan]:
-    raise_all([*_check_cluster(cfg), *_check_network(cfg), *_check_pool_keys(cfg)])
-    pools = resolve_pools(cfg)
-    karpenter.check(cfg, pools)
+    pools, pool_errors = resolve_each_pool(cfg)
+    errors = [*_check_cluster(cfg), *_check_network(cfg), *_check_pool_keys(cfg), *pool_errors,
+              *karpenter.rule_errors(cfg, pools)]
     most = {p.name: karpenter.pool_node_bound(p) if p.kind == "nodePool" else p.nodes_max for p in pools}
-    errors = []
-    if sum(most.values()) > cfg.max_gpu_nodes:
+    # the cost guard needs every pool; a workload on a pool that did not resolve waits for it
+    unresolved = ({g.name for g in cfg.node_groups} | {p.name for p in cfg.karpenter.node_pools}) - set(most)
+    if not pool_errors and sum(most.values()) > cfg.max_gpu_nodes:
         errors.append(ConfigError(f"{NAMESPACE}:maxGpuNodes", cfg.max_gpu_nodes,
                                   f"at least the {sum(most.values())} GPU nodes the pools may run "
                                   f"({', '.join(f'{k}: {v}' for k, v in most.items())}; a NodePool counts what its "
                                   "limits admit); raise it deliberately"))
     by_name = {p.name: p for p in pools}
     for i, w in enumerate(cfg.workloads):
+        if w.pool in unresolved:
+            continue
         try:
             _check_workload(i, w, by_name)
         except ConfigError as e:

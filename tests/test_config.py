@@ -619,6 +619,23 @@ def test_a_node_group_short_of_nodes_is_told_the_cost_guard_moves_only_beyond_ma
                               "gpu-slicing:maxGpuNodes (now 7; the pools may run 7 today) must grow too)")
 
 
+def test_rules_across_keys_pools_nodepools_and_workloads_are_reported_in_one_run():
+    """Once the shape holds, the rules that do not need each other run together: a cluster rule, a pool that
+    cannot resolve, a NodePool's window, and the workloads of the pools that did resolve (those of the
+    unresolved pool wait for it)."""
+    cfg = dev_config()
+    cfg[NS + "cluster"]["publicAccessCidrs"] = []
+    cfg[NS + "nodeGroups"][0]["migLayout"] = "all-1g.20gb"  # an H100 profile on A100s
+    cfg[NS + "karpenter"]["nodePools"][0]["driftSchedule"] = "0 3 * * *"  # without driftDuration
+    cfg[NS + "workloads"][3]["profile"] = "3g.20gb"  # p4d-small is all-1g.5gb
+    cfg[NS + "workloads"].append({"name": "lost", "profile": "1g.5gb", "pool": "p4d-smal"})
+    e = _several(cfg)
+    assert [x.key for x in e.errors] == [
+        NS + "cluster.publicAccessCidrs", NS + "nodeGroups[0].migLayout", NS + "karpenter.nodePools[0].driftDuration",
+        NS + "workloads[3].profile", NS + "workloads[4].pool"], str(e)
+    assert "did you mean p4d-small?" in e.errors[4].allowed
+
+
 def test_every_derived_name_over_its_limit_is_reported():
     cfg = _set(dev_config(), "cluster.name", "c" * 40)
     cfg[NS + "nodeGroups"][0]["name"] = "n" * 15  # 40 + 1 + 15 = 56 > 55
