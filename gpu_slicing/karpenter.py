@@ -26,7 +26,7 @@ from typing import Any, Iterable, Mapping
 from . import helm
 from .config import NAMESPACE, NodePoolConfig, StackConfig
 from .labels import POOL_LABEL
-from .errors import ConfigError, raise_all
+from .errors import ConfigError
 from .catalog import WHOLE_GPU, InstanceType
 from .nodes import node_class_hardening
 from .pools import Pool
@@ -448,14 +448,10 @@ def node_overlays(pool: Pool) -> dict[str, dict[str, Any]]:
 
 # --- config rules -----------------------------------------------------------------------------------
 
-def check(cfg: StackConfig, pools: Iterable[Pool]) -> None:
-    """Rules for Karpenter NodePools the shape of the config cannot express. MIG layouts the GPUs lack and
-    mixed GPU models are rejected when the pools are resolved."""
-    raise_all(rule_errors(cfg, pools))
-
-
 def rule_errors(cfg: StackConfig, pools: Iterable[Pool]) -> list[ConfigError]:
-    """`check`'s errors, one (the first) per NodePool among `pools` (those that resolved)."""
+    """Rules for Karpenter NodePools the shape of the config cannot express, one error (the first) per
+    NodePool among `pools` (those that resolved). MIG layouts the GPUs lack and mixed GPU models are
+    rejected when the pools are resolved."""
     by_name = {p.name: p for p in pools}
     errors = []
     for pc in cfg.karpenter.node_pools:
