@@ -13,13 +13,12 @@ prices its generated us-east-1 on-demand table (PRICES_AS_OF).
 """
 from __future__ import annotations
 
-import difflib
 import re
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Mapping
 
-from .errors import ConfigError
+from .errors import ConfigError, did_you_mean
 
 WHOLE_GPU = "nvidia.com/gpu"  # whole GPUs, and every slice under the single strategy
 MIG_RESOURCE_PREFIX = "nvidia.com/mig-"
@@ -377,9 +376,8 @@ def check_instance_type(name: str, key: str, ami_driver: str | None = None) -> I
         raise ConfigError(key, name, REFUSED_INSTANCE_TYPES[name])
     it = INSTANCE_TYPES.get(name) if isinstance(name, str) else None
     if it is None:
-        hint = difflib.get_close_matches(name, INSTANCE_TYPES, n=1, cutoff=0.8) if isinstance(name, str) else []
-        raise ConfigError(key, name, "a GPU instance type this program knows: "
-                          + (f"did you mean {hint[0]}? " if hint else "") + ", ".join(sorted(INSTANCE_TYPES)))
+        hint = did_you_mean(name, INSTANCE_TYPES, cutoff=0.8) if isinstance(name, str) else ""
+        raise ConfigError(key, name, "a GPU instance type this program knows: " + hint + ", ".join(sorted(INSTANCE_TYPES)))
     short = driver_shortfall(it, ami_driver)
     if short:
         raise ConfigError(key, name, f"an instance type whose GPU the AMI's driver supports: {short}")

@@ -27,7 +27,7 @@ from pydantic_core import PydanticCustomError, PydanticUndefined, core_schema
 
 from . import catalog, changes, layouts
 from .catalog import MigLayout
-from .errors import ConfigError, raise_all
+from .errors import ConfigError, did_you_mean, raise_all
 
 NAMESPACE = "gpu-slicing"
 GPU_OPERATOR_VERSION = "v26.7.0"
@@ -299,10 +299,8 @@ def _prices(v: Any, key: str) -> Mapping[str, float]:
     errors = []  # every bad price, as for list items
     for t, price in v.items():
         if t not in catalog.INSTANCE_TYPES:
-            hint = difflib.get_close_matches(str(t), catalog.INSTANCE_TYPES, n=1)
             errors.append(ConfigError(f"{key}.{t}", price, "a price for a GPU instance type this program plans: "
-                                      + (f"did you mean {hint[0]}? " if hint else "")
-                                      + ", ".join(catalog.INSTANCE_TYPES)))
+                                      + did_you_mean(t, catalog.INSTANCE_TYPES) + ", ".join(catalog.INSTANCE_TYPES)))
         elif (isinstance(price, bool) or not isinstance(price, (int, float)) or not math.isfinite(price)
                 or price <= 0):
             errors.append(ConfigError(f"{key}.{t}", price, "a price in USD per hour, a number greater than 0"))
@@ -694,8 +692,7 @@ def _errors(err: Any) -> list[ConfigError]:
         return [ConfigError(k.replace(_HERE, key), v, a.replace(_HERE, key)) for k, v, a in err["ctx"]["errors"]]
     if kind == "extra_forbidden":
         known = _fields_by_key(_model_at(loc[:-1]))
-        hint = difflib.get_close_matches(str(loc[-1]), known, n=1)
-        return [ConfigError(key, err["input"], "unknown key; " + (f"did you mean {hint[0]!r}? " if hint else "")
+        return [ConfigError(key, err["input"], "unknown key; " + did_you_mean(loc[-1], known, quote=True)
                             + "known keys: " + ", ".join(known))]
     if kind == "missing":
         return [ConfigError(key, None, f"required ({_fields_by_key(_model_at(loc[:-1]))[loc[-1]].description})")]

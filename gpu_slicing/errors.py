@@ -5,6 +5,7 @@ per run); it is a `ConfigError` whose key, value and allowed text are its first 
 handle one error handle it too."""
 from __future__ import annotations
 
+import difflib
 from typing import Any, Iterable
 
 
@@ -20,6 +21,12 @@ class ConfigError(ValueError):
     def errors(self) -> tuple[ConfigError, ...]:
         """Every error this one stands for: itself."""
         return (self,)
+
+
+def did_you_mean(word: Any, choices: Iterable[str], *, quote: bool = False, cutoff: float = 0.6) -> str:
+    """"did you mean <the closest choice>? " for a mistyped name, or "" when nothing is close."""
+    hint = difflib.get_close_matches(str(word), list(choices), n=1, cutoff=cutoff)
+    return f"did you mean {hint[0]!r}? " if hint and quote else f"did you mean {hint[0]}? " if hint else ""
 
 
 class ConfigErrors(ConfigError):

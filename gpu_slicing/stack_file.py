@@ -7,14 +7,13 @@ yaml.v3 errors on them; PyYAML alone would silently keep the last one).
 """
 from __future__ import annotations
 
-import difflib
 import re
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from .errors import ConfigError
+from .errors import ConfigError, did_you_mean
 
 # The top-level keys of a Pulumi stack file (pkg/workspace ProjectStack).
 STACK_FILE_KEYS = ("config", "secretsprovider", "encryptedkey", "encryptionsalt", "environment")
@@ -114,10 +113,8 @@ def parse_stack_text(text: str, source: str) -> dict[str, Any]:
         raise ConfigError(source, _kind(doc), "a Pulumi stack file: a YAML mapping with a config: key")
     for k in doc:
         if k not in STACK_FILE_KEYS:
-            hint = difflib.get_close_matches(str(k), STACK_FILE_KEYS, n=1)
             raise ConfigError(str(k), doc[k], "a top-level key of a Pulumi stack file; "
-                              + (f"did you mean {hint[0]!r}? " if hint else "")
-                              + "known keys: " + ", ".join(STACK_FILE_KEYS))
+                              + did_you_mean(k, STACK_FILE_KEYS, quote=True) + "known keys: " + ", ".join(STACK_FILE_KEYS))
     config = doc.get("config")
     if config is None:
         return {}

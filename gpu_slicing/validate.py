@@ -10,12 +10,11 @@ the capacity plan), so nothing downstream resolves or plans again.
 """
 from __future__ import annotations
 
-import difflib
 from typing import Any
 
 from . import capacity, karpenter, workloads
 from .config import NAMESPACE, StackConfig
-from .errors import ConfigError, raise_all
+from .errors import ConfigError, did_you_mean, raise_all
 from .pools import Pool, resolve_each_pool, workload_count, workload_resource
 
 
@@ -80,9 +79,8 @@ def _check_workload(i: int, w: Any, by_name: dict[str, Pool]) -> None:
     key = f"{NAMESPACE}:workloads[{i}]"
     pool = by_name.get(w.pool)
     if pool is None:
-        hint = difflib.get_close_matches(str(w.pool), by_name, n=1)
         raise ConfigError(f"{key}.pool", w.pool, "the name of a node group or NodePool: "
-                          + (f"did you mean {hint[0]}? " if hint else "") + (", ".join(by_name) or "(none configured)"))
+                          + did_you_mean(w.pool, by_name) + (", ".join(by_name) or "(none configured)"))
     if (w.profile is None) == (w.gpus is None):
         raise ConfigError(key, {"profile": w.profile, "gpus": w.gpus},
                           "exactly one of profile (a MIG slice) or gpus (whole or time-sliced GPUs)")
