@@ -41,12 +41,11 @@ def check(cfg: StackConfig) -> tuple[list[Pool], capacity.CapacityPlan]:
     raise_all(errors)
     plan = capacity_plan(cfg, pools)
     for err in plan.errors:
-        key, value, text = _capacity_error_args(err, cfg, pools)
-        if err.field in _POOL_FIELDS:  # more nodes: the cost guard must admit them too
+        key, value, text, pool = _capacity_error_args(err, cfg, pools)
+        if pool is not None:  # more nodes: the cost guard must admit them too
             guard = (f"{NAMESPACE}:maxGpuNodes (now {cfg.max_gpu_nodes}; the pools may run {sum(most.values())} "
                      "today)")
             if err.field == "desiredSize":  # the guard counts a node group at maxSize: within it, nothing else moves
-                pool = next(p for p in pools if key.startswith(p.key + "."))
                 text += (f" (up to maxSize, {pool.nodes_max}, nothing else changes; beyond it, maxSize and {guard} "
                          "must grow too)")
             else:
@@ -128,22 +127,22 @@ def capacity_workloads(cfg: StackConfig, by_name) -> list:
 _POOL_FIELDS = {"desiredSize", "maxNodes", "migLayout"}
 
 
-def _capacity_error_args(err: Any, cfg: StackConfig, pools) -> tuple[str, Any, str]:
-    """The key a capacity finding names: the pool's size when more nodes would fix it, else the workload's
-    own field (`gpus` when one pod is larger than any node, `profile`/`gpus` when the pool has no such
-    resource)."""
+def _capacity_error_args(err: Any, cfg: StackConfig, pools) -> tuple[str, Any, str, Pool | None]:
+    """The key a capacity finding names: the pool's size when more nodes would fix it (with that pool), else
+    the workload's own field (`gpus` when one pod is larger than any node, `profile`/`gpus` when the pool has
+    no such resource)."""
     names = [w.name for w in cfg.workloads]
     i = names.index(err.workload) if err.workload in names else 0
     w = cfg.workloads[i]
     if err.field in _POOL_FIELDS:
         pool = next(p for p in pools if p.name == w.pool)
         value = pool.nodes_desired if err.field == "desiredSize" else pool.nodes_max
-        return f"{pool.key}.{err.field}", value, str(err)
+        return f"{pool.key}.{err.field}", value, str(err), pool
     field = err.field
     if field == "resource":
         field = "profile" if w.profile is not None else "gpus"
     value = {"gpus": w.gpus, "profile": w.profile, "pool": w.pool}.get(field, w.replicas)
-    return f"{NAMESPACE}:workloads[{i}].{field}", value, str(err)
+    return f"{NAMESPACE}:workloads[{i}].{field}", value, str(err), None
 
 
 def _check_cluster(cfg: StackConfig) -> list[ConfigError]:

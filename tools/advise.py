@@ -52,22 +52,23 @@ def _load_yaml(path: str) -> Any:
     return stack_file.load_yaml(stack_file.read_text(Path(path), "demand file"), path)
 
 
-def build_specs(args: argparse.Namespace) -> list[advisor.DemandSpec]:
+def build_specs(args: argparse.Namespace) -> tuple[list[advisor.DemandSpec], dict[str, Any]]:
     """The demand from the demand file, or one per GPU model from the stack file, with the command-line
-    limits applied."""
+    limits applied; and the stack's own keys (none for a demand file)."""
     if bool(args.demand) == bool(args.config):
         raise ConfigError("--demand/--config", None, "exactly one of a demand file or a stack file")
+    ours: dict[str, Any] = {}
     if args.demand:
         specs = [advisor.load_demand(_load_yaml(args.demand))]
         if args.instance_type:
             specs = [replace(specs[0], instance_type=args.instance_type)]
     else:
         stack = stack_file.load_stack_file(args.config)
-        own_keys(stack)  # a namespace typo would hide the workloads
+        ours = own_keys(stack)  # a namespace typo would hide the workloads
         specs = advisor.demands_from_stack(stack, args.instance_type)
     overrides = {k: v for k, v in (("max_layouts", args.max_layouts), ("max_nodes", args.max_nodes),
                                    ("price_per_node_hour", args.price)) if v is not None}
-    return [replace(spec, **overrides) for spec in specs]
+    return [replace(spec, **overrides) for spec in specs], ours
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -85,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(_expand_make_style(list(sys.argv[1:] if argv is None else argv)))
 
     try:
-        specs = build_specs(args)
+        specs, ours = build_specs(args)
         several = len(specs) > 1
         plans = [advisor.advise_spec(spec, pool_prefix=f"{args.prefix}-{spec.instance_type.split('.')[0]}"
                                      if several else args.prefix) for spec in specs]
@@ -95,8 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     stack = advisor.stack_config_of(plans, karpenter=args.karpenter)
     ignored = [name for spec in specs for name in spec.ignored]
     if ignored:  # the emitted workloads replace the stack's: keep the whole-GPU ones as they are
-        kept = [w for w in own_keys(stack_file.load_stack_file(args.config)).get("workloads") or []
-                if isinstance(w, dict) and w.get("name") in ignored]
+        kept = [w for w in ours.get("workloads") or [] if isinstance(w, dict) and w.get("name") in ignored]
         stack["config"][f"{NAMESPACE}:workloads"] = [*stack["config"].get(f"{NAMESPACE}:workloads", []), *kept]
     stack_yaml = yaml.safe_dump(stack, sort_keys=False, default_flow_style=None, width=120)
     for i, plan in enumerate(plans):
