@@ -61,6 +61,15 @@ def reference(*parts: str) -> Path:
     return path
 
 
+def printed_under_hash_seed(program: str, seed: str) -> str:
+    """What `program` (Python, run from the project root) prints in a fresh interpreter whose `hash()` is
+    salted with `seed`: names that must not depend on the process are compared across seeds."""
+    import subprocess
+
+    return subprocess.run([sys.executable, "-c", program], env={**os.environ, "PYTHONHASHSEED": seed}, cwd=ROOT,
+                          capture_output=True, text=True, check=True).stdout.strip()
+
+
 def dev_config() -> dict:
     return dict(yaml.safe_load((ROOT / "Pulumi.dev.yaml").read_text())["config"])
 

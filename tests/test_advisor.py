@@ -230,17 +230,14 @@ def test_custom_layout_names_are_deterministic_labels() -> None:
     """The same demand advises the same labels in every process (Python's `hash()` is salted per process),
     so re-running the advisor never renames a layout nodes already carry."""
     import os
-    import subprocess
-    import sys
-    from pathlib import Path
+
+    from conftest import printed_under_hash_seed
 
     a = advisor.advise(P4D, ISSUE_DEMAND)
     program = ("import sys; sys.path.insert(0, '.'); from gpu_slicing import advisor; "
                f"print(advisor.advise({P4D!r}, {ISSUE_DEMAND!r}).layouts)")
     other_seed = "2" if os.environ.get("PYTHONHASHSEED") == "1" else "1"  # never this process's salt
-    there = subprocess.run([sys.executable, "-c", program], env={**os.environ, "PYTHONHASHSEED": other_seed},
-                           cwd=Path(__file__).resolve().parents[1], capture_output=True, text=True, check=True)
-    assert there.stdout.strip() == str(a.layouts)
+    assert printed_under_hash_seed(program, other_seed) == str(a.layouts)
     custom = [p.layout for p in a.pools if not p.named]
     assert custom and all(n.startswith("advised-p4d-") for n in custom)
 

@@ -3,15 +3,11 @@ found to survive a hand-made mutation). Every expected value here comes from FAC
 EKS documentation, not from the code under test."""
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-from conftest import dev_config, run
+from conftest import ROOT, dev_config, printed_under_hash_seed, run
 from gpu_slicing.stack import parse_config
 from gpu_slicing.errors import ConfigError
 
@@ -170,7 +166,7 @@ def test_node_groups_and_karpenter_nodes_are_hardened_alike(dev_runs):
 
 # --- names a running fleet carries: a change to how they are made replaces every GPU node group ------------
 
-README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+README = (ROOT / "README.md").read_text()
 LABEL_PROGRAM = ("import sys; sys.path.insert(0, '.'); from gpu_slicing.layouts import parse_custom_layouts; "
                  "print(parse_custom_layouts({'p4d-half-small': [{'devices': [0, 1, 2, 3], 'profiles': {'1g.5gb': 7}}, "
                  "{'devices': [4, 5, 6, 7], 'profiles': {'4g.20gb': 1, '3g.20gb': 1}}]})['p4d-half-small'].name)")
@@ -180,9 +176,7 @@ def test_a_custom_layouts_label_is_the_one_the_readme_documents_in_every_process
     """The README's example label was deployed by earlier releases: the hash must not depend on the process
     (Python's `hash()` is salted per process) nor change between releases."""
     documented = re.search(r"`(p4d-half-small-[0-9a-f]{7})`", README).group(1)
-    labels = {subprocess.run([sys.executable, "-c", LABEL_PROGRAM], env={**os.environ, "PYTHONHASHSEED": seed},
-                             cwd=Path(__file__).resolve().parents[1], capture_output=True, text=True,
-                             check=True).stdout.strip() for seed in ("1", "2")}
+    labels = {printed_under_hash_seed(LABEL_PROGRAM, seed) for seed in ("1", "2")}
     assert labels == {documented}
 
 
