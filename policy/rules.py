@@ -414,16 +414,25 @@ def nodes_private(r: Res, ctx: Context) -> Iterator[str]:
                 yield f"{r.name}: networkInterfaces[{i}].associatePublicIpAddress is true"
 
 
+# RFC 1918 private ranges: their clients reach a public endpoint only through NAT, from a public address.
+PRIVATE_RANGES = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")
+
+
 def documentation_range(cidr: Any) -> str | None:
     """The RFC 5737 range (gpu_slicing.config.DOCUMENTATION_RANGES) `cidr` lies in, or None."""
+    return range_containing(cidr, DOCUMENTATION_RANGES)
+
+
+def range_containing(cidr: Any, ranges: Iterable[Any]) -> str | None:
+    """The first of the IPv4 `ranges` that holds all of `cidr`, or None (also for what is no IPv4 CIDR)."""
     import ipaddress
 
     try:
         net = ipaddress.ip_network(str(cidr), strict=False)
     except ValueError:
         return None
-    return next((str(r) for r in DOCUMENTATION_RANGES if isinstance(net, ipaddress.IPv4Network) and net.subnet_of(r)),
-                None)
+    return next((str(r) for r in map(ipaddress.IPv4Network, ranges)
+                 if isinstance(net, ipaddress.IPv4Network) and net.subnet_of(r)), None)
 
 
 @_rule("api-endpoint-reachable", "The cluster's API endpoint is reachable by whoever deploys it: a public endpoint "

@@ -26,7 +26,6 @@ from __future__ import annotations
 import difflib
 import functools
 import hashlib
-import ipaddress
 import json
 import os
 import re
@@ -103,17 +102,6 @@ def capacity_warnings(config: Mapping[str, Any], resources: list[dict]) -> Itera
         yield finding("capacity.idle-pool", "warning", text)
 
 
-_RFC1918 = tuple(ipaddress.ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"))
-
-
-def _is_rfc1918(cidr: str) -> bool:
-    try:
-        net = ipaddress.ip_network(cidr, strict=False)
-    except ValueError:
-        return False
-    return net.version == 4 and any(net.subnet_of(p) for p in _RFC1918)  # type: ignore[arg-type]
-
-
 @check
 def api_endpoint_exposure(config: Mapping[str, Any], resources: list[dict]) -> Iterable[Finding]:
     """A public API endpoint open to every address is reachable (what a laptop and hosted CI need) but is a
@@ -122,7 +110,7 @@ def api_endpoint_exposure(config: Mapping[str, Any], resources: list[dict]) -> I
         if r["type"] != "eks:index:Cluster" or r["inputs"].get("endpointPublicAccess") is False:
             continue
         cidrs = r["inputs"].get("publicAccessCidrs") or ["0.0.0.0/0"]  # EKS's default when unset
-        private = [c for c in cidrs if isinstance(c, str) and _is_rfc1918(c)]
+        private = [c for c in cidrs if isinstance(c, str) and rules.range_containing(c, rules.PRIVATE_RANGES)]
         if private:
             yield finding("security.endpoint-private-cidrs", "warning",
                           f"{r['name']}: publicAccessCidrs {private} are private addresses (RFC 1918): a client "
