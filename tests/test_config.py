@@ -636,6 +636,18 @@ def test_rules_across_keys_pools_nodepools_and_workloads_are_reported_in_one_run
     assert "did you mean p4d-small?" in e.errors[4].allowed
 
 
+def test_block_lists_given_as_tuples_get_the_same_checks():
+    """Code may build a config with tuples (YAML never does): the duplicate-name rule still holds."""
+    from gpu_slicing.config import parse_shape
+
+    cfg = dev_config()
+    group = cfg[NS + "nodeGroups"][0]
+    cfg[NS + "nodeGroups"] = (group, dict(group))
+    with pytest.raises(ConfigError) as e:
+        parse_shape(cfg)
+    assert (e.value.key, e.value.allowed) == (NS + "nodeGroups[1].name", "a name not used by another entry")
+
+
 def test_every_derived_name_over_its_limit_is_reported():
     cfg = _set(dev_config(), "cluster.name", "c" * 40)
     cfg[NS + "nodeGroups"][0]["name"] = "n" * 15  # 40 + 1 + 15 = 56 > 55
