@@ -27,7 +27,6 @@ from dataclasses import dataclass
 from typing import Any, Iterator, Mapping, Sequence
 
 import numpy as np
-from scipy.optimize import Bounds, LinearConstraint, milp
 
 from . import placement
 from .catalog import INSTANCE_TYPES, GpuModel, InstanceType, balanced_profiles, mig_warning, named_layouts
@@ -245,6 +244,8 @@ def candidate_configs(model: GpuModel, profiles: Sequence[str]) -> list[Config]:
 
 def gpu_lower_bound(a: np.ndarray, d: np.ndarray) -> int:
     """Fewest GPUs whose configurations (rows of `a`) cover `d`: HiGHS's proven optimum or dual bound."""
+    from scipy.optimize import LinearConstraint, milp  # ~0.8 s to import: only when the advisor solves
+
     n = a.shape[0]
     res = milp(np.ones(n), integrality=np.ones(n), constraints=LinearConstraint(a.T, lb=d, ub=np.inf),
                options={"mip_rel_gap": 0.0, "time_limit": 5.0})
@@ -616,6 +617,8 @@ def _pool_ilp(prob: _Problem, sizes: Sequence[int], seconds: float,
     Given `named` it also polishes: binaries u[k, c] (configuration c used in pool k) are
     minimised, a named one costing less, so layouts come out uniform and named where they can.
     """
+    from scipy.optimize import Bounds, LinearConstraint, milp
+
     a, d, gpus = prob.a, prob.d, prob.gpus
     k, nc = len(sizes), a.shape[0]
     ny = k * nc
