@@ -316,6 +316,12 @@ def _no_stack_trace() -> source_pb2.StackTrace:
     return source_pb2.StackTrace()
 
 
+def _no_debug_log(msg: str, *args: Any, **kwargs: Any) -> None:
+    """What the SDK's debug channel gets: nothing. The SDK logs a few lines per registration, each built into
+    a protobuf request for an engine that, mocked, hands it to Python's logging, which drops it (~10% of a
+    run); warnings and errors still go through."""
+
+
 def _quiet_unretrieved(loop: Any, context: dict) -> None:
     """A failed run leaves futures whose exception nobody awaits (every registration downstream of the
     failure). asyncio logs each with its whole chained traceback when the garbage collector finds it, which
@@ -329,19 +335,20 @@ def _quiet_unretrieved(loop: Any, context: dict) -> None:
 
 @contextmanager
 def _fast_sdk() -> Iterator[None]:
-    """The inline executor (and `_now` for the mock's serializing) and the empty stack trace, for one run
-    only (restored after, so the SDK is unchanged for anything else in the process). The record is
-    byte-identical with and without them (checked: the plan JSON and text of the dev stack, examples/ and
+    """The inline executor (and `_now` for the mock's serializing), the empty stack trace and the silent debug
+    channel, for one run only (restored after, so the SDK is unchanged for anything else in the process). The
+    record is byte-identical with and without them (checked: the plan JSON and text of the dev stack, examples/ and
     tests/stacks/good, preview and up)."""
     loop = _ensure_event_loop()
     executor, trace, sync_await = _InlineExecutor(max_workers=1), presource._get_stack_trace, pmocks._sync_await
+    debug = pulumi.log.debug
     previous = getattr(loop, "_default_executor", None)
     loop.set_default_executor(executor)
-    presource._get_stack_trace, pmocks._sync_await = _no_stack_trace, _now
+    presource._get_stack_trace, pmocks._sync_await, pulumi.log.debug = _no_stack_trace, _now, _no_debug_log
     try:
         yield
     finally:
-        presource._get_stack_trace, pmocks._sync_await = trace, sync_await
+        presource._get_stack_trace, pmocks._sync_await, pulumi.log.debug = trace, sync_await, debug
         loop._default_executor = previous  # type: ignore[attr-defined]
 
 
