@@ -109,6 +109,7 @@ _PICKS = [(P4D, ("1g.5gb", "2g.10gb", "3g.20gb")), (P4D, ("1g.5gb", "3g.20gb", "
           (P5_ONE, ("1g.10gb", "2g.20gb", "3g.40gb"))]
 
 
+@pytest.mark.slow
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.sampled_from(_PICKS), st.lists(st.integers(0, 9), min_size=3, max_size=3))
 def test_lower_bound_equals_brute_force_and_plan_is_valid(pick: tuple, counts: list[int]) -> None:
@@ -128,6 +129,7 @@ def test_lower_bound_equals_brute_force_and_plan_is_valid(pick: tuple, counts: l
 
 # --- known optima, by hand ------------------------------------------------------------------------
 
+@pytest.mark.slow
 @pytest.mark.parametrize("itype, demand, gpus, nodes", [
     # RTX PRO 6000: 4 x 1g.24gb per GPU, 8 GPUs: 32 fill one node, 33 need a second.
     (G7E, {"1g.24gb": 32}, 8, 1), (G7E, {"1g.24gb": 33}, 9, 2),
@@ -226,6 +228,7 @@ def test_pools_over_the_config_node_cap_are_split() -> None:
     assert (plan.total_nodes, plan.gap) == (125, 0)
 
 
+@pytest.mark.slow
 def test_custom_layout_names_are_deterministic_labels() -> None:
     """The same demand advises the same labels in every process (Python's `hash()` is salted per process),
     so re-running the advisor never renames a layout nodes already carry."""
@@ -343,6 +346,7 @@ def test_proposed_stack_config_parses_and_every_workload_fits(itype, demand, kar
     assert wanted == {catalog.resource_for_profile(p): n for p, n in demand.items()}
 
 
+@pytest.mark.slow
 def test_round_trip_through_make_plan(tmp_path: Path, dev, capsys) -> None:
     """The advisor's CLI output merged into a stack, then the offline plan (`make plan`'s tools.plan.main)."""
     import re

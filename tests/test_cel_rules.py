@@ -223,6 +223,7 @@ def test_check_says_it_skipped_without_crds(graph, monkeypatch):
     assert f["severity"] == "info" and f["message"].startswith("skipped") and checks.CRD_DIR_ENV in f["message"]
 
 
+@pytest.mark.slow
 def test_the_plan_does_not_import_the_cel_library():
     code = "import sys, tools.checks, tools.cel_rules; assert 'celpy' not in sys.modules, 'celpy imported'"
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True)

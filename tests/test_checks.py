@@ -89,6 +89,7 @@ def test_every_check_reports_what_it_checked(dev_findings):
     assert all(re.fullmatch(r"[a-z0-9]+(\.[a-z0-9-]+)?", f["id"]) for f in dev_findings)
 
 
+@pytest.mark.slow
 def test_the_plan_prints_and_records_each_finding(graph, tmp_path, capsys):
     from tools import plan
 
@@ -392,6 +393,7 @@ def test_policy_violations_are_plan_errors(graph):
         ("policy.imdsv2-required", "gpu-dev-system-lt"), ("policy.mig-nodepool-overlay", "gpu-dev-p4d-small-nodepool")]
 
 
+@pytest.mark.slow
 def test_parliament_is_loaded_only_for_a_document_it_has_not_seen(tmp_path):
     """Its import costs about half a second of every plan: findings are kept per document and version."""
     import subprocess

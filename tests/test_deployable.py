@@ -18,6 +18,7 @@ def _zones(r) -> dict[str, str]:
     return {s.name: s.inputs["availabilityZone"] for s in r.by_type("aws:ec2/subnet:Subnet")}
 
 
+@pytest.mark.slow
 def test_the_plan_follows_aws_region_everywhere(dev):
     dev["aws:region"] = "us-west-2"
     r = run(dev, preview=False)
@@ -32,6 +33,7 @@ def test_the_plan_follows_aws_region_everywhere(dev):
     assert "us-east-1" not in str(r.outputs["kubeconfig"])
 
 
+@pytest.mark.slow
 def test_zones_are_the_ones_that_offer_the_gpu_type_not_the_first_names(dev):
     """The kept offerings table has p4d.24xlarge in us-east-1a, c and d only (illustrative, like
     DescribeInstanceTypeOfferings' answer): the VPC takes those three, not a, b, c."""
@@ -41,6 +43,7 @@ def test_zones_are_the_ones_that_offer_the_gpu_type_not_the_first_names(dev):
     assert r.outputs["availabilityZones"] == [f"us-east-1{c}" for c in sorted(table)]
 
 
+@pytest.mark.slow
 def test_a_node_group_only_gets_subnets_in_zones_that_offer_its_type(dev):
     """p5.48xlarge is offered in us-east-1a, c and f; p4d in a, c and d (the kept table): a 3-zone VPC
     takes a and c (both types) and one more; each node group gets only the subnets of its own zones."""
@@ -59,6 +62,7 @@ def test_a_node_group_only_gets_subnets_in_zones_that_offer_its_type(dev):
             assert zones and zones <= set(harness.OFFERINGS["us-east-1"][itype]), ng.name
 
 
+@pytest.mark.slow
 def test_zones_are_ranked_by_offering_when_there_are_fewer_than_the_region_has(dev):
     dev["aws:region"] = "us-east-2"  # p5en.48xlarge only in us-east-2c in the kept table
     dev["gpu-slicing:nodeGroups"][0].update(instanceType="p5en.48xlarge", migLayout="all-disabled")
@@ -69,6 +73,7 @@ def test_zones_are_ranked_by_offering_when_there_are_fewer_than_the_region_has(d
     assert r.outputs["availabilityZones"] == ["us-east-2a", "us-east-2c"]
 
 
+@pytest.mark.slow
 def test_a_gpu_type_the_region_does_not_offer_is_an_error_naming_the_zones_key(dev, tmp_path, capsys):
     """Offerings are known only once AWS answers (at preview), so this error comes from the running program,
     not from config validation: the plan shows it without a traceback and exits 2."""
@@ -87,6 +92,7 @@ def test_a_gpu_type_the_region_does_not_offer_is_an_error_naming_the_zones_key(d
     assert "p4de.24xlarge is offered in no zone" in err and "Traceback" not in err
 
 
+@pytest.mark.slow
 def test_admin_roles_get_cluster_admin_access_entries(dev):
     admins = ["arn:aws:iam::111122223333:role/platform-admins", "arn:aws:iam::111122223333:role/gh-deploy"]
     dev["gpu-slicing:cluster"]["adminRoleArns"] = admins
@@ -107,6 +113,7 @@ def test_admin_roles_get_cluster_admin_access_entries(dev):
     assert names == {entries[admins[1]].name} | {n for n in names if "Karpenter" in n or "karpenter" in n}
 
 
+@pytest.mark.slow
 def test_node_groups_carry_the_control_planes_version(dev):
     dev["gpu-slicing:cluster"]["kubernetesVersion"] = "1.33"
     r = run(dev)
@@ -155,6 +162,7 @@ def _wide_stack(groups: int, pools: int, workloads: int) -> dict:
     return cfg
 
 
+@pytest.mark.slow
 def test_edges_per_workload_stay_small_in_a_wide_stack():
     """Issue 11: at 20 node groups, 20 NodePools and 40 workloads (one GPU each, so they fit), a Deployment
     waits for its namespace, the operator, its own pool (and the Job when it wants its slice): a handful of
@@ -167,6 +175,7 @@ def test_edges_per_workload_stay_small_in_a_wide_stack():
     assert len(release.dependencies) <= 4, release.dependencies
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", ["preview", "up"])
 def test_plan_output_starts_with_what_a_reviewer_needs(capsys, mode):
     from tools import plan
@@ -195,6 +204,7 @@ def test_subnets_keep_their_zone_once_created(dev_runs):
     assert subnets and all("availabilityZone" in s.options["ignoreChanges"] for s in subnets)
 
 
+@pytest.mark.slow
 def test_karpenter_pools_count_in_the_zone_choice():
     """A Karpenter-only stack of p4d NodePools gets zones that offer p4d (a, c, d in the kept table)."""
     cfg = dev_config()

@@ -54,6 +54,7 @@ def test_dev_stack_price_is_the_catalogs():
     assert catalog.INSTANCE_TYPES["p4d.24xlarge"].on_demand_usd_per_hour == P4D
 
 
+@pytest.mark.slow
 def test_no_change():
     r = case(lambda c: None)
     assert r["resources"] == []
@@ -64,6 +65,7 @@ def test_no_change():
         ("guide-1g", "fits", "fits")]
 
 
+@pytest.mark.slow
 def test_node_group_layout_change_is_blue_green_never_a_relabel():
     def edit(c):
         node_groups(c)[0]["migLayout"] = "all-1g.5gb"
@@ -83,6 +85,7 @@ def test_node_group_layout_change_is_blue_green_never_a_relabel():
     assert fit["slice-2g"] == ("fits", "absent") and fit["slice-1g"] == ("fits", "fits")
 
 
+@pytest.mark.slow
 def test_forced_in_place_relabel_is_loud_and_refused_without_consent():
     from policy import rules
     from tools.checks import policy_resources
@@ -110,6 +113,7 @@ def test_forced_in_place_relabel_is_loud_and_refused_without_consent():
     assert rules.evaluate(rules.RULES["mig-relabel-needs-consent"], regs, rules.Context()) == []
 
 
+@pytest.mark.slow
 def test_custom_layout_edited_in_place_changes_the_label_so_the_group_is_replaced():
     half = [{"devices": [0, 1, 2, 3], "profiles": {"1g.5gb": 7}}, {"devices": [4, 5, 6, 7], "profiles": {"3g.20gb": 2}}]
     base = dev_config()
@@ -133,6 +137,7 @@ def test_custom_layout_edited_in_place_changes_the_label_so_the_group_is_replace
     assert again["retainMigLayouts"] == {} and pools(again)["p4d-balanced"] == "blue-green"
 
 
+@pytest.mark.slow
 def test_nodepool_rename_drains_the_old_pool_and_creates_a_new_one():
     def edit(c):
         c["gpu-slicing:karpenter"]["nodePools"][0]["name"] = "p4d-tiny"
@@ -147,6 +152,7 @@ def test_nodepool_rename_drains_the_old_pool_and_creates_a_new_one():
     assert c["after"] == c["before"] and c["peak"] == c["before"] + P4D
 
 
+@pytest.mark.slow
 def test_ami_alias_bump_drifts_every_karpenter_node():
     r = case(lambda c: c["gpu-slicing:karpenter"].update(amiAliasVersion="v20261201"))
     assert pools(r) == {"p4d-balanced": "none", "p4d-small": "rolling-replace"}
@@ -158,6 +164,7 @@ def test_ami_alias_bump_drifts_every_karpenter_node():
     assert c["after"] == c["before"] and c["peak"] == c["before"] + P4D  # one replacement at a time
 
 
+@pytest.mark.slow
 def test_added_workload_scales_the_nodepool():
     r = case(lambda c: c["gpu-slicing:workloads"].append(
         {"name": "more-1g", "profile": "1g.5gb", "replicas": 56, "pool": "p4d-small"}))
@@ -168,6 +175,7 @@ def test_added_workload_scales_the_nodepool():
     assert r["costPerHour"]["after"] == r["costPerHour"]["before"] + P4D
 
 
+@pytest.mark.slow
 def test_disk_size_change_rolls_the_node_group():
     r = case(lambda c: node_groups(c)[0].update(diskSizeGiB=400))
     assert pools(r) == {"p4d-balanced": "rolling-replace", "p4d-small": "none"}
@@ -179,6 +187,7 @@ def test_disk_size_change_rolls_the_node_group():
     assert c["after"] == c["before"] and c["peak"] == c["before"] + P4D
 
 
+@pytest.mark.slow
 def test_desired_size_change_scales_in_place():
     r = case(lambda c: node_groups(c)[0].update(desiredSize=2))
     assert pools(r) == {"p4d-balanced": "scale", "p4d-small": "none"}
@@ -188,6 +197,7 @@ def test_desired_size_change_scales_in_place():
     assert c["after"] == c["before"] + P4D == c["peak"]
 
 
+@pytest.mark.slow
 def test_karpenter_version_bump_upgrades_releases_and_touches_no_node(monkeypatch):
     check = next(m for m in config_mod.KarpenterConfig.model_fields["version"].metadata
                  if isinstance(m, config_mod._Check))
@@ -201,6 +211,7 @@ def test_karpenter_version_bump_upgrades_releases_and_touches_no_node(monkeypatc
     assert r["costPerHour"]["peak"] == r["costPerHour"]["before"]
 
 
+@pytest.mark.slow
 def test_nodegroup_rules_match_botocores_eks_model():
     """FACTS 8: UpdateNodegroupConfig members change in place, UpdateNodegroupVersion members roll, the rest
     of CreateNodegroup replaces."""
@@ -229,6 +240,7 @@ def test_replace_on_changes_forces_a_replace():
         == changes.ROLL
 
 
+@pytest.mark.slow
 def test_the_diff_of_two_plans_is_fast():
     base = plan(dev_config())
     head_cfg = dev_config()
@@ -239,6 +251,7 @@ def test_the_diff_of_two_plans_is_fast():
     assert time.perf_counter() - t < 3
 
 
+@pytest.mark.slow
 def test_cli_reads_the_base_from_git(tmp_path, capsys):
     import subprocess
     from pathlib import Path
@@ -255,6 +268,7 @@ def test_cli_reads_the_base_from_git(tmp_path, capsys):
     assert "Pulumi.dev.yaml at HEAD" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_cli_plans_the_committed_stack_against_the_working_one(tmp_path, monkeypatch, capsys):
     """A repository whose committed dev stack runs 2 nodes and whose working copy asks for 1: the diff reads
     the base from git, not from the file on disk."""
@@ -281,6 +295,7 @@ def test_cli_plans_the_committed_stack_against_the_working_one(tmp_path, monkeyp
     assert "Pulumi.dev.yaml at HEAD" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_do_not_disrupt_is_a_pod_annotation_updated_in_place():
     def edit(c):
         c["gpu-slicing:workloads"][3]["doNotDisrupt"] = True
@@ -294,6 +309,7 @@ def test_do_not_disrupt_is_a_pod_annotation_updated_in_place():
     assert set(pools(r).values()) == {"none"}
 
 
+@pytest.mark.slow
 def test_kubernetes_upgrade_is_ordered_control_plane_then_nodes():
     r = case(lambda c: c["gpu-slicing:cluster"].update(kubernetesVersion="1.35"))
     order = [x["type"] for x in r["resources"]]
@@ -310,6 +326,7 @@ def test_kubernetes_upgrade_is_ordered_control_plane_then_nodes():
     assert r["costPerHour"]["peak"] == r["costPerHour"]["before"] + 2 * P4D
 
 
+@pytest.mark.slow
 def test_nodepool_layout_change_is_drift_never_in_place():
     def edit(c):
         c["gpu-slicing:karpenter"]["nodePools"][0]["migLayout"] = "all-balanced"
@@ -337,6 +354,7 @@ def test_the_gpu_operator_keeps_upgrading_its_own_crds():
     assert "upgradeCRD" not in json.dumps(rel["inputs"]["values"])
 
 
+@pytest.mark.slow
 def test_costs_follow_the_plan_prices_and_the_type_karpenter_launches():
     """A NodePool of [g5.xlarge, g5.12xlarge] with a stack price override: the diff costs the pool the way
     the capacity plan does (the type Karpenter launches, at the stack's price), not at a catalog price."""
@@ -354,6 +372,7 @@ def test_costs_follow_the_plan_prices_and_the_type_karpenter_launches():
     assert r["costPerHour"]["after"] == round(2 * P4D + 2.0, 2)
 
 
+@pytest.mark.slow
 def test_a_node_group_replaced_under_its_own_name_is_called_a_collision():
     """Existing-VPC subnets changed: EKS replaces the node group (subnets are not in UpdateNodegroupConfig),
     and under the same name the create-before-delete replace collides, so the diff fails loudly."""
@@ -371,6 +390,7 @@ def test_a_node_group_replaced_under_its_own_name_is_called_a_collision():
     assert "REPLACE COLLIDES" in diff.render(r, "base", "head")
 
 
+@pytest.mark.slow
 def test_moving_a_node_group_from_a_named_to_a_custom_layout_keeps_the_old_label_for_its_live_nodes():
     """The base had no ConfigMap of ours (the operator's own config holds every named layout); the head's
     custom ConfigMap replaces it, so the all-balanced nodes that live until the blue/green completes need
@@ -387,6 +407,7 @@ def test_moving_a_node_group_from_a_named_to_a_custom_layout_keeps_the_old_label
     assert entry["device-filter"] == ["0x20B010DE"]
 
 
+@pytest.mark.slow
 def test_inputs_pulumi_ignores_are_no_change():
     """A subnet keeps its zone (ignoreChanges): a new zone choice (here the stack's GPU type moving to p5en,
     offered elsewhere) replaces no subnet in the diff, as Pulumi replaces none."""

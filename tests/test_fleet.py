@@ -184,6 +184,7 @@ def _requirements(r, pool: str) -> dict:
     return {q["key"]: q["values"] for q in np_["spec"]["template"]["spec"]["requirements"]}
 
 
+@pytest.mark.slow
 def test_p6_b200_pool_gets_its_mig_overlay(fleet_run):
     assert fleet_run.error is None
     overlay = _overlay(fleet_run, "b200")

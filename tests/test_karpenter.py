@@ -416,6 +416,7 @@ def _mig_cases():
     return out
 
 
+@pytest.mark.slow
 @settings(max_examples=40, deadline=None)
 @given(case=st.sampled_from(_mig_cases()), max_nodes=st.integers(1, 20),
        capacity=st.sampled_from([["on-demand"], ["spot"], ["spot", "on-demand"]]))

@@ -230,6 +230,7 @@ def raw_layouts(draw, gpu: str):
     return entries
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("itype", ["p4d.24xlarge", "p5.48xlarge"])
 @settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())

@@ -101,6 +101,7 @@ def test_promtool_checks_the_rules(tmp_path):
     assert f"SUCCESS: {len(obs.alerts(ObservabilityConfig()))} rules found" in out.stdout
 
 
+@pytest.mark.slow
 @needs_promtool
 def test_promtool_unit_tests_pass_for_every_alert(tmp_path):
     d = _promtool_dir(tmp_path, obs.rule_groups(ObservabilityConfig()))
@@ -109,6 +110,7 @@ def test_promtool_unit_tests_pass_for_every_alert(tmp_path):
     assert "SUCCESS" in out.stdout
 
 
+@pytest.mark.slow
 @needs_promtool
 @pytest.mark.parametrize("alert,broken", [
     ("GpuSlicingGpuNodeNotReady", lambda e: e.split(" * on (node)")[0]),  # forgets it is about GPU nodes only
@@ -248,6 +250,7 @@ def test_dashboard_configmap_is_what_the_grafana_sidecar_loads():
     assert list(cm["data"]) == [obs.DASHBOARD_KEY] and json.loads(cm["data"][obs.DASHBOARD_KEY])["panels"]
 
 
+@pytest.mark.slow
 def test_plan_stays_light_the_dashboard_library_loads_only_when_building():
     code = ("import sys, tools.checks, tools.plan, gpu_slicing.observability, gpu_slicing.gpu_operator; "
             "print(any(m.startswith(('grafana_foundation_sdk', 'promql_parser')) for m in sys.modules))")
@@ -348,6 +351,7 @@ def test_dev_plan_has_the_exporter_list_rules_dashboard_and_stack(dev_runs):
     assert csv.urn in r.one("kubernetes:helm.sh/v3:Release", "gpu-dev-gpu-operator").dependencies
 
 
+@pytest.mark.slow
 def test_existing_prometheus_operator_gets_only_monitor_rules_and_dashboard(dev):
     from conftest import run
 
@@ -363,6 +367,7 @@ def test_existing_prometheus_operator_gets_only_monitor_rules_and_dashboard(dev)
     assert rule.inputs["metadata"]["namespace"] == "prom" and rule.inputs["metadata"]["labels"]["release"] == "prom"
 
 
+@pytest.mark.slow
 def test_observability_off_registers_no_component(dev):
     from conftest import run
 

@@ -131,6 +131,7 @@ def test_pack_files_are_runnable_from_a_checkout():
         assert "PolicyPack" not in calls, module
 
 
+@pytest.mark.slow
 def test_pack_needs_only_what_its_requirements_install():
     """The pack's venv installs policy/requirements.txt alone: importing the pack may load only those
     distributions, what they depend on, the standard library and the repository's own packages (not the
@@ -401,6 +402,7 @@ def test_max_gpu_nodes(dev):
     assert "cannot be counted" in violations("max-gpu-nodes", uncounted, rules.Context(max_gpu_nodes=100))[0]
 
 
+@pytest.mark.slow
 def test_cost_guard_counts_what_mixed_size_limits_admit(dev_runs):
     """A NodePool of g6.xlarge and g6.12xlarge with maxNodes 1 gets limits for one g6.12xlarge (4 GPUs,
     48 vCPU, 192Gi), which admit four g6.xlarge: the graph may run more GPU nodes than maxNodes says."""

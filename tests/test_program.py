@@ -190,6 +190,7 @@ def test_outputs_are_plausible_after_update(dev_runs):
     assert pools["p4d-balanced"]["perNode"]["nvidia.com/mig-1g.5gb"] == 16
 
 
+@pytest.mark.slow
 def test_existing_vpc_is_tagged_not_created(dev):
     dev["gpu-slicing:network"] = {"vpcId": "vpc-0123", "privateSubnetIds": ["subnet-a", "subnet-b"],
                                   "publicSubnetIds": ["subnet-c"]}
@@ -202,6 +203,7 @@ def test_existing_vpc_is_tagged_not_created(dev):
     assert r.one("eks:index:Cluster").inputs["vpcId"] == "vpc-0123"
 
 
+@pytest.mark.slow
 def test_time_slicing_pool_renders_device_plugin_config_and_label(dev):
     dev["gpu-slicing:nodeGroups"][0]["sharing"] = {"timeSlicing": {"replicas": 4,
                                                                    "resources": ["nvidia.com/mig-1g.5gb"]}}
@@ -220,6 +222,7 @@ def test_time_slicing_pool_renders_device_plugin_config_and_label(dev):
     assert rel.inputs["values"]["devicePlugin"]["config"]["name"] == cm["metadata"]["name"]
 
 
+@pytest.mark.slow
 def test_custom_layout_renders_a_mig_parted_configmap_the_operator_points_at(dev):
     dev["gpu-slicing:migLayouts"] = {"p4d-half-small": [
         {"devices": [0, 1, 2, 3], "profiles": {"1g.5gb": 7}},
@@ -239,6 +242,7 @@ def test_custom_layout_renders_a_mig_parted_configmap_the_operator_points_at(dev
     rel = next(x for x in r.by_type("kubernetes:helm.sh/v3:Release") if x.inputs["chart"] == "gpu-operator")
     assert rel.inputs["values"]["migManager"]["config"] == {"name": cm["metadata"]["name"], "create": False}
 
+@pytest.mark.slow
 def test_two_gpu_models_sharing_a_layout_name_each_get_their_entry(dev):
     """all-balanced on a p4d pool (A100-40GB) and a p5 pool (H100) under one custom ConfigMap: each model's
     entry is written, keyed by device-filter (FACTS 2, 7: A100-40GB 0x20B0, H100 0x2330)."""

@@ -137,6 +137,7 @@ setups = st.builds(Sharing, st.just(TIME_SLICING), st.integers(2, 64),
                    .map(lambda r: tuple(sorted(r))), st.booleans(), st.booleans())
 
 
+@pytest.mark.slow
 @settings(max_examples=200, deadline=None)
 @given(a=setups, b=setups)
 def test_keys_are_label_values_and_tell_setups_apart(a, b):

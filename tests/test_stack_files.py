@@ -65,6 +65,7 @@ def _warm_imports():
     CPU_SECONDS.clear()
 
 
+@pytest.mark.slow
 def test_every_stack_file_declares_what_it_expects():
     assert len(GOOD) >= 10 and len(BAD) >= 30
     for path in GOOD:
@@ -90,6 +91,7 @@ def test_bad_stack_file_exits_2_naming_the_key(path):
     assert "0 resources registered" in lines
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("path", GOOD, ids=[p.stem for p in GOOD])
 def test_good_stack_file_plans_with_the_figures_it_declares(path, tmp_path):
     want = expectations(path)
@@ -164,6 +166,7 @@ def _advise(*argv: str) -> tuple[int, str, str]:
     return rc, out.getvalue(), err.getvalue()
 
 
+@pytest.mark.slow
 def test_make_advise_on_two_gpu_models_advises_each_model_on_its_own():
     """A MIG layout serves one GPU model: advising the p4d and p5 workloads as one demand would plan H100
     profiles on A100s. The advisor makes one plan per model, each with only that model's profiles."""
