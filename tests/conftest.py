@@ -89,8 +89,10 @@ def run(config: dict, preview: bool = True):
 
 @pytest.fixture(scope="session")
 def dev_runs():
-    """The dev stack run once as a preview and once as an update (outputs known)."""
-    return {"preview": run(dev_config(), True), "up": run(dev_config(), False)}
+    """The dev stack run once as a preview and once as an update (outputs known): by `make test`'s runner
+    (tests/parallel.py) before it forks this worker, else here."""
+    warm = getattr(sys.modules.get("__main__"), "DEV_RUNS", None)
+    return warm or {"preview": run(dev_config(), True), "up": run(dev_config(), False)}
 
 
 def edges(registrations) -> dict[str, set[str]]:

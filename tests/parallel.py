@@ -1,0 +1,134 @@
+"""`make test`'s runner: pytest on every core, in workers forked from a process that has already imported the
+Pulumi SDK and run the program once (`python tests/parallel.py <pytest options>`).
+
+pytest-xdist starts each worker as a new interpreter, and each then pays ~4.5 s to import the providers'
+modules and run the dev stack (preview and update, the `dev_runs` fixture): on two cores, most of a quick
+run. Forked workers share that work, as Django's parallel test runner shares its imports. The files that never load the SDK (`WITHOUT_SDK`) start at once in a
+worker of their own, beside the warm-up; the others are dealt to one worker per core by their measured cost
+(`SECONDS`; a file not listed counts as one second). Each worker's output is printed whole when it ends, then
+one line for the run; the exit status is the worst worker's. Without `os.fork` (Windows) it is plain pytest.
+`make test-all` and CI run the whole suite under pytest-xdist instead.
+"""
+from __future__ import annotations
+
+import gc
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+TESTS = ROOT / "tests"
+WITHOUT_SDK = ["test_advisor.py", "test_schema.py", "test_placement.py", "test_catalog.py", "test_workflows.py",
+               "test_capacity.py", "test_layouts.py", "test_sharing.py", "test_parallel.py"]
+# CPU seconds of each file's quick tests once the SDK is warm (measured on the 2-core machine CI uses).
+SECONDS = {"test_config.py": 2.0, "test_karpenter.py": 1.9, "test_stack_files.py": 1.7, "test_guards.py": 1.4,
+           "test_observability.py": 1.3, "test_checks.py": 1.2, "test_cel_rules.py": 1.2, "test_diff.py": 1.0,
+           "test_deployable.py": 0.8, "test_fleet.py": 0.5, "test_policy.py": 0.5, "test_components.py": 0.2,
+           "test_destroy_order.py": 0.1, "test_program.py": 0.1}
+COUNTED = ("passed", "failed", "error", "skipped", "xfailed", "xpassed", "deselected")
+
+
+class _Tally:
+    """Writes the worker's outcome counts where the parent reads them."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def pytest_terminal_summary(self, terminalreporter) -> None:
+        counts = {k: len(terminalreporter.stats.get(k, [])) for k in COUNTED}
+        Path(self.path).write_text(" ".join(f"{k}={v}" for k, v in counts.items()))
+
+
+def deal(files: list[str], workers: int) -> list[list[str]]:
+    """Files to `workers` shares, costliest first to the least loaded (a slow file dealt last idles a core)."""
+    shares: list[list[str]] = [[] for _ in range(workers)]
+    load = [0.0] * workers
+    for f in sorted(files, key=lambda f: -SECONDS.get(f, 1.0)):
+        i = load.index(min(load))
+        shares[i].append(f)
+        load[i] += SECONDS.get(f, 1.0)
+    return [s for s in shares if s]
+
+
+def _fork(files: list[str], options: list[str], scratch: Path, name: str) -> tuple[int, Path, Path]:
+    out, tally = scratch / f"{name}.out", scratch / f"{name}.tally"
+    pid = os.fork()
+    if pid:
+        return pid, out, tally
+    import asyncio
+
+    import pytest
+
+    asyncio.set_event_loop(asyncio.new_event_loop())  # never share an event loop across a fork
+    fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    try:
+        code = int(pytest.main([*options, *[str(TESTS / f) for f in files]], plugins=[_Tally(str(tally))]))
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    os._exit(code)
+
+
+DEV_RUNS: dict = {}  # conftest's `dev_runs` takes these when this runner forked the worker
+
+
+def _warm() -> None:
+    """Import the SDK and run the dev stack as a preview and as an update: what each worker would otherwise
+    do on its own."""
+    import yaml
+
+    sys.path.insert(0, str(ROOT))
+    from tools.harness import run_program
+
+    config = dict(yaml.safe_load((ROOT / "Pulumi.dev.yaml").read_text())["config"])
+    DEV_RUNS.update(preview=run_program(config, preview=True), up=run_program(config, preview=False))
+    import pytest  # noqa: F401 - imported once here, not once per worker (plugins must wait: pytest rewrites them)
+
+    gc.collect()
+    gc.freeze()  # what is alive now is shared, untouched, by every worker (copy-on-write pages)
+
+
+def main(options: list[str]) -> int:
+    if not hasattr(os, "fork"):
+        import pytest
+
+        return int(pytest.main(options))
+    start = time.perf_counter()
+    files = sorted(p.name for p in TESTS.glob("test_*.py"))
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    with tempfile.TemporaryDirectory(prefix="gpu-slicing-tests-") as tmp:
+        scratch = Path(tmp)
+        workers = [_fork([f for f in files if f in WITHOUT_SDK], options, scratch, "without-sdk")]
+        _warm()
+        for i, share in enumerate(deal([f for f in files if f not in WITHOUT_SDK], cores)):
+            workers.append(_fork(share, options, scratch, f"sdk-{i}"))
+        worst, totals = 0, dict.fromkeys(COUNTED, 0)
+        pending = {pid: (out, tally) for pid, out, tally in workers}
+        while pending:
+            pid, status = os.wait()
+            if pid not in pending:
+                continue
+            out, tally = pending.pop(pid)
+            sys.stdout.write(out.read_text() if out.exists() else "")
+            code = os.waitstatus_to_exitcode(status)
+            if code == 5:  # pytest: no tests collected in this share (e.g. all deselected): not a failure
+                code = 0
+            worst = max(worst, code if code >= 0 else 1)
+            if tally.exists():
+                for part in tally.read_text().split():
+                    k, v = part.split("=")
+                    totals[k] += int(v)
+            else:
+                worst = max(worst, 1)
+                sys.stdout.write(f"a test worker ended with status {code} before its summary\n")
+    summary = ", ".join(f"{v} {k}" for k, v in totals.items() if v)
+    print(f"== all workers: {summary} in {time.perf_counter() - start:.1f}s ({len(workers)} workers) ==")
+    return worst
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
