@@ -53,7 +53,7 @@ def deal(files: list[str], workers: int) -> list[list[str]]:
     return [s for s in shares if s]
 
 
-def _fork(files: list[str], options: list[str], scratch: Path, name: str) -> tuple[int, Path, Path]:
+def _fork(files: list[Path], options: list[str], scratch: Path, name: str) -> tuple[int, Path, Path]:
     out, tally = scratch / f"{name}.out", scratch / f"{name}.tally"
     pid = os.fork()
     if pid:
@@ -67,7 +67,7 @@ def _fork(files: list[str], options: list[str], scratch: Path, name: str) -> tup
     os.dup2(fd, 1)
     os.dup2(fd, 2)
     try:
-        code = int(pytest.main([*options, *[str(TESTS / f) for f in files]], plugins=[_Tally(str(tally))]))
+        code = int(pytest.main([*options, *map(str, files)], plugins=[_Tally(str(tally))]))
     finally:
         sys.stdout.flush()
         sys.stderr.flush()
@@ -93,20 +93,23 @@ def _warm() -> None:
     gc.freeze()  # what is alive now is shared, untouched, by every worker (copy-on-write pages)
 
 
-def main(options: list[str]) -> int:
+def main(options: list[str], tests: Path = TESTS) -> int:
     if not hasattr(os, "fork"):
         import pytest
 
         return int(pytest.main(options))
     start = time.perf_counter()
-    files = sorted(p.name for p in TESTS.glob("test_*.py"))
+    files = sorted(p.name for p in tests.glob("test_*.py"))
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    plain = [tests / f for f in files if f in WITHOUT_SDK]
+    shares = deal([f for f in files if f not in WITHOUT_SDK], cores)
     with tempfile.TemporaryDirectory(prefix="gpu-slicing-tests-") as tmp:
         scratch = Path(tmp)
-        workers = [_fork([f for f in files if f in WITHOUT_SDK], options, scratch, "without-sdk")]
-        _warm()
-        for i, share in enumerate(deal([f for f in files if f not in WITHOUT_SDK], cores)):
-            workers.append(_fork(share, options, scratch, f"sdk-{i}"))
+        workers = [_fork(plain, options, scratch, "without-sdk")] if plain else []
+        if shares:
+            _warm()
+        for i, share in enumerate(shares):
+            workers.append(_fork([tests / f for f in share], options, scratch, f"sdk-{i}"))
         worst, totals = 0, dict.fromkeys(COUNTED, 0)
         pending = {pid: (out, tally) for pid, out, tally in workers}
         while pending:

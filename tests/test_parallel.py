@@ -24,3 +24,18 @@ def test_every_test_file_that_loads_the_sdk_has_a_measured_cost():
     files = {p.name for p in (ROOT / "tests").glob("test_*.py")}
     assert files - set(parallel.WITHOUT_SDK) - set(parallel.SECONDS) == set()
     assert set(parallel.WITHOUT_SDK) | set(parallel.SECONDS) <= files  # no stale names either
+
+
+def test_a_failing_test_in_any_worker_fails_the_run_and_is_printed(tmp_path, monkeypatch, capfd):
+    (tmp_path / "test_fine.py").write_text("def test_fine():\n    assert True\n")
+    (tmp_path / "test_broken.py").write_text("def test_broken():\n    assert 1 == 2\n")
+    (tmp_path / "test_also_fine.py").write_text("def test_also_fine():\n    assert True\n")
+    monkeypatch.setattr(parallel, "WITHOUT_SDK", ["test_fine.py", "test_broken.py", "test_also_fine.py"])
+    assert parallel.main(["-q", "-p", "no:cacheprovider"], tests=tmp_path) == 1
+    out = capfd.readouterr().out
+    assert "FAILED" in out and "test_broken.py::test_broken" in out
+    assert "== all workers: 2 passed, 1 failed in" in out
+
+    (tmp_path / "test_broken.py").unlink()
+    assert parallel.main(["-q", "-p", "no:cacheprovider"], tests=tmp_path) == 0
+    assert "== all workers: 2 passed in" in capfd.readouterr().out
