@@ -132,19 +132,11 @@ def schema_errors(obj: dict) -> list[str]:
 
 def cel_errors(obj: dict) -> list[str]:
     """Every CEL rule (x-kubernetes-validations) of the object's CRD that fails on it (tools/cel_rules.py)."""
-    return list(_cel_errors(json.dumps(obj, sort_keys=True), str(reference("karpenter"))))
-
-
-@lru_cache(maxsize=None)
-def _cel_errors(obj_json: str, crds: str) -> tuple[str, ...]:
-    """Kept per object: the CEL interpreter is slow (~40 ms an object) and the property tests render the
-    same EC2NodeClass and overlays for many examples; the verdict on equal objects is equal."""
     from tools.cel_rules import evaluate_object
 
-    obj = json.loads(obj_json)
-    report = evaluate_object(obj, crds)
+    report = evaluate_object(obj, reference("karpenter"))
     assert report is not None and report.unknown == [], obj["kind"]
-    return tuple(str(v) for v in report.violations)
+    return [str(v) for v in report.violations]
 
 
 def stack(pools: list[dict], workloads: list[dict] | None = None, **extra) -> dict:
