@@ -27,7 +27,7 @@ from pydantic_core import PydanticCustomError, PydanticUndefined, core_schema
 
 from . import catalog, changes, layouts
 from .catalog import MigLayout
-from .errors import ConfigError, did_you_mean, raise_all
+from .errors import ConfigError, did_you_mean, each, raise_all
 
 NAMESPACE = "gpu-slicing"
 GPU_OPERATOR_VERSION = "v26.7.0"
@@ -316,12 +316,7 @@ def _list_of(item: Callable[[Any, str], Any], *, min_len: int = 0, unique: bool 
     def check(v: Any, key: str) -> tuple:
         if not isinstance(v, (list, tuple)) or len(v) < min_len:
             raise ConfigError(key, v, f"a list of at least {min_len} item(s)" if min_len else "a list")
-        out, errors = [], []
-        for i, x in enumerate(v):
-            try:
-                out.append(item(x, f"{key}[{i}]"))
-            except ConfigError as e:
-                errors.append(e)
+        out, errors = each(functools.partial(item, x, f"{key}[{i}]") for i, x in enumerate(v))
         raise_all(errors)
         if unique and len(set(out)) != len(out):
             raise ConfigError(key, v, "a list without duplicates")

@@ -6,7 +6,9 @@ handle one error handle it too."""
 from __future__ import annotations
 
 import difflib
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable, TypeVar
+
+T = TypeVar("T")
 
 
 class ConfigError(ValueError):
@@ -42,6 +44,19 @@ class ConfigErrors(ConfigError):
     @property
     def errors(self) -> tuple[ConfigError, ...]:
         return self._errors
+
+
+def each(calls: Iterable[Callable[[], T]]) -> tuple[list[T], list[ConfigError]]:
+    """Every call made, each on its own: the results of those that return and the errors of those that raise,
+    so one bad item never hides the next."""
+    results: list[T] = []
+    errors: list[ConfigError] = []
+    for call in calls:
+        try:
+            results.append(call())
+        except ConfigError as e:
+            errors.append(e)
+    return results, errors
 
 
 def raise_all(errors: Iterable[ConfigError]) -> None:

@@ -19,6 +19,7 @@ Design notes a reviewer needs:
 """
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
@@ -26,7 +27,7 @@ from typing import Any, Iterable, Mapping
 from . import helm
 from .config import NAMESPACE, NodePoolConfig, StackConfig
 from .labels import POOL_LABEL
-from .errors import ConfigError
+from .errors import ConfigError, each
 from .catalog import WHOLE_GPU, InstanceType
 from .nodes import node_class_hardening
 from .pools import Pool
@@ -453,15 +454,8 @@ def rule_errors(cfg: StackConfig, pools: Iterable[Pool]) -> list[ConfigError]:
     NodePool among `pools` (those that resolved). MIG layouts the GPUs lack and mixed GPU models are
     rejected when the pools are resolved."""
     by_name = {p.name: p for p in pools}
-    errors = []
-    for pc in cfg.karpenter.node_pools:
-        if pc.name not in by_name:
-            continue
-        try:
-            _check_node_pool(pc, by_name[pc.name])
-        except ConfigError as e:
-            errors.append(e)
-    return errors
+    return each(functools.partial(_check_node_pool, pc, by_name[pc.name])
+                for pc in cfg.karpenter.node_pools if pc.name in by_name)[1]
 
 
 def _check_node_pool(pc: NodePoolConfig, pool: Pool) -> None:

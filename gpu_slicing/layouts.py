@@ -18,12 +18,13 @@ profiles is contradictory and rejected.
 """
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any, Iterable, Mapping
 
 from . import changes
 from .catalog import GPU_MODELS, INSTANCE_TYPES, GpuGroup, InstanceType, MigLayout, named_layouts
-from .errors import ConfigError, raise_all
+from .errors import ConfigError, each, raise_all
 from .placement import why_not
 
 LAYOUTS_KEY = "gpu-slicing:migLayouts"
@@ -69,14 +70,12 @@ def parse_custom_layouts(raw: Any, key: str = LAYOUTS_KEY) -> dict[str, MigLayou
         return {}
     if not isinstance(raw, Mapping):
         raise ConfigError(key, raw, f"a map of layout name -> a {_ENTRY_SHAPE}")
-    out, errors = {}, []
-    for name, entries in raw.items():  # each layout on its own: every bad one is reported at once
-        try:
-            out[name] = _parse_layout(name, entries, key)
-        except ConfigError as e:
-            errors.append(e)
-    raise_all(errors)
-    return out
+    def named(name: Any, entries: Any) -> tuple[Any, MigLayout]:
+        return name, _parse_layout(name, entries, key)
+
+    parsed, errors = each(functools.partial(named, name, entries) for name, entries in raw.items())
+    raise_all(errors)  # each layout on its own: every bad one is reported at once
+    return dict(parsed)
 
 
 def _parse_layout(name: Any, entries: Any, key: str) -> MigLayout:

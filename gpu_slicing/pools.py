@@ -13,7 +13,7 @@ from typing import Mapping
 from . import advertise, catalog, layouts, sharing
 from .catalog import InstanceType, MigLayout
 from .config import NAMESPACE, NodeGroupConfig, NodePoolConfig, StackConfig, WorkloadConfig
-from .errors import ConfigError, raise_all
+from .errors import ConfigError, each, raise_all
 from .labels import DEVICE_PLUGIN_CONFIG_LABEL, GPU_TAINT, MIG_CONFIG_LABEL, POOL_LABEL
 
 
@@ -113,15 +113,8 @@ def resolve_pools(cfg: StackConfig) -> list[Pool]:
 
 def resolve_each_pool(cfg: StackConfig) -> tuple[list[Pool], list[ConfigError]]:
     """The pools that resolve, and the errors of those that do not: each pool resolves on its own."""
-    pools: list[Pool] = []
-    errors: list[ConfigError] = []
-    for resolve in ([functools.partial(pool_of_node_group, g, i, cfg) for i, g in enumerate(cfg.node_groups)]
-                    + [functools.partial(pool_of_node_pool, p, i, cfg) for i, p in enumerate(cfg.karpenter.node_pools)]):
-        try:
-            pools.append(resolve())
-        except ConfigError as e:
-            errors.append(e)
-    return pools, errors
+    return each([functools.partial(pool_of_node_group, g, i, cfg) for i, g in enumerate(cfg.node_groups)]
+                + [functools.partial(pool_of_node_pool, p, i, cfg) for i, p in enumerate(cfg.karpenter.node_pools)])
 
 
 def workload_resource(w: WorkloadConfig, pool: Pool) -> str:

@@ -10,11 +10,12 @@ the capacity plan), so nothing downstream resolves or plans again.
 """
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from . import capacity, karpenter, workloads
 from .config import NAMESPACE, StackConfig
-from .errors import ConfigError, did_you_mean, raise_all
+from .errors import ConfigError, did_you_mean, each, raise_all
 from .pools import Pool, resolve_each_pool, workload_count, workload_resource
 
 
@@ -31,13 +32,8 @@ def check(cfg: StackConfig) -> tuple[list[Pool], capacity.CapacityPlan]:
                                   f"({', '.join(f'{k}: {v}' for k, v in most.items())}; a NodePool counts what its "
                                   "limits admit); raise it deliberately"))
     by_name = {p.name: p for p in pools}
-    for i, w in enumerate(cfg.workloads):
-        if w.pool in unresolved:
-            continue
-        try:
-            _check_workload(i, w, by_name)
-        except ConfigError as e:
-            errors.append(e)
+    errors += each(functools.partial(_check_workload, i, w, by_name)
+                   for i, w in enumerate(cfg.workloads) if w.pool not in unresolved)[1]
     raise_all(errors)
     plan = capacity_plan(cfg, pools)
     for err in plan.errors:
