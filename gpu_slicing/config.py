@@ -121,7 +121,7 @@ def _field(key: str, default: Any = PydanticUndefined, *, check: Callable[[Any, 
 
 
 def _keys(cls: type[BaseModel]) -> list[str]:
-    return [str(f.alias) for f in cls.model_fields.values()]
+    return list(_fields_by_key(cls))
 
 
 def _block(key: str, cls: type[BaseModel], default: Any = PydanticUndefined, *, doc: str = "") -> Any:
@@ -396,10 +396,6 @@ def _like(regex: str, what: str) -> Callable[[Any, str], str]:
     return _schema({"type": "string", "pattern": regex})(check)
 
 
-def _custom_layouts(v: Any, key: str) -> dict[str, MigLayout]:
-    return layouts.parse_custom_layouts(v, key)
-
-
 # --- the model ------------------------------------------------------------------------------------
 
 class ClusterConfig(_Model):
@@ -562,7 +558,8 @@ class StackConfig(_Model):
                                              doc="NVIDIA GPU Operator")
     node_groups: tuple[NodeGroupConfig, ...] = _blocks("nodeGroups", NodeGroupConfig, doc="GPU managed node groups")
     workloads: tuple[WorkloadConfig, ...] = _blocks("workloads", WorkloadConfig, doc="sample workloads")
-    mig_layouts: Mapping[str, MigLayout] = _field("migLayouts", {}, check=_custom_layouts, doc="custom MIG layouts")
+    mig_layouts: Mapping[str, MigLayout] = _field("migLayouts", {}, check=layouts.parse_custom_layouts,
+                                                  doc="custom MIG layouts")
     karpenter: KarpenterConfig = _block("karpenter", KarpenterConfig, KarpenterConfig(),
                                         doc="Karpenter and GPU NodePools")
     observability: ObservabilityConfig = _block("observability", ObservabilityConfig, ObservabilityConfig(),
