@@ -5,16 +5,9 @@ import parallel
 from conftest import ROOT
 
 
-def test_every_file_is_dealt_once_costliest_first_to_the_least_loaded_worker():
-    costs = {"a.py": 3.0, "b.py": 2.0, "c.py": 2.0, "d.py": 1.0}
-    original = dict(parallel.SECONDS)
-    try:
-        parallel.SECONDS.clear()
-        parallel.SECONDS.update(costs)
-        shares = parallel.deal(["d.py", "c.py", "b.py", "a.py"], 2)
-    finally:
-        parallel.SECONDS.clear()
-        parallel.SECONDS.update(original)
+def test_every_file_is_dealt_once_costliest_first_to_the_least_loaded_worker(monkeypatch):
+    monkeypatch.setattr(parallel, "SECONDS", {"a.py": 3.0, "b.py": 2.0, "c.py": 2.0, "d.py": 1.0})
+    shares = parallel.deal(["d.py", "c.py", "b.py", "a.py"], 2)
     assert sorted(sorted(s) for s in shares) == [["a.py", "d.py"], ["b.py", "c.py"]]  # 3 + 1 and 2 + 2: no core idles
     assert parallel.deal(["a.py"], 4) == [["a.py"]]  # no empty worker is forked
 
