@@ -1,13 +1,14 @@
 """`make test`'s runner: pytest on every core, in workers forked from a process that has already imported the
-Pulumi SDK and run the program once (`python tests/parallel.py <pytest options>`).
+Pulumi SDK and run the dev stack (`python tests/parallel.py <pytest options>`).
 
 pytest-xdist starts each worker as a new interpreter, and each then pays ~4.5 s to import the providers'
 modules and run the dev stack (preview and update, the `dev_runs` fixture): on two cores, most of a quick
-run. Forked workers share that work, as Django's parallel test runner shares its imports. The files that never load the SDK (`WITHOUT_SDK`) start at once in a
-worker of their own, beside the warm-up; the others are dealt to one worker per core by their measured cost
-(`SECONDS`; a file not listed counts as one second). Each worker's output is printed whole when it ends, then
-one line for the run; the exit status is the worst worker's. Without `os.fork` (Windows) it is plain pytest.
-`make test-all` and CI run the whole suite under pytest-xdist instead.
+run. Forked workers share that work, as Django's parallel test runner shares its imports. The files that
+never load the SDK (`WITHOUT_SDK`) start at once in a worker of their own, beside the warm-up; the others are
+dealt to one worker per core by their measured cost (`SECONDS`; a file not listed counts as one second).
+Each worker's output is printed whole when it ends, then one line for the run; the exit status is the worst
+worker's. Without `os.fork` (Windows) it is plain pytest. `make test-all` and CI run the whole suite under
+pytest-xdist instead.
 """
 from __future__ import annotations
 
