@@ -61,13 +61,19 @@ def reference(*parts: str) -> Path:
     return path
 
 
-def printed_under_hash_seed(program: str, seed: str) -> str:
-    """What `program` (Python, run from the project root) prints in a fresh interpreter whose `hash()` is
-    salted with `seed`: names that must not depend on the process are compared across seeds."""
+def printed(program: str, **env: str) -> str:
+    """What `program` (Python, run from the project root) prints in a fresh interpreter, with `env` added to the
+    environment: for what only a new process shows (what an import loads, what `hash()` salting changes)."""
     import subprocess
 
-    return subprocess.run([sys.executable, "-c", program], env={**os.environ, "PYTHONHASHSEED": seed}, cwd=ROOT,
+    return subprocess.run([sys.executable, "-c", program], env={**os.environ, **env}, cwd=ROOT,
                           capture_output=True, text=True, check=True).stdout.strip()
+
+
+def printed_under_hash_seed(program: str, seed: str) -> str:
+    """`printed` in an interpreter whose `hash()` is salted with `seed`: names that must not depend on the
+    process are compared across seeds."""
+    return printed(program, PYTHONHASHSEED=seed)
 
 
 def dev_config() -> dict:

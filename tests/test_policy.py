@@ -6,7 +6,6 @@ from __future__ import annotations
 import ast
 import copy
 import json
-import subprocess
 import sys
 
 import pytest
@@ -15,7 +14,7 @@ from pulumi_policy import (PolicyResource, PolicyResourceOptions, ResourceValida
                            StackValidationArgs, StackValidationPolicy)
 from pulumi_policy import proxy
 
-from conftest import ROOT
+from conftest import ROOT, printed
 from policy import pack, rules
 
 URN = "urn:pulumi:dev::gpu-slicing::{t}::{n}"
@@ -140,8 +139,7 @@ def test_pack_needs_only_what_its_requirements_install():
     from importlib import metadata
 
     code = "import sys, json; import policy.pack; print(json.dumps(sorted({m.split('.')[0] for m in sys.modules})))"
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True).stdout
-    loaded = set(json.loads(out))
+    loaded = set(json.loads(printed(code)))
     canonical = lambda name: re.sub(r"[-_.]+", "-", name).lower()  # noqa: E731
     requirement = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
     todo = [m.group(1) for line in (ROOT / "policy" / "requirements.txt").read_text().splitlines()
