@@ -460,3 +460,12 @@ def test_cli_bad_input_exits_2(tmp_path: Path, capsys) -> None:
     assert advise_main(["--demand", str(demand)]) == 2
     assert "demand.1g.5gb" in capsys.readouterr().err
     assert advise_main(["--demand", str(tmp_path / "missing.yaml")]) == 2
+
+
+@pytest.mark.slow
+def test_importing_the_advisor_leaves_scipy_for_when_it_solves() -> None:
+    """SciPy costs ~0.8 s to import: every test process and `make advise` on a bad file would pay it."""
+    from conftest import printed
+
+    program = "import sys; sys.path.insert(0, '.'); import gpu_slicing.advisor; print('scipy' in sys.modules)"
+    assert printed(program) == "False"

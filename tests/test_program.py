@@ -263,3 +263,24 @@ def test_two_gpu_models_sharing_a_layout_name_each_get_their_entry(dev):
 
     assert entry("0x20B010DE") == {"1g.5gb": 2, "2g.10gb": 1, "3g.20gb": 1}
     assert entry("0x233010DE") == {"1g.10gb": 2, "2g.20gb": 1, "3g.40gb": 1}
+
+
+def test_a_run_drops_the_sdks_debug_lines_and_leaves_the_sdk_as_it_found_it(caplog):
+    """The harness's shortcuts (tools.harness._fast_sdk) hold for one run only: the debug lines the SDK
+    writes per registration are not built during it, and afterwards the SDK's own functions are back."""
+    import logging
+
+    import pulumi
+    from pulumi.runtime import mocks as pmocks
+    from pulumi.runtime import resource as presource
+
+    from tools.harness import run_program
+
+    with caplog.at_level(logging.DEBUG):
+        result = run_program({}, program=lambda: pulumi.ComponentResource("test:index:Thing", "thing"))
+    assert result.error is None and [r.name for r in result.registrations] == ["thing"]
+    assert not [r for r in caplog.records if "registration" in r.getMessage()]
+    now = (pulumi.log.debug, presource._get_stack_trace, pmocks._sync_await)
+    restored = {f"{f.__module__}.{f.__name__}" for f in now}
+    assert restored == {"pulumi.log.debug", "pulumi.runtime.resource._get_stack_trace",
+                        "pulumi.runtime.sync_await._sync_await"}
