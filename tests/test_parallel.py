@@ -1,6 +1,8 @@
 """`make test`'s runner (tests/parallel.py): how it deals test files to its forked workers."""
 from __future__ import annotations
 
+import pytest
+
 import parallel
 from conftest import ROOT
 
@@ -19,6 +21,7 @@ def test_every_test_file_that_loads_the_sdk_has_a_measured_cost():
     assert set(parallel.WITHOUT_SDK) | set(parallel.SECONDS) <= files  # no stale names either
 
 
+@pytest.mark.slow
 def test_a_failing_test_in_any_worker_fails_the_run_and_is_printed(tmp_path, monkeypatch, capfd):
     (tmp_path / "test_fine.py").write_text("def test_fine():\n    assert True\n")
     (tmp_path / "test_broken.py").write_text("def test_broken():\n    assert 1 == 2\n")
