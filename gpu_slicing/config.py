@@ -469,6 +469,9 @@ class NodeGroupConfig(_Model):
     mig_layout_change: str = _field("migLayoutChange", "replace", check=_one_of("replace", "in-place"),
                                     doc="replace: a layout change is a new node group, created before the old one "
                                         "is drained; in-place relabels live nodes (needs allowDisruption)")
+    allocation: str = _field("allocation", "devicePlugin", check=_one_of("devicePlugin", "dra"),
+                             doc="how pods get the slices: devicePlugin (extended resources) or dra (ResourceClaims "
+                                 "through the NVIDIA DRA driver, EKS 1.34+; docs/dra.md)")
 
 
 class NodePoolConfig(_Model):
@@ -494,6 +497,9 @@ class NodePoolConfig(_Model):
                                         doc="maintenance window length, e.g. 4h or 1h30m")
     disk_size_gib: int = _field("diskSizeGiB", 200, check=_int_between(50, 16384), doc="encrypted gp3 root volume")
     sharing: Any = _field("sharing", None, doc="time-slicing, as for node groups")
+    allocation: str = _field("allocation", "devicePlugin", check=_one_of("devicePlugin", "dra"),
+                             doc="how pods get the slices: devicePlugin (extended resources) or dra (ResourceClaims "
+                                 "through the NVIDIA DRA driver, refused on NodePools while Karpenter cannot provision for claims; docs/dra.md)")
 
 
 class KarpenterConfig(_Model):
@@ -541,6 +547,15 @@ class WorkloadConfig(_Model):
     gpus: int | None = _field("gpus", None, check=_int_between(1, 8),
                               doc="whole (or time-sliced) GPUs per pod, for pools without MIG")
     image: str = _field("image", CUDA_IMAGE, check=_string, doc="container image (a real CUDA tag)")
+    fallback_profiles: tuple[str, ...] = _field("fallbackProfiles", (), check=_list_of(_string, unique=True),
+                                                doc="dra pools: MIG profiles to take, in order, when profile has "
+                                                    "none free (the claim's firstAvailable list)")
+    memory_gb: int | None = _field("memoryGB", None, check=_int_between(1, 1000),
+                                   doc="dra pools, instead of profile or gpus: one slice or GPU of at least this "
+                                       "nominal memory (GB)")
+    claim_sharing: str | None = _field("claimSharing", None, check=_one_of("timeSlicing", "mps"),
+                                       doc="dra pools: all replicas share one claim's device, time-sliced (whole "
+                                           "GPUs) or through MPS (the driver's MPSSupport gate)")
     do_not_disrupt: bool = _field("doNotDisrupt", False, check=_bool,
                                   doc="annotate pods karpenter.sh/do-not-disrupt: \"true\" (blocks voluntary "
                                       "disruption of their node)")

@@ -10,7 +10,7 @@ import functools
 from dataclasses import dataclass
 from typing import Mapping
 
-from . import advertise, catalog, layouts, sharing
+from . import advertise, catalog, dra, layouts, sharing
 from .catalog import InstanceType, MigLayout
 from .config import NAMESPACE, NodeGroupConfig, NodePoolConfig, StackConfig, WorkloadConfig
 from .errors import ConfigError, each, raise_all
@@ -31,6 +31,7 @@ class Pool:
     nodes_max: int
     per_node: Mapping[str, int]
     per_instance_type: Mapping[str, Mapping[str, int]]
+    allocation: str = "devicePlugin"  # or "dra": per_node then counts DRA devices (gpu_slicing.dra)
 
     @property
     def instance_type(self) -> InstanceType:
@@ -53,6 +54,8 @@ class Pool:
             out[MIG_CONFIG_LABEL] = self.layout.name
         if self.sharing is not None:
             out[DEVICE_PLUGIN_CONFIG_LABEL] = sharing.device_plugin_config_key(self.sharing)
+        if self.allocation == dra.DRA:
+            out.update(dra.node_labels(self))
         return out
 
     @property
@@ -61,8 +64,11 @@ class Pool:
 
 
 def _pool(name: str, kind: str, key: str, types: tuple[str, ...], layout_name: str, raw_sharing,
-          strategy: str, custom: Mapping[str, MigLayout], nodes: tuple[int, int, int]) -> Pool:
+          strategy: str, custom: Mapping[str, MigLayout], nodes: tuple[int, int, int],
+          allocation: str = "devicePlugin", version: str = "") -> Pool:
     its = tuple(catalog.INSTANCE_TYPES[t] for t in types)
+    if allocation == dra.DRA and layout_name == dra.DYNAMIC:
+        raise dra.dynamic_mig_error(key, its[0], version)
     arches = {it.k8s_arch for it in its}
     if len(arches) > 1:
         raise ConfigError(f"{key}.instanceTypes", list(types),
@@ -88,20 +94,25 @@ def _pool(name: str, kind: str, key: str, types: tuple[str, ...], layout_name: s
     for it in its:  # the first type resolves "everything advertised"; the others are held to it
         per_type[it.name], share = advertise.advertise(it, layout, strategy, share, key=key)
     resources = list(dict.fromkeys(r for p in per_type.values() for r in p))  # ordered, deterministic
+    if allocation == dra.DRA:  # the DRA driver publishes devices; the device plugin does not run there
+        per_type = {it.name: dra.devices_per_node(it, layout) for it in its}
+        resources = list(dict.fromkeys(r for p in per_type.values() for r in p))
     per_node = {r: min(p.get(r, 0) for p in per_type.values()) for r in resources}
-    return Pool(name, kind, key, its, layout, strategy, share, *nodes, per_node, per_type)
+    return Pool(name, kind, key, its, layout, strategy, share, *nodes, per_node, per_type, allocation)
 
 
 def pool_of_node_group(g: NodeGroupConfig, i: int, cfg: StackConfig) -> Pool:
     key = f"{NAMESPACE}:nodeGroups[{i}]"
     return _pool(g.name, "nodeGroup", key, (g.instance_type,), g.mig_layout, g.sharing,
-                 cfg.gpu_operator.mig_strategy, cfg.mig_layouts, (g.min_size, g.desired_size, g.max_size))
+                 cfg.gpu_operator.mig_strategy, cfg.mig_layouts, (g.min_size, g.desired_size, g.max_size),
+                 g.allocation, cfg.cluster.kubernetes_version)
 
 
 def pool_of_node_pool(p: NodePoolConfig, i: int, cfg: StackConfig) -> Pool:
     key = f"{NAMESPACE}:karpenter.nodePools[{i}]"
     return _pool(p.name, "nodePool", key, p.instance_types, p.mig_layout, p.sharing,
-                 cfg.gpu_operator.mig_strategy, cfg.mig_layouts, (0, 0, p.max_nodes))
+                 cfg.gpu_operator.mig_strategy, cfg.mig_layouts, (0, 0, p.max_nodes),
+                 p.allocation, cfg.cluster.kubernetes_version)
 
 
 def resolve_pools(cfg: StackConfig) -> list[Pool]:
@@ -118,7 +129,10 @@ def resolve_each_pool(cfg: StackConfig) -> tuple[list[Pool], list[ConfigError]]:
 
 
 def workload_resource(w: WorkloadConfig, pool: Pool) -> str:
-    """The extended resource a pod of `w` requests on `pool` (what the device plugin advertises)."""
+    """The extended resource a pod of `w` requests on `pool` (what the device plugin advertises); on a DRA
+    pool, the device kind its claim is counted against."""
+    if pool.allocation == dra.DRA:
+        return dra.claim_resource(w, pool)
     if w.profile is not None:
         base = catalog.resource_for_profile(w.profile) if pool.strategy == "mixed" else catalog.WHOLE_GPU
     else:

@@ -35,7 +35,7 @@ _RULES: dict[type, list[dict]] = {
                  "properties": {"privateSubnetIds": {"minItems": 2}, "publicSubnetIds": {"minItems": 1}}},
         "else": {"properties": {"privateSubnetIds": {"maxItems": 0}, "publicSubnetIds": {"maxItems": 0}}},
     }],
-    WorkloadConfig: [{"oneOf": [{"required": ["profile"]}, {"required": ["gpus"]}]}],
+    WorkloadConfig: [{"oneOf": [{"required": ["profile"]}, {"required": ["gpus"]}, {"required": ["memoryGB"]}]}],
     KarpenterConfig: [{
         "if": {"not": {"required": ["enabled"], "properties": {"enabled": {"const": True}}}},
         "then": {"properties": {"nodePools": {"maxItems": 0}}},

@@ -13,7 +13,7 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from . import capacity, karpenter, workloads
+from . import capacity, dra, karpenter, workloads
 from .config import NAMESPACE, StackConfig
 from .errors import ConfigError, did_you_mean, each, raise_all
 from .pools import Pool, resolve_each_pool, workload_count, workload_resource
@@ -22,7 +22,7 @@ from .pools import Pool, resolve_each_pool, workload_count, workload_resource
 def check(cfg: StackConfig) -> tuple[list[Pool], capacity.CapacityPlan]:
     pools, pool_errors = resolve_each_pool(cfg)
     errors = [*_check_cluster(cfg), *_check_network(cfg), *_check_pool_keys(cfg), *pool_errors,
-              *karpenter.rule_errors(cfg, pools)]
+              *karpenter.rule_errors(cfg, pools), *dra.pool_rule_errors(cfg)]
     most = {p.name: karpenter.pool_node_bound(p) if p.kind == "nodePool" else p.nodes_max for p in pools}
     # the cost guard needs every pool; a workload on a pool that did not resolve waits for it
     unresolved = ({g.name for g in cfg.node_groups} | {p.name for p in cfg.karpenter.node_pools}) - set(most)
@@ -32,7 +32,7 @@ def check(cfg: StackConfig) -> tuple[list[Pool], capacity.CapacityPlan]:
                                   f"({', '.join(f'{k}: {v}' for k, v in most.items())}; a NodePool counts what its "
                                   "limits admit); raise it deliberately"))
     by_name = {p.name: p for p in pools}
-    errors += each(functools.partial(_check_workload, i, w, by_name)
+    errors += each(functools.partial(_check_workload, i, w, by_name, cfg.cluster.kubernetes_version)
                    for i, w in enumerate(cfg.workloads) if w.pool not in unresolved)[1]
     raise_all(errors)
     plan = capacity_plan(cfg, pools)
@@ -69,16 +69,19 @@ def _check_pool_keys(cfg: StackConfig) -> list[ConfigError]:
     return out
 
 
-def _check_workload(i: int, w: Any, by_name: dict[str, Pool]) -> None:
+def _check_workload(i: int, w: Any, by_name: dict[str, Pool], version: str) -> None:
     """One workload against its pool; each rule needs the ones before it to hold."""
     key = f"{NAMESPACE}:workloads[{i}]"
     pool = by_name.get(w.pool)
     if pool is None:
         raise ConfigError(f"{key}.pool", w.pool, "the name of a node group or NodePool: "
                           + did_you_mean(w.pool, by_name) + (", ".join(by_name) or "(none configured)"))
-    if (w.profile is None) == (w.gpus is None):
-        raise ConfigError(key, {"profile": w.profile, "gpus": w.gpus},
-                          "exactly one of profile (a MIG slice) or gpus (whole or time-sliced GPUs)")
+    if sum(x is not None for x in (w.profile, w.gpus, w.memory_gb)) != 1:
+        raise ConfigError(key, {"profile": w.profile, "gpus": w.gpus, **({"memoryGB": w.memory_gb} if w.memory_gb
+                                                                          else {})},
+                          "exactly one of profile (a MIG slice) or gpus (whole or time-sliced GPUs)"
+                          + (" or memoryGB (dra pools)" if pool.allocation == dra.DRA else ""))
+    dra.workload_rule(key, w, pool, version)
     if w.profile is not None:
         if not pool.layout.mig_enabled:
             raise ConfigError(f"{key}.profile", w.profile,
@@ -115,7 +118,8 @@ def capacity_workloads(cfg: StackConfig, by_name) -> list:
     for w in cfg.workloads:
         pool = by_name[w.pool]
         out.append(capacity.WorkloadDemand(
-            name=w.name, resource=workload_resource(w, pool), per_replica=workload_count(w), replicas=w.replicas,
+            name=w.name, resource=workload_resource(w, pool), per_replica=workload_count(w),
+            replicas=1 if w.claim_sharing else w.replicas,  # a shared claim: one device for every replica
             pool=w.pool, node_selector=workloads.node_selector(pool), tolerations=[workloads.gpu_toleration()]))
     return out
 
