@@ -3,6 +3,7 @@ import pulumi
 
 from components import stack_config
 from components.cluster import Cluster, ClusterArgs
+from components.dra_driver import DraDriver, DraDriverArgs
 from components.gpu_node_group import GpuNodeGroup, GpuNodeGroupArgs
 from components.gpu_node_pool import GpuNodePool, GpuNodePoolArgs
 from components.gpu_operator import GpuOperator, GpuOperatorArgs
@@ -38,8 +39,14 @@ operator = GpuOperator(f"{name}-gpu-operator", GpuOperatorArgs(cfg, pools, clust
                                                                cluster.system_node_group))
 pool_ready = {**{n: [g.node_group] for n, g in gpu_groups.items()},
               **{n: [p.node_pool, *p.overlays] for n, p in gpu_pools.items()}}
+# DRA (optional): the driver after the operator (its MIG manager applies the layouts the driver publishes);
+# claim templates after the driver, the pods holding claims after their templates.
+dra_driver = (DraDriver(f"{name}-dra-driver", DraDriverArgs(pools, cfg.workloads, cluster.provider,
+                                                           [cluster.system_node_group, operator.release]))
+              if any(p.allocation == "dra" for p in pools) else None)
 workloads = SampleWorkloads(f"{name}-workloads", SampleWorkloadsArgs(cfg.workloads, by_name, cluster.provider,
-                                                                     operator.release, pool_ready))
+                                                                     operator.release, pool_ready,
+                                                                     dra_driver.release if dra_driver else None))
 # Monitoring (optional) runs on the system nodes and watches the operator's exporter; nothing depends on it,
 # so a destroy removes it first, before anything it watches.
 observability = (Observability(f"{name}-observability", ObservabilityArgs(

@@ -7,6 +7,7 @@ from typing import Mapping, Sequence
 import pulumi
 import pulumi_kubernetes as k8s
 
+from gpu_slicing import dra
 from gpu_slicing import workloads as spec
 from gpu_slicing.config import WorkloadConfig
 from gpu_slicing.pools import Pool, workload_resource
@@ -28,6 +29,7 @@ class SampleWorkloadsArgs:
     provider: k8s.Provider
     operator: pulumi.Resource
     pool_ready: Mapping[str, Sequence[pulumi.Resource]]
+    dra_driver: pulumi.Resource | None = None  # the DRA driver's release (its DeviceClasses), with DRA pools
 
 
 class SampleWorkloads(pulumi.ComponentResource):
@@ -48,9 +50,21 @@ class SampleWorkloads(pulumi.ComponentResource):
             metadata={"name": spec.WORKLOADS_NAMESPACE, "labels": {"pod-security.kubernetes.io/enforce": "restricted"}},
             opts=child(self, provider=args.provider))
 
-        def needs(pool: str, *extra: pulumi.Resource) -> pulumi.ResourceOptions:
+        # DRA pools: each workload's claim template (or shared claim) after the driver whose DeviceClasses it
+        # names; the workload's pods after it, so a destroy deletes them before the template and the driver.
+        claims: dict[str, pulumi.Resource] = {}
+        for w in args.workloads:
+            if args.pools[w.pool].allocation == dra.DRA and args.dra_driver is not None:
+                c = dra.claim_template(w, args.pools[w.pool], spec.WORKLOADS_NAMESPACE)
+                kind = k8s.resource.v1.ResourceClaim if c["kind"] == "ResourceClaim" \
+                    else k8s.resource.v1.ResourceClaimTemplate
+                claims[w.name] = kind(f"{name}-{c['metadata']['name']}", metadata=c["metadata"], spec=c["spec"],
+                                      opts=child(self, provider=args.provider, depends_on=[ns, args.dra_driver]))
+
+        def needs(pool: str, *extra: pulumi.Resource, claim: str | None = None) -> pulumi.ResourceOptions:
             return child(self, provider=args.provider, custom_timeouts=WAIT,
-                         depends_on=[ns, args.operator, *args.pool_ready.get(pool, ()), *extra])
+                         depends_on=[ns, args.operator, *args.pool_ready.get(pool, ()), *extra,
+                                     *([args.dra_driver, claims[claim]] if claim in claims else [])])
 
         self.verify_job, checked = None, None
         if args.workloads:
@@ -58,8 +72,16 @@ class SampleWorkloads(pulumi.ComponentResource):
             pool = args.pools[first.pool]
             j = spec.verify_job(first, pool)
             self.verify_job = k8s.batch.v1.Job(f"{name}-{spec.VERIFY_JOB}", metadata=j["metadata"], spec=j["spec"],
-                                               opts=needs(first.pool))
+                                               opts=needs(first.pool, claim=first.name))
             checked = (first.pool, workload_resource(first, pool))
+        self.dra_verify_jobs: dict[str, k8s.batch.v1.Job] = {}
+        for w in args.workloads:  # one more Job per further DRA pool, with its first workload's claim
+            pool = args.pools[w.pool]
+            if w.name in claims and w.pool != args.workloads[0].pool and w.pool not in self.dra_verify_jobs:
+                j = spec.dra_verify_job(w, pool)
+                self.dra_verify_jobs[w.pool] = k8s.batch.v1.Job(
+                    f"{name}-{j['metadata']['name']}", metadata=j["metadata"], spec=j["spec"],
+                    opts=needs(w.pool, claim=w.name))
         self.deployments = {}
         for w in args.workloads:
             pool = args.pools[w.pool]
@@ -67,5 +89,6 @@ class SampleWorkloads(pulumi.ComponentResource):
             d = spec.deployment(w, pool)
             self.deployments[w.name] = k8s.apps.v1.Deployment(
                 f"{name}-{w.name}", metadata=d["metadata"], spec=d["spec"],
-                opts=needs(w.pool, *([self.verify_job] if competes else [])))
+                opts=needs(w.pool, *([self.verify_job] if competes else []), *(
+                    [self.dra_verify_jobs[w.pool]] if w.pool in self.dra_verify_jobs else []), claim=w.name))
         self.register_outputs({"deployments": list(self.deployments)})

@@ -19,6 +19,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any, Mapping
 
+from . import helm
 from .catalog import GpuModel, InstanceType, MigLayout
 from .config import NAMESPACE, NodeGroupConfig, NodePoolConfig, StackConfig, WorkloadConfig
 from .errors import ConfigError
@@ -32,6 +33,9 @@ DRIVER = "gpu.nvidia.com"  # the driver name, the attribute domain and the whole
 GPU_CLASS = "gpu.nvidia.com"
 MIG_CLASS = "mig.nvidia.com"
 API_VERSION = "resource.k8s.io/v1"
+# The selectors of the DeviceClasses the chart creates (its deviceclass-gpu/mig templates).
+CLASS_SELECTORS = {GPU_CLASS: f"device.driver == '{DRIVER}' && device.attributes['{DRIVER}'].type == 'gpu'",
+                   MIG_CLASS: f"device.driver == '{DRIVER}' && device.attributes['{DRIVER}'].type == 'mig'"}
 CONFIG_API_VERSION = "resource.nvidia.com/v1beta1"  # the driver's opaque GpuConfig / MigDeviceConfig
 
 CHART = "dra-driver-nvidia-gpu"
@@ -46,6 +50,12 @@ VALUE_PATHS = frozenset({
     "kubeletPlugin.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms",
     "kubeletPlugin.tolerations", "controller.nodeSelector",
 })
+OPAQUE_VALUE_PATHS = ("featureGates", "kubeletPlugin.nodeSelector", "controller.nodeSelector")  # free-form maps
+
+
+def flatten(values: Mapping[str, Any]) -> list[str]:
+    """The driver's values as key paths, its free-form maps as leaves (for the helm.values check)."""
+    return helm.flatten(values, opaque=OPAQUE_VALUE_PATHS)
 
 MIN_KUBERNETES = "1.34"  # resource.k8s.io/v1 (structured parameters GA)
 # Kubernetes DRA features a claim or pool can need: (what, feature gate, first EKS minor where it is on).

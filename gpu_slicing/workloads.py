@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from . import dra
 from .config import WorkloadConfig
 from .labels import GPU_TAINT, MIG_CONFIG_LABEL, POOL_LABEL
 from .pools import Pool, workload_count, workload_resource
@@ -28,6 +29,8 @@ def node_selector(pool: Pool) -> dict[str, str]:
     sel = {POOL_LABEL: pool.name}
     if pool.gpu.mig_capable:
         sel[MIG_CONFIG_LABEL] = pool.layout.name
+    if pool.allocation == dra.DRA:
+        sel.update(dra.node_labels(pool))  # never a node where the device plugin could hand out the GPU too
     return sel
 
 
@@ -37,8 +40,10 @@ def gpu_toleration() -> dict[str, str]:
 
 def pod_spec(w: WorkloadConfig, pool: Pool, command: list[str], restart: str = "Always") -> dict[str, Any]:
     """Non-root, no privilege escalation, requests = limits (Guaranteed QoS), tolerating the GPU taint."""
-    resource = workload_resource(w, pool)
-    amount = {"cpu": _CPU, "memory": _MEMORY, resource: str(workload_count(w))}
+    amount = {"cpu": _CPU, "memory": _MEMORY}
+    claims = dra.pod_resource_claims(w) if pool.allocation == dra.DRA else None
+    if claims is None:  # the device plugin's extended resource; on a DRA pool the claim brings the devices
+        amount[workload_resource(w, pool)] = str(workload_count(w))
     return {
         "restartPolicy": restart,
         "terminationGracePeriodSeconds": TERMINATION_GRACE_SECONDS,
@@ -51,10 +56,12 @@ def pod_spec(w: WorkloadConfig, pool: Pool, command: list[str], restart: str = "
             "name": "cuda",
             "image": w.image,
             "command": command,
-            "resources": {"requests": dict(amount), "limits": dict(amount)},
+            "resources": {"requests": dict(amount), "limits": dict(amount),
+                          **({"claims": [{"name": c["name"]} for c in claims]} if claims else {})},
             "securityContext": {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
                                 "capabilities": {"drop": ["ALL"]}},
         }],
+        **({"resourceClaims": claims} if claims else {}),
     }
 
 
@@ -82,8 +89,23 @@ def verify_job(w: WorkloadConfig, pool: Pool) -> dict[str, Any]:
     labels = {"app.kubernetes.io/name": VERIFY_JOB, "app.kubernetes.io/part-of": "gpu-slicing"}
     one = w.model_copy(update={"name": VERIFY_JOB, "replicas": 1, "gpus": None if w.profile else 1,
                                "do_not_disrupt": False})
+    pod = pod_spec(one, pool, ["nvidia-smi", "-L"], "OnFailure")
+    if pool.allocation == dra.DRA:  # the pod holds a claim from `w`'s own template (or its shared claim)
+        one = w.model_copy(update={"name": VERIFY_JOB, "replicas": 1, "do_not_disrupt": False})
+        pod = {**pod_spec(one, pool, ["nvidia-smi", "-L"], "OnFailure"), "resourceClaims": dra.pod_resource_claims(w)}
     return {
         "metadata": {"name": VERIFY_JOB, "namespace": WORKLOADS_NAMESPACE, "labels": labels},
         "spec": {"backoffLimit": 6, "template": {"metadata": {"labels": labels},
-                                                 "spec": pod_spec(one, pool, ["nvidia-smi", "-L"], "OnFailure")}},
+                                                 "spec": pod}},
     }
+
+
+def dra_verify_job(w: WorkloadConfig, pool: Pool) -> dict[str, Any]:
+    """A DRA pool's own verification Job: one pod with a claim like workload `w`'s, listing what it got
+    (`nvidia-smi -L` shows exactly the MIG device or GPU the claim was allocated), before `w`'s pods start."""
+    job = verify_job(w, pool)
+    name = f"{VERIFY_JOB}-{pool.name}"[:63].rstrip("-")
+    job["metadata"]["name"] = name
+    job["metadata"]["labels"]["app.kubernetes.io/name"] = name
+    job["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/name"] = name
+    return job

@@ -103,6 +103,43 @@ def capacity_warnings(config: Mapping[str, Any], resources: list[dict]) -> Itera
 
 
 @check
+def dra_claims(config: Mapping[str, Any], resources: list[dict]) -> Iterable[Finding]:
+    """Every registered claim (template) on a DRA pool, its CEL evaluated with cel-python against the devices
+    the pool's nodes will publish (tools/dra_claims.py); silent on stacks without DRA pools."""
+    from gpu_slicing import dra
+    from tools import dra_claims as sim
+
+    st = stack(config)
+    pools = {p.name: p for p in st.pools}
+    if not any(p.allocation == dra.DRA for p in pools.values()):
+        return
+    registered = {r["inputs"]["metadata"]["labels"]["app.kubernetes.io/name"]: r for r in resources
+                  if r["type"] in ("kubernetes:resource.k8s.io/v1:ResourceClaimTemplate",
+                                   "kubernetes:resource.k8s.io/v1:ResourceClaim")}
+    n = 0
+    for res in sim.simulate(list(st.config.workloads), pools):
+        r = registered.get(res.workload)
+        if r is None:
+            yield finding("dra.claims", "error", f"workload {res.workload} on DRA pool {res.pool} has no claim "
+                                                 "template registered")
+            continue
+        n += 1
+        if not res.matched:
+            yield finding("dra.claims", "error", f"{r['name']}: its CEL matches no device a node of pool {res.pool} "
+                                                 "publishes: its pods would stay Pending", r["name"])
+        elif not res.agrees:
+            yield finding("dra.claims", "error", f"{r['name']}: the CEL and gpu_slicing.dra.matches disagree on "
+                                                 f"pool {res.pool}'s devices (CEL: {', '.join(res.matched)})",
+                          r["name"])
+        for other in res.foreign:
+            yield finding("dra.claims", "error", f"{r['name']}: its CEL also matches devices of pool {other} (another "
+                                                 "GPU model, which its pods cannot reach): the selector does not pin "
+                                                 "the product", r["name"])
+    yield finding("dra.claims", "info", f"{n} DRA claims' CEL selectors evaluated (cel-python) against the "
+                                        "ResourceSlices their pools' nodes will publish")
+
+
+@check
 def api_endpoint_exposure(config: Mapping[str, Any], resources: list[dict]) -> Iterable[Finding]:
     """A public API endpoint open to every address is reachable (what a laptop and hosted CI need) but is a
     choice to make knowingly; say so, and how to narrow it."""
@@ -429,9 +466,10 @@ def k8s_crd_cel(config: Mapping[str, Any], resources: list[dict]) -> Iterable[Fi
 
 def chart_allowlists() -> dict[str, tuple[frozenset[str], Callable[[Mapping[str, Any]], list[str]]]]:
     """chart (last path element of the Release's `chart`) -> (reviewed VALUE_PATHS, how to flatten values)."""
-    from gpu_slicing import gpu_operator, helm, karpenter, observability
+    from gpu_slicing import dra, gpu_operator, helm, karpenter, observability
 
     return {"gpu-operator": (gpu_operator.VALUE_PATHS, helm.flatten),
+            dra.CHART: (dra.VALUE_PATHS, dra.flatten),
             "karpenter": (karpenter.VALUE_PATHS, karpenter.flatten),
             "kube-prometheus-stack": (observability.VALUE_PATHS, helm.flatten),
             "karpenter-crd": (frozenset(), karpenter.flatten)}

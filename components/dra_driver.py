@@ -1,0 +1,55 @@
+"""The NVIDIA DRA driver: publishes DRA pools' slices as devices and prepares them for claims."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from gpu_slicing import dra as spec
+from gpu_slicing.config import WorkloadConfig
+from gpu_slicing.pools import Pool
+
+from ._common import child
+
+
+@dataclass(frozen=True)
+class DraDriverArgs:
+    """`after`: what the driver needs first (the system nodes its controller runs on, and the GPU Operator,
+    whose MIG manager applies the layouts the kubelet plugin waits for)."""
+
+    pools: Sequence[Pool]
+    workloads: Sequence[WorkloadConfig]
+    provider: k8s.Provider
+    after: Sequence[pulumi.Resource]
+
+
+class DraDriver(pulumi.ComponentResource):
+    """Helm release `dra-driver-nvidia-gpu`, pinned, in its own privileged namespace.
+
+    The chart creates the DeviceClasses `gpu.nvidia.com` and `mig.nvidia.com`, so claim templates depend on
+    this release, and the pods holding claims depend on their templates: `pulumi destroy` deletes those
+    pods first, then the templates, then the driver (a pod whose claim outlives its driver hangs in
+    Terminating, kubernetes/kubernetes#129402)."""
+
+    release: k8s.helm.v3.Release
+
+    def __init__(self, name: str, args: DraDriverArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("gpu-slicing:dra:DraDriver", name, None, opts)
+        ns = k8s.core.v1.Namespace(
+            f"{name}-ns",
+            metadata={"name": spec.DRIVER_NAMESPACE, "labels": {"pod-security.kubernetes.io/enforce": "privileged"}},
+            opts=child(self, provider=args.provider))
+        self.release = k8s.helm.v3.Release(
+            name,
+            name=spec.RELEASE,
+            chart=f"{spec.REPOSITORY}/{spec.CHART}",
+            version=spec.CHART_VERSION,
+            namespace=ns.metadata["name"],
+            values=spec.driver_values(list(args.pools), list(args.workloads)),
+            timeout=600,
+            cleanup_on_fail=True,
+            opts=child(self, provider=args.provider, depends_on=[*args.after],
+                       custom_timeouts=pulumi.CustomTimeouts(create="15m", update="15m", delete="15m")))
+        self.register_outputs({"release": self.release.name})

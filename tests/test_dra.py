@@ -1,0 +1,176 @@
+"""DRA pools: devices each node publishes, claims and their CEL (evaluated with cel-python), the driver's
+values against the chart, and the refusals. Expected figures come from FACTS 2 (MIG shapes), FACTS 12 and
+the driver's own files in ../shared/reference/dra."""
+from __future__ import annotations
+
+import re
+
+import pytest
+import yaml
+
+from conftest import ROOT, reference
+from gpu_slicing import catalog, dra, layouts
+from gpu_slicing.config import WorkloadConfig
+from gpu_slicing.errors import ConfigError
+from gpu_slicing.helm import has_path
+from gpu_slicing.stack import load_stack
+from tools import dra_claims
+
+CLUSTER = {"name": "t", "publicAccessCidrs": ["0.0.0.0/0"]}
+
+
+def _stack(groups, workloads, version="1.34"):
+    return load_stack({"maxGpuNodes": 10, "cluster": {**CLUSTER, "kubernetesVersion": version},
+                       "nodeGroups": groups, "workloads": workloads})
+
+
+def _p5(**kw):
+    return {"name": "p5", "instanceType": "p5.48xlarge", "migLayout": "all-balanced", "allocation": "dra", **kw}
+
+
+def test_p5_all_balanced_publishes_16_8_8_mig_devices():
+    """FACTS 2: H100 all-balanced is 2 x 1g.10gb + 1 x 2g.20gb + 1 x 3g.40gb per GPU, 8 GPUs."""
+    pool = _stack([_p5()], []).pool("p5")
+    assert dict(pool.per_node) == {"mig.nvidia.com/1g.10gb": 16, "mig.nvidia.com/2g.20gb": 8,
+                                   "mig.nvidia.com/3g.40gb": 8}
+    devices = dra.resource_slice(pool, pool.largest, "n")["spec"]["devices"]
+    assert len(devices) == 32 and {d["attributes"]["type"]["string"] for d in devices} == {"mig"}
+    assert {"profile", "parentUUID", "productName", "uuid"} <= set(devices[0]["attributes"])
+    assert {"memory", "multiprocessors"} <= set(devices[0]["capacity"])
+
+
+def test_whole_gpu_pool_publishes_one_device_per_gpu():
+    st = _stack([{"name": "g6", "instanceType": "g6.12xlarge", "allocation": "dra"}],
+                [{"name": "w", "gpus": 2, "replicas": 2, "pool": "g6"}])
+    assert dict(st.pool("g6").per_node) == {"gpu.nvidia.com": 4}  # g6.12xlarge: 4 x L4
+    assert st.capacity.to_json()["workloads"][0]["fits"]
+
+
+def test_dra_nodes_turn_the_device_plugin_off_and_pods_select_them():
+    st = _stack([_p5()], [{"name": "w", "profile": "1g.10gb", "pool": "p5"}])
+    labels = st.pool("p5").labels
+    assert labels["nvidia.com/gpu.deploy.device-plugin"] == "false" and labels["gpu-slicing/allocation"] == "dra"
+    from gpu_slicing import workloads
+
+    pod = workloads.deployment(st.config.workloads[0], st.pool("p5"))["spec"]["template"]["spec"]
+    assert pod["nodeSelector"]["nvidia.com/gpu.deploy.device-plugin"] == "false"
+    assert pod["resourceClaims"] == [{"name": "slice", "resourceClaimTemplateName": "w-slice"}]
+    limits = pod["containers"][0]["resources"]["limits"]
+    assert not any(k.startswith("nvidia.com/") for k in limits) and pod["containers"][0]["resources"]["claims"]
+
+
+@pytest.mark.slow  # cel-python compiles the selectors (~1 s the first time)
+def test_profile_names_shared_across_models_never_match_the_other_model():
+    """1g.10gb is a slice of an A100-80GB and of an H100 (FACTS 2): the selector pins the product."""
+    st = _stack([_p5(), {"name": "a80", "instanceType": "p4de.24xlarge", "migLayout": "all-1g.10gb",
+                         "allocation": "dra"}],
+                [{"name": "h", "profile": "1g.10gb", "pool": "p5"}, {"name": "a", "profile": "1g.10gb", "pool": "a80"}])
+    results = {r.workload: r for r in dra_claims.simulate(list(st.config.workloads),
+                                                          {p.name: p for p in st.pools})}
+    assert len(results["h"].matched) == 16 and len(results["a"].matched) == 56
+    assert results["h"].foreign == () and results["a"].foreign == () and all(r.agrees for r in results.values())
+
+
+@pytest.mark.slow  # cel-python compiles the selectors (~1 s the first time)
+def test_fallback_list_is_first_available_in_order_and_cel_accepts_both():
+    st = _stack([_p5()], [{"name": "w", "profile": "2g.20gb", "fallbackProfiles": ["3g.40gb"], "pool": "p5"}])
+    w, pool = st.config.workloads[0], st.pool("p5")
+    req = dra.claim_template(w, pool, "ns")["spec"]["spec"]["devices"]["requests"][0]
+    assert [s["selectors"][0]["cel"]["expression"].endswith(f"'{p}'") for s, p in
+            zip(req["firstAvailable"], ["2g.20gb", "3g.40gb"])] == [True, True]
+    (res,) = dra_claims.simulate([w], {"p5": pool})
+    assert len(res.matched) == 16 and res.agrees  # 8 x 2g.20gb + 8 x 3g.40gb
+
+
+@pytest.mark.slow  # cel-python compiles the selectors (~1 s the first time)
+def test_memory_floor_becomes_the_profiles_that_meet_it():
+    """40 GB on H100 all-balanced: only 3g.40gb (8 a node); the capacity plan counts against it."""
+    st = _stack([_p5()], [{"name": "w", "memoryGB": 40, "replicas": 8, "pool": "p5"}])
+    (res,) = dra_claims.simulate(list(st.config.workloads), {"p5": st.pool("p5")})
+    assert len(res.matched) == 8 and all("3g.40gb" in d for d in res.matched)
+    assert st.capacity.to_json()["workloads"][0]["resource"] == "mig.nvidia.com/3g.40gb"
+
+
+@pytest.mark.slow  # cel-python compiles the selectors (~1 s the first time)
+def test_a_wrong_selector_is_caught_by_the_cel_simulator():
+    st = _stack([_p5()], [{"name": "w", "profile": "1g.10gb", "pool": "p5"}])
+    pool = st.pool("p5")
+    device = dra.resource_slice(pool, pool.largest, "n")["spec"]["devices"][0]
+    claim = dra.claim_template(st.config.workloads[0], pool, "ns")
+    good = claim["spec"]["spec"]["devices"]["requests"][0]["exactly"]["selectors"][0]["cel"]["expression"]
+    assert dra_claims.accepts(good, device) == (device["attributes"]["profile"]["string"] == "1g.10gb")
+    assert not dra_claims.accepts(good.replace("h100", "a100"), device)
+
+
+def test_claim_sharing_is_one_shared_claim_counted_once():
+    st = _stack([{"name": "g6", "instanceType": "g6.xlarge", "allocation": "dra"}],
+                [{"name": "w", "gpus": 1, "replicas": 6, "claimSharing": "timeSlicing", "pool": "g6"}])
+    w, pool = st.config.workloads[0], st.pool("g6")
+    claim = dra.claim_template(w, pool, "ns")
+    assert claim["kind"] == "ResourceClaim"
+    cfg = claim["spec"]["devices"]["config"][0]["opaque"]["parameters"]
+    assert cfg == {"apiVersion": "resource.nvidia.com/v1beta1", "kind": "GpuConfig",
+                   "sharing": {"strategy": "TimeSlicing"}}
+    assert dra.pod_resource_claims(w) == [{"name": "slice", "resourceClaimName": "w-slice"}]
+    assert st.capacity.to_json()["workloads"][0]["fits"]  # 6 replicas, one g6.xlarge GPU: one claim
+
+
+@pytest.mark.parametrize("version,ok", [("1.33", False), ("1.34", True), ("1.35", True)])
+def test_dra_needs_eks_1_34(version, ok):
+    if ok:
+        assert _stack([_p5()], [], version).pool("p5").allocation == "dra"
+    else:
+        with pytest.raises(ConfigError) as e:
+            _stack([_p5()], [], version)
+        assert e.value.key == "gpu-slicing:nodeGroups[0].allocation" and "1.34" in e.value.allowed
+
+
+def test_feature_stages_follow_the_keps():
+    """KEP-4816 (prioritized list): beta in 1.34; KEP-4815 partitionable devices: alpha until 1.36."""
+    kep = yaml.safe_load(reference("dra", "kubernetes-keps", "4816-dra-prioritized-list.kep.yaml").read_text())
+    assert dra.FEATURES["firstAvailable"][2] == kep["milestone"]["beta"].lstrip("v")
+    assert dra.feature_on("firstAvailable", "1.34") and not dra.feature_on("partitionableDevices", "1.35")
+
+
+def test_driver_value_paths_exist_in_the_chart_and_pin_what_facts_says():
+    values = yaml.safe_load(reference("dra", "nvidia-dra-driver", "chart", "values.yaml").read_text())
+    assert [p for p in sorted(dra.VALUE_PATHS) if not has_path(values, p)] == []
+    st = _stack([_p5()], [])
+    v = dra.driver_values(list(st.pools), [])
+    assert (v["gpuResourcesEnabledOverride"], v["nvidiaDriverRoot"], v["resourceApiVersion"]) == (
+        True, "/", "resource.k8s.io/v1")
+    assert v["resources"]["computeDomains"]["enabled"] is False
+    assert sorted(p for p in dra.flatten(v) if p not in dra.VALUE_PATHS) == []
+    (term,) = v["kubeletPlugin"]["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"][
+        "nodeSelectorTerms"]
+    assert {"key": "nvidia.com/mig.config.state", "operator": "In", "values": ["success"]} in term["matchExpressions"]
+
+
+def test_device_classes_are_the_charts():
+    for cls, name in ((dra.GPU_CLASS, "deviceclass-gpu.yaml"), (dra.MIG_CLASS, "deviceclass-mig.yaml")):
+        text = reference("dra", "nvidia-dra-driver", "chart", "templates", name).read_text()
+        assert f"name: {cls}" in text
+        assert re.search(r'expression: "(.*)"', text).group(1) == dra.CLASS_SELECTORS[cls]
+
+
+def test_the_attribute_names_are_the_drivers():
+    text = reference("dra", "nvidia-dra-driver", "docs", "resourceslice-attributes.md").read_text()
+    pool = _stack([_p5()], []).pool("p5")
+    device = dra.resource_slice(pool, pool.largest, "n")["spec"]["devices"][0]
+    for name in [*device["attributes"], *device["capacity"]]:
+        assert re.search(rf"^\s+{name}:$", text, re.M), name
+
+
+@pytest.mark.slow  # cel-python compiles the selectors (~1 s the first time)
+def test_example_stack_plans_every_dra_claim():
+    raw = yaml.safe_load((ROOT / "examples" / "Pulumi.dra.yaml").read_text())["config"]
+    st = load_stack(raw)
+    results = dra_claims.simulate(list(st.config.workloads), {p.name: p for p in st.pools})
+    assert len(results) == 3 and all(r.matched and r.agrees and not r.foreign for r in results)
+    assert all(w["fits"] for w in st.capacity.to_json()["workloads"])
+
+
+def test_workload_keys_parse():
+    w = WorkloadConfig.model_validate({"name": "w", "pool": "p", "memoryGB": 20, "claimSharing": "mps"})
+    assert (w.memory_gb, w.claim_sharing, w.fallback_profiles) == (20, "mps", ())
+    assert catalog.INSTANCE_TYPES["p5.48xlarge"].gpu.name in dra.PRODUCTS and layouts

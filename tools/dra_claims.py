@@ -1,0 +1,87 @@
+"""The DRA claim simulator, offline: every claim's CEL, evaluated with cel-python against the devices each
+DRA pool's nodes will publish (`gpu_slicing.dra.resource_slice`), beside the pure model's own answer.
+
+cel-python stays a tools-only dependency (the program and `gpu_slicing` never import it, so `pulumi up`
+loads nothing more): `gpu_slicing.dra.matches` states the same predicates in Python and refuses a claim
+that matches nothing before anything is created (load_stack); this simulator proves the CEL the cluster
+will run says the same, in the plan's `dra.claims` check.
+"""
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+from gpu_slicing import dra
+from gpu_slicing.config import WorkloadConfig
+from gpu_slicing.pools import Pool
+
+
+@dataclass(frozen=True)
+class ClaimResult:
+    workload: str
+    pool: str
+    matched: tuple[str, ...]  # device names on its own pool's node that the CEL accepts
+    agrees: bool  # the CEL and gpu_slicing.dra.matches accept the same devices
+    foreign: tuple[str, ...]  # other-model DRA pools with a device the CEL accepts (a selector too loose)
+
+
+@functools.lru_cache(maxsize=None)
+def _program(expression: str):
+    import celpy
+    from celpy import celtypes
+
+    def lower_ascii(s: Any) -> Any:
+        """Kubernetes CEL strings library: lowerAscii()."""
+        return celtypes.StringType("".join(c.lower() if c.isascii() else c for c in str(s)))
+
+    env = celpy.Environment()
+    return env.program(env.compile(expression), functions={"lowerAscii": lower_ascii})
+
+
+def _device_activation(device: Mapping[str, Any]) -> dict[str, Any]:
+    """`device` as a CEL selector sees it: attributes and capacity keyed by the driver's domain."""
+    import celpy
+
+    attrs = {k: next(iter(v.values())) for k, v in device["attributes"].items()}
+    capacity = {k: v["value"] for k, v in device.get("capacity", {}).items()}
+    return {"device": celpy.json_to_cel({"driver": dra.DRIVER, "attributes": {dra.DRIVER: attrs},
+                                         "capacity": {dra.DRIVER: capacity}})}
+
+
+def accepts(expression: str, device: Mapping[str, Any]) -> bool:
+    return bool(_program(expression).evaluate(_device_activation(device)))
+
+
+def _requests(claim: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    spec = claim["spec"]["spec"] if claim["kind"] == "ResourceClaimTemplate" else claim["spec"]
+    out = []
+    for r in spec["devices"]["requests"]:
+        out += r.get("firstAvailable") or [r["exactly"]]
+    return out
+
+
+def claim_accepts(claim: Mapping[str, Any], device: Mapping[str, Any]) -> bool:
+    """Whether one of the claim's (sub)requests accepts `device`: its DeviceClass's selector and its own."""
+    for req in _requests(claim):
+        exprs = [dra.CLASS_SELECTORS[req["deviceClassName"]], *(s["cel"]["expression"] for s in req.get("selectors", []))]
+        if all(accepts(e, device) for e in exprs):
+            return True
+    return False
+
+
+def simulate(workloads: list[WorkloadConfig], pools: Mapping[str, Pool]) -> list[ClaimResult]:
+    dra_pools = [p for p in pools.values() if p.allocation == dra.DRA]
+    devices = {p.name: dra.resource_slice(p, p.largest, f"{p.name}-node")["spec"]["devices"] for p in dra_pools}
+    out = []
+    for w in workloads:
+        pool = pools[w.pool]
+        if pool.allocation != dra.DRA:
+            continue
+        claim = dra.claim_template(w, pool, "simulated")
+        matched = tuple(d["name"] for d in devices[pool.name] if claim_accepts(claim, d))
+        model = tuple(d["name"] for d in devices[pool.name] if dra.matches(w, pool, d))
+        foreign = tuple(p.name for p in dra_pools if p.gpu.name != pool.gpu.name
+                        and any(claim_accepts(claim, d) for d in devices[p.name]))
+        out.append(ClaimResult(w.name, pool.name, matched, matched == model, foreign))
+    return out
