@@ -17,7 +17,8 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
 from . import config, layouts, sharing
-from .config import ClusterConfig, KarpenterConfig, NetworkConfig, StackConfig, WorkloadConfig
+from .config import (ClusterConfig, KarpenterConfig, NetworkConfig, NodeGroupConfig, NodePoolConfig, StackConfig,
+                     WorkloadConfig)
 
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
 # Blocks whose parser lives beside its meaning, by config key.
@@ -36,6 +37,13 @@ _RULES: dict[type, list[dict]] = {
         "else": {"properties": {"privateSubnetIds": {"maxItems": 0}, "publicSubnetIds": {"maxItems": 0}}},
     }],
     WorkloadConfig: [{"oneOf": [{"required": ["profile"]}, {"required": ["gpus"]}, {"required": ["memoryGB"]}]}],
+    # gpu_slicing.dra: no DRA NodePools (the pinned Karpenter), no pool sharing or dynamic MIG on a DRA pool.
+    NodePoolConfig: [{"properties": {"allocation": {"not": {"const": "dra"}}}}],
+    NodeGroupConfig: [{
+        "if": {"required": ["allocation"], "properties": {"allocation": {"const": "dra"}}},
+        "then": {"not": {"anyOf": [{"required": ["sharing"]},
+                                   {"required": ["migLayout"], "properties": {"migLayout": {"const": "dynamic"}}}]}},
+    }],
     KarpenterConfig: [{
         "if": {"not": {"required": ["enabled"], "properties": {"enabled": {"const": True}}}},
         "then": {"properties": {"nodePools": {"maxItems": 0}}},

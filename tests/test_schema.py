@@ -43,6 +43,13 @@ NOT_EXPRESSIBLE = {
     "workload-never-fits": "capacity: replicas against what the NodePool's maxNodes and layout admit",
     "workload-unknown-pool": "a workload's pool must name a node group or NodePool (a reference across lists)",
     "workload-wrong-profile": "the profile against the layout of the pool the workload names",
+    "dra-does-not-fit": "capacity: the DRA devices a node publishes against the claims",
+    "dra-eks-1-33": "a pool's allocation against cluster.kubernetesVersion (another block)",
+    "dra-fallback-not-in-layout": "the fallback profiles against the layout of the pool the workload names",
+    "dra-key-on-device-plugin-pool": "a workload's claim keys against its pool's allocation (another list entry)",
+    "dra-memory-too-large": "a memory floor against the devices of the pool's layout",
+    "dra-profile-not-in-layout": "the profile against the layout of the pool the workload names",
+    "dra-timeslicing-mig": "claimSharing against whether the pool's layout enables MIG (another list entry)",
 }
 
 
