@@ -47,6 +47,8 @@ NODEPOOL = "kubernetes:karpenter.sh/v1:NodePool"
 OVERLAY = "kubernetes:karpenter.sh/v1alpha1:NodeOverlay"
 NODECLASS = "kubernetes:karpenter.k8s.aws/v1:EC2NodeClass"
 WORKLOAD_TYPES = ("kubernetes:apps/v1:Deployment", "kubernetes:batch/v1:Job")
+CLAIM_TYPES = ("kubernetes:resource.k8s.io/v1:ResourceClaimTemplate", "kubernetes:resource.k8s.io/v1:ResourceClaim")
+DRA_RELEASE = "dra-driver-nvidia-gpu"
 
 
 def pool_resources(run) -> dict[str, list]:
@@ -78,6 +80,9 @@ def relations(run) -> list[tuple[str, list, list]]:
     for w in pick(lambda r: r.type in WORKLOAD_TYPES):
         pool = w.inputs["spec"]["template"]["spec"]["nodeSelector"][POOL_LABEL]
         out.append((f"workload {w.name} before its pool {pool}", [w], pools[pool]))
+    # DRA (FACTS 12, kubernetes/kubernetes#129402): a pod holding a claim goes before its claim template and
+    # the DRA driver, and the templates before the driver (whose chart owns their DeviceClasses).
+    out += _dra_relations(regs)
     classes = {r.inputs["metadata"]["name"]: r for r in pick(lambda r: r.type == NODECLASS)}
     for np_ in pick(lambda r: r.type == NODEPOOL):
         cls = classes[np_.inputs["spec"]["template"]["spec"]["nodeClassRef"]["name"]]
@@ -97,6 +102,18 @@ def relations(run) -> list[tuple[str, list, list]]:
     return out
 
 
+def _dra_relations(regs) -> list[tuple[str, list, list]]:
+    pick = lambda f: [r for r in regs if f(r)]  # noqa: E731
+    claims = {r.inputs["metadata"]["name"]: r for r in pick(lambda r: r.type in CLAIM_TYPES)}
+    driver = pick(lambda r: r.type == "kubernetes:helm.sh/v3:Release" and r.inputs.get("name") == DRA_RELEASE)
+    out = []
+    for w in pick(lambda r: r.type in WORKLOAD_TYPES):
+        for ref in w.inputs["spec"]["template"]["spec"].get("resourceClaims") or []:
+            claim = claims[ref.get("resourceClaimTemplateName") or ref["resourceClaimName"]]
+            out.append((f"workload {w.name} before its claim and the DRA driver", [w], [claim, *driver]))
+    return out + [(f"claim {c.name} before the DRA driver", [c], driver) for c in claims.values()]
+
+
 def tiers(run) -> list[tuple[str, list]]:
     """The global part of the order (the Karpenter side down to the network), as tiers."""
     regs = run.registrations
@@ -113,11 +130,12 @@ def tiers(run) -> list[tuple[str, list]]:
     ]
 
 
-def order_violations(run) -> list[str]:
-    """Every relation whose first members are not all deleted before all of its second members."""
+def order_violations(run, only: str = "") -> list[str]:
+    """Every relation (whose name contains `only`) whose first members are not all deleted before all of
+    its second members."""
     graph = edges(run.registrations)
     out = []
-    for what, first, then in relations(run):
+    for what, first, then in relations(run) if not only else [x for x in relations(run) if only in x[0]]:
         assert first and then, what
         for x in first:
             after = closure(graph, x.urn)
@@ -191,3 +209,26 @@ def test_egress_outlives_the_cluster(dev_runs, mode):
         "aws:ec2/natGateway:NatGateway", "aws:ec2/routeTable:RouteTable",
         "aws:ec2/routeTableAssociation:RouteTableAssociation", "aws:ec2/internetGateway:InternetGateway")]
     assert egress and [x.name for x in egress if x.urn not in after] == []
+
+
+@pytest.mark.slow
+def test_dra_pods_go_before_their_claims_and_the_driver():
+    """The example's DRA workloads (and the Job) are deleted before their claim templates, and those before
+    the driver; dropping a Deployment's edge to its template is caught."""
+    import copy
+
+    import yaml
+
+    from conftest import ROOT, run
+
+    r = run(yaml.safe_load((ROOT / "examples" / "Pulumi.dra.yaml").read_text())["config"])
+    assert r.error is None, r.error
+    regs = r.registrations
+    # the example has no Karpenter: only the DRA relations and the pools' own
+    dra = [(what, first, then) for what, first, then in _dra_relations(regs)]
+    assert len(dra) == 4 + 3 and all(first and then for _, first, then in dra)  # 3 Deployments + the Job; 3 templates
+    assert order_violations(r, only="claim") == []
+    d = r.one("kubernetes:apps/v1:Deployment", "gpu-dra-workloads-h100-40gb")
+    d.dependencies = [x for x in d.dependencies if "ResourceClaimTemplate" not in x and "dra-driver" not in x]
+    assert any(v.startswith("workload gpu-dra-workloads-h100-40gb before its claim")
+               for v in order_violations(r, only="claim"))
