@@ -25,7 +25,8 @@ from gpu_slicing.catalog import GpuGroup, MigLayout
 from gpu_slicing.catalog import WHOLE_GPU
 from gpu_slicing.changes import ALLOW_DISRUPTION_TAG, MIG_LAYOUT_CHANGE_TAG
 from gpu_slicing.config import DOCUMENTATION_RANGES, NAMESPACE
-from gpu_slicing.labels import DEVICE_PLUGIN_CONFIG_LABEL, GPU_TAINT, MIG_CONFIG_LABEL, POOL_LABEL
+from gpu_slicing.labels import (DEVICE_PLUGIN_CONFIG_LABEL, DEVICE_PLUGIN_DEPLOY_LABEL, GPU_TAINT, MIG_CONFIG_LABEL,
+                                 POOL_LABEL)
 from gpu_slicing.errors import ConfigError
 from gpu_slicing.karpenter import INSTANCE_TYPE_LABEL, NODEPOOL_LABEL, nodes_within_limits
 
@@ -832,3 +833,43 @@ def nodes_in_private_subnets(resources: list[Res], ctx: Context) -> Iterator[tup
                             and s.urn in public:
                         yield (f"{r.name}: subnetSelectorTerms {dict(tags)} select public subnet {s.name} "
                                f"({public[s.urn]})", r.urn)
+
+
+# --- GPU: DRA (the NVIDIA DRA driver beside the device plugin) ----------------------------------------
+
+DRA_CHART = "dra-driver-nvidia-gpu"
+
+
+@_rule("one-allocation-per-node", "No GPU node can run both the DRA driver's kubelet plugin and the GPU Operator's "
+       f"device plugin: both would hand out the same GPUs (silent oversubscription). A pool the kubelet plugin's "
+       f"nodeSelector admits carries {DEVICE_PLUGIN_DEPLOY_LABEL}=false.", "stack", "gpu")
+def one_allocation_per_node(resources: list[Res], ctx: Context) -> Iterator[tuple[str, str]]:
+    for release in releases(resources, DRA_CHART):
+        selector = dig(release.props, "values", "kubeletPlugin", "nodeSelector", default={})
+        if not isinstance(selector, Mapping):
+            continue  # unknown at preview
+        for pool in gpu_pools(resources):
+            if not isinstance(pool.labels, Mapping) or not known(pool.labels.get(POOL_LABEL, pool.name)):
+                continue
+            plugin = all(pool.labels.get(k) == v for k, v in selector.items())
+            if plugin and pool.labels.get(DEVICE_PLUGIN_DEPLOY_LABEL) != "false":
+                yield (f"{pool.kind} {pool.name}: the DRA kubelet plugin ({release.name}, nodeSelector "
+                       f"{dict(selector) or 'none: every node'}) and the device plugin could both run on its nodes; "
+                       f"label them {DEVICE_PLUGIN_DEPLOY_LABEL}=false or narrow the kubelet plugin's nodeSelector",
+                       pool.res.urn)
+
+
+@_rule("dra-pods-on-dra-nodes", "A pod holding a DRA claim selects nodes where the device plugin is off "
+       f"(nodeSelector {DEVICE_PLUGIN_DEPLOY_LABEL}=false): elsewhere the device plugin may hand out the same GPU.",
+       "resource", "gpu")
+def dra_pods_on_dra_nodes(r: Res, ctx: Context) -> Iterator[str]:
+    spec = pod_spec(r)
+    if spec is None or not as_list(spec.get("resourceClaims")):
+        return
+    selector = spec.get("nodeSelector")
+    if not known(selector) or (isinstance(selector, Mapping) and not known(selector.get(DEVICE_PLUGIN_DEPLOY_LABEL))
+                               and DEVICE_PLUGIN_DEPLOY_LABEL in selector):
+        return
+    if not isinstance(selector, Mapping) or selector.get(DEVICE_PLUGIN_DEPLOY_LABEL) != "false":
+        yield (f"{r.name}: holds DRA claims but its nodeSelector allows nodes running the device plugin; select "
+               f"{DEVICE_PLUGIN_DEPLOY_LABEL}: \"false\" (the DRA pool's nodes)")

@@ -174,3 +174,49 @@ def test_workload_keys_parse():
     w = WorkloadConfig.model_validate({"name": "w", "pool": "p", "memoryGB": 20, "claimSharing": "mps"})
     assert (w.memory_gb, w.claim_sharing, w.fallback_profiles) == (20, "mps", ())
     assert catalog.INSTANCE_TYPES["p5.48xlarge"].gpu.name in dra.PRODUCTS and layouts
+
+
+# --- policy pack: one allocation mechanism per node ---------------------------------------------------
+
+def _pool_res(name, labels):
+    from policy.rules import Res
+
+    return Res("eks:index:ManagedNodeGroup", name, f"urn:{name}",
+               {"instanceTypes": ["p5.48xlarge"], "labels": {"gpu-slicing/pool": name, **labels}})
+
+
+def _driver(selector):
+    from policy.rules import Res
+
+    return Res("kubernetes:helm.sh/v3:Release", "dra", "urn:dra",
+               {"chart": "oci://registry.k8s.io/dra-driver-nvidia/charts/dra-driver-nvidia-gpu",
+                "values": {"kubeletPlugin": {"nodeSelector": selector}}})
+
+
+def test_policy_refuses_a_node_where_both_mechanisms_could_run():
+    from policy.rules import Context, RULES, evaluate
+
+    rule = RULES["one-allocation-per-node"]
+    dra_pool = _pool_res("p5", {"gpu-slicing/allocation": "dra", "nvidia.com/gpu.deploy.device-plugin": "false"})
+    plugin_pool = _pool_res("p4d", {})
+    assert evaluate(rule, [_driver({"gpu-slicing/allocation": "dra"}), dra_pool, plugin_pool], Context()) == []
+    # a kubelet plugin without a nodeSelector runs on the device-plugin pool too
+    assert [u for _, u in evaluate(rule, [_driver({}), dra_pool, plugin_pool], Context())] == ["urn:p4d"]
+    # a DRA pool that forgot to turn the device plugin off
+    half = _pool_res("p5", {"gpu-slicing/allocation": "dra"})
+    assert [u for _, u in evaluate(rule, [_driver({"gpu-slicing/allocation": "dra"}), half], Context())] == ["urn:p5"]
+
+
+def test_policy_refuses_dra_pods_that_may_land_on_a_device_plugin_node():
+    from policy.rules import Context, RULES, Res, evaluate
+
+    st = _stack([_p5()], [{"name": "w", "profile": "1g.10gb", "pool": "p5"}])
+    from gpu_slicing import workloads
+
+    d = workloads.deployment(st.config.workloads[0], st.pool("p5"))
+    rule = RULES["dra-pods-on-dra-nodes"]
+    ok = Res("kubernetes:apps/v1:Deployment", "w", "urn:w", d)
+    assert evaluate(rule, [ok], Context()) == []
+    loose = {**d, "spec": {**d["spec"], "template": {"spec": {**d["spec"]["template"]["spec"],
+                                                              "nodeSelector": {"gpu-slicing/pool": "p5"}}}}}
+    assert len(evaluate(rule, [Res("kubernetes:apps/v1:Deployment", "w", "urn:w", loose)], Context())) == 1
