@@ -48,6 +48,8 @@ class GpuNodeGroup(pulumi.ComponentResource):
         identity = {"instanceType": cfg.instance_type, "capacityType": cfg.capacity_type, "amiType": pool.instance_type.ami_type}
         if cfg.mig_layout_change == "replace":
             identity["migLayout"] = pool.labels.get(MIG_CONFIG_LABEL)
+        if cfg.allocation != "devicePlugin":  # never switch live nodes between device plugin and DRA driver
+            identity["allocation"] = cfg.allocation
         change_tags = {MIG_LAYOUT_CHANGE_TAG: cfg.mig_layout_change}
         if args.allow_disruption:
             change_tags[ALLOW_DISRUPTION_TAG] = "true"
