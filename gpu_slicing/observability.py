@@ -336,6 +336,23 @@ def panels(cfg: StackConfig, pools: Iterable[Any]) -> tuple[Panel, ...]:
         Panel("Cost", "Share of slices no running pod holds", "timeseries",
               f"1 - ((sum by ({POOL}) ({IN_USE})) or (sum by ({POOL}) ({ADVERTISED}) * 0)) / sum by ({POOL}) ({ADVERTISED})",
               f"{{{{{POOL}}}}}", "percentunit", "the part of each pool's bill paying for idle slices"),
+        *_dra_panels(pools),
+    )
+
+
+def _dra_panels(pools: Iterable[Any]) -> tuple[Panel, ...]:
+    """DRA pools' slices are held by claims, not extended resources: dcgm-exporter (4.6.0-4.8.3 and later)
+    labels their series `dra_claim_name` / `dra_mig_profile` (NVIDIA/dcgm-exporter#714)."""
+    if not any(getattr(p, "allocation", "") == "dra" for p in pools):
+        return ()
+    return (
+        Panel("DRA claims", "SM active per DRA claim", "timeseries",
+              'avg by (namespace, pod, dra_claim_name, dra_mig_profile) (DCGM_FI_PROF_SM_ACTIVE{dra_claim_name!=""})',
+              "{{namespace}}/{{pod}} {{dra_claim_name}} {{dra_mig_profile}}", "percentunit",
+              "how much of its device each DRA claim keeps busy"),
+        Panel("DRA claims", "Idle DRA claims", "stat",
+              'count by (dra_mig_profile) (max_over_time(DCGM_FI_PROF_GR_ENGINE_ACTIVE{dra_claim_name!=""}[1h]) < 0.01)',
+              "{{dra_mig_profile}}", "short", "devices allocated to a claim but unused for an hour"),
     )
 
 

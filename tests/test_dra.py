@@ -220,3 +220,15 @@ def test_policy_refuses_dra_pods_that_may_land_on_a_device_plugin_node():
     loose = {**d, "spec": {**d["spec"], "template": {"spec": {**d["spec"]["template"]["spec"],
                                                               "nodeSelector": {"gpu-slicing/pool": "p5"}}}}}
     assert len(evaluate(rule, [Res("kubernetes:apps/v1:Deployment", "w", "urn:w", loose)], Context())) == 1
+
+
+def test_dashboard_shows_dra_claims_only_with_dra_pools():
+    """dcgm-exporter labels DRA-held MIG devices dra_claim_name / dra_mig_profile (NVIDIA/dcgm-exporter#714)."""
+    from gpu_slicing import observability
+
+    with_dra = _stack([_p5()], [])
+    without = _stack([{**_p5(), "allocation": "devicePlugin"}], [])
+    dra_panels = [p for p in observability.panels(with_dra.config, with_dra.pools) if p.row == "DRA claims"]
+    assert dra_panels and all('dra_claim_name!=""' in p.expr for p in dra_panels)
+    assert "dra_mig_profile" in dra_panels[0].expr
+    assert not [p for p in observability.panels(without.config, without.pools) if p.row == "DRA claims"]
