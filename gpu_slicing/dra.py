@@ -192,7 +192,7 @@ def workload_rule(key: str, w: WorkloadConfig, pool: Pool, version: str) -> None
                           f"at most what pool {pool.name}'s largest device has ({_kind_gb(biggest) if biggest else 0}"
                           f" GB, {biggest}): no device of its layout {pool.layout.name} has that much, so the "
                           "claim would never be allocated")
-    if w.claim_sharing == "timeSlicing" and device_class(pool) == MIG_CLASS:
+    if w.claim_sharing == "timeSlicing" and device_class(pool, w) == MIG_CLASS:
         raise ConfigError(f"{key}.claimSharing", w.claim_sharing,
                           "mps (or none) on a MIG pool: the driver's MIG guide says time-slicing has no effect on MIG "
                           "devices (MPS shares a slice)")
@@ -200,8 +200,9 @@ def workload_rule(key: str, w: WorkloadConfig, pool: Pool, version: str) -> None
 
 # --- devices: what each node of a DRA pool publishes ---------------------------------------------------
 
-def device_class(pool: Pool) -> str:
-    return MIG_CLASS if pool.layout.mig_enabled else GPU_CLASS
+def device_class(pool: Pool, w: WorkloadConfig | None = None) -> str:
+    """`gpu.nvidia.com` for whole GPUs (`gpus`, or a pool without MIG), else `mig.nvidia.com`."""
+    return MIG_CLASS if pool.layout.mig_enabled and (w is None or w.gpus is None) else GPU_CLASS
 
 
 def _kind(profile: str | None) -> str:
@@ -277,7 +278,7 @@ def _profiles_wanted(w: WorkloadConfig, pool: Pool) -> list[list[str]]:
     """Each subrequest's acceptable profiles, in order (one subrequest unless fallbacks are given)."""
     if w.profile is not None:
         return [[w.profile], *[[p] for p in w.fallback_profiles]]
-    if w.memory_gb is not None and pool.layout.mig_enabled:
+    if w.memory_gb is not None and device_class(pool, w) == MIG_CLASS:
         return [sorted((p for p in pool.layout.profile_names() if nominal_gb(p) >= w.memory_gb),
                        key=lambda p: (nominal_gb(p), p))]
     return [[]]
@@ -300,11 +301,9 @@ def claim_spec(w: WorkloadConfig, pool: Pool) -> dict[str, Any]:
     A memory floor on a MIG pool becomes the profiles whose stated size meets it: the capacity the driver
     publishes is the usable amount, below the name (its attribute reference shows 4864Mi for a 5gb slice),
     so a quantity floor of 10Gi would miss every 10gb slice."""
-    cls = device_class(pool)
+    cls = device_class(pool, w)
     count = w.gpus or 1
     wanted = _profiles_wanted(w, pool)
-    if w.memory_gb is not None and not pool.layout.mig_enabled and pool.gpu.memory_gib < w.memory_gb:
-        wanted = [["<none>"]]
 
     def exactly(profiles: list[str]) -> dict[str, Any]:
         return {"deviceClassName": cls, "allocationMode": "ExactCount", "count": count,
@@ -349,7 +348,7 @@ def matches(w: WorkloadConfig, pool: Pool, device: Mapping[str, Any]) -> bool:
     """Whether `device` (a ResourceSlice entry) satisfies one of the claim's subrequests: the predicates its
     CEL states, in Python (the plan's dra.claims check evaluates the CEL itself and compares)."""
     attrs = {k: next(iter(v.values())) for k, v in device.get("attributes", {}).items()}
-    if attrs.get("type") != ("mig" if device_class(pool) == MIG_CLASS else "gpu"):
+    if attrs.get("type") != ("mig" if device_class(pool, w) == MIG_CLASS else "gpu"):
         return False
     if not all(t in str(attrs.get("productName", "")).lower() for t in product(pool.gpu)[1]):
         return False
@@ -358,9 +357,11 @@ def matches(w: WorkloadConfig, pool: Pool, device: Mapping[str, Any]) -> bool:
 
 def matching_kinds(w: WorkloadConfig, pool: Pool) -> list[str]:
     """Device kinds of the pool the claim accepts, in its order of preference."""
-    if w.memory_gb is not None and not pool.layout.mig_enabled:
-        return [GPU_CLASS] if pool.gpu.memory_gib >= w.memory_gb and pool.per_node.get(GPU_CLASS) else []
     kinds = device_kinds(pool)
+    if w.memory_gb is not None and device_class(pool, w) == GPU_CLASS:
+        return [GPU_CLASS] if pool.gpu.memory_gib >= w.memory_gb and GPU_CLASS in kinds else []
+    if w.memory_gb is not None:  # the profiles meeting the floor; none: nothing (never "any profile")
+        return [k for k in map(_kind, _profiles_wanted(w, pool)[0]) if k in kinds]
     out = []
     for profiles in _profiles_wanted(w, pool):
         out += [k for k in ([_kind(p) for p in profiles] if profiles else [GPU_CLASS]) if k in kinds]

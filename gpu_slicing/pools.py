@@ -92,11 +92,11 @@ def _pool(name: str, kind: str, key: str, types: tuple[str, ...], layout_name: s
                           "plugin cannot time-slice or MPS-share it; use g6 or gr6 for shared whole L4 GPUs")
     per_type: dict[str, dict[str, int]] = {}
     for it in its:  # the first type resolves "everything advertised"; the others are held to it
-        per_type[it.name], share = advertise.advertise(it, layout, strategy, share, key=key)
+        if allocation == dra.DRA:  # the DRA driver publishes devices; the device plugin does not run there
+            per_type[it.name] = dra.devices_per_node(it, layout)
+        else:
+            per_type[it.name], share = advertise.advertise(it, layout, strategy, share, key=key)
     resources = list(dict.fromkeys(r for p in per_type.values() for r in p))  # ordered, deterministic
-    if allocation == dra.DRA:  # the DRA driver publishes devices; the device plugin does not run there
-        per_type = {it.name: dra.devices_per_node(it, layout) for it in its}
-        resources = list(dict.fromkeys(r for p in per_type.values() for r in p))
     per_node = {r: min(p.get(r, 0) for p in per_type.values()) for r in resources}
     return Pool(name, kind, key, its, layout, strategy, share, *nodes, per_node, per_type, allocation)
 

@@ -589,6 +589,8 @@ def mig_strategy_consistent(resources: list[Res], ctx: Context) -> Iterator[tupl
             if layout.mig_enabled and not op.mig_manager:
                 yield (f"{pool.kind} {pool.name}: layout {layout.name} enables MIG but migManager.enabled is false, "
                        "so nothing applies it", op.release.urn)
+            if pool.labels.get(DEVICE_PLUGIN_DEPLOY_LABEL) == "false":
+                continue  # a DRA pool: no device plugin advertises its slices, whatever the strategy
             try:
                 advertise.node_resources(it, layout, str(op.strategy), key=f"{pool.kind} {pool.name}")
             except ConfigError as e:

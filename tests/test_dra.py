@@ -232,3 +232,37 @@ def test_dashboard_shows_dra_claims_only_with_dra_pools():
     assert dra_panels and all('dra_claim_name!=""' in p.expr for p in dra_panels)
     assert "dra_mig_profile" in dra_panels[0].expr
     assert not [p for p in observability.panels(without.config, without.pools) if p.row == "DRA claims"]
+
+
+def test_a_dra_pool_ignores_the_device_plugins_strategy():
+    """No device plugin runs there: all-balanced on a DRA pool is fine under migStrategy single."""
+    st = load_stack({"maxGpuNodes": 1, "cluster": CLUSTER, "gpuOperator": {"migStrategy": "single"},
+                     "nodeGroups": [_p5()], "workloads": [{"name": "w", "profile": "2g.20gb", "pool": "p5"}]})
+    assert st.pool("p5").per_node["mig.nvidia.com/2g.20gb"] == 8
+
+
+HALF = {"half": [{"devices": [0, 1, 2, 3], "profiles": {"1g.10gb": 7}}, {"devices": [4, 5, 6, 7], "profiles": {}}]}
+
+
+def _half(workloads):
+    return load_stack({"maxGpuNodes": 1, "cluster": CLUSTER, "migLayouts": HALF,
+                       "nodeGroups": [_p5(migLayout="half")], "workloads": workloads})
+
+
+def test_whole_gpus_and_slices_on_one_dra_node_use_their_own_device_classes():
+    st = _half([{"name": "g", "gpus": 4, "pool": "p5"}, {"name": "m", "profile": "1g.10gb", "replicas": 28,
+                                                          "pool": "p5"}])
+    pool = st.pool("p5")
+    assert dict(pool.per_node) == {"mig.nvidia.com/1g.10gb": 28, "gpu.nvidia.com": 4}
+    g, m = st.config.workloads
+    assert dra.claim_spec(g, pool)["devices"]["requests"][0]["exactly"]["deviceClassName"] == "gpu.nvidia.com"
+    assert dra.claim_spec(m, pool)["devices"]["requests"][0]["exactly"]["deviceClassName"] == "mig.nvidia.com"
+    devices = dra.resource_slice(pool, pool.largest, "n")["spec"]["devices"]
+    assert sum(dra.matches(g, pool, d) for d in devices) == 4 and sum(dra.matches(m, pool, d) for d in devices) == 28
+
+
+def test_a_memory_floor_no_slice_meets_is_refused_even_beside_whole_gpus():
+    """80 GB on the half-MIG p5: no MIG profile of the layout has it (whole GPUs are not slices)."""
+    with pytest.raises(ConfigError) as e:
+        _half([{"name": "w", "memoryGB": 80, "pool": "p5"}])
+    assert e.value.key == "gpu-slicing:workloads[0].memoryGB"
