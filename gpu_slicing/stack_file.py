@@ -52,7 +52,8 @@ class StrictLoader(yaml.SafeLoader):
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
         seen: dict[Any, int] = {}
-        for k, _ in getattr(self, "_own", {}).get(id(node), node.value):
+        own: dict[int, list[tuple[yaml.Node, yaml.Node]]] = getattr(self, "_own", {})
+        for k, _ in own.get(id(node)) or node.value or []:
             key = "<<" if k.tag == MERGE_TAG else self.construct_object(k, deep=True)
             line = k.start_mark.line + 1
             try:
