@@ -494,6 +494,9 @@ class NodePoolConfig(_Model):
                                         doc="maintenance window length, e.g. 4h or 1h30m")
     disk_size_gib: int = _field("diskSizeGiB", 200, check=_int_between(50, 16384), doc="encrypted gp3 root volume")
     sharing: Any = _field("sharing", None, doc="time-slicing, as for node groups")
+    max_pods: int | None = _field("maxPods", None, check=_int_between(1, 1000),
+                                  doc="kubelet maxPods of the pool's nodes (EC2NodeClass kubelet.maxPods); at most "
+                                      "EKS's limit for each instance type, which applies when unset")
 
 
 class KarpenterConfig(_Model):

@@ -106,7 +106,8 @@ def capacity_pools(pools) -> list:
         name=p.name, kind=p.kind, instance_type=p.largest.name, layout=p.layout.name,
         strategy=p.strategy, nodes_min=p.nodes_min, nodes_desired=p.nodes_desired, nodes_max=p.nodes_max,
         per_node=dict(p.per_node), labels=p.labels, taints=p.taints, mig_layout=p.layout, sharing=p.sharing,
-        per_type={t: dict(v) for t, v in p.per_instance_type.items()} if p.kind == "nodePool" else {})
+        per_type={t: dict(v) for t, v in p.per_instance_type.items()} if p.kind == "nodePool" else {},
+        pod_limit=dict(p.max_pods), daemon_sets=p.daemon_sets, capacity_type=p.capacity_type)
         for p in pools]
 
 

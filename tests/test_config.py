@@ -134,11 +134,11 @@ def test_invalid_config_registers_nothing(path, value, preview):
     assert r.registrations == []
 
 
-def test_readme_documents_every_config_key():
+def test_docs_config_documents_every_config_key():
     from conftest import ROOT
     from gpu_slicing.config import documented_keys
 
-    rows = [line for line in (ROOT / "README.md").read_text().splitlines() if line.startswith("| `")]
+    rows = [line for line in (ROOT / "docs" / "config.md").read_text().splitlines() if line.startswith("| `")]
     for prefix, keys in documented_keys().items():
         for key, _, _ in keys:
             head = f"| `{prefix}." if prefix else "| `"
@@ -360,10 +360,10 @@ def test_capacity_blocks_and_reserved_capacity_are_refused_with_the_reason():
     assert e.key == NS + "karpenter.nodePools[0].capacityTypes" and "capacityReservationSelectorTerms" in str(e)
 
 
-def test_the_readme_does_not_offer_refused_capacity_types():
+def test_the_docs_do_not_offer_refused_capacity_types():
     from conftest import ROOT
 
-    rows = {line.split("|")[1].strip(): line for line in (ROOT / "README.md").read_text().splitlines()
+    rows = {line.split("|")[1].strip(): line for line in (ROOT / "docs" / "config.md").read_text().splitlines()
             if line.startswith("| `")}
     assert "`CAPACITY_BLOCK` is refused" in rows["`nodeGroups[].capacityType`"]
     assert "`reserved` is refused" in rows["`karpenter.nodePools[].capacityTypes`"]
