@@ -209,10 +209,10 @@ def _bool(v: Any, key: str) -> bool:
     return v
 
 
-def _int_between(lo: int, hi: int) -> Callable[[Any, str], int]:
+def _int_between(lo: int, hi: int, why: str = "") -> Callable[[Any, str], int]:
     def check(v: Any, key: str) -> int:
         if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
-            raise ConfigError(key, v, f"an integer from {lo} to {hi}")
+            raise ConfigError(key, v, f"an integer from {lo} to {hi}" + (f" ({why})" if why else ""))
         return v
     return _schema({"type": "integer", "minimum": lo, "maximum": hi})(check)
 
@@ -226,6 +226,17 @@ def _one_of(*allowed: str, why: Mapping[str, str] | None = None) -> Callable[[An
             raise ConfigError(key, v, _number_read(v) + "one of " + ", ".join(allowed))
         return v
     return _schema({"type": "string", "enum": list(allowed)})(check)
+
+
+def _pinned(version: str, what: str) -> Callable[[Any, str], str]:
+    """The one version the program pins, and why no other is taken."""
+    def check(v: Any, key: str) -> str:
+        if v != version:
+            raise ConfigError(key, v, _number_read(v) + f"{version}, the only version this program takes: {what} are "
+                                      f"written and tested against {version}, so another version is a change to "
+                                      "the program (gpu_slicing/config.py), not to a stack")
+        return v
+    return _schema({"type": "string", "enum": [version]})(check)
 
 
 def _ipv4_network(v: Any, key: str) -> ipaddress.IPv4Network:
@@ -383,8 +394,9 @@ def _mig_parted_entries(v: Any, key: str) -> dict:
     if not isinstance(v, Mapping) or not all(
             isinstance(n, str) and layouts.is_label_value(n) and isinstance(e, list) and e
             and all(isinstance(x, Mapping) for x in e) for n, e in v.items()):
-        raise ConfigError(key, v, "a map of layout label value -> its mig-parted entries "
-                                  "[{devices: ..., mig-enabled: ..., mig-devices: {...}}] (as make diff prints them)")
+        raise ConfigError(key, v, "a map of layout label value to its mig-parted entries, as make diff prints "
+                                  "them, e.g. {all-balanced: [{devices: all, mig-enabled: true, mig-devices: "
+                                  "{1g.5gb: 2, 2g.10gb: 1, 3g.20gb: 1}}]}")
     return dict(v)
 
 
@@ -443,7 +455,9 @@ class SystemNodeGroupConfig(_Model):
 
 
 class GpuOperatorConfig(_Model):
-    version: str = _field("version", GPU_OPERATOR_VERSION, check=_one_of(GPU_OPERATOR_VERSION),
+    version: str = _field("version", GPU_OPERATOR_VERSION,
+                          check=_pinned(GPU_OPERATOR_VERSION, "the chart values it is given and the MIG manager and "
+                                                              "device plugin configs"),
                           doc="gpu-operator chart version (pinned; values are checked against it)")
     mig_strategy: str = _field("migStrategy", "mixed", check=_one_of("none", "single", "mixed"),
                                doc="how MIG slices are advertised: mixed = nvidia.com/mig-<profile>")
@@ -501,7 +515,9 @@ class NodePoolConfig(_Model):
 
 class KarpenterConfig(_Model):
     enabled: bool = _field("enabled", False, check=_bool, doc="install Karpenter and the GPU NodePools")
-    version: str = _field("version", KARPENTER_VERSION, check=_one_of(KARPENTER_VERSION),
+    version: str = _field("version", KARPENTER_VERSION,
+                          check=_pinned(KARPENTER_VERSION, "its NodePool, EC2NodeClass and NodeOverlay objects, the "
+                                                           "checks against its CRDs and its chart values"),
                           doc="Karpenter chart/CRD version (pinned; objects are checked against its CRDs)")
     ami_alias_version: str = _field("amiAliasVersion", AMI_ALIAS_VERSION,
                                     check=_like(r"^v[0-9]{8}$", "vYYYYMMDD"),
@@ -523,7 +539,8 @@ class ObservabilityConfig(_Model):
                                       doc="install = the pinned kube-prometheus-stack (Prometheus, Grafana, "
                                           "kube-state-metrics); existing = the cluster has one: only the "
                                           "ServiceMonitor, alert rules and dashboard")
-    version: str = _field("version", KUBE_PROMETHEUS_STACK_VERSION, check=_one_of(KUBE_PROMETHEUS_STACK_VERSION),
+    version: str = _field("version", KUBE_PROMETHEUS_STACK_VERSION,
+                          check=_pinned(KUBE_PROMETHEUS_STACK_VERSION, "the chart values it is given"),
                           doc="kube-prometheus-stack chart version (pinned; values are checked against it)")
     namespace: str = _field("namespace", "monitoring", check=_name,
                             doc="namespace of the stack (created with install) and of the rules and dashboard")
@@ -541,7 +558,7 @@ class WorkloadConfig(_Model):
     pool: str = _field("pool", check=_string, doc="node group or NodePool the workload runs on")
     replicas: int = _field("replicas", 1, check=_int_between(0, 10000), doc="pods")
     profile: str | None = _field("profile", None, check=_string, doc="MIG profile each pod requests, e.g. 1g.5gb")
-    gpus: int | None = _field("gpus", None, check=_int_between(1, 8),
+    gpus: int | None = _field("gpus", None, check=_int_between(1, 8, "no instance type here has more than 8 GPUs"),
                               doc="whole (or time-sliced) GPUs per pod, for pools without MIG")
     image: str = _field("image", CUDA_IMAGE, check=_string, doc="container image (a real CUDA tag)")
     do_not_disrupt: bool = _field("doNotDisrupt", False, check=_bool,

@@ -116,10 +116,10 @@ def load_yaml(text: str, source: str) -> Any:
         mark = e.problem_mark or e.context_mark
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         lines = text.splitlines()
-        line = lines[mark.line].strip() if mark and mark.line < len(lines) else None
+        line = lines[mark.line].strip() if mark and mark.line < len(lines) else "<this file>"
         raise ConfigError(source, line, f"valid YAML: {e.problem or e.context}{where}") from None
     except yaml.YAMLError as e:
-        raise ConfigError(source, None, f"valid YAML: {e}") from None
+        raise ConfigError(source, "<this file>", f"valid YAML: {e}") from None
 
 
 def read_text(path: Path, what: str = "stack file (Pulumi.<stack>.yaml)") -> str:
@@ -130,7 +130,7 @@ def read_text(path: Path, what: str = "stack file (Pulumi.<stack>.yaml)") -> str
     try:
         data = path.read_bytes()
     except OSError as e:
-        raise ConfigError(source, None, f"a readable file ({e.strerror})") from None
+        raise ConfigError(source, "<unreadable>", f"a readable file ({e.strerror})") from None
     if b"\0" in data:
         raise ConfigError(source, f"<binary, {len(data)} bytes>", "a YAML text file, not a binary file")
     try:
@@ -158,8 +158,8 @@ def parse_stack_text(text: str, source: str) -> dict[str, Any]:
                                             "gpu-slicing:cluster: {name: gpu-dev}")
     for k in config:
         if not isinstance(k, str):
-            raise ConfigError(f"config.{k}", config[k], "a <namespace>:<key> string key (YAML read "
-                                                        f"{type(k).__name__} {k!r}; quote it)")
+            raise ConfigError(f"config.{k}", config[k], "a <namespace>:<key> string key (YAML read the "
+                                                        f"{_kind(k)[1:-1].removeprefix('a ')} {k}; quote it)")
     return dict(config)
 
 

@@ -196,7 +196,7 @@ def _stack_text(text: str):
     ("just text\n", "Pulumi.t.yaml", "a YAML mapping with a config: key"),
     ("config: [a, b]\n", "config", "a mapping of <namespace>:<key>"),
     ("config: 3\n", "config", "a mapping of <namespace>:<key>"),
-    ("config:\n  1.5: x\n", "config.1.5", "YAML read float 1.5"),
+    ("config:\n  1.5: x\n", "config.1.5", "YAML read the number 1.5; quote it"),
     ("confg: {}\n", "confg", "did you mean 'config'?"),
     ("config: {a: [1, 2\n", "Pulumi.t.yaml", "valid YAML"),
     ("config:\n\tgpu-slicing:maxGpuNodes: 1\n", "Pulumi.t.yaml", "line 2"),
@@ -205,6 +205,26 @@ def test_a_stack_file_pulumi_would_refuse_is_a_config_error(text, key, words):
     with pytest.raises(ConfigError) as e:
         _stack_text(text)
     assert e.value.key == key and words in str(e.value), str(e.value)
+
+
+@pytest.mark.parametrize("value, shown", [
+    ("0.37.0", "'0.37.0'"), (["0.0.0.0/0", "a b", "1.34"], "[0.0.0.0/0, 'a b', '1.34']"),
+    ({"timeSlicing": {"replicas": 4, "renameByDefault": False}}, "{timeSlicing: {replicas: 4, renameByDefault: false}}"),
+    (("x", None, True), "[x, null, true]"), (3, "3"),
+])
+def test_errors_show_values_as_a_stack_file_writes_them(value, shown):
+    assert str(ConfigError("k", value, "allowed")) == f"k: {shown} is not valid: allowed"
+
+
+def test_an_unset_value_reads_as_not_set_and_a_pinned_version_says_why():
+    assert str(ConfigError("k", None, "required")) == "k: not set: required"
+    cfg = dev_config()
+    cfg[NS + "karpenter"] = {**cfg[NS + "karpenter"], "version": "0.37.0"}
+    with pytest.raises(ConfigError) as e:
+        parse_config(cfg)
+    assert e.value.key == NS + "karpenter.version"
+    assert "1.14.1, the only version this program takes" in str(e.value)
+    assert "checks against its CRDs" in str(e.value) and "change to the program" in str(e.value)
 
 
 def test_merge_keys_load_as_yaml_merges_them():

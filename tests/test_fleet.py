@@ -247,8 +247,9 @@ def test_g7e_mig_is_a_check_warning_not_an_error():
     found = list(checks.mig_unconfirmed(raw, []))
     assert [f["severity"] for f in found] == ["warning", "info"]
     assert "nodeGroup rtx" in found[0]["message"] and "AWS has not confirmed MIG on g7e" in found[0]["message"]
-    assert found[1]["message"] == ("2 MIG pool(s) checked for MIG AWS has not confirmed; placements inferred, not read "
-                                   "off hardware, for RTX-PRO-6000-Blackwell-SE-96GB (rtx); B200-180GB (b200)")
+    assert found[1]["message"] == ("2 MIG pool(s) checked: 1 on an instance type AWS has not confirmed MIG on (warned "
+                                   "above); placements inferred, not read off hardware, for "
+                                   "RTX-PRO-6000-Blackwell-SE-96GB (rtx); B200-180GB (b200)")
     whole = stack([{"name": "rtx", "instanceType": "g7e.12xlarge"}])
     assert [f["severity"] for f in checks.mig_unconfirmed(whole, [])] == ["info"]
 

@@ -90,6 +90,8 @@ def test_bad_stack_file_exits_2_naming_the_key(path):
         assert text in named[0], f"{text!r} not in {named[0]!r}"
     for text in want.get("no-message", []):
         assert text not in named[0], f"{text!r} in {named[0]!r}"
+    python = re.search(r"\bNone\b|\bTrue\b|\bFalse\b|\['|\{'|\('[^)]*',", "\n".join(lines))
+    assert python is None, f"a Python repr in the errors: {python.group(0)!r}\n{err}"
     assert "0 resources registered" in lines
 
 

@@ -132,18 +132,21 @@ def mig_unconfirmed(config: Mapping[str, Any], resources: list[dict]) -> Iterabl
     """MIG enabled on an instance type where AWS has not confirmed it (g7e): a warning, not an error."""
     from gpu_slicing.catalog import mig_warning
 
-    mig, inferred = [], {}
+    mig, inferred, unconfirmed = [], {}, set()
     for p in stack(config).pools:
         if p.layout.mig_enabled:
             mig.append(p.name)
             for it in p.instance_types:
                 if (text := mig_warning(it)) is not None:
+                    unconfirmed.add(p.name)
                     yield finding("catalog.mig-unconfirmed", "warning", f"{p.kind} {p.name} ({p.layout.name}): {text}")
                 if not it.gpu.placements_confirmed:
                     inferred.setdefault(it.gpu.name, []).append(p.name)
     where = "; ".join(f"{gpu} ({', '.join(dict.fromkeys(pools))})" for gpu, pools in inferred.items())
     yield finding("catalog.mig-unconfirmed", "info",
-                  f"{len(mig)} MIG pool(s) checked for MIG AWS has not confirmed; "
+                  f"{len(mig)} MIG pool(s) checked: "
+                  + (f"{len(unconfirmed)} on an instance type AWS has not confirmed MIG on (warned above); "
+                     if unconfirmed else "AWS supports MIG on every instance type they use; ")
                   + (f"placements inferred, not read off hardware, for {where}" if where
                      else "every placement table used was read off hardware or taken from NVIDIA's guide"))
 
