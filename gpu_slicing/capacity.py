@@ -226,6 +226,21 @@ class CapacityPlan:
         """Spot pools with nodes and no price of the stack's: what they cost is not known here."""
         return [r for r in self.pools if not r.launch.priced and r.launch.nodes]
 
+    @property
+    def vcpu_quotas(self) -> dict[str, dict[str, int]]:
+        """EC2 service quota (vCPU-based, per instance family and purchase option) -> vCPUs of the GPU nodes
+        that will exist (`now`) and of the most the pools may run (`atMost`: a node group's maxSize, a
+        NodePool's limits, which cap its vCPUs at maxNodes x its largest type's)."""
+        out: dict[str, dict[str, int]] = {}
+        for r in self.pools:
+            p = r.pool
+            quota = _vcpu_quota(p.instance_type, p.capacity_type)
+            most = p.nodes_max * max(INSTANCE_TYPES[t].vcpu for t in p.types)
+            q = out.setdefault(quota, {"now": 0, "atMost": 0})
+            q["now"] += r.launch.nodes * INSTANCE_TYPES[r.launch.instance_type].vcpu
+            q["atMost"] += most
+        return out
+
     def to_json(self) -> dict[str, Any]:
         """The plan as JSON-ready data (`json.dumps` it); the shape `plan.json` and CI consume."""
         return {
@@ -235,6 +250,7 @@ class CapacityPlan:
                            "message": w.message} for w in self.workloads],
             "usdPerHour": self.usd_per_hour,
             "unpricedPools": [r.pool.name for r in self.unpriced],
+            "vcpuQuotas": self.vcpu_quotas,
         }
 
     def format_table(self) -> str:
@@ -268,9 +284,19 @@ class CapacityPlan:
                       f"hour and no table of them is kept here; at most {r.launch.usd_per_hour:.2f} USD per hour "
                       f"at on-demand list, as little as a tenth of it (AWS: up to 90% off); set "
                       f"gpu-slicing:pricePerHour.{r.launch.instance_type} to your estimate for a figure")
+        for quota, q in self.vcpu_quotas.items():
+            total += (f"\nEC2 quota \"{quota}\": {q['now']} vCPUs for the GPU nodes that will exist, up to "
+                      f"{q['atMost']} at maxSize/maxNodes, plus the nodes a rolling update adds (README: Before the "
+                      "first deploy)")
         pods = ("PODS/NODE: pods one node runs for workloads, of the most EKS runs on its instance type (one address "
                 "of its network interfaces each, or a NodePool's maxPods); the pool's DaemonSets take the rest")
         return _table(pool_rows) + "\n" + pods + "\n\n" + _table(work_rows) + "\n\n" + total + "\n"
+
+
+def _vcpu_quota(instance_type: str, capacity_type: str) -> str:
+    """The name of the EC2 service quota (vCPUs) a GPU instance counts against."""
+    family = "P" if instance_type.startswith("p") else "G and VT"
+    return f"All {family} Spot Instance Requests" if capacity_type == "spot" else f"Running On-Demand {family} instances"
 
 
 def _pods_cell(p: PoolCapacity) -> str:

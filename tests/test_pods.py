@@ -149,3 +149,32 @@ def test_spot_pools_are_priced_from_the_stack_or_not_at_all():
     assert (priced.pools[0].launch.basis, priced.usd_per_hour) == (capacity.STACK_PRICE, 7.5)
     on_demand = plan_capacity([pool()], work)
     assert (on_demand.pools[0].launch.basis, on_demand.usd_per_hour) == (capacity.ON_DEMAND_LIST, 21.96)
+
+
+def test_the_docs_pod_table_lists_every_catalog_type_with_its_limit():
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "config.md").read_text()
+    table = text[text.index("### Pods per node, per instance type"):]
+    rows = {cells[1].strip(): cells for line in table.splitlines()
+            if line.startswith("| ") and len(cells := line.split("|")) == 6}
+    for name in catalog.INSTANCE_TYPES:
+        assert name in rows, name
+        enis, addresses = (int(x) for x in rows[name][2].split(" x "))
+        assert int(rows[name][3]) == enis * (addresses - 1) + 2 == catalog.eni_max_pods(name), name
+    for itype, pods in FACTS_MAX_PODS.items():
+        assert int(rows[itype][3]) == pods
+
+
+def test_the_plan_says_which_vcpu_quota_the_gpu_nodes_need():
+    """The dev stack's shape: 1 desired p4d (max 3) and a NodePool (max 4 p4d) that launches 1 for its pods:
+    2 x 96 = 192 P-instance vCPUs now, 3 x 96 + 4 x 96 = 672 at most; a spot pool counts against spot's quota."""
+    group = pool(nodes=(1, 1, 3), pods=737, daemon_sets=10)
+    karp = capacity.PoolCapacity("small", "nodePool", "p4d.24xlarge", "all-1g.5gb", "mixed", 0, 0, 4, {SLICE: 56},
+                                 mig_layout=catalog.named_layouts(catalog.A100_40GB)["all-1g.5gb"])
+    g5 = capacity.PoolCapacity("g5", "nodeGroup", "g5.xlarge", "all-disabled", "none", 2, 2, 2,
+                               {"nvidia.com/gpu": 1}, capacity_type="spot")
+    plan = plan_capacity([group, karp, g5], [WorkloadDemand("w", SLICE, 1, 56, "small")])
+    assert plan.vcpu_quotas == {"Running On-Demand P instances": {"now": 192, "atMost": 672},
+                                "All G and VT Spot Instance Requests": {"now": 8, "atMost": 8}}
+    assert 'EC2 quota "Running On-Demand P instances": 192 vCPUs' in plan.format_table()
