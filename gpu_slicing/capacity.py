@@ -664,8 +664,9 @@ def _verdict(w: WorkloadDemand, hosts: list[PoolCapacity], eligible: list[PoolCa
                        "resource" if eligible else "pool")
     if placed < w.replicas:
         groups = [p for p in hosts if p.kind == "nodeGroup"]
-        where = ", ".join(f"{p.name}: {p.best_per_node(w.resource)}/node x {p.nodes_available} "
-                          f"{'desired' if p.kind == 'nodeGroup' else 'max'}" for p in hosts)
+        where = ", ".join(f"{p.name}: {p.best_per_node(w.resource)}/node"
+                          + (f" but {p.best_pods} pods/node" if p in pod_bound else "")
+                          + f" x {p.nodes_available} {'desired' if p.kind == 'nodeGroup' else 'max'}" for p in hosts)
         shared = [f"{o} takes {n}" for p in hosts for o, n in claims.get((p.name, w.resource), []) if o != w.name]
         share_text = f"; shared with {', '.join(shared)}" if shared else ""
         limit = ("nothing scales a managed node group: its pods get desiredSize nodes" if groups

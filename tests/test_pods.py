@@ -128,6 +128,20 @@ def test_a_node_group_runs_no_more_pods_than_its_limit_allows():
     assert "16 of 20" in plan.format_table()
 
 
+def test_the_pod_limit_is_shared_by_every_workload_of_a_node():
+    """all-balanced p4d (16 x 1g.5gb, 8 x 2g.10gb, 8 x 3g.20gb) with 16 workload pods per node: 10 + 8 pods of
+    two resources fit their slices but not the node's pods: 18 - 16 = 2 of the second stay Pending."""
+    balanced = catalog.named_layouts(catalog.A100_40GB)["all-balanced"]
+    p = capacity.PoolCapacity("p4d", "nodeGroup", "p4d.24xlarge", balanced.name, "mixed", 1, 1, 1,
+                              {SLICE: 16, "nvidia.com/mig-2g.10gb": 8, "nvidia.com/mig-3g.20gb": 8},
+                              mig_layout=balanced, pod_limit={"p4d.24xlarge": 20}, daemon_sets=("a", "b", "c", "d"))
+    plan = plan_capacity([p], [WorkloadDemand("small", SLICE, 1, 10, "p4d"),
+                               WorkloadDemand("medium", "nvidia.com/mig-2g.10gb", 1, 8, "p4d")])
+    small, medium = plan.workloads
+    assert small.level == "ok" and medium.level == "error"
+    assert "2 pods would stay Pending" in medium.message and "8/node but 16 pods/node" in medium.message
+
+
 def test_karpenter_launches_nodes_for_pods_not_only_for_slices():
     """40 pods at 16 per node: 3 p4d nodes (not the 1 that 56 slices suggest), 3 x 21.96 = 65.88 USD/h."""
     plan = plan_capacity([pool("nodePool", (0, 0, 4))], [WorkloadDemand("w", SLICE, 1, 40, "p4d")])
