@@ -56,6 +56,26 @@ def node_launch_template(name: str, parent: pulumi.Resource, cluster_name: str, 
         tags=tags(cluster_name), opts=child(parent))
 
 
+# The custom resource pulumi-eks's ManagedNodeGroup (a packaged component) creates for the EKS node group.
+NODE_GROUP_CHILD = "aws:eks/nodeGroup:NodeGroup"
+
+
+def node_group_child(fixed: tuple[str, ...] = ()) -> pulumi.ResourceTransform:
+    """A transform for the EKS node group inside a pulumi-eks ManagedNodeGroup. Options on the component do not
+    reach it (Pulumi: `ignoreChanges` has no effect on a component resource; `transforms` do reach the children
+    of packaged components), so what the node group itself must carry is set here: `fixed` inputs keep the
+    value they had when the node group was created (Pulumi's ignoreChanges)."""
+
+    def transform(args: pulumi.ResourceTransformArgs) -> pulumi.ResourceTransformResult | None:
+        if args.type_ != NODE_GROUP_CHILD:
+            return None
+        ignore = [*(args.opts.ignore_changes or []), *fixed]
+        return pulumi.ResourceTransformResult(
+            props=args.props, opts=pulumi.ResourceOptions.merge(args.opts, pulumi.ResourceOptions(ignore_changes=ignore)))
+
+    return transform
+
+
 def json_dumps(doc) -> str:
     import json
 

@@ -784,7 +784,9 @@ def aws_names(cfg: StackConfig) -> list[DerivedName]:
     def cluster_named(name: str, limit: int, what: str) -> DerivedName:
         return DerivedName(f"{NAMESPACE}:cluster.name", c, name, limit, what)
 
-    out = [cluster_named(f"{c}-system", EKS_NODEGROUP_NAME_MAX, "EKS node group name of the system node group"),
+    out = [cluster_named(f"{c}-system", EKS_NODEGROUP_NAME_MAX - changes.TOKEN_SUFFIX_LENGTH,
+                         "EKS node group name of the system node group, before the '-<7 hex>' token of what forces "
+                         "its replacement"),
            cluster_named(f"{c}-system-role" + AUTONAME_SUFFIX, IAM_ROLE_NAME_MAX,
                          "IAM role name of the system node group (auto-named)")]
     for i, g in enumerate(cfg.node_groups):
