@@ -15,7 +15,7 @@ by the upstream reference, not by a hand-written imitation of it:
 | aws.kubernetes-version | (botocore has no enum of EKS versions: says so, and which checks cover it) | - |
 | aws.event-source | an EventBridge pattern on a source no AWS service emits | botocore's list of services |
 | iam.parliament | IAM/SQS policy documents with malformed or risky statements | parliament (with community auditors); accepted findings in ACCEPTED_IAM_FINDINGS, each with its reason |
-| observability.exporter, observability.alert-tests | a MIG pool whose dcgm-exporter metrics list lacks the per-MIG-instance fields; an alert no promtool unit test expects to fire | gpu_slicing.observability.MIG_FIELDS; tests/promtool/gpu_slicing_alerts_test.yaml |
+| observability.exporter, observability.alert-tests | a MIG pool whose dcgm-exporter metrics list lacks the per-MIG-instance fields; (warning) an H100/H200 MIG pool, whose per-slice framebuffer series dcgm-exporter does not give (NVIDIA/dcgm-exporter#512, #380); an alert no promtool unit test expects to fire | gpu_slicing.observability.MIG_FIELDS; tests/promtool/gpu_slicing_alerts_test.yaml |
 | policy.<rule> | the CrossGuard rules of policy/rules.py (GPU invariants, security, cost), run over the same graph | policy/rules.py + gpu_slicing |
 
 Every check reports at least one finding: problems (error/warning) or one `info` line saying what it
@@ -857,6 +857,13 @@ def observability(config: Mapping[str, Any], resources: list[dict]) -> Iterable[
             yield finding("observability.exporter", "info",
                           f"the exporter's metrics list {name!r} has every per-MIG-instance field "
                           f"({len(fields or ())} fields) for MIG pools {', '.join(mig_pools)}")
+        gap = obs.framebuffer_gap_pools(loaded.pools)
+        if gap:
+            yield finding("observability.exporter", "warning",
+                          f"MIG pools {', '.join(gap)} (H100/H200): dcgm-exporter has been reported to give no "
+                          f"{' or '.join(obs.FRAMEBUFFER_FIELDS)} per MIG instance on these GPUs "
+                          f"({obs.FRAMEBUFFER_GAP_SOURCE}), so their per-slice and per-pod memory panels stay empty; "
+                          f"slice activity (DCGM_FI_PROF_*) is reported")
     rules_ = [r for r in resources if r["type"] == f"kubernetes:{obs.MONITORING_API}:PrometheusRule"]
     alerts = sorted({a for r in rules_ for a in _dig(r["inputs"], "spec.groups[].rules[].alert") if a})
     tested = tested_alerts() if alerts else set()
