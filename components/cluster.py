@@ -13,11 +13,13 @@ from gpu_slicing import changes
 from gpu_slicing.config import ClusterConfig, NetworkConfig, SystemNodeGroupConfig
 from gpu_slicing.network import subnet_identity
 
-from ._common import child, node_launch_template, node_role, tags
+from ._common import child, node_group_child, node_launch_template, node_role, tags
 
 SYSTEM_LABEL = {"gpu-slicing/role": "system"}
 SYSTEM_AMI_TYPE = "AL2023_x86_64_STANDARD"
 SYSTEM_CAPACITY_TYPE = "ON_DEMAND"
+# Controllers (Karpenter, the GPU Operator's operator) keep running through a roll: replacements come up first.
+SYSTEM_UPDATE_STRATEGY = "DEFAULT"
 SYSTEM_DISK_GIB = 50
 CLUSTER_ADMIN_POLICY = "AmazonEKSClusterAdminPolicy"
 
@@ -96,7 +98,7 @@ class Cluster(pulumi.ComponentResource):
             labels=SYSTEM_LABEL,
             launch_template={"id": lt.id, "version": lt.latest_version.apply(str)},
             tags=tags(c.name),
-            opts=child(self, depends_on=attachments),
+            opts=child(self, depends_on=attachments, transforms=[node_group_child(SYSTEM_UPDATE_STRATEGY)]),
         )
         self.kubeconfig = pulumi.Output.secret(self.eks_cluster.kubeconfig_json)
         self.node_security_group_id = self.eks_cluster.node_security_group_id

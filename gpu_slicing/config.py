@@ -469,6 +469,11 @@ class NodeGroupConfig(_Model):
     mig_layout_change: str = _field("migLayoutChange", "replace", check=_one_of("replace", "in-place"),
                                     doc="replace: a layout change is a new node group, created before the old one "
                                         "is drained; in-place relabels live nodes (needs allowDisruption)")
+    update_strategy: str = _field("updateStrategy", "MINIMAL", check=_one_of("MINIMAL", "DEFAULT"),
+                                  doc="how EKS rolls the nodes on an AMI, version or launch template update, one "
+                                      "node at a time: MINIMAL terminates a node before launching its replacement "
+                                      "(no extra GPU instances or quota; the pool is a node short meanwhile), "
+                                      "DEFAULT launches replacements first (up to twice the zones at once)")
 
 
 class NodePoolConfig(_Model):

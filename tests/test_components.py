@@ -116,3 +116,46 @@ def test_a_system_node_group_change_only_creation_takes_is_a_new_name(dev):
     assert resized.inputs["scalingConfig"]["desiredSize"] == 3
     assert resized.inputs["nodeGroupName"] == base.inputs["nodeGroupName"]
     assert len(base.inputs["nodeGroupName"]) <= 63  # EKS CreateNodegroup's limit
+
+
+def test_node_groups_roll_one_node_at_a_time_gpu_groups_terminating_first(dev_runs):
+    """EKS NodegroupUpdateConfig (botocore's eks model: maxUnavailable, updateStrategy DEFAULT | MINIMAL): GPU
+    groups MINIMAL (terminate before launch: no surge of P instances, which EKS otherwise sizes up to twice the
+    zones), the system group DEFAULT (controllers keep running); one node at a time. Set on the EKS node group
+    inside pulumi-eks's component: its ManagedNodeGroup takes no updateConfig."""
+    import botocore.loaders
+
+    shapes = botocore.loaders.Loader().load_service_model("eks", "service-2")["shapes"]
+    members = set(shapes["NodegroupUpdateConfig"]["members"])
+    strategies = set(shapes["NodegroupUpdateStrategies"]["enum"])
+    r = dev_runs["up"]
+    got = {ng.name: ng.options["children"][NODE_GROUP]["inputs"]["updateConfig"]
+           for ng in r.by_type("eks:index:ManagedNodeGroup")}
+    assert got == {"gpu-dev-p4d-balanced": {"maxUnavailable": 1, "updateStrategy": "MINIMAL"},
+                   "gpu-dev-system": {"maxUnavailable": 1, "updateStrategy": "DEFAULT"}}
+    assert all(set(c) <= members and c["updateStrategy"] in strategies for c in got.values())
+    assert all("updateConfig" not in ng.inputs for ng in r.by_type("eks:index:ManagedNodeGroup"))
+
+
+def test_an_unknown_update_strategy_is_refused_naming_the_key(dev):
+    from gpu_slicing.errors import ConfigError
+
+    dev["gpu-slicing:nodeGroups"][0]["updateStrategy"] = "SURGE"
+    with pytest.raises(ConfigError) as e:
+        parse_config(dev)
+    assert "gpu-slicing:nodeGroups[0].updateStrategy" in str(e.value) and "one of MINIMAL, DEFAULT" in str(e.value)
+
+
+@pytest.mark.slow
+def test_a_node_groups_update_strategy_comes_from_its_config(dev):
+    """A stack that prefers capacity over quota during a roll sets DEFAULT; the field names are pulumi-aws's
+    (NodeGroupUpdateConfigArgs: max_unavailable, update_strategy), as the EKS node group takes them."""
+    import pulumi_aws as aws
+
+    dev["gpu-slicing:nodeGroups"][0]["updateStrategy"] = "DEFAULT"
+    r = run_program(dev, preview=False)
+    assert r.error is None, r.error
+    ng = r.one("eks:index:ManagedNodeGroup", "gpu-dev-p4d-balanced")
+    assert ng.options["children"][NODE_GROUP]["inputs"]["updateConfig"] == {"maxUnavailable": 1,
+                                                                            "updateStrategy": "DEFAULT"}
+    assert {"max_unavailable", "update_strategy"} <= set(aws.eks.NodeGroupUpdateConfigArgs.__init__.__code__.co_varnames)
