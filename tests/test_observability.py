@@ -315,7 +315,7 @@ def test_every_query_is_promql_over_exporter_or_kube_state_metrics():
     pytest.importorskip("promql_parser")
     cfg, pools = _dev()
     queries = obs.every_query(cfg, pools)
-    assert len(queries) == 6 + 14  # the README's six alerts and fourteen panels
+    assert len(queries) == 6 + 14  # the six alerts and fourteen panels docs/observability.md documents
     allowed = obs.allowed_metrics()
     for where, expr in queries:
         names = _metric_names(expr)  # raises on invalid PromQL
@@ -352,9 +352,9 @@ def test_dashboard_panels_cover_the_issue_and_carry_their_queries():
     panels = [p for p in board["panels"] if p["type"] != "row"]
     rows = [p["title"] for p in board["panels"] if p["type"] == "row"]
     assert rows == ["Slices per pool", "Utilization and memory", "MIG state per node", "Cost"]
-    # the panels the README's dashboard table documents, row by row
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
-    table = readme.split('The dashboard "GPU slices (MIG and time-slicing)":')[1].split("The alerts")[0]
+    # the panels docs/observability.md's dashboard table documents, row by row
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "observability.md").read_text()
+    table = doc.split('The dashboard "GPU slices (MIG and time-slicing)":')[1].split("## The alerts")[0]
     documented = [tuple(c.strip() for c in line.strip("|").split("|")[:2]) for line in table.splitlines()
                   if line.startswith("| ") and not line.startswith(("| row |", "| --- |"))]
     assert len(documented) == 14
@@ -593,8 +593,9 @@ def test_tested_alerts_ignores_cases_that_only_expect_silence(tmp_path):
     assert checks.tested_alerts(p) == {"Loud"}
 
 
-def test_readme_shows_every_panel_and_alert_and_how_to_open_grafana():
-    text = (ROOT / "README.md").read_text()
+def test_the_docs_show_every_panel_and_alert_and_how_to_open_grafana():
+    assert "(docs/observability.md)" in (ROOT / "README.md").read_text()
+    text = (ROOT / "docs" / "observability.md").read_text()
     cfg, pools = _dev()
     missing = [p.title for p in obs.panels(cfg, pools) if f"| {p.title} |" not in text]
     missing += [a.name for a in obs.alerts(cfg.observability) if f"| `{a.name}` |" not in text]
