@@ -77,10 +77,9 @@ def node_group_child(update_strategy: str, fixed: tuple[str, ...] = ()) -> pulum
     def transform(args: pulumi.ResourceTransformArgs) -> pulumi.ResourceTransformResult | None:
         if args.type_ != NODE_GROUP_CHILD:
             return None
-        ignore = [*(args.opts.ignore_changes or []), *fixed]
-        return pulumi.ResourceTransformResult(
+        return pulumi.ResourceTransformResult(  # merge appends `fixed` to the ignoreChanges the plugin set
             props={**args.props, "updateConfig": update_config},
-            opts=pulumi.ResourceOptions.merge(args.opts, pulumi.ResourceOptions(ignore_changes=ignore)))
+            opts=pulumi.ResourceOptions.merge(args.opts, pulumi.ResourceOptions(ignore_changes=list(fixed))))
 
     return transform
 

@@ -159,3 +159,20 @@ def test_a_node_groups_update_strategy_comes_from_its_config(dev):
     assert ng.options["children"][NODE_GROUP]["inputs"]["updateConfig"] == {"maxUnavailable": 1,
                                                                             "updateStrategy": "DEFAULT"}
     assert {"max_unavailable", "update_strategy"} <= set(aws.eks.NodeGroupUpdateConfigArgs.__init__.__code__.co_varnames)
+
+
+def test_the_node_group_transform_adds_to_what_the_plugin_sets_and_leaves_other_children_alone():
+    """pulumi-eks sets ignoreChanges on its node group itself (scalingConfig.desiredSize when asked to): the
+    transform keeps it, adds subnetIds once, and passes the plugin's other children (its access entries,
+    launch templates) through untouched."""
+    import pulumi
+
+    from components._common import node_group_child
+
+    transform = node_group_child("MINIMAL", ("subnetIds",))
+    opts = pulumi.ResourceOptions(ignore_changes=["scalingConfig.desiredSize"])
+    out = transform(pulumi.ResourceTransformArgs(True, NODE_GROUP, "ng", {"subnetIds": ["subnet-a"]}, opts))
+    assert out.opts.ignore_changes == ["scalingConfig.desiredSize", "subnetIds"]
+    assert out.props == {"subnetIds": ["subnet-a"], "updateConfig": {"maxUnavailable": 1, "updateStrategy": "MINIMAL"}}
+    other = pulumi.ResourceTransformArgs(True, "aws:ec2/launchTemplate:LaunchTemplate", "lt", {}, pulumi.ResourceOptions())
+    assert transform(other) is None

@@ -56,7 +56,7 @@ def test_operator_values_point_the_exporter_at_our_list_with_pod_mapping(dev):
     values = operator_values(cfg, resolve_pools(cfg))["dcgmExporter"]
     assert values["config"] == {"name": "gpu-slicing-dcgm-metrics"}
     assert {"name": "DCGM_EXPORTER_KUBERNETES", "value": "true"} in values["env"]
-    assert values["serviceMonitor"] == {"enabled": False}  # ours replaces it: one scrape, honorLabels
+    assert values["serviceMonitor"] == {"enabled": False}  # ours replaces it: one scrape, the exporter's pod labels kept
 
 
 def test_without_observability_a_mig_stack_still_gets_the_list_but_keeps_the_operators_service_monitor(dev):
