@@ -574,7 +574,9 @@ def test_check_says_h100_mig_slices_have_no_framebuffer_series(record):
     cfg[NS + "workloads"] = []
     (f,) = [f for f in _findings(record, cfg, "observability.exporter") if f["severity"] == "warning"]
     assert "p4d-balanced" in f["message"] and "#512" in f["message"] and "#380" in f["message"]
-    assert "DCGM_FI_DEV_FB_USED" in f["message"] and "empty" in f["message"]
+    assert "DCGM_FI_DEV_FB_USED" in f["message"] and "panels stay empty" in f["message"]
+    cfg[NS + "observability"] = {"enabled": False}  # nothing shows the empty panels: said, not warned
+    assert [f["severity"] for f in _findings(record, cfg, "observability.exporter") if "#512" in f["message"]] == ["info"]
 
 
 def test_check_flags_an_alert_without_a_test(record):

@@ -858,12 +858,12 @@ def observability(config: Mapping[str, Any], resources: list[dict]) -> Iterable[
                           f"the exporter's metrics list {name!r} has every per-MIG-instance field "
                           f"({len(fields or ())} fields) for MIG pools {', '.join(mig_pools)}")
         gap = obs.framebuffer_gap_pools(loaded.pools)
-        if gap:
-            yield finding("observability.exporter", "warning",
+        if gap:  # a warning where the dashboard shows the empty panels, else for the record
+            yield finding("observability.exporter", "warning" if cfg.observability.enabled else "info",
                           f"MIG pools {', '.join(gap)} (H100/H200): dcgm-exporter has been reported to give no "
                           f"{' or '.join(obs.FRAMEBUFFER_FIELDS)} per MIG instance on these GPUs "
-                          f"({obs.FRAMEBUFFER_GAP_SOURCE}), so their per-slice and per-pod memory panels stay empty; "
-                          f"slice activity (DCGM_FI_PROF_*) is reported")
+                          f"({obs.FRAMEBUFFER_GAP_SOURCE}), so their slices' memory use cannot be watched (the "
+                          f"dashboard's framebuffer panels stay empty); slice activity (DCGM_FI_PROF_*) is reported")
     rules_ = [r for r in resources if r["type"] == f"kubernetes:{obs.MONITORING_API}:PrometheusRule"]
     alerts = sorted({a for r in rules_ for a in _dig(r["inputs"], "spec.groups[].rules[].alert") if a})
     tested = tested_alerts() if alerts else set()
