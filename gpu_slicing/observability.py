@@ -366,7 +366,8 @@ def panels(cfg: StackConfig, pools: Iterable[Any]) -> tuple[Panel, ...]:
               'sum by (namespace, pod) (DCGM_FI_DEV_FB_USED{pod!=""})', "{{namespace}}/{{pod}}", "decmbytes",
               "memory each pod uses on its slice (MiB; none on H100/H200 MIG slices, see the panel above)"),
         Panel("Utilization and memory", "Idle slices held by pods (engine < 1% over 1h)", "stat",
-              'count by (GPU_I_PROFILE) (max_over_time(DCGM_FI_PROF_GR_ENGINE_ACTIVE{pod!=""}[1h]) < 0.01)',
+              f'count by (GPU_I_PROFILE) (max by ({HELD_SLICE}) '
+              f'(max_over_time(DCGM_FI_PROF_GR_ENGINE_ACTIVE{{pod!=""}}[1h])) < 0.01)',
               "{{GPU_I_PROFILE}}", "short", "slices paid for and held, but unused"),
         Panel("MIG state per node", "MIG layout and state per node", "table",
               f'max by (node, {POOL}, {MIG_CONFIG}, {MIG_STATE}) (kube_node_labels{{{MIG_CONFIG}!=""}})', "", "short",
