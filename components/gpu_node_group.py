@@ -76,6 +76,7 @@ class GpuNodeGroup(pulumi.ComponentResource):
             taints=[{"key": t["key"], "value": t["value"], "effect": "NO_SCHEDULE"} for t in pool.taints],
             launch_template={"id": lt.id, "version": lt.latest_version.apply(str)},
             tags=tags(cluster_name, **{POOL_LABEL: cfg.name}, **change_tags),
-            opts=child(self, depends_on=attachments, transforms=[node_group_child(cfg.update_strategy, FIXED_AT_CREATION)]),
+            opts=child(self, depends_on=attachments,
+                       transforms=[node_group_child(cfg.update_strategy, FIXED_AT_CREATION)]),
         )
         self.register_outputs({"nodeGroup": cfg.name})

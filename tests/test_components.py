@@ -158,7 +158,8 @@ def test_a_node_groups_update_strategy_comes_from_its_config(dev):
     ng = r.one("eks:index:ManagedNodeGroup", "gpu-dev-p4d-balanced")
     assert ng.options["children"][NODE_GROUP]["inputs"]["updateConfig"] == {"maxUnavailable": 1,
                                                                             "updateStrategy": "DEFAULT"}
-    assert {"max_unavailable", "update_strategy"} <= set(aws.eks.NodeGroupUpdateConfigArgs.__init__.__code__.co_varnames)
+    fields = aws.eks.NodeGroupUpdateConfigArgs.__init__.__code__.co_varnames
+    assert {"max_unavailable", "update_strategy"} <= set(fields)
 
 
 def test_the_node_group_transform_adds_to_what_the_plugin_sets_and_leaves_other_children_alone():
@@ -174,5 +175,6 @@ def test_the_node_group_transform_adds_to_what_the_plugin_sets_and_leaves_other_
     out = transform(pulumi.ResourceTransformArgs(True, NODE_GROUP, "ng", {"subnetIds": ["subnet-a"]}, opts))
     assert out.opts.ignore_changes == ["scalingConfig.desiredSize", "subnetIds"]
     assert out.props == {"subnetIds": ["subnet-a"], "updateConfig": {"maxUnavailable": 1, "updateStrategy": "MINIMAL"}}
-    other = pulumi.ResourceTransformArgs(True, "aws:ec2/launchTemplate:LaunchTemplate", "lt", {}, pulumi.ResourceOptions())
+    other = pulumi.ResourceTransformArgs(True, "aws:ec2/launchTemplate:LaunchTemplate", "lt", {},
+                                         pulumi.ResourceOptions())
     assert transform(other) is None

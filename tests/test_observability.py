@@ -56,7 +56,7 @@ def test_operator_values_point_the_exporter_at_our_list_with_pod_mapping(dev):
     values = operator_values(cfg, resolve_pools(cfg))["dcgmExporter"]
     assert values["config"] == {"name": "gpu-slicing-dcgm-metrics"}
     assert {"name": "DCGM_EXPORTER_KUBERNETES", "value": "true"} in values["env"]
-    assert values["serviceMonitor"] == {"enabled": False}  # ours replaces it: one scrape, the exporter's pod labels kept
+    assert values["serviceMonitor"] == {"enabled": False}  # ours replaces it: one scrape, exporter pod labels kept
 
 
 def test_without_observability_a_mig_stack_still_gets_the_list_but_keeps_the_operators_service_monitor(dev):
@@ -576,7 +576,8 @@ def test_check_says_h100_mig_slices_have_no_framebuffer_series(record):
     assert "p4d-balanced" in f["message"] and "#512" in f["message"] and "#380" in f["message"]
     assert "DCGM_FI_DEV_FB_USED" in f["message"] and "panels stay empty" in f["message"]
     cfg[NS + "observability"] = {"enabled": False}  # nothing shows the empty panels: said, not warned
-    assert [f["severity"] for f in _findings(record, cfg, "observability.exporter") if "#512" in f["message"]] == ["info"]
+    found = _findings(record, cfg, "observability.exporter")
+    assert [f["severity"] for f in found if "#512" in f["message"]] == ["info"]
 
 
 def test_check_flags_an_alert_without_a_test(record):

@@ -239,7 +239,8 @@ class RecordingMonitor(pmocks.MockMonitor):
         """What the request's transforms make of the children a packaged component creates: per child type,
         the options they add (ignoreChanges) and the inputs they add or change."""
         out: dict[str, Any] = {}
-        fns = [self.callbacks.transforms[cb.token] for cb in request.transforms if cb.token in self.callbacks.transforms]
+        known = self.callbacks.transforms
+        fns = [known[cb.token] for cb in request.transforms if cb.token in known]
         for child in REMOTE_CHILDREN.get(request.type, ()) if fns else ():
             given = rpc.deserialize_properties(request.object)
             props, opts = dict(given), pulumi.ResourceOptions()
