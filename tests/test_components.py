@@ -101,6 +101,7 @@ def _system_node_group(dev, **changes):
     return r.one("eks:index:ManagedNodeGroup")
 
 
+@pytest.mark.slow
 def test_a_system_node_group_change_only_creation_takes_is_a_new_name(dev):
     """m7i.large -> m7i.xlarge is a new node group (instance types are create-only): under the old fixed name
     `<cluster>-system` the create collided with the running group. Now the name changes with it, so the
