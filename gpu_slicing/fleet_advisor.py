@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 import re
+import textwrap
 import time
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
@@ -44,6 +45,7 @@ _POD_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,28}[a-z0-9])?$")  # leaves room f
 _GB = re.compile(r"\.(\d+)gb")
 WHOLE: tuple[tuple[str, int], ...] = ()  # the per-GPU configuration "MIG off, the GPU whole"
 Config = tuple[tuple[str, int], ...]  # profile counts on one GPU, sorted; WHOLE for a whole GPU
+WIDTH = 110  # the report's lines are wrapped here
 NOTES = ("Each pod gets one isolated MIG slice (the profile's nominal memory, e.g. the 5gb of 1g.5gb, at least its "
          "memoryGB) or one whole GPU. Time-slicing is not used: it shares a GPU's memory without isolating it.",
          "Host CPU and RAM, and pods per node, are not modelled: check each pod class's CPU and memory requests "
@@ -617,22 +619,13 @@ def _balanced_naive(cands: Sequence[Candidate], pods: Sequence[PodClass]) -> Nai
     if too_big:
         return Naive(strategy, None, reason=f"{', '.join(too_big)} need more than one {c.itype.gpu.name}")
     whole_nodes = -(-sum(p.replicas for p in big) // c.gpus)
-    per_node = [gb for gb in bal for _ in range(c.gpus)]
-    n = 0
-    if small:
-        n = -(-sum(p.replicas for p in small) // len(per_node))
-        while not _fits_sorted(small, per_node * n):
-            n += 1
+    # nested sizes (Hall): n nodes hold the pods iff for each pod size m, the pods of m GB or more number at
+    # most the slices of m GB or more
+    n = max((-(-sum(q.replicas for q in small if q.memory_gb >= p.memory_gb)
+               // (c.gpus * sum(1 for gb in bal if gb >= p.memory_gb))) for p in small), default=0)
     nodes = n + whole_nodes
     return Naive(strategy, round(nodes * c.price, 2), {c.name: nodes} if nodes else {},
                  f"{whole_nodes} all-disabled node(s) for pods larger than a balanced slice" if whole_nodes else "")
-
-
-def _fits_sorted(pods: Sequence[PodClass], slots: Sequence[float]) -> bool:
-    """Pods fit slots (each pod one slot at least its size) iff the k-th largest pod fits the k-th largest slot."""
-    sizes = sorted((p.memory_gb for p in pods for _ in range(p.replicas)), reverse=True)
-    room = sorted(slots, reverse=True)
-    return len(sizes) <= len(room) and all(s <= r for s, r in zip(sizes, room))
 
 
 def _single_type_naive(prog: _Program, start: float) -> Naive:
@@ -655,14 +648,17 @@ def format_fleet_report(plan: FleetPlan) -> str:
     kept = [c for c in plan.candidates if c.name not in plan.dropped]
     lines = ["Pods (GPU memory each): " + ", ".join(f"{c.replicas} x {c.name} {c.memory_gb:g} GB" for c in plan.pods),
              f"Candidates: {len(plan.candidates)} instance types"
-             + (" (every GPU type the catalog knows that this program deploys)" if plan.skipped else ""),
-             "  weighed: " + ", ".join(f"{c.name} ${c.price:,.2f}/h" for c in kept)]
+             + (" (every GPU type the catalog knows that this program deploys)" if plan.skipped else "")]
+    about = ["weighed: " + ", ".join(f"{c.name} ${c.price:,.2f}/h" for c in kept)]
     if plan.dropped:
-        lines.append("  dropped, as the nodes in brackets cost no more and hold as much: "
+        about.append("dropped, as the nodes in brackets cost no more and hold as much: "
                      + ", ".join(f"{t} ({why})" for t, why in plan.dropped.items()))
     for why in dict.fromkeys(plan.skipped.values()):
-        lines.append(f"  left out: {', '.join(t for t, w in plan.skipped.items() if w == why)}: {why}")
-    lines += [*NOTES, "", "Plan:"]
+        about.append(f"left out: {', '.join(t for t, w in plan.skipped.items() if w == why)}: {why}")
+    lines += [textwrap.fill(a, WIDTH, initial_indent="  ", subsequent_indent="    ", break_on_hyphens=False)
+              for a in about]
+    lines += [textwrap.fill(n, WIDTH) for n in NOTES]
+    lines += ["", "Plan:"]
     for p in plan.pools:
         it = INSTANCE_TYPES[p.instance_type]
         head = f"  {p.name}: {p.nodes} x {p.instance_type} ({it.gpu_count} x {it.gpu.name}), ${p.cost_per_hour:,.2f}/h"
