@@ -341,3 +341,13 @@ def test_round_trip_through_make_plan(tmp_path: Path, dev, capsys, demand, karpe
     workloads = json.loads(record.read_text())["capacity"]["workloads"]
     assert workloads and all(w["fits"] for w in workloads), workloads
     assert sum(w["requested"] for w in workloads) == sum(p["replicas"] for p in demand["pods"])
+
+
+def test_the_docs_show_the_issues_example_with_its_real_output(capsys) -> None:
+    doc = (ROOT / "docs" / "advisor.md").read_text()
+    example = ROOT / "bench" / "fleet" / "01-issue-example.yaml"
+    assert yaml.safe_load(example.read_text()) == ISSUE and example.read_text().split("\n", 1)[1] in doc
+    assert advise_main(["--demand", str(example)]) == 0
+    printed = [line for line in capsys.readouterr().out.splitlines() if not line.startswith("solved in ")]
+    shown = doc.split("```text\n", 1)[1].split("```", 1)[0]
+    assert shown.strip() == "\n".join(printed).strip()
