@@ -38,6 +38,8 @@ from .errors import ConfigError, did_you_mean
 from .layouts import LAYOUTS_KEY, parse_custom_layouts
 
 SOLVE_SECONDS = 1.2  # the bar is 2 s per demand on two cores, set-up and the naive choices included
+RETRY_SECONDS = 20.0  # when no fleet at all was found in time (none of the benchmark's demands comes near)
+STACK_MAX_GPU_NODES = 1000  # the most a stack's maxGpuNodes admits (gpu_slicing.config)
 FLEET_KEYS = ("pods", "instanceTypes", "pricePerHour")
 POD_KEYS = ("name", "memoryGB", "replicas")
 MAX_REPLICAS = 10000  # a workload's replicas limit in the stack config
@@ -503,8 +505,10 @@ def advise_fleet(demand: FleetDemand, pool_prefix: str = "advised") -> FleetPlan
     cands = [c for c in all_cands if c.name not in dropped]
     prog = _Program.of(cands, demand.pods)
     solved = prog.solve(None, SOLVE_SECONDS)
-    if solved is None:  # every pod fits some candidate's GPU, so this is the solver's time running out
-        raise RuntimeError("the solver found no fleet in its time limit")
+    if solved is None:  # every pod fits some candidate's GPU: the solver's time ran out before a first fleet
+        solved = prog.solve(None, RETRY_SECONDS)
+    if solved is None:
+        raise RuntimeError(f"the solver found no fleet in {RETRY_SECONDS:g} s")
     total, bound, nodes, gpus = solved
     pools = _pools(prog, nodes, gpus, pool_prefix)
     _assign(pools, demand.pods)
@@ -680,7 +684,11 @@ def format_fleet_report(plan: FleetPlan) -> str:
             lines.append(f"    Caution: {it.arch} nodes: the pods there need {it.arch} images")
     verdict = "optimal" if plan.gap == 0 else f"at most ${plan.gap:,.2f}/h above the optimum (the solver's time ran out)"
     lines += ["", f"Total: ${plan.cost_per_hour:,.2f}/h on {plan.total_nodes} node(s)",
-              f"Lower bound: ${plan.lower_bound:,.2f}/h, proven by ILP; {verdict}", "", "Naive choices:"]
+              f"Lower bound: ${plan.lower_bound:,.2f}/h, proven by ILP; {verdict}"]
+    if plan.total_nodes > STACK_MAX_GPU_NODES:
+        lines.append(f"Caution: one stack runs at most {STACK_MAX_GPU_NODES} GPU nodes (maxGpuNodes): split the "
+                     "pools over stacks")
+    lines += ["", "Naive choices:"]
     for n in plan.naive:
         if n.cost_per_hour is None:
             lines.append(f"  {n.strategy}: cannot serve the pods ({n.reason})")
