@@ -272,9 +272,10 @@ def default_skip_reason(it: InstanceType) -> str | None:
     """Why a catalog type is not a default candidate, or None. Refused types (p6e-gb200) are not in the
     catalog's instance types at all; a type whose GPU the AMI's driver cannot run is left out too."""
     if it.fraction is not None:
-        return (f"fractional vGPUs ({it.gpu.name}): EC2 reports 0 GPUs for them, so Karpenter "
-                "launches them only with a NodeOverlay, and one is neither a MIG slice nor a whole GPU; "
-                "name one in instanceTypes to weigh it (its memory counts as its fraction of the GPU)")
+        return (f"fractional vGPUs: each is a share of an {it.gpu.name} (its memory partitioned, its compute shared "
+                "with the other shares), neither a MIG slice nor a whole GPU, and EC2 reports 0 GPUs for it "
+                "(Karpenter launches it only with a NodeOverlay); name one in instanceTypes to weigh it (its "
+                "memory counts as its fraction of the GPU's)")
     try:
         check_instance_type(it.name, "instanceTypes")
     except ConfigError as e:

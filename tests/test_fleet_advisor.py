@@ -232,6 +232,14 @@ def test_types_that_are_never_cheaper_are_dropped_and_the_optimum_kept() -> None
     assert (cheap.cost_per_hour, nodes_of(cheap)) == (46.88, {"p5.48xlarge": 1, "p5.4xlarge": 1})
 
 
+def test_pools_stop_at_100_nodes_and_a_fleet_over_a_stacks_1000_says_so() -> None:
+    plan = fleet([("a", 20, 1001)], ["g6.xlarge"])
+    assert [p.nodes for p in plan.pools] == [100] * 10 + [1]
+    assert len({p.name for p in plan.pools}) == 11
+    assert "one stack runs at most 1000 GPU nodes" in format_fleet_report(plan)
+    assert "at most 1000" not in format_fleet_report(fleet([("a", 20, 1000)], ["g6.xlarge"]))
+
+
 def test_fractional_vgpus_only_when_named() -> None:
     plan = fleet([("tiny", 3, 1)])
     assert "g6f.large" in plan.skipped and "g6f.large" not in {c.name for c in plan.candidates}
