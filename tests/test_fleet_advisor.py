@@ -133,13 +133,11 @@ SMALL_TYPES = ["p5.4xlarge", "g6.xlarge", "g5.xlarge", "g6e.xlarge", "g7e.2xlarg
 @pytest.mark.slow
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(types=st.lists(st.sampled_from(SMALL_TYPES), min_size=1, max_size=3, unique=True),
-       pods=st.lists(st.tuples(st.sampled_from([3, 5, 10, 12, 20, 24, 35, 40, 48, 70, 80, 90]), st.integers(1, 3)),
+       pods=st.lists(st.tuples(st.sampled_from([3, 5, 10, 12, 20, 24, 35, 40, 48, 70, 80, 90]), st.integers(1, 2)),
                      min_size=1, max_size=3),
        factors=st.lists(st.sampled_from([0.25, 0.5, 1.0, 1.0, 3.0]), min_size=3, max_size=3))
 def test_the_optimum_matches_a_brute_force(types, pods, factors) -> None:
     classes = [(f"c{i}", float(m), r) for i, (m, r) in enumerate(pods)]
-    if sum(r for _, _, r in classes) > 6:
-        return
     biggest = max(catalog.INSTANCE_TYPES[t].gpu.memory_gib for t in types)
     prices = {t: round(catalog.INSTANCE_TYPES[t].on_demand_usd_per_hour * f, 2) for t, f in zip(types, factors)}
     if any(m > biggest for _, m, _ in classes):
@@ -150,6 +148,14 @@ def test_the_optimum_matches_a_brute_force(types, pods, factors) -> None:
     want = brute_force_cost(classes, types, prices)
     assert (plan.cost_per_hour, plan.lower_bound, plan.gap) == (want, want, 0)
     assert_valid(plan)
+
+
+@pytest.mark.slow
+def test_importing_the_fleet_advisor_leaves_scipy_for_when_it_solves() -> None:
+    """`make advise` on a bad pods file must not pay SciPy's import (~0.8 s)."""
+    from conftest import printed
+
+    assert printed("import sys; sys.path.insert(0, '.'); import tools.advise; print('scipy' in sys.modules)") == "False"
 
 
 def test_brute_force_sees_the_mig_geometry() -> None:
