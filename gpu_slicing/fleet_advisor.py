@@ -378,7 +378,7 @@ def level(gb: float, memories: Sequence[float]) -> int:
 
 
 @lru_cache(maxsize=None)
-def level_configs(model: GpuModel, gpu_memory_gb: float, mig: bool,
+def level_configs(model: GpuModel, whole_gb: float, mig: bool,
                   memories: tuple[float, ...]) -> tuple[tuple[tuple[int, ...], Config], ...]:
     """The per-GPU configurations worth using for pods of `memories` (distinct, ascending): for each, the
     slots at or above each level (suffix counts) and one configuration of profiles that has them.
@@ -390,7 +390,7 @@ def level_configs(model: GpuModel, gpu_memory_gb: float, mig: bool,
     by name, so layouts come out named where they can.
     """
     nlev = len(memories)
-    whole = level(gpu_memory_gb, memories)
+    whole = level(whole_gb, memories)
     found: dict[tuple[int, ...], Config] = {}
 
     def add(config: Config, levels: Sequence[int]) -> None:
