@@ -37,7 +37,9 @@ from .config import MAX_POOL_NODES, NAMESPACE
 from .errors import ConfigError, did_you_mean
 from .layouts import LAYOUTS_KEY, parse_custom_layouts
 
-SOLVE_SECONDS = 1.2  # the issue's bar is 2 s per demand on two cores, set-up and the naive choices included
+BUDGET_SECONDS = 1.8  # the issue's bar is 2 s per demand on two cores: the solves below share this
+SOLVE_SECONDS = 1.2  # of which the cheapest fleet may take
+NAIVE_MIN_SECONDS = 0.05  # each single-type fleet gets at least this, even past the budget
 POLISH_SECONDS = 0.3  # the fewest layouts at the optimum's node counts, a safety limit beside POLISH_NODES
 POLISH_NODES = 200
 RETRY_SECONDS = 20.0  # when no fleet at all was found in time (none of the benchmark's demands comes near)
@@ -537,7 +539,8 @@ def advise_fleet(demand: FleetDemand, pool_prefix: str = "advised") -> FleetPlan
     if solved is None:
         raise RuntimeError(f"the solver found no fleet in {RETRY_SECONDS:g} s")
     total, bound, nodes, gpus = solved
-    polished = prog.solve(None, POLISH_SECONDS, nodes_fixed=nodes)
+    polished = prog.solve(None, min(POLISH_SECONDS, max(start + BUDGET_SECONDS - time.perf_counter(), 0.05)),
+                          nodes_fixed=nodes)
     if polished is not None:
         gpus = polished[3]
     pools = _pools(prog, nodes, gpus, pool_prefix)
@@ -663,11 +666,12 @@ def _balanced_naive(cands: Sequence[Candidate], pods: Sequence[PodClass]) -> Nai
 
 
 def _single_type_naive(prog: _Program, start: float) -> Naive:
-    """The cheapest fleet of one instance type (each candidate's own optimum, by the same program)."""
+    """The cheapest fleet of one instance type (each candidate's own optimum, by the same program), the
+    candidates sharing what is left of the time budget; one whose time runs out counts with its best fleet."""
     best: tuple[float, str, int] | None = None
     for i, c in enumerate(prog.cands):
-        left = start + 2 * SOLVE_SECONDS - time.perf_counter()
-        solved = prog.solve([i], min(0.3, max(left, 0.05)))
+        left = (start + BUDGET_SECONDS - time.perf_counter()) / (len(prog.cands) - i)
+        solved = prog.solve([i], max(left, NAIVE_MIN_SECONDS))
         if solved is not None and (best is None or solved[0] < best[0]):
             best = (solved[0], c.name, solved[2][i])
     if best is None:
