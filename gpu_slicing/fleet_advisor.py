@@ -294,6 +294,8 @@ def candidates(demand: FleetDemand) -> tuple[list[Candidate], dict[str, str]]:
         names = []
         for name, it in INSTANCE_TYPES.items():
             why = default_skip_reason(it)
+            if why is None and catalog_price(it) is None and name not in demand.prices:
+                why = "in no price table this program keeps: give it a pricePerHour to weigh it"
             if why is None:
                 names.append(name)
             else:

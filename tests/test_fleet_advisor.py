@@ -290,6 +290,11 @@ def test_a_type_in_no_price_table_needs_a_price(monkeypatch) -> None:
     priced = advise_fleet(load_fleet_demand({**raw, "pricePerHour": {"g6.xlarge": 0.5}}))
     assert priced.cost_per_hour == 0.5
     assert priced.stack_config()["config"]["gpu-slicing:pricePerHour"] == {"g6.xlarge": 0.5}
+    # among the default candidates such a type is left out, saying why, unless priced
+    default = advise_fleet(load_fleet_demand({"pods": raw["pods"]}))
+    assert "no price table" in default.skipped["g6.xlarge"] and "g6.xlarge" not in {c.name for c in default.candidates}
+    assert "g6.xlarge" in {c.name for c in advise_fleet(load_fleet_demand(
+        {"pods": raw["pods"], "pricePerHour": {"g6.xlarge": 0.5}})).candidates}
 
 
 # --- output: JSON, stack config, CLI --------------------------------------------------------------------------
