@@ -159,15 +159,23 @@ class FleetPlan:
         return sum(p.nodes for p in self.pools)
 
     def workloads(self) -> list[dict[str, Any]]:
-        """One workload per (pod class, pool, slice): `<class>` when the class has one, else `<class>-<n>`."""
+        """One workload per (pod class, pool, slice): `<class>` when the class has one, else `<class>-<n>`
+        (n skipping the names of other classes)."""
         pieces: dict[str, list[tuple[str, str | None, int]]] = {c.name: [] for c in self.pods}
         for p in self.pools:
             for cls, profile, n in p.pods:
                 pieces[cls].append((p.name, profile, n))
         out = []
+        used = set(pieces)  # a piece never takes another class's name (class "a-1" beside class "a" in two pieces)
         for cls, parts in pieces.items():
-            for k, (pool, profile, n) in enumerate(parts, 1):
-                w: dict[str, Any] = {"name": cls if len(parts) == 1 else f"{cls}-{k}"}
+            k = 0
+            for pool, profile, n in parts:
+                name = cls
+                while len(parts) > 1 and name in used:
+                    k += 1
+                    name = f"{cls}-{k}"
+                used.add(name)
+                w: dict[str, Any] = {"name": name}
                 w |= {"profile": profile} if profile else {"gpus": 1}
                 out.append(w | {"replicas": n, "pool": pool})
         return out

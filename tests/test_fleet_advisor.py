@@ -246,6 +246,14 @@ def test_pools_stop_at_100_nodes_and_a_fleet_over_a_stacks_1000_says_so() -> Non
     assert "at most 1000" not in format_fleet_report(fleet([("a", 20, 1000)], ["g6.xlarge"]))
 
 
+def test_workload_names_stay_unique_when_a_class_is_split() -> None:
+    # 9 pods of 70 GB: one p5.48xlarge node (8 whole GPUs, $55.04) and one p5.4xlarge ($6.88) at a p5.48 discount
+    plan = fleet([("a", 70, 9), ("a-1", 70, 1)], ["p5.48xlarge", "p5.4xlarge"], {"p5.48xlarge": 40.0})
+    names = [w["name"] for w in plan.workloads()]
+    assert len(names) == len(set(names)) and "a-1" in names
+    assert sum(w["replicas"] for w in plan.workloads()) == 10
+
+
 def test_fractional_vgpus_only_when_named() -> None:
     plan = fleet([("tiny", 3, 1)])
     assert "g6f.large" in plan.skipped and "g6f.large" not in {c.name for c in plan.candidates}
