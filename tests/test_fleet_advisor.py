@@ -352,22 +352,28 @@ def _merge(base: dict, advised: dict) -> dict:
 @pytest.mark.parametrize("demand, karpenter", [
     (ISSUE, False),
     ({"pods": ISSUE["pods"] + [{"name": "vision", "memoryGB": 40, "replicas": 3}]}, True),
+    (yaml.safe_load((ROOT / "bench" / "fleet" / "05-reserved-discounts.yaml").read_text()), False),
 ])
 def test_round_trip_through_make_plan(tmp_path: Path, dev, capsys, demand, karpenter) -> None:
-    """The CLI's stack config merged into the dev stack, then the offline plan (`make plan`'s tools.plan.main)."""
+    """The CLI's stack config merged into the dev stack, then the offline plan (`make plan`'s tools.plan.main):
+    every workload fits, and node groups cost what the advisor said (at the demand's prices, carried over)."""
     path = tmp_path / "demand.yaml"
     path.write_text(yaml.safe_dump(demand))
-    out = tmp_path / "advised.yaml"
-    assert advise_main(["--demand", str(path), "--stack-out", str(out)] + (["--karpenter"] if karpenter else [])) == 0
+    out, advice = tmp_path / "advised.yaml", tmp_path / "advice.json"
+    assert advise_main(["--demand", str(path), "--stack-out", str(out), "--json", str(advice)]
+                       + (["--karpenter"] if karpenter else [])) == 0
     stack_file = tmp_path / "Pulumi.advised.yaml"
     stack_file.write_text(yaml.safe_dump({"config": _merge(dev, yaml.safe_load(out.read_text())["config"])}))
     record = tmp_path / "plan.json"
     from tools import plan
 
     assert plan.main(["--config", str(stack_file), "--json", str(record), "--quiet"]) == 0
-    workloads = json.loads(record.read_text())["capacity"]["workloads"]
+    capacity = json.loads(record.read_text())["capacity"]
+    workloads = capacity["workloads"]
     assert workloads and all(w["fits"] for w in workloads), workloads
     assert sum(w["requested"] for w in workloads) == sum(p["replicas"] for p in demand["pods"])
+    if not karpenter:
+        assert capacity["usdPerHour"] == json.loads(advice.read_text())["costPerHour"]
 
 
 def test_the_docs_show_the_issues_example_with_its_real_output(capsys) -> None:
