@@ -562,6 +562,7 @@ def advise_fleet(demand: FleetDemand, pool_prefix: str = "advised") -> FleetPlan
 
 
 def _check_fits(pods: Sequence[PodClass], cands: Sequence[Candidate]) -> None:
+    """A pod gets at most one GPU: one larger than every candidate's GPU is an error naming it."""
     biggest = max(cands, key=lambda c: (c.gpu_memory_gb, -c.price))
     for i, c in enumerate(pods):
         if c.memory_gb > biggest.gpu_memory_gb:
@@ -589,7 +590,7 @@ def _pools(prog: _Program, nodes: Sequence[int], gpus: Sequence[Sequence[int]], 
         rest += [WHOLE] * ((nodes[i] - used) * c.gpus - len(rest))
         for k in range(0, len(rest), c.gpus):
             chunk = rest[k:k + c.gpus]
-            key = tuple((cfg, chunk.count(cfg)) for cfg in dict.fromkeys(chunk))
+            key = tuple(sorted((cfg, chunk.count(cfg)) for cfg in set(chunk)))  # equal nodes, one key
             layouts[key] = layouts.get(key, 0) + 1
         family = c.itype.family
         for layout, n in sorted(layouts.items(), key=lambda kv: -kv[1]):
