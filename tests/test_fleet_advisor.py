@@ -246,6 +246,23 @@ def test_pools_stop_at_100_nodes_and_a_fleet_over_a_stacks_1000_says_so() -> Non
     assert "at most 1000" not in format_fleet_report(fleet([("a", 20, 1000)], ["g6.xlarge"]))
 
 
+def test_a_solve_cut_short_states_its_gap(monkeypatch) -> None:
+    """When HiGHS's time runs out the bound is its dual bound: the report and JSON state the gap."""
+    from gpu_slicing import fleet_advisor
+
+    solve = fleet_advisor._Program.solve
+
+    def short(self, only, seconds, nodes_fixed=None):
+        found = solve(self, only, seconds, nodes_fixed)
+        return found if found is None or only is not None else (found[0], found[1] - 10.0, *found[2:])
+
+    monkeypatch.setattr(fleet_advisor._Program, "solve", short)
+    plan = advise_fleet(load_fleet_demand(ISSUE))
+    assert (plan.cost_per_hour, plan.lower_bound, plan.gap) == (61.44, 51.44, 10.0)
+    assert "at most $10.00/h above the optimum" in format_fleet_report(plan)
+    assert plan.to_json()["gap"] == 10.0
+
+
 def test_workload_names_stay_unique_when_a_class_is_split() -> None:
     # 9 pods of 70 GB: one p5.48xlarge node (8 whole GPUs, $55.04) and one p5.4xlarge ($6.88) at a p5.48 discount
     plan = fleet([("a", 70, 9), ("a-1", 70, 1)], ["p5.48xlarge", "p5.4xlarge"], {"p5.48xlarge": 40.0})
