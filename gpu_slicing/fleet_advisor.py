@@ -275,7 +275,7 @@ def _pod(i: int, raw: Any) -> PodClass:
     replicas = raw.get("replicas", 1)
     if isinstance(replicas, bool) or not isinstance(replicas, int) or not 1 <= replicas <= MAX_REPLICAS:
         raise ConfigError(f"{key}.replicas", replicas, f"the number of pods: an integer from 1 to {MAX_REPLICAS}")
-    return PodClass(name, float(mem), replicas)
+    return PodClass(name, mem, replicas)
 
 
 # --- candidates ------------------------------------------------------------------------------------------
