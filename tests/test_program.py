@@ -95,7 +95,7 @@ def test_launch_templates_require_imdsv2_and_encrypt_the_root_volume(dev_runs, m
 @pytest.mark.parametrize("mode", MODES)
 def test_cluster_inputs(dev_runs, mode):
     c = dev_runs[mode].one("eks:index:Cluster").inputs
-    assert c["name"] == "gpu-dev" and c["version"] == "1.34"
+    assert c["name"] == "gpu-dev" and c["version"] == "1.35"
     assert c["authenticationMode"] == "API"
     assert c["skipDefaultNodeGroup"] is True
     assert c["publicAccessCidrs"] == ["0.0.0.0/0"]  # reachable from a laptop and hosted CI (FACTS 10)
