@@ -850,6 +850,56 @@ def render(report: dict, base_label: str, head_label: str) -> str:
 
 # --- CLI ------------------------------------------------------------------------------------------------------
 
+def _environment(requirements: bytes) -> str:
+    """A Python that has the ref's requirements: this one when they are the working tree's, else a virtualenv
+    cached by the requirements' hash (built once, with pip, under ~/.cache/gpu-slicing/venvs)."""
+    here = ROOT_DIR / "requirements.txt"
+    if here.exists() and here.read_bytes() == requirements:
+        return sys.executable
+    import hashlib
+    import os
+
+    cache = Path(os.environ.get("GPU_SLICING_VENV_CACHE", Path.home() / ".cache" / "gpu-slicing" / "venvs"))
+    venv = cache / hashlib.sha256(requirements).hexdigest()[:16]
+    python = venv / "bin" / "python"
+    if not (venv / ".installed").exists():
+        venv.mkdir(parents=True, exist_ok=True)
+        (venv / "requirements.txt").write_bytes(requirements)
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        subprocess.run([str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-r",
+                        str(venv / "requirements.txt")], check=True)
+        (venv / ".installed").touch()
+    return str(python)
+
+
+def plan_at_ref(ref: str, stack_file: str, config: Mapping[str, Any]) -> Plan:
+    """The base as it runs today: the program at `ref` (its files by `git archive`, in a temporary directory)
+    plans its own stack file there, in a subprocess with that program's requirements."""
+    import os
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="gpu-slicing-base-") as tmp:
+        archive = subprocess.run(["git", "archive", "--format=tar", ref], cwd=ROOT_DIR, capture_output=True,
+                                 check=True).stdout
+        subprocess.run(["tar", "-x", "-C", tmp], input=archive, check=True)
+        src = Path(tmp)
+        if not (src / stack_file).exists():
+            return Plan({}, {}, {}, error=f"{stack_file} does not exist at {ref}")
+        req = src / "requirements.txt"
+        python = _environment(req.read_bytes() if req.exists() else b"")
+        out = src / "base-plan.json"
+        env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+        args = [python, "-m", "tools.plan", "--config", str(src / stack_file), "--json", str(out)]
+        if "--quiet" in (src / "tools" / "plan.py").read_text():
+            args.append("--quiet")
+        run = subprocess.run(args, cwd=src, capture_output=True, text=True, env=env)
+        if not out.exists():  # exit 2: the stack does not plan under its own program
+            return Plan({}, {}, {}, error=(run.stderr or run.stdout).strip())
+        record = json.loads(out.read_text())
+    regs = record.get("resources") or []
+    return Plan(dict(config), {r["urn"]: r for r in regs}, record.get("capacity") or {}, order=[r["urn"] for r in regs])
+
+
 def load_config(spec: str, default_path: Path) -> tuple[dict, str]:
     """A stack file's `config:`; `git:<ref>` reads `default_path` as it is at that ref."""
     if spec.startswith("git:"):
@@ -868,6 +918,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--stack", default="dev", help="head stack: Pulumi.<stack>.yaml (default dev)")
     ap.add_argument("--config", help="head stack file instead")
     ap.add_argument("--json", help="also write the report here")
+    ap.add_argument("--same-program", action="store_true",
+                    help="with git:<ref>, plan the ref's stack file with the working tree's program (faster; "
+                         "blind to changes in the program itself)")
     args = ap.parse_args(argv)
     t0 = time.perf_counter()
     head_path = Path(args.config) if args.config else ROOT_DIR / f"Pulumi.{args.stack}.yaml"
@@ -878,7 +931,17 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     head_cfg, head_label = load_config(str(head_path), head_path)
     stack = head_path.name.removeprefix("Pulumi.").removesuffix(".yaml")
-    base, head = plan(base_cfg, stack), plan(head_cfg, stack)
+    if args.base.startswith("git:") and not args.same_program:
+        rel = head_path.resolve().relative_to(ROOT_DIR).as_posix()
+        try:
+            base = plan_at_ref(args.base[4:], rel, base_cfg)
+        except (OSError, subprocess.CalledProcessError) as e:
+            print(f"error: cannot plan {args.base}: {getattr(e, 'stderr', '') or e}", file=sys.stderr)
+            return 2
+        base_label += " (its own program)"
+    else:
+        base = plan(base_cfg, stack)
+    head = plan(head_cfg, stack)
     for p, label in ((base, base_label), (head, head_label)):
         if p.error:
             print(f"error: {label} does not plan: " + p.error.replace("\n", "\n  "), file=sys.stderr)
