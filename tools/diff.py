@@ -233,10 +233,13 @@ def diff_resources(base: Plan, head: Plan) -> list[dict]:
     return list(out.values())
 
 
-def _dig(r: dict, path: str) -> Any:
-    v: Any = r["inputs"]
+def _dig(r: dict | None, path: str) -> Any:
+    v: Any = (r or {}).get("inputs")
     for part in path.split("."):
-        v = v.get(part) if isinstance(v, dict) else None
+        if isinstance(v, list) and part.isdigit():
+            v = v[int(part)] if int(part) < len(v) else None
+        else:
+            v = v.get(part) if isinstance(v, dict) else None
     return v
 
 
@@ -382,6 +385,8 @@ def diff_pools(base: Plan, head: Plan, resources: list[dict]) -> list[dict]:
     bp, hp = _pools(base), _pools(head)
     cluster_upgrade = next((r for r in resources if r["type"] == CLUSTER and "version" in r["changed"]), None)
     whole_cluster = cluster_replaced(resources)
+    plugin = [p for r in resources if r["type"] == RELEASE and r["op"] == "update" and "gpu-operator" in r["name"]
+              for p in r["changed"] if p.startswith(("values.mig.strategy", "values.devicePlugin"))]
     out = []
     for name in list(dict.fromkeys([*hp, *bp])):
         b, h = bp.get(name), hp.get(name)
@@ -411,6 +416,13 @@ def diff_pools(base: Plan, head: Plan, resources: list[dict]) -> list[dict]:
             peak = _node_group_impact(entry, _node_group(base, name), _node_group(head, name), by_urn, b, h)
         else:
             peak = _node_pool_impact(entry, base, head, name, by_urn, cluster_upgrade, b, h)
+        if b and h and b.get("perNode") != h.get("perNode"):
+            entry["slicesPerNode"] = {"before": b.get("perNode"), "after": h.get("perNode")}
+        if entry["impact"] == "none" and plugin and h is not None:
+            entry.update(why=f"GPU Operator values changed ({', '.join(plugin)}): the device plugin on the pool's "
+                             "nodes restarts with the new config and advertises its slices anew; running pods keep "
+                             "their devices", slicesAway=f"new pods wait ~{DEVICE_PLUGIN_MIN} min while the device "
+                                                         "plugin restarts")
         entry["cost"]["peak"] = round(peak, 2)
         pool = h or b
         entry["quota"] = {"vcpus": entry["peakNodes"] * _vcpus(pool), "pInstances": _p_family(pool)}
@@ -476,6 +488,10 @@ def _node_group_impact(entry: dict, old: dict | None, new: dict | None, by_urn: 
                      + ("; removed nodes are drained" if after < before else ""))
         return low
     entry["why"] = "changed in place, no node replaced: " + ", ".join(r["changed"])
+    if any(p.endswith("device-plugin.config") for p in labels):
+        entry["slicesAway"] = (f"new pods wait ~{DEVICE_PLUGIN_MIN} min: the live nodes' label changes in place "
+                               "(UpdateNodegroupConfig) and the device plugin switches to the new sharing config; "
+                               "running pods keep their devices")
     return low
 
 
@@ -805,6 +821,10 @@ def render(report: dict, base_label: str, head_label: str) -> str:
         if p["impact"] != "none" and p["peakNodes"] > max(p["nodes"], p["nodesAfter"]) and p["quota"]["pInstances"]:
             lines.append(f"    at the peak {p['peakNodes']} node(s): {p['quota']['vcpus']} vCPUs of the account's "
                          "running P-instance quota (On-Demand or Spot, by the pool's capacity type)")
+        if p.get("slicesPerNode"):
+            per = p["slicesPerNode"]
+            fmt = lambda d: ", ".join(f"{v} x {k}" for k, v in sorted((d or {}).items()) if v) or "none"  # noqa: E731
+            lines.append(f"    per node: {fmt(per['before'])} -> {fmt(per['after'])}")
         if p.get("slicesAway"):
             lines.append(f"    slices away: {p['slicesAway']}")
     if report.get("kubernetes") and report["kubernetes"]["before"] != report["kubernetes"]["after"]:
