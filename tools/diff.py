@@ -780,8 +780,7 @@ def compare(base: Plan, head: Plan) -> dict:
     cp = version["controlPlane"] if version else {"before": 0.0, "after": 0.0}
     cost = {"before": round(sum(p["cost"]["before"] for p in pools), 2),
             "after": round(sum(p["cost"]["after"] for p in pools), 2),
-            "peak": round(sum(p["cost"]["peak"] for p in pools), 2),
-            "controlPlane": cp}
+            "peak": round(sum(p["cost"]["peak"] for p in pools), 2)}
     quota = sum(p["quota"]["vcpus"] for p in pools if p["quota"]["pInstances"])
     head_lines = headlines(base, head, resources)
     if version and version["refused"]:
@@ -792,7 +791,7 @@ def compare(base: Plan, head: Plan) -> dict:
     dangerous = [p["name"] for p in pools if p["impact"] == "reconfigure-in-place"]
     collisions = [p["name"] for p in pools if p.get("collides")] + [
         r["name"] for r in resources if r.get("collides") and r["type"] != MNG]
-    return {"headlines": head_lines, "resources": resources, "pools": pools,
+    return {"headlines": head_lines, "resources": resources, "pools": pools, "controlPlanePerHour": cp,
             "workloads": diff_workloads(base, head, resources, pools), "costPerHour": cost,
             "pInstanceVcpusAtPeak": quota, "verification": jobs, "kubernetes": version,
             "order": [f"{r['op']} {r['type'].split(':')[-1]} {r['name']}" for r in resources],
@@ -861,7 +860,7 @@ def render(report: dict, base_label: str, head_label: str) -> str:
                       "replaced; keep them by adding to the head stack (merge into gpuOperator, remove once "
                       "`kubectl get nodes -L nvidia.com/mig.config` no longer shows them):", block.rstrip()]
     c = report["costPerHour"]
-    cp = c.get("controlPlane") or {"before": 0.0, "after": 0.0}
+    cp = report.get("controlPlanePerHour") or {"before": 0.0, "after": 0.0}
     lines += ["", f"GPU cost per hour (list prices): before ${c['before']:.2f}, after ${c['after']:.2f}, "
                   f"peak during the change ${c['peak']:.2f}; EKS control plane ${cp['before']:.2f} -> "
                   f"${cp['after']:.2f}; P-instance vCPUs at the peak: {report.get('pInstanceVcpusAtPeak', 0)}"]
