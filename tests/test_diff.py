@@ -724,3 +724,72 @@ def test_eks_surge_from_the_update_config(update_config, subnets, surge):
     ng = {"inputs": {"subnetIds": [f"s{i}" for i in range(subnets)], **({"updateConfig": update_config}
                                                                         if update_config else {})}}
     assert diff.surge_of(ng)[0] == surge
+
+
+# --- a change in the program itself: the git base is planned by its own program --------------------------------
+
+def project_repo(tmp_path):
+    """A git repository holding this project as it is (tracked and new files), committed once: the base."""
+    import shutil
+    import subprocess
+
+    from conftest import ROOT
+
+    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT, capture_output=True,
+                           text=True, check=True).stdout.split()
+    repo = tmp_path / "repo"
+    for f in files:
+        src = ROOT / f
+        if f.startswith(".venv") or not src.is_file():
+            continue
+        (repo / f).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(src, repo / f)
+    git = lambda *a: subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@example.com", *a],  # noqa: E731
+                                    cwd=repo, check=True, capture_output=True)
+    git("init", "-q")
+    git("add", "-A")
+    git("commit", "-qm", "base")
+    return repo
+
+
+def run_diff(repo, *extra) -> tuple[int, dict, str]:
+    import subprocess
+    import sys
+
+    out = repo / "d.json"
+    run = subprocess.run([sys.executable, "-m", "tools.diff", "--base", "git:HEAD", "--stack", "dev", "--json",
+                          str(out), *extra], cwd=repo, capture_output=True, text=True, timeout=300)
+    assert out.exists(), run.stderr
+    return run.returncode, json.loads(out.read_text()), run.stdout
+
+
+def pin(repo, name: str, old: str, new: str) -> None:
+    cfg = repo / "gpu_slicing" / "config.py"
+    text = cfg.read_text()
+    assert f'{name} = "{old}"' in text
+    cfg.write_text(text.replace(f'{name} = "{old}"', f'{name} = "{new}"'))
+
+
+@pytest.mark.slow
+def test_pins_bumped_in_code_show_what_they_do_against_a_git_base(tmp_path):
+    """The monthly AMI pin in code: every Karpenter node drifts (FACTS 8: the al2023@ alias is in the
+    EC2NodeClass); read with the head's program on both sides it would be "nothing changes". A chart pin in
+    code: the release upgrades in place, no node moves."""
+    repo = project_repo(tmp_path)
+    pin(repo, "AMI_ALIAS_VERSION", "v20261118", "v20261201")
+    status, r, out = run_diff(repo)
+    assert status == 0 and "(its own program)" in out
+    assert pools(r) == {"p4d-balanced": "none", "p4d-small": "rolling-replace"}
+    [nc] = r["resources"]
+    assert nc["type"].endswith("EC2NodeClass") and nc["rolls"] and nc["changed"] == ["spec.amiSelectorTerms.0.alias"]
+    assert r["costPerHour"] == {"before": 2 * P4D, "after": 2 * P4D, "peak": 3 * P4D}
+    assert [w["restarts"] for w in r["workloads"]] == [0, 0, 0, 56]
+    status, blind, _ = run_diff(repo, "--same-program")
+    assert status == 0 and blind["resources"] == []  # the old reading: both sides the working tree's program
+    pin(repo, "AMI_ALIAS_VERSION", "v20261201", "v20261118")
+    pin(repo, "KUBE_PROMETHEUS_STACK_VERSION", "88.5.3", "88.6.0")
+    status, r, _ = run_diff(repo)
+    assert status == 0 and set(pools(r).values()) == {"none"}
+    assert [(x["name"], x["op"], x["changed"]) for x in r["resources"]] == [
+        ("gpu-dev-observability", "update", ["version"])]
+    assert r["costPerHour"]["peak"] == 2 * P4D
