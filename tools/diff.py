@@ -928,7 +928,8 @@ def load_config(spec: str, default_path: Path) -> tuple[dict, str]:
                               text=True, check=True).stdout
         return dict((yaml.safe_load(text) or {}).get("config") or {}), f"{rel} at {ref}"
     path = Path(spec)
-    return dict((yaml.safe_load(path.read_text()) or {}).get("config") or {}), str(path)
+    label = path.resolve().relative_to(ROOT_DIR) if path.resolve().is_relative_to(ROOT_DIR) else path
+    return dict((yaml.safe_load(path.read_text()) or {}).get("config") or {}), str(label)
 
 
 def main(argv: list[str] | None = None) -> int:
