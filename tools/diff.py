@@ -596,8 +596,8 @@ def _gpu_limits(d: dict | None) -> set[str]:
 
 def _restart_reasons(old: dict | None, new: dict | None, r: dict | None) -> list[str]:
     """Why a Deployment's running pods are replaced, from what changed in its pod template."""
-    if r is None or old is None or new is None:
-        return []
+    if r is None or old is None or new is None or r.get("newCluster"):
+        return []  # an object recreated in a new cluster: its pool's line says why its pods go
     if r["op"] == "replace":
         return [f"Deployment replaced ({r['why']})"]
     out = []
@@ -620,6 +620,7 @@ def diff_workloads(base: Plan, head: Plan, resources: list[dict], pools: list[di
     hw = {w["name"]: w for w in head.capacity.get("workloads", [])}
     by_urn = {r["urn"]: r for r in resources}
     impact = {p["name"]: p for p in pools}
+    whole_cluster = cluster_replaced(resources)
     out = []
     for name in dict.fromkeys([*hw, *bw]):
         b, h = bw.get(name), hw.get(name)
@@ -633,8 +634,9 @@ def diff_workloads(base: Plan, head: Plan, resources: list[dict], pools: list[di
         for pool in (b or {}).get("pools") or []:
             p = impact.get(pool)
             if p and p["impact"] in ("rolling-replace", "blue-green", "delete", "reconfigure-in-place"):
-                why.insert(0, f"node replaced ({p['impact']} of {pool})" if p["impact"] != "reconfigure-in-place"
-                           else f"MIG layout changed under them on {pool}")
+                why.insert(0, "the cluster is replaced: destroyed with it, created again in the new one"
+                           if whole_cluster else f"node replaced ({p['impact']} of {pool})"
+                           if p["impact"] != "reconfigure-in-place" else f"MIG layout changed under them on {pool}")
         if old is not None and new is None:
             why = ["workload removed"]
         entry["restarts"] = running if why else 0
