@@ -637,10 +637,10 @@ def diff_workloads(base: Plan, head: Plan, resources: list[dict], pools: list[di
                 why.insert(0, "the cluster is replaced: destroyed with it, created again in the new one"
                            if whole_cluster else f"node replaced ({p['impact']} of {pool})"
                            if p["impact"] != "reconfigure-in-place" else f"MIG layout changed under them on {pool}")
+        entry["restarts"] = running if why and new is not None else 0
+        entry["restartWhy"] = why if new is not None else []
         if old is not None and new is None:
-            why = ["workload removed"]
-        entry["restarts"] = running if why else 0
-        entry["restartWhy"] = why
+            entry["stops"] = running
         out.append(entry)
     return out
 
@@ -844,12 +844,14 @@ def render(report: dict, base_label: str, head_label: str) -> str:
         if r["op"] == "replace" or r.get("rolls") or r.get("interrupts") or r.get("collides"):
             lines.append(f"       why: {r['why']}")
     moved = [w for w in report["workloads"] if w["before"] != w["after"] or w["pool"]["before"] != w["pool"]["after"]
-             or w.get("restarts")]
+             or w.get("restarts") or w.get("stops")]
     lines += ["", "Workloads:" if moved else "Workloads: no pod restarts, no fit changes"]
     for w in moved:
         line = f"  {w['name']:<20} {w['before']} -> {w['after']}"
         if w.get("restarts"):
             line += f"; {w['restarts']} pod(s) restart: {'; '.join(w['restartWhy'])}"
+        if w.get("stops"):
+            line += f"; its {w['stops']} pod(s) stop"
         lines.append(line + (f"  ({w['message']})" if w.get("message") else ""))
     for j in report.get("verification", []):
         lines.append(f"  verification: {j['text']}")
