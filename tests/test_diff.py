@@ -24,10 +24,10 @@ def expected_surge(p: diff.Plan, name: str) -> int:
     updateStrategy MINIMAL none; else the larger of twice the zones (subnets) it spans and maxUnavailable
     (1 when no updateConfig is set)."""
     ng = next(r for r in p.resources.values() if r["name"] == name and r["type"] == diff.MNG)
-    uc = ng["inputs"].get("updateConfig") or {}
-    if uc.get("updateStrategy") == "MINIMAL":
+    uc = {k.replace("_", "").lower(): v for k, v in (ng["inputs"].get("updateConfig") or {}).items()}
+    if uc.get("updatestrategy") == "MINIMAL":
         return 0
-    return max(2 * len(ng["inputs"]["subnetIds"]), int(uc.get("maxUnavailable") or 1))
+    return max(2 * len(ng["inputs"]["subnetIds"]), int(uc.get("maxunavailable") or 1))
 
 
 def plan(cfg: dict) -> diff.Plan:
@@ -224,9 +224,10 @@ def test_karpenter_version_bump_upgrades_releases_and_touches_no_node(monkeypatc
     r = case(lambda c: c["gpu-slicing:karpenter"].update(version="1.15.0"))
     assert set(pools(r).values()) == {"none"}
     # both the controller and the CRDs move (CRDs first: Karpenter's upgrade guide); nothing else changes
-    assert sorted((x["type"], x["name"], x["op"], x["changed"]) for x in r["resources"]) == [
-        ("kubernetes:helm.sh/v3:Release", "gpu-dev-karpenter", "update", ["version"]),
-        ("kubernetes:helm.sh/v3:Release", "gpu-dev-karpenter-crd", "update", ["version"])]
+    assert [(x["type"], x["name"], x["op"], x["changed"]) for x in r["resources"]] == [
+        ("kubernetes:helm.sh/v3:Release", "gpu-dev-karpenter-crd", "update", ["version"]),
+        ("kubernetes:helm.sh/v3:Release", "gpu-dev-karpenter", "update", ["version"])]
+    assert not r["fails"] and r["headlines"] == []
     assert r["costPerHour"]["peak"] == r["costPerHour"]["before"]
 
 
@@ -724,6 +725,15 @@ def test_eks_surge_from_the_update_config(update_config, subnets, surge):
     ng = {"inputs": {"subnetIds": [f"s{i}" for i in range(subnets)], **({"updateConfig": update_config}
                                                                         if update_config else {})}}
     assert diff.surge_of(ng)[0] == surge
+
+
+def test_eks_surge_with_a_percentage():
+    """maxUnavailablePercentage 50 of 10 nodes is 5 at a time; twice 3 zones (6) is larger."""
+    ng = {"inputs": {"subnetIds": ["a", "b", "c"], "scalingConfig": {"desiredSize": 10},
+                     "updateConfig": {"maxUnavailablePercentage": 50}}}
+    assert diff.surge_of(ng)[0] == 6
+    ng["inputs"]["updateConfig"]["maxUnavailablePercentage"] = 100
+    assert diff.surge_of(ng)[0] == 10
 
 
 # --- a change in the program itself: the git base is planned by its own program --------------------------------

@@ -367,11 +367,15 @@ def _p_family(pool: dict | None) -> bool:
 def surge_of(ng: dict) -> tuple[int, str, int]:
     """(extra nodes EKS launches at once, the strategy in words, zones spanned) for a managed node group's
     rolling update, from the `updateConfig` it is registered with (absent: maxUnavailable 1, DEFAULT)."""
-    uc = ng["inputs"].get("updateConfig") or {}
-    zones = len(ng["inputs"].get("subnetIds") or []) if isinstance(ng["inputs"].get("subnetIds"), list) else 3
-    zones = zones or 3
-    unavailable = int(uc.get("maxUnavailable") or EKS_DEFAULT_MAX_UNAVAILABLE)
-    if str(uc.get("updateStrategy", "DEFAULT")).upper() == "MINIMAL":
+    raw = ng["inputs"].get("updateConfig") or ng["inputs"].get("update_config") or {}
+    uc = {k.replace("_", "").lower(): v for k, v in raw.items()} if isinstance(raw, dict) else {}
+    subnets = ng["inputs"].get("subnetIds")
+    zones = len(subnets) if isinstance(subnets, list) and subnets else 3  # unknown at preview: a region's usual 3
+    desired = int(((ng["inputs"].get("scalingConfig") or {}).get("desiredSize")) or 1)
+    pct = uc.get("maxunavailablepercentage")
+    unavailable = int(uc.get("maxunavailable") or (-(-int(pct) * desired // 100) if pct else 0)
+                      or EKS_DEFAULT_MAX_UNAVAILABLE)
+    if str(uc.get("updatestrategy") or "DEFAULT").upper() == "MINIMAL":
         return 0, (f"updateStrategy MINIMAL: up to {unavailable} node(s) terminated before their replacements "
                    "launch (no surge, no extra quota; the slices are away for a whole boot and MIG setup)"), zones
     surge = max(EKS_SURGE_PER_AZ * zones, unavailable)
