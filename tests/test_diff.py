@@ -715,6 +715,9 @@ def test_drift_windows_in_words():
     assert diff.drift_window(np_) == "drifted nodes are replaced one at a time, only daily 22:30-00:30 UTC"
     np_["inputs"]["spec"]["disruption"]["budgets"] = karpenter.disruption_budgets(None, None)
     assert diff.drift_window(np_) == "drifted nodes are replaced one at a time, at any time"
+    assert diff.drift_pace(np_) == 1
+    np_["inputs"]["spec"]["disruption"]["budgets"] = [{"nodes": "3", "reasons": ["Drifted"]}]
+    assert diff.drift_pace(np_) == 3 and "3 at a time" in diff.drift_window(np_)
 
 
 @pytest.mark.parametrize("update_config,subnets,surge", [(None, 3, 6), (None, 2, 4), ({"maxUnavailable": 10}, 3, 10),

@@ -364,6 +364,12 @@ def _p_family(pool: dict | None) -> bool:
     return (pool or {}).get("launch", {}).get("instanceType", "").startswith("p")
 
 
+def _quota_name(pool: dict | None) -> str:
+    """The EC2 running-instances vCPU quota the pool's type counts against (EC2 quotas by family)."""
+    t = (pool or {}).get("launch", {}).get("instanceType", "")
+    return "P" if t.startswith("p") else "G and VT" if t.startswith(("g", "vt")) else "Standard"
+
+
 def surge_of(ng: dict) -> tuple[int, str, int]:
     """(extra nodes EKS launches at once, the strategy in words, zones spanned) for a managed node group's
     rolling update, from the `updateConfig` it is registered with (absent: maxUnavailable 1, DEFAULT)."""
@@ -429,7 +435,8 @@ def diff_pools(base: Plan, head: Plan, resources: list[dict]) -> list[dict]:
                                                          "plugin restarts")
         entry["cost"]["peak"] = round(peak, 2)
         pool = h or b
-        entry["quota"] = {"vcpus": entry["peakNodes"] * _vcpus(pool), "pInstances": _p_family(pool)}
+        entry["quota"] = {"vcpus": entry["peakNodes"] * _vcpus(pool), "pInstances": _p_family(pool),
+                          "family": _quota_name(pool)}
         out.append(entry)
     return out
 
@@ -514,6 +521,16 @@ def _at(minute: int, weekly: bool) -> str:
     return (f"{_DAYS[day]} " if weekly else "") + f"{rest // 60:02d}:{rest % 60:02d}"
 
 
+def drift_pace(np: dict | None) -> int:
+    """How many drifted nodes Karpenter replaces at once (each replacement launched before its old node goes):
+    the NodePool's always-active Drifted budget (a count, or a percentage taken as at least one node);
+    without one, Karpenter's default budget of 10%, at least one."""
+    budgets = [b for b in (_dig(np, "spec.disruption.budgets") or []) if not b.get("schedule")
+               and (not b.get("reasons") or "Drifted" in b["reasons"])]
+    nodes = str(budgets[0]["nodes"]) if budgets else "10%"
+    return max(1, int(nodes)) if nodes.isdigit() else 1
+
+
 def drift_window(np: dict | None) -> str:
     """The NodePool's Drifted budgets in words: how many drifted nodes go at a time, and when."""
     import re
@@ -574,12 +591,13 @@ def _node_pool_impact(entry: dict, base: Plan, head: Plan, name: str, by_urn: di
         reasons.append("cluster version (the al2023@ alias resolves to the new Kubernetes version's AMI, after the "
                        "control plane)")
     if reasons:
-        entry.update(impact="rolling-replace", peakNodes=max(before, after) + (1 if before else 0), why=(
+        extra = min(drift_pace(np_new), before)
+        entry.update(impact="rolling-replace", peakNodes=max(before, after) + extra, why=(
             f"drift: {', '.join(reasons)}; Karpenter replaces the pool's {before} node(s), launching each "
             f"replacement before it drains the old node; {drift_window(np_new)} (Karpenter docs, disruption)"),
             slicesAway="none beyond a pod restart: Karpenter drains a drifted node only once its replacement is "
                        "initialized with the slices its pods request")
-        return low + (ph if before else 0.0)
+        return low + extra * ph
     if before != after:
         entry.update(impact="scale", why=f"Karpenter launches for the workloads: {before} -> {after} node(s)")
     return low
@@ -823,9 +841,10 @@ def render(report: dict, base_label: str, head_label: str) -> str:
                      f"${p['cost']['before']:.2f}/h -> ${p['cost']['after']:.2f}/h (peak ${p['cost']['peak']:.2f}/h)")
         if p["why"]:
             lines.append(f"    {p['why']}")
-        if p["impact"] != "none" and p["peakNodes"] > max(p["nodes"], p["nodesAfter"]) and p["quota"]["pInstances"]:
+        if p["impact"] != "none" and p["peakNodes"] > max(p["nodes"], p["nodesAfter"]):
             lines.append(f"    at the peak {p['peakNodes']} node(s): {p['quota']['vcpus']} vCPUs of the account's "
-                         "running P-instance quota (On-Demand or Spot, by the pool's capacity type)")
+                         f"running {p['quota'].get('family', 'P')}-instance quota (On-Demand or Spot, by the pool's "
+                         "capacity type)")
         if p.get("slicesPerNode"):
             per = p["slicesPerNode"]
             fmt = lambda d: ", ".join(f"{v} x {k}" for k, v in sorted((d or {}).items()) if v) or "none"  # noqa: E731
