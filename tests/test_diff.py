@@ -806,3 +806,10 @@ def test_pins_bumped_in_code_show_what_they_do_against_a_git_base(tmp_path):
     assert [(x["name"], x["op"], x["changed"]) for x in r["resources"]] == [
         ("gpu-dev-observability", "update", ["version"])]
     assert r["costPerHour"]["peak"] == 2 * P4D
+
+
+@pytest.mark.slow
+def test_a_region_change_rebuilds_the_stack_and_says_so_first():
+    r = case(lambda c: c.update({"aws:region": "us-west-2"}))
+    assert first_loud_line(r).startswith("!! THE REGION CHANGES (us-east-1 -> us-west-2)") and r["fails"]
+    assert pools(r) == {"p4d-balanced": "delete", "p4d-small": "delete"}

@@ -809,6 +809,12 @@ def compare(base: Plan, head: Plan) -> dict:
     head_lines = headlines(base, head, resources)
     if version and version["refused"]:
         head_lines.insert(0, {"fatal": True, "urn": "", "text": f"EKS REFUSES THIS UPGRADE: {version['refused']}"})
+    regions = [p.config.get("aws:region", "us-east-1") for p in (base, head)]
+    if base.config and head.config and regions[0] != regions[1]:
+        head_lines.insert(0, {"fatal": True, "urn": "", "text": (
+            f"THE REGION CHANGES ({regions[0]} -> {regions[1]}): every AWS resource of the stack is created anew in "
+            f"{regions[1]} (pulumi-aws: the provider's region is where each resource lives) and the old ones, the "
+            "cluster and everything in it, are destroyed")})
     jobs = verification(head, resources, pools)
     head_lines += [{"fatal": True, "urn": "", "text": f"A STEP WAITS FOR A SLICE THAT FREES ONLY AFTER IT: {j['text']}"}
                    for j in jobs if j["blocked"]]
