@@ -813,3 +813,31 @@ def test_a_region_change_rebuilds_the_stack_and_says_so_first():
     r = case(lambda c: c.update({"aws:region": "us-west-2"}))
     assert first_loud_line(r).startswith("!! THE REGION CHANGES (us-east-1 -> us-west-2)") and r["fails"]
     assert pools(r) == {"p4d-balanced": "delete", "p4d-small": "delete"}
+
+
+def test_a_weekly_window_across_midnight():
+    from gpu_slicing import karpenter
+
+    np_ = {"inputs": {"spec": {"disruption": {"budgets": karpenter.disruption_budgets("0 22 * * 6", "4h")}}}}
+    assert diff.drift_window(np_) == "drifted nodes are replaced one at a time, only Sat 22:00-Sun 02:00 UTC"
+
+
+def test_the_base_program_runs_in_an_environment_of_its_own_requirements(tmp_path, monkeypatch):
+    """The working tree's interpreter when the ref's requirements.txt is the same; else a virtualenv built once
+    per requirements hash (the calls to venv and pip recorded here, not run)."""
+    import hashlib
+    import sys
+
+    (tmp_path / "requirements.txt").write_bytes(b"pulumi>=3\n")
+    monkeypatch.setattr(diff, "ROOT_DIR", tmp_path)
+    monkeypatch.setenv("GPU_SLICING_VENV_CACHE", str(tmp_path / "cache"))
+    calls = []
+    monkeypatch.setattr(diff.subprocess, "run", lambda args, **kw: calls.append(args))
+    assert diff._environment(b"pulumi>=3\n") == sys.executable and calls == []
+    older = b"pulumi>=3\npulumi-eks==3.9\n"
+    python = diff._environment(older)
+    venv = tmp_path / "cache" / hashlib.sha256(older).hexdigest()[:16]
+    assert python == str(venv / "bin" / "python")
+    assert calls[0][1:] == ["-m", "venv", str(venv)] and calls[1][1:5] == ["-m", "pip", "install", "--quiet"]
+    assert (venv / "requirements.txt").read_bytes() == older
+    assert diff._environment(older) == python and len(calls) == 2  # cached: built once

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import subprocess
 import sys
 import time
@@ -510,8 +511,6 @@ _DAYS = ("Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat")
 
 
 def _minutes(d: str) -> int:
-    import re
-
     m = re.fullmatch(r"(?:(\d+)h)?(?:(\d+)m)?", d or "")
     return int(m.group(1) or 0) * 60 + int(m.group(2) or 0) if m else 0
 
@@ -521,26 +520,29 @@ def _at(minute: int, weekly: bool) -> str:
     return (f"{_DAYS[day]} " if weekly else "") + f"{rest // 60:02d}:{rest % 60:02d}"
 
 
+def _drift_budgets(np: dict | None) -> tuple[list[dict], list[dict]]:
+    """A NodePool's budgets that apply to drift: (always active, scheduled)."""
+    budgets = [b for b in (_dig(np, "spec.disruption.budgets") or [])
+               if not b.get("reasons") or "Drifted" in b["reasons"]]
+    return [b for b in budgets if not b.get("schedule")], [b for b in budgets if b.get("schedule")]
+
+
 def drift_pace(np: dict | None) -> int:
     """How many drifted nodes Karpenter replaces at once (each replacement launched before its old node goes):
     the NodePool's always-active Drifted budget (a count, or a percentage taken as at least one node);
     without one, Karpenter's default budget of 10%, at least one."""
-    budgets = [b for b in (_dig(np, "spec.disruption.budgets") or []) if not b.get("schedule")
-               and (not b.get("reasons") or "Drifted" in b["reasons"])]
-    nodes = str(budgets[0]["nodes"]) if budgets else "10%"
+    always, _ = _drift_budgets(np)
+    nodes = str(always[0]["nodes"]) if always else "10%"
     return max(1, int(nodes)) if nodes.isdigit() else 1
 
 
 def drift_window(np: dict | None) -> str:
-    """The NodePool's Drifted budgets in words: how many drifted nodes go at a time, and when."""
-    import re
-
-    budgets = [b for b in (_dig(np, "spec.disruption.budgets") or []) if not b.get("reasons")
-               or "Drifted" in b["reasons"]] if np else []
-    always = [b for b in budgets if not b.get("schedule")]
-    pace = {"0": "never", "1": "one at a time"}.get(str(always[0]["nodes"]), f"{always[0]['nodes']} at a time") \
-        if always else "10% at a time (Karpenter's default budget)"
-    closed = [b for b in budgets if b.get("schedule") and str(b.get("nodes")) == "0"]
+    """The NodePool's Drifted budgets in words: how many drifted nodes go at a time, and when (a `nodes: "0"`
+    scheduled budget closes the rest of the day or week, as gpu_slicing.karpenter writes the window)."""
+    always, scheduled = _drift_budgets(np)
+    pace = ({"0": "never", "1": "one at a time"}.get(str(always[0]["nodes"]), f"{always[0]['nodes']} at a time")
+            if always else "10% at a time (Karpenter's default budget)")
+    closed = [b for b in scheduled if str(b.get("nodes")) == "0"]
     if not closed:
         return f"drifted nodes are replaced {pace}, at any time"
     b = closed[0]
@@ -549,12 +551,11 @@ def drift_window(np: dict | None) -> str:
         return f"drifted nodes are replaced {pace}, except during {b['schedule']} for {b.get('duration')}"
     weekly = m.group(3) != "*"
     start = (int(m.group(3)) * 1440 if weekly else 0) + int(m.group(2)) * 60 + int(m.group(1))
-    length = _minutes(b.get("duration", ""))
     period = 7 * 1440 if weekly else 1440
-    opens, shut = start + length, start + period
-    return (f"drifted nodes are replaced {pace}, only {'' if weekly else 'daily '}{_at(opens, weekly)}-"
-            f"{_at(shut, weekly and (shut - opens) >= 1440 or (weekly and _at(opens, True)[:3] != _at(shut, True)[:3]))}"
-            " UTC")
+    opens, shuts = _at(start + _minutes(b.get("duration", "")), weekly), _at(start + period, weekly)
+    if weekly and opens[:3] == shuts[:3]:
+        shuts = shuts[4:]
+    return f"drifted nodes are replaced {pace}, only {'' if weekly else 'daily '}{opens}-{shuts} UTC"
 
 
 def _node_pool_impact(entry: dict, base: Plan, head: Plan, name: str, by_urn: dict, cluster_upgrade: dict | None,
