@@ -166,7 +166,7 @@ def test_node_groups_and_karpenter_nodes_are_hardened_alike(dev_runs):
 
 # --- names a running fleet carries: a change to how they are made replaces every GPU node group ------------
 
-README = (ROOT / "README.md").read_text()
+README = (ROOT / "README.md").read_text() + (ROOT / "docs" / "changing-a-running-stack.md").read_text()
 LABEL_PROGRAM = ("import sys; sys.path.insert(0, '.'); from gpu_slicing.layouts import parse_custom_layouts; "
                  "print(parse_custom_layouts({'p4d-half-small': [{'devices': [0, 1, 2, 3], 'profiles': {'1g.5gb': 7}}, "
                  "{'devices': [4, 5, 6, 7], 'profiles': {'4g.20gb': 1, '3g.20gb': 1}}]})['p4d-half-small'].name)")

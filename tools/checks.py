@@ -148,6 +148,27 @@ def mig_unconfirmed(config: Mapping[str, Any], resources: list[dict]) -> Iterabl
                      else "every placement table used was read off hardware or taken from NVIDIA's guide"))
 
 
+@check
+def eks_calendar(config: Mapping[str, Any], resources: list[dict]) -> Iterable[Finding]:
+    """Where the cluster's Kubernetes version stands today (a past-support version is a config error already):
+    in extended support the control plane costs six times as much, added here to the plan's GPU cost."""
+    from gpu_slicing import calendar
+
+    s = stack(config)
+    minor, karpenter = s.config.cluster.kubernetes_version, s.config.karpenter.version
+    cp = calendar.control_plane_usd_per_hour(minor)
+    cost = (f"cost per hour: GPU nodes {s.capacity.usd_per_hour:.2f} + control plane {cp:.2f} = "
+            f"{s.capacity.usd_per_hour + cp:.2f} USD")
+    if calendar.phase(minor) == "extended":
+        yield finding("calendar.extended-support", "warning", f"{calendar.describe(minor)}; {cost}; upgrade one "
+                      "minor at a time (make diff shows the order)")
+    else:
+        yield finding("calendar.extended-support", "info", f"{calendar.describe(minor)}; {cost}")
+    if s.config.karpenter.enabled and not calendar.karpenter_supports(minor, karpenter):
+        yield finding("calendar.karpenter", "error", f"Karpenter {karpenter} does not support Kubernetes {minor} "
+                      f"(needs >= {calendar.BY_MINOR[minor].karpenter_min}, Karpenter docs, compatibility)")
+
+
 # --- Kubernetes: built-in objects against the OpenAPI schema of the cluster's version -----------------
 
 def cluster_version(config: Mapping[str, Any], resources: list[dict]) -> str | None:
