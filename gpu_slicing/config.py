@@ -25,7 +25,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticCustomError, PydanticUndefined, core_schema
 
-from . import catalog, changes, layouts
+from . import calendar, catalog, changes, layouts
 from .catalog import MigLayout
 from .errors import ConfigError, did_you_mean, each, raise_all
 
@@ -35,7 +35,9 @@ KARPENTER_VERSION = "1.14.1"
 KUBE_PROMETHEUS_STACK_VERSION = "88.5.3"  # prometheus-community chart; values reviewed in gpu_slicing/observability.py
 # AL2023 EKS-optimized AMI release pinned for Karpenter nodes (`al2023@<version>`); bump deliberately.
 AMI_ALIAS_VERSION = "v20261118"
-SUPPORTED_KUBERNETES_VERSIONS = ("1.31", "1.32", "1.33", "1.34", "1.35")
+# Every minor the calendar knows (the schema's enum); whether EKS still creates it depends on the date.
+SUPPORTED_KUBERNETES_VERSIONS = tuple(v.minor for v in calendar.VERSIONS)
+DEFAULT_KUBERNETES_VERSION = "1.35"  # in standard support until 2027-03-27; Karpenter >= 1.9 supports it
 LOG_TYPES = ("api", "audit", "authenticator", "controllerManager", "scheduler")
 MAX_POOL_NODES = 100  # most nodes of one node group (maxSize) or NodePool (maxNodes)
 CUDA_IMAGE = "nvidia/cuda:12.4.1-base-ubuntu22.04"
@@ -362,17 +364,22 @@ def _duration(v: Any, key: str) -> str:
 
 @_schema({"type": "string", "enum": list(SUPPORTED_KUBERNETES_VERSIONS)})
 def _k8s_version(v: Any, key: str) -> str:
+    """A minor EKS creates today (the system clock's date, `calendar.today`): one past extended support is an
+    error with its dates; one in extended support plans, with a warning and its price (tools/checks)."""
+    creatable = calendar.creatable()
     if isinstance(v, (int, float)) and not isinstance(v, bool):
         quoted = f"{v:.2f}"
         fix = (f"quote it: kubernetesVersion: \"{quoted}\"" if quoted in SUPPORTED_KUBERNETES_VERSIONS else
                f"quoted, {quoted} is not supported either: use one of them, e.g. kubernetesVersion: "
-               f"\"{SUPPORTED_KUBERNETES_VERSIONS[-1]}\"")
+               f"\"{DEFAULT_KUBERNETES_VERSION}\"")
         raise ConfigError(key, v, f"a quoted EKS Kubernetes version: YAML read the number {v!r}, not text "
                                   f"(unquoted, 1.30 is the number 1.3); {fix}; "
-                                  "supported: " + ", ".join(SUPPORTED_KUBERNETES_VERSIONS))
+                                  "supported: " + ", ".join(creatable))
     if v not in SUPPORTED_KUBERNETES_VERSIONS:
-        raise ConfigError(key, v, "a quoted EKS Kubernetes version, one of "
-                                  + ", ".join(SUPPORTED_KUBERNETES_VERSIONS))
+        raise ConfigError(key, v, "a quoted EKS Kubernetes version, one of " + ", ".join(creatable))
+    if calendar.phase(v) == "ended":
+        raise ConfigError(key, v, f"a version EKS still creates, one of {', '.join(creatable)}: "
+                                  + calendar.describe(v))
     return v
 
 
@@ -412,8 +419,9 @@ def _like(regex: str, what: str) -> Callable[[Any, str], str]:
 
 class ClusterConfig(_Model):
     name: str = _field("name", check=_name, doc="EKS cluster name; also the Karpenter discovery tag value")
-    kubernetes_version: str = _field("kubernetesVersion", "1.34", check=_k8s_version,
-                                     doc="EKS control-plane version (quote it in YAML)")
+    kubernetes_version: str = _field("kubernetesVersion", DEFAULT_KUBERNETES_VERSION, check=_k8s_version,
+                                     doc="EKS control-plane version (quote it in YAML); past extended "
+                                         "support it is an error, in extended support a warning")
     endpoint_public_access: bool = _field("endpointPublicAccess", True, check=_bool,
                                           doc="expose the API endpoint publicly (restricted by publicAccessCidrs)")
     endpoint_private_access: bool = _field("endpointPrivateAccess", True, check=_bool,
@@ -483,6 +491,11 @@ class NodeGroupConfig(_Model):
     mig_layout_change: str = _field("migLayoutChange", "replace", check=_one_of("replace", "in-place"),
                                     doc="replace: a layout change is a new node group, created before the old one "
                                         "is drained; in-place relabels live nodes (needs allowDisruption)")
+    update_strategy: str = _field("updateStrategy", "MINIMAL", check=_one_of("MINIMAL", "DEFAULT"),
+                                  doc="how EKS rolls the nodes on an AMI, version or launch template update, one "
+                                      "node at a time: MINIMAL terminates a node before launching its replacement "
+                                      "(no extra GPU instances or quota; the pool is a node short meanwhile), "
+                                      "DEFAULT launches replacements first (up to twice the zones at once)")
 
 
 class NodePoolConfig(_Model):
@@ -804,7 +817,9 @@ def aws_names(cfg: StackConfig) -> list[DerivedName]:
     def cluster_named(name: str, limit: int, what: str) -> DerivedName:
         return DerivedName(f"{NAMESPACE}:cluster.name", c, name, limit, what)
 
-    out = [cluster_named(f"{c}-system", EKS_NODEGROUP_NAME_MAX, "EKS node group name of the system node group"),
+    out = [cluster_named(f"{c}-system", EKS_NODEGROUP_NAME_MAX - changes.TOKEN_SUFFIX_LENGTH,
+                         "EKS node group name of the system node group, before the '-<7 hex>' token of what forces "
+                         "its replacement"),
            cluster_named(f"{c}-system-role" + AUTONAME_SUFFIX, IAM_ROLE_NAME_MAX,
                          "IAM role name of the system node group (auto-named)")]
     for i, g in enumerate(cfg.node_groups):

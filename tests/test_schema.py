@@ -210,7 +210,7 @@ def test_every_model_key_is_described_with_its_default(validator):
     """Editors show each key's doc and default on hover; the values come from the model's fields."""
     config = json.loads(SCHEMA_FILE.read_text())["properties"]["config"]["properties"]
     cluster = config["gpu-slicing:cluster"]["properties"]
-    assert cluster["kubernetesVersion"]["default"] == "1.34"
+    assert cluster["kubernetesVersion"]["default"] == "1.35"
     assert cluster["logTypes"]["default"] == ["api", "audit", "authenticator", "controllerManager", "scheduler"]
     assert "default" not in cluster["name"] and config["gpu-slicing:cluster"]["required"] == ["name"]
     pool = config["gpu-slicing:karpenter"]["properties"]["nodePools"]["items"]["properties"]
