@@ -296,7 +296,9 @@ class CapacityPlan:
 def _vcpu_quota(instance_type: str, capacity_type: str) -> str:
     """The name of the EC2 service quota (vCPUs) a GPU instance counts against."""
     family = "P" if instance_type.startswith("p") else "G and VT"
-    return f"All {family} Spot Instance Requests" if capacity_type == "spot" else f"Running On-Demand {family} instances"
+    if capacity_type == "spot":
+        return f"All {family} Spot Instance Requests"
+    return f"Running On-Demand {family} instances"
 
 
 def _pods_cell(p: PoolCapacity) -> str:
@@ -693,8 +695,8 @@ def _pods_text(p: PoolCapacity) -> str:
     t = max(p.types, key=lambda name: p.pods_for_workloads(name) or 0)
     limit = p.pod_limit[t]
     why = "EKS's limit for its network interfaces" if limit == eni_max_pods(t) else "the NodePool's maxPods"
-    return (f"a node of {t} runs at most {limit} pods ({why}), {len(p.daemon_sets)} of them DaemonSets, so {limit - len(p.daemon_sets)} workload pods per "
-            f"node on {p.name}")
+    return (f"a node of {t} runs at most {limit} pods ({why}), {len(p.daemon_sets)} of them DaemonSets, so "
+            f"{limit - len(p.daemon_sets)} workload pods per node on {p.name}")
 
 
 class _Alternatives:

@@ -155,10 +155,11 @@ def _check_shares(share: sharing.Sharing, its: tuple[InstanceType, ...], limits:
     t = min(its, key=lambda it: limits[it.name])
     room = limits[t.name] - len(ds)
     if share.replicas > room:
+        why = "EKS's limit for its network interfaces" if limits[t.name] == catalog.eni_max_pods(t.name) else \
+            "the NodePool's maxPods"
         raise ConfigError(f"{key}.sharing.{share.kind}.replicas", share.replicas,
-                          f"at most {room}: a node of {t.name} runs at most {limits[t.name]} pods (EKS's limit for its "
-                          f"network interfaces{'' if limits[t.name] == catalog.eni_max_pods(t.name) else ', or maxPods'}"
-                          f"), {len(ds)} of them DaemonSets, so more than {room} shares of one GPU or MIG slice could never all be "
+                          f"at most {room}: a node of {t.name} runs at most {limits[t.name]} pods ({why}), {len(ds)} "
+                          f"of them DaemonSets, so more than {room} shares of one GPU or MIG slice could never all be "
                           "held at once")
 
 

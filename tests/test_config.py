@@ -203,7 +203,8 @@ def _stack_text(text: str):
     # a key given twice beside a merge key (<<: *a): the mapping's own, the merged mapping's, the merge key's
     ("config:\n  x:\n    - &a {name: a}\n    - <<: *a\n      name: b\n      name: c\n",
      "x[1].name", "line 5 and again on line 6"),
-    ("config:\n  x:\n    - &a\n      name: a\n      name: b\n    - <<: *a\n", "x[0].name", "line 4 and again on line 5"),
+    ("config:\n  x:\n    - &a\n      name: a\n      name: b\n    - <<: *a\n", "x[0].name",
+     "line 4 and again on line 5"),
     ("config:\n  x:\n    - &a {name: a}\n    - <<: *a\n      <<: *a\n", "x[1].<<", "line 4 and again on line 5"),
 ])
 def test_a_stack_file_pulumi_would_refuse_is_a_config_error(text, key, words):
@@ -214,7 +215,8 @@ def test_a_stack_file_pulumi_would_refuse_is_a_config_error(text, key, words):
 
 @pytest.mark.parametrize("value, shown", [
     ("0.37.0", "'0.37.0'"), (["0.0.0.0/0", "a b", "1.34"], "[0.0.0.0/0, 'a b', '1.34']"),
-    ({"timeSlicing": {"replicas": 4, "renameByDefault": False}}, "{timeSlicing: {replicas: 4, renameByDefault: false}}"),
+    ({"timeSlicing": {"replicas": 4, "renameByDefault": False}},
+     "{timeSlicing: {replicas: 4, renameByDefault: false}}"),
     (("x", None, True), "[x, null, true]"), (3, "3"),
 ])
 def test_errors_show_values_as_a_stack_file_writes_them(value, shown):

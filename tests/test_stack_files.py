@@ -3,8 +3,8 @@
 `tests/stacks/good/*.yaml` plan cleanly (exit 0) and show the per-node figures FACTS gives, declared in
 the file's comments (`# expect-per-node: <pool>[@<instance type>] <resource>=<n> ...`, `# expect-count:
 <resource type>=<n> ...`, `# expect-usd-per-hour: <pool> <usd>|unpriced`, `# expect-zones-in: <region>`,
-`# expect-total-usd-per-hour: <usd>`, `# expect-pods-per-node: <pool> <n>`, `# expect-price-basis: <pool> <basis>`, `# expect-input: <resource
-type> <dotted input path>=<JSON value>`).
+`# expect-total-usd-per-hour: <usd>`, `# expect-pods-per-node: <pool> <n>`, `# expect-price-basis: <pool>
+<basis>`, `# expect-input: <resource type> <dotted input path>=<JSON value>`).
 `tests/stacks/bad/*.yaml` exit 2 with an error naming the key the file declares (`# expect-key: <key>`,
 `<this file>` for the file itself), any `# expect-message:` text and none of the `# expect-no-message:`
 text, "0 resources registered" and never a Python traceback.
