@@ -492,7 +492,7 @@ def nodes_for(per_node: Mapping[str, int], demands: Iterable[Demand], pods_per_n
 # --- the plan -------------------------------------------------------------------------------------
 
 def plan_capacity(pools: Sequence[PoolCapacity], workloads: Sequence[WorkloadDemand],
-                  prices: Mapping[str, float] | None = None) -> CapacityPlan:
+                  prices: Mapping[str, float] | None = None, max_pool_nodes: int | None = None) -> CapacityPlan:
     """Place every workload on the nodes its pools will run and judge it.
 
     A node group's pods get its `desiredSize` nodes and no more; a NodePool's get up to its maximum, on
@@ -501,7 +501,8 @@ def plan_capacity(pools: Sequence[PoolCapacity], workloads: Sequence[WorkloadDem
     one; in contrived overlaps this greedy order can report a shortfall a perfect assignment would avoid.
     Within a pool the count is exact for one-unit pods (the usual MIG request); bigger pods are packed
     first-fit over identical nodes, an upper bound on what the spreading scheduler achieves. `prices`
-    (instance type -> USD per hour) overrides the catalog's on-demand estimates.
+    (instance type -> USD per hour) overrides the catalog's on-demand estimates; no suggestion asks a pool
+    for more than `max_pool_nodes` nodes.
     """
     names = [p.name for p in pools]
     if len(set(names)) != len(names):
@@ -570,7 +571,7 @@ def plan_capacity(pools: Sequence[PoolCapacity], workloads: Sequence[WorkloadDem
         results[w.name] = (capacity, placed)
 
     wanted = _pool_demands(workloads, hosts)
-    alternatives = _Alternatives(wanted)
+    alternatives = _Alternatives(wanted, max_pool_nodes)
     verdicts = []
     for w in workloads:
         capacity, placed = results[w.name]
@@ -675,9 +676,11 @@ def _verdict(w: WorkloadDemand, hosts: list[PoolCapacity], eligible: list[PoolCa
                  else "Karpenter launches no more than the NodePool's maxNodes")
         if pod_bound:
             limit += "; " + "; ".join(_pods_text(p) for p in pod_bound)
+        suggestion = alternatives.suggest(w, eligible)
+        beyond = suggestion is not None and suggestion.startswith(_BEYOND_ANY_POOL)  # then only replicas can change
         return verdict("error", f"does not fit: needs {need}, {capacity} free ({where}{share_text}); "
                                 f"{w.replicas - placed} pods would stay Pending ({limit})",
-                       alternatives.suggest(w, eligible), "desiredSize" if groups else "maxNodes")
+                       suggestion, "replicas" if beyond else "desiredSize" if groups else "maxNodes")
     p = hosts[0]
     if p.kind == "nodePool":
         per_node = p.best_per_node(w.resource) // w.per_replica
@@ -699,13 +702,17 @@ def _pods_text(p: PoolCapacity) -> str:
             f"{limit - len(p.daemon_sets)} workload pods per node on {p.name}")
 
 
+_BEYOND_ANY_POOL = "no pool holds them"
+
+
 class _Alternatives:
     """The smallest change that makes a workload fit without stranding the other workloads of its pool:
     a named layout of the pool's GPU under which every workload the pool must hold fits, or more nodes.
     Per-node figures are cached per plan."""
 
-    def __init__(self, wanted: Mapping[str, list[tuple[str, Demand]]]) -> None:
+    def __init__(self, wanted: Mapping[str, list[tuple[str, Demand]]], max_nodes: int | None = None) -> None:
         self._wanted = wanted
+        self._max_nodes = max_nodes
         self._cache: dict[tuple[str, str, str, Sharing | None], dict[str, int] | None] = {}
 
     def per_node(self, p: PoolCapacity, instance_type: str, layout: MigLayout) -> dict[str, int] | None:
@@ -755,6 +762,13 @@ class _Alternatives:
                 options.append(((n, 1, res.get(w.resource, 0)),
                                 f"layout {name} on {p.name}{size_text}: {name} gives {res.get(w.resource, 0)} "
                                 f"{w.resource} per node, so {n} node(s) hold {w.replicas} pod(s){keep}"))
+        if self._max_nodes is not None:
+            over = [o for o in options if o[0][0] > self._max_nodes]
+            options = [o for o in options if o[0][0] <= self._max_nodes]
+            if over and not options:
+                least = min(o[0][0] for o in over)
+                return (f"{_BEYOND_ANY_POOL}: they need at least {least} nodes, more than the {self._max_nodes} one "
+                        "pool may run; lower the workload's replicas, or spread it over more pools")
         if not options:
             return None
         options.sort(key=lambda o: o[0])

@@ -14,7 +14,7 @@ import functools
 from typing import Any
 
 from . import capacity, karpenter, workloads
-from .config import NAMESPACE, StackConfig
+from .config import MAX_POOL_NODES, NAMESPACE, StackConfig
 from .errors import ConfigError, did_you_mean, each, raise_all
 from .pools import Pool, resolve_each_pool, workload_count, workload_resource
 
@@ -98,7 +98,7 @@ def capacity_plan(cfg: StackConfig, pools):
     """The capacity plan of the stack: what every pool advertises, whether every workload fits, and what
     the nodes that will exist cost."""
     return capacity.plan_capacity(capacity_pools(pools), capacity_workloads(cfg, {p.name: p for p in pools}),
-                                  prices=getattr(cfg, "price_per_hour", None))
+                                  prices=getattr(cfg, "price_per_hour", None), max_pool_nodes=MAX_POOL_NODES)
 
 
 def capacity_pools(pools) -> list:

@@ -142,6 +142,18 @@ def test_the_pod_limit_is_shared_by_every_workload_of_a_node():
     assert "2 pods would stay Pending" in medium.message and "8/node but 16 pods/node" in medium.message
 
 
+def test_a_workload_no_pool_can_hold_names_its_replicas():
+    """1000 pods at 16 per node need ceil(1000 / 16) = 63 nodes; with at most 50 per pool none holds them."""
+    plan = plan_capacity([pool("nodePool", (0, 0, 4))], [WorkloadDemand("w", SLICE, 1, 1000, "p4d")],
+                         max_pool_nodes=50)
+    (w,) = plan.workloads
+    assert (w.level, w.field) == ("error", "replicas")
+    assert w.suggestion.startswith("no pool holds them: they need at least 63 nodes, more than the 50")
+    fits = plan_capacity([pool("nodePool", (0, 0, 4))], [WorkloadDemand("w", SLICE, 1, 1000, "p4d")],
+                         max_pool_nodes=63)
+    assert fits.workloads[0].field == "maxNodes" and "raise maxNodes of p4d to 63" in fits.workloads[0].suggestion
+
+
 def test_karpenter_launches_nodes_for_pods_not_only_for_slices():
     """40 pods at 16 per node: 3 p4d nodes (not the 1 that 56 slices suggest), 3 x 21.96 = 65.88 USD/h."""
     plan = plan_capacity([pool("nodePool", (0, 0, 4))], [WorkloadDemand("w", SLICE, 1, 40, "p4d")])
