@@ -398,9 +398,12 @@ def test_costs_follow_the_plan_prices_and_the_type_karpenter_launches():
 
 
 @pytest.mark.slow
-def test_a_node_group_replaced_under_its_own_name_is_called_a_collision():
-    """Existing-VPC subnets changed: EKS replaces the node group (subnets are not in UpdateNodegroupConfig),
-    and under the same name the create-before-delete replace collides, so the diff fails loudly."""
+def test_changed_subnets_never_replace_a_gpu_node_group_under_its_own_name():
+    """Existing-VPC subnets changed: a node group's subnets are only in EKS CreateNodegroup, so a change would
+    replace it, and under its own name the create-before-delete replace collides (FACTS 13). GPU node groups keep
+    the subnets they were created with (ignoreChanges on the EKS node group), so nothing is replaced and the diff
+    says the new subnets do not reach the group; the system node group's name follows its subnets, so it is a
+    blue/green under a new name, never a collision."""
     def existing(c, subnets):
         c["gpu-slicing:network"] = {"vpcId": "vpc-1", "privateSubnetIds": subnets, "publicSubnetIds": ["subnet-p"]}
 
@@ -409,10 +412,14 @@ def test_a_node_group_replaced_under_its_own_name_is_called_a_collision():
     head = copy.deepcopy(base)
     existing(head, ["subnet-a", "subnet-c"])
     r = diff.compare(plan(base), plan(head))
-    assert "p4d-balanced" in r["collisions"]
+    assert r["collisions"] == []
     (pool,) = [p for p in r["pools"] if p["name"] == "p4d-balanced"]
-    assert pool["collides"] and "collides" in pool["why"]
-    assert "REPLACE COLLIDES" in diff.render(r, "base", "head")
+    assert pool["impact"] == "none"
+    assert not [x for x in r["resources"] if x["name"] == "gpu-dev-p4d-balanced"]
+    assert any("gpu-dev-p4d-balanced keeps its subnetIds" in w for w in r["warnings"])
+    system = [x for x in r["resources"] if x["type"] == diff.MNG and x["name"] == "gpu-dev-system"]
+    assert [x["op"] for x in system] == ["replace"] and "nodeGroupName" in system[0]["changed"]
+    assert "REPLACE COLLIDES" not in diff.render(r, "base", "head")
 
 
 @pytest.mark.slow

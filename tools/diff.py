@@ -92,9 +92,23 @@ def plan(config: Mapping[str, Any], stack: str = "dev") -> Plan:
     run = run_program(config, stack=stack, preview=True)
     if run.error is not None:
         return Plan(dict(config), {}, {}, error=str(run.error))
-    regs = creation_order([r.to_json() for r in run.registrations])
+    regs = [_fold_children(r) for r in creation_order([r.to_json() for r in run.registrations])]
     return Plan(dict(config), {r["urn"]: r for r in regs}, run.outputs.get("capacity") or {},
                 order=[r["urn"] for r in regs])
+
+
+def _fold_children(r: dict) -> dict:
+    """A packaged component's record with what its transforms set on the resource it creates (pulumi-eks's
+    ManagedNodeGroup: the EKS node group's `updateConfig`, its ignored `subnetIds`) folded into its own inputs
+    and ignoreChanges: that is what EKS is asked for, so that is what a change is judged on."""
+    children = (r.get("options") or {}).get("children") or {}
+    if not children:
+        return r
+    inputs, ignored = dict(r["inputs"]), list(r["options"].get("ignoreChanges") or [])
+    for child in children.values():
+        inputs.update(child.get("inputs") or {})
+        ignored += [i for i in child.get("ignoreChanges") or [] if i not in ignored]
+    return {**r, "inputs": inputs, "options": {**r["options"], "ignoreChanges": ignored}}
 
 
 # --- resources ----------------------------------------------------------------------------------------
@@ -788,6 +802,14 @@ def warnings(base: Plan, head: Plan, resources: list[dict]) -> list[str]:
     out = [f"retainedMigLayouts entry {label} is removed: a node still carrying it (check `kubectl get nodes -L "
            "nvidia.com/mig.config`) ends in mig.config.state=failed when its MIG manager restarts; remove it only "
            "once no node shows it" for label in removed_retained(base, head)]
+    for urn, r in head.resources.items():
+        old = base.resources.get(urn)
+        ignored = [i for i in r["options"].get("ignoreChanges") or () if old and r["type"] == MNG
+                   and old["inputs"].get(i) != r["inputs"].get(i)]
+        if ignored:
+            out.append(f"node group {r['name']} keeps its {', '.join(ignored)} (fixed at creation, so that a changed "
+                       "zone lookup never replaces it under its own name): the new value does not reach it; to move "
+                       "it, rename the node group (a new group, created before the old one drains)")
     for r in resources:
         if r.get("unknown"):
             out.append(f"UNKNOWN effect: {r['type']} {r['name']}: {', '.join(r['unknown'])}: {changes.NO_RULE}")
@@ -949,7 +971,7 @@ def plan_at_ref(ref: str, stack_file: str, config: Mapping[str, Any]) -> Plan:
         if not out.exists():  # exit 2: the stack does not plan under its own program
             return Plan({}, {}, {}, error=(run.stderr or run.stdout).strip())
         record = json.loads(out.read_text())
-    regs = record.get("resources") or []
+    regs = [_fold_children(r) for r in record.get("resources") or []]
     return Plan(dict(config), {r["urn"]: r for r in regs}, record.get("capacity") or {}, order=[r["urn"] for r in regs])
 
 
