@@ -152,7 +152,7 @@ def pool_rule_errors(cfg: StackConfig) -> list[ConfigError]:
 
 def dynamic_mig_error(key: str, it: InstanceType, version: str) -> ConfigError:
     """Dynamic MIG (the driver creates slices per claim) is refused everywhere this program deploys."""
-    why = [_feature_refusal("partitionableDevices", version)]
+    why = [] if feature_on("partitionableDevices", version) else [_feature_refusal("partitionableDevices", version)]
     if it.gpu.name.startswith("A100"):
         why.append(f"{it.gpu.name} (Ampere) cannot turn MIG mode on without a GPU reset, so the driver would "
                    "fall back to whole GPUs (driver MIG guide)")

@@ -6,6 +6,7 @@ import math
 from itertools import combinations
 from typing import Iterable, Mapping, Sequence
 
+from .config import NetworkConfig
 from .errors import ConfigError
 
 ZONES_KEY = "gpu-slicing:network.availabilityZones"
@@ -61,3 +62,12 @@ def subnets_for(instance_type: str, subnet_ids: Sequence[str], zones: Sequence[s
     placed in a zone without its type fails to launch there."""
     where = offers.get(instance_type, set())
     return [s for s, z in zip(subnet_ids, zones) if z in where]
+
+
+def subnet_identity(cfg: NetworkConfig) -> dict[str, object]:
+    """What decides the private subnets a node group spanning all of them gets, from config alone (the
+    subnet IDs are unknown until created): a change here changes the node group's subnets, which only a new
+    node group can take (EKS CreateNodegroup), so it belongs in the group's replacement token."""
+    if cfg.existing:
+        return {"privateSubnetIds": sorted(cfg.private_subnet_ids)}
+    return {"vpcCidr": cfg.cidr, "availabilityZones": cfg.availability_zones}

@@ -35,7 +35,7 @@ def test_example_plans_with_no_check_errors_and_valid_claims(tmp_path):
     assert kinds == ["ResourceClaimTemplate"] * 3
     assert any(c["id"] == "dra.claims" and c["message"].startswith("3 DRA claims") for c in record["checks"])
     schema = next(c for c in record["checks"] if c["id"] == "k8s.schema" and c["severity"] == "info")
-    assert "Kubernetes 1.34" in schema["message"]
+    assert "Kubernetes 1.35" in schema["message"]
     driver = next(r for r in record["resources"] if r["type"] == "kubernetes:helm.sh/v3:Release"
                   and r["inputs"]["name"] == "dra-driver-nvidia-gpu")
     assert driver["inputs"]["version"] == "0.5.0"
