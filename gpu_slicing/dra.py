@@ -375,6 +375,17 @@ def claim_resource(w: WorkloadConfig, pool: Pool) -> str:
     return kinds[0] if kinds else _kind(w.profile)
 
 
+def verify_command(w: WorkloadConfig, pool: Pool) -> list[str]:
+    """The verification pod's command: list the devices (`nvidia-smi -L`), then fail unless the claim brought
+    exactly what it asked for: one MIG device of an accepted profile, or `gpus` whole GPUs."""
+    if device_class(pool, w) == MIG_CLASS:
+        accepted = "|".join(re.escape(p) for profiles in _profiles_wanted(w, pool) for p in profiles)
+        test = f"test \"$(nvidia-smi -L | grep -cE '^ +MIG ({accepted}) +Device')\" -eq 1"
+    else:
+        test = f"test \"$(nvidia-smi -L | grep -c '^GPU ')\" -eq {w.gpus or 1}"
+    return ["bash", "-c", f"nvidia-smi -L && {test}"]
+
+
 # --- the driver ---------------------------------------------------------------------------------------
 
 def driver_values(pools: list[Pool], workloads: list[WorkloadConfig]) -> dict[str, Any]:

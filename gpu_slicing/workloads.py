@@ -114,7 +114,8 @@ def verify_job(w: WorkloadConfig, pool: Pool) -> dict[str, Any]:
     pod = pod_spec(one, pool, ["nvidia-smi", "-L"], "OnFailure")
     if pool.allocation == dra.DRA:  # the pod holds a claim from `w`'s own template (or its shared claim)
         one = w.model_copy(update={"name": VERIFY_JOB, "replicas": 1, "do_not_disrupt": False})
-        pod = {**pod_spec(one, pool, ["nvidia-smi", "-L"], "OnFailure"), "resourceClaims": dra.pod_resource_claims(w)}
+        pod = {**pod_spec(one, pool, dra.verify_command(w, pool), "OnFailure"),
+               "resourceClaims": dra.pod_resource_claims(w)}
     return {
         "metadata": {"name": verify_job_name(pool), "namespace": WORKLOADS_NAMESPACE, "labels": labels},
         "spec": {"backoffLimit": 6, "template": {"metadata": {"labels": labels},

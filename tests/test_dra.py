@@ -266,3 +266,25 @@ def test_a_memory_floor_no_slice_meets_is_refused_even_beside_whole_gpus():
     with pytest.raises(ConfigError) as e:
         _half([{"name": "w", "memoryGB": 80, "pool": "p5"}])
     assert e.value.key == "gpu-slicing:workloads[0].memoryGB"
+
+
+def test_the_dra_verification_job_fails_unless_the_claim_brought_an_accepted_device():
+    """nvidia-smi -L prints a MIG device as '  MIG 2g.20gb  Device  0: (UUID: ...)' under its GPU."""
+    import subprocess
+
+    from gpu_slicing import workloads
+
+    st = _stack([_p5()], [{"name": "w", "profile": "2g.20gb", "fallbackProfiles": ["3g.40gb"], "pool": "p5"}])
+    job = workloads.verify_job(st.config.workloads[0], st.pool("p5"))
+    pod = job["spec"]["template"]["spec"]
+    assert pod["resourceClaims"] == [{"name": "slice", "resourceClaimTemplateName": "w-slice"}]
+    script = pod["containers"][0]["command"][2]
+    gpu = "GPU 0: NVIDIA H100 80GB HBM3 (UUID: GPU-1)\n"
+
+    def runs(listing: str) -> bool:
+        fake = f"nvidia-smi() {{ printf '%s' '{listing}'; }}; "
+        return subprocess.run(["bash", "-c", fake + script], capture_output=True).returncode == 0
+
+    assert runs(gpu + "  MIG 3g.40gb     Device  0: (UUID: MIG-1)\n")
+    assert not runs(gpu + "  MIG 1g.10gb     Device  0: (UUID: MIG-1)\n")
+    assert not runs(gpu)
