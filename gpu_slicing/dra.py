@@ -192,6 +192,11 @@ def workload_rule(key: str, w: WorkloadConfig, pool: Pool, version: str) -> None
                           f"at most what pool {pool.name}'s largest device has ({_kind_gb(biggest) if biggest else 0}"
                           f" GB, {biggest}): no device of its layout {pool.layout.name} has that much, so the "
                           "claim would never be allocated")
+    room = min(pool.pods_per_node.values(), default=0)
+    if w.claim_sharing is not None and room and w.replicas > room:
+        raise ConfigError(f"{key}.replicas", w.replicas,
+                          f"at most {room}: every replica shares one claim's device, so all of them run on the node "
+                          f"holding it, and a node of pool {pool.name} runs at most {room} workload pods")
     if w.claim_sharing == "timeSlicing" and device_class(pool, w) == MIG_CLASS:
         raise ConfigError(f"{key}.claimSharing", w.claim_sharing,
                           "mps (or none) on a MIG pool: the driver's MIG guide says time-slicing has no effect on MIG "

@@ -288,3 +288,15 @@ def test_the_dra_verification_job_fails_unless_the_claim_brought_an_accepted_dev
     assert runs(gpu + "  MIG 3g.40gb     Device  0: (UUID: MIG-1)\n")
     assert not runs(gpu + "  MIG 1g.10gb     Device  0: (UUID: MIG-1)\n")
     assert not runs(gpu)
+
+
+def test_a_shared_claim_holds_no_more_replicas_than_one_node_runs_pods():
+    """g6.xlarge: EKS's pod limit is 58 (4 ENIs x (15 addresses - 1) + 2), less the pool's DaemonSet pods."""
+    pool = _stack([{"name": "g6", "instanceType": "g6.xlarge", "allocation": "dra"}], []).pool("g6")
+    room = pool.pods_per_node["g6.xlarge"]
+    assert 0 < room < 58
+    ok = {"name": "w", "gpus": 1, "replicas": room, "claimSharing": "timeSlicing", "pool": "g6"}
+    _stack([{"name": "g6", "instanceType": "g6.xlarge", "allocation": "dra"}], [ok])
+    with pytest.raises(ConfigError) as e:
+        _stack([{"name": "g6", "instanceType": "g6.xlarge", "allocation": "dra"}], [{**ok, "replicas": room + 1}])
+    assert e.value.key == "gpu-slicing:workloads[0].replicas" and f"at most {room}" in e.value.allowed
