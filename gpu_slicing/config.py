@@ -622,7 +622,7 @@ class StackConfig(_Model):
 
 
 def documented_keys() -> dict[str, list[tuple[str, str, str]]]:
-    """Every config key with its default and doc: the README's table is tested against it."""
+    """Every config key with its default and doc: docs/config.md's table is tested against it."""
     out: dict[str, list[tuple[str, str, str]]] = {}
     classes: dict[str, type[BaseModel]] = {
         "": StackConfig, "cluster": ClusterConfig, "network": NetworkConfig,
