@@ -57,3 +57,16 @@ def test_switching_a_pool_to_dra_is_a_new_node_group(tmp_path):
     assert pools["p5-dra"]["impact"] == "blue-green" and pools["p4d-plugin"]["impact"] == "none", text
     changed = {(r["type"], r["name"]): r for r in report["resources"]}
     assert changed[("eks:index:ManagedNodeGroup", "gpu-dra-p5-dra")]["op"] == "replace"
+
+
+@pytest.mark.slow
+def test_the_plan_says_which_claim_a_dra_verification_job_holds():
+    """A DRA Job asks for its slice by claim, not by an extended-resource limit: the plan's verification line
+    names the claim template (it printed an empty resource) and quotes the command as a shell would run it."""
+    from tools.plan import main
+
+    rc, text = _quiet(main, ["--config", str(EXAMPLE)])
+    assert rc == 0, text
+    line = next(x for x in text.splitlines() if x.startswith("Verification:") and "p5-dra" in x)
+    assert "with the device of claim template h100-1g-slice on p5-dra" in line
+    assert "runs `bash -c 'nvidia-smi -L && test " in line

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -177,11 +178,13 @@ def verification_notes(resources: list[dict]) -> list[str]:
     for job in (r for r in resources if r["type"] == "kubernetes:batch/v1:Job"):
         spec = _dig(job["inputs"], "spec.template.spec") or {}
         limits = _dig(spec, "containers.0.resources.limits") or {}
-        gpu = ", ".join(f"{v} x {k}" for k, v in limits.items() if k.startswith("nvidia.com/"))
+        claims = [c.get("resourceClaimTemplateName") for c in spec.get("resourceClaims") or []]
+        gpu = (", ".join(f"{v} x {k}" for k, v in limits.items() if k.startswith("nvidia.com/"))
+               or ", ".join(f"the device of claim template {c}" for c in claims if c) or "no GPU")
         pool = (spec.get("nodeSelector") or {}).get("gpu-slicing/pool", "?")
         waiting = sorted(r["name"] for r in resources
                          if r["type"] == "kubernetes:apps/v1:Deployment" and job["urn"] in r["dependencies"])
-        command = " ".join(_dig(spec, "containers.0.command") or [])
+        command = shlex.join(_dig(spec, "containers.0.command") or [])
         out.append(f"Verification: Job {job['inputs']['metadata']['name']} runs `{command}` with {gpu} on {pool}; "
                    "it completes (and frees its slice) before "
                    + (f"{', '.join(waiting)} {'is' if len(waiting) == 1 else 'are'} created" if waiting
