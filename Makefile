@@ -8,7 +8,7 @@ JSON ?=
 DEMAND ?=
 BASE ?=
 
-.PHONY: lock plan test test-all test-layers test-types test-quick test-suite diff advise schema bench clean
+.PHONY: lock refdata plan test test-all test-layers test-types test-quick test-suite diff advise schema bench clean
 
 # The development set (requirements-dev.lock: the program's run-time set, the checks, tests and linters), resolved
 # once by `make lock` and installed as locked: pip brings uv (the version the lock names), uv syncs the venv to the
@@ -54,6 +54,9 @@ test-quick:
 # test_stack_files stay in one process.
 test-suite:
 	$(PY) -m pytest -q -n auto --dist loadfile
+
+refdata: $(VENV)/.installed ## regenerate tools/data/ (CRD schemas and CEL rules, chart values, MIG tables) from ../shared/reference
+	$(PY) -m tools.refdata
 
 advise: $(VENV)/.installed ## MIG layout advisor: DEMAND=demand.yaml | CONFIG=Pulumi.x.yaml, JSON=out.json, ARGS="--karpenter --max-layouts 2 --price 22"
 	$(PY) -m tools.advise $(if $(DEMAND),--demand $(DEMAND)) $(if $(CONFIG),--config $(CONFIG)) $(if $(JSON),--json $(JSON)) $(ARGS)

@@ -343,11 +343,9 @@ def test_nodepool_layout_change_is_drift_never_in_place():
 def test_the_gpu_operator_keeps_upgrading_its_own_crds():
     """FACTS 8: the chart's pre-upgrade hook (operator.upgradeCRD, default true) upgrades its CRDs; the
     program leaves it at the chart's default."""
-    import yaml
+    from tools import refdata
 
-    from conftest import reference
-
-    chart = yaml.safe_load(reference("gpu-operator", "values.yaml").read_text())
+    chart = refdata.load("gpu-operator-values")["values"]
     assert chart["operator"]["upgradeCRD"] is True
     rel = next(x for x in plan(dev_config()).resources.values()
                if x["name"] == "gpu-dev-gpu-operator" and x["type"] == "kubernetes:helm.sh/v3:Release")
