@@ -8,7 +8,7 @@ JSON ?=
 DEMAND ?=
 BASE ?=
 
-.PHONY: lock refdata plan test test-all test-layers test-types test-quick test-suite diff advise schema bench clean
+.PHONY: lock refdata plan test test-all test-layers test-types test-lint test-quick test-suite diff advise schema bench clean
 
 # The development set (requirements-dev.lock: the program's run-time set, the checks, tests and linters), resolved
 # once by `make lock` and installed as locked: pip brings uv (the version the lock names), uv syncs the venv to the
@@ -34,19 +34,21 @@ diff: $(VENV)/.installed ## what a change does to the running fleet: BASE=Pulumi
 	@test -n "$(BASE)" || { echo "usage: make diff BASE=<stack file>|git:<ref> [STACK=dev | CONFIG=<stack file>] [JSON=out.json]" >&2; exit 2; }
 	$(PY) -m tools.diff --base $(BASE) $(if $(CONFIG),--config $(CONFIG),--stack $(STACK)) $(if $(JSON),--json $(JSON))
 
-test: $(VENV)/.installed ## layer contracts (.importlinter), the pure layer's types (mypy.ini) and the quick tests (all but `slow`), no network
-	@$(MAKE) --no-print-directory -j3 $(OUTPUT_SYNC) test-layers test-types test-quick
+test: $(VENV)/.installed ## layer contracts (.importlinter), types (mypy.ini), lint (ruff.toml) and the quick tests (all but `slow`), no network
+	@$(MAKE) --no-print-directory -j3 $(OUTPUT_SYNC) test-layers test-types test-lint test-quick
 
 test-all: $(VENV)/.installed ## the same gates and every test, the slow ones too (what CI runs)
-	@$(MAKE) --no-print-directory -j3 $(OUTPUT_SYNC) test-layers test-types test-suite
+	@$(MAKE) --no-print-directory -j3 $(OUTPUT_SYNC) test-layers test-types test-lint test-suite
 
-# The three run at once, each one's output printed whole when it ends (GNU make 4+; macOS's make 3.81 has no
+# The gates and the tests run at once, each one's output printed whole when it ends (GNU make 4+; macOS's make 3.81 has no
 # --output-sync, so there their lines interleave); any failure fails the target.
 OUTPUT_SYNC := $(if $(filter 3.%,$(MAKE_VERSION)),,--output-sync=target)
 test-layers:
 	$(VENV)/bin/lint-imports --no-cache > /dev/null || $(VENV)/bin/lint-imports --no-cache
 test-types:
 	$(PY) -m mypy --no-error-summary
+test-lint:
+	$(VENV)/bin/ruff check --quiet .
 # Quick: workers forked once the SDK is imported and the dev stack has run (tests/parallel.py says why).
 test-quick:
 	$(PY) tests/parallel.py -q -m "not slow"

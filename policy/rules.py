@@ -567,7 +567,7 @@ def mig_label_valid(resources: list[Res], ctx: Context) -> Iterator[tuple[str, s
         if unknown_types and label != "all-disabled":
             yield (f"{pool.kind} {pool.name}: {MIG_CONFIG_LABEL}={label} on {', '.join(unknown_types)}, which "
                    "gpu_slicing.catalog does not know: the layout cannot be checked", pool.res.urn)
-        for it, layout, why in _pool_layouts(pool, op):
+        for it, _layout, why in _pool_layouts(pool, op):
             if why:
                 yield f"{pool.kind} {pool.name} ({it.name}): {why}", pool.res.urn
 

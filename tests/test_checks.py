@@ -372,7 +372,7 @@ def test_the_documented_ci_trust_policy_has_no_unexplained_finding():
 def test_every_accepted_finding_is_still_needed():
     used = set()
     for kind, doc in [*_reference_documents().values(), ("trust", _documented_trust_policy())]:
-        for f, reason in checks.lint_policy(doc, kind):
+        for _finding, reason in checks.lint_policy(doc, kind):
             used.add(reason)
     assert [a["issue"] for a in checks.ACCEPTED_IAM_FINDINGS if a["reason"] not in used] == []
 

@@ -179,7 +179,7 @@ def test_every_query_is_promql_over_exporter_or_kube_state_metrics():
 
 def test_the_query_check_rejects_invalid_promql():
     pytest.importorskip("promql_parser")
-    with pytest.raises(Exception):
+    with pytest.raises(ValueError):
         _metric_names("sum by (node (kube_node_labels)")
 
 

@@ -801,7 +801,6 @@ def observability(config: Mapping[str, Any], resources: list[dict]) -> Iterable[
     from gpu_slicing import observability as obs
 
     loaded = stack(config)
-    cfg = loaded.config
     mig_pools = [p.name for p in loaded.pools if p.gpu.mig_capable and p.layout.mig_enabled]
     has_operator = any(r["type"] in rules.RELEASE_TYPES and "gpu-operator" in str(r["inputs"].get("chart", ""))
                        for r in resources)
