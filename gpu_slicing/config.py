@@ -777,7 +777,7 @@ class DerivedName(NamedTuple):
 def aws_names(cfg: StackConfig) -> list[DerivedName]:
     """Every name the program derives from config names, with its AWS/Kubernetes length limit.
     Auto-named resources count Pulumi's "-<7 hex>" suffix."""
-    from . import karpenter  # names are defined beside the objects that carry them
+    from . import karpenter_names as karpenter  # what Karpenter's objects are named (gpu_slicing.karpenter too)
 
     c = cfg.cluster.name
 
