@@ -8,6 +8,7 @@ from __future__ import annotations
 import difflib
 from typing import Any, Callable, Iterable, TypeVar
 
+NAMESPACE = "gpu-slicing"  # the stack config's namespace: every key an error names is gpu-slicing:<key>
 T = TypeVar("T")
 
 

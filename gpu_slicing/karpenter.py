@@ -22,18 +22,20 @@ from __future__ import annotations
 import functools
 import re
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
 from . import helm
-from .config import NAMESPACE, NodePoolConfig, StackConfig
 from .labels import POOL_LABEL
-from .errors import ConfigError, each
+from .errors import NAMESPACE, ConfigError, each
 from .catalog import WHOLE_GPU, InstanceType
 from .nodes import node_class_hardening
 from .karpenter_names import INTERRUPTION_RULES, node_role_name, overlay_name
 # Also gpu_slicing.karpenter's names (components and tests use them from here).
 from .karpenter_names import CONTROLLER_POLICIES, controller_role_name, policy_name, queue_name, rule_name  # noqa: F401
-from .pools import Pool
+
+if TYPE_CHECKING:  # types only: the policy pack imports this module without the config model (pydantic)
+    from .config import NodePoolConfig, StackConfig
+    from .pools import Pool
 
 CHART = "oci://public.ecr.aws/karpenter/karpenter"  # Helm OCI reference; the version pins the chart
 RELEASE = "karpenter"

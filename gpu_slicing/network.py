@@ -8,6 +8,9 @@ from typing import Iterable, Mapping, Sequence
 
 from .errors import ConfigError
 
+# RFC 5737 documentation ranges: no real client has an address in them (FACTS 10).
+DOCUMENTATION_RANGES = tuple(ipaddress.IPv4Network(n) for n in ("192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24"))
+
 ZONES_KEY = "gpu-slicing:network.availabilityZones"
 
 
