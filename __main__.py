@@ -19,7 +19,7 @@ name = cfg.cluster.name
 gpu_types = [g.instance_type for g in cfg.node_groups] + [t for p in cfg.karpenter.node_pools for t in p.instance_types]
 network = Network(name, NetworkArgs(cfg.network, name, gpu_types))
 cluster = Cluster(name, ClusterArgs(cfg.cluster, cfg.system_node_group, network.vpc_id, network.private_subnet_ids,
-                                    network.public_subnet_ids))
+                                    network.public_subnet_ids, cfg.network))
 gpu_groups = {g.name: GpuNodeGroup(f"{name}-{g.name}", GpuNodeGroupArgs(
     g, by_name[g.name], cluster.eks_cluster, name, cfg.cluster.kubernetes_version,
     network.subnets_for(g.instance_type), cfg.allow_disruption)) for g in cfg.node_groups}

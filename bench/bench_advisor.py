@@ -1,11 +1,13 @@
 """Benchmark: the MIG layout advisor on the demand mixes in bench/advisor/*.yaml (p4d, p5, p6-b200 and
-g7e: the 7-slice A100/H100/B200 and the 4-slice RTX PRO 6000).
+g7e: the 7-slice A100/H100/B200 and the 4-slice RTX PRO 6000), then the fleet advisor on the pod demands
+in bench/fleet/*.yaml (pods stated in GPU memory, up to 10 classes, 8 candidate types or every type).
 
 Bars (from the issue), checked for every mix: the plan is at most one node above the proven lower
 bound, never uses more nodes than the naive choices (one all-balanced pool; one all-<profile> pool
 per profile), and takes under 1 s (solver time; the SciPy import is paid once, before timing).
 Prints per-mix time and nodes against the naive choices, and the nodes saved across the suite.
-Exits 1 when a bar is missed.
+Fleet bars: the plan meets its proven lower bound, costs no more than either naive choice, and takes
+under 2 s. Exits 1 when a bar is missed.
 """
 from __future__ import annotations
 
@@ -19,9 +21,12 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from gpu_slicing import advisor  # noqa: E402
+from gpu_slicing import advisor, fleet_advisor  # noqa: E402
 
 SUITE = ROOT / "bench" / "advisor"
+FLEET_SUITE = ROOT / "bench" / "fleet"
+FLEET_BAR_SECONDS = 2.0
+MIN_FLEET_DEMANDS = 8
 BAR_SECONDS = 1.0
 MAX_GAP = 1
 MIN_MIXES = 20
@@ -64,9 +69,45 @@ def main() -> int:
           f"max gap to the lower bound {worst_gap} node(s)")
     print(f"nodes saved against the best naive choice: {saved_total} "
           f"({nodes_total} nodes instead of {naive_total})")
+    failures += fleet_bench()
     for f in failures:
         print(f"FAIL {f}")
     return 1 if failures else 0
+
+
+def fleet_bench() -> list[str]:
+    """The fleet advisor on every pod demand of bench/fleet: cost, proven bound, naive choices, time."""
+    files = sorted(FLEET_SUITE.glob("*.yaml"))
+    demands = [(f.stem, fleet_advisor.load_fleet_demand(yaml.safe_load(f.read_text()))) for f in files]
+    print(f"\n{'POD DEMAND':32} {'TYPES':>5} {'PODS':>11} {'$/H':>9} {'BOUND':>9} {'NAIVE':>9} {'SAVED':>9} "
+          f"{'TIME':>7}")
+    failures: list[str] = []
+    worst, saved_total, widest = 0.0, 0.0, (0, 0)
+    for name, demand in demands:
+        start = time.perf_counter()
+        plan = fleet_advisor.advise_fleet(demand)
+        seconds = time.perf_counter() - start
+        naive = [n.cost_per_hour for n in plan.naive if n.cost_per_hour is not None]
+        best = min(naive) if naive else None
+        saved = best - plan.cost_per_hour if best is not None else 0.0
+        saved_total += saved
+        worst = max(worst, seconds)
+        if demand.instance_types is not None:
+            widest = max(widest, (len(demand.instance_types), len(demand.pods)))
+        pods = f"{len(demand.pods)}/{sum(c.replicas for c in demand.pods)}"
+        print(f"{name:32} {len(plan.candidates):5} {pods:>11} {plan.cost_per_hour:9.2f} {plan.lower_bound:9.2f} "
+              f"{f'{best:.2f}' if best is not None else '-':>9} {saved:9.2f} {seconds * 1000:5.0f}ms")
+        if plan.gap:
+            failures.append(f"{name}: ${plan.cost_per_hour}/h, ${plan.gap}/h above the lower bound")
+        if any(plan.cost_per_hour > n + 1e-9 for n in naive):
+            failures.append(f"{name}: ${plan.cost_per_hour}/h, worse than a naive choice ({naive})")
+        if seconds >= FLEET_BAR_SECONDS:
+            failures.append(f"{name}: {seconds:.2f}s (bar {FLEET_BAR_SECONDS:.0f} s)")
+    if len(demands) < MIN_FLEET_DEMANDS or widest < (8, 10):
+        failures.append(f"the fleet suite needs >= {MIN_FLEET_DEMANDS} demands, one of 8 types and 10 pod classes")
+    print(f"\n{len(demands)} pod demands: max time {worst * 1000:.0f} ms; ${saved_total:,.2f}/h saved against the "
+          "best naive choice in all")
+    return failures
 
 
 if __name__ == "__main__":

@@ -56,6 +56,34 @@ def node_launch_template(name: str, parent: pulumi.Resource, cluster_name: str, 
         tags=tags(cluster_name), opts=child(parent))
 
 
+# The custom resource pulumi-eks's ManagedNodeGroup (a packaged component) creates for the EKS node group.
+NODE_GROUP_CHILD = "aws:eks/nodeGroup:NodeGroup"
+
+
+# Nodes a managed node group update takes out of service at once: one, so a pool of MIG nodes loses one node's
+# slices at a time.
+MAX_UNAVAILABLE = 1
+
+
+def node_group_child(update_strategy: str, fixed: tuple[str, ...] = ()) -> pulumi.ResourceTransform:
+    """A transform for the EKS node group inside a pulumi-eks ManagedNodeGroup. Options on the component do not
+    reach it (Pulumi: `ignoreChanges` has no effect on a component resource; `transforms` do reach the children
+    of packaged components), nor does an `updateConfig` (pulumi-eks's ManagedNodeGroup has no such argument),
+    so what the node group itself must carry is set here: its update config (EKS NodegroupUpdateConfig:
+    `updateStrategy` DEFAULT launches replacements first, MINIMAL terminates first) and the `fixed` inputs,
+    which keep the value they had when the node group was created (Pulumi's ignoreChanges)."""
+    update_config = {"maxUnavailable": MAX_UNAVAILABLE, "updateStrategy": update_strategy}
+
+    def transform(args: pulumi.ResourceTransformArgs) -> pulumi.ResourceTransformResult | None:
+        if args.type_ != NODE_GROUP_CHILD:
+            return None
+        return pulumi.ResourceTransformResult(  # merge appends `fixed` to the ignoreChanges the plugin set
+            props={**args.props, "updateConfig": update_config},
+            opts=pulumi.ResourceOptions.merge(args.opts, pulumi.ResourceOptions(ignore_changes=list(fixed))))
+
+    return transform
+
+
 def json_dumps(doc) -> str:
     import json
 

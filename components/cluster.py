@@ -9,11 +9,17 @@ import pulumi_aws as aws
 import pulumi_eks as eks
 import pulumi_kubernetes as k8s
 
-from gpu_slicing.config import ClusterConfig, SystemNodeGroupConfig
+from gpu_slicing import changes
+from gpu_slicing.config import ClusterConfig, NetworkConfig, SystemNodeGroupConfig
+from gpu_slicing.network import subnet_identity
 
-from ._common import child, node_launch_template, node_role, tags
+from ._common import child, node_group_child, node_launch_template, node_role, tags
 
 SYSTEM_LABEL = {"gpu-slicing/role": "system"}
+SYSTEM_AMI_TYPE = "AL2023_x86_64_STANDARD"
+SYSTEM_CAPACITY_TYPE = "ON_DEMAND"
+# Controllers (Karpenter, the GPU Operator's operator) keep running through a roll: replacements come up first.
+SYSTEM_UPDATE_STRATEGY = "DEFAULT"
 SYSTEM_DISK_GIB = 50
 CLUSTER_ADMIN_POLICY = "AmazonEKSClusterAdminPolicy"
 
@@ -25,6 +31,7 @@ class ClusterArgs:
     vpc_id: pulumi.Input[str]
     private_subnet_ids: pulumi.Input[list[str]]
     public_subnet_ids: pulumi.Input[list[str]]
+    network: NetworkConfig  # what decides the private subnets, for the system node group's name
 
 
 class Cluster(pulumi.ComponentResource):
@@ -72,21 +79,26 @@ class Cluster(pulumi.ComponentResource):
         role, attachments = node_role(f"{name}-system", self, c.name)
         lt = node_launch_template(f"{name}-system", self, c.name, SYSTEM_DISK_GIB, {"Name": f"{c.name}-system"})
         sng = args.system_node_group
+        # Like the GPU node groups, the EKS name carries a token of every input only CreateNodegroup takes
+        # (instance type, AMI type, capacity type, subnets): a change to one is a new node group under a new name,
+        # created before the old one is drained, instead of a create that collides with the running group's name.
+        identity = {"instanceType": sng.instance_type, "amiType": SYSTEM_AMI_TYPE, "capacityType": SYSTEM_CAPACITY_TYPE,
+                    "subnets": subnet_identity(args.network)}
         self.system_node_group = eks.ManagedNodeGroup(
             f"{name}-system",
             cluster=self.eks_cluster,
-            node_group_name=f"{c.name}-system",
+            node_group_name=changes.node_group_name(c.name, "system", identity),
             node_role=role,
-            ami_type="AL2023_x86_64_STANDARD",
+            ami_type=SYSTEM_AMI_TYPE,
             instance_types=[sng.instance_type],
-            capacity_type="ON_DEMAND",
+            capacity_type=SYSTEM_CAPACITY_TYPE,
             version=c.kubernetes_version,
             scaling_config={"min_size": sng.size, "desired_size": sng.size, "max_size": sng.size},
             subnet_ids=args.private_subnet_ids,
             labels=SYSTEM_LABEL,
             launch_template={"id": lt.id, "version": lt.latest_version.apply(str)},
             tags=tags(c.name),
-            opts=child(self, depends_on=attachments),
+            opts=child(self, depends_on=attachments, transforms=[node_group_child(SYSTEM_UPDATE_STRATEGY)]),
         )
         self.kubeconfig = pulumi.Output.secret(self.eks_cluster.kubeconfig_json)
         self.node_security_group_id = self.eks_cluster.node_security_group_id

@@ -12,14 +12,21 @@ from gpu_slicing.config import NodeGroupConfig
 from gpu_slicing.labels import MIG_CONFIG_LABEL, POOL_LABEL
 from gpu_slicing.pools import Pool
 
-from ._common import child, node_launch_template, node_role, tags
+from ._common import child, node_group_child, node_launch_template, node_role, tags
+
+# Fixed when the node group is created: its subnets are those in zones that offer its instance type, read from
+# AWS's live DescribeInstanceTypeOfferings answer. Subnets are create-only on an EKS node group, so if that answer
+# changed (AWS adds or withdraws a type in a zone) the group would be replaced under its own name (the name token
+# covers what the stack asks for, not what AWS answers): the create collides with the running group.
+FIXED_AT_CREATION = ("subnetIds",)
 
 
 @dataclass(frozen=True)
 class GpuNodeGroupArgs:
     """`kubernetes_version` is the control plane's: a node group with a custom launch template does not
     follow a control-plane upgrade unless its version is set (FACTS 8). `subnet_ids` are the private
-    subnets in zones that offer the instance type."""
+    subnets in zones that offer the instance type; the node group keeps those it was created with
+    (`FIXED_AT_CREATION`)."""
 
     config: NodeGroupConfig
     pool: Pool
@@ -69,6 +76,7 @@ class GpuNodeGroup(pulumi.ComponentResource):
             taints=[{"key": t["key"], "value": t["value"], "effect": "NO_SCHEDULE"} for t in pool.taints],
             launch_template={"id": lt.id, "version": lt.latest_version.apply(str)},
             tags=tags(cluster_name, **{POOL_LABEL: cfg.name}, **change_tags),
-            opts=child(self, depends_on=attachments),
+            opts=child(self, depends_on=attachments,
+                       transforms=[node_group_child(cfg.update_strategy, FIXED_AT_CREATION)]),
         )
         self.register_outputs({"nodeGroup": cfg.name})

@@ -35,7 +35,8 @@ class SampleWorkloads(pulumi.ComponentResource):
 
     Pulumi waits for every replica to be Ready, so `pulumi up` succeeds only when the slices the
     plan promised really exist on the nodes. The Job runs to completion first; the Deployments that
-    want its slice wait for it, so it never races them for the pool's last slice.
+    want its slice wait for it, so it never races them for the pool's last slice. It runs once per node
+    generation of its pool (`spec.verify_job_name`), never again on nodes the Deployments already fill.
     """
 
     deployments: dict[str, k8s.apps.v1.Deployment]
@@ -57,8 +58,11 @@ class SampleWorkloads(pulumi.ComponentResource):
             first = args.workloads[0]
             pool = args.pools[first.pool]
             j = spec.verify_job(first, pool)
-            self.verify_job = k8s.batch.v1.Job(f"{name}-{spec.VERIFY_JOB}", metadata=j["metadata"], spec=j["spec"],
-                                               opts=needs(first.pool))
+            # One Job per node generation of the pool; a spec change within it (image, profile) is not a re-run
+            # on nodes the Deployments fill (Job templates are immutable: it would be a replace).
+            self.verify_job = k8s.batch.v1.Job(
+                f"{name}-{j['metadata']['name']}", metadata=j["metadata"], spec=j["spec"],
+                opts=pulumi.ResourceOptions.merge(needs(first.pool), pulumi.ResourceOptions(ignore_changes=["spec"])))
             checked = (first.pool, workload_resource(first, pool))
         self.deployments = {}
         for w in args.workloads:

@@ -194,8 +194,7 @@ def advise(instance_type: str, demand: Mapping[str, int], *, price_per_node_hour
     price = itype.on_demand_usd_per_hour if price_per_node_hour is None else price_per_node_hour
     if isinstance(price, bool) or not isinstance(price, (int, float)) or not math.isfinite(price) or price < 0:
         raise ConfigError("pricePerNodeHour", price_per_node_hour, "a non-negative number (USD per node-hour)")
-    if not re.fullmatch(r"[a-z]([-a-z0-9]{0,20}[a-z0-9])?", pool_prefix):
-        raise ConfigError("poolPrefix", pool_prefix, "a lowercase DNS label of at most 22 characters")
+    check_pool_prefix(pool_prefix)
 
     prob = _Problem.of(model, itype.gpu_count, slices)
     lb_gpus = gpu_lower_bound(prob.a, prob.d)
@@ -217,6 +216,12 @@ def advise(instance_type: str, demand: Mapping[str, int], *, price_per_node_hour
     items = list(workloads) or [{"name": f"slice-{_slug(p)}", "profile": p, "replicas": n} for p, n in slices.items()]
     return Plan(instance_type, slices, tuple(pools), lower, lb_gpus, float(price), naive,
                 _assign(pools, items), time.perf_counter() - start)
+
+
+def check_pool_prefix(prefix: Any) -> None:
+    """Pool names are `<prefix>-...`: a prefix of at most 22 characters leaves room in a 40-character name."""
+    if not isinstance(prefix, str) or not re.fullmatch(r"[a-z]([-a-z0-9]{0,20}[a-z0-9])?", prefix):
+        raise ConfigError("poolPrefix", prefix, "a lowercase DNS label of at most 22 characters")
 
 
 def advise_spec(spec: DemandSpec, pool_prefix: str = "advised") -> Plan:
@@ -473,7 +478,7 @@ class _Problem:
         profiles = tuple(slices)
         configs = tuple(candidate_configs(model, profiles))
         a = np.array([[dict(c).get(p, 0) for p in profiles] for c in configs], dtype=float)
-        named = np.array([_named_layout(model, c) is not None for c in configs])
+        named = np.array([named_layout_covering(model, c) is not None for c in configs])
         return cls(gpus, configs, a, np.array([slices[p] for p in profiles], dtype=float), named)
 
     def layout(self, y: np.ndarray) -> Layout:
@@ -654,7 +659,7 @@ def _pool(itype: InstanceType, model: GpuModel, layout: Layout, nodes: int) -> A
     """A pool from its node layout; named after the NVIDIA layout when it is one, else by content."""
     used = sorted(((n, c) for c, n in layout), key=lambda t: (-t[0], t[1]))
     if len(used) == 1:
-        named = _named_layout(model, used[0][1])
+        named = named_layout_covering(model, used[0][1])
         if named is not None:
             lname, profiles = named
             return AdvisedPool("", lname, True, (DeviceGroup(tuple(range(itype.gpu_count)), profiles),), nodes)
@@ -662,10 +667,10 @@ def _pool(itype: InstanceType, model: GpuModel, layout: Layout, nodes: int) -> A
     for n, c in used:
         groups.append(DeviceGroup(tuple(range(start, start + n)), dict(c)))
         start += n
-    return AdvisedPool("", _layout_name(itype, groups), False, tuple(groups), nodes)
+    return AdvisedPool("", custom_layout_name(itype, groups), False, tuple(groups), nodes)
 
 
-def _named_layout(model: GpuModel, config: Config) -> tuple[str, dict[str, int]] | None:
+def named_layout_covering(model: GpuModel, config: Config) -> tuple[str, dict[str, int]] | None:
     """The NVIDIA layout whose per-GPU profiles include all of `config`, with those profiles."""
     for lname, layout in named_layouts(model).items():
         lp = {p: q for g in layout.groups if g.mig_enabled for p, q in g.profiles.items()}
@@ -674,7 +679,7 @@ def _named_layout(model: GpuModel, config: Config) -> tuple[str, dict[str, int]]
     return None
 
 
-def _layout_name(itype: InstanceType, groups: Sequence[DeviceGroup]) -> str:
+def custom_layout_name(itype: InstanceType, groups: Sequence[DeviceGroup]) -> str:
     """`advised-<family>-<hash>`: the same layout always gets the same name; a valid label value
     that never collides with NVIDIA's `all-*` names."""
     canon = json.dumps([[list(g.devices), sorted(g.profiles.items())] for g in groups], separators=(",", ":"))

@@ -8,16 +8,20 @@ advertises is `gpu_slicing.advertise`; taints and tolerations are `gpu_slicing.s
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Iterable, Mapping, Sequence
 
 from .advertise import STRATEGIES, advertise, compute_slices_per_gpu, node_resources
-from .catalog import INSTANCE_TYPES, PRICES_AS_OF, PRICES_REGION, InstanceType, MigLayout, named_layouts
+from .catalog import INSTANCE_TYPES, PRICES_AS_OF, eni_max_pods, PRICES_REGION, InstanceType, MigLayout, named_layouts
 from .errors import ConfigError
 from .scheduling import blocks, taint_effect, tolerates
 from .sharing import WHOLE_GPU, Sharing
 
 KINDS = ("nodeGroup", "nodePool")
+# What a pool's cost is computed from. Spot prices move by Availability Zone and hour (EC2 Spot price history)
+# and no dated table of them is kept here, so a spot pool is priced only from the stack's own pricePerHour;
+# otherwise its on-demand list price is shown as the most it costs (AWS: Spot runs at up to 90% off on-demand).
+ON_DEMAND_LIST, STACK_PRICE, SPOT_UNPRICED = "on-demand list", "the stack's pricePerHour", "spot, not priced"
 
 # --- plan inputs ----------------------------------------------------------------------------------
 
@@ -45,6 +49,9 @@ class PoolCapacity:
     mig_layout: MigLayout | None = None  # for compute-slice use of custom layouts (named ones are looked up)
     sharing: Sharing | None = None  # so a suggested layout keeps the pool's time-slicing
     per_type: Mapping[str, Mapping[str, int]] = field(default_factory=dict)  # instance type -> per_node
+    pod_limit: Mapping[str, int] = field(default_factory=dict)  # instance type -> pods a node runs (none: no limit)
+    daemon_sets: tuple[str, ...] = ()  # pods every node runs before any workload's
+    capacity_type: str = "on-demand"  # "on-demand" | "spot" (a NodePool allowing spot gets spot first)
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -80,6 +87,17 @@ class PoolCapacity:
     def nodes_available(self) -> int:
         """Nodes the pool's pods can use: a node group's desired size, a NodePool's maximum."""
         return self.nodes_desired if self.kind == "nodeGroup" else self.nodes_max
+
+    def pods_for_workloads(self, instance_type: str) -> int | None:
+        """Workload pods a node of `instance_type` runs: its pod limit less the DaemonSets (None: no limit known)."""
+        limit = self.pod_limit.get(instance_type)
+        return None if limit is None else limit - len(self.daemon_sets)
+
+    @property
+    def best_pods(self) -> int | None:
+        """Workload pods the pool's roomiest node runs (None: no limit known)."""
+        pods = [n for t in self.types if (n := self.pods_for_workloads(t)) is not None]
+        return max(pods) if pods else None
 
     def best_per_node(self, resource: str) -> int:
         """Units of `resource` on the pool's roomiest node type (what its pods can count on at most)."""
@@ -153,8 +171,13 @@ class Launch:
 
     instance_type: str
     nodes: int
-    usd_per_hour: float
+    usd_per_hour: float  # for a spot pool not priced: at on-demand list, the most it costs
     usd_per_node_hour: float = 0.0
+    basis: str = "on-demand list"  # ON_DEMAND_LIST, STACK_PRICE or SPOT_UNPRICED
+
+    @property
+    def priced(self) -> bool:
+        return self.basis != SPOT_UNPRICED
 
 
 @dataclass(frozen=True)
@@ -164,6 +187,7 @@ class PoolReport:
     nodes_needed: int  # nodes the workloads' pods occupy
     compute_slices: tuple[int | None, ...] | None  # per GPU; None when the pool has no MIG
     launch: Launch  # the nodes that will exist (and what they cost)
+    placed: tuple[Demand, ...] = ()  # (resource, units per pod, pods) of every workload placed here
 
 
 @dataclass(frozen=True)
@@ -193,8 +217,28 @@ class CapacityPlan:
 
     @property
     def usd_per_hour(self) -> float:
-        """What the GPU nodes that will exist cost per hour, on demand."""
-        return round(sum(r.launch.usd_per_hour for r in self.pools), 2)
+        """What the GPU nodes that will exist cost per hour, on demand, of the pools that are priced."""
+        return round(sum(r.launch.usd_per_hour for r in self.pools if r.launch.priced), 2)
+
+    @property
+    def unpriced(self) -> list[PoolReport]:
+        """Spot pools with nodes and no price of the stack's: what they cost is not known here."""
+        return [r for r in self.pools if not r.launch.priced and r.launch.nodes]
+
+    @property
+    def vcpu_quotas(self) -> dict[str, dict[str, int]]:
+        """EC2 service quota (vCPU-based, per instance family and purchase option) -> vCPUs of the GPU nodes
+        that will exist (`now`) and of the most the pools may run (`atMost`: a node group's maxSize, a
+        NodePool's limits, which cap its vCPUs at maxNodes x its largest type's)."""
+        out: dict[str, dict[str, int]] = {}
+        for r in self.pools:
+            p = r.pool
+            quota = _vcpu_quota(p.instance_type, p.capacity_type)
+            most = p.nodes_max * max(INSTANCE_TYPES[t].vcpu for t in p.types)
+            q = out.setdefault(quota, {"now": 0, "atMost": 0})
+            q["now"] += r.launch.nodes * INSTANCE_TYPES[r.launch.instance_type].vcpu
+            q["atMost"] += most
+        return out
 
     def to_json(self) -> dict[str, Any]:
         """The plan as JSON-ready data (`json.dumps` it); the shape `plan.json` and CI consume."""
@@ -204,28 +248,69 @@ class CapacityPlan:
                            "pools": list(w.pools), "capacity": w.capacity, "fits": w.fits, "level": w.level,
                            "message": w.message} for w in self.workloads],
             "usdPerHour": self.usd_per_hour,
+            "unpricedPools": [r.pool.name for r in self.unpriced],
+            "vcpuQuotas": self.vcpu_quotas,
         }
 
     def format_table(self) -> str:
         """Two fixed-width tables (pools, then workloads) for a terminal, and the hourly total."""
-        pool_rows = [("POOL", "KIND", "INSTANCE", "LAYOUT", "NODES", "RESOURCE", "PER NODE", "WANTED / AVAILABLE",
-                      "COMPUTE/GPU", "USD/HOUR")]
+        pool_rows = [("POOL", "KIND", "INSTANCE", "LAYOUT", "NODES", "RESOURCE", "PER NODE", "PODS/NODE",
+                      "WANTED / AVAILABLE", "COMPUTE/GPU", "USD/HOUR")]
         for r in self.pools:
             p = r.pool
             resources = [(res, n) for res, n in _best(p).items() if n or res != WHOLE_GPU or len(_best(p)) == 1]
             for i, (res, n) in enumerate(resources or [("-", 0)]):
                 head = (p.name, p.kind, _instance_text(r), p.layout, _nodes_text(r)) if i == 0 else ("",) * 5
-                pool_rows.append((*head, res, str(n), f"{r.requested.get(res, 0)} / {n * p.nodes_available}",
+                pool_rows.append((*head, res, str(n), _pods_cell(p) if i == 0 else "",
+                                  f"{r.requested.get(res, 0)} / {n * p.nodes_available}",
                                   _compute_text(r.compute_slices, p.instance) if i == 0 else "",
-                                  f"{r.launch.usd_per_hour:.2f}" if i == 0 else ""))
+                                  _usd_cell(r.launch) if i == 0 else ""))
         work_rows = [("WORKLOAD", "STATUS", "RESOURCE", "WANTED", "AVAILABLE", "POOLS", "MESSAGE")]
         for w in self.workloads:
             work_rows.append((w.name, w.level.upper(), w.resource, str(w.requested), str(w.capacity),
                               ",".join(w.pools) or "-", w.message))
-        total = (f"GPU nodes that will exist cost {self.usd_per_hour:.2f} USD per hour on demand "
-                 f"({', '.join(f'{r.pool.name}: {r.launch.usd_per_hour:.2f}' for r in self.pools) or 'no pools'}; "
-                 f"{PRICES_REGION} list prices as of {PRICES_AS_OF} unless gpu-slicing:pricePerHour says otherwise)")
-        return _table(pool_rows) + "\n\n" + _table(work_rows) + "\n\n" + total + "\n"
+        priced = [r for r in self.pools if r.launch.priced]
+        total = (f"GPU nodes that will exist cost {self.usd_per_hour:.2f} USD per hour"
+                 f"{' on demand' if all(r.launch.basis == ON_DEMAND_LIST for r in priced) else ''} ("
+                 + (f"without the spot pool(s) {', '.join(r.pool.name for r in self.unpriced)}, below; "
+                    if self.unpriced else "")
+                 + ("; ".join(f"{r.pool.name}: {r.launch.usd_per_hour:.2f} at {r.launch.basis}" for r in priced)
+                    or "no priced pools")
+                 + (f"; {PRICES_REGION} list prices as of {PRICES_AS_OF}" if any(r.launch.basis == ON_DEMAND_LIST
+                                                                               for r in priced) else "") + ")")
+        for r in self.unpriced:
+            total += (f"\n{r.pool.name} runs spot nodes and is not priced: spot prices move by Availability Zone and "
+                      f"hour and no table of them is kept here; at most {r.launch.usd_per_hour:.2f} USD per hour "
+                      f"at on-demand list, as little as a tenth of it (AWS: up to 90% off); set "
+                      f"gpu-slicing:pricePerHour.{r.launch.instance_type} to your estimate for a figure")
+        for quota, q in self.vcpu_quotas.items():
+            total += (f"\nEC2 quota \"{quota}\": {q['now']} vCPUs for the GPU nodes that will exist, up to "
+                      f"{q['atMost']} at maxSize/maxNodes, plus the nodes a rolling update adds (README: Before the "
+                      "first deploy)")
+        pods = ("PODS/NODE: pods one node runs for workloads, of the most EKS runs on its instance type (one address "
+                "of its network interfaces each, or a NodePool's maxPods); the pool's DaemonSets take the rest")
+        return _table(pool_rows) + "\n" + pods + "\n\n" + _table(work_rows) + "\n\n" + total + "\n"
+
+
+def _vcpu_quota(instance_type: str, capacity_type: str) -> str:
+    """The name of the EC2 service quota (vCPUs) a GPU instance counts against."""
+    family = "P" if instance_type.startswith("p") else "G and VT"
+    if capacity_type == "spot":
+        return f"All {family} Spot Instance Requests"
+    return f"Running On-Demand {family} instances"
+
+
+def _pods_cell(p: PoolCapacity) -> str:
+    """`727 of 737`: workload pods per node of the pool's roomiest type, of its pod limit."""
+    best = p.best_pods
+    if best is None:
+        return "-"
+    t = max(p.types, key=lambda name: p.pods_for_workloads(name) or 0)
+    return f"{best} of {p.pod_limit[t]}"
+
+
+def _usd_cell(launch: Launch) -> str:
+    return f"{launch.usd_per_hour:.2f}" if launch.priced else f"<= {launch.usd_per_hour:.2f} (spot)"
 
 
 def _best(p: PoolCapacity) -> dict[str, int]:
@@ -259,9 +344,13 @@ def _pool_json(r: PoolReport) -> dict[str, Any]:
                   "willExist": r.launch.nodes},
         "launch": {"instanceType": r.launch.instance_type, "nodes": r.launch.nodes,
                    "usdPerNodeHour": r.launch.usd_per_node_hour},
-        "usdPerHour": r.launch.usd_per_hour,
+        "usdPerHour": r.launch.usd_per_hour if r.launch.priced else None,
+        "priceBasis": r.launch.basis,
         "perNode": dict(p.per_node),
         "perInstanceType": {t: dict(v) for t, v in p.types.items()},
+        "pods": {"limitPerInstanceType": dict(p.pod_limit), "daemonSets": list(p.daemon_sets),
+                 "forWorkloadsPerNode": p.best_pods, "wanted": sum(n for _, _, n in r.placed),
+                 "available": None if p.best_pods is None else p.best_pods * p.nodes_available},
         "utilization": {
             "resources": {res: {"requested": r.requested.get(res, 0), "available": n * p.nodes_available}
                           for res, n in _best(p).items()},
@@ -378,14 +467,18 @@ Demand = tuple[str, int, int]  # (resource, units per pod, pods)
 _UNBOUNDED = 10 ** 6
 
 
-def nodes_for(per_node: Mapping[str, int], demands: Iterable[Demand]) -> int | None:
+def nodes_for(per_node: Mapping[str, int], demands: Iterable[Demand], pods_per_node: int | None = None) -> int | None:
     """Fewest identical nodes advertising `per_node` that hold every pod of `demands` (biggest pods first,
-    packed first-fit; resources of one node are independent device-plugin pools); None if a pod fits none."""
+    packed first-fit; resources of one node are independent device-plugin pools) with at most
+    `pods_per_node` of them on a node; None if a pod fits none."""
     by_resource: dict[str, list[tuple[int, int]]] = {}
     for res, size, pods in demands:
         if pods:
             by_resource.setdefault(res, []).append((size, pods))
-    most = 0
+    if pods_per_node is not None and by_resource and pods_per_node < 1:
+        return None
+    total = sum(pods for items in by_resource.values() for _, pods in items)
+    most = -(-total // pods_per_node) if pods_per_node else 0
     for res, items in by_resource.items():
         free = _Free(per_node.get(res, 0), _UNBOUNDED)
         for size, pods in sorted(items, reverse=True):
@@ -398,7 +491,7 @@ def nodes_for(per_node: Mapping[str, int], demands: Iterable[Demand]) -> int | N
 # --- the plan -------------------------------------------------------------------------------------
 
 def plan_capacity(pools: Sequence[PoolCapacity], workloads: Sequence[WorkloadDemand],
-                  prices: Mapping[str, float] | None = None) -> CapacityPlan:
+                  prices: Mapping[str, float] | None = None, max_pool_nodes: int | None = None) -> CapacityPlan:
     """Place every workload on the nodes its pools will run and judge it.
 
     A node group's pods get its `desiredSize` nodes and no more; a NodePool's get up to its maximum, on
@@ -407,7 +500,8 @@ def plan_capacity(pools: Sequence[PoolCapacity], workloads: Sequence[WorkloadDem
     one; in contrived overlaps this greedy order can report a shortfall a perfect assignment would avoid.
     Within a pool the count is exact for one-unit pods (the usual MIG request); bigger pods are packed
     first-fit over identical nodes, an upper bound on what the spreading scheduler achieves. `prices`
-    (instance type -> USD per hour) overrides the catalog's on-demand estimates.
+    (instance type -> USD per hour) overrides the catalog's on-demand estimates; no suggestion asks a pool
+    for more than `max_pool_nodes` nodes.
     """
     names = [p.name for p in pools]
     if len(set(names)) != len(names):
@@ -445,6 +539,9 @@ def plan_capacity(pools: Sequence[PoolCapacity], workloads: Sequence[WorkloadDem
     requested: dict[str, dict[str, int]] = {p.name: {} for p in pools}
     placed_on: dict[str, list[tuple[str, int, int]]] = {p.name: [] for p in pools}  # pool -> demands placed
     results: dict[str, tuple[int, int]] = {}
+    # pods every pool's nodes run for workloads, all resources together (None: no limit known)
+    pod_free = {p.name: None if p.best_pods is None else max(p.best_pods, 0) * p.nodes_available for p in pools}
+    pod_bound: dict[str, list[PoolCapacity]] = {}  # workload -> pools whose pod limit stopped its placement
     order = sorted(range(len(workloads)), key=lambda i: (len(hosts[workloads[i].name]), i))
     for i in order:
         w = workloads[i]
@@ -453,8 +550,15 @@ def plan_capacity(pools: Sequence[PoolCapacity], workloads: Sequence[WorkloadDem
             slot = free.get((p.name, w.resource))
             if slot is None:
                 slot = free[(p.name, w.resource)] = _Free(p.best_per_node(w.resource), p.nodes_available)
-            capacity += slot.usable(w.per_replica) * w.per_replica
-            got = slot.take(w.per_replica, w.replicas - placed)
+            usable, want, pods_left = slot.usable(w.per_replica), w.replicas - placed, pod_free[p.name]
+            if pods_left is not None:
+                if pods_left < min(want, usable):
+                    pod_bound.setdefault(w.name, []).append(p)
+                usable, want = min(usable, pods_left), min(want, pods_left)
+            capacity += usable * w.per_replica
+            got = slot.take(w.per_replica, want)
+            if pods_left is not None:
+                pod_free[p.name] = pods_left - got
             placed += got
             if got:
                 claims.setdefault((p.name, w.resource), []).append((w.name, got * w.per_replica))
@@ -466,16 +570,22 @@ def plan_capacity(pools: Sequence[PoolCapacity], workloads: Sequence[WorkloadDem
         results[w.name] = (capacity, placed)
 
     wanted = _pool_demands(workloads, hosts)
-    alternatives = _Alternatives(wanted)
+    alternatives = _Alternatives(wanted, max_pool_nodes)
     verdicts = []
     for w in workloads:
         capacity, placed = results[w.name]
         verdicts.append(_verdict(w, hosts[w.name], eligible[w.name], rejected[w.name], capacity, placed,
-                                 claims, by_name, alternatives, price))
+                                 claims, by_name, alternatives, price, pod_bound.get(w.name, [])))
     reports = []
     for p in pools:
         used = max((s.used_nodes() for (pn, _), s in free.items() if pn == p.name), default=0)
-        reports.append(PoolReport(p, requested[p.name], used, _pool_compute(p), _launch(p, placed_on[p.name], price)))
+        if p.best_pods:  # the pod limit may need more nodes than the slices do
+            used = max(used, -(-sum(n for _, _, n in placed_on[p.name]) // p.best_pods))
+        launch = _launch(p, placed_on[p.name], price)
+        basis = STACK_PRICE if prices and launch.instance_type in prices else \
+            SPOT_UNPRICED if p.capacity_type == "spot" else ON_DEMAND_LIST
+        reports.append(PoolReport(p, requested[p.name], used, _pool_compute(p), replace(launch, basis=basis),
+                                  tuple(placed_on[p.name])))
     return CapacityPlan(tuple(reports), tuple(verdicts))
 
 
@@ -510,11 +620,11 @@ def _launch(p: PoolCapacity, placed: list[Demand], price) -> Launch:
         return Launch(p.instance_type, 0, 0.0, price(p.instance_type))
     options = []
     for t, per in p.types.items():
-        n = nodes_for(per, placed)
+        n = nodes_for(per, placed, p.pods_for_workloads(t))
         if n is not None:
             options.append((n * price(t), n, t))
     if not options:  # no one type holds every pod: sized on the roomiest, as the placement was
-        n = nodes_for(_best(p), placed) or 0
+        n = nodes_for(_best(p), placed, p.best_pods) or 0
         return Launch(p.instance_type, n, round(n * price(p.instance_type), 2), price(p.instance_type))
     cost, n, t = min(options)
     return Launch(t, n, round(cost, 2), price(t))
@@ -532,7 +642,7 @@ def _pool_compute(p: PoolCapacity) -> tuple[int | None, ...] | None:
 def _verdict(w: WorkloadDemand, hosts: list[PoolCapacity], eligible: list[PoolCapacity],
              rejected: list[tuple[str, str]], capacity: int, placed: int,
              claims: dict[tuple[str, str], list[tuple[str, int]]], by_name: Mapping[str, PoolCapacity],
-             alternatives: _Alternatives, price) -> WorkloadVerdict:
+             alternatives: _Alternatives, price, pod_bound: Sequence[PoolCapacity] = ()) -> WorkloadVerdict:
     host_names = {p.name for p in hosts}
     pools = tuple(name for name in by_name if name in host_names) or tuple(p.name for p in eligible)
     need = f"{w.replicas} x {w.per_replica} {w.resource} = {w.requested}"
@@ -556,22 +666,42 @@ def _verdict(w: WorkloadDemand, hosts: list[PoolCapacity], eligible: list[PoolCa
                        "resource" if eligible else "pool")
     if placed < w.replicas:
         groups = [p for p in hosts if p.kind == "nodeGroup"]
-        where = ", ".join(f"{p.name}: {p.best_per_node(w.resource)}/node x {p.nodes_available} "
-                          f"{'desired' if p.kind == 'nodeGroup' else 'max'}" for p in hosts)
+        where = ", ".join(f"{p.name}: {p.best_per_node(w.resource)}/node"
+                          + (f" but {p.best_pods} pods/node" if p in pod_bound else "")
+                          + f" x {p.nodes_available} {'desired' if p.kind == 'nodeGroup' else 'max'}" for p in hosts)
         shared = [f"{o} takes {n}" for p in hosts for o, n in claims.get((p.name, w.resource), []) if o != w.name]
         share_text = f"; shared with {', '.join(shared)}" if shared else ""
         limit = ("nothing scales a managed node group: its pods get desiredSize nodes" if groups
                  else "Karpenter launches no more than the NodePool's maxNodes")
+        if pod_bound:
+            limit += "; " + "; ".join(_pods_text(p) for p in pod_bound)
+        suggestion = alternatives.suggest(w, eligible)
+        beyond = suggestion is not None and suggestion.startswith(_BEYOND_ANY_POOL)  # then only replicas can change
         return verdict("error", f"does not fit: needs {need}, {capacity} free ({where}{share_text}); "
                                 f"{w.replicas - placed} pods would stay Pending ({limit})",
-                       alternatives.suggest(w, eligible), "desiredSize" if groups else "maxNodes")
+                       suggestion, "replicas" if beyond else "desiredSize" if groups else "maxNodes")
     p = hosts[0]
     if p.kind == "nodePool":
         per_node = p.best_per_node(w.resource) // w.per_replica
+        pods = ""
+        if p.best_pods is not None and p.best_pods < per_node:
+            per_node, pods = p.best_pods, f", {p.best_pods} workload pods per node"
         nodes = -(-w.replicas // per_node) if per_node else 0
         return verdict("ok", f"fits: Karpenter launches up to {nodes} node(s) of {p.name} for {need} "
-                             f"({p.best_per_node(w.resource)} per node, {capacity} at maxNodes {p.nodes_max})")
+                             f"({p.best_per_node(w.resource)} per node{pods}, {capacity} at maxNodes {p.nodes_max})")
     return verdict("ok", f"fits: needs {need}, {capacity} free on the {p.nodes_desired} desired node(s)")
+
+
+def _pods_text(p: PoolCapacity) -> str:
+    """Why a pool's nodes run no more pods: the pod limit of its roomiest type less its DaemonSets."""
+    t = max(p.types, key=lambda name: p.pods_for_workloads(name) or 0)
+    limit = p.pod_limit[t]
+    why = "EKS's limit for its network interfaces" if limit == eni_max_pods(t) else "the NodePool's maxPods"
+    return (f"a node of {t} runs at most {limit} pods ({why}), {len(p.daemon_sets)} of them DaemonSets, so "
+            f"{limit - len(p.daemon_sets)} workload pods per node on {p.name}")
+
+
+_BEYOND_ANY_POOL = "no pool holds them"
 
 
 class _Alternatives:
@@ -579,8 +709,9 @@ class _Alternatives:
     a named layout of the pool's GPU under which every workload the pool must hold fits, or more nodes.
     Per-node figures are cached per plan."""
 
-    def __init__(self, wanted: Mapping[str, list[tuple[str, Demand]]]) -> None:
+    def __init__(self, wanted: Mapping[str, list[tuple[str, Demand]]], max_nodes: int | None = None) -> None:
         self._wanted = wanted
+        self._max_nodes = max_nodes
         self._cache: dict[tuple[str, str, str, Sharing | None], dict[str, int] | None] = {}
 
     def per_node(self, p: PoolCapacity, instance_type: str, layout: MigLayout) -> dict[str, int] | None:
@@ -603,13 +734,15 @@ class _Alternatives:
         for p in eligible:
             demands = [d for _, d in self._wanted.get(p.name, [])] or [(w.resource, w.per_replica, w.replicas)]
             size = "desiredSize" if p.kind == "nodeGroup" else "maxNodes"
-            nodes = nodes_for(_best(p), demands)
+            nodes = nodes_for(_best(p), demands, p.best_pods)
             if nodes is not None and nodes > p.nodes_available:
                 also = f" (and maxSize to {nodes})" if p.kind == "nodeGroup" and nodes > p.nodes_max else ""
                 gives = f"{p.layout} gives" if p.instance.gpu.mig_capable else "a node gives"
+                pods = "" if p.best_pods is None or nodes_for(_best(p), demands) == nodes else \
+                    f" and runs {p.best_pods} workload pods"
                 options.append(((nodes, 0, 0), f"raise {size} of {p.name} to {nodes}{also} ({gives} "
-                                               f"{p.best_per_node(w.resource)} {w.resource} per node; that holds "
-                                               f"every workload of {p.name})"))
+                                               f"{p.best_per_node(w.resource)} {w.resource} per node{pods}; that "
+                                               f"holds every workload of {p.name})"))
             it = p.instance_type
             for name, layout in named_layouts(INSTANCE_TYPES[it].gpu).items():
                 if name == p.layout:
@@ -617,7 +750,7 @@ class _Alternatives:
                 res = self.per_node(p, it, layout)
                 if res is None:
                     continue
-                n = nodes_for(res, demands)
+                n = nodes_for(res, demands, p.best_pods)
                 if n is None:
                     continue
                 n = max(n, p.nodes_min, 1)
@@ -628,6 +761,13 @@ class _Alternatives:
                 options.append(((n, 1, res.get(w.resource, 0)),
                                 f"layout {name} on {p.name}{size_text}: {name} gives {res.get(w.resource, 0)} "
                                 f"{w.resource} per node, so {n} node(s) hold {w.replicas} pod(s){keep}"))
+        if self._max_nodes is not None:
+            over = [o for o in options if o[0][0] > self._max_nodes]
+            options = [o for o in options if o[0][0] <= self._max_nodes]
+            if over and not options:
+                least = min(o[0][0] for o in over)
+                return (f"{_BEYOND_ANY_POOL}: they need at least {least} nodes, more than the {self._max_nodes} one "
+                        "pool may run; lower the workload's replicas, or spread it over more pools")
         if not options:
             return None
         options.sort(key=lambda o: o[0])

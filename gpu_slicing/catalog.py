@@ -277,6 +277,50 @@ INSTANCE_TYPES: dict[str, InstanceType] = {
     ]
 }
 
+# --- pods per node ------------------------------------------------------------------------------------
+# The most pods EKS lets a node of each type run (kubelet maxPods, on managed node groups and Karpenter nodes
+# alike): ENIs x (IPv4 addresses per ENI - 1) + 2, counting only the default network card (the first address
+# of each ENI is the ENI's own; the 2 are aws-node and kube-proxy, which use the node's address). These are
+# the figures of awslabs/amazon-eks-ami templates/shared/runtime/eni-max-pods.txt, kept as the ENI and
+# address counts EC2 documents per type ("IP addresses per network interface per instance type") so the
+# formula is visible. DaemonSets count against the limit like any pod.
+MAX_PODS_SOURCE = "awslabs/amazon-eks-ami eni-max-pods.txt (default network card)"
+MAX_PODS_UNCONFIRMED = ("UNCONFIRMED: not in eni-max-pods.txt yet; assumed no more than the g6e size with as many "
+                        "vCPUs, and lower where that was not certain")
+_ENI = {  # instance type: (ENIs on the default network card, IPv4 addresses per ENI)
+    "p4d.24xlarge": (15, 50), "p4de.24xlarge": (15, 50), "p5.4xlarge": (4, 30), "p5.48xlarge": (2, 50),
+    "p5e.48xlarge": (2, 50), "p5en.48xlarge": (4, 50), "p6-b200.48xlarge": (4, 50), "p6-b300.48xlarge": (4, 50),
+    "g4dn.xlarge": (3, 10), "g4dn.2xlarge": (3, 10), "g4dn.4xlarge": (3, 10), "g4dn.8xlarge": (4, 15),
+    "g4dn.16xlarge": (4, 15), "g4dn.12xlarge": (8, 30), "g4dn.metal": (15, 50),
+    "g5.xlarge": (4, 15), "g5.2xlarge": (4, 15), "g5.4xlarge": (8, 30), "g5.8xlarge": (8, 30),
+    "g5.16xlarge": (8, 30), "g5.12xlarge": (15, 50), "g5.24xlarge": (15, 50), "g5.48xlarge": (7, 50),
+    "g5g.xlarge": (4, 15), "g5g.2xlarge": (4, 15), "g5g.4xlarge": (8, 30), "g5g.8xlarge": (8, 30),
+    "g5g.16xlarge": (15, 50), "g5g.metal": (15, 50),
+    "g6.xlarge": (4, 15), "g6.2xlarge": (4, 15), "g6.4xlarge": (8, 30), "g6.8xlarge": (8, 30),
+    "g6.16xlarge": (15, 50), "g6.12xlarge": (8, 30), "g6.24xlarge": (15, 50), "g6.48xlarge": (15, 50),
+    "gr6.4xlarge": (8, 30), "gr6.8xlarge": (8, 30),
+    "g6f.large": (2, 10), "g6f.xlarge": (4, 15), "g6f.2xlarge": (4, 15), "g6f.4xlarge": (8, 30),
+    "gr6f.4xlarge": (8, 30),
+    "g6e.xlarge": (4, 15), "g6e.2xlarge": (4, 15), "g6e.4xlarge": (8, 30), "g6e.8xlarge": (8, 30),
+    "g6e.16xlarge": (15, 50), "g6e.12xlarge": (10, 30), "g6e.24xlarge": (10, 50), "g6e.48xlarge": (10, 50),
+}
+_ENI_UNCONFIRMED = {  # g7e: not in the file; conservative
+    "g7e.2xlarge": (4, 15), "g7e.4xlarge": (4, 15), "g7e.8xlarge": (8, 30), "g7e.12xlarge": (8, 30),
+    "g7e.24xlarge": (8, 30), "g7e.48xlarge": (8, 30),
+}
+
+
+def eni_max_pods(name: str) -> int:
+    """EKS's pod limit for a node of instance type `name` (KeyError for a type without a figure)."""
+    enis, addresses = _ENI.get(name) or _ENI_UNCONFIRMED[name]
+    return enis * (addresses - 1) + 2
+
+
+def max_pods_source(name: str) -> str:
+    """Where `eni_max_pods(name)` comes from."""
+    return MAX_PODS_SOURCE if name in _ENI else MAX_PODS_UNCONFIRMED
+
+
 # Known GPU instance types this program refuses, with the reason (FACTS 7).
 REFUSED_INSTANCE_TYPES: dict[str, str] = {
     "p6e-gb200.36xlarge": (

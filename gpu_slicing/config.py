@@ -25,7 +25,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticCustomError, PydanticUndefined, core_schema
 
-from . import catalog, changes, layouts
+from . import calendar, catalog, changes, layouts
 from .catalog import MigLayout
 from .errors import NAMESPACE, ConfigError, did_you_mean, each, raise_all
 from .network import DOCUMENTATION_RANGES
@@ -35,7 +35,9 @@ KARPENTER_VERSION = "1.14.1"
 KUBE_PROMETHEUS_STACK_VERSION = "88.5.3"  # prometheus-community chart; values reviewed in gpu_slicing/observability.py
 # AL2023 EKS-optimized AMI release pinned for Karpenter nodes (`al2023@<version>`); bump deliberately.
 AMI_ALIAS_VERSION = "v20261118"
-SUPPORTED_KUBERNETES_VERSIONS = ("1.31", "1.32", "1.33", "1.34", "1.35")
+# Every minor the calendar knows (the schema's enum); whether EKS still creates it depends on the date.
+SUPPORTED_KUBERNETES_VERSIONS = tuple(v.minor for v in calendar.VERSIONS)
+DEFAULT_KUBERNETES_VERSION = "1.35"  # in standard support until 2027-03-27; Karpenter >= 1.9 supports it
 LOG_TYPES = ("api", "audit", "authenticator", "controllerManager", "scheduler")
 MAX_POOL_NODES = 100  # most nodes of one node group (maxSize) or NodePool (maxNodes)
 CUDA_IMAGE = "nvidia/cuda:12.4.1-base-ubuntu22.04"
@@ -207,10 +209,10 @@ def _bool(v: Any, key: str) -> bool:
     return v
 
 
-def _int_between(lo: int, hi: int) -> Callable[[Any, str], int]:
+def _int_between(lo: int, hi: int, why: str = "") -> Callable[[Any, str], int]:
     def check(v: Any, key: str) -> int:
         if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
-            raise ConfigError(key, v, f"an integer from {lo} to {hi}")
+            raise ConfigError(key, v, f"an integer from {lo} to {hi}" + (f" ({why})" if why else ""))
         return v
     return _schema({"type": "integer", "minimum": lo, "maximum": hi})(check)
 
@@ -224,6 +226,17 @@ def _one_of(*allowed: str, why: Mapping[str, str] | None = None) -> Callable[[An
             raise ConfigError(key, v, _number_read(v) + "one of " + ", ".join(allowed))
         return v
     return _schema({"type": "string", "enum": list(allowed)})(check)
+
+
+def _pinned(version: str, what: str) -> Callable[[Any, str], str]:
+    """The one version the program pins, and why no other is taken."""
+    def check(v: Any, key: str) -> str:
+        if v != version:
+            raise ConfigError(key, v, _number_read(v) + f"{version}, the only version this program takes: {what} are "
+                                      f"written and tested against {version}, so another version is a change to "
+                                      "the program (gpu_slicing/config.py), not to a stack")
+        return v
+    return _schema({"type": "string", "enum": [version]})(check)
 
 
 def _ipv4_network(v: Any, key: str) -> ipaddress.IPv4Network:
@@ -349,17 +362,22 @@ def _duration(v: Any, key: str) -> str:
 
 @_schema({"type": "string", "enum": list(SUPPORTED_KUBERNETES_VERSIONS)})
 def _k8s_version(v: Any, key: str) -> str:
+    """A minor EKS creates today (the system clock's date, `calendar.today`): one past extended support is an
+    error with its dates; one in extended support plans, with a warning and its price (tools/checks)."""
+    creatable = calendar.creatable()
     if isinstance(v, (int, float)) and not isinstance(v, bool):
         quoted = f"{v:.2f}"
         fix = (f"quote it: kubernetesVersion: \"{quoted}\"" if quoted in SUPPORTED_KUBERNETES_VERSIONS else
                f"quoted, {quoted} is not supported either: use one of them, e.g. kubernetesVersion: "
-               f"\"{SUPPORTED_KUBERNETES_VERSIONS[-1]}\"")
+               f"\"{DEFAULT_KUBERNETES_VERSION}\"")
         raise ConfigError(key, v, f"a quoted EKS Kubernetes version: YAML read the number {v!r}, not text "
                                   f"(unquoted, 1.30 is the number 1.3); {fix}; "
-                                  "supported: " + ", ".join(SUPPORTED_KUBERNETES_VERSIONS))
+                                  "supported: " + ", ".join(creatable))
     if v not in SUPPORTED_KUBERNETES_VERSIONS:
-        raise ConfigError(key, v, "a quoted EKS Kubernetes version, one of "
-                                  + ", ".join(SUPPORTED_KUBERNETES_VERSIONS))
+        raise ConfigError(key, v, "a quoted EKS Kubernetes version, one of " + ", ".join(creatable))
+    if calendar.phase(v) == "ended":
+        raise ConfigError(key, v, f"a version EKS still creates, one of {', '.join(creatable)}: "
+                                  + calendar.describe(v))
     return v
 
 
@@ -381,8 +399,9 @@ def _mig_parted_entries(v: Any, key: str) -> dict:
     if not isinstance(v, Mapping) or not all(
             isinstance(n, str) and layouts.is_label_value(n) and isinstance(e, list) and e
             and all(isinstance(x, Mapping) for x in e) for n, e in v.items()):
-        raise ConfigError(key, v, "a map of layout label value -> its mig-parted entries "
-                                  "[{devices: ..., mig-enabled: ..., mig-devices: {...}}] (as make diff prints them)")
+        raise ConfigError(key, v, "a map of layout label value to its mig-parted entries, as make diff prints "
+                                  "them, e.g. {all-balanced: [{devices: all, mig-enabled: true, mig-devices: "
+                                  "{1g.5gb: 2, 2g.10gb: 1, 3g.20gb: 1}}]}")
     return dict(v)
 
 
@@ -398,8 +417,9 @@ def _like(regex: str, what: str) -> Callable[[Any, str], str]:
 
 class ClusterConfig(_Model):
     name: str = _field("name", check=_name, doc="EKS cluster name; also the Karpenter discovery tag value")
-    kubernetes_version: str = _field("kubernetesVersion", "1.34", check=_k8s_version,
-                                     doc="EKS control-plane version (quote it in YAML)")
+    kubernetes_version: str = _field("kubernetesVersion", DEFAULT_KUBERNETES_VERSION, check=_k8s_version,
+                                     doc="EKS control-plane version (quote it in YAML); past extended "
+                                         "support it is an error, in extended support a warning")
     endpoint_public_access: bool = _field("endpointPublicAccess", True, check=_bool,
                                           doc="expose the API endpoint publicly (restricted by publicAccessCidrs)")
     endpoint_private_access: bool = _field("endpointPrivateAccess", True, check=_bool,
@@ -441,7 +461,9 @@ class SystemNodeGroupConfig(_Model):
 
 
 class GpuOperatorConfig(_Model):
-    version: str = _field("version", GPU_OPERATOR_VERSION, check=_one_of(GPU_OPERATOR_VERSION),
+    version: str = _field("version", GPU_OPERATOR_VERSION,
+                          check=_pinned(GPU_OPERATOR_VERSION, "the chart values it is given and the MIG manager and "
+                                                              "device plugin configs"),
                           doc="gpu-operator chart version (pinned; values are checked against it)")
     mig_strategy: str = _field("migStrategy", "mixed", check=_one_of("none", "single", "mixed"),
                                doc="how MIG slices are advertised: mixed = nvidia.com/mig-<profile>")
@@ -467,6 +489,11 @@ class NodeGroupConfig(_Model):
     mig_layout_change: str = _field("migLayoutChange", "replace", check=_one_of("replace", "in-place"),
                                     doc="replace: a layout change is a new node group, created before the old one "
                                         "is drained; in-place relabels live nodes (needs allowDisruption)")
+    update_strategy: str = _field("updateStrategy", "MINIMAL", check=_one_of("MINIMAL", "DEFAULT"),
+                                  doc="how EKS rolls the nodes on an AMI, version or launch template update, one "
+                                      "node at a time: MINIMAL terminates a node before launching its replacement "
+                                      "(no extra GPU instances or quota; the pool is a node short meanwhile), "
+                                      "DEFAULT launches replacements first (up to twice the zones at once)")
 
 
 class NodePoolConfig(_Model):
@@ -492,11 +519,16 @@ class NodePoolConfig(_Model):
                                         doc="maintenance window length, e.g. 4h or 1h30m")
     disk_size_gib: int = _field("diskSizeGiB", 200, check=_int_between(50, 16384), doc="encrypted gp3 root volume")
     sharing: Any = _field("sharing", None, doc="time-slicing, as for node groups")
+    max_pods: int | None = _field("maxPods", None, check=_int_between(1, 1000),
+                                  doc="kubelet maxPods of the pool's nodes (EC2NodeClass kubelet.maxPods); at most "
+                                      "EKS's limit for each instance type, which applies when unset")
 
 
 class KarpenterConfig(_Model):
     enabled: bool = _field("enabled", False, check=_bool, doc="install Karpenter and the GPU NodePools")
-    version: str = _field("version", KARPENTER_VERSION, check=_one_of(KARPENTER_VERSION),
+    version: str = _field("version", KARPENTER_VERSION,
+                          check=_pinned(KARPENTER_VERSION, "its NodePool, EC2NodeClass and NodeOverlay objects, the "
+                                                           "checks against its CRDs and its chart values"),
                           doc="Karpenter chart/CRD version (pinned; objects are checked against its CRDs)")
     ami_alias_version: str = _field("amiAliasVersion", AMI_ALIAS_VERSION,
                                     check=_like(r"^v[0-9]{8}$", "vYYYYMMDD"),
@@ -518,7 +550,8 @@ class ObservabilityConfig(_Model):
                                       doc="install = the pinned kube-prometheus-stack (Prometheus, Grafana, "
                                           "kube-state-metrics); existing = the cluster has one: only the "
                                           "ServiceMonitor, alert rules and dashboard")
-    version: str = _field("version", KUBE_PROMETHEUS_STACK_VERSION, check=_one_of(KUBE_PROMETHEUS_STACK_VERSION),
+    version: str = _field("version", KUBE_PROMETHEUS_STACK_VERSION,
+                          check=_pinned(KUBE_PROMETHEUS_STACK_VERSION, "the chart values it is given"),
                           doc="kube-prometheus-stack chart version (pinned; values are checked against it)")
     namespace: str = _field("namespace", "monitoring", check=_name,
                             doc="namespace of the stack (created with install) and of the rules and dashboard")
@@ -536,7 +569,7 @@ class WorkloadConfig(_Model):
     pool: str = _field("pool", check=_string, doc="node group or NodePool the workload runs on")
     replicas: int = _field("replicas", 1, check=_int_between(0, 10000), doc="pods")
     profile: str | None = _field("profile", None, check=_string, doc="MIG profile each pod requests, e.g. 1g.5gb")
-    gpus: int | None = _field("gpus", None, check=_int_between(1, 8),
+    gpus: int | None = _field("gpus", None, check=_int_between(1, 8, "no instance type here has more than 8 GPUs"),
                               doc="whole (or time-sliced) GPUs per pod, for pools without MIG")
     image: str = _field("image", CUDA_IMAGE, check=_string, doc="container image (a real CUDA tag)")
     do_not_disrupt: bool = _field("doNotDisrupt", False, check=_bool,
@@ -571,7 +604,7 @@ class StackConfig(_Model):
 
 
 def documented_keys() -> dict[str, list[tuple[str, str, str]]]:
-    """Every config key with its default and doc: the README's table is tested against it."""
+    """Every config key with its default and doc: docs/config.md's table is tested against it."""
     out: dict[str, list[tuple[str, str, str]]] = {}
     classes: dict[str, type[BaseModel]] = {
         "": StackConfig, "cluster": ClusterConfig, "network": NetworkConfig,
@@ -782,7 +815,9 @@ def aws_names(cfg: StackConfig) -> list[DerivedName]:
     def cluster_named(name: str, limit: int, what: str) -> DerivedName:
         return DerivedName(f"{NAMESPACE}:cluster.name", c, name, limit, what)
 
-    out = [cluster_named(f"{c}-system", EKS_NODEGROUP_NAME_MAX, "EKS node group name of the system node group"),
+    out = [cluster_named(f"{c}-system", EKS_NODEGROUP_NAME_MAX - changes.TOKEN_SUFFIX_LENGTH,
+                         "EKS node group name of the system node group, before the '-<7 hex>' token of what forces "
+                         "its replacement"),
            cluster_named(f"{c}-system-role" + AUTONAME_SUFFIX, IAM_ROLE_NAME_MAX,
                          "IAM role name of the system node group (auto-named)")]
     for i, g in enumerate(cfg.node_groups):

@@ -6,7 +6,8 @@ handle one error handle it too."""
 from __future__ import annotations
 
 import difflib
-from typing import Any, Callable, Iterable, TypeVar
+import re
+from typing import Any, Callable, Iterable, Mapping, TypeVar
 
 NAMESPACE = "gpu-slicing"  # the stack config's namespace: every key an error names is gpu-slicing:<key>
 T = TypeVar("T")
@@ -18,12 +19,47 @@ class ConfigError(ValueError):
 
     def __init__(self, key: str, value: Any, allowed: str):
         self.key, self.value, self.allowed = key, value, allowed
-        super().__init__(f"{key}: {value!r} is not valid: {allowed}")
+        super().__init__(f"{key}: not set: {allowed}" if value is None else
+                         f"{key}: {as_yaml(value)} is not valid: {allowed}")
 
     @property
     def errors(self) -> tuple[ConfigError, ...]:
         """Every error this one stands for: itself."""
         return (self,)
+
+
+_PLAIN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_./:@+<>-]*$")
+
+
+def as_yaml(value: Any, *, quote: bool = True) -> str:
+    """A value as a stack file writes it (YAML flow style), never a Python repr: `'v1.2'` (a string, quoted
+    at the top so its ends show), `[0.0.0.0/0, 10.0.0.0/8]`, `{timeSlicing: {replicas: 4}}`, `true`, `null`."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, str):
+        if not quote and _PLAIN.match(value) and _reads_as_text(value):
+            return value
+        return "'" + value.replace("'", "''") + "'"
+    if isinstance(value, Mapping):
+        return "{" + ", ".join(f"{as_yaml(k, quote=False)}: {as_yaml(v, quote=False)}" for k, v in value.items()) + "}"
+    if isinstance(value, (list, tuple, set, frozenset)):
+        items = sorted(value, key=str) if isinstance(value, (set, frozenset)) else value
+        return "[" + ", ".join(as_yaml(v, quote=False) for v in items) + "]"
+    return str(value)
+
+
+def _reads_as_text(word: str) -> bool:
+    """Whether YAML reads `word`, unquoted, back as this text (not a number, boolean or null)."""
+    import yaml
+
+    try:
+        return yaml.safe_load(word) == word
+    except yaml.YAMLError:
+        return False
 
 
 def did_you_mean(word: Any, choices: Iterable[str], *, quote: bool = False, cutoff: float = 0.6) -> str:

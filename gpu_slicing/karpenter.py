@@ -254,10 +254,11 @@ def flatten(values: Mapping[str, Any]) -> list[str]:
 # --- the Kubernetes objects of one GPU NodePool -------------------------------------------------------
 
 def node_limits(pool: Pool) -> dict[str, str]:
-    """`spec.limits`: maxNodes x the largest instance type of the pool, as quantity strings."""
+    """`spec.limits`: maxNodes x the largest instance type of the pool, as quantity strings. GPUs are the
+    physical ones Karpenter counts per instance type, never time-slicing shares: a limit of shares would admit
+    shares-times more nodes of a smaller type."""
     n = pool.nodes_max
-    gpus = max(max(it.gpu_count, pool.per_instance_type[it.name].get(WHOLE_GPU, 0)) for it in pool.instance_types)
-    return {WHOLE_GPU: str(n * gpus),
+    return {WHOLE_GPU: str(n * max(it.gpu_count for it in pool.instance_types)),
             "cpu": str(n * max(it.vcpu for it in pool.instance_types)),
             "memory": f"{n * max(it.memory_gib for it in pool.instance_types)}Gi"}
 
@@ -316,6 +317,7 @@ def node_class(pool: Pool, cluster: str, ami_alias_version: str, disk_gib: int) 
             "subnetSelectorTerms": [{"tags": dict(discovery)}],
             "securityGroupSelectorTerms": [{"tags": dict(discovery)}],
             **node_class_hardening(disk_gib),
+            **({"kubelet": {"maxPods": pool.max_pods_override}} if pool.max_pods_override is not None else {}),
             "tags": {"gpu-slicing/cluster": cluster, POOL_LABEL: pool.name, "managed-by": "karpenter"},
         },
     }

@@ -24,7 +24,7 @@ from typing import Any, Iterable, Mapping
 
 from . import changes
 from .catalog import GPU_MODELS, INSTANCE_TYPES, GpuGroup, InstanceType, MigLayout, named_layouts
-from .errors import ConfigError, each, raise_all
+from .errors import ConfigError, as_yaml, each, raise_all
 from .placement import why_not
 
 LAYOUTS_KEY = "gpu-slicing:migLayouts"
@@ -131,7 +131,7 @@ def _parse_devices(raw: Any, key: str, index: int, entries: int, owner: dict[int
         raise ConfigError(key, raw, "'all' or a non-empty list of GPU indexes (0, 1, ...)")
     for d in raw:
         if not isinstance(d, int) or isinstance(d, bool) or d < 0:
-            raise ConfigError(key, raw, f"GPU indexes are non-negative integers, got {d!r}")
+            raise ConfigError(key, raw, f"GPU indexes are non-negative integers, got {as_yaml(d)}")
         if d in owner:
             where = "twice in this entry" if owner[d] == index else f"also in entry [{owner[d]}]"
             raise ConfigError(key, raw, f"each GPU in one entry only: GPU {d} is {where}")
@@ -144,9 +144,9 @@ def _parse_profiles(raw: Any, key: str) -> dict[str, int]:
         raise ConfigError(key, raw, "a map of MIG profile -> count, e.g. {1g.5gb: 7}")
     for p, n in raw.items():
         if not isinstance(p, str) or not p:
-            raise ConfigError(key, dict(raw), f"profile names are strings like 1g.5gb, got {p!r}")
+            raise ConfigError(key, dict(raw), f"profile names are strings like 1g.5gb, got {as_yaml(p)}")
         if not isinstance(n, int) or isinstance(n, bool) or n < 1:
-            raise ConfigError(key, dict(raw), f"counts are positive integers, got {p}: {n!r} "
+            raise ConfigError(key, dict(raw), f"counts are positive integers, got {p}: {as_yaml(n)} "
                                               "(leave a profile out rather than give it 0)")
     return dict(raw)
 

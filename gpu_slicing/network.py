@@ -4,9 +4,12 @@ from __future__ import annotations
 import ipaddress
 import math
 from itertools import combinations
-from typing import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Iterable, Mapping, Sequence
 
 from .errors import ConfigError
+
+if TYPE_CHECKING:  # types only: config imports this module, and the policy pack reads it without pydantic
+    from .config import NetworkConfig
 
 # RFC 5737 documentation ranges: no real client has an address in them (FACTS 10).
 DOCUMENTATION_RANGES = tuple(ipaddress.IPv4Network(n) for n in ("192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24"))
@@ -64,3 +67,12 @@ def subnets_for(instance_type: str, subnet_ids: Sequence[str], zones: Sequence[s
     placed in a zone without its type fails to launch there."""
     where = offers.get(instance_type, set())
     return [s for s, z in zip(subnet_ids, zones) if z in where]
+
+
+def subnet_identity(cfg: NetworkConfig) -> dict[str, object]:
+    """What decides the private subnets a node group spanning all of them gets, from config alone (the
+    subnet IDs are unknown until created): a change here changes the node group's subnets, which only a new
+    node group can take (EKS CreateNodegroup), so it belongs in the group's replacement token."""
+    if cfg.existing:
+        return {"privateSubnetIds": sorted(cfg.private_subnet_ids)}
+    return {"vpcCidr": cfg.cidr, "availabilityZones": cfg.availability_zones}

@@ -6,10 +6,20 @@ Design notes a reviewer needs:
 - MIG instances do not report `DCGM_FI_DEV_GPU_UTIL`; per-slice activity comes from the profiling fields
   and memory from `DCGM_FI_DEV_FB_USED`/`FB_FREE`, each series labelled `GPU_I_PROFILE`/`GPU_I_ID`, and with
   pod mapping on, `pod`/`namespace`/`container` of the pod holding the slice.
-- Our ServiceMonitor sets `honorLabels: true`: the exporter's `pod`/`namespace` labels name the workload,
-  and without it Prometheus renames them `exported_pod`/`exported_namespace` in favour of the exporter's own
-  pod. It also copies the scraped pod's node into `node`, the label kube-state-metrics uses, so DCGM series
-  join node labels (pool, MIG state) on `node`.
+- dcgm-exporter puts `pod`/`namespace`/`container` only on the series of a slice a pod holds; an unheld
+  slice's series have none. The Prometheus Operator gives every target of a ServiceMonitor the labels
+  `namespace`, `pod`, `container` of the scraped pod (here the exporter's own), and Prometheus resolves a
+  clash between a target label and a scraped one by `honor_labels`: false (the default) keeps the target's
+  and renames the scraped one `exported_<name>`; true keeps the scraped one, but where the series has none
+  (an unheld slice) the target's stays, so every unheld slice would read as held by the exporter's pod. Our
+  ServiceMonitor keeps `honorLabels` false and drops those three target labels in its `relabelings` (which
+  run before the scrape), so a series carries `pod`/`namespace`/`container` exactly when dcgm-exporter
+  gives them: `{pod!=""}` is "held by a pod". The exporter itself stays identified by `instance`, `job`,
+  `service` and `endpoint`. The relabelings also copy the scraped pod's node into `node`, the label
+  kube-state-metrics uses, so DCGM series join node labels (pool, MIG state) on `node`.
+- On H100 (and H200, the same Hopper MIG) dcgm-exporter has been reported to give no
+  `DCGM_FI_DEV_FB_USED`/`FB_FREE` per MIG instance (NVIDIA/dcgm-exporter#512, #380): the framebuffer
+  panels stay empty for such pools (the plan's `observability.exporter` check says so).
 - Node labels reach Prometheus only through kube-state-metrics' `--metric-labels-allowlist`, as
   `kube_node_labels{label_<sanitized>=...}`; extended resources as `resource="nvidia_com_mig_1g_5gb"`.
 - Every metric a rule or a panel uses is on `EXPORTER_METRICS` or `KSM_METRICS` (the reviewed list of
@@ -72,6 +82,17 @@ EXPORTER_METRICS: tuple[ExporterField, ...] = (
 MIG_FIELDS = frozenset({"DCGM_FI_PROF_GR_ENGINE_ACTIVE", "DCGM_FI_PROF_SM_ACTIVE", "DCGM_FI_PROF_DRAM_ACTIVE",
                         "DCGM_FI_DEV_FB_USED", "DCGM_FI_DEV_FB_FREE"})
 NOT_ON_MIG = frozenset({"DCGM_FI_DEV_GPU_UTIL"})  # FACTS 9: not supported on MIG instances
+FRAMEBUFFER_FIELDS = ("DCGM_FI_DEV_FB_USED", "DCGM_FI_DEV_FB_FREE")
+# GPUs on which dcgm-exporter was reported to give no framebuffer series per MIG instance
+# (NVIDIA/dcgm-exporter#512, #380, on H100; H200 is the same Hopper MIG, so it is expected there too).
+FRAMEBUFFER_GAP_GPUS = frozenset({catalog.H100_80GB.name, catalog.H200_141GB.name})
+FRAMEBUFFER_GAP_SOURCE = "NVIDIA/dcgm-exporter#512 and #380"
+
+
+def framebuffer_gap_pools(pools: Iterable[Any]) -> list[str]:
+    """MIG pools whose per-slice memory series dcgm-exporter may not give (`FRAMEBUFFER_GAP_GPUS`)."""
+    return [p.name for p in pools if p.gpu.mig_capable and p.layout.mig_enabled
+            and p.gpu.name in FRAMEBUFFER_GAP_GPUS]
 
 
 def exporter_csv(fields: Iterable[ExporterField] = EXPORTER_METRICS) -> str:
@@ -103,7 +124,7 @@ def operator_exporter_values(cfg: StackConfig, pools: Iterable[Any]) -> dict[str
     values: dict[str, Any] = {"enabled": True, "config": {"name": EXPORTER_CONFIGMAP},
                               "env": [dict(e) for e in EXPORTER_ENV]}
     if cfg.observability.enabled:
-        values["serviceMonitor"] = {"enabled": False}  # ours (honorLabels, node label) replaces the operator's
+        values["serviceMonitor"] = {"enabled": False}  # ours (pod labels as the exporter gives them, node) replaces it
     return values
 
 
@@ -113,6 +134,7 @@ def operator_exporter_values(cfg: StackConfig, pools: Iterable[Any]) -> dict[str
 # (and its kube-state-metrics 8.4.0 subchart's, for `kube-state-metrics.*`). The chart ships a values
 # schema only for parts of it, so a typo would mostly be ignored.
 VALUE_PATHS = frozenset({
+    "kubeControllerManager.enabled", "kubeScheduler.enabled", "kubeEtcd.enabled", "kubeProxy.enabled",
     "kube-state-metrics.metricLabelsAllowlist",
     "prometheus.prometheusSpec.serviceMonitorSelectorNilUsesHelmValues",
     "prometheus.prometheusSpec.ruleSelectorNilUsesHelmValues",
@@ -122,10 +144,21 @@ VALUE_PATHS = frozenset({
 DASHBOARD_LABEL = ("grafana_dashboard", "1")  # the chart's sidecar defaults, stated
 
 
+# Scrapes of what EKS does not let a Prometheus in the cluster reach, each off with its alerts (the chart
+# renders a component's rules only while it is enabled): the control plane (kube-controller-manager,
+# kube-scheduler, etcd) runs outside the cluster, so those scrapes find no target and their critical
+# `...Down` alerts fire forever; EKS's kube-proxy add-on serves its metrics on 127.0.0.1:10249 only
+# (aws/containers-roadmap#657, prometheus-community/helm-charts#977), so its targets are found but every
+# scrape is refused and `TargetDown` fires forever.
+UNREACHABLE_ON_EKS = ("kubeControllerManager", "kubeScheduler", "kubeEtcd", "kubeProxy")
+
+
 def stack_values() -> dict[str, Any]:
-    """Values for the pinned kube-prometheus-stack: MIG node labels exported, our ServiceMonitor and rules
-    selected without the chart's `release` label, dashboards loaded from ConfigMaps in every namespace."""
+    """Values for the pinned kube-prometheus-stack: no scrapes of what EKS keeps out of reach, MIG node labels
+    exported, our ServiceMonitor and rules selected without the chart's `release` label, dashboards loaded
+    from ConfigMaps in every namespace."""
     return {
+        **{component: {"enabled": False} for component in UNREACHABLE_ON_EKS},
         "kube-state-metrics": {"metricLabelsAllowlist": ["nodes=[" + ",".join(NODE_LABELS_ALLOWED) + "]"]},
         "prometheus": {"prometheusSpec": {"serviceMonitorSelectorNilUsesHelmValues": False,
                                           "ruleSelectorNilUsesHelmValues": False}},
@@ -152,6 +185,11 @@ def _meta(name: str, obs: ObservabilityConfig, labels: Mapping[str, str] | None 
             "labels": {"app.kubernetes.io/part-of": "gpu-slicing", **obs.selector_labels, **(labels or {})}}
 
 
+# The labels dcgm-exporter gives a held slice's series, which the Prometheus Operator also gives every target
+# (the scraped pod's own): dropped from the target so the exporter's are the only ones (see the module notes).
+EXPORTER_POD_LABELS = ("pod", "namespace", "container")
+
+
 def service_monitor(obs: ObservabilityConfig, exporter_namespace: Any) -> dict[str, Any]:
     """The ServiceMonitor for the operator's dcgm-exporter Service (see the module notes)."""
     return {
@@ -161,9 +199,10 @@ def service_monitor(obs: ObservabilityConfig, exporter_namespace: Any) -> dict[s
             "selector": {"matchLabels": dict(EXPORTER_SERVICE_LABELS)},
             "namespaceSelector": {"matchNames": [exporter_namespace]},
             "jobLabel": "app",
-            "endpoints": [{"port": EXPORTER_PORT, "path": "/metrics", "interval": "15s", "honorLabels": True,
+            "endpoints": [{"port": EXPORTER_PORT, "path": "/metrics", "interval": "15s", "honorLabels": False,
                            "relabelings": [{"sourceLabels": ["__meta_kubernetes_pod_node_name"],
-                                            "targetLabel": "node", "action": "replace"}]}],
+                                            "targetLabel": "node", "action": "replace"},
+                                           {"regex": "|".join(EXPORTER_POD_LABELS), "action": "labeldrop"}]}],
         },
     }
 
@@ -218,6 +257,10 @@ class Alert:
                 "annotations": {"summary": self.summary, "description": self.catches}}
 
 
+# A slice held by a pod, as an alert names it: one series however many exporter pods (restarts) reported it.
+HELD_SLICE = "node, gpu, GPU_I_PROFILE, GPU_I_ID, namespace, pod, container"
+
+
 def alerts(obs: ObservabilityConfig) -> tuple[Alert, ...]:
     return (
         Alert("GpuSlicingMigConfigFailed",
@@ -245,7 +288,7 @@ def alerts(obs: ObservabilityConfig) -> tuple[Alert, ...]:
               "pods Pending for a slice resource: the pool is full, at maxSize/maxNodes, or its nodes never "
               "advertised that profile"),
         Alert("GpuSlicingSliceIdle",
-              'max_over_time(DCGM_FI_PROF_GR_ENGINE_ACTIVE{pod!=""}[30m]) < 0.01',
+              f'max by ({HELD_SLICE}) (max_over_time(DCGM_FI_PROF_GR_ENGINE_ACTIVE{{pod!=""}}[30m])) < 0.01',
               obs.idle_alert_after, "info",
               "{{ $labels.namespace }}/{{ $labels.pod }} holds a {{ $labels.GPU_I_PROFILE }} slice it has not "
               "used for %s" % obs.idle_alert_after,
@@ -317,12 +360,14 @@ def panels(cfg: StackConfig, pools: Iterable[Any]) -> tuple[Panel, ...]:
         Panel("Utilization and memory", "Framebuffer used per slice", "timeseries",
               "sum by (node, gpu, GPU_I_PROFILE, GPU_I_ID) (DCGM_FI_DEV_FB_USED) / sum by (node, gpu, GPU_I_PROFILE, "
               "GPU_I_ID) (DCGM_FI_DEV_FB_USED + DCGM_FI_DEV_FB_FREE)", slice_id, "percentunit",
-              "slices close to their memory size (an out-of-memory risk a bigger profile avoids)"),
+              "slices close to their memory size (an out-of-memory risk a bigger profile avoids); empty for "
+              f"H100/H200 MIG slices, whose framebuffer series dcgm-exporter does not give ({FRAMEBUFFER_GAP_SOURCE})"),
         Panel("Utilization and memory", "Framebuffer used per pod", "timeseries",
               'sum by (namespace, pod) (DCGM_FI_DEV_FB_USED{pod!=""})', "{{namespace}}/{{pod}}", "decmbytes",
-              "memory each pod uses on its slice (MiB)"),
+              "memory each pod uses on its slice (MiB; none on H100/H200 MIG slices, see the panel above)"),
         Panel("Utilization and memory", "Idle slices held by pods (engine < 1% over 1h)", "stat",
-              'count by (GPU_I_PROFILE) (max_over_time(DCGM_FI_PROF_GR_ENGINE_ACTIVE{pod!=""}[1h]) < 0.01)',
+              f'count by (GPU_I_PROFILE) (max by ({HELD_SLICE}) '
+              f'(max_over_time(DCGM_FI_PROF_GR_ENGINE_ACTIVE{{pod!=""}}[1h])) < 0.01)',
               "{{GPU_I_PROFILE}}", "short", "slices paid for and held, but unused"),
         Panel("MIG state per node", "MIG layout and state per node", "table",
               f'max by (node, {POOL}, {MIG_CONFIG}, {MIG_STATE}) (kube_node_labels{{{MIG_CONFIG}!=""}})', "", "short",

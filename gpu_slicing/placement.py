@@ -11,6 +11,7 @@ from functools import lru_cache
 from typing import Mapping
 
 from .catalog import GpuModel
+from .errors import as_yaml
 
 Placement = tuple[tuple[str, int], ...]  # ((profile, start memory slice), ...)
 
@@ -25,7 +26,7 @@ def why_not(model: GpuModel, counts: Mapping[str, int]) -> str | None:
         if prof is None:
             return f"{model.name} has no MIG profile {name!r} (it has: {', '.join(model.profile_names)})"
         if not isinstance(n, int) or isinstance(n, bool) or n < 0:
-            return f"count of {name} must be a non-negative integer, got {n!r}"
+            return f"count of {name} must be a non-negative integer, got {as_yaml(n)}"
     compute = sum(model.require(p).compute * n for p, n in wanted.items())
     if compute > model.compute_slices:
         parts = " + ".join(f"{n} x {p}" for p, n in wanted.items())
@@ -41,7 +42,7 @@ def why_not(model: GpuModel, counts: Mapping[str, int]) -> str | None:
     if place(model, wanted) is None:
         parts = " + ".join(f"{n} x {p}" for p, n in wanted.items())
         return (f"{parts} cannot be placed without overlap at the allowed start slices "
-                + "; ".join(f"{p} at {list(model.require(p).placements)}" for p in wanted))
+                + "; ".join(f"{p} at {as_yaml(model.require(p).placements)}" for p in wanted))
     return None
 
 

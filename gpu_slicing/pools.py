@@ -7,7 +7,7 @@ every node will advertise. Building it once keeps the Pulumi objects and the pla
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Mapping
 
 from . import advertise, catalog, layouts, sharing
@@ -31,6 +31,15 @@ class Pool:
     nodes_max: int
     per_node: Mapping[str, int]
     per_instance_type: Mapping[str, Mapping[str, int]]
+    max_pods: Mapping[str, int] = field(default_factory=dict)  # instance type -> pods a node runs, all told
+    daemon_sets: tuple[str, ...] = ()  # what runs on every node of the pool, each a pod against max_pods
+    max_pods_override: int | None = None  # a NodePool's maxPods (EC2NodeClass kubelet.maxPods)
+    capacity_type: str = "on-demand"  # "spot" for a SPOT node group or a NodePool that allows spot
+
+    @property
+    def pods_per_node(self) -> dict[str, int]:
+        """Instance type -> pods a node runs for workloads: its pod limit less the DaemonSets' pods."""
+        return {t: n - len(self.daemon_sets) for t, n in self.max_pods.items()}
 
     @property
     def instance_type(self) -> InstanceType:
@@ -60,8 +69,50 @@ class Pool:
         return [dict(GPU_TAINT)]
 
 
+def daemon_sets(cfg: StackConfig, gpu: catalog.GpuModel, share: sharing.Sharing | None) -> tuple[str, ...]:
+    """The DaemonSets whose pods run on every GPU node of a pool, as this stack deploys them: EKS's own (they
+    tolerate every taint), the Pod Identity agent Karpenter's add-on brings, the GPU Operator's operands with
+    the values gpu_slicing.gpu_operator gives it (driver and toolkit come from the AMI, so not theirs; the
+    MIG manager only on MIG-capable GPUs; dcgm-exporter is on by the chart's default) and the node exporter of
+    an installed kube-prometheus-stack (it tolerates NoSchedule taints)."""
+    out = ["aws-node (VPC CNI)", "kube-proxy"]
+    if cfg.karpenter.enabled:
+        out.append("eks-pod-identity-agent")
+    out += ["gpu-operator-node-feature-discovery-worker", "nvidia-operator-validator",
+            "nvidia-device-plugin-daemonset", "gpu-feature-discovery", "nvidia-dcgm-exporter"]
+    if gpu.mig_capable:
+        out.append("nvidia-mig-manager")
+    if share is not None and share.kind == sharing.MPS:
+        out.append("nvidia-device-plugin-mps-control-daemon")
+    if cfg.observability.enabled and cfg.observability.prometheus_operator == "install":
+        out.append("prometheus-node-exporter")
+    return tuple(out)
+
+
+def _pod_limits(its: tuple[InstanceType, ...], override: int | None, key: str, ds: tuple[str, ...]
+                ) -> dict[str, int]:
+    """Instance type -> the pods a node runs, all told (EKS's ENI limit, or a NodePool's maxPods below it)."""
+    limits = {it.name: catalog.eni_max_pods(it.name) for it in its}
+    if override is not None:
+        over = [f"{t} ({n})" for t, n in limits.items() if override > n]
+        if over:
+            raise ConfigError(f"{key}.maxPods", override,
+                              f"at most the pod limit of every instance type of the pool: {', '.join(over)}; the VPC "
+                              "CNI gives every pod an address of the node's network interfaces (EKS's limit per "
+                              "type) and this program does not turn on prefix delegation, so pods beyond it would "
+                              "never get an address")
+        limits = {t: override for t in limits}
+    least = min(limits.values())
+    if least <= len(ds):
+        raise ConfigError(f"{key}.maxPods", least,
+                          f"more than the {len(ds)} DaemonSet pods every node of the pool runs ({', '.join(ds)}), "
+                          "or no workload pod ever starts there")
+    return limits
+
+
 def _pool(name: str, kind: str, key: str, types: tuple[str, ...], layout_name: str, raw_sharing,
-          strategy: str, custom: Mapping[str, MigLayout], nodes: tuple[int, int, int]) -> Pool:
+          strategy: str, custom: Mapping[str, MigLayout], nodes: tuple[int, int, int], cfg: StackConfig,
+          max_pods: int | None = None, spot: bool = False) -> Pool:
     its = tuple(catalog.INSTANCE_TYPES[t] for t in types)
     arches = {it.k8s_arch for it in its}
     if len(arches) > 1:
@@ -89,19 +140,41 @@ def _pool(name: str, kind: str, key: str, types: tuple[str, ...], layout_name: s
         per_type[it.name], share = advertise.advertise(it, layout, strategy, share, key=key)
     resources = list(dict.fromkeys(r for p in per_type.values() for r in p))  # ordered, deterministic
     per_node = {r: min(p.get(r, 0) for p in per_type.values()) for r in resources}
-    return Pool(name, kind, key, its, layout, strategy, share, *nodes, per_node, per_type)
+    ds = daemon_sets(cfg, its[0].gpu, share)
+    limits = _pod_limits(its, max_pods, key, ds)
+    if share is not None:
+        _check_shares(share, its, limits, ds, key)
+    return Pool(name, kind, key, its, layout, strategy, share, *nodes, per_node, per_type, limits, ds, max_pods,
+                "spot" if spot else "on-demand")
+
+
+def _check_shares(share: sharing.Sharing, its: tuple[InstanceType, ...], limits: Mapping[str, int],
+                  ds: tuple[str, ...], key: str) -> None:
+    """More shares of one GPU (or slice) than a node can ever run pods are refused: they plan as capacity that
+    never exists."""
+    t = min(its, key=lambda it: limits[it.name])
+    room = limits[t.name] - len(ds)
+    if share.replicas > room:
+        why = "EKS's limit for its network interfaces" if limits[t.name] == catalog.eni_max_pods(t.name) else \
+            "the NodePool's maxPods"
+        raise ConfigError(f"{key}.sharing.{share.kind}.replicas", share.replicas,
+                          f"at most {room}: a node of {t.name} runs at most {limits[t.name]} pods ({why}), {len(ds)} "
+                          f"of them DaemonSets, so more than {room} shares of one GPU or MIG slice could never all be "
+                          "held at once")
 
 
 def pool_of_node_group(g: NodeGroupConfig, i: int, cfg: StackConfig) -> Pool:
     key = f"{NAMESPACE}:nodeGroups[{i}]"
     return _pool(g.name, "nodeGroup", key, (g.instance_type,), g.mig_layout, g.sharing,
-                 cfg.gpu_operator.mig_strategy, cfg.mig_layouts, (g.min_size, g.desired_size, g.max_size))
+                 cfg.gpu_operator.mig_strategy, cfg.mig_layouts, (g.min_size, g.desired_size, g.max_size), cfg,
+                 spot=g.capacity_type == "SPOT")
 
 
 def pool_of_node_pool(p: NodePoolConfig, i: int, cfg: StackConfig) -> Pool:
     key = f"{NAMESPACE}:karpenter.nodePools[{i}]"
     return _pool(p.name, "nodePool", key, p.instance_types, p.mig_layout, p.sharing,
-                 cfg.gpu_operator.mig_strategy, cfg.mig_layouts, (0, 0, p.max_nodes))
+                 cfg.gpu_operator.mig_strategy, cfg.mig_layouts, (0, 0, p.max_nodes), cfg, p.max_pods,
+                 spot="spot" in p.capacity_types)
 
 
 def resolve_pools(cfg: StackConfig) -> list[Pool]:

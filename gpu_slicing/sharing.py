@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Iterable, Mapping
 
 from .catalog import WHOLE_GPU
-from .errors import ConfigError
+from .errors import ConfigError, as_yaml
 from .layouts import is_label_value
 
 TIME_SLICING = "timeSlicing"
@@ -114,7 +114,7 @@ def _parse_resources(raw: Any, key: str, kind: str) -> tuple[str, ...] | None:
         raise ConfigError(key, raw, "a non-empty list of resource names (omit it to share every GPU resource)")
     for r in raw:
         if not isinstance(r, str) or not _RESOURCE.match(r):
-            raise ConfigError(key, list(raw), f"nvidia.com/gpu or nvidia.com/mig-<profile> names, got {r!r}")
+            raise ConfigError(key, list(raw), f"nvidia.com/gpu or nvidia.com/mig-<profile> names, got {as_yaml(r)}")
     if len(set(raw)) != len(raw):
         raise ConfigError(key, list(raw), "each resource once")
     if kind == MPS and tuple(raw) != (WHOLE_GPU,):

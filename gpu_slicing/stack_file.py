@@ -20,30 +20,41 @@ STACK_FILE_KEYS = ("config", "secretsprovider", "encryptedkey", "encryptionsalt"
 
 
 class StrictLoader(yaml.SafeLoader):
-    """A SafeLoader that refuses a mapping key given twice, naming the key's full path and both lines."""
+    """A SafeLoader that refuses a mapping key given twice, naming the key's full path and both lines.
+
+    Anchors, aliases and merge keys (`<<: *base`, `<<: [*a, *b]`) load as Go's yaml.v3 loads them for
+    Pulumi: a key the mapping gives itself overrides a merged one (YAML's merge rule, not a duplicate);
+    a key the mapping itself gives twice is refused, merge or not."""
 
     def get_single_data(self) -> Any:
         node = self.get_single_node()
         if node is None:
             return None
         self._paths: dict[int, str] = {}
+        self._own: dict[int, list[tuple[yaml.Node, yaml.Node]]] = {}
         self._index(node, "")
         return self.construct_document(node)
 
     def _index(self, node: yaml.Node, path: str) -> None:
-        """Remember the path of every mapping (`config.gpu-slicing:cluster`, `...nodeGroups[0]`)."""
+        """Remember the path of every mapping (`config.gpu-slicing:cluster`, `...nodeGroups[0]`) and its own
+        keys, before merging adds the merged ones (an alias is the anchored node: indexed once, where defined)."""
+        if id(node) in self._paths:
+            return
         if isinstance(node, yaml.MappingNode):
             self._paths[id(node)] = path
+            self._own[id(node)] = list(node.value)
             for k, v in node.value:
                 self._index(v, f"{path}.{k.value}" if path else str(k.value))
         elif isinstance(node, yaml.SequenceNode):
+            self._paths[id(node)] = path
             for i, v in enumerate(node.value):
                 self._index(v, f"{path}[{i}]")
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
         seen: dict[Any, int] = {}
-        for k, _ in node.value:
-            key = self.construct_object(k, deep=True)
+        own: dict[int, list[tuple[yaml.Node, yaml.Node]]] = getattr(self, "_own", {})
+        for k, _ in own.get(id(node)) or node.value or []:
+            key = "<<" if k.tag == MERGE_TAG else self.construct_object(k, deep=True)
             line = k.start_mark.line + 1
             try:
                 first = seen.get(key)
@@ -56,6 +67,30 @@ class StrictLoader(yaml.SafeLoader):
                                   f"a key given once; it appears on line {first} and again on line {line} "
                                   "(Pulumi refuses duplicate keys; YAML would silently keep only the last)")
         return super().construct_mapping(node, deep=deep)
+
+    def flatten_mapping(self, node: yaml.MappingNode) -> None:
+        """Merge keys as YAML (and yaml.v3) define them: of `<<: [*a, *b]` the earlier base wins a key both
+        give, and the mapping's own keys win over every base (PyYAML lets the later base win)."""
+        merged: list[tuple[yaml.Node, yaml.Node]] = []
+        own = []
+        for k, v in node.value:
+            if k.tag != MERGE_TAG:
+                own.append((k, v))
+                continue
+            for base in v.value if isinstance(v, yaml.SequenceNode) else [v]:
+                if not isinstance(base, yaml.MappingNode):
+                    raise yaml.constructor.ConstructorError(
+                        "while constructing a mapping", node.start_mark,
+                        f"expected a mapping or a list of mappings to merge, but found {base.id}", base.start_mark)
+                self.flatten_mapping(base)
+                merged += base.value
+        first: dict[Any, tuple[yaml.Node, yaml.Node]] = {}
+        for k, v in merged:
+            first.setdefault((k.tag, k.value) if isinstance(k, yaml.ScalarNode) else id(k), (k, v))
+        node.value = list(first.values()) + own
+
+
+MERGE_TAG = "tag:yaml.org,2002:merge"
 
 
 # Pulumi reads stack files with a YAML 1.2 parser (Go's yaml.v3): only true and false are booleans, while
@@ -81,10 +116,10 @@ def load_yaml(text: str, source: str) -> Any:
         mark = e.problem_mark or e.context_mark
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         lines = text.splitlines()
-        line = lines[mark.line].strip() if mark and mark.line < len(lines) else None
+        line = lines[mark.line].strip() if mark and mark.line < len(lines) else "<this file>"
         raise ConfigError(source, line, f"valid YAML: {e.problem or e.context}{where}") from None
     except yaml.YAMLError as e:
-        raise ConfigError(source, None, f"valid YAML: {e}") from None
+        raise ConfigError(source, "<this file>", f"valid YAML: {e}") from None
 
 
 def read_text(path: Path, what: str = "stack file (Pulumi.<stack>.yaml)") -> str:
@@ -95,7 +130,7 @@ def read_text(path: Path, what: str = "stack file (Pulumi.<stack>.yaml)") -> str
     try:
         data = path.read_bytes()
     except OSError as e:
-        raise ConfigError(source, None, f"a readable file ({e.strerror})") from None
+        raise ConfigError(source, "<unreadable>", f"a readable file ({e.strerror})") from None
     if b"\0" in data:
         raise ConfigError(source, f"<binary, {len(data)} bytes>", "a YAML text file, not a binary file")
     try:
@@ -123,8 +158,8 @@ def parse_stack_text(text: str, source: str) -> dict[str, Any]:
                                             "gpu-slicing:cluster: {name: gpu-dev}")
     for k in config:
         if not isinstance(k, str):
-            raise ConfigError(f"config.{k}", config[k], "a <namespace>:<key> string key (YAML read "
-                                                        f"{type(k).__name__} {k!r}; quote it)")
+            raise ConfigError(f"config.{k}", config[k], "a <namespace>:<key> string key (YAML read the "
+                                                        f"{_kind(k)[1:-1].removeprefix('a ')} {k}; quote it)")
     return dict(config)
 
 

@@ -14,7 +14,7 @@ import functools
 from typing import Any
 
 from . import capacity, karpenter, workloads
-from .config import NAMESPACE, StackConfig
+from .config import MAX_POOL_NODES, NAMESPACE, StackConfig
 from .errors import ConfigError, did_you_mean, each, raise_all
 from .pools import Pool, resolve_each_pool, workload_count, workload_resource
 
@@ -98,7 +98,7 @@ def capacity_plan(cfg: StackConfig, pools):
     """The capacity plan of the stack: what every pool advertises, whether every workload fits, and what
     the nodes that will exist cost."""
     return capacity.plan_capacity(capacity_pools(pools), capacity_workloads(cfg, {p.name: p for p in pools}),
-                                  prices=getattr(cfg, "price_per_hour", None))
+                                  prices=getattr(cfg, "price_per_hour", None), max_pool_nodes=MAX_POOL_NODES)
 
 
 def capacity_pools(pools) -> list:
@@ -106,7 +106,8 @@ def capacity_pools(pools) -> list:
         name=p.name, kind=p.kind, instance_type=p.largest.name, layout=p.layout.name,
         strategy=p.strategy, nodes_min=p.nodes_min, nodes_desired=p.nodes_desired, nodes_max=p.nodes_max,
         per_node=dict(p.per_node), labels=p.labels, taints=p.taints, mig_layout=p.layout, sharing=p.sharing,
-        per_type={t: dict(v) for t, v in p.per_instance_type.items()} if p.kind == "nodePool" else {})
+        per_type={t: dict(v) for t, v in p.per_instance_type.items()} if p.kind == "nodePool" else {},
+        pod_limit=dict(p.max_pods), daemon_sets=p.daemon_sets, capacity_type=p.capacity_type)
         for p in pools]
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .changes import labelled
 from .config import WorkloadConfig
 from .labels import GPU_TAINT, MIG_CONFIG_LABEL, POOL_LABEL
 from .pools import Pool, workload_count, workload_resource
@@ -73,17 +74,36 @@ def deployment(w: WorkloadConfig, pool: Pool) -> dict[str, Any]:
     }
 
 
+def node_generation(pool: Pool) -> dict[str, Any]:
+    """What makes a pool's nodes new, with free slices, when the verification Job runs: for a node group what
+    replaces it (instance type, AMI type, layout label; the new group is up before the Deployments move onto
+    it), for a NodePool its name and types (a new NodePool starts empty). A template change (image, profile,
+    MIG strategy) or a rolling update keeps the generation: its nodes are full by then, so a re-run would wait
+    for a slice that frees only after the Deployments it guards (FACTS 10)."""
+    ident: dict[str, Any] = {"pool": pool.name, "kind": pool.kind, "types": [t.name for t in pool.instance_types]}
+    if pool.kind == "nodeGroup":
+        ident.update(amiType=pool.instance_types[0].ami_type, layout=pool.labels.get(MIG_CONFIG_LABEL))
+    return ident
+
+
+def verify_job_name(pool: Pool) -> str:
+    """`verify-mig-slice-<token of the pool's node generation>`: a new generation is a new Job (a new name, so
+    it never collides with the finished one), the same generation keeps the Job that already ran."""
+    return labelled(VERIFY_JOB, node_generation(pool))
+
+
 def verify_job(w: WorkloadConfig, pool: Pool) -> dict[str, Any]:
     """A Job that lists the GPU devices its pod sees: a MIG pod sees exactly one `MIG ...` device.
 
     It asks for the same slice as workload `w`, so it runs to completion before the Deployments exist
     (they wait for it in the graph): a finished pod holds no slice, so it never races a Deployment that
-    fills the pool (FACTS 10)."""
+    fills the pool (FACTS 10). Named for the pool's node generation (`verify_job_name`), and its spec is kept
+    once created (the component ignores later spec changes), so it runs again only on new nodes."""
     labels = {"app.kubernetes.io/name": VERIFY_JOB, "app.kubernetes.io/part-of": "gpu-slicing"}
     one = w.model_copy(update={"name": VERIFY_JOB, "replicas": 1, "gpus": None if w.profile else 1,
                                "do_not_disrupt": False})
     return {
-        "metadata": {"name": VERIFY_JOB, "namespace": WORKLOADS_NAMESPACE, "labels": labels},
+        "metadata": {"name": verify_job_name(pool), "namespace": WORKLOADS_NAMESPACE, "labels": labels},
         "spec": {"backoffLimit": 6, "template": {"metadata": {"labels": labels},
                                                  "spec": pod_spec(one, pool, ["nvidia-smi", "-L"], "OnFailure")}},
     }

@@ -279,10 +279,11 @@ def test_json_shape_and_table():
     plan = plan_capacity([pool(nodes=(1, 2, 3)), pool("h", "all-3g.40gb", itype="p5.48xlarge")],
                          [demand(replicas=20), demand("big", resource=mig("3g.40gb"), replicas=4)])
     doc = json.loads(json.dumps(plan.to_json()))
-    assert list(doc) == ["pools", "workloads", "usdPerHour"]
+    assert list(doc) == ["pools", "workloads", "usdPerHour", "unpricedPools", "vcpuQuotas"]
     p = doc["pools"][0]
     assert list(p) == ["name", "kind", "instanceType", "instanceTypes", "gpu", "gpusPerNode", "layout", "strategy",
-                       "nodes", "launch", "usdPerHour", "perNode", "perInstanceType", "utilization"]
+                       "nodes", "launch", "usdPerHour", "priceBasis", "perNode", "perInstanceType", "pods",
+                       "utilization"]
     assert (p["instanceType"], p["gpusPerNode"], p["nodes"]) == ("p4d.24xlarge", 8, {
         "min": 1, "desired": 2, "max": 3, "available": 2, "willExist": 2})
     assert p["perNode"] == expected_mixed("p4d.24xlarge", "all-balanced")

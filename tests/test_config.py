@@ -134,11 +134,11 @@ def test_invalid_config_registers_nothing(path, value, preview):
     assert r.registrations == []
 
 
-def test_readme_documents_every_config_key():
+def test_docs_config_documents_every_config_key():
     from conftest import ROOT
     from gpu_slicing.config import documented_keys
 
-    rows = [line for line in (ROOT / "README.md").read_text().splitlines() if line.startswith("| `")]
+    rows = [line for line in (ROOT / "docs" / "config.md").read_text().splitlines() if line.startswith("| `")]
     for prefix, keys in documented_keys().items():
         for key, _, _ in keys:
             head = f"| `{prefix}." if prefix else "| `"
@@ -196,15 +196,50 @@ def _stack_text(text: str):
     ("just text\n", "Pulumi.t.yaml", "a YAML mapping with a config: key"),
     ("config: [a, b]\n", "config", "a mapping of <namespace>:<key>"),
     ("config: 3\n", "config", "a mapping of <namespace>:<key>"),
-    ("config:\n  1.5: x\n", "config.1.5", "YAML read float 1.5"),
+    ("config:\n  1.5: x\n", "config.1.5", "YAML read the number 1.5; quote it"),
     ("confg: {}\n", "confg", "did you mean 'config'?"),
     ("config: {a: [1, 2\n", "Pulumi.t.yaml", "valid YAML"),
     ("config:\n\tgpu-slicing:maxGpuNodes: 1\n", "Pulumi.t.yaml", "line 2"),
+    # a key given twice beside a merge key (<<: *a): the mapping's own, the merged mapping's, the merge key's
+    ("config:\n  x:\n    - &a {name: a}\n    - <<: *a\n      name: b\n      name: c\n",
+     "x[1].name", "line 5 and again on line 6"),
+    ("config:\n  x:\n    - &a\n      name: a\n      name: b\n    - <<: *a\n", "x[0].name",
+     "line 4 and again on line 5"),
+    ("config:\n  x:\n    - &a {name: a}\n    - <<: *a\n      <<: *a\n", "x[1].<<", "line 4 and again on line 5"),
 ])
 def test_a_stack_file_pulumi_would_refuse_is_a_config_error(text, key, words):
     with pytest.raises(ConfigError) as e:
         _stack_text(text)
     assert e.value.key == key and words in str(e.value), str(e.value)
+
+
+@pytest.mark.parametrize("value, shown", [
+    ("0.37.0", "'0.37.0'"), (["0.0.0.0/0", "a b", "1.34"], "[0.0.0.0/0, 'a b', '1.34']"),
+    ({"timeSlicing": {"replicas": 4, "renameByDefault": False}},
+     "{timeSlicing: {replicas: 4, renameByDefault: false}}"),
+    (("x", None, True), "[x, null, true]"), (3, "3"),
+])
+def test_errors_show_values_as_a_stack_file_writes_them(value, shown):
+    assert str(ConfigError("k", value, "allowed")) == f"k: {shown} is not valid: allowed"
+
+
+def test_an_unset_value_reads_as_not_set_and_a_pinned_version_says_why():
+    assert str(ConfigError("k", None, "required")) == "k: not set: required"
+    cfg = dev_config()
+    cfg[NS + "karpenter"] = {**cfg[NS + "karpenter"], "version": "0.37.0"}
+    with pytest.raises(ConfigError) as e:
+        parse_config(cfg)
+    assert e.value.key == NS + "karpenter.version"
+    assert "1.14.1, the only version this program takes" in str(e.value)
+    assert "checks against its CRDs" in str(e.value) and "change to the program" in str(e.value)
+
+
+def test_merge_keys_load_as_yaml_merges_them():
+    """`<<: *base` (and a list of bases) as Pulumi's loader reads it: the mapping's own key overrides the merged
+    one, the first base in the list wins over a later one, nothing is a duplicate."""
+    text = ("config:\n  x:\n    - &a {name: a, size: 1, disk: 50}\n    - &b {name: b, size: 2, gpu: 8}\n"
+            "    - <<: [*a, *b]\n      name: c\n")
+    assert _stack_text(text)["x"][2] == {"name": "c", "size": 1, "disk": 50, "gpu": 8}
 
 
 def test_a_stack_file_with_pulumis_own_top_level_keys_loads():
@@ -336,10 +371,10 @@ def test_capacity_blocks_and_reserved_capacity_are_refused_with_the_reason():
     assert e.key == NS + "karpenter.nodePools[0].capacityTypes" and "capacityReservationSelectorTerms" in str(e)
 
 
-def test_the_readme_does_not_offer_refused_capacity_types():
+def test_the_docs_do_not_offer_refused_capacity_types():
     from conftest import ROOT
 
-    rows = {line.split("|")[1].strip(): line for line in (ROOT / "README.md").read_text().splitlines()
+    rows = {line.split("|")[1].strip(): line for line in (ROOT / "docs" / "config.md").read_text().splitlines()
             if line.startswith("| `")}
     assert "`CAPACITY_BLOCK` is refused" in rows["`nodeGroups[].capacityType`"]
     assert "`reserved` is refused" in rows["`karpenter.nodePools[].capacityTypes`"]

@@ -1,11 +1,14 @@
-"""`make diff`: change cases, each a base and a head stack planned in-process, asserting what the change does
-to every GPU pool (impact), to the resources (op) and to the hourly cost (direction). Expected effects come
-from FACTS 8 (EKS API, Karpenter drift, MIG manager) and botocore's EKS model, not from the diff's code."""
+"""`make diff`: change cases, each a base and a head stack planned in-process (or, for a change in the program
+itself, a git base planned by its own program), asserting what the change does to every GPU pool (impact), to
+the resources (op), the headline, the exit status and the hourly cost. Expected effects come from FACTS 8 and
+11 (EKS API and update behavior, Karpenter drift, MIG manager, terraform-provider-aws) and botocore's EKS
+model, figures from the catalog's list prices by hand, not from the diff's code."""
 from __future__ import annotations
 
 import copy
 import json
 import time
+from pathlib import Path
 
 import pytest
 
@@ -15,6 +18,17 @@ from tools import diff
 
 P4D = 21.96  # catalog list price the dev stack's p4d.24xlarge nodes are costed at
 _PLANS: dict[str, diff.Plan] = {}
+
+
+def expected_surge(p: diff.Plan, name: str) -> int:
+    """Extra nodes EKS launches for a rolling update of node group `name`, from its registration and FACTS 11:
+    updateStrategy MINIMAL none; else the larger of twice the zones (subnets) it spans and maxUnavailable
+    (1 when no updateConfig is set)."""
+    ng = next(r for r in p.resources.values() if r["name"] == name and r["type"] == diff.MNG)
+    uc = {k.replace("_", "").lower(): v for k, v in (ng["inputs"].get("updateConfig") or {}).items()}
+    if uc.get("updatestrategy") == "MINIMAL":
+        return 0
+    return max(2 * len(ng["inputs"]["subnetIds"]), int(uc.get("maxunavailable") or 1))
 
 
 def plan(cfg: dict) -> diff.Plan:
@@ -76,6 +90,9 @@ def test_node_group_layout_change_is_blue_green_never_a_relabel():
     mng = next(x for x in r["resources"] if x["type"] == "eks:index:ManagedNodeGroup")
     assert mng["op"] == "replace" and "nodeGroupName" in mng["changed"] and "labels.nvidia.com/mig.config" in mng["changed"]
     assert "CreateNodegroup" in mng["why"]
+    # the verification Job runs again, on the new group's nodes, before the Deployments move: never blocked
+    [job] = r["verification"]
+    assert not job["blocked"] and "new nodes" in job["text"] and not r["fails"]
     assert "collides" not in mng["why"]  # the name changed with the layout: create-before-delete works
     assert ops(r)[("Deployment", "gpu-dev-workloads-slice-2g")] == "delete"
     # the new group is up before the old one drains: for a while both run
@@ -184,7 +201,10 @@ def test_disk_size_change_rolls_the_node_group():
     mng = next(x for x in r["resources"] if x["type"] == "eks:index:ManagedNodeGroup")
     assert mng["op"] == "update" and mng.get("rolls") and "UpdateNodegroupVersion" in mng["why"]
     c = r["costPerHour"]
-    assert c["after"] == c["before"] and c["peak"] == c["before"] + P4D
+    # EKS surges the 1-node group by up to twice the zones it spans (FACTS 11): 1 old + surge new p4d at once
+    surge = expected_surge(plan(dev_config()), "gpu-dev-p4d-balanced")
+    assert c["after"] == c["before"] and c["peak"] == round(P4D + (1 + surge) * P4D, 2)
+    assert not r["fails"]
 
 
 @pytest.mark.slow
@@ -205,9 +225,10 @@ def test_karpenter_version_bump_upgrades_releases_and_touches_no_node(monkeypatc
     r = case(lambda c: c["gpu-slicing:karpenter"].update(version="1.15.0"))
     assert set(pools(r).values()) == {"none"}
     # both the controller and the CRDs move (CRDs first: Karpenter's upgrade guide); nothing else changes
-    assert sorted((x["type"], x["name"], x["op"], x["changed"]) for x in r["resources"]) == [
-        ("kubernetes:helm.sh/v3:Release", "gpu-dev-karpenter", "update", ["version"]),
-        ("kubernetes:helm.sh/v3:Release", "gpu-dev-karpenter-crd", "update", ["version"])]
+    assert [(x["type"], x["name"], x["op"], x["changed"]) for x in r["resources"]] == [
+        ("kubernetes:helm.sh/v3:Release", "gpu-dev-karpenter-crd", "update", ["version"]),
+        ("kubernetes:helm.sh/v3:Release", "gpu-dev-karpenter", "update", ["version"])]
+    assert not r["fails"] and r["headlines"] == []
     assert r["costPerHour"]["peak"] == r["costPerHour"]["before"]
 
 
@@ -288,7 +309,7 @@ def test_cli_plans_the_committed_stack_against_the_working_one(tmp_path, monkeyp
     stack.write_text(yaml.safe_dump({"config": dev_config()}))
     monkeypatch.setattr(diff, "ROOT_DIR", tmp_path)
     out = tmp_path / "d.json"
-    assert diff.main(["--base", "git:HEAD", "--config", str(stack), "--json", str(out)]) == 0
+    assert diff.main(["--base", "git:HEAD", "--same-program", "--config", str(stack), "--json", str(out)]) == 0
     report = json.loads(out.read_text())
     assert pools(report) == {"p4d-balanced": "scale", "p4d-small": "none"}
     assert report["costPerHour"]["before"] == 3 * P4D and report["costPerHour"]["after"] == 2 * P4D
@@ -311,7 +332,7 @@ def test_do_not_disrupt_is_a_pod_annotation_updated_in_place():
 
 @pytest.mark.slow
 def test_kubernetes_upgrade_is_ordered_control_plane_then_nodes():
-    r = case(lambda c: c["gpu-slicing:cluster"].update(kubernetesVersion="1.35"))
+    r = case(lambda c: c["gpu-slicing:cluster"].update(kubernetesVersion="1.36"))
     order = [x["type"] for x in r["resources"]]
     assert order[0] == "eks:index:Cluster" and r["resources"][0]["changed"] == ["version"]
     # Karpenter's al2023@ alias resolves per Kubernetes version: its nodes drift after the control plane
@@ -323,7 +344,12 @@ def test_kubernetes_upgrade_is_ordered_control_plane_then_nodes():
     assert groups and all(x["rolls"] and x["changed"] == ["version"] for x in groups)
     assert [s.split(" ")[1] for s in r["upgradePath"]] == ["control", "node", "Karpenter"]
     assert "gpu-dev-p4d-balanced" in r["upgradePath"][1] and "p4d-small" in r["upgradePath"][2]
-    assert r["costPerHour"]["peak"] == r["costPerHour"]["before"] + 2 * P4D
+    # the node group: 1 old + its surge; the NodePool: 1 old + 1 replacement (FACTS 11). With no updateConfig,
+    # 3 zones: 1 + 6 + 2 = 9 p4d.24xlarge = $197.64/h, 9 x 96 vCPUs of P-instance quota
+    surge = expected_surge(plan(dev_config()), "gpu-dev-p4d-balanced")
+    assert r["costPerHour"]["peak"] == round((1 + surge + 2) * P4D, 2)
+    assert r["pInstanceVcpusAtPeak"] == (1 + surge + 2) * 96
+    assert r["kubernetes"]["refused"] is None and not r["fails"] and r["headlines"] == []
 
 
 @pytest.mark.slow
@@ -371,9 +397,12 @@ def test_costs_follow_the_plan_prices_and_the_type_karpenter_launches():
 
 
 @pytest.mark.slow
-def test_a_node_group_replaced_under_its_own_name_is_called_a_collision():
-    """Existing-VPC subnets changed: EKS replaces the node group (subnets are not in UpdateNodegroupConfig),
-    and under the same name the create-before-delete replace collides, so the diff fails loudly."""
+def test_changed_subnets_never_replace_a_gpu_node_group_under_its_own_name():
+    """Existing-VPC subnets changed: a node group's subnets are only in EKS CreateNodegroup, so a change would
+    replace it, and under its own name the create-before-delete replace collides (FACTS 13). GPU node groups keep
+    the subnets they were created with (ignoreChanges on the EKS node group), so nothing is replaced and the diff
+    says the new subnets do not reach the group; the system node group's name follows its subnets, so it is a
+    blue/green under a new name, never a collision."""
     def existing(c, subnets):
         c["gpu-slicing:network"] = {"vpcId": "vpc-1", "privateSubnetIds": subnets, "publicSubnetIds": ["subnet-p"]}
 
@@ -382,10 +411,14 @@ def test_a_node_group_replaced_under_its_own_name_is_called_a_collision():
     head = copy.deepcopy(base)
     existing(head, ["subnet-a", "subnet-c"])
     r = diff.compare(plan(base), plan(head))
-    assert "p4d-balanced" in r["collisions"]
+    assert r["collisions"] == []
     (pool,) = [p for p in r["pools"] if p["name"] == "p4d-balanced"]
-    assert pool["collides"] and "collides" in pool["why"]
-    assert "REPLACE COLLIDES" in diff.render(r, "base", "head")
+    assert pool["impact"] == "none"
+    assert not [x for x in r["resources"] if x["name"] == "gpu-dev-p4d-balanced"]
+    assert any("gpu-dev-p4d-balanced keeps its subnetIds" in w for w in r["warnings"])
+    system = [x for x in r["resources"] if x["type"] == diff.MNG and x["name"] == "gpu-dev-system"]
+    assert [x["op"] for x in system] == ["replace"] and "nodeGroupName" in system[0]["changed"]
+    assert "REPLACE COLLIDES" not in diff.render(r, "base", "head")
 
 
 @pytest.mark.slow
@@ -423,3 +456,410 @@ def test_inputs_pulumi_ignores_are_no_change():
     assert azs[0] != azs[1]  # the choice itself moved (p4d: a, c, d; p5en: a, c, f in the kept table)
     r = diff.compare(plan(base), plan(head))
     assert not [x for x in r["resources"] if x["type"] == "aws:ec2/subnet:Subnet"]
+
+
+# --- upgrades: what destroys the cluster or its network comes first (FACTS 11) -------------------------------
+
+def first_loud_line(r: dict) -> str:
+    return next(line for line in diff.render(r, "base", "head").splitlines() if line.startswith("!! "))
+
+
+def network(c) -> dict:
+    return c["gpu-slicing:network"]
+
+
+@pytest.mark.slow
+def test_a_new_vpc_cidr_replaces_the_cluster_and_says_so_first():
+    """A new VPC (cidrBlock is ForceNew) forces a new EKS cluster (EKS cannot move VPCs), under its fixed name:
+    the replace collides. Every pool goes with the old cluster and is created again in the new one."""
+    r = case(lambda c: network(c).update(vpcCidr="10.1.0.0/16"))
+    assert first_loud_line(r).startswith("!! THE CLUSTER IS REPLACED") and "destroyed with it" in first_loud_line(r)
+    assert "COLLIDES" in first_loud_line(r) and r["fails"]
+    assert pools(r) == {"p4d-balanced": "delete", "p4d-small": "delete"}
+    o = ops(r)
+    assert o[("Vpc", "gpu-dev-vpc")] == o[("Cluster", "gpu-dev-eks")] == o[("NatGateway", "gpu-dev-nat")] == "replace"
+    igw = next(x for x in r["resources"] if x["name"] == "gpu-dev-igw")
+    assert igw["op"] == "update" and igw["interrupts"]  # a live detach from the running VPC
+    texts = [h["text"] for h in r["headlines"]]
+    assert any(t.startswith("THE INTERNET GATEWAY IS DETACHED") for t in texts)
+    assert "deleteBeforeReplace" not in diff.render(r, "base", "head")
+    # both clusters' GPU nodes run until the old one is gone: 2 + 2 p4d
+    assert r["costPerHour"]["peak"] == 4 * P4D and r["costPerHour"]["after"] == r["costPerHour"]["before"]
+
+
+@pytest.mark.slow
+def test_a_cluster_name_change_is_a_new_cluster_not_a_blue_green():
+    r = case(lambda c: c["gpu-slicing:cluster"].update(name="gpu-dev2"))
+    assert first_loud_line(r).startswith("!! THE CLUSTER IS REPLACED (gpu-dev-eks is destroyed, gpu-dev2-eks created)")
+    assert r["fails"] and pools(r) == {"p4d-balanced": "delete", "p4d-small": "delete"}
+    assert all("new cluster" in p["why"] for p in r["pools"])
+    # objects of the new cluster do not collide with their namesakes in the old one
+    assert not [h for h in r["headlines"] if "COLLIDES" in h["text"]]
+    assert r["costPerHour"]["peak"] == 4 * P4D
+
+
+@pytest.mark.slow
+def test_the_system_node_group_replaced_is_a_headline_failing_only_when_it_collides():
+    r = case(lambda c: c["gpu-slicing:systemNodeGroup"].update(instanceType="m7i.xlarge"))
+    [h] = r["headlines"]
+    assert h["text"].startswith("THE SYSTEM NODE GROUP IS REPLACED") and "controller" in h["text"]
+    base_name, head_name = (next(x["inputs"]["nodeGroupName"] for x in plan(c).resources.values()
+                                 if x["name"] == "gpu-dev-system") for c in (dev_config(), _edited(
+                                     lambda c: c["gpu-slicing:systemNodeGroup"].update(instanceType="m7i.xlarge"))))
+    collides = base_name == head_name  # an unchanged EKS name: create-before-delete collides (FACTS 13)
+    assert r["fails"] == collides == ("COLLIDES" in h["text"])
+    assert "deleteBeforeReplace" not in diff.render(r, "base", "head")
+    assert set(pools(r).values()) == {"none"} and r["costPerHour"]["peak"] == 2 * P4D
+
+
+def _edited(edit) -> dict:
+    c = dev_config()
+    edit(c)
+    return c
+
+
+@pytest.mark.slow
+def test_three_zones_to_two_replaces_subnets_and_fails():
+    r = case(lambda c: network(c).update(availabilityZones=2))
+    assert r["fails"] and any(h["text"].startswith("SUBNETS ARE") for h in r["headlines"])
+    deleted = {x["name"] for x in r["resources"] if x["op"] == "delete" and x["type"] == "aws:ec2/subnet:Subnet"}
+    assert deleted == {"gpu-dev-private-2", "gpu-dev-public-2"}
+    assert pools(r)["p4d-small"] == "none" and r["costPerHour"]["after"] == r["costPerHour"]["before"]
+
+
+@pytest.mark.slow
+def test_a_skip_minor_upgrade_is_refused_and_extended_support_is_priced(monkeypatch):
+    import datetime as dt
+
+    from gpu_slicing import calendar
+
+    monkeypatch.setattr(calendar, "today", lambda: dt.date(2026, 12, 6))
+    base = _edited(lambda c: c["gpu-slicing:cluster"].update(kubernetesVersion="1.34"))
+    r = diff.compare(plan(base), plan(_edited(lambda c: c["gpu-slicing:cluster"].update(kubernetesVersion="1.36"))))
+    assert first_loud_line(r).startswith("!! EKS REFUSES THIS UPGRADE") and "1.35 first" in first_loud_line(r)
+    assert r["fails"] and r["kubernetes"]["refused"]
+    # 1.34 left standard support on 2026-12-02: $0.60/h; 1.36 is in standard support: $0.10/h
+    assert r["controlPlanePerHour"] == {"before": 0.60, "after": 0.10}
+    one = diff.compare(plan(base), plan(dev_config()))  # 1.34 -> 1.35: one minor, allowed
+    assert not one["fails"] and one["kubernetes"]["refused"] is None
+
+
+@pytest.mark.slow
+def test_mig_strategy_mixed_to_single_restarts_every_slice_pod_under_a_new_resource_name():
+    def mixed(c):
+        node_groups(c)[0]["migLayout"] = "all-1g.5gb"
+        c["gpu-slicing:karpenter"] = {"enabled": False}
+        c["gpu-slicing:maxGpuNodes"] = 3
+        c["gpu-slicing:workloads"] = [{"name": "a", "profile": "1g.5gb", "replicas": 56, "pool": "p4d-balanced"}]
+
+    def single(c):
+        c["gpu-slicing:gpuOperator"]["migStrategy"] = "single"
+        c["gpu-slicing:workloads"] = [{"name": "a", "gpus": 1, "replicas": 56, "pool": "p4d-balanced"}]
+
+    base = _edited(mixed)
+    head = copy.deepcopy(base)
+    single(head)
+    r = diff.compare(plan(base), plan(head))
+    [w] = r["workloads"]
+    # FACTS 2: single advertises every slice as nvidia.com/gpu (7 x 8 = 56 on a p4d under all-1g.5gb)
+    assert w["restarts"] == 56 and w["restartWhy"] == ["resource renamed nvidia.com/mig-1g.5gb -> nvidia.com/gpu"]
+    [p] = r["pools"]
+    assert p["impact"] == "none" and p["slicesPerNode"]["after"]["nvidia.com/gpu"] == 56
+    assert "device plugin" in p["why"]
+    assert not [x for x in r["resources"] if x["type"] == "kubernetes:batch/v1:Job"] and not r["fails"]
+    assert r["costPerHour"]["peak"] == P4D
+
+
+@pytest.mark.slow
+def test_an_image_bump_on_a_full_pool_restarts_its_pods_and_never_reruns_the_verification_job():
+    """FACTS 10: a Job asking for a slice the running Deployment pods hold stays Pending. The Job runs once
+    per node generation, so an image bump changes the Deployment only."""
+    image = "nvidia/cuda:12.6.3-base-ubuntu22.04"
+    r = case(lambda c: c["gpu-slicing:workloads"][0].update(image=image))
+    assert ops(r) == {("Deployment", "gpu-dev-workloads-slice-1g"): "update"}
+    w = next(x for x in r["workloads"] if x["name"] == "slice-1g")
+    assert w["restarts"] == 16 and w["restartWhy"] == [f"image nvidia/cuda:12.4.1-base-ubuntu22.04 -> {image}"]
+    assert r["verification"] == [] and not r["fails"] and r["costPerHour"]["peak"] == 2 * P4D
+
+
+def test_a_verification_job_rerun_on_a_full_pool_fails_the_diff():
+    """The diff's own guard, on a synthetic pair: a Job replaced on a pool whose slices are all requested."""
+    job = {"urn": "j", "type": "kubernetes:batch/v1:Job", "name": "verify", "custom": True, "remote": False,
+           "parent": "", "provider": None, "propertyDependencies": {}, "options": {},
+           "inputs": {"spec": {"template": {"spec": {"nodeSelector": {"gpu-slicing/pool": "p"}, "containers": [
+               {"image": "a", "resources": {"limits": {"nvidia.com/mig-1g.5gb": "1"}}}]}}}}}
+    head_job = copy.deepcopy(job)
+    head_job["inputs"]["spec"]["template"]["spec"]["containers"][0]["image"] = "b"
+    cap = {"pools": [{"name": "p", "kind": "nodeGroup", "nodes": {"willExist": 1}, "launch": {"usdPerNodeHour": 1.0,
+                                                                                                "instanceType": "x"},
+                      "layout": "all-1g.5gb", "instanceType": "x", "perNode": {},
+                      "utilization": {"resources": {"nvidia.com/mig-1g.5gb": {"available": 56, "requested": 56}}}}]}
+    r = diff.compare(diff.Plan({}, {"j": job}, cap, order=["j"]), diff.Plan({}, {"j": head_job}, cap, order=["j"]))
+    [v] = r["verification"]
+    assert v["blocked"] and r["fails"] and "WAITS FOR A SLICE" in first_loud_line(r)
+
+
+@pytest.mark.slow
+def test_time_slicing_replicas_change_relabels_in_place_and_restarts_nothing():
+    import yaml
+
+    from conftest import ROOT
+    from gpu_slicing import catalog
+
+    base = yaml.safe_load((ROOT / "tests/stacks/good/time-slicing-g5-g6.yaml").read_text())["config"]
+    head = copy.deepcopy(base)
+    node_groups(head)[0]["sharing"] = {"timeSlicing": {"replicas": 8}}
+    r = diff.compare(plan(base), plan(head))
+    assert pools(r) == {"g5-shared": "none", "g6-shared": "none"}
+    g5 = next(p for p in r["pools"] if p["name"] == "g5-shared")
+    # g5.2xlarge has 1 GPU: 4 -> 8 time-sliced nvidia.com/gpu per node
+    assert g5["slicesPerNode"] == {"before": {"nvidia.com/gpu": 4}, "after": {"nvidia.com/gpu": 8}}
+    assert "device plugin" in g5["slicesAway"]
+    assert all(w["restarts"] == 0 for w in r["workloads"]) and not r["fails"]
+    price = catalog.INSTANCE_TYPES["g5.2xlarge"].on_demand_usd_per_hour * 2 + \
+        catalog.INSTANCE_TYPES["g6.12xlarge"].on_demand_usd_per_hour
+    assert r["costPerHour"]["peak"] == r["costPerHour"]["before"] == round(price, 2)
+
+
+@pytest.mark.slow
+def test_a_node_group_to_spot_is_a_blue_green_under_a_new_name():
+    r = case(lambda c: node_groups(c)[0].update(capacityType="SPOT"))
+    assert pools(r)["p4d-balanced"] == "blue-green" and not r["fails"] and r["headlines"] == []
+    p = next(x for x in r["pools"] if x["name"] == "p4d-balanced")
+    assert p["cost"]["peak"] == round(p["cost"]["before"] + p["cost"]["after"], 2) and p["peakNodes"] == 2
+    assert all(w["restarts"] == w_n for w, w_n in zip(r["workloads"][:3], (16, 8, 8)))
+
+
+@pytest.mark.slow
+def test_removing_a_retained_layout_warns():
+    def retained(c):
+        c["gpu-slicing:gpuOperator"]["retainedMigLayouts"] = {
+            "old-half-1234567": [{"devices": "all", "mig-enabled": True, "mig-devices": {"1g.5gb": 7}}]}
+
+    base = _edited(retained)
+    r = diff.compare(plan(base), plan(dev_config()))
+    [w] = [x for x in r["warnings"] if "retainedMigLayouts" in x]
+    assert "old-half-1234567" in w and "failed" in w
+    assert not r["fails"] and set(pools(r).values()) == {"none"}
+
+
+@pytest.mark.slow
+def test_a_nodepool_from_a_custom_layout_to_a_named_one_hands_over_the_custom_entry():
+    half = [{"devices": [0, 1, 2, 3], "profiles": {"1g.5gb": 7}}, {"devices": [4, 5, 6, 7], "profiles": {"3g.20gb": 2}}]
+
+    def custom(c):
+        c["gpu-slicing:migLayouts"] = {"half": half}
+        c["gpu-slicing:karpenter"]["nodePools"][0]["migLayout"] = "half"
+        c["gpu-slicing:workloads"][3]["replicas"] = 28
+
+    base = _edited(custom)
+    r = diff.compare(plan(base), plan(dev_config()))
+    assert pools(r)["p4d-small"] == "rolling-replace"
+    [label] = r["retainMigLayouts"]
+    assert label.startswith("half-") and r["retainMigLayouts"][label][1]["mig-devices"] == {"3g.20gb": 2}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("before,after,impact,rolls", [
+    (["on-demand"], ["on-demand", "spot"], "none", False),  # widened: nothing drifts (Karpenter docs)
+    (["on-demand", "spot"], ["on-demand"], "rolling-replace", True),  # narrowed: nodes may no longer match
+])
+def test_capacity_types_widened_drift_nothing_narrowed_drift(before, after, impact, rolls):
+    base = _edited(lambda c: c["gpu-slicing:karpenter"]["nodePools"][0].update(capacityTypes=before))
+    head = _edited(lambda c: c["gpu-slicing:karpenter"]["nodePools"][0].update(capacityTypes=after))
+    r = diff.compare(plan(base), plan(head))
+    assert pools(r) == {"p4d-balanced": "none", "p4d-small": impact}
+    [np_] = r["resources"]
+    assert np_["type"].endswith(":NodePool") and np_["op"] == "update" and bool(np_.get("rolls")) == rolls
+    assert r["costPerHour"]["peak"] == (3 if rolls else 2) * P4D and not r["fails"]
+
+
+def test_an_input_without_a_rule_is_unknown_never_in_place():
+    assert changes.classify("aws:foo/bar:Bar", "x").effect == changes.UNKNOWN
+    assert changes.classify("eks:index:Cluster", "someNewInput").effect == changes.UNKNOWN
+    old = {"urn": "u", "type": "aws:foo/bar:Bar", "name": "bar", "custom": True, "remote": False, "parent": "",
+           "provider": None, "propertyDependencies": {}, "options": {}, "inputs": {"x": 1}}
+    new = copy.deepcopy(old)
+    new["inputs"]["x"] = 2
+    r = diff.compare(diff.Plan({}, {"u": old}, {}, order=["u"]), diff.Plan({}, {"u": new}, {}, order=["u"]))
+    [res] = r["resources"]
+    assert res["unknown"] == ["x"] and any(w.startswith("UNKNOWN effect") for w in r["warnings"])
+    assert "(UNKNOWN effect)" in diff.render(r, "b", "h")
+
+
+def test_network_rules_from_the_aws_provider():
+    """FACTS 11: an internet gateway's vpc_id change is a live detach; a NAT gateway's subnet_id is ForceNew."""
+    assert changes.classify("aws:ec2/internetGateway:InternetGateway", "vpcId").effect == changes.INTERRUPT
+    assert changes.classify("aws:ec2/natGateway:NatGateway", "subnetId").effect == changes.REPLACE
+    assert changes.classify("aws:ec2/vpc:Vpc", "cidrBlock").effect == changes.REPLACE
+    assert changes.classify("aws:kms/key:Key", "enableKeyRotation").effect == changes.UPDATE
+    assert changes.classify("pulumi:providers:kubernetes", "kubeconfig").effect == changes.REPLACE
+
+
+@pytest.mark.slow
+def test_every_input_the_dev_stack_sets_has_a_cited_rule():
+    def leaves(v, p=""):
+        if isinstance(v, dict) and v:
+            for k, x in v.items():
+                yield from leaves(x, f"{p}.{k}" if p else k)
+        elif isinstance(v, list) and v:
+            for i, x in enumerate(v):
+                yield from leaves(x, f"{p}.{i}" if p else str(i))
+        else:
+            yield p
+    unknown = {(r["type"], p) for r in plan(dev_config()).resources.values() if r["custom"] or r["remote"]
+               for p in leaves(r["inputs"]) if changes.classify(r["type"], p).effect == changes.UNKNOWN}
+    assert unknown == set()
+
+
+def test_drift_windows_in_words():
+    from gpu_slicing import karpenter
+
+    np_ = {"inputs": {"spec": {"disruption": {"budgets": karpenter.disruption_budgets("0 2 * * 6", "4h")}}}}
+    assert diff.drift_window(np_) == "drifted nodes are replaced one at a time, only Sat 02:00-06:00 UTC"
+    np_["inputs"]["spec"]["disruption"]["budgets"] = karpenter.disruption_budgets("30 22 * * *", "2h")
+    assert diff.drift_window(np_) == "drifted nodes are replaced one at a time, only daily 22:30-00:30 UTC"
+    np_["inputs"]["spec"]["disruption"]["budgets"] = karpenter.disruption_budgets(None, None)
+    assert diff.drift_window(np_) == "drifted nodes are replaced one at a time, at any time"
+    assert diff.drift_pace(np_) == 1
+    np_["inputs"]["spec"]["disruption"]["budgets"] = [{"nodes": "3", "reasons": ["Drifted"]}]
+    assert diff.drift_pace(np_) == 3 and "3 at a time" in diff.drift_window(np_)
+
+
+@pytest.mark.parametrize("update_config,subnets,surge", [(None, 3, 6), (None, 2, 4), ({"maxUnavailable": 10}, 3, 10),
+                                                          ({"updateStrategy": "MINIMAL", "maxUnavailable": 1}, 3, 0)])
+def test_eks_surge_from_the_update_config(update_config, subnets, surge):
+    """EKS user guide, managed node update behavior: up to twice the zones or maxUnavailable, the larger;
+    MINIMAL terminates before it launches."""
+    ng = {"inputs": {"subnetIds": [f"s{i}" for i in range(subnets)], **({"updateConfig": update_config}
+                                                                        if update_config else {})}}
+    assert diff.surge_of(ng)[0] == surge
+
+
+def test_eks_surge_with_a_percentage():
+    """maxUnavailablePercentage 50 of 10 nodes is 5 at a time; twice 3 zones (6) is larger."""
+    ng = {"inputs": {"subnetIds": ["a", "b", "c"], "scalingConfig": {"desiredSize": 10},
+                     "updateConfig": {"maxUnavailablePercentage": 50}}}
+    assert diff.surge_of(ng)[0] == 6
+    ng["inputs"]["updateConfig"]["maxUnavailablePercentage"] = 100
+    assert diff.surge_of(ng)[0] == 10
+
+
+# --- a change in the program itself: the git base is planned by its own program --------------------------------
+
+def project_repo(tmp_path):
+    """A git repository holding this project as it is (tracked and new files), committed once: the base."""
+    import shutil
+    import subprocess
+
+    from conftest import ROOT
+
+    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT, capture_output=True,
+                           text=True, check=True).stdout.split()
+    repo = tmp_path / "repo"
+    for f in files:
+        src = ROOT / f
+        if f.startswith(".venv") or not src.is_file():
+            continue
+        (repo / f).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(src, repo / f)
+    git = lambda *a: subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@example.com", *a],  # noqa: E731
+                                    cwd=repo, check=True, capture_output=True)
+    git("init", "-q")
+    git("add", "-A")
+    git("commit", "-qm", "base")
+    return repo
+
+
+def run_diff(repo, *extra) -> tuple[int, dict, str]:
+    import subprocess
+    import sys
+
+    out = repo / "d.json"
+    run = subprocess.run([sys.executable, "-m", "tools.diff", "--base", "git:HEAD", "--stack", "dev", "--json",
+                          str(out), *extra], cwd=repo, capture_output=True, text=True, timeout=300)
+    assert out.exists(), run.stderr
+    return run.returncode, json.loads(out.read_text()), run.stdout
+
+
+def pin(repo, name: str, old: str, new: str) -> None:
+    cfg = repo / "gpu_slicing" / "config.py"
+    text = cfg.read_text()
+    assert f'{name} = "{old}"' in text
+    cfg.write_text(text.replace(f'{name} = "{old}"', f'{name} = "{new}"'))
+
+
+@pytest.mark.slow
+def test_pins_bumped_in_code_show_what_they_do_against_a_git_base(tmp_path):
+    """The monthly AMI pin in code: every Karpenter node drifts (FACTS 8: the al2023@ alias is in the
+    EC2NodeClass); read with the head's program on both sides it would be "nothing changes". A chart pin in
+    code: the release upgrades in place, no node moves."""
+    repo = project_repo(tmp_path)
+    pin(repo, "AMI_ALIAS_VERSION", "v20261118", "v20261201")
+    status, r, out = run_diff(repo)
+    assert status == 0 and "(its own program)" in out
+    assert pools(r) == {"p4d-balanced": "none", "p4d-small": "rolling-replace"}
+    [nc] = r["resources"]
+    assert nc["type"].endswith("EC2NodeClass") and nc["rolls"] and nc["changed"] == ["spec.amiSelectorTerms.0.alias"]
+    assert r["costPerHour"] == {"before": 2 * P4D, "after": 2 * P4D, "peak": 3 * P4D}
+    assert [w["restarts"] for w in r["workloads"]] == [0, 0, 0, 56]
+    status, blind, _ = run_diff(repo, "--same-program")
+    assert status == 0 and blind["resources"] == []  # the old reading: both sides the working tree's program
+    pin(repo, "AMI_ALIAS_VERSION", "v20261201", "v20261118")
+    pin(repo, "KUBE_PROMETHEUS_STACK_VERSION", "88.5.3", "88.6.0")
+    status, r, _ = run_diff(repo)
+    assert status == 0 and set(pools(r).values()) == {"none"}
+    assert [(x["name"], x["op"], x["changed"]) for x in r["resources"]] == [
+        ("gpu-dev-observability", "update", ["version"])]
+    assert r["costPerHour"]["peak"] == 2 * P4D
+
+
+@pytest.mark.slow
+def test_a_region_change_rebuilds_the_stack_and_says_so_first():
+    r = case(lambda c: c.update({"aws:region": "us-west-2"}))
+    assert first_loud_line(r).startswith("!! THE REGION CHANGES (us-east-1 -> us-west-2)") and r["fails"]
+    assert pools(r) == {"p4d-balanced": "delete", "p4d-small": "delete"}
+
+
+def test_a_weekly_window_across_midnight():
+    from gpu_slicing import karpenter
+
+    np_ = {"inputs": {"spec": {"disruption": {"budgets": karpenter.disruption_budgets("0 22 * * 6", "4h")}}}}
+    assert diff.drift_window(np_) == "drifted nodes are replaced one at a time, only Sat 22:00-Sun 02:00 UTC"
+
+
+def test_the_base_program_runs_in_an_environment_of_its_own_requirements(tmp_path, monkeypatch):
+    """The working tree's interpreter when the ref's requirements.txt is the same; else a virtualenv built once
+    per requirements hash (the calls to venv and pip recorded here, not run)."""
+    import hashlib
+    import sys
+
+    (tmp_path / "requirements.txt").write_bytes(b"pulumi>=3\n")
+    monkeypatch.setattr(diff, "ROOT_DIR", tmp_path)
+    monkeypatch.setenv("GPU_SLICING_VENV_CACHE", str(tmp_path / "cache"))
+    calls = []
+    monkeypatch.setattr(diff.subprocess, "run", lambda args, **kw: calls.append(args))
+    assert diff._environment(b"pulumi>=3\n") == sys.executable and calls == []
+    older = b"pulumi>=3\npulumi-eks==3.9\n"
+    python = diff._environment(older)
+    venv = tmp_path / "cache" / hashlib.sha256(older).hexdigest()[:16]
+    assert python == str(venv / "bin" / "python")
+    assert calls[0][1:] == ["-m", "venv", str(venv)] and calls[1][1:5] == ["-m", "pip", "install", "--quiet"]
+    assert (venv / "requirements.txt").read_bytes() == older
+    assert diff._environment(older) == python and len(calls) == 2  # cached: built once
+
+
+def test_the_base_program_installs_its_development_lock(tmp_path, monkeypatch):
+    """A ref with locks plans with its development lock (requirements.txt holds only the deployed program's
+    packages, not the plan's checks); a ref from before the locks with its requirements.txt."""
+    (tmp_path / "requirements.txt").write_text("-c requirements.lock\npulumi>=3\n")
+    assert diff.requirements_file(tmp_path) == tmp_path / "requirements.txt"
+    (tmp_path / "requirements-dev.lock").write_text("pulumi==3.272.0\n")
+    assert diff.requirements_file(tmp_path) == tmp_path / "requirements-dev.lock"
+    monkeypatch.setenv("GPU_SLICING_VENV_CACHE", str(tmp_path / "cache"))
+    calls = []
+    monkeypatch.setattr(diff.subprocess, "run", lambda args, **kw: calls.append(args))
+    python = diff._environment(b"pulumi==3.1.0\n", "requirements-dev.lock")
+    venv = Path(python).parents[1]
+    assert calls[1][-2:] == ["-r", str(venv / "requirements-dev.lock")]
+    assert (venv / "requirements-dev.lock").read_text() == "pulumi==3.1.0\n"

@@ -247,8 +247,9 @@ def test_g7e_mig_is_a_check_warning_not_an_error():
     found = list(checks.mig_unconfirmed(raw, []))
     assert [f["severity"] for f in found] == ["warning", "info"]
     assert "nodeGroup rtx" in found[0]["message"] and "AWS has not confirmed MIG on g7e" in found[0]["message"]
-    assert found[1]["message"] == ("2 MIG pool(s) checked for MIG AWS has not confirmed; placements inferred, not read "
-                                   "off hardware, for RTX-PRO-6000-Blackwell-SE-96GB (rtx); B200-180GB (b200)")
+    assert found[1]["message"] == ("2 MIG pool(s) checked: 1 on an instance type AWS has not confirmed MIG on (warned "
+                                   "above); placements inferred, not read off hardware, for "
+                                   "RTX-PRO-6000-Blackwell-SE-96GB (rtx); B200-180GB (b200)")
     whole = stack([{"name": "rtx", "instanceType": "g7e.12xlarge"}])
     assert [f["severity"] for f in checks.mig_unconfirmed(whole, [])] == ["info"]
 
@@ -303,11 +304,11 @@ def test_policy_flags_an_x86_ami_on_arm64_nodes(fleet_resources):
         "Karpenter can never launch it"]
 
 
-def test_readme_instance_table_names_every_catalog_family_and_the_refused_type():
+def test_docs_instance_table_names_every_catalog_family_and_the_refused_type():
     from pathlib import Path
 
-    text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
-    table = text[text.index("## GPU instance types"):text.index("## Deploying for real")]
+    text = (Path(__file__).resolve().parents[1] / "docs" / "config.md").read_text()
+    table = text[text.index("## GPU instance types"):]
     families = {t.family for t in catalog.INSTANCE_TYPES.values()} | {"p6e-gb200"}
     assert all(f"| {f}." in table or f", {f}." in table or f"; {f}." in table for f in families), families
     for model in catalog.GPU_MODELS.values():

@@ -63,7 +63,7 @@ def test_entries_without_profiles_disable_mig_and_mig_enabled_true_is_all_enable
     ({"l": [{"profiles": {"1g.5gb": 7}}]}, f"{KEY}.l[0].devices", "'all' or a non-empty list"),
     ({"l": [{"devices": "some"}]}, f"{KEY}.l[0].devices", "'all' or a non-empty list"),
     ({"l": [{"devices": [0, -1]}]}, f"{KEY}.l[0].devices", "non-negative integers, got -1"),
-    ({"l": [{"devices": [0, True]}]}, f"{KEY}.l[0].devices", "non-negative integers, got True"),
+    ({"l": [{"devices": [0, True]}]}, f"{KEY}.l[0].devices", "non-negative integers, got true"),
     ({"l": [{"devices": [0, 0]}]}, f"{KEY}.l[0].devices", "GPU 0 is twice in this entry"),
     ({"l": [{"devices": [0, 1]}, {"devices": [1, 2]}]}, f"{KEY}.l[1].devices", "GPU 1 is also in entry [0]"),
     ({"l": [{"devices": [0]}, {"devices": "all"}]}, f"{KEY}.l[1].devices", "must be the layout's only entry"),

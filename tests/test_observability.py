@@ -56,7 +56,7 @@ def test_operator_values_point_the_exporter_at_our_list_with_pod_mapping(dev):
     values = operator_values(cfg, resolve_pools(cfg))["dcgmExporter"]
     assert values["config"] == {"name": "gpu-slicing-dcgm-metrics"}
     assert {"name": "DCGM_EXPORTER_KUBERNETES", "value": "true"} in values["env"]
-    assert values["serviceMonitor"] == {"enabled": False}  # ours replaces it: one scrape, honorLabels
+    assert values["serviceMonitor"] == {"enabled": False}  # ours replaces it: one scrape, exporter pod labels kept
 
 
 def test_without_observability_a_mig_stack_still_gets_the_list_but_keeps_the_operators_service_monitor(dev):
@@ -128,6 +128,154 @@ def test_promtool_unit_tests_catch_a_broken_rule(tmp_path, alert, broken):
     assert out.returncode != 0 and f"alertname: {alert}" in out.stdout + out.stderr
 
 
+# --- what a real scrape of dcgm-exporter yields -------------------------------------------------------------
+#
+# The promtool cases feed dcgm-exporter series as Prometheus stores them after scraping through our
+# ServiceMonitor, not as the exporter prints them. `scraped` models that path from outside the program:
+# - Kubernetes service discovery (role endpoints) describes the exporter pod behind the Service with
+#   `__meta_kubernetes_*` labels (EXPORTER_TARGET);
+# - the Prometheus Operator's scrape config for a ServiceMonitor endpoint first sets the target labels
+#   `namespace`, `service`, `pod`, `container` (of the scraped pod), `job` (the Service's `jobLabel` label)
+#   and `endpoint` (the port name), then applies the endpoint's own `relabelings` (prometheus-operator,
+#   pkg/prometheus/promcfg.go); Prometheus sets `instance` from the address and drops `__`-labels;
+# - relabelling: `replace` joins the source labels with ";", matches the anchored regex (default "(.*)") and
+#   sets the target label to the expanded replacement (default "$1"), deleting it when that is empty;
+#   `labeldrop` removes every label whose name matches the anchored regex;
+# - honor_labels false: a scraped label that clashes with a target label is renamed exported_<name> and the
+#   target's value is used; honor_labels true: the scraped value wins, a target label the series lacks is
+#   added (Prometheus docs, scrape_config honor_labels). Empty labels are dropped.
+
+EXPORTER_POD = "nvidia-dcgm-exporter-x7k2p"
+EXPORTER_TARGET = {
+    "__address__": "10.0.3.17:9400", "__meta_kubernetes_namespace": "gpu-operator",
+    "__meta_kubernetes_service_name": "nvidia-dcgm-exporter",
+    "__meta_kubernetes_service_label_app": "nvidia-dcgm-exporter", "__meta_kubernetes_pod_name": EXPORTER_POD,
+    "__meta_kubernetes_pod_container_name": "nvidia-dcgm-exporter", "__meta_kubernetes_pod_node_name": "g1",
+}
+# What dcgm-exporter prints for four MIG slices of GPU 0 on g1 (its labels: gpu, UUID, device, modelName,
+# Hostname, GPU_I_PROFILE, GPU_I_ID, DCGM_FI_DRIVER_VERSION; and, from the kubelet's pod-resources API,
+# pod/namespace/container of the pod holding the slice; the unheld slice 10 has none), with the promtool
+# values (5m samples) of the idle-slice case: idle at 0%, busy at 50%, bursty idle but for one burst.
+_GPU0 = {"gpu": "0", "UUID": "GPU-5d7f3c1e-8a0b-4c9e-9f11-2b6d0e7a4c55", "device": "nvidia0",
+         "modelName": "NVIDIA A100-SXM4-40GB", "Hostname": "g1", "GPU_I_PROFILE": "1g.5gb",
+         "DCGM_FI_DRIVER_VERSION": "570.172.08"}
+EXPOSITION = [
+    ({**_GPU0, "GPU_I_ID": "7", "pod": "idle", "namespace": "ml", "container": "main"}, "0x48"),
+    ({**_GPU0, "GPU_I_ID": "8", "pod": "busy", "namespace": "ml", "container": "main"}, "0.5x48"),
+    ({**_GPU0, "GPU_I_ID": "9", "pod": "bursty", "namespace": "ml", "container": "main"}, "0x23 0.6 0x24"),
+    ({**_GPU0, "GPU_I_ID": "10"}, "0x48"),
+]
+IDLE_METRIC = "DCGM_FI_PROF_GR_ENGINE_ACTIVE"
+
+
+def _relabel(labels: dict, rules: list) -> dict:
+    import re
+
+    out = dict(labels)
+    for r in rules:
+        regex = re.compile(f"^(?:{r.get('regex', '(.*)')})$")
+        action = r.get("action", "replace").lower()
+        if action == "replace":
+            value = r.get("separator", ";").join(out.get(k, "") for k in r.get("sourceLabels", []))
+            m = regex.match(value)
+            if m:
+                new = m.expand(r.get("replacement", "$1").replace("$", "\\"))
+                out.pop(r["targetLabel"], None) if new == "" else out.__setitem__(r["targetLabel"], new)
+        elif action == "labeldrop":
+            out = {k: v for k, v in out.items() if not regex.match(k)}
+        else:
+            raise NotImplementedError(action)
+    return out
+
+
+def scraped(monitor: dict, exposed: dict) -> dict:
+    """The label set Prometheus stores for one series the exporter prints with `exposed` labels."""
+    (ep,) = monitor["spec"]["endpoints"]
+    t = EXPORTER_TARGET
+    target = {**t, "namespace": t["__meta_kubernetes_namespace"], "service": t["__meta_kubernetes_service_name"],
+              "pod": t["__meta_kubernetes_pod_name"], "container": t["__meta_kubernetes_pod_container_name"],
+              "job": t[f"__meta_kubernetes_service_label_{monitor['spec']['jobLabel']}"], "endpoint": ep["port"]}
+    target = _relabel(target, ep.get("relabelings", []))
+    target = {"instance": t["__address__"], **{k: v for k, v in target.items() if not k.startswith("__")}}
+    series = dict(exposed)
+    for k, v in target.items():
+        if ep.get("honorLabels"):
+            series.setdefault(k, v)
+        else:
+            if k in series:
+                series["exported_" + k] = series.pop(k)
+            series[k] = v
+    return _relabel({k: v for k, v in series.items() if v}, ep.get("metricRelabelings", []))
+
+
+def _series(labels: dict, metric: str = IDLE_METRIC) -> str:
+    return metric + "{" + ", ".join(f'{k}="{v}"' for k, v in sorted(labels.items())) + "}"
+
+
+def _dcgm_cases(doc: dict) -> list[dict]:
+    return [t for t in doc["tests"] if any(s["series"].startswith("DCGM_") for s in t["input_series"])]
+
+
+def _with_dcgm_series(monitor: dict) -> dict:
+    """The promtool tests with the dcgm-exporter series of the idle-slice case as `monitor` scrapes them."""
+    doc = yaml.safe_load(ALERT_TESTS.read_text())
+    (case,) = _dcgm_cases(doc)
+    case["input_series"] = [{"series": _series(scraped(monitor, labels)), "values": values}
+                            for labels, values in EXPOSITION]
+    return doc
+
+
+def _monitor(**endpoint) -> dict:
+    sm = copy.deepcopy(obs.service_monitor(ObservabilityConfig(), "gpu-operator"))
+    sm["spec"]["endpoints"][0].update(endpoint)
+    return sm
+
+
+# The ServiceMonitor this program shipped before: honorLabels true, no labeldrop.
+HONOR_LABELS = dict(honorLabels=True, relabelings=[{"sourceLabels": ["__meta_kubernetes_pod_node_name"],
+                                                   "targetLabel": "node", "action": "replace"}])
+
+
+def test_the_idle_slice_case_feeds_the_series_our_service_monitor_stores():
+    """The promtool case's DCGM series are exactly what a scrape through our ServiceMonitor yields: the
+    target's instance/job/service/endpoint/node beside the exporter's own labels, a held slice naming its pod
+    and an unheld one naming none."""
+    doc = yaml.safe_load(ALERT_TESTS.read_text())
+    (case,) = _dcgm_cases(doc)
+    expected = yaml.safe_load(yaml.safe_dump(_with_dcgm_series(obs.service_monitor(ObservabilityConfig(), "x"))))
+    assert case["input_series"] == _dcgm_cases(expected)[0]["input_series"]
+    unheld = scraped(obs.service_monitor(ObservabilityConfig(), "gpu-operator"), EXPOSITION[3][0])
+    assert {k: unheld[k] for k in ("instance", "job", "service", "endpoint", "node")} == {
+        "instance": "10.0.3.17:9400", "job": "nvidia-dcgm-exporter", "service": "nvidia-dcgm-exporter",
+        "endpoint": "gpu-metrics", "node": "g1"}
+    assert not {"pod", "namespace", "container"} & set(unheld) and not any(k.startswith("exported_") for k in unheld)
+
+
+@pytest.mark.parametrize("endpoint", [HONOR_LABELS, {"honorLabels": False, "relabelings": HONOR_LABELS["relabelings"]}],
+                         ids=["honorLabels true", "target pod labels kept"])
+def test_a_scrape_that_keeps_the_exporters_pod_labels_makes_unheld_slices_look_held(endpoint):
+    """With honorLabels true the unheld slice takes the exporter's own pod; with it false but the target's pod
+    labels kept, every slice names the exporter and the holder moves to exported_pod."""
+    stored = [scraped(_monitor(**endpoint), labels) for labels, _ in EXPOSITION]
+    assert stored[3]["pod"] == EXPORTER_POD and stored[3]["namespace"] == "gpu-operator"
+    if not endpoint["honorLabels"]:
+        assert stored[0]["pod"] == EXPORTER_POD and stored[0]["exported_pod"] == "idle"
+
+
+@pytest.mark.slow
+@needs_promtool
+@pytest.mark.parametrize("endpoint", [HONOR_LABELS, {"honorLabels": False, "relabelings": HONOR_LABELS["relabelings"]}],
+                         ids=["honorLabels true", "target pod labels kept"])
+def test_promtool_catches_a_service_monitor_that_keeps_the_exporters_pod_labels(tmp_path, endpoint):
+    """The idle-slice alert, fed what the old ServiceMonitor (honorLabels true) stores, fires for the exporter's
+    own pod (the unheld slice 10 and, with the target's labels kept, every idle slice): the unit tests fail."""
+    d = _promtool_dir(tmp_path, obs.rule_groups(ObservabilityConfig()))
+    (d / ALERT_TESTS.name).write_text(yaml.safe_dump(_with_dcgm_series(_monitor(**endpoint)), sort_keys=False))
+    out = subprocess.run([PROMTOOL, "test", "rules", ALERT_TESTS.name], cwd=d, capture_output=True, text=True)
+    assert out.returncode != 0 and "alertname: GpuSlicingSliceIdle" in out.stdout + out.stderr
+    assert f'pod="{EXPORTER_POD}"' in out.stdout + out.stderr
+
+
 def test_every_alert_has_a_unit_test_that_expects_it_to_fire():
     assert {a.name for a in obs.alerts(ObservabilityConfig())} == checks.tested_alerts(ALERT_TESTS)
 
@@ -169,7 +317,7 @@ def test_every_query_is_promql_over_exporter_or_kube_state_metrics():
     pytest.importorskip("promql_parser")
     cfg, pools = _dev()
     queries = obs.every_query(cfg, pools)
-    assert len(queries) == 6 + 14  # the README's six alerts and fourteen panels
+    assert len(queries) == 6 + 14  # the six alerts and fourteen panels docs/observability.md documents
     allowed = obs.allowed_metrics()
     for where, expr in queries:
         names = _metric_names(expr)  # raises on invalid PromQL
@@ -206,9 +354,9 @@ def test_dashboard_panels_cover_the_issue_and_carry_their_queries():
     panels = [p for p in board["panels"] if p["type"] != "row"]
     rows = [p["title"] for p in board["panels"] if p["type"] == "row"]
     assert rows == ["Slices per pool", "Utilization and memory", "MIG state per node", "Cost"]
-    # the panels the README's dashboard table documents, row by row
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
-    table = readme.split('The dashboard "GPU slices (MIG and time-slicing)":')[1].split("The alerts")[0]
+    # the panels docs/observability.md's dashboard table documents, row by row
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "observability.md").read_text()
+    table = doc.split('The dashboard "GPU slices (MIG and time-slicing)":')[1].split("## The alerts")[0]
     documented = [tuple(c.strip() for c in line.strip("|").split("|")[:2]) for line in table.splitlines()
                   if line.startswith("| ") and not line.startswith(("| row |", "| --- |"))]
     assert len(documented) == 14
@@ -275,6 +423,15 @@ def test_stack_values_export_the_mig_node_labels_and_select_our_objects():
                                                       "ruleSelectorNilUsesHelmValues": False}
 
 
+def test_stack_values_turn_off_the_scrapes_eks_keeps_out_of_reach():
+    """EKS runs kube-controller-manager, kube-scheduler and etcd outside the cluster (no target: their Down
+    alerts fire forever) and its kube-proxy add-on serves metrics on 127.0.0.1 only (every scrape refused)."""
+    values = obs.stack_values()
+    for component in ("kubeControllerManager", "kubeScheduler", "kubeEtcd", "kubeProxy"):
+        assert values[component] == {"enabled": False}, component
+    assert "kubeApiServer" not in values and "kubelet" not in values  # EKS serves both to the cluster
+
+
 def test_stack_value_paths_are_the_reviewed_allow_list():
     from gpu_slicing.helm import flatten
 
@@ -302,9 +459,10 @@ def test_stack_value_paths_exist_in_the_pinned_chart():
 def test_service_monitor_keeps_the_exporters_pod_labels_and_adds_node():
     sm = obs.service_monitor(ObservabilityConfig(selector_labels={"release": "prom"}), "gpu-operator")
     (ep,) = sm["spec"]["endpoints"]
-    assert ep["honorLabels"] is True and ep["port"] == "gpu-metrics"
+    assert ep["honorLabels"] is False and ep["port"] == "gpu-metrics"
     assert ep["relabelings"] == [{"sourceLabels": ["__meta_kubernetes_pod_node_name"], "targetLabel": "node",
-                                  "action": "replace"}]
+                                  "action": "replace"},
+                                 {"regex": "pod|namespace|container", "action": "labeldrop"}]
     assert sm["spec"]["selector"] == {"matchLabels": {"app": "nvidia-dcgm-exporter"}}
     assert sm["spec"]["namespaceSelector"] == {"matchNames": ["gpu-operator"]}
     assert sm["metadata"]["labels"]["release"] == "prom" and sm["metadata"]["namespace"] == "monitoring"
@@ -409,6 +567,21 @@ def test_check_flags_a_mig_stack_without_an_exporter_list(record):
     assert "dcgmExporter.config.name" in f["message"] and "DCGM_FI_DEV_GPU_UTIL" in f["message"]
 
 
+def test_check_says_h100_mig_slices_have_no_framebuffer_series(record):
+    """dcgm-exporter issues #512 and #380: no DCGM_FI_DEV_FB_USED/FB_FREE per MIG instance on H100. A stack with
+    an H100 MIG pool is told its memory panels stay empty; the dev stack (A100) is not (test above)."""
+    cfg = dev_config()
+    cfg[NS + "nodeGroups"][0].update(instanceType="p5.48xlarge", migLayout="all-balanced")
+    cfg[NS + "karpenter"] = {"enabled": False}
+    cfg[NS + "workloads"] = []
+    (f,) = [f for f in _findings(record, cfg, "observability.exporter") if f["severity"] == "warning"]
+    assert "p4d-balanced" in f["message"] and "#512" in f["message"] and "#380" in f["message"]
+    assert "DCGM_FI_DEV_FB_USED" in f["message"] and "panels stay empty" in f["message"]
+    cfg[NS + "observability"] = {"enabled": False}  # nothing shows the empty panels: said, not warned
+    found = _findings(record, cfg, "observability.exporter")
+    assert [f["severity"] for f in found if "#512" in f["message"]] == ["info"]
+
+
 def test_check_flags_an_alert_without_a_test(record):
     resources = copy.deepcopy(record)
     rule = next(r for r in resources if r["type"].endswith(":PrometheusRule"))
@@ -425,8 +598,9 @@ def test_tested_alerts_ignores_cases_that_only_expect_silence(tmp_path):
     assert checks.tested_alerts(p) == {"Loud"}
 
 
-def test_readme_shows_every_panel_and_alert_and_how_to_open_grafana():
-    text = (ROOT / "README.md").read_text()
+def test_the_docs_show_every_panel_and_alert_and_how_to_open_grafana():
+    assert "(docs/observability.md)" in (ROOT / "README.md").read_text()
+    text = (ROOT / "docs" / "observability.md").read_text()
     cfg, pools = _dev()
     missing = [p.title for p in obs.panels(cfg, pools) if f"| {p.title} |" not in text]
     missing += [a.name for a in obs.alerts(cfg.observability) if f"| `{a.name}` |" not in text]

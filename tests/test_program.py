@@ -95,7 +95,7 @@ def test_launch_templates_require_imdsv2_and_encrypt_the_root_volume(dev_runs, m
 @pytest.mark.parametrize("mode", MODES)
 def test_cluster_inputs(dev_runs, mode):
     c = dev_runs[mode].one("eks:index:Cluster").inputs
-    assert c["name"] == "gpu-dev" and c["version"] == "1.34"
+    assert c["name"] == "gpu-dev" and c["version"] == "1.35"
     assert c["authenticationMode"] == "API"
     assert c["skipDefaultNodeGroup"] is True
     assert c["publicAccessCidrs"] == ["0.0.0.0/0"]  # reachable from a laptop and hosted CI (FACTS 10)
@@ -159,9 +159,9 @@ def test_create_order_edges(dev_runs, mode):
         ("gpu-dev-system", "gpu-dev-gpu-operator"),
         ("gpu-dev-gpu-operator-ns", "gpu-dev-gpu-operator"),
         ("gpu-dev-gpu-operator", "gpu-dev-workloads-slice-1g"),
-        ("gpu-dev-p4d-balanced", "gpu-dev-workloads-verify-mig-slice"),
+        ("gpu-dev-p4d-balanced", "gpu-dev-workloads-verify-mig-slice-a1b7f28"),
         # the Job runs to completion before the Deployment that wants the same slice exists (FACTS 10)
-        ("gpu-dev-workloads-verify-mig-slice", "gpu-dev-workloads-slice-1g"),
+        ("gpu-dev-workloads-verify-mig-slice-a1b7f28", "gpu-dev-workloads-slice-1g"),
         ("gpu-dev-workloads-ns", "gpu-dev-workloads-slice-1g"),
     ]
     for before, after in order:
@@ -170,7 +170,7 @@ def test_create_order_edges(dev_runs, mode):
     # the operator needs no GPU node (its DaemonSets follow them), so a GPU pool never blocks it
     assert urn["gpu-dev-p4d-balanced"] not in _ancestors(r, release)
     # a Deployment that wants another slice does not wait for the Job
-    assert urn["gpu-dev-workloads-verify-mig-slice"] not in _ancestors(r, urn["gpu-dev-workloads-slice-2g"])
+    assert urn["gpu-dev-workloads-verify-mig-slice-a1b7f28"] not in _ancestors(r, urn["gpu-dev-workloads-slice-2g"])
 
 
 @pytest.mark.parametrize("mode", MODES)

@@ -31,6 +31,11 @@ NOT_EXPRESSIBLE = {
     "duplicate-key": "a key given twice is a YAML-level error (the YAML language server reports it itself); "
                      "the parsed document keeps one value",
     "duplicate-nested-key": "as duplicate-key, inside a node group",
+    "pods-over-limit": "capacity: the workloads' pods against the pod limit of the pool's instance type",
+    "time-slicing-replicas-absurd": "sharing replicas against the pod limit of the pool's instance type",
+    "cost-guard-counts-gpus-not-shares": "a sum over every pool compared with maxGpuNodes",
+    "merge-key-duplicate-key": "as duplicate-key, beside a merge key",
+    "merge-key-duplicate-name": "a name unique within a list of mappings (uniqueItems compares whole entries)",
     "custom-layout-too-big": "whether profiles fit a GPU depends on the GPU model of the node group using the layout",
     "desired-size-too-small": "capacity: the workloads' demand against the pool's desiredSize",
     "max-gpu-nodes-too-low": "a sum over every pool compared with maxGpuNodes",
@@ -205,7 +210,7 @@ def test_every_model_key_is_described_with_its_default(validator):
     """Editors show each key's doc and default on hover; the values come from the model's fields."""
     config = json.loads(SCHEMA_FILE.read_text())["properties"]["config"]["properties"]
     cluster = config["gpu-slicing:cluster"]["properties"]
-    assert cluster["kubernetesVersion"]["default"] == "1.34"
+    assert cluster["kubernetesVersion"]["default"] == "1.35"
     assert cluster["logTypes"]["default"] == ["api", "audit", "authenticator", "controllerManager", "scheduler"]
     assert "default" not in cluster["name"] and config["gpu-slicing:cluster"]["required"] == ["name"]
     pool = config["gpu-slicing:karpenter"]["properties"]["nodePools"]["items"]["properties"]

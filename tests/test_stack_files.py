@@ -2,7 +2,9 @@
 
 `tests/stacks/good/*.yaml` plan cleanly (exit 0) and show the per-node figures FACTS gives, declared in
 the file's comments (`# expect-per-node: <pool>[@<instance type>] <resource>=<n> ...`, `# expect-count:
-<resource type>=<n> ...`, `# expect-usd-per-hour: <pool> <usd>`, `# expect-zones-in: <region>`).
+<resource type>=<n> ...`, `# expect-usd-per-hour: <pool> <usd>|unpriced`, `# expect-zones-in: <region>`,
+`# expect-total-usd-per-hour: <usd>`, `# expect-pods-per-node: <pool> <n>`, `# expect-price-basis: <pool>
+<basis>`, `# expect-input: <resource type> <dotted input path>=<JSON value>`).
 `tests/stacks/bad/*.yaml` exit 2 with an error naming the key the file declares (`# expect-key: <key>`,
 `<this file>` for the file itself), any `# expect-message:` text and none of the `# expect-no-message:`
 text, "0 resources registered" and never a Python traceback.
@@ -88,6 +90,8 @@ def test_bad_stack_file_exits_2_naming_the_key(path):
         assert text in named[0], f"{text!r} not in {named[0]!r}"
     for text in want.get("no-message", []):
         assert text not in named[0], f"{text!r} in {named[0]!r}"
+    python = re.search(r"\bNone\b|\bTrue\b|\bFalse\b|\['|\{'|\('[^)]*',", "\n".join(lines))
+    assert python is None, f"a Python repr in the errors: {python.group(0)!r}\n{err}"
     assert "0 resources registered" in lines
 
 
@@ -116,11 +120,31 @@ def test_good_stack_file_plans_with_the_figures_it_declares(path, tmp_path):
             assert found == int(n), f"{path.name}: {found} x {rtype}, not {n}"
     for line in want.get("usd-per-hour", []):
         name, usd = line.split()
-        assert pools[name]["usdPerHour"] == pytest.approx(float(usd)), f"{path.name}: {name} cost"
+        expected = None if usd == "unpriced" else pytest.approx(float(usd))
+        assert pools[name]["usdPerHour"] == expected, f"{path.name}: {name} cost"
+    for usd in want.get("total-usd-per-hour", []):
+        assert record["capacity"]["usdPerHour"] == pytest.approx(float(usd)), f"{path.name}: total cost"
+    for line in want.get("pods-per-node", []):
+        name, n = line.split()
+        assert pools[name]["pods"]["forWorkloadsPerNode"] == int(n), f"{path.name}: {name} pods per node"
+    for line in want.get("price-basis", []):
+        name, basis = line.split(maxsplit=1)
+        assert pools[name]["priceBasis"] == basis, f"{path.name}: {name} priced at {pools[name]['priceBasis']}"
+    for line in want.get("input", []):
+        rtype, _, setting = line.partition(" ")
+        dotted, _, value = setting.partition("=")
+        got = [_dig(r["inputs"], dotted) for r in record["resources"] if r["type"] == rtype]
+        assert json.loads(value) in got, f"{path.name}: {rtype} {dotted} is {got}"
     for region in want.get("zones-in", []):
         zones = [r["inputs"]["availabilityZone"] for r in record["resources"] if r["type"] == "aws:ec2/subnet:Subnet"]
         assert zones and all(z.startswith(region) for z in zones), f"{path.name}: subnets in {zones}"
     assert all(w["fits"] for w in record["capacity"]["workloads"]), record["capacity"]["workloads"]
+
+
+def _dig(inputs, dotted: str):
+    for part in dotted.split("."):
+        inputs = inputs.get(part) if isinstance(inputs, dict) else None
+    return inputs
 
 
 def _per_node(pool: dict, instance_type: str) -> dict[str, int]:

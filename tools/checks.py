@@ -15,7 +15,7 @@ by the upstream reference, not by a hand-written imitation of it:
 | aws.kubernetes-version | (botocore has no enum of EKS versions: says so, and which checks cover it) | - |
 | aws.event-source | an EventBridge pattern on a source no AWS service emits | botocore's list of services |
 | iam.parliament | IAM/SQS policy documents with malformed or risky statements | parliament (with community auditors); accepted findings in ACCEPTED_IAM_FINDINGS, each with its reason |
-| observability.exporter, observability.alert-tests | a MIG pool whose dcgm-exporter metrics list lacks the per-MIG-instance fields; an alert no promtool unit test expects to fire | gpu_slicing.observability.MIG_FIELDS; tests/promtool/gpu_slicing_alerts_test.yaml |
+| observability.exporter, observability.alert-tests | a MIG pool whose dcgm-exporter metrics list lacks the per-MIG-instance fields; (warning) an H100/H200 MIG pool, whose per-slice framebuffer series dcgm-exporter does not give (NVIDIA/dcgm-exporter#512, #380); an alert no promtool unit test expects to fire | gpu_slicing.observability.MIG_FIELDS; tests/promtool/gpu_slicing_alerts_test.yaml |
 | policy.<rule> | the CrossGuard rules of policy/rules.py (GPU invariants, security, cost), run over the same graph | policy/rules.py + gpu_slicing |
 
 Every check reports at least one finding: problems (error/warning) or one `info` line saying what it
@@ -133,20 +133,44 @@ def mig_unconfirmed(config: Mapping[str, Any], resources: list[dict]) -> Iterabl
     """MIG enabled on an instance type where AWS has not confirmed it (g7e): a warning, not an error."""
     from gpu_slicing.catalog import mig_warning
 
-    mig, inferred = [], {}
+    mig, inferred, unconfirmed = [], {}, set()
     for p in stack(config).pools:
         if p.layout.mig_enabled:
             mig.append(p.name)
             for it in p.instance_types:
                 if (text := mig_warning(it)) is not None:
+                    unconfirmed.add(p.name)
                     yield finding("catalog.mig-unconfirmed", "warning", f"{p.kind} {p.name} ({p.layout.name}): {text}")
                 if not it.gpu.placements_confirmed:
                     inferred.setdefault(it.gpu.name, []).append(p.name)
     where = "; ".join(f"{gpu} ({', '.join(dict.fromkeys(pools))})" for gpu, pools in inferred.items())
     yield finding("catalog.mig-unconfirmed", "info",
-                  f"{len(mig)} MIG pool(s) checked for MIG AWS has not confirmed; "
+                  f"{len(mig)} MIG pool(s) checked: "
+                  + (f"{len(unconfirmed)} on an instance type AWS has not confirmed MIG on (warned above); "
+                     if unconfirmed else "AWS supports MIG on every instance type they use; ")
                   + (f"placements inferred, not read off hardware, for {where}" if where
                      else "every placement table used was read off hardware or taken from NVIDIA's guide"))
+
+
+@check
+def eks_calendar(config: Mapping[str, Any], resources: list[dict]) -> Iterable[Finding]:
+    """Where the cluster's Kubernetes version stands today (a past-support version is a config error already):
+    in extended support the control plane costs six times as much, added here to the plan's GPU cost."""
+    from gpu_slicing import calendar
+
+    s = stack(config)
+    minor, karpenter = s.config.cluster.kubernetes_version, s.config.karpenter.version
+    cp = calendar.control_plane_usd_per_hour(minor)
+    cost = (f"cost per hour: GPU nodes {s.capacity.usd_per_hour:.2f} + control plane {cp:.2f} = "
+            f"{s.capacity.usd_per_hour + cp:.2f} USD")
+    if calendar.phase(minor) == "extended":
+        yield finding("calendar.extended-support", "warning", f"{calendar.describe(minor)}; {cost}; upgrade one "
+                      "minor at a time (make diff shows the order)")
+    else:
+        yield finding("calendar.extended-support", "info", f"{calendar.describe(minor)}; {cost}")
+    if s.config.karpenter.enabled and not calendar.karpenter_supports(minor, karpenter):
+        yield finding("calendar.karpenter", "error", f"Karpenter {karpenter} does not support Kubernetes {minor} "
+                      f"(needs >= {calendar.BY_MINOR[minor].karpenter_min}, Karpenter docs, compatibility)")
 
 
 # --- Kubernetes: built-in objects against the OpenAPI schema of the cluster's version -----------------
@@ -801,6 +825,7 @@ def observability(config: Mapping[str, Any], resources: list[dict]) -> Iterable[
     from gpu_slicing import observability as obs
 
     loaded = stack(config)
+    cfg = loaded.config
     mig_pools = [p.name for p in loaded.pools if p.gpu.mig_capable and p.layout.mig_enabled]
     has_operator = any(r["type"] in rules.RELEASE_TYPES and "gpu-operator" in str(r["inputs"].get("chart", ""))
                        for r in resources)
@@ -824,6 +849,13 @@ def observability(config: Mapping[str, Any], resources: list[dict]) -> Iterable[
             yield finding("observability.exporter", "info",
                           f"the exporter's metrics list {name!r} has every per-MIG-instance field "
                           f"({len(fields or ())} fields) for MIG pools {', '.join(mig_pools)}")
+        gap = obs.framebuffer_gap_pools(loaded.pools)
+        if gap:  # a warning where the dashboard shows the empty panels, else for the record
+            yield finding("observability.exporter", "warning" if cfg.observability.enabled else "info",
+                          f"MIG pools {', '.join(gap)} (H100/H200): dcgm-exporter has been reported to give no "
+                          f"{' or '.join(obs.FRAMEBUFFER_FIELDS)} per MIG instance on these GPUs "
+                          f"({obs.FRAMEBUFFER_GAP_SOURCE}), so their slices' memory use cannot be watched (the "
+                          f"dashboard's framebuffer panels stay empty); slice activity (DCGM_FI_PROF_*) is reported")
     rules_ = [r for r in resources if r["type"] == f"kubernetes:{obs.MONITORING_API}:PrometheusRule"]
     alerts = sorted({a for r in rules_ for a in _dig(r["inputs"], "spec.groups[].rules[].alert") if a})
     tested = tested_alerts() if alerts else set()

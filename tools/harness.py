@@ -27,7 +27,7 @@ import pulumi
 from pulumi.runtime import mocks as pmocks
 from pulumi.runtime import resource as presource
 from pulumi.runtime import rpc
-from pulumi.runtime.proto import provider_pb2, resource_pb2, source_pb2
+from pulumi.runtime.proto import callback_pb2, provider_pb2, resource_pb2, source_pb2
 from pulumi.runtime.settings import ROOT, SETTINGS
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _ensure_event_loop, _sync_await
@@ -94,9 +94,14 @@ class Internal:
         if self.called_by is not None:
             module = importlib.import_module(self.module)
             scope = vars(module) if self.called_by == "module" else vars(getattr(module, self.called_by, object))
-            if not any(self.name in f.__code__.co_names for f in scope.values() if hasattr(f, "__code__")):
+            if not any(_calls(f.__code__, self.name) for f in scope.values() if hasattr(f, "__code__")):
                 return f"{where} is no longer called by {self.module}'s {self.called_by} code: swapping it does nothing"
         return None
+
+
+def _calls(code: Any, name: str) -> bool:
+    """Whether `code` or a function nested in it (a closure, a coroutine's inner function) reads global `name`."""
+    return name in code.co_names or any(_calls(c, name) for c in code.co_consts if hasattr(c, "co_names"))
 
 
 _MOCKS, _RPC = "pulumi.runtime.mocks", "pulumi.runtime.rpc"
@@ -105,9 +110,13 @@ SDK_INTERNALS = (
     Internal("pulumi.runtime.sync_await", "_ensure_event_loop", "the loop the SDK runs on", ()),
     Internal(_MOCKS, "_sync_await", "swapped for _now: the mock monitor serializes inline", called_by="MockMonitor"),
     Internal("pulumi.runtime.resource", "_get_stack_trace", "swapped: no source positions", (), called_by="module"),
+    Internal("pulumi.runtime.resource", "_get_callbacks", "swapped: transforms registered in this process", (),
+             called_by="module"),
+    Internal("pulumi.runtime._callbacks", "register_transform", "what _LocalCallbacks stands in for",
+             ("self", "transform"), cls="_CallbackServicer"),
     Internal("pulumi.runtime.stack", "run_pulumi_func", "runs __main__.py as the engine would", ("func",)),
     Internal("pulumi.runtime.settings", "ROOT", "the stack resource, for its outputs"),
-    Internal("pulumi.runtime.settings", "SETTINGS", "its `outputs` are cleared between runs"),
+    Internal("pulumi.runtime.settings", "SETTINGS", "its `outputs` are cleared between runs, its `monitor` read"),
     Internal(_RPC, "_special_sig_key", "marks a secret on the wire", value="4dabf18193072939515e22adb298388d"),
     Internal(_RPC, "_special_secret_sig", "a secret's signature", value="1b47061264138c4ac30d75fd1eb44270"),
     Internal(_RPC, "UNKNOWN", "an unknown value on the wire", value="04da6b54-80e4-46f7-96ec-b56ff0331ba9"),
@@ -136,6 +145,11 @@ def check_sdk() -> None:
 
 
 check_sdk()
+
+# Packaged (remote) components run inside their plugin: the mock engine sees one registration and none of the
+# custom resources they create. A `transforms` option on one reaches those children in a real deployment; the
+# record shows what each transform makes of the child named here (its type, the component's inputs as props).
+REMOTE_CHILDREN: dict[str, tuple[str, ...]] = {"eks:index:ManagedNodeGroup": ("aws:eks/nodeGroup:NodeGroup",)}
 
 
 def _hex(*parts: str, n: int = 17) -> str:
@@ -293,12 +307,44 @@ class Registration:
                 "inputs": self.inputs, "options": self.options}
 
 
+class _LocalCallbacks:
+    """Where the SDK registers a resource's transforms: kept in this process for the mock engine to apply,
+    instead of the gRPC server a real engine calls back (no listener, nothing to shut down, fork-safe)."""
+
+    def __init__(self) -> None:
+        self.transforms: dict[str, Callable[..., Any]] = {}
+
+    def register_transform(self, transform: Callable[..., Any]) -> callback_pb2.Callback:
+        token = hashlib.sha256(repr(id(transform)).encode()).hexdigest()[:16]
+        self.transforms[token] = transform
+        return callback_pb2.Callback(token=token, target="mock")
+
+
 class RecordingMonitor(pmocks.MockMonitor):
     """A MockMonitor that keeps each RegisterResource request as a `Registration`."""
 
     def __init__(self, mocks: pmocks.Mocks):
         super().__init__(mocks)
         self.registrations: list[Registration] = []
+        self.callbacks = _LocalCallbacks()
+
+    def _children(self, request: Any) -> dict[str, Any]:
+        """What the request's transforms make of the children a packaged component creates: per child type,
+        the options they add (ignoreChanges) and the inputs they add or change."""
+        out: dict[str, Any] = {}
+        known = self.callbacks.transforms
+        fns = [known[cb.token] for cb in request.transforms if cb.token in known]
+        for child in REMOTE_CHILDREN.get(request.type, ()) if fns else ():
+            given = rpc.deserialize_properties(request.object)
+            props, opts = dict(given), pulumi.ResourceOptions()
+            for fn in fns:
+                result = fn(pulumi.ResourceTransformArgs(custom=True, type_=child, name=request.name, props=props,
+                                                         opts=opts))
+                if result is not None:
+                    props, opts = dict(result.props), result.opts
+            out[child] = {"ignoreChanges": list(opts.ignore_changes or []),
+                          "inputs": {k: _plain(v) for k, v in sorted(props.items()) if given.get(k) != v}}
+        return out
 
     def RegisterResource(self, request):
         resp = super().RegisterResource(request)
@@ -317,7 +363,8 @@ class RecordingMonitor(pmocks.MockMonitor):
                                                          ("delete", ct.delete)) if v},
                      "ignoreChanges": list(request.ignoreChanges), "retainOnDelete": bool(request.retainOnDelete),
                      "deletedWith": request.deletedWith or None,
-                     "replaceOnChanges": list(request.replaceOnChanges)},
+                     "replaceOnChanges": list(request.replaceOnChanges),
+                     **({"children": children} if (children := self._children(request)) else {})},
         ))
         return resp
 
@@ -418,22 +465,31 @@ def _quiet_unretrieved(loop: Any, context: dict) -> None:
     loop.default_exception_handler(context)
 
 
+async def _local_callbacks() -> _LocalCallbacks:
+    monitor = SETTINGS.monitor
+    assert isinstance(monitor, RecordingMonitor), "transforms are registered with the recording monitor only"
+    return monitor.callbacks
+
+
 @contextmanager
 def _fast_sdk() -> Iterator[None]:
     """The inline executor (and `_now` for the mock's serializing), the empty stack trace and the silent debug
     channel, for one run only (restored after, so the SDK is unchanged for anything else in the process). The
     record is byte-identical with and without them (checked: the plan JSON and text of the dev stack, examples/ and
-    tests/stacks/good, preview and up)."""
+    tests/stacks/good, preview and up). Also for one run: transforms are registered with the recording monitor
+    (`_LocalCallbacks`), which applies them to a packaged component's children for the record."""
     loop = _ensure_event_loop()
     executor, trace, sync_await = _InlineExecutor(max_workers=1), presource._get_stack_trace, pmocks._sync_await
-    debug = pulumi.log.debug
+    debug, callbacks = pulumi.log.debug, presource._get_callbacks
     previous = getattr(loop, "_default_executor", None)
     loop.set_default_executor(executor)
     presource._get_stack_trace, pmocks._sync_await, pulumi.log.debug = _no_stack_trace, _now, _no_debug_log
+    presource._get_callbacks = _local_callbacks
     try:
         yield
     finally:
         presource._get_stack_trace, pmocks._sync_await, pulumi.log.debug = trace, sync_await, debug
+        presource._get_callbacks = callbacks
         loop._default_executor = previous  # type: ignore[attr-defined]
 
 
