@@ -37,7 +37,7 @@ gpu_pools = {p.name: GpuNodePool(f"{name}-{p.name}", GpuNodePoolArgs(p, by_name[
 
 operator = GpuOperator(f"{name}-gpu-operator", GpuOperatorArgs(cfg, pools, cluster.provider,
                                                                cluster.system_node_group))
-pool_ready = {**{n: [g.node_group] for n, g in gpu_groups.items()},
+pool_ready: dict[str, list[pulumi.Resource]] = {**{n: [g.node_group] for n, g in gpu_groups.items()},
               **{n: [p.node_pool, *p.overlays] for n, p in gpu_pools.items()}}
 # DRA (optional): the driver after the operator (its MIG manager applies the layouts the driver publishes);
 # claim templates after the driver, the pods holding claims after their templates.

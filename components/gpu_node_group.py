@@ -52,7 +52,7 @@ class GpuNodeGroup(pulumi.ComponentResource):
         cfg, pool, cluster_name = args.config, args.pool, args.cluster_name
         # What forces a new node group is in its name, so the replace is created before the old group is
         # drained; a MIG layout change is one of them unless the stack forces an in-place relabel.
-        identity = {"instanceType": cfg.instance_type, "capacityType": cfg.capacity_type, "amiType": pool.instance_type.ami_type}
+        identity: dict[str, str | None] = {"instanceType": cfg.instance_type, "capacityType": cfg.capacity_type, "amiType": pool.instance_type.ami_type}
         if cfg.mig_layout_change == "replace":
             identity["migLayout"] = pool.labels.get(MIG_CONFIG_LABEL)
         if cfg.allocation != "devicePlugin":  # never switch live nodes between device plugin and DRA driver

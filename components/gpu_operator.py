@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Any, Sequence
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -40,7 +40,7 @@ class GpuOperator(pulumi.ComponentResource):
     def __init__(self, name: str, args: GpuOperatorArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("gpu-slicing:gpu:GpuOperator", name, None, opts)
         cfg, pools = args.config, list(args.pools)
-        k8s_opts = dict(provider=args.provider)
+        k8s_opts: dict[str, Any] = dict(provider=args.provider)
         ns = k8s.core.v1.Namespace(
             f"{name}-ns",
             metadata={"name": spec.OPERATOR_NAMESPACE,

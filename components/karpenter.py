@@ -64,11 +64,13 @@ class Karpenter(pulumi.ComponentResource):
             f"{name}-node-role", name=spec.node_role_name(c), path="/",
             assume_role_policy=ctx.apply(lambda x: json_dumps(spec.node_trust_policy(x))),
             tags=base, opts=aws_opts())
+
+        def managed_arn(p: str) -> pulumi.Output[str]:
+            return partition.partition.apply(lambda part: f"arn:{part}:iam::aws:policy/{p}")
+
         node_attachments = [
-            aws.iam.RolePolicyAttachment(
-                f"{name}-node-{p}", role=self.node_role.name,
-                policy_arn=partition.partition.apply(lambda part, p=p: f"arn:{part}:iam::aws:policy/{p}"),
-                opts=aws_opts())
+            aws.iam.RolePolicyAttachment(f"{name}-node-{p}", role=self.node_role.name, policy_arn=managed_arn(p),
+                                         opts=aws_opts())
             for p in spec.NODE_ROLE_POLICIES]
         access_entry = aws.eks.AccessEntry(f"{name}-node-access", cluster_name=c, principal_arn=self.node_role.arn,
                                            type="EC2_LINUX", tags=base, opts=aws_opts())
@@ -96,11 +98,14 @@ class Karpenter(pulumi.ComponentResource):
             assume_role_policy=json_dumps(spec.controller_trust_policy()), tags=base, opts=aws_opts())
         documents = pulumi.Output.all(ctx, self.node_role.arn, self.queue.arn).apply(
             lambda a: spec.controller_policies(a[0], c, a[1], a[2]))
+
+        def document(key: str) -> pulumi.Output[str]:
+            return documents.apply(lambda d: json_dumps(d[key]))
+
         controller_iam: list[pulumi.Resource] = [self.controller_role]
         for key in spec.CONTROLLER_POLICIES:
-            policy = aws.iam.Policy(f"{name}-{key}", name=spec.policy_name(c, key), path="/",
-                                    policy=documents.apply(lambda d, key=key: json_dumps(d[key])), tags=base,
-                                    opts=aws_opts())
+            policy = aws.iam.Policy(f"{name}-{key}", name=spec.policy_name(c, key), path="/", policy=document(key),
+                                    tags=base, opts=aws_opts())
             controller_iam += [policy, aws.iam.RolePolicyAttachment(
                 f"{name}-{key}", role=self.controller_role.name, policy_arn=policy.arn, opts=aws_opts())]
         agent = aws.eks.Addon(f"{name}-pod-identity-agent", cluster_name=c, addon_name=spec.POD_IDENTITY_ADDON,

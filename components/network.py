@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Any, Sequence
 
 import pulumi
 import pulumi_aws as aws
@@ -60,6 +60,7 @@ class Network(pulumi.ComponentResource):
         for i, subnet in enumerate(cfg.private_subnet_ids):
             aws.ec2.Tag(f"{name}-private-{i}-discovery", resource_id=subnet, key=DISCOVERY_TAG,
                         value=args.cluster_name, opts=child(self))
+        assert cfg.vpc_id is not None  # `existing` means a vpcId is set
         self.vpc_id = pulumi.Output.from_input(cfg.vpc_id)
         self.private_subnet_ids = pulumi.Output.from_input(list(cfg.private_subnet_ids))
         self.public_subnet_ids = pulumi.Output.from_input(list(cfg.public_subnet_ids))
@@ -82,9 +83,12 @@ class Network(pulumi.ComponentResource):
         else:
             self._offers = pulumi.Output.from_input({})
         chosen = pulumi.Output.all(available.names, self._offers).apply(lambda a: choose_zones(a[0], a[1], types, n))
+
+        def zone(i: int) -> pulumi.Output[str]:
+            return chosen.apply(lambda z: z[i])
         # A subnet keeps the zone it was created in: a zone is replace-only (and the new subnet would collide
         # with the old one's CIDR), and AWS's offerings or the stack's GPU types may change the choice later.
-        sticky = dict(ignore_changes=["availabilityZone"])
+        sticky: dict[str, Any] = dict(ignore_changes=["availabilityZone"])
         blocks = subnet_blocks(cfg.cidr, n)
         igw = aws.ec2.InternetGateway(f"{name}-igw", vpc_id=vpc.id, tags={**base, "Name": f"{cluster_name}-igw"},
                                       opts=child(self))
@@ -94,7 +98,7 @@ class Network(pulumi.ComponentResource):
         shared = {f"kubernetes.io/cluster/{cluster_name}": "shared"}
         public, private, routes = [], [], []
         for i in range(n):
-            az = chosen.apply(lambda z, i=i: z[i])
+            az = zone(i)
             pub = aws.ec2.Subnet(f"{name}-public-{i}", vpc_id=vpc.id, cidr_block=blocks[n + i], availability_zone=az,
                                  map_public_ip_on_launch=False,
                                  tags={**base, **shared, "kubernetes.io/role/elb": "1",
@@ -113,7 +117,7 @@ class Network(pulumi.ComponentResource):
                                         tags={**base, "Name": f"{cluster_name}-private"}, opts=child(self))
         for i in range(n):
             sub = aws.ec2.Subnet(f"{name}-private-{i}", vpc_id=vpc.id, cidr_block=blocks[i],
-                                 availability_zone=chosen.apply(lambda z, i=i: z[i]),
+                                 availability_zone=zone(i),
                                  map_public_ip_on_launch=False,
                                  tags={**base, **shared, "kubernetes.io/role/internal-elb": "1",
                                        DISCOVERY_TAG: cluster_name,

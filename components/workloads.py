@@ -94,6 +94,6 @@ class SampleWorkloads(pulumi.ComponentResource):
             d = spec.deployment(w, pool)
             self.deployments[w.name] = k8s.apps.v1.Deployment(
                 f"{name}-{w.name}", metadata=d["metadata"], spec=d["spec"],
-                opts=needs(w.pool, *([self.verify_job] if competes else []), *(
+                opts=needs(w.pool, *([self.verify_job] if competes and self.verify_job else []), *(
                     [self.dra_verify_jobs[w.pool]] if w.pool in self.dra_verify_jobs else []), claim=w.name))
         self.register_outputs({"deployments": list(self.deployments)})

@@ -8,7 +8,6 @@ advertises is `gpu_slicing.advertise`; taints and tolerations are `gpu_slicing.s
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field, replace
 from typing import Any, Iterable, Mapping, Sequence
 

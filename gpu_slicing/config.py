@@ -27,9 +27,9 @@ from pydantic_core import PydanticCustomError, PydanticUndefined, core_schema
 
 from . import calendar, catalog, changes, layouts
 from .catalog import MigLayout
-from .errors import ConfigError, did_you_mean, each, raise_all
+from .errors import NAMESPACE, ConfigError, did_you_mean, each, raise_all
+from .network import DOCUMENTATION_RANGES
 
-NAMESPACE = "gpu-slicing"
 GPU_OPERATOR_VERSION = "v26.7.0"
 KARPENTER_VERSION = "1.14.1"
 KUBE_PROMETHEUS_STACK_VERSION = "88.5.3"  # prometheus-community chart; values reviewed in gpu_slicing/observability.py
@@ -63,8 +63,6 @@ _DURATION_RE = re.compile(r"^(([0-9]+(s|m|h))+|Never)$")
 _ROLE_ARN_RE = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/(?:[!-~]+/)?[\w+=,.@-]{1,64}$")
 # GPU (and other accelerator-graphics) instance families: p3..p6, g4dn..g7e, gr6.
 _GPU_FAMILY_RE = re.compile(r"^(p[0-9]|g[0-9]|gr[0-9])[a-z0-9-]*\.")
-# RFC 5737 documentation ranges: no real client has an address in them (FACTS 10).
-DOCUMENTATION_RANGES = tuple(ipaddress.IPv4Network(n) for n in ("192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24"))
 VPC_PREFIX_RANGE = (16, 28)  # the AWS limits of a VPC's IPv4 CIDR block
 # AWS name limits of what the program derives from config names (pulumi auto-naming adds "-" + 7 hex).
 AUTONAME_SUFFIX = "-<7 hex>"  # as long as the real suffix: 8 characters
@@ -826,7 +824,7 @@ class DerivedName(NamedTuple):
 def aws_names(cfg: StackConfig) -> list[DerivedName]:
     """Every name the program derives from config names, with its AWS/Kubernetes length limit.
     Auto-named resources count Pulumi's "-<7 hex>" suffix."""
-    from . import karpenter  # names are defined beside the objects that carry them
+    from . import karpenter_names as karpenter  # what Karpenter's objects are named (gpu_slicing.karpenter too)
 
     c = cfg.cluster.name
 

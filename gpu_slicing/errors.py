@@ -9,6 +9,7 @@ import difflib
 import re
 from typing import Any, Callable, Iterable, Mapping, TypeVar
 
+NAMESPACE = "gpu-slicing"  # the stack config's namespace: every key an error names is gpu-slicing:<key>
 T = TypeVar("T")
 
 

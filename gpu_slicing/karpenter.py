@@ -22,15 +22,20 @@ from __future__ import annotations
 import functools
 import re
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
 from . import helm
-from .config import NAMESPACE, NodePoolConfig, StackConfig
 from .labels import POOL_LABEL
-from .errors import ConfigError, each
+from .errors import NAMESPACE, ConfigError, each
 from .catalog import WHOLE_GPU, InstanceType
 from .nodes import node_class_hardening
-from .pools import Pool
+from .karpenter_names import INTERRUPTION_RULES, node_role_name, overlay_name
+# Also gpu_slicing.karpenter's names (components and tests use them from here).
+from .karpenter_names import CONTROLLER_POLICIES, controller_role_name, policy_name, queue_name, rule_name  # noqa: F401
+
+if TYPE_CHECKING:  # types only: the policy pack imports this module without the config model (pydantic)
+    from .config import NodePoolConfig, StackConfig
+    from .pools import Pool
 
 CHART = "oci://public.ecr.aws/karpenter/karpenter"  # Helm OCI reference; the version pins the chart
 RELEASE = "karpenter"
@@ -81,50 +86,12 @@ VALUE_PATHS = frozenset({
     "controller.resources", "controller.env",
 })
 
-# The interruption events Karpenter handles (upstream's five EventBridge rules): key -> (source, detail-type).
-INTERRUPTION_RULES: dict[str, tuple[str, str]] = {
-    "health": ("aws.health", "AWS Health Event"),
-    "spot": ("aws.ec2", "EC2 Spot Instance Interruption Warning"),
-    "rebalance": ("aws.ec2", "EC2 Instance Rebalance Recommendation"),
-    "state-change": ("aws.ec2", "EC2 Instance State-change Notification"),
-    "cr-interrupt": ("aws.ec2", "EC2 Capacity Reservation Instance Interruption Warning"),
-}
 QUEUE_TARGET_ID = "KarpenterInterruptionQueueTarget"
 QUEUE_RETENTION_SECONDS = 300
 
 # Managed policies of the Karpenter node role (upstream KarpenterNodeRole).
 NODE_ROLE_POLICIES = ("AmazonEKSWorkerNodePolicy", "AmazonEKS_CNI_Policy", "AmazonEC2ContainerRegistryPullOnly",
                       "AmazonSSMManagedInstanceCore")
-# The controller's managed policies, named as upstream names them.
-CONTROLLER_POLICIES = ("NodeLifecycle", "IAMIntegration", "EKSIntegration", "Interruption", "ZonalShift",
-                       "ResourceDiscovery")
-
-
-# --- names ------------------------------------------------------------------------------------------
-
-def node_role_name(cluster: str) -> str:
-    return f"KarpenterNodeRole-{cluster}"
-
-
-def controller_role_name(cluster: str) -> str:
-    return f"KarpenterControllerRole-{cluster}"
-
-
-def policy_name(cluster: str, key: str) -> str:
-    return f"KarpenterController{key}Policy-{cluster}"
-
-
-def queue_name(cluster: str) -> str:
-    return f"Karpenter-{cluster}"
-
-
-def rule_name(cluster: str, key: str) -> str:
-    """At most 64 characters for a 40-character cluster name."""
-    return f"Karpenter-{cluster}-{key}"
-
-
-def overlay_name(pool: str, instance_type: str) -> str:
-    return f"{pool}-{instance_type.replace('.', '-')}"
 
 
 # --- AWS documents ----------------------------------------------------------------------------------

@@ -4,10 +4,15 @@ from __future__ import annotations
 import ipaddress
 import math
 from itertools import combinations
-from typing import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Iterable, Mapping, Sequence
 
-from .config import NetworkConfig
 from .errors import ConfigError
+
+if TYPE_CHECKING:  # types only: config imports this module, and the policy pack reads it without pydantic
+    from .config import NetworkConfig
+
+# RFC 5737 documentation ranges: no real client has an address in them (FACTS 10).
+DOCUMENTATION_RANGES = tuple(ipaddress.IPv4Network(n) for n in ("192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24"))
 
 ZONES_KEY = "gpu-slicing:network.availabilityZones"
 

@@ -15,7 +15,7 @@ from pulumi_policy import (EnforcementLevel, PolicyConfigSchema, PolicyResource,
                            ResourceValidationPolicy, Severity, StackValidationArgs, StackValidationPolicy)
 from pulumi_policy import proxy
 
-from gpu_slicing.config import NAMESPACE
+from gpu_slicing.errors import NAMESPACE
 from policy import rules
 
 PACK_NAME = "gpu-slicing"

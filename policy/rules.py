@@ -24,10 +24,10 @@ from gpu_slicing import advertise, catalog, layouts, scheduling
 from gpu_slicing.catalog import GpuGroup, MigLayout
 from gpu_slicing.catalog import WHOLE_GPU
 from gpu_slicing.changes import ALLOW_DISRUPTION_TAG, MIG_LAYOUT_CHANGE_TAG
-from gpu_slicing.config import DOCUMENTATION_RANGES, NAMESPACE
+from gpu_slicing.network import DOCUMENTATION_RANGES
 from gpu_slicing.labels import (DEVICE_PLUGIN_CONFIG_LABEL, DEVICE_PLUGIN_DEPLOY_LABEL, GPU_TAINT, MIG_CONFIG_LABEL,
-                                 POOL_LABEL)
-from gpu_slicing.errors import ConfigError
+                                POOL_LABEL)
+from gpu_slicing.errors import NAMESPACE, ConfigError
 from gpu_slicing.karpenter import INSTANCE_TYPE_LABEL, NODEPOOL_LABEL, nodes_within_limits
 
 UNKNOWN = "<computed>"  # the offline harness's marker; policy/pack.py maps CrossGuard's unknowns to it
@@ -420,7 +420,7 @@ PRIVATE_RANGES = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")
 
 
 def documentation_range(cidr: Any) -> str | None:
-    """The RFC 5737 range (gpu_slicing.config.DOCUMENTATION_RANGES) `cidr` lies in, or None."""
+    """The RFC 5737 range (gpu_slicing.network.DOCUMENTATION_RANGES) `cidr` lies in, or None."""
     return range_containing(cidr, DOCUMENTATION_RANGES)
 
 
@@ -568,7 +568,7 @@ def mig_label_valid(resources: list[Res], ctx: Context) -> Iterator[tuple[str, s
         if unknown_types and label != "all-disabled":
             yield (f"{pool.kind} {pool.name}: {MIG_CONFIG_LABEL}={label} on {', '.join(unknown_types)}, which "
                    "gpu_slicing.catalog does not know: the layout cannot be checked", pool.res.urn)
-        for it, layout, why in _pool_layouts(pool, op):
+        for it, _layout, why in _pool_layouts(pool, op):
             if why:
                 yield f"{pool.kind} {pool.name} ({it.name}): {why}", pool.res.urn
 

@@ -1,5 +1,6 @@
-"""Shared fixtures: the dev stack's config, program runs under the recording mock engine, and the
-location of the upstream reference files (present in CI beside the repo, absent in a user's clone)."""
+"""Shared fixtures: the dev stack's config and program runs under the recording mock engine. Upstream reference
+data comes from tools/refdata.py (`refdata.load(name)`: committed, generated from ../shared/reference), never
+from ../shared itself, which a user's clone does not have."""
 from __future__ import annotations
 
 import copy
@@ -19,10 +20,7 @@ settings.register_profile("explore", max_examples=500, database=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "deterministic"))
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared"
-REFERENCE = SHARED / "reference"
-NEEDS_SHARED = "needs ../shared/reference (CI has it; a user's clone does not)"
-needs_reference = pytest.mark.skipif(not REFERENCE.is_dir(), reason=NEEDS_SHARED)
+REFERENCE = ROOT.parent / "shared" / "reference"  # only tools/refdata.py's freshness test reads it
 
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
@@ -51,14 +49,6 @@ def pytest_runtest_teardown(item) -> None:
 
 
 _frozen = False
-
-
-def reference(*parts: str) -> Path:
-    """Path of an upstream reference file, or skip the test with the reason it needs ../shared."""
-    path = REFERENCE.joinpath(*parts)
-    if not path.exists():
-        pytest.skip(NEEDS_SHARED)
-    return path
 
 
 def printed(program: str, **env: str) -> str:

@@ -23,13 +23,14 @@ ROOT = Path(__file__).resolve().parents[1]
 TESTS = ROOT / "tests"
 WITHOUT_SDK = ["test_advisor.py", "test_schema.py", "test_placement.py", "test_catalog.py", "test_workflows.py",
                "test_capacity.py", "test_layouts.py", "test_sharing.py", "test_parallel.py", "test_calendar.py",
-               "test_fleet_advisor.py", "test_pods.py", "test_dra.py"]
+               "test_fleet_advisor.py", "test_pods.py", "test_dra.py", "test_install.py", "test_refdata.py",
+               "test_imports.py"]
 # CPU seconds of each file's quick tests once the SDK is warm, between a clone with ../shared (CI: the
 # reference files' tests run) and one without (they skip), so the shares balance in both.
 SECONDS = {"test_config.py": 2.0, "test_stack_files.py": 1.8, "test_karpenter.py": 1.3, "test_cel_rules.py": 1.2,
            "test_checks.py": 1.1, "test_guards.py": 1.1, "test_policy.py": 0.7, "test_fleet.py": 0.7,
            "test_observability.py": 0.7, "test_diff.py": 0.3, "test_program.py": 0.2, "test_components.py": 0.2,
-           "test_destroy_order.py": 0.1, "test_deployable.py": 0.1, "test_dra_program.py": 0.0}
+           "test_destroy_order.py": 0.1, "test_deployable.py": 0.1, "test_dra_program.py": 0.0, "test_harness.py": 0.1}
 COUNTED = ("passed", "failed", "error", "skipped", "xfailed", "xpassed", "deselected")
 
 

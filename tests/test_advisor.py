@@ -6,7 +6,6 @@ from __future__ import annotations
 import copy
 import json
 import re
-import sys
 from functools import lru_cache
 from pathlib import Path
 

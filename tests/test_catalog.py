@@ -1,20 +1,16 @@
-"""The GPU catalog against FACTS 2 and 7 and against the upstream references (`../shared/reference`).
+"""The GPU catalog against FACTS 2 and 7 and against the upstream references (as data: tools/refdata.py).
 
 The FACTS table is written out by hand in `facts.py`, so the tests never trust the catalog they test.
 """
 from __future__ import annotations
 
-import re
-from pathlib import Path
-
 import pytest
-import yaml
 
-from conftest import REFERENCE, needs_reference
 from facts import (BALANCED, FACTS_GPUS, FACTS_PROFILES, FRACTIONAL, GEOMETRY, INFERRED, MIN_DRIVER, NO_MIG_FAMILIES,
                    PCI_IDS, RTX_VARIANTS, Shape, model_of)
 from gpu_slicing import catalog
 from gpu_slicing.errors import ConfigError
+from tools import refdata
 
 
 def _profiles_of(gpu: str) -> set[str]:
@@ -150,27 +146,17 @@ def test_named_layouts_are_all_profile_plus_balanced(gpu):
 
 # --- against the upstream references -------------------------------------------------------------
 
-_ROW = re.compile(r"^(\S+)\s+\d+\s+(\d+)\s+([\d.]+)\s+\d+\s+\d+\s+\d+\s+\d+\s+\d+\s+\{([\d,]+)\}:(\d+)\s*$")
+def read_hardware_table(name: str) -> tuple[str, dict[str, tuple[int, float, tuple[int, ...], int]]]:
+    """(pci device id, {profile: (count, GiB, placements, memory slices)}) of a `nvidia-smi mig -lgip(p)`
+    reading (tools/data/mig-hardware.json, generated from the readings)."""
+    reading = refdata.load("mig-hardware")[name]
+    return reading["pci"], {p: (r["count"], r["memory_gib"], tuple(r["placements"]), r["memory_slices"])
+                            for p, r in reading["profiles"].items()}
 
 
-def read_hardware_table(path: Path) -> tuple[str, dict[str, tuple[int, float, tuple[int, ...], int]]]:
-    """(pci device id, {profile: (count, GiB, placements, memory slices)}) from `nvidia-smi mig -lgip(p)`."""
-    text = path.read_text()
-    pci = re.search(r"pci device (0x[0-9A-Fa-f]{4})", text).group(1)
-    rows = {}
-    for line in text.splitlines():
-        m = _ROW.match(line)
-        if m:
-            name, count, gib, starts, size = m.groups()
-            rows[name] = (int(count), float(gib), tuple(int(s) for s in starts.split(",")), int(size))
-    return pci, rows
-
-
-@needs_reference
-@pytest.mark.parametrize("path", sorted((REFERENCE / "mig-hardware").glob("*.txt")) if REFERENCE.is_dir() else [],
-                         ids=lambda p: p.name)
-def test_catalog_matches_real_hardware(path):
-    pci, rows = read_hardware_table(path)
+@pytest.mark.parametrize("name", sorted(refdata.load("mig-hardware")))
+def test_catalog_matches_real_hardware(name):
+    pci, rows = read_hardware_table(name)
     assert len(rows) == 7, "the table parser missed rows"
     model = next(m for m in catalog.GPU_MODELS.values() if pci.upper() in (i.upper() for i in m.pci_device_ids))
     assert model.placements_source == catalog.HARDWARE, "a reading replaces an inferred table: mark the model"
@@ -185,8 +171,7 @@ def test_catalog_matches_real_hardware(path):
 
 
 def _reference_layouts() -> dict[str, list[dict]]:
-    doc = yaml.safe_load((REFERENCE / "gpu-operator" / "default-mig-parted-config.yaml").read_text())
-    return yaml.safe_load(doc["data"]["config.yaml"])["mig-configs"]
+    return refdata.load("mig-parted-config")["mig-configs"]
 
 
 def _applies(entry: dict, pci: str, profiles: set[str]) -> bool:
@@ -196,7 +181,6 @@ def _applies(entry: dict, pci: str, profiles: set[str]) -> bool:
     return set(entry.get("mig-devices") or {}) <= profiles
 
 
-@needs_reference
 @pytest.mark.parametrize("gpu", sorted(PCI_IDS))
 def test_named_layouts_match_default_mig_parted_config(gpu):
     """Every NVIDIA layout that applies to this GPU (by device filter, or unfiltered with profiles the

@@ -8,12 +8,11 @@ import json
 import re
 
 import pytest
-import yaml
 
 from gpu_slicing.helm import has_path
 
-from conftest import dev_config, reference
-from tools import checks
+from conftest import dev_config
+from tools import checks, refdata
 
 CHECK_IDS = {"k8s.schema", "k8s.custom-resource-kind", "k8s.crd-schema", "helm.values", "aws.instance-type",
              "aws.ami-type", "aws.capacity-type", "aws.enum", "aws.kubernetes-version", "aws.event-source",
@@ -150,12 +149,8 @@ def test_custom_resource_kind_rejects_unserved_versions_and_namespaces(graph):
 
 
 def test_served_kinds_are_the_crds_of_the_pinned_karpenter():
-    crds = {}
-    for path in reference("karpenter").glob("karpenter.*.yaml"):
-        doc = yaml.safe_load(path.read_text())
-        for v in doc["spec"]["versions"]:
-            if v["served"]:
-                crds[(f"{doc['spec']['group']}/{v['name']}", doc["spec"]["names"]["kind"])] = doc["spec"]["scope"]
+    crds = {(f"{c['group']}/{v['name']}", c["kind"]): c["scope"]
+            for c in refdata.load("karpenter-crds") for v in c["versions"] if v["served"]}
     served = {k: v for k, v in checks.served_custom_kinds().items() if k[0].startswith("karpenter")}
     # every Karpenter kind the program registers is served by the pinned CRDs, with their scope
     registered = {"NodePool", "EC2NodeClass", "NodeOverlay"}
@@ -170,13 +165,13 @@ def test_served_prometheus_operator_kinds_are_namespaced_monitoring_v1():
 
 
 def test_crd_schema_validates_the_dev_objects(graph, monkeypatch):
-    monkeypatch.setenv(checks.CRD_DIR_ENV, str(reference("karpenter")))
+    monkeypatch.delenv(checks.CRD_DIR_ENV, raising=False)
     found = list(checks.k8s_crd_schema(dev_config(), graph))
     assert errors(found) == [] and "3 custom resources validated" in found[-1]["message"]
 
 
 def test_crd_schema_rejects_what_the_crd_would_reject_or_prune(graph, monkeypatch):
-    monkeypatch.setenv(checks.CRD_DIR_ENV, str(reference("karpenter")))
+    monkeypatch.delenv(checks.CRD_DIR_ENV, raising=False)
 
     def bad(p):
         p["spec"]["disruption"]["consolidationPolicy"] = "WhenIdle"  # the v1alpha5 name: not in the v1 enum
@@ -188,10 +183,11 @@ def test_crd_schema_rejects_what_the_crd_would_reject_or_prune(graph, monkeypatc
     assert "'WhenIdle' is not one of" in text and "'requirement' was unexpected" in text and "32 GPUs" in text
 
 
-def test_crd_schema_says_it_skipped_without_crds(graph, monkeypatch):
-    monkeypatch.delenv(checks.CRD_DIR_ENV, raising=False)
+def test_crd_schema_refuses_a_crd_dir_that_is_not_a_directory(graph, monkeypatch, tmp_path):
+    monkeypatch.setenv(checks.CRD_DIR_ENV, str(tmp_path / "missing"))
     [f] = checks.k8s_crd_schema(dev_config(), graph)
-    assert f["severity"] == "info" and f["message"].startswith("skipped") and checks.CRD_DIR_ENV in f["message"]
+    assert f["severity"] == "error" and f["message"].startswith(f"{checks.CRD_DIR_ENV}={tmp_path / 'missing'} is not")
+    assert list(checks.k8s_crd_cel(dev_config(), graph)) == []
 
 
 def test_strict_schema_marks_pruned_fields_and_nullable():
@@ -207,7 +203,7 @@ def test_strict_schema_marks_pruned_fields_and_nullable():
 def test_gpu_operator_value_paths_exist_in_the_chart():
     from gpu_slicing.gpu_operator import COMMENTED_VALUE_PATHS, VALUE_PATHS
 
-    values = yaml.safe_load(reference("gpu-operator", "values.yaml").read_text())
+    values = refdata.load("gpu-operator-values")["values"]
     assert [p for p in sorted(VALUE_PATHS - COMMENTED_VALUE_PATHS) if not has_path(values, p)] == []
 
 
@@ -215,22 +211,18 @@ def test_gpu_operator_commented_value_paths_are_in_the_charts_commented_example(
     """`dcgmExporter.config.name` is only in a commented example under `dcgmExporter:` (the template reads it)."""
     from gpu_slicing.gpu_operator import COMMENTED_VALUE_PATHS, VALUE_PATHS
 
-    text = reference("gpu-operator", "values.yaml").read_text()
-    values = yaml.safe_load(text)
+    chart = refdata.load("gpu-operator-values")
+    values = chart["values"]
     assert COMMENTED_VALUE_PATHS <= VALUE_PATHS
     for path in COMMENTED_VALUE_PATHS:
-        top, *middle, leaf = path.split(".")
+        top, *rest = path.split(".")
         assert top in values and not has_path(values, path)
-        block = text[text.index(f"\n{top}:"):]
-        block = block[:re.search(r"\n[a-zA-Z]", block[1:]).start() + 1]  # up to the next top-level key
-        commented = [line.strip().lstrip("#").strip() for line in block.splitlines() if line.strip().startswith("#")]
-        for i, part in enumerate([*middle, leaf]):
-            assert any(c.startswith(f"{part}:") for c in commented), (path, part)
+        assert set(rest) <= set(chart["commented_keys"][top]), path
 
 
 def test_karpenter_value_paths_exist_in_the_chart():
     karpenter = pytest.importorskip("gpu_slicing.karpenter")
-    values = yaml.safe_load(reference("karpenter", "chart-values.yaml").read_text())
+    values = refdata.load("karpenter-chart-values")["values"]
     # affinity is {} in the chart (a free-form Kubernetes Affinity): only its top-level key is the chart's.
     missing = [p for p in sorted(karpenter.VALUE_PATHS) if not has_path(values, p)
                and not (p.startswith("affinity.") and values.get("affinity") == {})]
@@ -240,7 +232,7 @@ def test_karpenter_value_paths_exist_in_the_chart():
 def test_gpu_operator_chart_default_strategy_is_what_the_rules_assume():
     from policy.rules import CHART_DEFAULT_MIG_STRATEGY
 
-    values = yaml.safe_load(reference("gpu-operator", "values.yaml").read_text())
+    values = refdata.load("gpu-operator-values")["values"]
     assert values["mig"]["strategy"] == CHART_DEFAULT_MIG_STRATEGY
 
 
@@ -323,12 +315,14 @@ def test_split_run_instances_is_accepted_only_when_the_statements_cover_it():
 
 def _reference_documents() -> dict[str, tuple[str, dict]]:
     """The IAM/SQS documents of upstream's getting-started CloudFormation, parameters filled in."""
-    class Loader(yaml.SafeLoader):
-        pass
+    def untagged(v):  # {"!Sub": "text"} -> "text"
+        if isinstance(v, dict) and len(v) == 1 and next(iter(v)).startswith("!"):
+            return untagged(next(iter(v.values())))
+        if isinstance(v, dict):
+            return {k: untagged(x) for k, x in v.items()}
+        return [untagged(x) for x in v] if isinstance(v, list) else v
 
-    for tag in ("!Sub", "!GetAtt", "!Ref"):
-        Loader.add_constructor(tag, lambda loader, node: loader.construct_scalar(node))
-    doc = yaml.load(reference("karpenter", "getting-started-cloudformation.yaml").read_text(), Loader=Loader)
+    doc = untagged(refdata.load("karpenter-cloudformation"))
     values = {"AWS::Partition": "aws", "AWS::Region": "us-east-1", "AWS::AccountId": "123456789012",
               "AWS::URLSuffix": "amazonaws.com", "ClusterName": "gpu-dev",
               "KarpenterNodeRole.Arn": "arn:aws:iam::123456789012:role/KarpenterNodeRole-gpu-dev",
@@ -378,7 +372,7 @@ def test_the_documented_ci_trust_policy_has_no_unexplained_finding():
 def test_every_accepted_finding_is_still_needed():
     used = set()
     for kind, doc in [*_reference_documents().values(), ("trust", _documented_trust_policy())]:
-        for f, reason in checks.lint_policy(doc, kind):
+        for _finding, reason in checks.lint_policy(doc, kind):
             used.add(reason)
     assert [a["issue"] for a in checks.ACCEPTED_IAM_FINDINGS if a["reason"] not in used] == []
 

@@ -337,11 +337,10 @@ def test_general_purpose_system_nodes_are_accepted(itype):
 
 
 def test_karpenter_durations_follow_the_nodepool_crd_pattern_exactly():
-    from conftest import reference
     from gpu_slicing.config import _DURATION_RE
+    from tools import refdata
 
-    crd = yaml.safe_load(reference("karpenter", "karpenter.sh_nodepools.yaml").read_text())
-    spec = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]
+    spec = refdata.crd_schemas()[("karpenter.sh/v1", "NodePool")]["properties"]["spec"]["properties"]
     patterns = {spec["disruption"]["properties"]["consolidateAfter"]["pattern"],
                 spec["template"]["properties"]["spec"]["properties"]["expireAfter"]["pattern"]}
     assert patterns == {_DURATION_RE.pattern}

@@ -8,6 +8,7 @@ from __future__ import annotations
 import copy
 import json
 import time
+from pathlib import Path
 
 import pytest
 
@@ -368,11 +369,9 @@ def test_nodepool_layout_change_is_drift_never_in_place():
 def test_the_gpu_operator_keeps_upgrading_its_own_crds():
     """FACTS 8: the chart's pre-upgrade hook (operator.upgradeCRD, default true) upgrades its CRDs; the
     program leaves it at the chart's default."""
-    import yaml
+    from tools import refdata
 
-    from conftest import reference
-
-    chart = yaml.safe_load(reference("gpu-operator", "values.yaml").read_text())
+    chart = refdata.load("gpu-operator-values")["values"]
     assert chart["operator"]["upgradeCRD"] is True
     rel = next(x for x in plan(dev_config()).resources.values()
                if x["name"] == "gpu-dev-gpu-operator" and x["type"] == "kubernetes:helm.sh/v3:Release")
@@ -848,3 +847,19 @@ def test_the_base_program_runs_in_an_environment_of_its_own_requirements(tmp_pat
     assert calls[0][1:] == ["-m", "venv", str(venv)] and calls[1][1:5] == ["-m", "pip", "install", "--quiet"]
     assert (venv / "requirements.txt").read_bytes() == older
     assert diff._environment(older) == python and len(calls) == 2  # cached: built once
+
+
+def test_the_base_program_installs_its_development_lock(tmp_path, monkeypatch):
+    """A ref with locks plans with its development lock (requirements.txt holds only the deployed program's
+    packages, not the plan's checks); a ref from before the locks with its requirements.txt."""
+    (tmp_path / "requirements.txt").write_text("-c requirements.lock\npulumi>=3\n")
+    assert diff.requirements_file(tmp_path) == tmp_path / "requirements.txt"
+    (tmp_path / "requirements-dev.lock").write_text("pulumi==3.272.0\n")
+    assert diff.requirements_file(tmp_path) == tmp_path / "requirements-dev.lock"
+    monkeypatch.setenv("GPU_SLICING_VENV_CACHE", str(tmp_path / "cache"))
+    calls = []
+    monkeypatch.setattr(diff.subprocess, "run", lambda args, **kw: calls.append(args))
+    python = diff._environment(b"pulumi==3.1.0\n", "requirements-dev.lock")
+    venv = Path(python).parents[1]
+    assert calls[1][-2:] == ["-r", str(venv / "requirements-dev.lock")]
+    assert (venv / "requirements-dev.lock").read_text() == "pulumi==3.1.0\n"

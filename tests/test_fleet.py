@@ -279,8 +279,6 @@ def test_fleet_stack_is_clean_under_every_policy(fleet_resources):
 
 
 def test_policy_flags_a_g6f_pool_without_its_gpu_overlay(fleet_resources):
-    from policy import rules
-
     from test_policy import violations  # the CrossGuard policy must say the same
 
     without = [r for r in fleet_resources if not (r.type == OVERLAY and "frac" in r.name)]

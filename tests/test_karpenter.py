@@ -7,14 +7,12 @@ from __future__ import annotations
 import copy
 import json
 import re
-from functools import lru_cache
 
 import pytest
-import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import dev_config, reference, run
+from conftest import dev_config, run
 from gpu_slicing import catalog
 from gpu_slicing.helm import has_path
 from gpu_slicing import karpenter as spec
@@ -23,6 +21,7 @@ from gpu_slicing.stack import parse_config
 from gpu_slicing.errors import ConfigError
 from gpu_slicing.pools import resolve_pools
 from gpu_slicing.validate import capacity_plan
+from tools import refdata
 
 MODES = ["preview", "up"]
 CLUSTER = "gpu-dev"
@@ -30,8 +29,6 @@ ACCOUNT, REGION = "123456789012", "us-east-1"  # tools/harness.py PlausibleMocks
 CTX = spec.AwsContext("aws", REGION, ACCOUNT)
 NODE_ROLE_ARN = f"arn:aws:iam::{ACCOUNT}:role/{spec.node_role_name(CLUSTER)}"
 QUEUE_ARN = f"arn:aws:sqs:{REGION}:{ACCOUNT}:{spec.queue_name(CLUSTER)}"
-CRDS = {"EC2NodeClass": "karpenter.k8s.aws_ec2nodeclasses.yaml", "NodePool": "karpenter.sh_nodepools.yaml",
-        "NodeOverlay": "karpenter.sh_nodeoverlays.yaml"}
 KARPENTER_TYPES = ("aws:iam/role:Role", "aws:iam/policy:Policy", "aws:iam/rolePolicyAttachment:RolePolicyAttachment",
                    "aws:eks/accessEntry:AccessEntry", "aws:eks/podIdentityAssociation:PodIdentityAssociation",
                    "aws:eks/addon:Addon", "aws:sqs/queue:Queue", "aws:sqs/queuePolicy:QueuePolicy",
@@ -42,18 +39,8 @@ KARPENTER_TYPES = ("aws:iam/role:Role", "aws:iam/policy:Policy", "aws:iam/rolePo
 
 # --- helpers ------------------------------------------------------------------------------------------
 
-class _CfnLoader(yaml.SafeLoader):
-    """CloudFormation YAML: `!Sub`, `!Ref`, `!GetAtt` become {"!Sub": value}."""
-
-
-_CfnLoader.add_multi_constructor("!", lambda loader, tag, node: {"!" + tag: (
-    loader.construct_scalar(node) if isinstance(node, yaml.ScalarNode) else
-    loader.construct_sequence(node) if isinstance(node, yaml.SequenceNode) else loader.construct_mapping(node))})
-
-
-@lru_cache(maxsize=None)
 def _cfn() -> dict:
-    return yaml.load(reference("karpenter", "getting-started-cloudformation.yaml").read_text(), Loader=_CfnLoader)
+    return refdata.load("karpenter-cloudformation")
 
 
 def _sub(text: str) -> str:
@@ -97,10 +84,9 @@ def _actions(doc: dict) -> set[str]:
     return {a for s in doc["Statement"] for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])}
 
 
-@lru_cache(maxsize=None)
 def _schema(kind: str) -> dict:
-    crd = yaml.safe_load(reference("karpenter", CRDS[kind]).read_text())
-    return crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+    [schema] = [s for (_, k), s in refdata.crd_schemas().items() if k == kind]
+    return schema
 
 
 def _unknown_fields(obj, schema, path="") -> list[str]:
@@ -122,7 +108,7 @@ def _unknown_fields(obj, schema, path="") -> list[str]:
 
 
 def schema_errors(obj: dict) -> list[str]:
-    import jsonschema  # in requirements.txt; the reference CRDs are what need ../shared
+    import jsonschema
 
     schema = _schema(obj["kind"])
     errors = [f"{'/'.join(map(str, e.absolute_path))}: {e.message}"
@@ -134,7 +120,7 @@ def cel_errors(obj: dict) -> list[str]:
     """Every CEL rule (x-kubernetes-validations) of the object's CRD that fails on it (tools/cel_rules.py)."""
     from tools.cel_rules import evaluate_object
 
-    report = evaluate_object(obj, reference("karpenter"))
+    report = evaluate_object(obj)
     assert report is not None and report.unknown == [], obj["kind"]
     return [str(v) for v in report.violations]
 
@@ -230,7 +216,7 @@ def test_physical_names_fit_aws_limits():
 # --- chart values ---------------------------------------------------------------------------------
 
 def test_every_value_path_is_a_chart_key():
-    chart = yaml.safe_load(reference("karpenter", "chart-values.yaml").read_text())
+    chart = refdata.load("karpenter-chart-values")["values"]
     missing = sorted(p for p in spec.VALUE_PATHS if not has_path(chart, p))
     assert not missing, f"not keys of the karpenter {KARPENTER_VERSION} chart: {missing}"
     for p in spec.OPAQUE_VALUES:  # free-form maps in the chart too

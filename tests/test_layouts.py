@@ -11,9 +11,9 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from gpu_slicing import catalog
 from gpu_slicing.errors import ConfigError
 from gpu_slicing.layouts import check_layout, is_label_value, parse_custom_layouts, render_mig_parted_config, resolve_layout
-from conftest import REFERENCE, needs_reference
 from facts import BALANCED, FACTS_GPUS, FACTS_PROFILES, PCI_IDS
 from test_placement import brute_fits
+from tools import refdata
 
 KEY = "gpu-slicing:migLayouts"
 HALF_SMALL = {"p4d-half-small": [{"devices": [0, 1, 2, 3], "profiles": {"1g.5gb": 7}},
@@ -167,11 +167,9 @@ def test_render_is_deterministic():
     assert render_mig_parted_config(shuffled) == text
 
 
-@needs_reference
 def test_rendered_named_layouts_agree_with_nvidia_default_config():
     """Our entry for a GPU equals the entry NVIDIA's default ConfigMap applies to that GPU."""
-    doc = yaml.safe_load((REFERENCE / "gpu-operator" / "default-mig-parted-config.yaml").read_text())
-    nvidia = yaml.safe_load(doc["data"]["config.yaml"])["mig-configs"]
+    nvidia = refdata.load("mig-parted-config")["mig-configs"]
     for itype in ("p4d.24xlarge", "p5.48xlarge", "p5e.48xlarge"):
         gpu = FACTS_GPUS[itype][0]
         pci = PCI_IDS[gpu] + "10DE"

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import ROOT, dev_config, reference
+from conftest import ROOT, dev_config
 from gpu_slicing import observability as obs
 from gpu_slicing.config import NAMESPACE, ObservabilityConfig
 from gpu_slicing.stack import parse_config
@@ -80,9 +80,11 @@ def test_a_stack_without_mig_or_observability_leaves_the_exporter_alone(dev):
 
 
 def test_gpu_operator_mounts_the_list_from_this_key():
-    """The operator mounts key `dcgm-metrics.csv` of the ConfigMap named by dcgmExporter.config.name (values.yaml)."""
-    text = reference("gpu-operator", "values.yaml").read_text()
-    assert f"`{obs.EXPORTER_CSV_KEY}`" in text
+    """The operator mounts key `dcgm-metrics.csv` of the ConfigMap named by dcgmExporter.config.name (the chart's
+    values.yaml says so in a comment under dcgmExporter)."""
+    from tools import refdata
+
+    assert obs.EXPORTER_CSV_KEY in refdata.load("gpu-operator-values")["quoted_names"]["dcgmExporter"]
 
 
 # --- alerts under promtool ----------------------------------------------------------------------------------
@@ -325,7 +327,7 @@ def test_every_query_is_promql_over_exporter_or_kube_state_metrics():
 
 def test_the_query_check_rejects_invalid_promql():
     pytest.importorskip("promql_parser")
-    with pytest.raises(Exception):
+    with pytest.raises(ValueError):
         _metric_names("sum by (node (kube_node_labels)")
 
 
@@ -445,8 +447,8 @@ def test_stack_value_paths_exist_in_the_pinned_chart():
     if not (REFERENCE / "kube-prometheus-stack" / "values.yaml").exists():
         pytest.skip("needs ../shared/reference/kube-prometheus-stack/ (values.yaml of 88.5.3 and its kube-state-metrics "
                     "subchart's): not in the reference set yet; the paths were checked by hand against the chart")
-    chart = yaml.safe_load(reference("kube-prometheus-stack", "values.yaml").read_text())
-    ksm = yaml.safe_load(reference("kube-prometheus-stack", "kube-state-metrics-values.yaml").read_text())
+    chart = yaml.safe_load((REFERENCE / "kube-prometheus-stack" / "values.yaml").read_text())
+    ksm = yaml.safe_load((REFERENCE / "kube-prometheus-stack" / "kube-state-metrics-values.yaml").read_text())
     for path in obs.VALUE_PATHS:
         if path.startswith("kube-state-metrics."):
             assert has_path(ksm, path.split(".", 1)[1]), path

@@ -5,6 +5,7 @@ destroy; AWS through OIDC only."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -49,6 +50,13 @@ def uses(job: dict, action: str) -> list[dict]:
     return [s for s in steps(job) if s.get("uses", "").split("@")[0] == action]
 
 
+def ci_test_commands(job: dict) -> list[str]:
+    """Every line of the job's `run:` scripts that runs a test target: CI must run every test, the slow ones
+    too (`make test-all`, as the README and pytest.ini say), never the quick tier alone (`make test`)."""
+    lines = (line.strip() for s in steps(job) for line in s.get("run", "").splitlines())
+    return [line for line in lines if re.match(r"make\b.*\btest", line)]
+
+
 def test_workflows_pass_actionlint():
     files = sorted(WORKFLOWS.glob("*.yml"))
     assert [f.name for f in files] == ["deploy.yml", "destroy.yml", "preview.yml"]
@@ -88,7 +96,8 @@ def test_pull_requests_test_plan_and_preview_every_stack_with_the_policy_pack():
     assert "pull_request" in wf["on"] and wf["permissions"] == {"contents": "read"}
     test = wf["jobs"]["test"]
     runs = "\n".join(s.get("run", "") for s in steps(test))
-    assert "make test" in runs and "make --no-print-directory plan" in runs and "GPU_SLICING_CRD_DIR" in runs
+    assert "make --no-print-directory plan" in runs and "GPU_SLICING_CRD_DIR" in runs
+    assert ci_test_commands(test) == ["make test-all"]
     preview = wf["jobs"]["preview"]
     assert preview["needs"] == "test" and "fromJSON(needs.test.outputs.stacks)" in preview["strategy"]["matrix"]["stack"]
     args = _aws_and_pulumi(preview, "preview")
@@ -111,6 +120,7 @@ def test_pull_requests_get_make_diff_of_every_stack_against_the_base_branch():
 
 def test_main_deploys_dev_then_prod_behind_its_environment():
     wf = load("deploy.yml")
+    assert ci_test_commands(wf["jobs"]["test"]) == ["make test-all"]
     assert wf["on"]["push"]["branches"] == ["main"]
     dev, prod = wf["jobs"]["up-dev"], wf["jobs"]["up-prod"]
     assert dev["environment"] == "dev" and prod["environment"] == "prod"

@@ -29,6 +29,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
+from tools import refdata
+
 UNKNOWN = "<computed>"  # tools.harness.COMPUTED: a value unknown at preview
 TRANSITION = "not evaluated (transition rule)"
 INT64 = (-(2 ** 63), 2 ** 63 - 1)
@@ -95,16 +97,14 @@ def _rule(kind: str, path: str, v: Mapping[str, Any]) -> Rule:
                 v.get("reason"))
 
 
-@functools.lru_cache(maxsize=None)
-def crd_schemas(directory: str) -> dict[tuple[str, str], dict]:
-    """(apiVersion, kind) -> openAPIV3Schema of every served CRD version in `directory`."""
-    from tools.checks import load_crds
-
-    return load_crds(directory)
+def crd_schemas(directory: str | Path | None = None) -> dict[tuple[str, str], dict]:
+    """(apiVersion, kind) -> openAPIV3Schema of every served CRD version: the pinned Karpenter's, or those of
+    the CRD files in `directory`."""
+    return refdata.crd_schemas(None if directory is None else str(directory))
 
 
-def all_rules(directory: str | Path) -> list[Rule]:
-    return [r for (_, kind), s in sorted(crd_schemas(str(directory)).items()) for r in schema_rules(s, kind)]
+def all_rules(directory: str | Path | None = None) -> list[Rule]:
+    return [r for (_, kind), s in sorted(crd_schemas(directory).items()) for r in schema_rules(s, kind)]
 
 
 # --- defaulting (the API server defaults before it validates) --------------------------------------------
@@ -145,9 +145,10 @@ def evaluate(obj: Mapping[str, Any], schema: Mapping[str, Any], kind: str = "", 
     return report
 
 
-def evaluate_object(obj: Mapping[str, Any], directory: str | Path) -> Report | None:
-    """`evaluate` against the CRD in `directory` that serves the object's apiVersion/kind; None if none does."""
-    schema = crd_schemas(str(directory)).get((obj.get("apiVersion"), obj.get("kind")))
+def evaluate_object(obj: Mapping[str, Any], directory: str | Path | None = None) -> Report | None:
+    """`evaluate` against the CRD (the pinned Karpenter's, or one in `directory`) that serves the object's
+    apiVersion/kind; None if none does."""
+    schema = crd_schemas(directory).get((obj.get("apiVersion"), obj.get("kind")))
     return None if schema is None else evaluate(obj, schema, str(obj.get("kind")))
 
 

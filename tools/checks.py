@@ -8,8 +8,8 @@ by the upstream reference, not by a hand-written imitation of it:
 | catalog.mig-unconfirmed | MIG on an instance type AWS has not confirmed it on (g7e) | gpu_slicing.catalog (FACTS 7) |
 | k8s.schema | a built-in Kubernetes object the API server rejects (or whose typo'd field it drops) | kubernetes-validate's strict OpenAPI schemas for the cluster's version |
 | k8s.custom-resource-kind | a custom resource of a kind/version the pinned Karpenter does not serve, or namespaced when its CRD is cluster-scoped | gpu_slicing.karpenter's API versions, held against the real CRDs in tests |
-| k8s.crd-schema | a Karpenter object its CRD's openAPIV3Schema rejects (or prunes) | the CRD files in $GPU_SLICING_CRD_DIR (skipped, said so, when unset) |
-| k8s.crd-cel | a Karpenter object one of its CRD's CEL rules (x-kubernetes-validations) rejects on create | tools/cel_rules.py (cel-python) over the same CRD files (skipped, said so, when unset) |
+| k8s.crd-schema | a Karpenter object its CRD's openAPIV3Schema rejects (or prunes) | the pinned Karpenter's CRDs, as data generated from them (tools/refdata.py), or the CRD files in $GPU_SLICING_CRD_DIR |
+| k8s.crd-cel | a Karpenter object one of its CRD's CEL rules (x-kubernetes-validations) rejects on create | tools/cel_rules.py (cel-python) over the same CRDs |
 | helm.values | a Helm value the chart does not have (no values schema: Helm ignores typos silently) | the reviewed VALUE_PATHS of gpu_slicing.gpu_operator / .karpenter, held against the charts' values.yaml in tests |
 | aws.instance-type, aws.ami-type, aws.capacity-type, aws.enum | an EC2/EKS input outside the API's enum | botocore's service models (ec2, eks) |
 | aws.kubernetes-version | (botocore has no enum of EKS versions: says so, and which checks cover it) | - |
@@ -34,11 +34,12 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
 from policy import rules
+from tools import refdata
 
 Finding = dict[str, Any]
 CHECKS: list[Callable[[Mapping[str, Any], list[dict]], Iterable[Finding]]] = []
 COMPUTED = "<computed>"  # tools.harness.COMPUTED: a value unknown at preview
-CRD_DIR_ENV = "GPU_SLICING_CRD_DIR"
+CRD_DIR_ENV = refdata.CRD_DIR_ENV
 
 
 def check(fn):
@@ -360,34 +361,6 @@ def k8s_custom_resource_kind(config: Mapping[str, Any], resources: list[dict]) -
                   f"{len(objects)} custom resources checked for a served apiVersion/kind and scope")
 
 
-def load_crds(directory: str | Path) -> dict[tuple[str, str], dict]:
-    """(apiVersion, kind) -> openAPIV3Schema of every served version of the CRDs in `directory`, parsed once
-    per directory (the schema and CEL checks share it; treat it as read-only)."""
-    return _load_crds(str(directory))
-
-
-@functools.lru_cache(maxsize=4)
-def _load_crds(directory: str) -> dict[tuple[str, str], dict]:
-    import yaml
-
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml: the CRDs are large
-    out = {}
-    for path in sorted(Path(directory).glob("*.y*ml")):
-        try:
-            docs = list(yaml.load_all(path.read_text(), Loader=loader))
-        except yaml.YAMLError:
-            continue  # not plain YAML (e.g. a CloudFormation template): no CRD in it
-        for doc in docs:
-            if not isinstance(doc, Mapping) or doc.get("kind") != "CustomResourceDefinition":
-                continue
-            spec = doc["spec"]
-            for v in spec.get("versions", []):
-                schema = (v.get("schema") or {}).get("openAPIV3Schema")
-                if v.get("served", True) and schema:
-                    out[(f"{spec['group']}/{v['name']}", spec["names"]["kind"])] = schema
-    return out
-
-
 def strict_schema(schema: Any) -> Any:
     """A CRD schema as JSON Schema with Kubernetes' pruning made visible: an object schema that lists
     `properties` and does not preserve unknown fields gets `additionalProperties: false` (the API server
@@ -406,16 +379,16 @@ def strict_schema(schema: Any) -> Any:
 
 
 @functools.lru_cache(maxsize=None)
-def _crd_validators(directory: str) -> dict[tuple[str, str], Any]:
+def _crd_validators(directory: str | None) -> dict[tuple[str, str], Any]:
     import jsonschema
 
-    return {k: jsonschema.Draft4Validator(strict_schema(s)) for k, s in load_crds(directory).items()}
+    return {k: jsonschema.Draft4Validator(strict_schema(s)) for k, s in refdata.crd_schemas(directory).items()}
 
 
-def crd_errors(obj: Mapping[str, Any], directory: str | Path) -> list[str] | None:
-    """Schema errors of a custom object against its CRD in `directory`; None when no CRD there serves it.
-    CEL rules (x-kubernetes-validations) are k8s.crd-cel's job."""
-    validator = _crd_validators(str(directory)).get((obj.get("apiVersion"), obj.get("kind")))
+def crd_errors(obj: Mapping[str, Any], directory: str | Path | None = None) -> list[str] | None:
+    """Schema errors of a custom object against its CRD (the pinned Karpenter's, or the one in `directory`);
+    None when no CRD serves it. CEL rules (x-kubernetes-validations) are k8s.crd-cel's job."""
+    validator = _crd_validators(None if directory is None else str(directory)).get((obj.get("apiVersion"), obj.get("kind")))
     if validator is None:
         return None
     body = {k: v for k, v in obj.items() if k != "metadata"}  # metadata is ObjectMeta, not in the CRD schema
@@ -425,31 +398,29 @@ def crd_errors(obj: Mapping[str, Any], directory: str | Path) -> list[str] | Non
 @check
 def k8s_crd_schema(config: Mapping[str, Any], resources: list[dict]) -> Iterable[Finding]:
     objects = _custom_objects(resources, cluster_version(config, resources))
-    directory = os.environ.get(CRD_DIR_ENV)
+    directory, crds = refdata.crd_source()
     if not objects:
         yield finding("k8s.crd-schema", "info", "no custom resources to validate")
         return
-    if not directory or not Path(directory).is_dir():
-        yield finding("k8s.crd-schema", "info",
-                      f"skipped: {len(objects)} custom resources not validated against their CRDs; set {CRD_DIR_ENV} "
-                      "to a directory of the pinned Karpenter's CRD files (the chart's crds/, as the CI "
-                      "workflow does) to validate them")
+    if directory and not Path(directory).is_dir():
+        yield finding("k8s.crd-schema", "error", f"{CRD_DIR_ENV}={directory} is not a directory: point it at a "
+                                                 "directory of CRD files, or unset it to use the pinned Karpenter's")
         return
     n = 0
     for r in objects:
         errors = crd_errors(r["inputs"], directory)
         if errors is None and r["inputs"].get("apiVersion", "").startswith("monitoring.coreos.com/"):
             yield finding("k8s.crd-schema", "info", f"{r['inputs']['kind']} {r['name']}: not validated: no "
-                                                    f"Prometheus Operator CRD in {directory}", r["name"])
+                                                    f"Prometheus Operator CRD among {crds}", r["name"])
             continue
         if errors is None:
-            yield finding("k8s.crd-schema", "error", f"{r['inputs']['kind']} {r['name']}: no CRD in {directory} "
+            yield finding("k8s.crd-schema", "error", f"{r['inputs']['kind']} {r['name']}: none of {crds} "
                                                      f"serves {r['inputs'].get('apiVersion')}", r["name"])
             continue
         n += 1
         for e in errors:
             yield finding("k8s.crd-schema", "error", f"{r['inputs']['kind']} {r['name']}: {e} (CRD schema)", r["name"])
-    yield finding("k8s.crd-schema", "info", f"{n} custom resources validated against the CRDs in {directory} "
+    yield finding("k8s.crd-schema", "info", f"{n} custom resources validated against {crds} "
                                             "(unknown fields are errors; CEL rules: k8s.crd-cel)")
 
 
@@ -458,15 +429,12 @@ def k8s_crd_cel(config: Mapping[str, Any], resources: list[dict]) -> Iterable[Fi
     """Every CEL rule of the CRDs on every recorded custom object, after the CRDs' defaults, as the API server
     does on create (tools/cel_rules.py)."""
     objects = _custom_objects(resources, cluster_version(config, resources))
-    directory = os.environ.get(CRD_DIR_ENV)
+    directory, crds = refdata.crd_source()
     if not objects:
         yield finding("k8s.crd-cel", "info", "no custom resources to evaluate CEL rules on")
         return
-    if not directory or not Path(directory).is_dir():
-        yield finding("k8s.crd-cel", "info",
-                      f"skipped: the CEL rules of the CRDs not evaluated on {len(objects)} custom resources; set "
-                      f"{CRD_DIR_ENV} to a directory of the pinned Karpenter's CRD files to evaluate them")
-        return
+    if directory and not Path(directory).is_dir():
+        return  # k8s.crd-schema reports it
     from tools import cel_rules
 
     evaluated = transition = unknown = m = 0
@@ -484,7 +452,7 @@ def k8s_crd_cel(config: Mapping[str, Any], resources: list[dict]) -> Iterable[Fi
     yield finding("k8s.crd-cel", "info",
                   f"{evaluated} CEL rules evaluated on {m} objects, {transition} transition rules skipped "
                   f"({cel_rules.TRANSITION}: they compare with the stored object){unknown_note}; the CRDs' "
-                  f"defaults applied first, as the API server does (CRDs in {directory})")
+                  f"defaults applied first, as the API server does (against {crds})")
 
 # --- Helm values: every path on the chart's reviewed allow-list -----------------------------------------
 

@@ -23,7 +23,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Mapping
 
 import yaml
 
@@ -303,7 +303,7 @@ def headlines(base: Plan, head: Plan, resources: list[dict]) -> list[dict]:
             verb, consequence = verb.replace("IS ", "ARE "), consequence.replace(" it", " them")
         collide = [r for r in hit if r.get("collides")]
         text = (f"{what} {verb} ({', '.join(r['name'] for r in hit)}): {consequence}"
-                + (f"; under its unchanged name the create-before-delete replace COLLIDES and `pulumi up` fails. "
+                + ("; under its unchanged name the create-before-delete replace COLLIDES and `pulumi up` fails. "
                    "Never replace it delete-first (that destroys the running one before its successor exists): undo "
                    "what forces the replace, or build a second stack beside it and move the workloads"
                    if collide and rtype == CLUSTER else ""))
@@ -925,10 +925,19 @@ def render(report: dict, base_label: str, head_label: str) -> str:
 
 # --- CLI ------------------------------------------------------------------------------------------------------
 
-def _environment(requirements: bytes) -> str:
-    """A Python that has the ref's requirements: this one when they are the working tree's, else a virtualenv
-    cached by the requirements' hash (built once, with pip, under ~/.cache/gpu-slicing/venvs)."""
-    here = ROOT_DIR / "requirements.txt"
+# What a ref's plan runs with: its development lock (the program, its checks and their libraries), or, at a ref
+# from before the locks, its requirements.txt (which then held all of them).
+REQUIREMENT_FILES = ("requirements-dev.lock", "requirements.txt")
+
+
+def requirements_file(src: Path) -> Path | None:
+    return next((src / f for f in REQUIREMENT_FILES if (src / f).exists()), None)
+
+
+def _environment(requirements: bytes, name: str = "requirements.txt") -> str:
+    """A Python that has the ref's requirements (file `name`): this one when they are the working tree's, else a
+    virtualenv cached by the requirements' hash (built once, with pip, under ~/.cache/gpu-slicing/venvs)."""
+    here = ROOT_DIR / name
     if here.exists() and here.read_bytes() == requirements:
         return sys.executable
     import hashlib
@@ -939,10 +948,10 @@ def _environment(requirements: bytes) -> str:
     python = venv / "bin" / "python"
     if not (venv / ".installed").exists():
         venv.mkdir(parents=True, exist_ok=True)
-        (venv / "requirements.txt").write_bytes(requirements)
+        (venv / name).write_bytes(requirements)
         subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
         subprocess.run([str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-r",
-                        str(venv / "requirements.txt")], check=True)
+                        str(venv / name)], check=True)
         (venv / ".installed").touch()
     return str(python)
 
@@ -960,8 +969,8 @@ def plan_at_ref(ref: str, stack_file: str, config: Mapping[str, Any]) -> Plan:
         src = Path(tmp)
         if not (src / stack_file).exists():
             return Plan({}, {}, {}, error=f"{stack_file} does not exist at {ref}")
-        req = src / "requirements.txt"
-        python = _environment(req.read_bytes() if req.exists() else b"")
+        req = requirements_file(src)
+        python = _environment(req.read_bytes(), req.name) if req else _environment(b"")
         out = src / "base-plan.json"
         env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
         args = [python, "-m", "tools.plan", "--config", str(src / stack_file), "--json", str(out)]

@@ -6,7 +6,8 @@ resource-references feature is switched off (mocked runs with resource inputs ot
 with "attached to a different loop", pulumi/pulumi#6561), and `Call` is implemented so component
 methods work. A run is made cheaper (the suite runs the program ~120 times) in ways the record cannot
 see: monitor RPCs run inline instead of on a thread, no source positions, and a failed run's orphaned
-futures are not logged (see `_fast_sdk`, `_quiet_unretrieved`).
+futures are not logged (see `_fast_sdk`, `_quiet_unretrieved`). The SDK's private parts this takes are listed in
+SDK_INTERNALS and checked on import: a release that drops or changes one fails here, naming it.
 """
 from __future__ import annotations
 
@@ -52,6 +53,98 @@ OFFERINGS: dict[str, dict[str, str]] = {
     "eu-west-1": {"p4d.24xlarge": "ac", "p5.48xlarge": "ab"},
 }
 
+
+# --- the SDK internals this harness relies on ---------------------------------------------------------------
+# Private (underscored or undocumented) parts of the Pulumi SDK the harness reads, calls, subclasses or swaps for
+# a run. Each is checked when the harness is imported, so an SDK release that drops or changes one fails at once,
+# naming it, instead of recording a subtly different plan. requirements.lock pins the SDK they were read from.
+SDK_TESTED = "3.272.0"
+
+
+@dataclass(frozen=True)
+class Internal:
+    """`module.name` (or `module.cls.name`) as the harness uses it: a callable with these parameters, a wire
+    constant, or a global that the module's own code (or `cls`'s methods) calls, which the harness swaps for a run."""
+
+    module: str
+    name: str
+    why: str
+    params: tuple[str, ...] | None = None  # a callable's parameter names, in order
+    value: str | None = None  # a wire constant's value
+    cls: str | None = None  # `name` is this class's attribute
+    called_by: str | None = None  # "module" or a class of the module whose code must call `name`
+
+    def problem(self) -> str | None:
+        import importlib
+        import inspect
+
+        owner: Any = importlib.import_module(self.module)
+        where = ".".join(filter(None, (self.module, self.cls, self.name))) + f" ({self.why})"
+        if self.cls is not None:
+            owner = getattr(owner, self.cls, None)
+        if owner is None or not hasattr(owner, self.name):
+            return f"{where} is gone"
+        obj = getattr(owner, self.name)
+        if self.value is not None and obj != self.value:
+            return f"{where} is {obj!r}, not {self.value!r}"
+        if self.params is not None:
+            params = tuple(inspect.signature(obj).parameters)
+            if params != self.params:
+                return f"{where} takes ({', '.join(params)}), not ({', '.join(self.params)})"
+        if self.called_by is not None:
+            module = importlib.import_module(self.module)
+            scope = vars(module) if self.called_by == "module" else vars(getattr(module, self.called_by, object))
+            if not any(_calls(f.__code__, self.name) for f in scope.values() if hasattr(f, "__code__")):
+                return f"{where} is no longer called by {self.module}'s {self.called_by} code: swapping it does nothing"
+        return None
+
+
+def _calls(code: Any, name: str) -> bool:
+    """Whether `code` or a function nested in it (a closure, a coroutine's inner function) reads global `name`."""
+    return name in code.co_names or any(_calls(c, name) for c in code.co_consts if hasattr(c, "co_names"))
+
+
+_MOCKS, _RPC = "pulumi.runtime.mocks", "pulumi.runtime.rpc"
+SDK_INTERNALS = (
+    Internal("pulumi.runtime.sync_await", "_sync_await", "runs the program and resolves outputs", ("awaitable",)),
+    Internal("pulumi.runtime.sync_await", "_ensure_event_loop", "the loop the SDK runs on", ()),
+    Internal(_MOCKS, "_sync_await", "swapped for _now: the mock monitor serializes inline", called_by="MockMonitor"),
+    Internal("pulumi.runtime.resource", "_get_stack_trace", "swapped: no source positions", (), called_by="module"),
+    Internal("pulumi.runtime.resource", "_get_callbacks", "swapped: transforms registered in this process", (),
+             called_by="module"),
+    Internal("pulumi.runtime._callbacks", "register_transform", "what _LocalCallbacks stands in for",
+             ("self", "transform"), cls="_CallbackServicer"),
+    Internal("pulumi.runtime.stack", "run_pulumi_func", "runs __main__.py as the engine would", ("func",)),
+    Internal("pulumi.runtime.settings", "ROOT", "the stack resource, for its outputs"),
+    Internal("pulumi.runtime.settings", "SETTINGS", "its `outputs` are cleared between runs, its `monitor` read"),
+    Internal(_RPC, "_special_sig_key", "marks a secret on the wire", value="4dabf18193072939515e22adb298388d"),
+    Internal(_RPC, "_special_secret_sig", "a secret's signature", value="1b47061264138c4ac30d75fd1eb44270"),
+    Internal(_RPC, "UNKNOWN", "an unknown value on the wire", value="04da6b54-80e4-46f7-96ec-b56ff0331ba9"),
+    Internal(_RPC, "deserialize_properties", "reads a registration's inputs",
+             ("props_struct", "keep_unknowns", "keep_internal")),
+    Internal(_MOCKS, "__init__", "the recording monitor's base keeps `mocks`", ("self", "mocks"), cls="MockMonitor"),
+    Internal(_MOCKS, "RegisterResource", "recorded, then answered by the base", ("self", "request"),
+             cls="MockMonitor"),
+    Internal(_MOCKS, "GetDeploymentInfo", "resource references switched off", ("self", "request"),
+             cls="MockMonitor"),
+    Internal(_MOCKS, "SupportsFeature", "resource references switched off", ("self", "request"), cls="MockMonitor"),
+)
+
+
+def sdk_problems() -> list[str]:
+    return [p for p in (i.problem() for i in SDK_INTERNALS) if p]
+
+
+def check_sdk() -> None:
+    """Fail loudly, naming each part, when the installed SDK lacks or changed what the harness relies on."""
+    from importlib import metadata
+
+    if problems := sdk_problems():
+        raise RuntimeError(f"pulumi {metadata.version('pulumi')} (the harness was checked with {SDK_TESTED}): "
+                           + "; ".join(problems) + ". Pin pulumi back (requirements.lock) or update tools/harness.py")
+
+
+check_sdk()
 
 # Packaged (remote) components run inside their plugin: the mock engine sees one registration and none of the
 # custom resources they create. A `transforms` option on one reaches those children in a real deployment; the
