@@ -215,7 +215,6 @@ def test_egress_outlives_the_cluster(dev_runs, mode):
 def test_dra_pods_go_before_their_claims_and_the_driver():
     """The example's DRA workloads (and the Job) are deleted before their claim templates, and those before
     the driver; dropping a Deployment's edge to its template is caught."""
-    import copy
 
     import yaml
 
