@@ -1,20 +1,18 @@
 """DRA pools: devices each node publishes, claims and their CEL (evaluated with cel-python), the driver's
 values against the chart, and the refusals. Expected figures come from FACTS 2 (MIG shapes), FACTS 12 and
-the driver's own files in ../shared/reference/dra."""
+the driver's own files (tools/data/dra-driver.json, generated from them)."""
 from __future__ import annotations
-
-import re
 
 import pytest
 import yaml
 
-from conftest import ROOT, reference
+from conftest import ROOT
 from gpu_slicing import catalog, dra, layouts
 from gpu_slicing.config import WorkloadConfig
 from gpu_slicing.errors import ConfigError
 from gpu_slicing.helm import has_path
 from gpu_slicing.stack import load_stack
-from tools import dra_claims
+from tools import dra_claims, refdata
 
 CLUSTER = {"name": "t", "publicAccessCidrs": ["0.0.0.0/0"]}
 
@@ -127,13 +125,14 @@ def test_dra_needs_eks_1_34(version, ok):
 
 def test_feature_stages_follow_the_keps():
     """KEP-4816 (prioritized list): beta in 1.34; KEP-4815 partitionable devices: alpha until 1.36."""
-    kep = yaml.safe_load(reference("dra", "kubernetes-keps", "4816-dra-prioritized-list.kep.yaml").read_text())
-    assert dra.FEATURES["firstAvailable"][2] == kep["milestone"]["beta"].lstrip("v")
+    kep = refdata.load("dra-driver")["kepMilestones"]["4816-dra-prioritized-list"]
+    assert dra.FEATURES["firstAvailable"][2] == kep["beta"].lstrip("v")
+    assert refdata.load("dra-driver")["kepMilestones"]["4815-dra-partitionable-devices"]["beta"] == "v1.36"
     assert dra.feature_on("firstAvailable", "1.34") and not dra.feature_on("partitionableDevices", "1.35")
 
 
 def test_driver_value_paths_exist_in_the_chart_and_pin_what_facts_says():
-    values = yaml.safe_load(reference("dra", "nvidia-dra-driver", "chart", "values.yaml").read_text())
+    values = refdata.load("dra-driver")["values"]
     assert [p for p in sorted(dra.VALUE_PATHS) if not has_path(values, p)] == []
     st = _stack([_p5()], [])
     v = dra.driver_values(list(st.pools), [])
@@ -147,18 +146,17 @@ def test_driver_value_paths_exist_in_the_chart_and_pin_what_facts_says():
 
 
 def test_device_classes_are_the_charts():
-    for cls, name in ((dra.GPU_CLASS, "deviceclass-gpu.yaml"), (dra.MIG_CLASS, "deviceclass-mig.yaml")):
-        text = reference("dra", "nvidia-dra-driver", "chart", "templates", name).read_text()
-        assert f"name: {cls}" in text
-        assert re.search(r'expression: "(.*)"', text).group(1) == dra.CLASS_SELECTORS[cls]
+    classes = refdata.load("dra-driver")["deviceClasses"]
+    for cls in (dra.GPU_CLASS, dra.MIG_CLASS):
+        assert classes[cls] == dra.CLASS_SELECTORS[cls]
 
 
 def test_the_attribute_names_are_the_drivers():
-    text = reference("dra", "nvidia-dra-driver", "docs", "resourceslice-attributes.md").read_text()
+    names = set(refdata.load("dra-driver")["attributeNames"])
     pool = _stack([_p5()], []).pool("p5")
     device = dra.resource_slice(pool, pool.largest, "n")["spec"]["devices"][0]
-    for name in [*device["attributes"], *device["capacity"]]:
-        assert re.search(rf"^\s+{name}:$", text, re.M), name
+    assert sorted(set(device["attributes"]) | set(device["capacity"])) != []
+    assert sorted(n for n in [*device["attributes"], *device["capacity"]] if n not in names) == []
 
 
 @pytest.mark.slow  # cel-python compiles the selectors (~1 s the first time)

@@ -42,6 +42,11 @@ _OPERATOR = "NVIDIA/gpu-operator"
 _OPERATOR_REF = "v26.7.0"
 _CRD_FILES = ("karpenter.k8s.aws_ec2nodeclasses.yaml", "karpenter.sh_nodeclaims.yaml", "karpenter.sh_nodeoverlays.yaml",
               "karpenter.sh_nodepools.yaml")
+_DRA = "kubernetes-sigs/dra-driver-nvidia-gpu (KEPs: kubernetes/enhancements 64765b4b)"
+_DRA_REF = "main 95932046 (chart 0.5.0-dev, 2026-08-07)"
+_DRA_CHART = "deployments/helm/dra-driver-nvidia-gpu"
+_KEPS = ("4381-dra-structured-parameters", "4815-dra-partitionable-devices", "4816-dra-prioritized-list",
+         "5004-dra-extended-resource", "5055-dra-device-taints-and-tolerations", "5075-dra-consumable-capacity")
 SOURCES = {
     "karpenter-crds": Source(_KARPENTER, _KARPENTER_REF, tuple(f"pkg/apis/crds/{f}" for f in _CRD_FILES),
                              tuple(f"karpenter/{f}" for f in _CRD_FILES)),
@@ -55,6 +60,12 @@ SOURCES = {
                                   ("gpu-operator/values.yaml",)),
     "mig-parted-config": Source(_OPERATOR, _OPERATOR_REF, ("assets/state-mig-manager/0400_configmap.yaml",),
                                 ("gpu-operator/default-mig-parted-config.yaml",)),
+    "dra-driver": Source(_DRA, _DRA_REF, (f"{_DRA_CHART}/values.yaml", f"{_DRA_CHART}/templates/deviceclass-gpu.yaml",
+                                          f"{_DRA_CHART}/templates/deviceclass-mig.yaml",
+                                          "site/content/docs/reference/resourceslice-attributes.md",
+                                          *(f"kubernetes/enhancements keps/sig-node/{k}/kep.yaml" for k in _KEPS)),
+                         ("dra/nvidia-dra-driver/chart/values.yaml", "dra/nvidia-dra-driver/chart/templates",
+                          "dra/nvidia-dra-driver/docs/resourceslice-attributes.md", "dra/kubernetes-keps")),
     "mig-hardware": Source("nvidia-smi mig -lgip and -lgipp on real NVIDIA H100 80GB HBM3 and H200 141GB cards",
                            "read 2026-11-24", ("h100-80gb-hbm3", "h200-141gb"),
                            ("mig-hardware/h100-80gb-hbm3.txt", "mig-hardware/h200-141gb.txt")),
@@ -192,7 +203,33 @@ def _mig_hardware(reference: Path) -> Any:
     return {name: read_hardware_table((reference / file).read_text()) for name, file in zip(source.paths, source.files)}
 
 
+_DEVICE_CLASS_EXPRESSION = re.compile(r'expression: "(.*)"')
+_ATTRIBUTE_LINE = re.compile(r"^\s+([A-Za-z]+):$", re.M)
+_MILESTONE = re.compile(r"^\s+(alpha|beta|stable):\s*\"?(v[\d.]+)\"?", re.M)
+
+
+def _dra_driver(reference: Path) -> Any:
+    """The DRA driver chart's values, the CEL selector of each DeviceClass its templates create, the attribute
+    and capacity names its ResourceSlice reference shows, and the stage milestones of the DRA KEPs."""
+    templates = reference / "dra" / "nvidia-dra-driver" / "chart" / "templates"
+    classes = {}
+    for kind in ("gpu", "mig"):
+        text = (templates / f"deviceclass-{kind}.yaml").read_text()
+        name = re.search(r"^\s*name:\s*(\S+)", text, re.M)
+        expression = _DEVICE_CLASS_EXPRESSION.search(text)
+        classes[name.group(1) if name else kind] = expression.group(1) if expression else None
+    docs = (reference / "dra" / "nvidia-dra-driver" / "docs" / "resourceslice-attributes.md").read_text()
+    keps = {}
+    for kep in _KEPS:
+        text = (reference / "dra" / "kubernetes-keps" / f"{kep}.kep.yaml").read_text()
+        block = re.search(r"^milestone:\n((?:[ \t]+.*\n?)*)", text, re.M)  # (a KEP's other fields may not parse)
+        keps[kep] = dict(_MILESTONE.findall(block.group(1))) if block else {}
+    return {"values": _values(reference, "dra/nvidia-dra-driver/chart/values.yaml"), "deviceClasses": classes,
+            "attributeNames": sorted(set(_ATTRIBUTE_LINE.findall(docs))), "kepMilestones": keps}
+
+
 GENERATORS: dict[str, Callable[[Path], Any]] = {
+    "dra-driver": _dra_driver,
     "karpenter-crds": _karpenter_crds, "karpenter-chart-values": _karpenter_chart_values,
     "karpenter-cloudformation": _cloudformation, "gpu-operator-values": _gpu_operator_values,
     "mig-parted-config": _mig_parted_config, "mig-hardware": _mig_hardware,
