@@ -233,6 +233,15 @@ RULES.update({
         ("spec", UPDATE, "Prometheus Operator custom resource: applied in place, reloaded by Prometheus"),),
     "kubernetes:monitoring.coreos.com/v1:ServiceMonitor": _K8S_IDENTITY + _K8S_META + (
         ("spec", UPDATE, "Prometheus Operator custom resource: applied in place, reloaded by Prometheus"),),
+    # resource.k8s.io/v1 API reference: a ResourceClaimTemplate's spec "is immutable" (claims made from it are
+    # not updated), as is a ResourceClaim's; a DeviceClass's spec may change (it is read at allocation).
+    "kubernetes:resource.k8s.io/v1:ResourceClaimTemplate": _K8S_IDENTITY + _K8S_META + (
+        ("spec", REPLACE, K8S_IMMUTABLE + " (resource.k8s.io/v1 ResourceClaimTemplate spec: pods keep the claims "
+                          "made from the old one until they are recreated)"),),
+    "kubernetes:resource.k8s.io/v1:ResourceClaim": _K8S_IDENTITY + _K8S_META + (
+        ("spec", REPLACE, K8S_IMMUTABLE + " (resource.k8s.io/v1 ResourceClaim spec)"),),
+    "kubernetes:resource.k8s.io/v1:DeviceClass": _K8S_IDENTITY + _K8S_META + (
+        ("spec", UPDATE, K8S_APPLY + " (DeviceClass spec is mutable; it is read when a claim is allocated)"),),
 })
 for _t in ("kubernetes:karpenter.sh/v1:NodePool", "kubernetes:karpenter.k8s.aws/v1:EC2NodeClass",
            "kubernetes:karpenter.sh/v1alpha1:NodeOverlay"):

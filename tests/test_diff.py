@@ -525,6 +525,11 @@ def test_three_zones_to_two_replaces_subnets_and_fails():
     deleted = {x["name"] for x in r["resources"] if x["op"] == "delete" and x["type"] == "aws:ec2/subnet:Subnet"}
     assert deleted == {"gpu-dev-private-2", "gpu-dev-public-2"}
     assert pools(r)["p4d-small"] == "none" and r["costPerHour"]["after"] == r["costPerHour"]["before"]
+    # The GPU node group keeps the subnets it was created with (ignoreChanges): even the inputs it would get
+    # from replaced network resources do not reach it, so it is neither replaced nor colliding on its name.
+    assert pools(r)["p4d-balanced"] == "none" and r["collisions"] == []
+    assert not [x for x in r["resources"] if x["name"] == "gpu-dev-p4d-balanced"]
+    assert not any(h["text"].startswith("REPLACE COLLIDES") for h in r["headlines"])
 
 
 @pytest.mark.slow
@@ -863,3 +868,43 @@ def test_the_base_program_installs_its_development_lock(tmp_path, monkeypatch):
     venv = Path(python).parents[1]
     assert calls[1][-2:] == ["-r", str(venv / "requirements-dev.lock")]
     assert (venv / "requirements-dev.lock").read_text() == "pulumi==3.1.0\n"
+
+
+@pytest.mark.slow
+def test_a_changed_claim_template_is_a_replace_and_its_pods_keep_their_old_claims():
+    """resource.k8s.io/v1: a ResourceClaimTemplate's spec is immutable and the claims made from it are never
+    updated, so a changed fallback list replaces the template and the running pods keep the old claims until
+    they are recreated; the diff says so (it called the change UNKNOWN and said no pod was affected)."""
+    from conftest import ROOT
+
+    from gpu_slicing.stack_file import load_stack_file
+
+    example = load_stack_file(ROOT / "examples" / "Pulumi.dra.yaml")
+    head = copy.deepcopy(example)
+    w = next(w for w in head["gpu-slicing:workloads"] if w.get("fallbackProfiles"))
+    w["fallbackProfiles"] = ["1g.10gb"]
+    r = diff.compare(plan(example), plan(head))
+    (t,) = [x for x in r["resources"] if x["type"] == diff.CLAIM_TEMPLATE]
+    assert t["op"] == "replace" and not t.get("unknown") and "immutable" in t["why"]
+    (entry,) = [x for x in r["workloads"] if x["name"] == w["name"]]
+    assert entry["staleClaims"] == {"pods": w["replicas"], "templates": [t["name"]]}
+    assert "kubectl rollout restart" in diff.render(r, "base", "head")
+
+
+@pytest.mark.slow
+def test_the_diff_reads_stack_files_as_pulumi_does(tmp_path, capsys):
+    """A key given twice is refused by Pulumi and `make plan`; the diff refused nothing and took the last
+    value. YAML 1.1 `yes` is a string to Pulumi, not a boolean."""
+    from conftest import ROOT
+
+    text = (ROOT / "Pulumi.dev.yaml").read_text()
+    twice = tmp_path / "Pulumi.twice.yaml"
+    twice.write_text(text.replace("      desiredSize: 1\n", "      desiredSize: 1\n      desiredSize: 2\n", 1))
+    assert diff.main(["--base", str(ROOT / "Pulumi.dev.yaml"), "--config", str(twice)]) == 2
+    err = capsys.readouterr().err
+    second = twice.read_text().splitlines().index("      desiredSize: 2") + 1
+    assert "desiredSize" in err and f"line {second}" in err
+    yes = tmp_path / "Pulumi.yes.yaml"
+    yes.write_text(text.replace("    enabled: true\n", "    enabled: yes\n", 1))
+    assert diff.main(["--base", str(ROOT / "Pulumi.dev.yaml"), "--config", str(yes)]) == 2
+    assert "enabled" in capsys.readouterr().err

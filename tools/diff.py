@@ -31,10 +31,12 @@ ROOT_DIR = Path(__file__).resolve().parents[1]
 if str(ROOT_DIR) not in sys.path:
     sys.path.insert(0, str(ROOT_DIR))
 
-from gpu_slicing import changes  # noqa: E402
+from gpu_slicing import changes, stack_file  # noqa: E402
+from gpu_slicing.errors import ConfigError  # noqa: E402
 from gpu_slicing.labels import MIG_CONFIG_LABEL, POOL_LABEL  # noqa: E402
 
 MNG = "eks:index:ManagedNodeGroup"
+CLAIM_TEMPLATE = "kubernetes:resource.k8s.io/v1:ResourceClaimTemplate"
 NODEPOOL = "kubernetes:karpenter.sh/v1:NodePool"
 NODECLASS = "kubernetes:karpenter.k8s.aws/v1:EC2NodeClass"
 CLUSTER = "eks:index:Cluster"
@@ -192,8 +194,9 @@ def diff_resources(base: Plan, head: Plan) -> list[dict]:
                 changes.REPLACE, "EKS deletes it with its cluster, which is replaced", "clusterName"))
             new_cluster.add(urn)
         ignored = r["options"].get("ignoreChanges") or ()  # Pulumi keeps the old value of these inputs
-        paths = [p for p in leaf_diff(old["inputs"], r["inputs"])
-                 if not any(p == i or p.startswith(i + ".") for i in ignored)] + propagated.get(urn, [])
+        # an ignored input keeps its old value even when what it was computed from is replaced
+        paths = [p for p in leaf_diff(old["inputs"], r["inputs"]) + propagated.get(urn, [])
+                 if not any(p.split(" ")[0] == i or p.split(" ")[0].startswith(i + ".") for i in ignored)]
         extra = forced.get(urn, [])
         if not paths and not extra:
             continue
@@ -668,6 +671,10 @@ def diff_workloads(base: Plan, head: Plan, resources: list[dict], pools: list[di
         old, new = _k8s_named(base, DEPLOYMENT, name), _k8s_named(head, DEPLOYMENT, name)
         running = int(_dig(old, "spec.replicas") or 0) if old else 0
         why = _restart_reasons(old, new, by_urn.get(new["urn"]) if new else None)
+        claims = [by_urn[d] for d in (new or {}).get("dependencies") or []
+                  if d in by_urn and by_urn[d]["type"] == CLAIM_TEMPLATE and by_urn[d]["op"] == "replace"]
+        if claims and old is not None and new is not None:  # their claims were made from the old template
+            entry["staleClaims"] = {"pods": running, "templates": [c["name"] for c in claims]}
         for pool in (b or {}).get("pools") or []:
             p = impact.get(pool)
             if p and p["impact"] in ("rolling-replace", "blue-green", "delete", "reconfigure-in-place"):
@@ -896,7 +903,7 @@ def render(report: dict, base_label: str, head_label: str) -> str:
         if r["op"] == "replace" or r.get("rolls") or r.get("interrupts") or r.get("collides"):
             lines.append(f"       why: {r['why']}")
     moved = [w for w in report["workloads"] if w["before"] != w["after"] or w["pool"]["before"] != w["pool"]["after"]
-             or w.get("restarts") or w.get("stops")]
+             or w.get("restarts") or w.get("stops") or w.get("staleClaims")]
     lines += ["", "Workloads:" if moved else "Workloads: no pod restarts, no fit changes"]
     for w in moved:
         line = f"  {w['name']:<20} {w['before']} -> {w['after']}"
@@ -904,6 +911,11 @@ def render(report: dict, base_label: str, head_label: str) -> str:
             line += f"; {w['restarts']} pod(s) restart: {'; '.join(w['restartWhy'])}"
         if w.get("stops"):
             line += f"; its {w['stops']} pod(s) stop"
+        if stale := w.get("staleClaims"):
+            line += (f"; claim template {', '.join(stale['templates'])} replaced: its {stale['pods']} running pod(s) "
+                     "keep the claims made from the old one (a claim is never updated) until they are recreated; "
+                     "their pod template is unchanged, so `kubectl rollout restart` them to get the new selection")
+
         lines.append(line + (f"  ({w['message']})" if w.get("message") else ""))
     for j in report.get("verification", []):
         lines.append(f"  verification: {j['text']}")
@@ -991,10 +1003,10 @@ def load_config(spec: str, default_path: Path) -> tuple[dict, str]:
         rel = default_path.resolve().relative_to(ROOT_DIR)
         text = subprocess.run(["git", "show", f"{ref}:{rel.as_posix()}"], cwd=ROOT_DIR, capture_output=True,
                               text=True, check=True).stdout
-        return dict((yaml.safe_load(text) or {}).get("config") or {}), f"{rel} at {ref}"
+        return stack_file.parse_stack_text(text, f"{rel} at {ref}"), f"{rel} at {ref}"
     path = Path(spec)
     label = path.resolve().relative_to(ROOT_DIR) if path.resolve().is_relative_to(ROOT_DIR) else path
-    return dict((yaml.safe_load(path.read_text()) or {}).get("config") or {}), str(label)
+    return stack_file.load_stack_file(path), str(label)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -1014,7 +1026,14 @@ def main(argv: list[str] | None = None) -> int:
     except (OSError, subprocess.CalledProcessError) as e:
         print(f"error: cannot read base {args.base}: {getattr(e, 'stderr', '') or e}", file=sys.stderr)
         return 2
-    head_cfg, head_label = load_config(str(head_path), head_path)
+    except ConfigError as e:  # read as Pulumi reads it: what `make plan` and Pulumi refuse, the diff refuses too
+        print(f"error: base {args.base}: {e}", file=sys.stderr)
+        return 2
+    try:
+        head_cfg, head_label = load_config(str(head_path), head_path)
+    except ConfigError as e:
+        print(f"error: {head_path}: {e}", file=sys.stderr)
+        return 2
     stack = head_path.name.removeprefix("Pulumi.").removesuffix(".yaml")
     if args.base.startswith("git:") and not args.same_program:
         rel = head_path.resolve().relative_to(ROOT_DIR).as_posix()
