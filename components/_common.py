@@ -25,7 +25,7 @@ def managed_policy_arn(parent: pulumi.Resource, policy: str) -> pulumi.Output[st
 
 
 def node_role(name: str, parent: pulumi.Resource, cluster_name: str, role_name: str | None = None):
-    """An EC2 node role with the four managed policies EKS nodes need (FACTS 4)."""
+    """An EC2 node role with the four managed policies EKS nodes need (docs/facts.md §4)."""
     import pulumi_aws as aws
 
     invoke = pulumi.InvokeOptions(parent=parent)

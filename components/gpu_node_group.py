@@ -24,7 +24,7 @@ FIXED_AT_CREATION = ("subnetIds",)
 @dataclass(frozen=True)
 class GpuNodeGroupArgs:
     """`kubernetes_version` is the control plane's: a node group with a custom launch template does not
-    follow a control-plane upgrade unless its version is set (FACTS 8). `subnet_ids` are the private
+    follow a control-plane upgrade unless its version is set (docs/facts.md §8). `subnet_ids` are the private
     subnets in zones that offer the instance type; the node group keeps those it was created with
     (`FIXED_AT_CREATION`)."""
 
@@ -41,8 +41,8 @@ class GpuNodeGroup(pulumi.ComponentResource):
     """A p4d (or other GPU) managed node group.
 
     The `nvidia.com/mig.config` label is part of the node group, not a `kubectl label` afterwards,
-    so a replaced node comes back with its layout (FACTS 1.8). `ami_type` is explicit: `gpu=True`
-    alone does not pick the NVIDIA AMI for a managed node group (FACTS 6).
+    so a replaced node comes back with its layout (docs/facts.md §1.8). `ami_type` is explicit: `gpu=True`
+    alone does not pick the NVIDIA AMI for a managed node group (docs/facts.md §6).
     """
 
     node_group: eks.ManagedNodeGroup

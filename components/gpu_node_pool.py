@@ -1,5 +1,5 @@
 """One Karpenter GPU NodePool: its EC2NodeClass, the NodePool, and the NodeOverlays that tell Karpenter
-what MIG resources the pool's nodes will advertise (FACTS 1.7, 1.9)."""
+what MIG resources the pool's nodes will advertise (docs/facts.md §1.7, 1.9)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -39,7 +39,7 @@ class GpuNodePool(pulumi.ComponentResource):
     timeout, so Pulumi waits while Karpenter drains and terminates its nodes; then the overlays; then the
     EC2NodeClass, whose finalizer removes the instance profile and launch templates; only then the
     release. Pods never see a node without its layout: the NodePool's template labels carry
-    `nvidia.com/mig.config` (FACTS 1.8).
+    `nvidia.com/mig.config` (docs/facts.md §1.8).
     """
 
     node_class: k8s.apiextensions.CustomResource

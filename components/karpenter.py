@@ -33,7 +33,7 @@ class Karpenter(pulumi.ComponentResource):
     Every AWS resource here depends on the system node group and the release depends on all of them,
     so a destroy removes the release (after the NodePools and EC2NodeClasses that depend on it, i.e.
     after Karpenter has terminated its nodes) before the IAM, queue, rules and access entry it needs to
-    do so, and all of it before the system node group (FACTS 5).
+    do so, and all of it before the system node group (docs/facts.md §5).
     """
 
     node_role: aws.iam.Role
@@ -121,7 +121,7 @@ class Karpenter(pulumi.ComponentResource):
         needs = [self.node_role, *node_attachments, access_entry, self.queue, queue_policy, *rules, *controller_iam,
                  agent, pod_identity, sg_tag]
         # CRDs from the karpenter-crd chart (templates, so a version bump upgrades them: Helm never upgrades a
-        # chart's crds/ directory, FACTS 8), before the controller, whose own crds/ are skipped.
+        # chart's crds/ directory, docs/facts.md §8), before the controller, whose own crds/ are skipped.
         self.crds = k8s.helm.v3.Release(
             f"{name}-crd",
             name=spec.CRD_RELEASE,

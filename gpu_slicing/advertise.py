@@ -1,5 +1,5 @@
 """What one GPU node advertises to Kubernetes: the device plugin's resources for an instance type, MIG
-layout, strategy and sharing (FACTS 1.6: all-balanced p4d is 16/8/8 and nvidia.com/gpu 0). Exact, and the
+layout, strategy and sharing (docs/facts.md §1.6: all-balanced p4d is 16/8/8 and nvidia.com/gpu 0). Exact, and the
 base of the capacity plan, the NodeOverlays and the policy rules."""
 from __future__ import annotations
 

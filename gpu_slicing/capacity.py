@@ -1,4 +1,4 @@
-"""Whether the workloads fit the pools: the numbers the seed guide got wrong (FACTS 1.6: 56 replicas of
+"""Whether the workloads fit the pools: the numbers the seed guide got wrong (docs/facts.md §1.6: 56 replicas of
 mig-1g.5gb on all-balanced p4d run 16 per node, not 56).
 
 `plan_capacity` places every workload's replicas on the nodes its pools will run (a node group's
@@ -30,7 +30,7 @@ class PoolCapacity:
     """A node group or NodePool as the planner sees it.
 
     A managed node group runs exactly `nodes_desired` nodes: nothing here scales it (no Cluster
-    Autoscaler, and Karpenter does not manage node groups; FACTS 10), so that is all its pods get. A
+    Autoscaler, and Karpenter does not manage node groups; docs/facts.md §10), so that is all its pods get. A
     NodePool starts empty and Karpenter launches nodes for pending pods up to `nodes_max`, of whichever
     of its instance types (`per_type`) fits them best.
     """

@@ -1,8 +1,8 @@
 """GPU catalog: which GPUs an EC2 instance type carries and how each MIG-capable GPU can be sliced.
 
-Facts come from NVIDIA's MIG user guide, `nvidia-smi mig -lgip/-lgipp` read off real cards (FACTS 2)
+Facts come from NVIDIA's MIG user guide, `nvidia-smi mig -lgip/-lgipp` read off real cards (docs/facts.md §2)
 and, for the 2026 fleet, NVIDIA's published profile tables and the GPU Operator's static mig-parted
-config (FACTS 7). Each GPU model carries its own geometry: compute and memory slices per GPU (7/8 on
+config (docs/facts.md §7). Each GPU model carries its own geometry: compute and memory slices per GPU (7/8 on
 A100, H100, H200 and Blackwell B200/B300/GB200; 4/4 on RTX PRO 6000 Blackwell) and its `all-balanced`.
 A profile occupies a contiguous run of memory slices starting at one of its allowed placements.
 
@@ -27,7 +27,7 @@ MIG_RESOURCE_PREFIX = "nvidia.com/mig-"
 # generated 2026-07-20). A stack overrides it with `gpu-slicing:pricePerHour` (its region, its deal).
 PRICES_AS_OF = "2026-07-20"
 PRICES_REGION = "us-east-1"
-# The EKS AL2023 NVIDIA AMIs (and Bottlerocket's) ship the R580 driver branch (FACTS 7). The AMI build
+# The EKS AL2023 NVIDIA AMIs (and Bottlerocket's) ship the R580 driver branch (docs/facts.md §7). The AMI build
 # installs the newest 580.x at build time (amazon-eks-ami install-nvidia-driver.sh); 580.82.07 is the
 # R580 release B300 needs, and the pinned AMI release postdates it, so it is the floor assumed here.
 AMI_DRIVER_BRANCH = "R580"
@@ -154,7 +154,7 @@ class InstanceType:
 
     @property
     def ami_type(self) -> str:
-        """The EKS managed node group AMI type: AL2023 with the NVIDIA driver and toolkit (FACTS 1.5)."""
+        """The EKS managed node group AMI type: AL2023 with the NVIDIA driver and toolkit (docs/facts.md §1.5)."""
         return _AMI_TYPE[self.arch]
 
     @property
@@ -171,7 +171,7 @@ class InstanceType:
 def _seven_slice(one: str, one_double: str, two: str, three: str, four: str, seven: str, *, name: str,
                  memory_gib: int, pci: tuple[str, ...], source: str, min_driver: str | None = None) -> GpuModel:
     """A 7-compute/8-memory-slice GPU from its profile names: the shapes (compute, memory slices, max,
-    placements) are the same on A100, H100, H200 and Blackwell (FACTS 2, 7); `all-balanced` is
+    placements) are the same on A100, H100, H200 and Blackwell (docs/facts.md §2, 7); `all-balanced` is
     2 x 1g + 1 x 2g + 1 x 3g."""
     shapes = ((one, 1, 1, 7, (0, 1, 2, 3, 4, 5, 6)), (one + "+me", 1, 1, 1, (0, 1, 2, 3, 4, 5, 6)),
               (one_double, 1, 2, 4, (0, 2, 4, 6)), (two, 2, 2, 3, (0, 2, 4)), (three, 3, 4, 2, (0, 4)),
@@ -183,7 +183,7 @@ def _seven_slice(one: str, one_double: str, two: str, three: str, four: str, sev
 def _four_slice(one: str, two: str, four: str, *, name: str, memory_gib: int, pci: tuple[str, ...], source: str,
                 min_driver: str | None) -> GpuModel:
     """A 4-compute/4-memory-slice GPU (A30-like: RTX PRO 6000 Blackwell), with the attribute variants
-    NVIDIA's static config names for it (FACTS 7): `+gfx` and `-me` keep the plain profile's count;
+    NVIDIA's static config names for it (docs/facts.md §7): `+gfx` and `-me` keep the plain profile's count;
     `+me` / `+me.all` take the GPU's media engines, so one per GPU. `all-balanced` is 2 x 1g + 1 x 2g."""
     one_starts, two_starts = (0, 1, 2, 3), (0, 2)
     shapes = [(one, 1, 1, 4, one_starts), (one + "+me", 1, 1, 1, one_starts), (one + "+gfx", 1, 1, 4, one_starts),
@@ -321,7 +321,7 @@ def max_pods_source(name: str) -> str:
     return MAX_PODS_SOURCE if name in _ENI else MAX_PODS_UNCONFIRMED
 
 
-# Known GPU instance types this program refuses, with the reason (FACTS 7).
+# Known GPU instance types this program refuses, with the reason (docs/facts.md §7).
 REFUSED_INSTANCE_TYPES: dict[str, str] = {
     "p6e-gb200.36xlarge": (
         "an instance type this program supports: p6e-gb200.36xlarge (4 x GB200, arm64) is sold only as "

@@ -1,4 +1,4 @@
-"""What a change to an input does to a running resource, as data with its source (FACTS 8).
+"""What a change to an input does to a running resource, as data with its source (docs/facts.md §8).
 
 `tools/diff.py` compares two offline plans and asks `classify(type, path)` for every input that differs.
 Each rule is (input path prefix, effect, source); the longest matching prefix wins. Effects:

@@ -552,7 +552,7 @@ def _labels(v: Any, key: str) -> Mapping[str, str]:
 
 class ObservabilityConfig(_Model):
     enabled: bool = _field("enabled", False, check=_bool,
-                           doc="per-slice metrics, alerts and a Grafana dashboard (FACTS 9)")
+                           doc="per-slice metrics, alerts and a Grafana dashboard (docs/facts.md §9)")
     prometheus_operator: str = _field("prometheusOperator", "install", check=_one_of("install", "existing"),
                                       doc="install = the pinned kube-prometheus-stack (Prometheus, Grafana, "
                                           "kube-state-metrics); existing = the cluster has one: only the "

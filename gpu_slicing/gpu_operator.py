@@ -1,4 +1,4 @@
-"""NVIDIA GPU Operator Helm values, derived from the stack config and the node AMI (FACTS 1, 3).
+"""NVIDIA GPU Operator Helm values, derived from the stack config and the node AMI (docs/facts.md §1, 3).
 
 Only keys that exist in the pinned chart's values.yaml are set (the chart has no values schema, so
 Helm would silently ignore a typo); `VALUE_PATHS` is the reviewed allow-list the tests hold against

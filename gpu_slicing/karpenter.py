@@ -1,5 +1,5 @@
 """Karpenter v1.14.1 as plain data: IAM documents, chart values, and the EC2NodeClass, NodePool and
-NodeOverlay of every GPU NodePool (FACTS 1.7, 1.9, 4, 5). No Pulumi here: `components/karpenter.py` and
+NodeOverlay of every GPU NodePool (docs/facts.md §1.7, 1.9, 4, 5). No Pulumi here: `components/karpenter.py` and
 `components/gpu_node_pool.py` turn these into resources, the tests hold them against the upstream
 CloudFormation, chart values and CRDs.
 
@@ -124,7 +124,7 @@ def node_trust_policy(ctx: AwsContext) -> dict:
 
 
 def controller_trust_policy() -> dict:
-    """EKS Pod Identity: the agent assumes the role and tags the session (FACTS 4)."""
+    """EKS Pod Identity: the agent assumes the role and tags the session (docs/facts.md §4)."""
     return {"Version": "2012-10-17", "Statement": [
         {"Effect": "Allow", "Principal": {"Service": "pods.eks.amazonaws.com"},
          "Action": ["sts:AssumeRole", "sts:TagSession"]}]}

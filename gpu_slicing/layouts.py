@@ -1,7 +1,7 @@
 """MIG layouts: the named NVIDIA ones, custom ones from config, and the mig-parted ConfigMap.
 
 A node is labelled `nvidia.com/mig.config=<layout>` and the MIG manager applies that layout from the
-ConfigMap `migManager.config.name` points at (FACTS 2, 3). A custom ConfigMap replaces NVIDIA's default
+ConfigMap `migManager.config.name` points at (docs/facts.md §2, 3). A custom ConfigMap replaces NVIDIA's default
 one, so it must carry every layout the cluster's nodes use, named ones included.
 
 Custom layout config (`gpu-slicing:migLayouts`), one list of entries per layout name:
@@ -115,7 +115,7 @@ def label_value(name: str, groups: Iterable[GpuGroup]) -> str:
 
     The MIG manager does not reload its ConfigMap for nodes already configured (NVIDIA/mig-parted#108):
     an edit under the same label would leave the nodes on the old slices while the NodeOverlay and the
-    capacity plan describe the new ones (FACTS 8). With the contents in the value, an edit is a label
+    capacity plan describe the new ones (docs/facts.md §8). With the contents in the value, an edit is a label
     change: a new node group (blue/green) or drifted Karpenter nodes, which boot into the new layout."""
     doc = [["all" if g.devices is None else list(g.devices), g.mig_enabled, sorted(g.profiles.items())]
            for g in groups]

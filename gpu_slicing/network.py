@@ -11,7 +11,7 @@ from .errors import ConfigError
 if TYPE_CHECKING:  # types only: config imports this module, and the policy pack reads it without pydantic
     from .config import NetworkConfig
 
-# RFC 5737 documentation ranges: no real client has an address in them (FACTS 10).
+# RFC 5737 documentation ranges: no real client has an address in them (docs/facts.md §10).
 DOCUMENTATION_RANGES = tuple(ipaddress.IPv4Network(n) for n in ("192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24"))
 
 ZONES_KEY = "gpu-slicing:network.availabilityZones"

@@ -1,4 +1,4 @@
-"""Seeing the slices (FACTS 9) as plain data: the dcgm-exporter metrics list, the kube-prometheus-stack
+"""Seeing the slices (docs/facts.md §9) as plain data: the dcgm-exporter metrics list, the kube-prometheus-stack
 values, the ServiceMonitor, the alert rules and the Grafana dashboard. No Pulumi here:
 `components/observability.py` and `components/gpu_operator.py` turn these into resources.
 
@@ -42,7 +42,7 @@ RELEASE = "kube-prometheus-stack"
 MONITORING_API = "monitoring.coreos.com/v1"
 MIG_STATE_LABEL = "nvidia.com/mig.config.state"
 INSTANCE_TYPE_LABEL = "node.kubernetes.io/instance-type"
-# Node labels kube-state-metrics exports (FACTS 9): MIG layout and state, our pool, the instance type (cost).
+# Node labels kube-state-metrics exports (docs/facts.md §9): MIG layout and state, our pool, the instance type (cost).
 NODE_LABELS_ALLOWED = (MIG_CONFIG_LABEL, MIG_STATE_LABEL, POOL_LABEL, INSTANCE_TYPE_LABEL,
                        "karpenter.sh/nodepool", "nvidia.com/gpu.product")
 
@@ -81,7 +81,7 @@ EXPORTER_METRICS: tuple[ExporterField, ...] = (
 # What a MIG pool needs from the exporter: slice activity and memory (the `observability.exporter` check).
 MIG_FIELDS = frozenset({"DCGM_FI_PROF_GR_ENGINE_ACTIVE", "DCGM_FI_PROF_SM_ACTIVE", "DCGM_FI_PROF_DRAM_ACTIVE",
                         "DCGM_FI_DEV_FB_USED", "DCGM_FI_DEV_FB_FREE"})
-NOT_ON_MIG = frozenset({"DCGM_FI_DEV_GPU_UTIL"})  # FACTS 9: not supported on MIG instances
+NOT_ON_MIG = frozenset({"DCGM_FI_DEV_GPU_UTIL"})  # docs/facts.md §9: not supported on MIG instances
 FRAMEBUFFER_FIELDS = ("DCGM_FI_DEV_FB_USED", "DCGM_FI_DEV_FB_FREE")
 # GPUs on which dcgm-exporter was reported to give no framebuffer series per MIG instance
 # (NVIDIA/dcgm-exporter#512, #380, on H100; H200 is the same Hopper MIG, so it is expected there too).

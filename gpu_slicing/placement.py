@@ -3,7 +3,7 @@
 A profile occupies `memory_slices` contiguous memory slices starting at one of its allowed
 placements; instances may not overlap; compute slices sum to at most the GPU's compute slices (7 on
 A100/H100/H200/Blackwell, 4 on RTX PRO 6000); no profile exceeds its per-GPU maximum. These are the
-rules `nvidia-smi mig -cgi` enforces (FACTS 2, 7); the geometry comes from the GPU model.
+rules `nvidia-smi mig -cgi` enforces (docs/facts.md §2, 7); the geometry comes from the GPU model.
 """
 from __future__ import annotations
 

@@ -57,7 +57,7 @@ class Pool:
 
     @property
     def labels(self) -> dict[str, str]:
-        """Node labels: the MIG manager and the device plugin read these (FACTS 1.8: set at creation)."""
+        """Node labels: the MIG manager and the device plugin read these (docs/facts.md §1.8: set at creation)."""
         out = {POOL_LABEL: self.name}
         if self.gpu.mig_capable:
             out[MIG_CONFIG_LABEL] = self.layout.name

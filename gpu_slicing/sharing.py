@@ -4,7 +4,7 @@ Config per pool: `sharing: {timeSlicing: {replicas: 4, resources: [nvidia.com/mi
 renameByDefault: false, failRequestsGreaterThanOne: false}}` or `sharing: {mps: {replicas: N}}`.
 Omitted `resources` means every GPU resource the node advertises. The device plugin reads one YAML per
 distinct setup from `devicePlugin.config.data.<key>`; a node picks its setup with the label
-`nvidia.com/device-plugin.config=<key>` (FACTS 3). Replicas share one slice with no memory or fault
+`nvidia.com/device-plugin.config=<key>` (docs/facts.md §3). Replicas share one slice with no memory or fault
 isolation, so they add schedulable slots, not compute.
 """
 from __future__ import annotations

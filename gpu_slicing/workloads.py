@@ -14,13 +14,13 @@ WORKLOADS_NAMESPACE = "gpu-workloads"  # where the sample workloads run
 VERIFY_JOB = "verify-mig-slice"
 _CPU, _MEMORY = "100m", "128Mi"
 # A pod holding a slice stops within this many seconds of SIGTERM: the command traps TERM (a shell as
-# PID 1 would otherwise ignore it and hold the slice for the whole grace period, FACTS 10).
+# PID 1 would otherwise ignore it and hold the slice for the whole grace period, docs/facts.md §10).
 TERMINATION_GRACE_SECONDS = 15
 # Slice-holding Deployments never surge: a surge pod asks for a slice that does not exist (or makes
 # Karpenter launch a GPU node for it). Old pods go first, a quarter at a time.
 ROLLOUT = {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 0, "maxUnavailable": "25%"}}
 SERVE_COMMAND = ["bash", "-c", "nvidia-smi -L; trap 'exit 0' TERM; sleep infinity & wait"]
-# Karpenter does not voluntarily disrupt (drift, consolidation) a node running such a pod (FACTS 8).
+# Karpenter does not voluntarily disrupt (drift, consolidation) a node running such a pod (docs/facts.md §8).
 DO_NOT_DISRUPT = {"karpenter.sh/do-not-disrupt": "true"}
 
 
@@ -86,7 +86,7 @@ def node_generation(pool: Pool) -> dict[str, Any]:
     replaces it (instance type, AMI type, layout label; the new group is up before the Deployments move onto
     it), for a NodePool its name and types (a new NodePool starts empty). A template change (image, profile,
     MIG strategy) or a rolling update keeps the generation: its nodes are full by then, so a re-run would wait
-    for a slice that frees only after the Deployments it guards (FACTS 10)."""
+    for a slice that frees only after the Deployments it guards (docs/facts.md §10)."""
     ident: dict[str, Any] = {"pool": pool.name, "kind": pool.kind, "types": [t.name for t in pool.instance_types]}
     if pool.kind == "nodeGroup":
         ident.update(amiType=pool.instance_types[0].ami_type, layout=pool.labels.get(MIG_CONFIG_LABEL))
@@ -106,7 +106,7 @@ def verify_job(w: WorkloadConfig, pool: Pool) -> dict[str, Any]:
 
     It asks for the same slice as workload `w`, so it runs to completion before the Deployments exist
     (they wait for it in the graph): a finished pod holds no slice, so it never races a Deployment that
-    fills the pool (FACTS 10). Named for the pool's node generation (`verify_job_name`), and its spec is kept
+    fills the pool (docs/facts.md §10). Named for the pool's node generation (`verify_job_name`), and its spec is kept
     once created (the component ignores later spec changes), so it runs again only on new nodes."""
     labels = {"app.kubernetes.io/name": VERIFY_JOB, "app.kubernetes.io/part-of": "gpu-slicing"}
     one = w.model_copy(update={"name": VERIFY_JOB, "replicas": 1, "gpus": None if w.profile else 1,

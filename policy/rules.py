@@ -545,7 +545,7 @@ def mig_relabel_needs_consent(r: Res, ctx: Context) -> Iterator[str]:
         return
     if tags.get(ALLOW_DISRUPTION_TAG) != "true":
         yield (f"{r.name}: migLayoutChange in-place relabels live GPU nodes with pods on them (state failed or "
-               f"pending, FACTS 8); use migLayoutChange: replace (a new node group before the old one drains), or "
+               f"pending, docs/facts.md §8); use migLayoutChange: replace (a new node group before the old one drains), or "
                f"set {NAMESPACE}:allowDisruption: true after cordoning and draining the nodes")
 
 

@@ -1,4 +1,4 @@
-"""MIG layout advisor: expected node counts are worked out by hand from FACTS 2 and 7 (7 compute and
+"""MIG layout advisor: expected node counts are worked out by hand from docs/facts.md §2 and 7 (7 compute and
 8 memory slices per GPU on A100/H100/B200, 4 and 4 on RTX PRO 6000; GPUs per node), never copied from
 the advisor's output."""
 from __future__ import annotations
@@ -162,7 +162,7 @@ def test_rtx_pro_6000_naive_balanced_has_no_3g() -> None:
     assert plan.naive[0].total_nodes == 1
 
 def test_guides_56_small_slices_fit_one_all_1g_node() -> None:
-    # FACTS 1.6: all-1g.5gb is 7 per GPU x 8 GPUs = 56; all-balanced gives 16 per node -> 4 nodes.
+    # docs/facts.md §1.6: all-1g.5gb is 7 per GPU x 8 GPUs = 56; all-balanced gives 16 per node -> 4 nodes.
     plan = advisor.advise(P4D, {"1g.5gb": 56})
     assert (plan.total_nodes, plan.lower_bound, plan.gap) == (1, 1, 0)
     assert [(p.layout, p.nodes, p.named) for p in plan.pools] == [("all-1g.5gb", 1, True)]

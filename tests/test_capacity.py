@@ -1,4 +1,4 @@
-"""What nodes advertise and whether workloads fit: expected values come from FACTS, not from the code."""
+"""What nodes advertise and whether workloads fit: expected values come from the facts (docs/facts.md, tests/facts.py), not from the code."""
 from __future__ import annotations
 
 import json
@@ -24,7 +24,7 @@ def mig(profile: str) -> str:
 
 
 def expected_mixed(itype: str, layout: str) -> dict[str, int]:
-    """FACTS 2: per-GPU counts x GPUs; nvidia.com/gpu counts the GPUs with MIG off."""
+    """docs/facts.md §2: per-GPU counts x GPUs; nvidia.com/gpu counts the GPUs with MIG off."""
     gpu, n = FACTS_GPUS[itype]
     if layout == "all-disabled":
         return {GPU: n}
@@ -75,7 +75,7 @@ def test_every_named_layout_none(itype, name):
 
 
 def test_the_guides_numbers():
-    """FACTS 1.6: all-balanced p4d is 16/8/8 and nvidia.com/gpu 0; 56 is the all-1g.5gb figure."""
+    """docs/facts.md §1.6: all-balanced p4d is 16/8/8 and nvidia.com/gpu 0; 56 is the all-1g.5gb figure."""
     assert node_resources("p4d.24xlarge", layout("p4d.24xlarge", "all-balanced"), "mixed") == {
         "nvidia.com/mig-1g.5gb": 16, "nvidia.com/mig-2g.10gb": 8, "nvidia.com/mig-3g.20gb": 8, GPU: 0}
     assert node_resources("p4d.24xlarge", layout("p4d.24xlarge", "all-1g.5gb"), "mixed")[mig("1g.5gb")] == 7 * 8
@@ -115,7 +115,7 @@ def demand(name="w", resource=mig("1g.5gb"), replicas=1, per=1, pool_name=None, 
 
 
 def test_the_guides_56_on_all_balanced_never_fits_and_the_suggestion_fits():
-    """FACTS 1.6: one desired node x 16 < 56; all-1g.5gb gives 7 x 8 = 56 on one node; or 4 nodes (4 x 16)."""
+    """docs/facts.md §1.6: one desired node x 16 < 56; all-1g.5gb gives 7 x 8 = 56 on one node; or 4 nodes (4 x 16)."""
     plan = plan_capacity([pool()], [demand(replicas=56, pool_name="p4d")])
     (w,) = plan.workloads
     assert (w.fits, w.level, w.capacity, w.requested, w.field) == (False, "error", 16, 56, "desiredSize")
@@ -125,7 +125,7 @@ def test_the_guides_56_on_all_balanced_never_fits_and_the_suggestion_fits():
 
 
 def test_nothing_scales_a_node_group_so_max_size_does_not_help():
-    """FACTS 10: a node group runs desiredSize nodes; maxSize 4 holds 64 slices but only 16 exist."""
+    """docs/facts.md §10: a node group runs desiredSize nodes; maxSize 4 holds 64 slices but only 16 exist."""
     plan = plan_capacity([pool(nodes=(1, 1, 4))], [demand(replicas=20)])
     (w,) = plan.workloads
     assert (w.level, w.capacity, w.field) == ("error", 16, "desiredSize")

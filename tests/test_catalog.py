@@ -1,6 +1,6 @@
-"""The GPU catalog against FACTS 2 and 7 and against the upstream references (as data: tools/refdata.py).
+"""The GPU catalog against docs/facts.md §2 and 7 and against the upstream references (as data: tools/refdata.py).
 
-The FACTS table is written out by hand in `facts.py`, so the tests never trust the catalog they test.
+The facts table (docs/facts.md §2, §7) is written out by hand in `facts.py`, so the tests never trust the catalog they test.
 """
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from tools import refdata
 
 
 def _profiles_of(gpu: str) -> set[str]:
-    """Every profile name FACTS gives the GPU, attribute variants included."""
+    """Every profile name the facts give the GPU, attribute variants included."""
     return set(FACTS_PROFILES[gpu]) | (set(RTX_VARIANTS) if gpu == "RTX-PRO-6000" else set())
 
 
@@ -57,7 +57,7 @@ def test_rtx_pro_6000_variants_keep_their_plain_profiles_slices():
     ("2g.48gb-me", "nvidia.com/mig-2g.48gb-me"), ("7g.180gb", "nvidia.com/mig-7g.180gb"),
 ])
 def test_attribute_variants_map_to_and_from_resource_names(profile, resource):
-    """The device plugin turns `+` into `.` and keeps `-me` (FACTS 7)."""
+    """The device plugin turns `+` into `.` and keeps `-me` (docs/facts.md §7)."""
     assert catalog.resource_for_profile(profile) == resource
     assert catalog.profile_for_resource(resource) == profile
 
@@ -100,7 +100,7 @@ def test_p6e_gb200_is_refused_with_the_capacity_block_reason():
     ("g7e.2xlarge", "575.57.08", True), ("p4d.24xlarge", "535.230.02", False),
 ])
 def test_driver_minimums_name_the_instance_type(itype, ami, short):
-    """FACTS 7: B200 >= 570.133.20, B300 >= 580.82.07, RTX PRO 6000 MIG >= R580."""
+    """docs/facts.md §7: B200 >= 570.133.20, B300 >= 580.82.07, RTX PRO 6000 MIG >= R580."""
     if not short:
         assert catalog.check_instance_type(itype, "k", ami).name == itype
         return
@@ -132,7 +132,7 @@ def test_resource_names_follow_the_mixed_strategy():
 
 @pytest.mark.parametrize("gpu", sorted(FACTS_PROFILES))
 def test_named_layouts_are_all_profile_plus_balanced(gpu):
-    """`all-<profile>` fills every GPU with the most of one profile (FACTS 2)."""
+    """`all-<profile>` fills every GPU with the most of one profile (docs/facts.md §2)."""
     layouts = catalog.named_layouts(model_of(gpu))
     expected = {"all-disabled", "all-enabled", "all-balanced"} | {"all-" + p.replace("+", ".")
                                                                   for p in _profiles_of(gpu)}

@@ -55,7 +55,7 @@ BAD = [
     ("workloads[0].pool", "p5-pool", NS + "workloads[0].pool", "p4d-balanced"),
     ("workloads[0].profile", "1g.10gb", NS + "workloads[0].profile", "layout all-balanced"),
     ("workloads[0].profile", "1g.18gb", NS + "workloads[0].profile", "1g.5gb"),
-    # nothing scales a node group: 16 x 1g.5gb per p4d at desiredSize 1 (FACTS 1.6, 10)
+    # nothing scales a node group: 16 x 1g.5gb per p4d at desiredSize 1 (docs/facts.md §1.6, 10)
     ("workloads[0].replicas", 17, NS + "nodeGroups[0].desiredSize", "raise desiredSize of p4d-balanced to 2"),
     ("gpuOperator.migStrategy", "single", NS + "nodeGroups[0].migLayout", "single"),
     ("gpuOperator.version", "v23.9.0", NS + "gpuOperator.version", "v26.7.0"),
@@ -80,7 +80,7 @@ def test_guides_56_slices_on_all_balanced_never_fit_and_the_error_suggests_a_lay
         parse_config(cfg)
     msg = str(e.value)
     assert e.value.key == NS + "nodeGroups[0].desiredSize"
-    assert "16 free" in msg and "56" in msg  # 16 per node x desiredSize 1 < 56 (FACTS 1.6)
+    assert "16 free" in msg and "56" in msg  # 16 per node x desiredSize 1 < 56 (docs/facts.md §1.6)
     assert "layout all-1g.5gb on p4d-balanced: all-1g.5gb gives 56" in msg
 
 

@@ -1,4 +1,4 @@
-"""What makes a plan deployable (FACTS 10, issue 9): the region and zones a stack really gets, who can
+"""What makes a plan deployable (docs/facts.md §10, issue 9): the region and zones a stack really gets, who can
 operate the cluster, node groups that follow the control plane, rollouts that never ask for a slice that
 does not exist, and a graph whose edges are as fine as the facts."""
 from __future__ import annotations
@@ -140,11 +140,11 @@ def test_slice_deployments_never_surge_and_stop_promptly(dev_runs):
 
 def test_every_gpu_pod_of_the_dev_stack_fits_on_the_nodes_that_will_exist(dev_runs):
     cap = dev_runs["up"].outputs["capacity"]
-    # FACTS 1.6 and 1.9: all-balanced holds 16/8/8 per node (1 desired), all-1g.5gb 56 (up to 4 NodePool nodes)
+    # docs/facts.md §1.6 and 1.9: all-balanced holds 16/8/8 per node (1 desired), all-1g.5gb 56 (up to 4 NodePool nodes)
     assert [(w["name"], w["requested"], w["capacity"], w["fits"]) for w in cap["workloads"]] == [
         ("slice-1g", 16, 16, True), ("slice-2g", 8, 8, True), ("slice-3g", 8, 8, True), ("guide-1g", 56, 4 * 56, True)]
     by_pool = {p["name"]: p for p in cap["pools"]}
-    # p4d-balanced: one desired node, 16/8/8 slices, filled exactly (FACTS 1.6)
+    # p4d-balanced: one desired node, 16/8/8 slices, filled exactly (docs/facts.md §1.6)
     assert by_pool["p4d-balanced"]["nodes"]["willExist"] == 1
     assert by_pool["p4d-small"]["launch"] == {"instanceType": "p4d.24xlarge", "nodes": 1, "usdPerNodeHour": 21.96}
 

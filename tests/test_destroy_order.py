@@ -1,5 +1,5 @@
 """The destroy order, derived from the recorded graph as Pulumi derives it: a resource is deleted before
-everything it depends on (its dependencies, its provider and its parent). FACTS 5: Karpenter-launched
+everything it depends on (its dependencies, its provider and its parent). docs/facts.md §5: Karpenter-launched
 nodes are invisible to Pulumi, so workloads -> NodeOverlay/NodePool -> EC2NodeClass -> Karpenter release ->
 its IAM/SQS/rules/access entry/Pod Identity -> system node group -> cluster -> network, or p4d instances
 leak."""
@@ -69,7 +69,7 @@ def pool_resources(run) -> dict[str, list]:
 
 
 def relations(run) -> list[tuple[str, list, list]]:
-    """FACTS 5's order as (what, deleted first, deleted after) over registrations: a pool's pods go before
+    """docs/facts.md §5's order as (what, deleted first, deleted after) over registrations: a pool's pods go before
     the pool (its nodes), a NodePool before its EC2NodeClass, then Karpenter, the system node group, the
     cluster and the network."""
     regs = run.registrations
@@ -80,7 +80,7 @@ def relations(run) -> list[tuple[str, list, list]]:
     for w in pick(lambda r: r.type in WORKLOAD_TYPES):
         pool = w.inputs["spec"]["template"]["spec"]["nodeSelector"][POOL_LABEL]
         out.append((f"workload {w.name} before its pool {pool}", [w], pools[pool]))
-    # DRA (FACTS 12, kubernetes/kubernetes#129402): a pod holding a claim goes before its claim template and
+    # DRA (docs/facts.md §12, kubernetes/kubernetes#129402): a pod holding a claim goes before its claim template and
     # the DRA driver, and the templates before the driver (whose chart owns their DeviceClasses).
     out += _dra_relations(regs)
     classes = {r.inputs["metadata"]["name"]: r for r in pick(lambda r: r.type == NODECLASS)}

@@ -1,6 +1,6 @@
 """`make diff`: change cases, each a base and a head stack planned in-process (or, for a change in the program
 itself, a git base planned by its own program), asserting what the change does to every GPU pool (impact), to
-the resources (op), the headline, the exit status and the hourly cost. Expected effects come from FACTS 8 and
+the resources (op), the headline, the exit status and the hourly cost. Expected effects come from docs/facts.md §8 and
 11 (EKS API and update behavior, Karpenter drift, MIG manager, terraform-provider-aws) and botocore's EKS
 model, figures from the catalog's list prices by hand, not from the diff's code."""
 from __future__ import annotations
@@ -21,7 +21,7 @@ _PLANS: dict[str, diff.Plan] = {}
 
 
 def expected_surge(p: diff.Plan, name: str) -> int:
-    """Extra nodes EKS launches for a rolling update of node group `name`, from its registration and FACTS 11:
+    """Extra nodes EKS launches for a rolling update of node group `name`, from its registration and docs/facts.md §11:
     updateStrategy MINIMAL none; else the larger of twice the zones (subnets) it spans and maxUnavailable
     (1 when no updateConfig is set)."""
     ng = next(r for r in p.resources.values() if r["name"] == name and r["type"] == diff.MNG)
@@ -201,7 +201,7 @@ def test_disk_size_change_rolls_the_node_group():
     mng = next(x for x in r["resources"] if x["type"] == "eks:index:ManagedNodeGroup")
     assert mng["op"] == "update" and mng.get("rolls") and "UpdateNodegroupVersion" in mng["why"]
     c = r["costPerHour"]
-    # EKS surges the 1-node group by up to twice the zones it spans (FACTS 11): 1 old + surge new p4d at once
+    # EKS surges the 1-node group by up to twice the zones it spans (docs/facts.md §11): 1 old + surge new p4d at once
     surge = expected_surge(plan(dev_config()), "gpu-dev-p4d-balanced")
     assert c["after"] == c["before"] and c["peak"] == round(P4D + (1 + surge) * P4D, 2)
     assert not r["fails"]
@@ -234,7 +234,7 @@ def test_karpenter_version_bump_upgrades_releases_and_touches_no_node(monkeypatc
 
 @pytest.mark.slow
 def test_nodegroup_rules_match_botocores_eks_model():
-    """FACTS 8: UpdateNodegroupConfig members change in place, UpdateNodegroupVersion members roll, the rest
+    """docs/facts.md §8: UpdateNodegroupConfig members change in place, UpdateNodegroupVersion members roll, the rest
     of CreateNodegroup replaces."""
     import botocore.session
 
@@ -344,7 +344,7 @@ def test_kubernetes_upgrade_is_ordered_control_plane_then_nodes():
     assert groups and all(x["rolls"] and x["changed"] == ["version"] for x in groups)
     assert [s.split(" ")[1] for s in r["upgradePath"]] == ["control", "node", "Karpenter"]
     assert "gpu-dev-p4d-balanced" in r["upgradePath"][1] and "p4d-small" in r["upgradePath"][2]
-    # the node group: 1 old + its surge; the NodePool: 1 old + 1 replacement (FACTS 11). With no updateConfig,
+    # the node group: 1 old + its surge; the NodePool: 1 old + 1 replacement (docs/facts.md §11). With no updateConfig,
     # 3 zones: 1 + 6 + 2 = 9 p4d.24xlarge = $197.64/h, 9 x 96 vCPUs of P-instance quota
     surge = expected_surge(plan(dev_config()), "gpu-dev-p4d-balanced")
     assert r["costPerHour"]["peak"] == round((1 + surge + 2) * P4D, 2)
@@ -367,7 +367,7 @@ def test_nodepool_layout_change_is_drift_never_in_place():
 
 
 def test_the_gpu_operator_keeps_upgrading_its_own_crds():
-    """FACTS 8: the chart's pre-upgrade hook (operator.upgradeCRD, default true) upgrades its CRDs; the
+    """docs/facts.md §8: the chart's pre-upgrade hook (operator.upgradeCRD, default true) upgrades its CRDs; the
     program leaves it at the chart's default."""
     from tools import refdata
 
@@ -399,7 +399,7 @@ def test_costs_follow_the_plan_prices_and_the_type_karpenter_launches():
 @pytest.mark.slow
 def test_changed_subnets_never_replace_a_gpu_node_group_under_its_own_name():
     """Existing-VPC subnets changed: a node group's subnets are only in EKS CreateNodegroup, so a change would
-    replace it, and under its own name the create-before-delete replace collides (FACTS 13). GPU node groups keep
+    replace it, and under its own name the create-before-delete replace collides (docs/facts.md §13). GPU node groups keep
     the subnets they were created with (ignoreChanges on the EKS node group), so nothing is replaced and the diff
     says the new subnets do not reach the group; the system node group's name follows its subnets, so it is a
     blue/green under a new name, never a collision."""
@@ -425,7 +425,7 @@ def test_changed_subnets_never_replace_a_gpu_node_group_under_its_own_name():
 def test_moving_a_node_group_from_a_named_to_a_custom_layout_keeps_the_old_label_for_its_live_nodes():
     """The base had no ConfigMap of ours (the operator's own config holds every named layout); the head's
     custom ConfigMap replaces it, so the all-balanced nodes that live until the blue/green completes need
-    their entry handed over (FACTS 2: all-balanced on A100-40GB is 2 x 1g.5gb + 2g.10gb + 3g.20gb)."""
+    their entry handed over (docs/facts.md §2: all-balanced on A100-40GB is 2 x 1g.5gb + 2g.10gb + 3g.20gb)."""
     def custom(c):
         c["gpu-slicing:migLayouts"] = {"half": [{"devices": [0, 1, 2, 3], "profiles": {"1g.5gb": 7}},
                                                 {"devices": [4, 5, 6, 7], "profiles": {"3g.20gb": 2}}]}
@@ -458,7 +458,7 @@ def test_inputs_pulumi_ignores_are_no_change():
     assert not [x for x in r["resources"] if x["type"] == "aws:ec2/subnet:Subnet"]
 
 
-# --- upgrades: what destroys the cluster or its network comes first (FACTS 11) -------------------------------
+# --- upgrades: what destroys the cluster or its network comes first (docs/facts.md §11) -------------------------------
 
 def first_loud_line(r: dict) -> str:
     return next(line for line in diff.render(r, "base", "head").splitlines() if line.startswith("!! "))
@@ -506,7 +506,7 @@ def test_the_system_node_group_replaced_is_a_headline_failing_only_when_it_colli
     base_name, head_name = (next(x["inputs"]["nodeGroupName"] for x in plan(c).resources.values()
                                  if x["name"] == "gpu-dev-system") for c in (dev_config(), _edited(
                                      lambda c: c["gpu-slicing:systemNodeGroup"].update(instanceType="m7i.xlarge"))))
-    collides = base_name == head_name  # an unchanged EKS name: create-before-delete collides (FACTS 13)
+    collides = base_name == head_name  # an unchanged EKS name: create-before-delete collides (docs/facts.md §13)
     assert r["fails"] == collides == ("COLLIDES" in h["text"])
     assert "deleteBeforeReplace" not in diff.render(r, "base", "head")
     assert set(pools(r).values()) == {"none"} and r["costPerHour"]["peak"] == 2 * P4D
@@ -566,7 +566,7 @@ def test_mig_strategy_mixed_to_single_restarts_every_slice_pod_under_a_new_resou
     single(head)
     r = diff.compare(plan(base), plan(head))
     [w] = r["workloads"]
-    # FACTS 2: single advertises every slice as nvidia.com/gpu (7 x 8 = 56 on a p4d under all-1g.5gb)
+    # docs/facts.md §2: single advertises every slice as nvidia.com/gpu (7 x 8 = 56 on a p4d under all-1g.5gb)
     assert w["restarts"] == 56 and w["restartWhy"] == ["resource renamed nvidia.com/mig-1g.5gb -> nvidia.com/gpu"]
     [p] = r["pools"]
     assert p["impact"] == "none" and p["slicesPerNode"]["after"]["nvidia.com/gpu"] == 56
@@ -577,7 +577,7 @@ def test_mig_strategy_mixed_to_single_restarts_every_slice_pod_under_a_new_resou
 
 @pytest.mark.slow
 def test_an_image_bump_on_a_full_pool_restarts_its_pods_and_never_reruns_the_verification_job():
-    """FACTS 10: a Job asking for a slice the running Deployment pods hold stays Pending. The Job runs once
+    """docs/facts.md §10: a Job asking for a slice the running Deployment pods hold stays Pending. The Job runs once
     per node generation, so an image bump changes the Deployment only."""
     image = "nvidia/cuda:12.6.3-base-ubuntu22.04"
     r = case(lambda c: c["gpu-slicing:workloads"][0].update(image=image))
@@ -693,7 +693,7 @@ def test_an_input_without_a_rule_is_unknown_never_in_place():
 
 
 def test_network_rules_from_the_aws_provider():
-    """FACTS 11: an internet gateway's vpc_id change is a live detach; a NAT gateway's subnet_id is ForceNew."""
+    """docs/facts.md §11: an internet gateway's vpc_id change is a live detach; a NAT gateway's subnet_id is ForceNew."""
     assert changes.classify("aws:ec2/internetGateway:InternetGateway", "vpcId").effect == changes.INTERRUPT
     assert changes.classify("aws:ec2/natGateway:NatGateway", "subnetId").effect == changes.REPLACE
     assert changes.classify("aws:ec2/vpc:Vpc", "cidrBlock").effect == changes.REPLACE
@@ -796,7 +796,7 @@ def pin(repo, name: str, old: str, new: str) -> None:
 
 @pytest.mark.slow
 def test_pins_bumped_in_code_show_what_they_do_against_a_git_base(tmp_path):
-    """The monthly AMI pin in code: every Karpenter node drifts (FACTS 8: the al2023@ alias is in the
+    """The monthly AMI pin in code: every Karpenter node drifts (docs/facts.md §8: the al2023@ alias is in the
     EC2NodeClass); read with the head's program on both sides it would be "nothing changes". A chart pin in
     code: the release upgrades in place, no node moves."""
     repo = project_repo(tmp_path)

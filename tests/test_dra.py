@@ -1,5 +1,5 @@
 """DRA pools: devices each node publishes, claims and their CEL (evaluated with cel-python), the driver's
-values against the chart, and the refusals. Expected figures come from FACTS 2 (MIG shapes), FACTS 12 and
+values against the chart, and the refusals. Expected figures come from docs/facts.md §2 (MIG shapes), docs/facts.md §12 and
 the driver's own files (tools/data/dra-driver.json, generated from them)."""
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ def _p5(**kw):
 
 
 def test_p5_all_balanced_publishes_16_8_8_mig_devices():
-    """FACTS 2: H100 all-balanced is 2 x 1g.10gb + 1 x 2g.20gb + 1 x 3g.40gb per GPU, 8 GPUs."""
+    """docs/facts.md §2: H100 all-balanced is 2 x 1g.10gb + 1 x 2g.20gb + 1 x 3g.40gb per GPU, 8 GPUs."""
     pool = _stack([_p5()], []).pool("p5")
     assert dict(pool.per_node) == {"mig.nvidia.com/1g.10gb": 16, "mig.nvidia.com/2g.20gb": 8,
                                    "mig.nvidia.com/3g.40gb": 8}
@@ -59,7 +59,7 @@ def test_dra_nodes_turn_the_device_plugin_off_and_pods_select_them():
 
 @pytest.mark.slow  # cel-python compiles the selectors (~1 s the first time)
 def test_profile_names_shared_across_models_never_match_the_other_model():
-    """1g.10gb is a slice of an A100-80GB and of an H100 (FACTS 2): the selector pins the product."""
+    """1g.10gb is a slice of an A100-80GB and of an H100 (docs/facts.md §2): the selector pins the product."""
     st = _stack([_p5(), {"name": "a80", "instanceType": "p4de.24xlarge", "migLayout": "all-1g.10gb",
                          "allocation": "dra"}],
                 [{"name": "h", "profile": "1g.10gb", "pool": "p5"}, {"name": "a", "profile": "1g.10gb", "pool": "a80"}])

@@ -1,7 +1,7 @@
-"""The 2026 fleet (FACTS 7): per-node resources of Blackwell, single-GPU Hopper and RTX PRO 6000 nodes,
+"""The 2026 fleet (docs/facts.md §7): per-node resources of Blackwell, single-GPU Hopper and RTX PRO 6000 nodes,
 refusals that name the key, and the whole program on Karpenter pools of p6-b200 and g6f.
 
-Every expected number is worked out by hand from FACTS 7 (profiles per GPU x GPUs per node), never
+Every expected number is worked out by hand from docs/facts.md §7 (profiles per GPU x GPUs per node), never
 computed with the code under test.
 """
 from __future__ import annotations
@@ -50,7 +50,7 @@ def config_error(raw: dict) -> ConfigError:
     return e.value
 
 
-# --- per-node resources, FACTS 7 by hand ----------------------------------------------------------------
+# --- per-node resources, docs/facts.md §7 by hand ----------------------------------------------------------------
 
 @pytest.mark.parametrize("itype, layout, expected", [
     # 8 x B200, all-balanced = 2 x 1g.23gb + 1 x 2g.45gb + 1 x 3g.90gb per GPU
@@ -196,7 +196,7 @@ def test_p6_b200_pool_gets_its_mig_overlay(fleet_run):
 
 
 def test_g6f_pool_gets_the_gpu_ec2_does_not_report(fleet_run):
-    """EC2 reports 0 GPUs for g6f; the node advertises 1 nvidia.com/gpu; the overlay says so (FACTS 7)."""
+    """EC2 reports 0 GPUs for g6f; the node advertises 1 nvidia.com/gpu; the overlay says so (docs/facts.md §7)."""
     assert _overlay(fleet_run, "frac")["spec"]["capacity"] == {"nvidia.com/gpu": "1"}
 
 
@@ -216,9 +216,9 @@ def test_mixed_model_mig_parted_config_keys_each_models_layout_by_device_filter(
         layouts={"b200-half": [{"devices": [0, 1, 2, 3], "profiles": {"1g.23gb": 7}}, {"devices": [4, 5, 6, 7]}]}))
     configs = yaml.safe_load(mig_parted_config(resolve_pools(cfg)))["mig-configs"]
     by_filter = {tuple(e["device-filter"]): e["mig-devices"] for e in configs["all-balanced"]}
-    # A100-80GB's all-balanced is the same (FACTS 2: A100-40GB shapes, doubled memory), so it shares the entry
+    # A100-80GB's all-balanced is the same (docs/facts.md §2: A100-40GB shapes, doubled memory), so it shares the entry
     assert by_filter == {("0x20B210DE", "0x233010DE"): {"1g.10gb": 2, "2g.20gb": 1, "3g.40gb": 1}}
-    label = cfg.mig_layouts["b200-half"].name  # the node label: name + content hash (FACTS 8)
+    label = cfg.mig_layouts["b200-half"].name  # the node label: name + content hash (docs/facts.md §8)
     assert configs[label][0] == {"devices": [0, 1, 2, 3], "mig-enabled": True, "mig-devices": {"1g.23gb": 7}}
     both = parse_config(stack([{"name": "h100", "instanceType": "p5.48xlarge", "migLayout": "all-balanced"},
                                {"name": "b200", "instanceType": "p6-b200.48xlarge", "migLayout": "all-balanced"},
@@ -255,7 +255,7 @@ def test_g7e_mig_is_a_check_warning_not_an_error():
 
 
 def test_every_catalog_type_is_a_real_ec2_type_with_its_karpenter_gpu_count():
-    """GPU counts per instance type, FACTS 7 by hand (fractional types: 0 to EC2, 1 to Kubernetes)."""
+    """GPU counts per instance type, docs/facts.md §7 by hand (fractional types: 0 to EC2, 1 to Kubernetes)."""
     counts = {"p5.4xlarge": 1, "p6-b200.48xlarge": 8, "p6-b300.48xlarge": 8, "g7e.2xlarge": 1, "g7e.4xlarge": 1,
               "g7e.8xlarge": 1, "g7e.12xlarge": 2, "g7e.24xlarge": 4, "g7e.48xlarge": 8, "g6f.large": 0,
               "g6f.xlarge": 0, "g6f.2xlarge": 0, "g6f.4xlarge": 0, "gr6f.4xlarge": 0}
@@ -317,7 +317,7 @@ def test_docs_instance_table_names_every_catalog_family_and_the_refused_type():
 
 
 def test_an_ami_driver_below_a_models_minimum_is_a_config_error_naming_the_type(monkeypatch):
-    """B300 needs >= 580.82.07 (FACTS 7): with an older R580 build the stack is refused at its key."""
+    """B300 needs >= 580.82.07 (docs/facts.md §7): with an older R580 build the stack is refused at its key."""
     monkeypatch.setattr(catalog, "AMI_NVIDIA_DRIVER", "580.65.06")
     with pytest.raises(ConfigError) as e:
         parse_config(stack(node_pools=[{"name": "b300", "instanceTypes": ["p6-b200.48xlarge", "p6-b300.48xlarge"]}]))
@@ -338,5 +338,5 @@ def test_the_example_blackwell_stack_is_valid_and_fits():
     plan = capacity_plan(cfg, resolve_pools(cfg))
     assert [w.level for w in plan.workloads] == ["ok"] * 5
     by_pool = {r.pool.name: dict(r.pool.per_node) for r in plan.pools}
-    assert by_pool["b200-small"] == {"nvidia.com/mig-1g.23gb": 56, "nvidia.com/gpu": 0}  # 7 x 8 (FACTS 7)
+    assert by_pool["b200-small"] == {"nvidia.com/mig-1g.23gb": 56, "nvidia.com/gpu": 0}  # 7 x 8 (docs/facts.md §7)
     assert by_pool["l4-fraction"] == {"nvidia.com/gpu": 1}

@@ -1,5 +1,5 @@
 """Behaviours a one-line change could remove without another test noticing (issue 11: each of these was
-found to survive a hand-made mutation). Every expected value here comes from FACTS or the Kubernetes and
+found to survive a hand-made mutation). Every expected value here comes from the facts (docs/facts.md) or the Kubernetes and
 EKS documentation, not from the code under test."""
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ def shared_run():
 
 
 def test_a_gpu_node_group_waits_for_its_roles_policy_attachments(dev_runs):
-    """EKS refuses to create a node group whose role lacks the worker policies (FACTS 4)."""
+    """EKS refuses to create a node group whose role lacks the worker policies (docs/facts.md §4)."""
     r = dev_runs["preview"]
     ng = r.one("eks:index:ManagedNodeGroup", "gpu-dev-p4d-balanced")
     attachments = [a for a in r.by_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment") if a.parent == ng.parent]
@@ -97,7 +97,7 @@ def test_cross_field_rules(change, key, allowed):
 
 
 def test_the_single_strategy_advertises_every_slice_as_nvidia_gpu():
-    """FACTS 2: under `single` every slice is nvidia.com/gpu, so a 1g.5gb pod asks for nvidia.com/gpu: 1
+    """docs/facts.md §2: under `single` every slice is nvidia.com/gpu, so a 1g.5gb pod asks for nvidia.com/gpu: 1
     and all-1g.5gb on p4d gives 56 of them."""
     cfg = dev_config()
     cfg[NS + "gpuOperator"]["migStrategy"] = "single"
@@ -116,7 +116,7 @@ def test_the_single_strategy_advertises_every_slice_as_nvidia_gpu():
 
 
 def test_a_node_group_fits_exactly_at_desired_size_and_not_one_pod_more():
-    """16 x 1g.5gb per all-balanced p4d (FACTS 1.6): 16 fit one desired node, 17 do not."""
+    """16 x 1g.5gb per all-balanced p4d (docs/facts.md §1.6): 16 fit one desired node, 17 do not."""
     cfg = dev_config()
     cfg[NS + "workloads"] = [{"name": "w", "profile": "1g.5gb", "replicas": 16, "pool": "p4d-balanced"}]
     parse_config(cfg)
@@ -147,7 +147,7 @@ def test_what_kubernetes_rejects_is_no_quantity(text):
 
 
 def test_node_groups_and_karpenter_nodes_are_hardened_alike(dev_runs):
-    """IMDSv2 only with hop limit 1 and an encrypted gp3 root volume (FACTS 4), the same for the managed
+    """IMDSv2 only with hop limit 1 and an encrypted gp3 root volume (docs/facts.md §4), the same for the managed
     node groups' launch templates and Karpenter's EC2NodeClass: one definition, two spellings."""
     r = dev_runs["preview"]
     norm = lambda d: {k.lower(): str(v).lower() for k, v in d.items()}  # noqa: E731 - casing and "true" vs True

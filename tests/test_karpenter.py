@@ -163,7 +163,7 @@ def test_controller_policies_equal_upstream_statement_for_statement():
 
 
 def test_controller_may_read_and_delete_instance_profiles():
-    """The EC2NodeClass finalizer needs these to clean up on destroy (FACTS 4, 5)."""
+    """The EC2NodeClass finalizer needs these to clean up on destroy (docs/facts.md §4, 5)."""
     actions = set().union(*map(_actions, spec.controller_policies(CTX, CLUSTER, NODE_ROLE_ARN, QUEUE_ARN).values()))
     assert {"iam:ListInstanceProfiles", "iam:GetInstanceProfile", "iam:DeleteInstanceProfile",
             "iam:RemoveRoleFromInstanceProfile", "ec2:TerminateInstances", "ec2:DeleteLaunchTemplate"} <= actions
@@ -278,13 +278,13 @@ def test_dev_pool_objects():
     assert t["spec"]["nodeClassRef"] == {"group": "karpenter.k8s.aws", "kind": "EC2NodeClass", "name": "p4d-small"}
     # expiry is forceful and unbudgeted; with a pinned AMI it only churns GPU nodes (README: Changing a running stack)
     assert t["spec"]["expireAfter"] == "Never"
-    assert np_["spec"]["limits"] == {"nvidia.com/gpu": "32", "cpu": "384", "memory": "4608Gi"}  # 4 x p4d (FACTS 1.7)
+    assert np_["spec"]["limits"] == {"nvidia.com/gpu": "32", "cpu": "384", "memory": "4608Gi"}  # 4 x p4d (docs/facts.md §1.7)
     assert np_["spec"]["disruption"] == {"consolidationPolicy": "WhenEmpty", "consolidateAfter": "10m",
                                          "budgets": [{"nodes": "1", "reasons": ["Empty"]},
                                                      {"nodes": "1", "reasons": ["Drifted"]}]}
     assert np_["metadata"]["annotations"]["pulumi.com/deletionPropagationPolicy"] == "foreground"
     (ov,) = overlays
-    assert ov["spec"]["capacity"] == {"nvidia.com/mig-1g.5gb": "56"}  # FACTS 1.9
+    assert ov["spec"]["capacity"] == {"nvidia.com/mig-1g.5gb": "56"}  # docs/facts.md §1.9
     assert ov["spec"]["requirements"] == [
         {"key": "karpenter.sh/nodepool", "operator": "In", "values": ["p4d-small"]},
         {"key": "node.kubernetes.io/instance-type", "operator": "In", "values": ["p4d.24xlarge"]}]
@@ -348,7 +348,7 @@ def test_schema_check_catches_mistakes():
 def test_overlay_capacity_is_the_planners():
     cfg, pool = dev_pool()
     per = pool.per_instance_type["p4d.24xlarge"]
-    # all-1g.5gb on p4d.24xlarge: 7 slices on each of 8 A100s (FACTS 1.9), and no whole GPU left
+    # all-1g.5gb on p4d.24xlarge: 7 slices on each of 8 A100s (docs/facts.md §1.9), and no whole GPU left
     assert per == {"nvidia.com/mig-1g.5gb": 7 * 8, "nvidia.com/gpu": 0}
     assert spec.overlay_capacity(pool, "p4d.24xlarge") == {"nvidia.com/mig-1g.5gb": "56"}
     report = next(r for r in capacity_plan(cfg, resolve_pools(cfg)).pools if r.pool.name == "p4d-small")
@@ -562,7 +562,7 @@ def test_release(dev_runs, mode):
     assert (i["chart"], i["version"], i["namespace"], i["name"]) == (
         "oci://public.ecr.aws/karpenter/karpenter", "1.14.1", "kube-system", "karpenter")
     assert i["values"] == spec.chart_values(CLUSTER, "Karpenter-gpu-dev", SYSTEM_LABEL, REGION)
-    # CRDs come from the karpenter-crd release (templates: a version bump upgrades them, FACTS 8), ordered
+    # CRDs come from the karpenter-crd release (templates: a version bump upgrades them, docs/facts.md §8), ordered
     # before the controller, whose own crds/ are skipped so nothing is installed twice
     assert i.get("skipCrds") is True
     crd = dev_runs[mode].one("kubernetes:helm.sh/v3:Release", "gpu-dev-karpenter-crd")

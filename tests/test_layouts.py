@@ -22,7 +22,7 @@ HALF_SMALL = {"p4d-half-small": [{"devices": [0, 1, 2, 3], "profiles": {"1g.5gb"
 
 def test_parse_the_documented_example():
     layout = parse_custom_layouts(HALF_SMALL)["p4d-half-small"]
-    # the node label value is the name plus a content hash, so an edit is a label change (FACTS 8)
+    # the node label value is the name plus a content hash, so an edit is a label change (docs/facts.md §8)
     assert layout.custom and re.fullmatch(r"p4d-half-small-[0-9a-f]{7}", layout.name)
     assert [(g.devices, g.mig_enabled, dict(g.profiles)) for g in layout.groups] == [
         ((0, 1, 2, 3), True, {"1g.5gb": 7}), ((4, 5, 6, 7), True, {"4g.20gb": 1, "3g.20gb": 1})]
@@ -30,7 +30,7 @@ def test_parse_the_documented_example():
 
 
 def test_a_custom_layout_label_follows_its_contents():
-    """FACTS 8: the MIG manager does not reload its config for configured nodes, so an edit under the same
+    """docs/facts.md §8: the MIG manager does not reload its config for configured nodes, so an edit under the same
     label would silently diverge; the label is the name plus a content hash instead."""
     same = parse_custom_layouts(HALF_SMALL)["p4d-half-small"]
     assert parse_custom_layouts(HALF_SMALL)["p4d-half-small"].name == same.name
@@ -150,7 +150,7 @@ def test_render_mig_parted_config_for_a_mixed_cluster():
         {"devices": [0, 1, 2, 3], "mig-enabled": True, "mig-devices": {"1g.5gb": 7}},
         {"devices": [4, 5, 6, 7], "mig-enabled": True, "mig-devices": {"4g.20gb": 1, "3g.20gb": 1}}]
     by_filter = {pci: e["mig-devices"] for e in configs["all-1g.10gb"] for pci in e["device-filter"]}
-    # 1g.10gb is a 2-slice profile on the A100-40GB (4 fit) and the 1-slice one on H100 (7 fit): FACTS 2.
+    # 1g.10gb is a 2-slice profile on the A100-40GB (4 fit) and the 1-slice one on H100 (7 fit): docs/facts.md §2.
     assert by_filter[PCI_IDS["A100-40GB"] + "10DE"] == {"1g.10gb": 4}
     assert by_filter[PCI_IDS["H100-80GB"] + "10DE"] == {"1g.10gb": 7}
     balanced = {pci: e["mig-devices"] for e in configs["all-balanced"] for pci in e["device-filter"]}
@@ -188,7 +188,7 @@ GPUS = 8
 
 
 def rules_hold(raw_entries: list[dict], gpu: str) -> bool:
-    """FACTS 2 and the config rules, checked from the raw config without the code under test."""
+    """docs/facts.md §2 and the config rules, checked from the raw config without the code under test."""
     seen: list[int] = []
     for e in raw_entries:
         devices = list(range(GPUS)) if e["devices"] == "all" else e["devices"]

@@ -1,4 +1,4 @@
-"""Seeing the slices (FACTS 9): the exporter's metrics list, the alerts under promtool, every query as PromQL
+"""Seeing the slices (docs/facts.md §9): the exporter's metrics list, the alerts under promtool, every query as PromQL
 over metrics that exist, the dashboard, the chart values, the config section and the plan's checks."""
 from __future__ import annotations
 
@@ -332,7 +332,7 @@ def test_the_query_check_rejects_invalid_promql():
 
 
 def test_kube_state_metrics_names_of_labels_and_resources():
-    """FACTS 9: `nvidia.com/mig-1g.5gb` -> resource="nvidia_com_mig_1g_5gb"; node labels as label_<sanitized>."""
+    """docs/facts.md §9: `nvidia.com/mig-1g.5gb` -> resource="nvidia_com_mig_1g_5gb"; node labels as label_<sanitized>."""
     assert obs.ksm_resource("nvidia.com/mig-1g.5gb") == "nvidia_com_mig_1g_5gb"
     assert obs.ksm_label("nvidia.com/mig.config.state") == "label_nvidia_com_mig_config_state"
     assert obs.ksm_label("gpu-slicing/pool") == "label_gpu_slicing_pool"

@@ -1,4 +1,4 @@
-"""Placement rules against an independent brute force over the FACTS table (not over the catalog).
+"""Placement rules against an independent brute force over the facts table (tests/facts.py, from docs/facts.md §2 and §7) (not over the catalog).
 
 `brute_fits` tries every choice of distinct start slices for every instance; it shares no code with
 `gpu_slicing.placement`, so agreement means the rules, not one implementation, are right.
@@ -15,7 +15,7 @@ from facts import FACTS_PROFILES, GEOMETRY, PCI_IDS, Shape, model_of
 
 
 def brute_fits(gpu: str, counts: dict[str, int]) -> bool:
-    """Can one GPU hold `counts`? Exhaustive over start slices; FACTS 2 rules only."""
+    """Can one GPU hold `counts`? Exhaustive over start slices; docs/facts.md §2 rules only."""
     return _brute(gpu, tuple(sorted((p, n) for p, n in counts.items() if n)))
 
 
@@ -62,7 +62,7 @@ def test_why_not_agrees_with_brute_force_everywhere(gpu):
 
 @pytest.mark.parametrize("gpu", sorted(PCI_IDS))
 def test_valid_configs_are_exactly_the_placeable_ones(gpu):
-    """(On RTX PRO 6000 over its plain profiles: FACTS gives no shapes of its own to the attribute variants.)"""
+    """(On RTX PRO 6000 over its plain profiles: the facts give no shapes of its own to the attribute variants.)"""
     model = model_of(gpu)
     expected = {tuple(sorted(c.items())) for c in _every_count_vector(gpu) if brute_fits(gpu, c)}
     got = {tuple(sorted(c.items())) for c in placement.valid_configs(model) if set(c) <= set(FACTS_PROFILES[gpu])}
@@ -109,7 +109,7 @@ def test_no_mig_on_a10g():
     ({"3g.90gb": 1}, "has no MIG profile '3g.90gb'"),
 ])
 def test_rtx_pro_6000_has_four_slices(counts, reason):
-    """FACTS 7: 4 compute and 4 memory slices, not 7/8; no 3g profile."""
+    """docs/facts.md §7: 4 compute and 4 memory slices, not 7/8; no 3g profile."""
     assert reason in placement.why_not(model_of("RTX-PRO-6000"), counts)
     assert placement.why_not(model_of("RTX-PRO-6000"), {"1g.24gb": 2, "2g.48gb": 1}) is None
 

@@ -1,5 +1,5 @@
 """Pods per node: EKS's limit per instance type, the DaemonSets the stack runs on a pool, what the planner
-and the cost guard make of them, and how spot pools are priced. Expected figures are FACTS 11's and hand
+and the cost guard make of them, and how spot pools are priced. Expected figures are docs/facts.md §11's and hand
 computations in the comments, not the program's output."""
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from gpu_slicing.stack import parse_config
 
 NS = "gpu-slicing:"
 SLICE = "nvidia.com/mig-1g.5gb"
-# FACTS 11 (awslabs/amazon-eks-ami eni-max-pods.txt, default network card only)
+# docs/facts.md §11 (awslabs/amazon-eks-ami eni-max-pods.txt, default network card only)
 FACTS_MAX_PODS = {"p4d.24xlarge": 737, "p4de.24xlarge": 737, "p5.48xlarge": 100, "p5e.48xlarge": 100,
                   "p5en.48xlarge": 198, "p5.4xlarge": 118, "p6-b200.48xlarge": 198, "p6-b300.48xlarge": 198,
                   "g5.xlarge": 58, "g6f.large": 20}

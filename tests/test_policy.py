@@ -214,7 +214,7 @@ def test_secrets_kms_encrypted():
 
 
 def test_api_endpoint_reachable():
-    """FACTS 10: a public endpoint limited to RFC 5737 ranges admits nobody."""
+    """docs/facts.md §10: a public endpoint limited to RFC 5737 ranges admits nobody."""
     doc = res("eks:index:Cluster", "c", {"endpointPublicAccess": True, "publicAccessCidrs": ["203.0.113.0/24"]})
     assert "documentation ranges" in violations("api-endpoint-reachable", [doc])[0]
     inside = res("aws:eks/cluster:Cluster", "c", {"vpcConfig": {"endpointPublicAccess": True,

@@ -60,10 +60,10 @@ def test_every_resource_belongs_to_a_component_of_ours(dev_runs, mode):
 @pytest.mark.parametrize("mode", MODES)
 def test_gpu_node_group_inputs(dev_runs, mode):
     ng = dev_runs[mode].one("eks:index:ManagedNodeGroup", "gpu-dev-p4d-balanced").inputs
-    assert ng["amiType"] == "AL2023_x86_64_NVIDIA"  # gpu=True alone would not pick it (FACTS 6)
+    assert ng["amiType"] == "AL2023_x86_64_NVIDIA"  # gpu=True alone would not pick it (docs/facts.md §6)
     assert ng["instanceTypes"] == ["p4d.24xlarge"]
     assert ng["scalingConfig"] == {"minSize": 1, "desiredSize": 1, "maxSize": 3}
-    assert ng["labels"]["nvidia.com/mig.config"] == "all-balanced"  # survives node replacement (FACTS 1.8)
+    assert ng["labels"]["nvidia.com/mig.config"] == "all-balanced"  # survives node replacement (docs/facts.md §1.8)
     assert ng["taints"] == [{"key": "nvidia.com/gpu", "value": "true", "effect": "NO_SCHEDULE"}]
     assert ng["capacityType"] == "ON_DEMAND"
     assert "remoteAccess" not in ng
@@ -98,7 +98,7 @@ def test_cluster_inputs(dev_runs, mode):
     assert c["name"] == "gpu-dev" and c["version"] == "1.35"
     assert c["authenticationMode"] == "API"
     assert c["skipDefaultNodeGroup"] is True
-    assert c["publicAccessCidrs"] == ["0.0.0.0/0"]  # reachable from a laptop and hosted CI (FACTS 10)
+    assert c["publicAccessCidrs"] == ["0.0.0.0/0"]  # reachable from a laptop and hosted CI (docs/facts.md §10)
     assert set(c["enabledClusterLogTypes"]) == {"api", "audit", "authenticator", "controllerManager", "scheduler"}
     assert c["nodeAssociatePublicIpAddress"] is False
     if mode == "up":
@@ -112,13 +112,13 @@ def test_gpu_operator_values_fix_the_guides_mistakes(dev_runs, mode):
     assert rel.inputs["repositoryOpts"]["repo"] == "https://helm.ngc.nvidia.com/nvidia"
     assert rel.inputs["namespace"] == "gpu-operator"
     v = rel.inputs["values"]
-    assert v["driver"] == {"enabled": False} and v["toolkit"] == {"enabled": False}  # FACTS 1.5
+    assert v["driver"] == {"enabled": False} and v["toolkit"] == {"enabled": False}  # docs/facts.md §1.5
     assert v["mig"] == {"strategy": "mixed"}
-    assert v["migManager"]["env"] == [{"name": "WITH_REBOOT", "value": "true"}]  # a string (FACTS 1.1)
-    assert "WITH_REBOOT" not in v["migManager"] and "default" not in v["migManager"]  # FACTS 1.1, 1.2
-    assert "operator" not in v  # defaultRuntime was removed (FACTS 1.3)
+    assert v["migManager"]["env"] == [{"name": "WITH_REBOOT", "value": "true"}]  # a string (docs/facts.md §1.1)
+    assert "WITH_REBOOT" not in v["migManager"] and "default" not in v["migManager"]  # docs/facts.md §1.1, 1.2
+    assert "operator" not in v  # defaultRuntime was removed (docs/facts.md §1.3)
     for component in ("toolkit", "gfd", "devicePlugin", "migManager"):
-        assert "version" not in v.get(component, {})  # chart defaults, no 2023 images (FACTS 1.4)
+        assert "version" not in v.get(component, {})  # chart defaults, no 2023 images (docs/facts.md §1.4)
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -133,7 +133,7 @@ def test_workloads_request_slices_exactly_and_safely(dev_runs, mode):
         c = pod["containers"][0]
         assert c["resources"]["limits"][resource] == "1"
         assert c["resources"]["requests"] == c["resources"]["limits"]
-        assert "nvidia.com/gpu" not in c["resources"]["limits"]  # 0 allocatable under mixed (FACTS 1.9)
+        assert "nvidia.com/gpu" not in c["resources"]["limits"]  # 0 allocatable under mixed (docs/facts.md §1.9)
         assert c["image"] == "nvidia/cuda:12.4.1-base-ubuntu22.04"
         assert c["securityContext"]["allowPrivilegeEscalation"] is False
         assert pod["securityContext"]["runAsNonRoot"] is True
@@ -160,7 +160,7 @@ def test_create_order_edges(dev_runs, mode):
         ("gpu-dev-gpu-operator-ns", "gpu-dev-gpu-operator"),
         ("gpu-dev-gpu-operator", "gpu-dev-workloads-slice-1g"),
         ("gpu-dev-p4d-balanced", "gpu-dev-workloads-verify-mig-slice-a1b7f28"),
-        # the Job runs to completion before the Deployment that wants the same slice exists (FACTS 10)
+        # the Job runs to completion before the Deployment that wants the same slice exists (docs/facts.md §10)
         ("gpu-dev-workloads-verify-mig-slice-a1b7f28", "gpu-dev-workloads-slice-1g"),
         ("gpu-dev-workloads-ns", "gpu-dev-workloads-slice-1g"),
     ]
@@ -213,7 +213,7 @@ def test_time_slicing_pool_renders_device_plugin_config_and_label(dev):
     ng = r.one("eks:index:ManagedNodeGroup", "gpu-dev-p4d-balanced").inputs
     key = ng["labels"]["nvidia.com/device-plugin.config"]
     cm = r.one("kubernetes:core/v1:ConfigMap", "gpu-dev-gpu-operator-device-plugin").inputs
-    # the device plugin's time-slicing config (FACTS 3): 4 pods per 1g.5gb slice, names unchanged
+    # the device plugin's time-slicing config (docs/facts.md §3): 4 pods per 1g.5gb slice, names unchanged
     assert yaml.safe_load(cm["data"][key]) == {"version": "v1", "sharing": {"timeSlicing": {
         "renameByDefault": False, "failRequestsGreaterThanOne": False,
         "resources": [{"name": "nvidia.com/mig-1g.5gb", "replicas": 4}]}}}
@@ -236,7 +236,7 @@ def test_custom_layout_renders_a_mig_parted_configmap_the_operator_points_at(dev
     configs = yaml.safe_load(cm["data"]["config.yaml"])["mig-configs"]
     # every layout a pool of the stack uses (the Karpenter pool's all-1g.5gb too), and all-disabled
     label = r.one("eks:index:ManagedNodeGroup", "gpu-dev-p4d-balanced").inputs["labels"]["nvidia.com/mig.config"]
-    assert label.startswith("p4d-half-small-")  # name + content hash (FACTS 8)
+    assert label.startswith("p4d-half-small-")  # name + content hash (docs/facts.md §8)
     assert set(configs) == {label, "all-1g.5gb", "all-disabled"}
     assert configs[label][1]["mig-devices"] == {"4g.20gb": 1, "3g.20gb": 1}
     rel = next(x for x in r.by_type("kubernetes:helm.sh/v3:Release") if x.inputs["chart"] == "gpu-operator")
@@ -245,7 +245,7 @@ def test_custom_layout_renders_a_mig_parted_configmap_the_operator_points_at(dev
 @pytest.mark.slow
 def test_two_gpu_models_sharing_a_layout_name_each_get_their_entry(dev):
     """all-balanced on a p4d pool (A100-40GB) and a p5 pool (H100) under one custom ConfigMap: each model's
-    entry is written, keyed by device-filter (FACTS 2, 7: A100-40GB 0x20B0, H100 0x2330)."""
+    entry is written, keyed by device-filter (docs/facts.md §2, 7: A100-40GB 0x20B0, H100 0x2330)."""
     dev["gpu-slicing:migLayouts"] = {"p4d-half": [{"devices": [0, 1, 2, 3], "profiles": {"1g.5gb": 7}},
                                                   {"devices": [4, 5, 6, 7], "profiles": {"3g.20gb": 2}}]}
     dev["gpu-slicing:nodeGroups"].append({"name": "p5-balanced", "instanceType": "p5.48xlarge", "minSize": 0,

@@ -15,7 +15,7 @@ from gpu_slicing.sharing import (MPS, TIME_SLICING, Sharing, check_sharing, devi
 
 KEY = "gpu-slicing:nodeGroups[0].sharing"
 LABEL_VALUE = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
-# p4d all-balanced under mixed, per FACTS 1.6 (what the node advertises before sharing).
+# p4d all-balanced under mixed, per docs/facts.md §1.6 (what the node advertises before sharing).
 P4D_BALANCED = {"nvidia.com/mig-1g.5gb": 16, "nvidia.com/mig-2g.10gb": 8, "nvidia.com/mig-3g.20gb": 8,
                 "nvidia.com/gpu": 0}
 
@@ -82,7 +82,7 @@ def test_mps_is_whole_gpu_only():
 
 
 @pytest.mark.parametrize("itype, layout, strategy, sharing, expected", [
-    # FACTS 3: p4d all-balanced + mig-1g.5gb x4 -> 64 slots; the other slices stay as they are.
+    # docs/facts.md §3: p4d all-balanced + mig-1g.5gb x4 -> 64 slots; the other slices stay as they are.
     ("p4d.24xlarge", "all-balanced", "mixed", {"timeSlicing": {"replicas": 4, "resources": ["nvidia.com/mig-1g.5gb"]}},
      {**P4D_BALANCED, "nvidia.com/mig-1g.5gb": 16 * 4}),
     ("p4d.24xlarge", "all-balanced", "mixed",

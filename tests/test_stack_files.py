@@ -1,6 +1,6 @@
 """Realistic and bad stack files, each planned the way a user runs `make plan CONFIG=<file>`.
 
-`tests/stacks/good/*.yaml` plan cleanly (exit 0) and show the per-node figures FACTS gives, declared in
+`tests/stacks/good/*.yaml` plan cleanly (exit 0) and show the per-node figures the facts give (docs/facts.md), declared in
 the file's comments (`# expect-per-node: <pool>[@<instance type>] <resource>=<n> ...`, `# expect-count:
 <resource type>=<n> ...`, `# expect-usd-per-hour: <pool> <usd>|unpriced`, `# expect-zones-in: <region>`,
 `# expect-total-usd-per-hour: <usd>`, `# expect-pods-per-node: <pool> <n>`, `# expect-price-basis: <pool>

@@ -5,7 +5,7 @@ by the upstream reference, not by a hand-written imitation of it:
 
 | id | guards against | backed by |
 | --- | --- | --- |
-| catalog.mig-unconfirmed | MIG on an instance type AWS has not confirmed it on (g7e) | gpu_slicing.catalog (FACTS 7) |
+| catalog.mig-unconfirmed | MIG on an instance type AWS has not confirmed it on (g7e) | gpu_slicing.catalog (docs/facts.md §7) |
 | k8s.schema | a built-in Kubernetes object the API server rejects (or whose typo'd field it drops) | kubernetes-validate's strict OpenAPI schemas for the cluster's version |
 | k8s.custom-resource-kind | a custom resource of a kind/version the pinned Karpenter does not serve, or namespaced when its CRD is cluster-scoped | gpu_slicing.karpenter's API versions, held against the real CRDs in tests |
 | k8s.crd-schema | a Karpenter object its CRD's openAPIV3Schema rejects (or prunes) | the pinned Karpenter's CRDs, as data generated from them (tools/refdata.py), or the CRD files in $GPU_SLICING_CRD_DIR |

@@ -358,7 +358,7 @@ def _k8s_named(p: Plan, rtype: str, name: str) -> dict | None:
 
 
 def running_nodes(pool: dict | None) -> int:
-    """Nodes a pool runs: a node group's desiredSize (nothing scales it, FACTS 10); for a NodePool the
+    """Nodes a pool runs: a node group's desiredSize (nothing scales it, docs/facts.md §10); for a NodePool the
     nodes Karpenter launches for the planned workloads."""
     if not pool:
         return 0

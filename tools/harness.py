@@ -1,7 +1,7 @@
 """Run the real Pulumi program in-process under the SDK's mock engine and record every registration.
 
 The record (type, name, parent, dependencies, inputs as sent on the wire, resource options) is the
-offline plan and what the tests assert on. Two known pitfalls are handled (FACTS 6): the
+offline plan and what the tests assert on. Two known pitfalls are handled (docs/facts.md §6): the
 resource-references feature is switched off (mocked runs with resource inputs otherwise hang or fail
 with "attached to a different loop", pulumi/pulumi#6561), and `Call` is implemented so component
 methods work. A run is made cheaper (the suite runs the program ~120 times) in ways the record cannot
