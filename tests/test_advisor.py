@@ -147,6 +147,7 @@ def test_known_optima_for_the_2026_fleet(itype, demand, gpus, nodes) -> None:
     assert_valid(plan)
 
 
+@pytest.mark.slow  # solves several demands (~1.5 s)
 def test_report_cautions_where_mig_or_placements_are_unconfirmed() -> None:
     g7e = advisor.format_report(advisor.advise(G7E, {"1g.24gb": 4}))
     assert "Caution: MIG on g7e.48xlarge: AWS has not confirmed MIG on g7e" in g7e

@@ -366,6 +366,7 @@ def test_nodepool_layout_change_is_drift_never_in_place():
     assert r["costPerHour"]["peak"] == r["costPerHour"]["before"] + P4D
 
 
+@pytest.mark.slow
 def test_the_gpu_operator_keeps_upgrading_its_own_crds():
     """docs/facts.md §8: the chart's pre-upgrade hook (operator.upgradeCRD, default true) upgrades its CRDs; the
     program leaves it at the chart's default."""
