@@ -279,7 +279,7 @@ def quantity(v: Any) -> float | None:
     if not m:
         return None
     suffix = m.group(2)
-    scale = 10.0 ** int(suffix[1:]) if suffix and len(suffix) > 1 and suffix[0] in "eE" else _SCALE[suffix]
+    scale = _SCALE[suffix] if suffix in _SCALE else 10.0 ** int(suffix[1:])  # a binary Ei, else an exponent e3
     return float(m.group(1)) * scale
 
 
