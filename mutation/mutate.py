@@ -4,6 +4,7 @@
     python mutation/mutate.py                             # the mutable modules changed against main
     SLOW=1 python mutation/mutate.py ...                  # the slow tests too (minutes more per module)
     BASE_TESTS=main python mutation/mutate.py ...         # against the tests as they are on main
+    TESTS="tests/test_policy*.py" python mutation/mutate.py policy/rules.py   # only these tests (faster)
     python mutation/mutate.py --show MODULE|MUTANT ...    # what each survivor of MODULE (or MUTANT) changed
     python mutation/mutate.py --record MODULE ...         # count the last run again (equivalent.md changed)
 
@@ -20,6 +21,7 @@ switched on: a module-level table (a catalog figure, a rule table) is held by te
 from __future__ import annotations
 
 import datetime
+import glob
 import json
 import os
 import re
@@ -58,7 +60,9 @@ def workdir(module: str) -> Path:
 
 
 def settings(module: str | None) -> dict:
-    selection = ["tests"] + ([] if os.environ.get("SLOW") else ["-m", "not slow"])
+    # TESTS: the test files mutmut may choose from (globs, read in the work copy), default all of tests/
+    chosen = [p for pat in (os.environ.get("TESTS") or "tests").split() for p in sorted(glob.glob(pat)) or [pat]]
+    selection = chosen + ([] if os.environ.get("SLOW") else ["-m", "not slow"])
     return {"source_paths": PACKAGES, "only_mutate": [module] if module else [], "also_copy": COPIED[4:],
             "pytest_add_cli_args_test_selection": selection, "pytest_add_cli_args": ["-p", "no:cacheprovider"],
             # mutmut's CPU-time limit per mutant is 2 x multiplier x (the tests' measured time + constant): the
