@@ -138,3 +138,21 @@ def test_karpenters_subnet_selector_must_not_match_a_public_subnet(inline):
     assert placed(graph(inline) + [nodeclass({"tags": {"karpenter.sh/discovery": "c", "tier": "private"}})]) == []
     # a term by id (no tags) is not resolved here, and an empty tag set selects nothing
     assert placed(graph(inline) + [nodeclass({"id": "subnet-1"}, {"tags": {}})]) == []
+
+
+def test_inline_and_separate_routes_to_the_gateway_both_count():
+    """One route table routed inline, another through a Route resource (and a third Route to a NAT gateway,
+    which keeps its table private): both routed subnets are public, and the private one is not."""
+    rts = {n: res("aws:ec2/routeTable:RouteTable", n, property_dependencies={"routes": (IGW.urn,)} if n == "a" else {})
+           for n in ("a", "b", "c")}
+    subnets = {n: res(rules.SUBNET_TYPE, f"subnet-{n}") for n in rts}
+    graph_ = [IGW, NAT, *rts.values(), *subnets.values(),
+              res("aws:ec2/route:Route", "b-default", property_dependencies={"routeTableId": (rts["b"].urn,),
+                                                                            "gatewayId": (IGW.urn,)}),
+              res("aws:ec2/route:Route", "c-default", property_dependencies={"routeTableId": (rts["c"].urn,),
+                                                                            "natGatewayId": (NAT.urn,)})]
+    graph_ += [res("aws:ec2/routeTableAssociation:RouteTableAssociation", f"{n}-assoc", property_dependencies={
+        "routeTableId": (rts[n].urn,), "subnetId": (subnets[n].urn,)}) for n in rts]
+    assert placed(graph_ + [node_group(*subnets.values())]) == [
+        "gpu: subnetIds include public subnet(s) subnet-a (routed to an internet gateway by a), "
+        "subnet-b (routed to an internet gateway by b)"]
