@@ -5,6 +5,8 @@ which devices they cover, and what a text that is no such config gives. Expected
 hand from the mig-parted format and the PCI ids of the FACTS tables (A100-40GB 0x20B0, H100 0x2330)."""
 from __future__ import annotations
 
+import pytest
+
 from policy import rules
 from gpu_slicing.catalog import A100_40GB, GpuGroup, MigLayout
 
@@ -46,3 +48,66 @@ def test_a_mig_parted_text_is_read_as_layout_name_to_entries():
 def test_what_is_no_mig_parted_config_reads_as_none():
     for text in (None, 42, "{not yaml", "version: v1\n", "mig-configs: [a, b]\n", "- 1\n- 2\n", rules.UNKNOWN):
         assert rules.parse_mig_parted(text) is None, text
+
+
+# --- the GPU Operator release as the rules read it ---------------------------------------------------
+
+RELEASE = "kubernetes:helm.sh/v3:Release"
+
+
+def _res(type_: str, name: str, props: dict) -> rules.Res:
+    return rules.Res(type=type_, name=name, urn=f"urn:{type_}::{name}", props=props)
+
+
+def _release(values, chart: str = "gpu-operator") -> rules.Res:
+    return _res(RELEASE, "op", {"chart": chart, "values": values})
+
+
+def _configmap(name: str, text: str, type_: str = rules.CONFIGMAP_TYPE) -> rules.Res:
+    return _res(type_, f"cm-{name}-{type_[-6:]}", {"metadata": {"name": name}, "data": {"config.yaml": text}})
+
+
+@pytest.mark.parametrize("chart, name", [
+    ("gpu-operator", "gpu-operator"), ("nvidia/gpu-operator", "gpu-operator"),
+    ("oci://registry.example/charts/gpu-operator/", "gpu-operator"), ("https://h/x/karpenter", "karpenter"),
+    (None, ""), (rules.UNKNOWN, "<computed>"), (7, ""),
+])
+def test_a_releases_chart_is_its_last_path_segment(chart, name):
+    assert rules.chart_name(_res(RELEASE, "r", {"chart": chart})) == name
+
+
+def test_the_operators_defaults_are_the_charts():
+    """values.yaml of gpu-operator v26.7.0: mig.strategy single, migManager.enabled true, no custom config."""
+    for values in ({}, rules.UNKNOWN, {"migManager": {}}):
+        op = rules.operator([_release(values)])
+        assert (op.strategy, op.mig_manager, op.config_name, op.configmap) == ("single", True, None, None), values
+    assert rules.operator([_release({"migManager": {"enabled": "false"}})]).mig_manager is False
+    assert rules.operator([_release({}, chart="karpenter")]) is None
+
+
+def test_the_operator_reads_only_its_named_configmap():
+    text = "version: v1\nmig-configs:\n  mine:\n    - devices: all\n      mig-enabled: false\n"
+    other = "version: v1\nmig-configs:\n  theirs:\n    - devices: all\n      mig-enabled: false\n"
+    values = {"migManager": {"config": {"name": "custom"}}}
+    op = rules.operator([_release(values), _configmap("custom", text), _configmap("other", other),
+                         _configmap("custom", other, type_="kubernetes:core/v1:Secret")])
+    assert op.config_name == "custom" and op.configmap == {"mine": [{"devices": "all", "mig-enabled": False}]}
+    missing = rules.operator([_release(values)])  # named, but not in this stack: nothing to read
+    assert (missing.config_name, missing.configmap) == ("custom", None)
+    for name in (rules.UNKNOWN, "", 42, None):
+        assert rules.operator([_release({"migManager": {"config": {"name": name}}}),
+                               _configmap("custom", text)]).config_name is None, name
+
+
+def _pool(label: str) -> rules.Res:
+    return _res("eks:index:ManagedNodeGroup", "ng", {"instanceTypes": ["p4d.24xlarge"], "labels": {
+        "gpu-slicing/pool": "big", "nvidia.com/mig.config": label}})
+
+
+def test_a_label_resolves_to_nvidias_layouts_without_a_configmap_in_the_stack():
+    named_only = [_release({"migManager": {"config": {"name": "custom"}}})]
+    for graph in ([], named_only):
+        assert list(rules.mig_label_valid([*graph, _pool("all-balanced")], rules.Context())) == []
+        [(msg, _)] = rules.mig_label_valid([*graph, _pool("all-7g.80gb")], rules.Context())
+        assert msg.startswith("nodeGroup big (p4d.24xlarge): nodeGroup big label nvidia.com/mig.config: ")
+        assert "all-7g.80gb" in msg
