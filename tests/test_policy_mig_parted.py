@@ -111,3 +111,39 @@ def test_a_label_resolves_to_nvidias_layouts_without_a_configmap_in_the_stack():
         [(msg, _)] = rules.mig_label_valid([*graph, _pool("all-7g.80gb")], rules.Context())
         assert msg.startswith("nodeGroup big (p4d.24xlarge): nodeGroup big label nvidia.com/mig.config: ")
         assert "all-7g.80gb" in msg
+
+
+def _op_with(text: str) -> rules.Operator:
+    return rules.operator([_release({"migManager": {"config": {"name": "custom"}}}), _configmap("custom", text)])
+
+
+TWO = ("version: v1\nmig-configs:\n  all-disabled:\n    - devices: all\n      mig-enabled: false\n"
+       "  mine:\n    - devices: all\n      mig-enabled: true\n      mig-devices: {\"3g.20gb\": 2}\n")
+
+
+def test_a_configmap_layout_resolves_by_its_label():
+    from gpu_slicing.catalog import INSTANCE_TYPES
+
+    pool = rules.pool_of(_pool("mine"))
+    layout = rules.resolve_pool_layout(pool, INSTANCE_TYPES["p4d.24xlarge"], _op_with(TWO))
+    assert layout == MigLayout("mine", (GpuGroup(None, True, {"3g.20gb": 2}),), custom=True)
+    # all-disabled, and any label on a GPU without MIG, is NVIDIA's own layout whatever the ConfigMap says
+    off = rules.resolve_pool_layout(rules.pool_of(_pool("all-disabled")), INSTANCE_TYPES["p4d.24xlarge"], _op_with(TWO))
+    assert (off.name, off.custom, off.mig_enabled) == ("all-disabled", False, False)
+    g5 = rules.resolve_pool_layout(rules.pool_of(_pool("all-disabled")), INSTANCE_TYPES["g5.xlarge"], _op_with(TWO))
+    assert (g5.name, g5.custom) == ("all-disabled", False)
+
+
+def test_a_label_missing_from_the_configmap_names_the_pool_label_and_what_there_is():
+    graph = [_release({"migManager": {"config": {"name": "custom"}}}), _configmap("custom", TWO), _pool("theirs")]
+    [(msg, urn)] = rules.mig_label_valid(graph, rules.Context())
+    assert msg.startswith("nodeGroup big (p4d.24xlarge): nodeGroup big label nvidia.com/mig.config: 'theirs'")
+    assert "ConfigMap custom" in msg and msg.endswith("all-disabled, mine") and urn == _pool("x").urn
+
+
+def test_a_pulumi_eks_node_group_and_its_child_are_one_pool():
+    component = _pool("all-balanced")
+    child = rules.Res("aws:eks/nodeGroup:NodeGroup", "ng-child", "urn:child", {"instanceTypes": ["p4d.24xlarge"]},
+                      parent=component.urn)
+    alone = _res("eks:index:ManagedNodeGroup", "other", {"instanceTypes": ["p5.48xlarge"]})
+    assert [p.res.name for p in rules.gpu_pools([component, child, alone])] == ["ng-child", "other"]
