@@ -156,3 +156,35 @@ def test_fractional_vgpu_types_need_an_overlay_declaring_their_gpu():
     assert len(fractional(overlay("l4", ["g6.xlarge"], "1"))) == 1
     # a managed node group is no Karpenter pool: EKS launches the instance whatever EC2 reports
     assert list(rules.fractional_gpu_overlay([res(MNG, "ng", {"instanceTypes": ["g6f.xlarge"]})], CTX)) == []
+
+
+def test_how_a_node_group_is_named_and_its_taints_read():
+    named = rules.pool_of(res(MNG, "urn-name", {"instanceTypes": ["p4d.24xlarge"], "nodeGroupName": "gpu-a",
+                                                "taints": [{"key": "nvidia.com/gpu", "effect": "NO_SCHEDULE"}]}))
+    assert (named.kind, named.name, named.instance_types) == ("nodeGroup", "gpu-a", ("p4d.24xlarge",))
+    assert named.taints == ({"key": "nvidia.com/gpu", "effect": "NoSchedule"},)  # Kubernetes' spelling
+    labelled = rules.pool_of(res(MNG, "urn-name", {"instanceTypes": ["p4d.24xlarge"], "nodeGroupName": "gpu-a",
+                                                   "labels": {"gpu-slicing/pool": "big"}}))
+    assert labelled.name == "big"
+    bare = rules.pool_of(res(MNG, "urn-name", {"instanceTypes": ["p4d.24xlarge"], "labels": rules.UNKNOWN}))
+    assert (bare.name, dict(bare.labels)) == ("urn-name", {})
+
+
+def test_a_nodepool_is_a_gpu_pool_by_its_types_or_a_gpu_requirement():
+    assert rules.pool_of(nodepool(["m7i.large"])) is None
+    by_count = res(rules.NODEPOOL_TYPE, "np", {"spec": {"template": {"spec": {"requirements": [
+        {"key": "karpenter.k8s.aws/instance-gpu-count", "operator": "Gt", "values": ["0"]}]}}}})
+    pool = rules.pool_of(by_count)
+    assert (pool.kind, pool.name, pool.instance_types) == ("nodePool", "np", ())  # unknown metadata.name: its own
+    assert rules.pool_of(res(rules.NODEPOOL_TYPE, "np", {"spec": {"template": {"spec": {"requirements": [
+        {"key": "kubernetes.io/arch", "operator": "In", "values": ["amd64"]}]}}}})) is None
+
+
+def test_a_single_slice_still_needs_its_overlay():
+    """p5.4xlarge is one H100: all-7g.80gb advertises exactly one nvidia.com/mig-7g.80gb, which Karpenter
+    cannot know without an overlay."""
+    np_ = res(rules.NODEPOOL_TYPE, "one", {"metadata": {"name": "one"}, "spec": {"template": {
+        "metadata": {"labels": {"nvidia.com/mig.config": "all-7g.80gb"}},
+        "spec": {"requirements": [{"key": rules.INSTANCE_TYPE_LABEL, "operator": "In", "values": ["p5.4xlarge"]}]}}}})
+    [(msg, _)] = rules.mig_nodepool_overlay([np_], CTX)
+    assert msg.startswith("NodePool one (p5.4xlarge, all-7g.80gb): no NodeOverlay") and "nvidia.com/mig-7g.80gb" in msg
