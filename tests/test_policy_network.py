@@ -156,3 +156,17 @@ def test_inline_and_separate_routes_to_the_gateway_both_count():
     assert placed(graph_ + [node_group(*subnets.values())]) == [
         "gpu: subnetIds include public subnet(s) subnet-a (routed to an internet gateway by a), "
         "subnet-b (routed to an internet gateway by b)"]
+
+
+def test_associations_and_routes_without_the_dependencies_the_rule_follows():
+    """An edge association (a route table associated with the gateway: gatewayId, no subnetId), a Route or an
+    association whose route table is a literal id (no dependency recorded): none of them makes a subnet public,
+    and none stops the rule."""
+    rt = res("aws:ec2/routeTable:RouteTable", "rt", property_dependencies={"routes": (IGW.urn,)})
+    graph_ = [IGW, PRIVATE, rt,
+              res("aws:ec2/routeTableAssociation:RouteTableAssociation", "edge", property_dependencies={
+                  "routeTableId": (rt.urn,), "gatewayId": (IGW.urn,)}),
+              res("aws:ec2/routeTableAssociation:RouteTableAssociation", "literal", property_dependencies={
+                  "subnetId": (PRIVATE.urn,)}),
+              res("aws:ec2/route:Route", "literal-route", property_dependencies={"gatewayId": (IGW.urn,)})]
+    assert placed(graph_ + [node_group(PRIVATE)]) == []
