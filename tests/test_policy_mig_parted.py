@@ -147,3 +147,12 @@ def test_a_pulumi_eks_node_group_and_its_child_are_one_pool():
                       parent=component.urn)
     alone = _res("eks:index:ManagedNodeGroup", "other", {"instanceTypes": ["p5.48xlarge"]})
     assert [p.res.name for p in rules.gpu_pools([component, child, alone])] == ["ng-child", "other"]
+
+
+def test_a_configmap_label_on_a_gpu_without_mig_is_refused_naming_the_pool_label():
+    from gpu_slicing.catalog import INSTANCE_TYPES
+
+    pool = rules.pool_of(_pool("mine"))
+    with pytest.raises(rules.ConfigError) as e:
+        rules.resolve_pool_layout(pool, INSTANCE_TYPES["g5.xlarge"], _op_with(TWO))
+    assert (e.value.key, e.value.value) == ("nodeGroup big label nvidia.com/mig.config", "mine")
