@@ -7,6 +7,7 @@
     TESTS="tests/test_policy*.py" python mutation/mutate.py policy/rules.py   # only these tests (faster)
     python mutation/mutate.py --show MODULE|MUTANT ...    # what each survivor of MODULE (or MUTANT) changed
     python mutation/mutate.py --record MODULE ...         # count the last run again (equivalent.md changed)
+    python mutation/mutate.py --survivors MODULE ...      # the last run's survivors again, after adding tests
 
 Each module runs in a work directory of its own, `.mutation/<module>/`: a copy of the project (what the tests
 read) beside a link to `../shared`, where mutmut makes `mutants/`: the code with every mutant behind a switch.
@@ -198,6 +199,18 @@ def run_one(module: str) -> None:
     mutmut(module, "run", "--max-children", os.environ.get("CHILDREN", "2"))
 
 
+def rerun_survivors(module: str) -> None:
+    """After tests were added: the last run's survivors of `module` again, against the tests as they are now
+    (mutmut keeps its record of which test calls what and measures only the new tests)."""
+    work = workdir(module)
+    survivors = tally(module, equivalents())["survived"]
+    shutil.rmtree(work / "tests")
+    shutil.copytree(ROOT / "tests", work / "tests", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    os.chdir(work)
+    if survivors:
+        mutmut(module, "run", "--max-children", os.environ.get("CHILDREN", "2"), *survivors)
+
+
 def equivalents() -> set[str]:
     """Mutant names listed in equivalent.md (each line `- `name`: reason`)."""
     if not EQUIVALENT.exists():
@@ -271,8 +284,12 @@ def main(argv: list[str]) -> int:
     if argv[:1] == ["--one"]:  # a single module's run, in a process of its own (mutmut's state is global)
         run_one(argv[1])
         return 0
+    if argv[:1] == ["--survivors-one"]:
+        rerun_survivors(argv[1])
+        return 0
+    survivors = argv[:1] == ["--survivors"]  # only the last run's survivors, against today's tests
     again = argv[:1] == ["--record"]
-    modules = [str(Path(a)) for a in (argv[1:] if again else argv)] or changed_modules()
+    modules = [str(Path(a)) for a in (argv[1:] if again or survivors else argv)] or changed_modules()
     bad = [m for m in modules if not mutable(m) or not (ROOT / m).exists()]
     if bad:
         print(f"not a module mutmut can mutate here: {', '.join(bad)} (Python files under {', '.join(PACKAGES)})",
@@ -283,7 +300,7 @@ def main(argv: list[str]) -> int:
               "e.g. make mutate MODULE=gpu_slicing/karpenter.py")
         return 0
     for m in modules if not again else []:
-        subprocess.run([sys.executable, __file__, "--one", m], cwd=ROOT, check=True)
+        subprocess.run([sys.executable, __file__, "--survivors-one" if survivors else "--one", m], cwd=ROOT, check=True)
     return report(modules)
 
 
