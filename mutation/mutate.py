@@ -206,9 +206,17 @@ def rerun_survivors(module: str) -> None:
     survivors = tally(module, equivalents())["survived"]
     shutil.rmtree(work / "tests")
     shutil.copytree(ROOT / "tests", work / "tests", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    meta_path = work / "mutants" / f"{module}.meta"
+    before = json.loads(meta_path.read_text())["exit_code_by_key"]
     os.chdir(work)
     if survivors:
         mutmut(module, "run", "--max-children", os.environ.get("CHILDREN", "2"), *survivors)
+    # mutmut may drop the other mutants' verdicts when the tests changed: the killed stay killed
+    meta = json.loads(meta_path.read_text())
+    for name, code in before.items():
+        if name not in survivors and meta["exit_code_by_key"].get(name) is None:
+            meta["exit_code_by_key"][name] = code
+    meta_path.write_text(json.dumps(meta))
 
 
 def equivalents() -> set[str]:
