@@ -7,8 +7,9 @@ CONFIG ?=
 JSON ?=
 DEMAND ?=
 BASE ?=
+MODULE ?=
 
-.PHONY: lock refdata plan test test-all test-layers test-types test-lint test-quick test-suite diff advise schema bench clean
+.PHONY: lock refdata plan test test-all test-layers test-types test-lint test-quick test-suite diff advise schema bench mutate clean
 
 # The development set (requirements-dev.lock: the program's run-time set, the checks, tests and linters), resolved
 # once by `make lock` and installed as locked: pip brings uv (the version the lock names), uv syncs the venv to the
@@ -71,5 +72,8 @@ bench: $(VENV)/.installed ## capacity planner and advisor benchmarks; the plan a
 	$(PY) bench/bench_advisor.py
 	$(PY) bench/bench_plan.py
 
+mutate: $(VENV)/.installed ## mutation testing (mutmut): MODULE=gpu_slicing/karpenter.py, else the modules changed against main; SLOW=1 adds the slow tests
+	nice -n 15 $(PY) mutation/mutate.py $(MODULE)
+
 clean:
-	rm -rf $(VENV) .pytest_cache .hypothesis
+	rm -rf $(VENV) .pytest_cache .hypothesis .mutation
