@@ -909,3 +909,21 @@ def test_the_diff_reads_stack_files_as_pulumi_does(tmp_path, capsys):
     yes.write_text(text.replace("    enabled: true\n", "    enabled: yes\n", 1))
     assert diff.main(["--base", str(ROOT / "Pulumi.dev.yaml"), "--config", str(yes)]) == 2
     assert "enabled" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_a_spot_pool_is_never_called_a_list_price():
+    """The capacity plan prices a spot pool without a stack price as unpriced (spot prices move by zone and
+    hour); the diff showed its on-demand ceiling as a plain 'list price'. It now carries each pool's basis."""
+    from conftest import ROOT
+    from gpu_slicing.stack_file import load_stack_file
+
+    spot = load_stack_file(ROOT / "tests" / "stacks" / "good" / "spot-pricing.yaml")
+    r = diff.compare(plan(spot), plan(spot))
+    basis = {p["name"]: p["priceBasis"] for p in r["pools"]}
+    assert basis == {"g5-spot": "the stack's pricePerHour", "t4-on-demand": "on-demand list",
+                     "g6-spot": "spot, not priced"}
+    text = diff.render(r, "base", "head")
+    (line,) = [x for x in text.splitlines() if " g6-spot " in x]
+    assert line.endswith("at most: spot, not priced (its on-demand list price)")
+    assert "GPU cost per hour (on-demand list, spot, not priced, the stack's pricePerHour)" in text

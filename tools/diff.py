@@ -32,6 +32,7 @@ if str(ROOT_DIR) not in sys.path:
     sys.path.insert(0, str(ROOT_DIR))
 
 from gpu_slicing import changes, stack_file  # noqa: E402
+from gpu_slicing.capacity import ON_DEMAND_LIST, SPOT_UNPRICED  # noqa: E402
 from gpu_slicing.errors import ConfigError  # noqa: E402
 from gpu_slicing.labels import MIG_CONFIG_LABEL, POOL_LABEL  # noqa: E402
 
@@ -424,7 +425,8 @@ def diff_pools(base: Plan, head: Plan, resources: list[dict]) -> list[dict]:
         entry = {"name": name, "kind": kind, "impact": "none", "nodes": before, "nodesAfter": after,
                  "layout": {"before": b and b["layout"], "after": h and h["layout"]}, "why": "",
                  "cost": {"before": round(before * pb, 2), "after": round(after * ph, 2)},
-                 "peakNodes": max(before, after), "slicesAway": ""}
+                 "peakNodes": max(before, after), "slicesAway": "",
+                 "priceBasis": (h or b).get("priceBasis") or ON_DEMAND_LIST}
         peak = max(before * pb, after * ph)
         if b is None:
             entry.update(impact="create", why=f"new {kind}: {after} node(s) of {h['instanceType']} in {h['layout']}")
@@ -874,7 +876,9 @@ def render(report: dict, base_label: str, head_label: str) -> str:
         mark = "!!" if p["impact"] == "reconfigure-in-place" else "  "
         nodes = f"{p['nodes']}" + (f"->{p['nodesAfter']}" if p["nodesAfter"] != p["nodes"] else "")
         lines.append(f"{mark}{p['impact']:<21} {p['kind']:<9} {p['name']:<22} nodes {nodes:<5} "
-                     f"${p['cost']['before']:.2f}/h -> ${p['cost']['after']:.2f}/h (peak ${p['cost']['peak']:.2f}/h)")
+                     f"${p['cost']['before']:.2f}/h -> ${p['cost']['after']:.2f}/h (peak ${p['cost']['peak']:.2f}/h)"
+                     + (" at most: spot, not priced (its on-demand list price)"
+                        if p.get("priceBasis") == SPOT_UNPRICED else ""))
         if p["why"]:
             lines.append(f"    {p['why']}")
         if p["impact"] != "none" and p["peakNodes"] > max(p["nodes"], p["nodesAfter"]):
@@ -929,7 +933,8 @@ def render(report: dict, base_label: str, head_label: str) -> str:
                       "`kubectl get nodes -L nvidia.com/mig.config` no longer shows them):", block.rstrip()]
     c = report["costPerHour"]
     cp = report.get("controlPlanePerHour") or {"before": 0.0, "after": 0.0}
-    lines += ["", f"GPU cost per hour (list prices): before ${c['before']:.2f}, after ${c['after']:.2f}, "
+    bases = sorted({p.get("priceBasis") or ON_DEMAND_LIST for p in report["pools"]})
+    lines += ["", f"GPU cost per hour ({', '.join(bases)}): before ${c['before']:.2f}, after ${c['after']:.2f}, "
                   f"peak during the change ${c['peak']:.2f}; EKS control plane ${cp['before']:.2f} -> "
                   f"${cp['after']:.2f}; P-instance vCPUs at the peak: {report.get('pInstanceVcpusAtPeak', 0)}"]
     return "\n".join(lines)
