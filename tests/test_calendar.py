@@ -89,3 +89,33 @@ def test_the_plan_warns_in_extended_support_with_the_control_plane_in_its_cost_l
     cfg["gpu-slicing:cluster"]["kubernetesVersion"] = "1.35"
     [f] = checks.eks_calendar(cfg, [])
     assert f["severity"] == "info" and "control plane 0.10 = 44.02 USD" in f["message"]
+
+
+def test_versions_read_as_their_projects_write_them():
+    """Karpenter tags carry no `v`, the GPU Operator's do (v26.7.0), chart kubeVersion floors carry a pre-release
+    (`>= 1.16.0-0`), and EKS patch versions have three parts: each compares by its numbers."""
+    assert calendar._tuple("v26.7.0") == (26, 7, 0) and calendar._tuple("1.16.0-0") == (1, 16, 0)
+    assert calendar.gpu_operator_supports("1.16") and not calendar.gpu_operator_supports("1.15")
+    assert calendar.minor_step("1.34.2", "1.35.1") == 1 and calendar.minor_step("1.35", "1.35.3") == 0
+    # a new major is never one step (EKS has none yet; the refusal must not read it as a downgrade)
+    assert calendar.minor_step("1.36", "2.0") > 1 and calendar.minor_step("2.0", "1.36") < 0
+
+
+def test_versions_older_than_karpenters_matrix_take_its_oldest_row():
+    """Karpenter's compatibility matrix (v1.14.1) starts at Kubernetes 1.34 (>= 1.6): older minors are held
+    to that row, not waved through."""
+    assert calendar.karpenter_supports("1.33", "1.6.0") and not calendar.karpenter_supports("1.33", "1.5.9")
+
+
+def test_the_calendar_is_read_on_the_day_it_is_given():
+    """On 2026-11-01, before 1.31's extended support ended (2026-11-26), EKS still created 1.31 clusters; each
+    phase's sentence names its own dates, whatever today is."""
+    nov_1 = dt.date(2026, 11, 1)
+    assert calendar.creatable(nov_1)[0] == "1.31" and "1.31" not in calendar.creatable(DEC_6)
+    assert calendar.describe("1.34", nov_1) == ("Kubernetes 1.34 is in EKS standard support until 2026-12-02 "
+                                                f"({calendar.EKS_GUIDE})")
+    assert calendar.describe("1.34", DEC_6).startswith("Kubernetes 1.34 left EKS standard support on 2026-12-02 "
+                                                       "and is in extended support until 2027-12-02: its control "
+                                                       "plane costs $0.60/h instead of $0.10/h")
+    assert calendar.describe("1.31", DEC_6).startswith("Kubernetes 1.31 reached the end of EKS extended support on "
+                                                       "2026-11-26")
