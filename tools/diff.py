@@ -35,6 +35,7 @@ from gpu_slicing import changes, stack_file  # noqa: E402
 from gpu_slicing.capacity import ON_DEMAND_LIST, SPOT_UNPRICED  # noqa: E402
 from gpu_slicing.errors import ConfigError  # noqa: E402
 from gpu_slicing.labels import MIG_CONFIG_LABEL, POOL_LABEL  # noqa: E402
+from policy import rules  # noqa: E402
 
 MNG = "eks:index:ManagedNodeGroup"
 CLAIM_TEMPLATE = "kubernetes:resource.k8s.io/v1:ResourceClaimTemplate"
@@ -253,13 +254,8 @@ def diff_resources(base: Plan, head: Plan) -> list[dict]:
 
 
 def _dig(r: dict | None, path: str) -> Any:
-    v: Any = (r or {}).get("inputs")
-    for part in path.split("."):
-        if isinstance(v, list) and part.isdigit():
-            v = v[int(part)] if int(part) < len(v) else None
-        else:
-            v = v.get(part) if isinstance(v, dict) else None
-    return v
+    """The input at a dotted `path` of a recorded resource (list items by index), as the policy rules read it."""
+    return rules.dig((r or {}).get("inputs"), *(int(p) if p.isdigit() else p for p in path.split(".")))
 
 
 def _entry(r: dict, op: str, paths: list[str], effects: list, rolls: bool = False) -> dict:
