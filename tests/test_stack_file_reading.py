@@ -1,0 +1,117 @@
+"""Reading a stack file as Pulumi's loader (Go's yaml.v3) reads it, every failure a ConfigError that names the
+file or key, what was found and what is wanted. Expected texts are what a user should read, written here by
+hand; the merge rules are YAML's (merge key spec: a mapping's own keys win, then the earlier base)."""
+from __future__ import annotations
+
+import pytest
+
+from gpu_slicing.errors import ConfigError
+from gpu_slicing.stack_file import STACK_FILE_KEYS, load_stack_file, load_yaml, parse_stack_text, read_text
+
+
+def refused(fn, *args) -> ConfigError:
+    with pytest.raises(ConfigError) as e:
+        fn(*args)
+    return e.value
+
+
+def test_files_that_are_not_yaml_text_say_what_they_are(tmp_path):
+    missing = refused(read_text, tmp_path / "Pulumi.none.yaml")
+    assert (missing.key, missing.value) == (str(tmp_path / "Pulumi.none.yaml"), "<no such file>")
+    assert missing.allowed == "an existing stack file (Pulumi.<stack>.yaml)"
+    binary = tmp_path / "b.yaml"
+    binary.write_bytes(b"config:\0\1\2")
+    e = refused(read_text, binary)
+    assert (e.key, e.value, e.allowed) == (str(binary), "<binary, 10 bytes>", "a YAML text file, not a binary file")
+    latin = tmp_path / "l.yaml"
+    latin.write_bytes(b"config: {x: caf\xe9}")
+    e = refused(read_text, latin)
+    assert (e.value, e.allowed) == ("<not UTF-8 at byte 15>", "a UTF-8 YAML text file")
+    bom = tmp_path / "bom.yaml"
+    bom.write_bytes("\ufeffconfig: {}".encode())  # editors on Windows write a byte-order mark: not content
+    assert read_text(bom) == "config: {}"
+
+
+def test_an_unreadable_file_says_why(tmp_path, monkeypatch):
+    f = tmp_path / "u.yaml"
+    f.write_text("config: {}")
+
+    def denied(self):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(type(f), "read_bytes", denied)  # (root reads a file whatever its mode)
+    e = refused(read_text, f)
+    assert (e.key, e.value, e.allowed) == (str(f), "<unreadable>", "a readable file (Permission denied)")
+
+
+def test_a_syntax_error_names_the_line_and_column_and_shows_the_line():
+    e = refused(load_yaml, "config:\n  a: [1, 2\n  b: 3\n", "Pulumi.x.yaml")
+    assert e.key == "Pulumi.x.yaml"
+    assert e.value == "b: 3" and e.allowed.startswith("valid YAML: ")
+    assert e.allowed.endswith(" at line 3, column 4")
+
+
+def test_what_is_not_a_stack_file_is_named_in_words():
+    for text, kind in (("- a\n- b\n", "<a YAML list>"), ("hello\n", "<a plain string>"), ("42\n", "<a number>"),
+                       ("4.5\n", "<a number>"), ("true\n", "<a boolean>")):
+        e = refused(parse_stack_text, text, "s.yaml")
+        assert (e.key, e.value) == ("s.yaml", kind)
+        assert e.allowed == "a Pulumi stack file: a YAML mapping with a config: key"
+    assert parse_stack_text("", "s.yaml") == {} and parse_stack_text("encryptionsalt: x\n", "s.yaml") == {}
+
+
+def test_an_unknown_top_level_key_lists_the_known_ones():
+    e = refused(parse_stack_text, "confg:\n  a: 1\n", "s.yaml")
+    assert (e.key, e.value) == ("confg", {"a": 1})
+    assert e.allowed.startswith("a top-level key of a Pulumi stack file; ")
+    assert "did you mean 'config'?" in e.allowed
+    assert e.allowed.endswith("known keys: " + ", ".join(STACK_FILE_KEYS))
+
+
+def test_config_must_map_string_keys():
+    e = refused(parse_stack_text, "config: [a]\n", "s.yaml")
+    assert (e.key, e.value) == ("config", ["a"])
+    assert e.allowed == "a mapping of <namespace>:<key> to values, e.g. gpu-slicing:cluster: {name: gpu-dev}"
+    e = refused(parse_stack_text, "config:\n  1.30: x\n", "s.yaml")
+    assert (e.key, e.value) == ("config.1.3", "x") and "a <namespace>:<key> string key" in e.allowed
+
+
+MERGED = """config:
+  base: &base {a: 1, b: 1}
+  other: &other {b: 2, c: 2}
+  one:
+    <<: [*base, *other]
+    c: 3
+"""
+
+
+def test_merge_keys_follow_yaml_the_own_key_then_the_earlier_base():
+    one = parse_stack_text(MERGED, "s.yaml")["one"]
+    assert one == {"a": 1, "b": 1, "c": 3}  # b from the earlier base, c the mapping's own
+
+
+def test_a_key_given_twice_beside_a_merge_is_named_with_both_lines():
+    text = MERGED + "    c: 4\n"
+    e = refused(parse_stack_text, text, "s.yaml")
+    assert (e.key, e.value) == ("one.c", "c")
+    assert e.allowed.startswith("a key given once; it appears on line 6 and again on line 7")
+
+
+def test_a_copied_list_entry_that_keeps_its_anchor_twice_is_one_object_not_a_duplicate(tmp_path):
+    f = tmp_path / "Pulumi.m.yaml"
+    f.write_text("config:\n  gpu-slicing:karpenter:\n    nodePools:\n      - &p {name: a, maxNodes: 1}\n"
+                 "      - {<<: *p, name: b}\n")
+    pools = load_stack_file(f)["gpu-slicing:karpenter"]["nodePools"]
+    assert pools == [{"name": "a", "maxNodes": 1}, {"name": "b", "maxNodes": 1}]
+    f.write_text("config:\n  gpu-slicing:cluster:\n    name: a\n    name: b\n")
+    e = refused(load_stack_file, f)
+    assert e.key == "gpu-slicing:cluster.name" and "on line 3 and again on line 4" in e.allowed
+
+
+def test_merging_what_is_no_mapping_names_the_line_of_the_base():
+    """`<<:` takes a mapping or a list of them (YAML's merge key); anything else is a YAML error at the base."""
+    e = refused(parse_stack_text, "config:\n  one:\n    <<: 5\n    a: 1\n", "s.yaml")
+    assert (e.key, e.value) == ("s.yaml", "<<: 5")
+    assert e.allowed == "valid YAML: expected a mapping or a list of mappings to merge, but found scalar at line 3, column 9"
+    e = refused(parse_stack_text, "config:\n  b: &b [1]\n  one:\n    <<: [*b]\n", "s.yaml")
+    assert e.allowed.endswith("but found sequence at line 2, column 6")
