@@ -86,11 +86,17 @@ class StrictLoader(yaml.SafeLoader):
                 merged += base.value
         first: dict[Any, tuple[yaml.Node, yaml.Node]] = {}
         for k, v in merged:
-            first.setdefault((k.tag, k.value) if isinstance(k, yaml.ScalarNode) else id(k), (k, v))
+            first.setdefault(_node_key(k), (k, v))
+        for k, _ in own:  # overridden: gone, so a mapping merged again (through an alias) holds each key once
+            first.pop(_node_key(k), None)
         node.value = list(first.values()) + own
 
 
 MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
+def _node_key(k: yaml.Node) -> Any:
+    return (k.tag, k.value) if isinstance(k, yaml.ScalarNode) else id(k)
 
 
 # Pulumi reads stack files with a YAML 1.2 parser (Go's yaml.v3): only true and false are booleans, while

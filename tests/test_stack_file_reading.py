@@ -115,3 +115,12 @@ def test_merging_what_is_no_mapping_names_the_line_of_the_base():
     assert e.allowed == "valid YAML: expected a mapping or a list of mappings to merge, but found scalar at line 3, column 9"
     e = refused(parse_stack_text, "config:\n  b: &b [1]\n  one:\n    <<: [*b]\n", "s.yaml")
     assert e.allowed.endswith("but found sequence at line 2, column 6")
+
+
+def test_a_merged_mapping_that_merges_itself_keeps_its_own_keys():
+    """`mid` overrides what it merges from `base`; `top` merging `mid` gets mid's value (YAML's merge rule,
+    applied to mid as mid reads), not base's: the in-place merge of `mid` once kept both of its `a`s and the
+    first (base's) won for `top`."""
+    text = "config:\n  base: &base {a: 1, b: 1}\n  mid: &mid {<<: *base, a: 2}\n  top: {<<: *mid, c: 3}\n"
+    cfg = parse_stack_text(text, "s.yaml")
+    assert cfg["mid"] == {"a": 2, "b": 1} and cfg["top"] == {"a": 2, "b": 1, "c": 3}
