@@ -8,9 +8,8 @@ import pulumi_eks as eks
 
 from gpu_slicing import changes
 from gpu_slicing.changes import ALLOW_DISRUPTION_TAG, MIG_LAYOUT_CHANGE_TAG
-from gpu_slicing.config import NodeGroupConfig
 from gpu_slicing.labels import MIG_CONFIG_LABEL, POOL_LABEL
-from gpu_slicing.pools import Pool
+from gpu_slicing.stack import NodeGroup
 
 from ._common import child, node_group_child, node_launch_template, node_role, tags
 
@@ -28,8 +27,7 @@ class GpuNodeGroupArgs:
     subnets in zones that offer the instance type; the node group keeps those it was created with
     (`FIXED_AT_CREATION`)."""
 
-    config: NodeGroupConfig
-    pool: Pool
+    node_group: NodeGroup  # its config block and the pool it resolved to
     cluster: eks.Cluster
     cluster_name: str
     kubernetes_version: str
@@ -46,10 +44,11 @@ class GpuNodeGroup(pulumi.ComponentResource):
     """
 
     node_group: eks.ManagedNodeGroup
+    ready: list[pulumi.Resource]  # what a workload on the pool waits for: the node group
 
     def __init__(self, name: str, args: GpuNodeGroupArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("gpu-slicing:gpu:GpuNodeGroup", name, None, opts)
-        cfg, pool, cluster_name = args.config, args.pool, args.cluster_name
+        cfg, pool, cluster_name = args.node_group.config, args.node_group.pool, args.cluster_name
         # What forces a new node group is in its name, so the replace is created before the old group is
         # drained; a MIG layout change is one of them unless the stack forces an in-place relabel.
         identity: dict[str, str | None] = {"instanceType": cfg.instance_type, "capacityType": cfg.capacity_type, "amiType": pool.instance_type.ami_type}
@@ -81,4 +80,5 @@ class GpuNodeGroup(pulumi.ComponentResource):
             opts=child(self, depends_on=attachments,
                        transforms=[node_group_child(cfg.update_strategy, FIXED_AT_CREATION)]),
         )
+        self.ready = [self.node_group]
         self.register_outputs({"nodeGroup": cfg.name})

@@ -8,8 +8,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from gpu_slicing import karpenter as spec
-from gpu_slicing.config import NodePoolConfig
-from gpu_slicing.pools import Pool
+from gpu_slicing.stack import NodePool
 
 from ._common import child
 from .karpenter import Karpenter
@@ -24,8 +23,7 @@ def _custom(name: str, obj: dict, opts: pulumi.ResourceOptions) -> k8s.apiextens
 class GpuNodePoolArgs:
     """`karpenter`: the installed Karpenter (its release serves the CRDs, its node role is the EC2NodeClass's)."""
 
-    config: NodePoolConfig
-    pool: Pool
+    node_pool: NodePool  # its config block and the pool it resolved to
     cluster_name: str
     ami_alias_version: str
     karpenter: Karpenter
@@ -45,10 +43,11 @@ class GpuNodePool(pulumi.ComponentResource):
     node_class: k8s.apiextensions.CustomResource
     overlays: list[k8s.apiextensions.CustomResource]
     node_pool: k8s.apiextensions.CustomResource
+    ready: list[pulumi.Resource]  # what a workload on the pool waits for: the NodePool and its NodeOverlays
 
     def __init__(self, name: str, args: GpuNodePoolArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("gpu-slicing:karpenter:GpuNodePool", name, None, opts)
-        cfg, pool, karpenter, provider = args.config, args.pool, args.karpenter, args.provider
+        cfg, pool, karpenter, provider = args.node_pool.config, args.node_pool.pool, args.karpenter, args.provider
         cluster_name, ami_alias_version = args.cluster_name, args.ami_alias_version
         timeouts = pulumi.CustomTimeouts(create=spec.CREATE_TIMEOUT, update=spec.CREATE_TIMEOUT,
                                          delete=spec.DELETE_TIMEOUT)
@@ -67,5 +66,6 @@ class GpuNodePool(pulumi.ComponentResource):
                                                 spec.disruption_budgets(cfg.drift_schedule, cfg.drift_duration,
                                                                         pool.key)),
                                  k8s_opts(self.node_class, *self.overlays))
+        self.ready = [self.node_pool, *self.overlays]
         self.register_outputs({"nodePool": pool.name, "nodeClass": pool.name,
                                "overlays": [o["metadata"]["name"] for o in overlays.values()]})

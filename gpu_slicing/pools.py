@@ -12,7 +12,7 @@ from typing import Mapping
 
 from . import advertise, catalog, dra, layouts, sharing
 from .catalog import InstanceType, MigLayout
-from .config import NAMESPACE, NodeGroupConfig, NodePoolConfig, StackConfig, WorkloadConfig
+from .config import NAMESPACE, NodeGroupConfig, NodePoolConfig, StackConfig
 from .errors import ConfigError, each, raise_all
 from .labels import DEVICE_PLUGIN_CONFIG_LABEL, GPU_TAINT, MIG_CONFIG_LABEL, POOL_LABEL
 
@@ -197,21 +197,3 @@ def resolve_each_pool(cfg: StackConfig) -> tuple[list[Pool], list[ConfigError]]:
     return each([functools.partial(pool_of_node_group, g, i, cfg) for i, g in enumerate(cfg.node_groups)]
                 + [functools.partial(pool_of_node_pool, p, i, cfg) for i, p in enumerate(cfg.karpenter.node_pools)])
 
-
-def workload_resource(w: WorkloadConfig, pool: Pool) -> str:
-    """The extended resource a pod of `w` requests on `pool` (what the device plugin advertises); on a DRA
-    pool, the device kind its claim is counted against."""
-    if pool.allocation == dra.DRA:
-        return dra.claim_resource(w, pool)
-    if w.profile is not None:
-        base = catalog.resource_for_profile(w.profile) if pool.strategy == "mixed" else catalog.WHOLE_GPU
-    else:
-        base = catalog.WHOLE_GPU
-    if pool.sharing is not None and pool.sharing.shares(base):
-        return pool.sharing.advertised_as(base)
-    return base
-
-
-def workload_count(w: WorkloadConfig) -> int:
-    """Units of the resource per pod: one slice per pod for a MIG profile, else `gpus`."""
-    return 1 if w.profile is not None else (w.gpus or 1)

@@ -1,29 +1,66 @@
-"""The one load pipeline: a stack file's config -> shape and types -> GPU pools -> rules across keys ->
-capacity plan. The program, the offline plan and its checks, the advisor and the tests all load a stack
-through `load_stack`, and a run loads each config once (the result is kept per config)."""
+"""The one load pipeline: a stack file's config -> shape and types -> GPU pools -> rules across keys, each
+workload resolved against its pool -> capacity plan. The program, the offline plan and its checks, the advisor
+and the tests all load a stack through `load_stack`, and a run loads each config once (the result is kept per
+config). What it returns is resolved: each pool with its own config block, each workload with its pool, names
+and what it waits for, so the components build from it and derive nothing."""
 from __future__ import annotations
 
 import functools
 import json
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, Generic, Mapping, TypeVar
 
 from . import validate
 from .capacity import CapacityPlan
-from .config import StackConfig, parse_shape
+from .config import NodeGroupConfig, NodePoolConfig, StackConfig, parse_shape
+from .dra import DRA
 from .pools import Pool
+from .workloads import Workload
+
+
+C = TypeVar("C", NodeGroupConfig, NodePoolConfig)
+
+
+@dataclass(frozen=True)
+class Resolved(Generic[C]):
+    """A pool's config block (a managed node group's or a Karpenter NodePool's) and the pool it resolved to."""
+
+    config: C
+    pool: Pool
+
+    @property
+    def name(self) -> str:
+        return self.pool.name
+
+
+NodeGroup = Resolved[NodeGroupConfig]
+NodePool = Resolved[NodePoolConfig]
 
 
 @dataclass(frozen=True)
 class Stack:
-    """A valid stack: its config, its GPU pools (node groups first, then NodePools) and its capacity plan."""
+    """A valid stack: its config, its GPU pools (node groups first, then NodePools; each also with its config
+    block in `node_groups` / `node_pools`), its workloads resolved against them and its capacity plan."""
 
     config: StackConfig
     pools: tuple[Pool, ...]
     capacity: CapacityPlan
+    node_groups: tuple[NodeGroup, ...] = ()
+    node_pools: tuple[NodePool, ...] = ()
+    workloads: tuple[Workload, ...] = ()
 
     def pool(self, name: str) -> Pool:
         return next(p for p in self.pools if p.name == name)
+
+    @property
+    def gpu_instance_types(self) -> list[str]:
+        """Every GPU instance type a pool may launch, node groups first (a VPC's zones are chosen for them)."""
+        return [t.name for p in self.pools for t in p.instance_types]
+
+    @property
+    def uses_dra(self) -> bool:
+        """Whether a pool hands out slices through the DRA driver (which then runs)."""
+        return any(p.allocation == DRA for p in self.pools)
 
 
 def load_stack(raw: Mapping[str, Any]) -> Stack:
@@ -36,8 +73,10 @@ def load_stack(raw: Mapping[str, Any]) -> Stack:
 @functools.lru_cache(maxsize=8)
 def _load(text: str) -> Stack:
     cfg = parse_shape(json.loads(text))
-    pools, plan = validate.check(cfg)
-    return Stack(cfg, tuple(pools), plan)
+    pools, workloads, plan = validate.check(cfg)
+    n = len(cfg.node_groups)  # every pool resolved (else `check` raised), node groups first
+    return Stack(cfg, tuple(pools), plan, node_groups=tuple(map(Resolved, cfg.node_groups, pools[:n])),
+                 node_pools=tuple(map(Resolved, cfg.karpenter.node_pools, pools[n:])), workloads=workloads)
 
 
 def parse_config(raw: Mapping[str, Any]) -> StackConfig:

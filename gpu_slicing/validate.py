@@ -5,21 +5,21 @@ the cluster, network and pool-key rules; every pool resolved on its own (layout,
 each resolved NodePool's Karpenter rules; the cost guard (when every pool resolved); each workload whose
 pool resolved (its own rules in order, as each needs the one before). Only when all of those hold comes
 capacity: every workload that does not fit on the nodes that will exist, through the same planner `make
-plan` prints, so the errors and the table agree. `check` returns what it built on the way (the pools and
-the capacity plan), so nothing downstream resolves or plans again.
+plan` prints, so the errors and the table agree. `check` returns what it built on the way (the pools, the
+workloads resolved against them and the capacity plan), so nothing downstream resolves or plans again.
 """
 from __future__ import annotations
 
 import functools
-from typing import Any
+from typing import Any, Collection, Sequence
 
 from . import capacity, dra, karpenter, workloads
 from .config import MAX_POOL_NODES, NAMESPACE, StackConfig
-from .errors import ConfigError, did_you_mean, each, raise_all
-from .pools import Pool, resolve_each_pool, workload_count, workload_resource
+from .errors import ConfigError, each, raise_all
+from .pools import Pool, resolve_each_pool
 
 
-def check(cfg: StackConfig) -> tuple[list[Pool], capacity.CapacityPlan]:
+def check(cfg: StackConfig) -> tuple[list[Pool], tuple[workloads.Workload, ...], capacity.CapacityPlan]:
     pools, pool_errors = resolve_each_pool(cfg)
     errors = [*_check_cluster(cfg), *_check_network(cfg), *_check_pool_keys(cfg), *pool_errors,
               *karpenter.rule_errors(cfg, pools), *dra.pool_rule_errors(cfg)]
@@ -31,11 +31,9 @@ def check(cfg: StackConfig) -> tuple[list[Pool], capacity.CapacityPlan]:
                                   f"at least the {sum(most.values())} GPU nodes the pools may run "
                                   f"({', '.join(f'{k}: {v}' for k, v in most.items())}; a NodePool counts what its "
                                   "limits admit); raise it deliberately"))
-    by_name = {p.name: p for p in pools}
-    errors += each(functools.partial(_check_workload, i, w, by_name, cfg.cluster.kubernetes_version)
-                   for i, w in enumerate(cfg.workloads) if w.pool not in unresolved)[1]
-    raise_all(errors)
-    plan = capacity_plan(cfg, pools)
+    resolved, workload_errors = resolve_workloads(cfg, pools, skip=unresolved)
+    raise_all([*errors, *workload_errors])
+    plan = capacity_plan(cfg, pools, resolved)
     for err in plan.errors:
         key, value, text, pool = _capacity_error_args(err, cfg, pools)
         if pool is not None:  # more nodes: the cost guard must admit them too
@@ -48,7 +46,16 @@ def check(cfg: StackConfig) -> tuple[list[Pool], capacity.CapacityPlan]:
                 text += f" (more nodes also need {guard} to cover them)"
         errors.append(ConfigError(key, value, text))
     raise_all(errors)
-    return pools, plan
+    return pools, workloads.verification(resolved), plan
+
+
+def resolve_workloads(cfg: StackConfig, pools: list[Pool], skip: Collection[str] = ()
+                      ) -> tuple[list[workloads.Workload], list[ConfigError]]:
+    """Every workload against its pool (`gpu_slicing.workloads.resolve`), each on its own: those that resolve and
+    the errors of those that do not. Workloads on the pools in `skip` (which did not resolve) wait for them."""
+    by_name = {p.name: p for p in pools}
+    return each([functools.partial(workloads.resolve, i, w, by_name, cfg.cluster.kubernetes_version)
+                 for i, w in enumerate(cfg.workloads) if w.pool not in skip])
 
 
 def _check_pool_keys(cfg: StackConfig) -> list[ConfigError]:
@@ -69,38 +76,15 @@ def _check_pool_keys(cfg: StackConfig) -> list[ConfigError]:
     return out
 
 
-def _check_workload(i: int, w: Any, by_name: dict[str, Pool], version: str) -> None:
-    """One workload against its pool; each rule needs the ones before it to hold."""
-    key = f"{NAMESPACE}:workloads[{i}]"
-    pool = by_name.get(w.pool)
-    if pool is None:
-        raise ConfigError(f"{key}.pool", w.pool, "the name of a node group or NodePool: "
-                          + did_you_mean(w.pool, by_name) + (", ".join(by_name) or "(none configured)"))
-    if sum(x is not None for x in (w.profile, w.gpus, w.memory_gb)) != 1:
-        raise ConfigError(key, {"profile": w.profile, "gpus": w.gpus, **({"memoryGB": w.memory_gb} if w.memory_gb
-                                                                          else {})},
-                          "exactly one of profile (a MIG slice) or gpus (whole or time-sliced GPUs)"
-                          + (" or memoryGB (dra pools)" if pool.allocation == dra.DRA else ""))
-    dra.workload_rule(key, w, pool, version)
-    if w.profile is not None:
-        if not pool.layout.mig_enabled:
-            raise ConfigError(f"{key}.profile", w.profile,
-                              f"no MIG profile: pool {pool.name} has MIG disabled ({pool.layout.name}); use gpus")
-        if w.profile not in pool.layout.profile_names():
-            raise ConfigError(f"{key}.profile", w.profile,
-                              f"a profile that layout {pool.layout.name} of pool {pool.name} creates: "
-                              + ", ".join(sorted(pool.layout.profile_names())))
-    resource = workload_resource(w, pool)
-    if w.gpus is not None and pool.per_node.get(resource, 0) == 0:
-        raise ConfigError(f"{key}.gpus", w.gpus,
-                          f"a MIG profile: pool {pool.name} ({pool.layout.name}, {pool.strategy} strategy) "
-                          f"advertises {resource}: 0, so whole-GPU requests never schedule")
-
-
-def capacity_plan(cfg: StackConfig, pools):
+def capacity_plan(cfg: StackConfig, pools: list[Pool],
+                  resolved: Sequence[workloads.Workload] | None = None) -> capacity.CapacityPlan:
     """The capacity plan of the stack: what every pool advertises, whether every workload fits, and what
-    the nodes that will exist cost."""
-    return capacity.plan_capacity(capacity_pools(pools), capacity_workloads(cfg, {p.name: p for p in pools}),
+    the nodes that will exist cost. `resolved`: the workloads as `check` resolved them (else resolved here)."""
+    if resolved is None:
+        found, errors = resolve_workloads(cfg, pools)
+        raise_all(errors)
+        resolved = found
+    return capacity.plan_capacity(capacity_pools(pools), capacity_workloads(resolved),
                                   prices=getattr(cfg, "price_per_hour", None), max_pool_nodes=MAX_POOL_NODES)
 
 
@@ -114,15 +98,12 @@ def capacity_pools(pools) -> list:
         for p in pools]
 
 
-def capacity_workloads(cfg: StackConfig, by_name) -> list:
-    out = []
-    for w in cfg.workloads:
-        pool = by_name[w.pool]
-        out.append(capacity.WorkloadDemand(
-            name=w.name, resource=workload_resource(w, pool), per_replica=workload_count(w),
-            replicas=1 if w.claim_sharing else w.replicas,  # a shared claim: one device for every replica
-            pool=w.pool, node_selector=workloads.node_selector(pool), tolerations=[workloads.gpu_toleration()]))
-    return out
+def capacity_workloads(resolved: Sequence[workloads.Workload]) -> list:
+    return [capacity.WorkloadDemand(
+        name=w.name, resource=w.resource, per_replica=w.count,
+        replicas=1 if w.config.claim_sharing else w.config.replicas,  # a shared claim: one device for every replica
+        pool=w.pool.name, node_selector=workloads.node_selector(w.pool), tolerations=[workloads.gpu_toleration()])
+        for w in resolved]
 
 
 _POOL_FIELDS = {"desiredSize", "maxNodes", "migLayout"}

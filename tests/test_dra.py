@@ -50,7 +50,7 @@ def test_dra_nodes_turn_the_device_plugin_off_and_pods_select_them():
     assert labels["nvidia.com/gpu.deploy.device-plugin"] == "false" and labels["gpu-slicing/allocation"] == "dra"
     from gpu_slicing import workloads
 
-    pod = workloads.deployment(st.config.workloads[0], st.pool("p5"))["spec"]["template"]["spec"]
+    pod = workloads.deployment(st.workloads[0])["spec"]["template"]["spec"]
     assert pod["nodeSelector"]["nvidia.com/gpu.deploy.device-plugin"] == "false"
     assert pod["resourceClaims"] == [{"name": "slice", "resourceClaimTemplateName": "w-slice"}]
     limits = pod["containers"][0]["resources"]["limits"]
@@ -211,7 +211,7 @@ def test_policy_refuses_dra_pods_that_may_land_on_a_device_plugin_node():
     st = _stack([_p5()], [{"name": "w", "profile": "1g.10gb", "pool": "p5"}])
     from gpu_slicing import workloads
 
-    d = workloads.deployment(st.config.workloads[0], st.pool("p5"))
+    d = workloads.deployment(st.workloads[0])
     rule = RULES["dra-pods-on-dra-nodes"]
     ok = Res("kubernetes:apps/v1:Deployment", "w", "urn:w", d)
     assert evaluate(rule, [ok], Context()) == []
@@ -273,7 +273,7 @@ def test_the_dra_verification_job_fails_unless_the_claim_brought_an_accepted_dev
     from gpu_slicing import workloads
 
     st = _stack([_p5()], [{"name": "w", "profile": "2g.20gb", "fallbackProfiles": ["3g.40gb"], "pool": "p5"}])
-    job = workloads.verify_job(st.config.workloads[0], st.pool("p5"))
+    job = workloads.verify_job(st.workloads[0])
     pod = job["spec"]["template"]["spec"]
     assert pod["resourceClaims"] == [{"name": "slice", "resourceClaimTemplateName": "w-slice"}]
     script = pod["containers"][0]["command"][2]

@@ -99,10 +99,10 @@ def test_compute_use_is_shown_against_the_models_own_slices():
 
 
 def _plan_inputs(cfg):
-    from gpu_slicing.validate import capacity_pools, capacity_workloads
+    from gpu_slicing.validate import capacity_pools, capacity_workloads, resolve_workloads
 
     pools = resolve_pools(cfg)
-    return capacity_pools(pools), capacity_workloads(cfg, {p.name: p for p in pools})
+    return capacity_pools(pools), capacity_workloads(resolve_workloads(cfg, pools)[0])
 
 
 # --- refusals that name the key ------------------------------------------------------------------------

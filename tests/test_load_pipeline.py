@@ -1,0 +1,135 @@
+"""The load pipeline resolves a stack once: a trace of `load_stack` (sys.setprofile) enters the cross-key rules
+(`gpu_slicing.validate`) once, resolves each workload once, and building a workload's Deployment and
+verification Job from the resolved stack derives no name, resource or dependency again. The expected workloads,
+names and waits are read off the stack files by hand (the comments say how)."""
+from __future__ import annotations
+
+import json
+import sys
+from collections import Counter
+from typing import Any, Callable
+
+import pytest
+
+from conftest import ROOT
+from gpu_slicing import stack as stack_module
+from gpu_slicing import workloads
+from gpu_slicing.stack_file import load_stack_file
+
+DEV = ROOT / "Pulumi.dev.yaml"
+DRA = ROOT / "examples" / "Pulumi.dra.yaml"
+# What derives a workload's resource, names or waits, or resolves and checks a pool or a workload.
+DERIVES = {("gpu_slicing.workloads", f) for f in ("resolve", "resource", "count", "verification", "verify_job_name",
+                                                   "node_generation")} | {
+    ("gpu_slicing.dra", f) for f in ("claim_resource", "workload_rule")} | {
+    ("gpu_slicing.pools", f) for f in ("resolve_each_pool", "_pool")}
+
+
+def traced(fn: Callable[[], Any]) -> tuple[Any, list[tuple[str, str, str]]]:
+    """`fn()` and every call it makes into the project, as (module, function, calling module)."""
+    calls: list[tuple[str, str, str]] = []
+
+    def profile(frame, event, arg) -> None:
+        if event == "call":
+            module = frame.f_globals.get("__name__", "")
+            if module.startswith("gpu_slicing"):
+                caller = frame.f_back.f_globals.get("__name__", "") if frame.f_back else ""
+                calls.append((module, frame.f_code.co_name, caller))
+
+    sys.setprofile(profile)
+    try:
+        result = fn()
+    finally:
+        sys.setprofile(None)
+    return result, calls
+
+
+def load_uncached(path) -> tuple[stack_module.Stack, list[tuple[str, str, str]]]:
+    """One whole load of the stack file, past the per-config cache (so the trace sees every stage)."""
+    text = json.dumps(load_stack_file(path), default=str)
+    return traced(lambda: stack_module._load.__wrapped__(text))
+
+
+def test_a_load_enters_the_cross_key_rules_once_from_the_pipeline():
+    st, calls = load_uncached(DEV)
+    entries = [(f, caller) for module, f, caller in calls if module == "gpu_slicing.validate"
+               and caller != "gpu_slicing.validate"]
+    assert entries == [("check", "gpu_slicing.stack")]
+    # the pipeline's own stages, each called once from load_stack: the shape, then the rules (which resolve)
+    stages = [(module, f) for module, f, caller in calls if caller == "gpu_slicing.stack"
+              and module != "gpu_slicing.stack"]
+    assert stages == [("gpu_slicing.config", "parse_shape"), ("gpu_slicing.validate", "check")]
+    assert len(st.workloads) == 4  # Pulumi.dev.yaml lists four workloads
+
+
+def test_each_workload_is_resolved_once_and_its_resource_derived_once():
+    for path, n, claims in ((DEV, 4, 0), (DRA, 4, 3)):  # the DRA example: three workloads on its dra pool
+        _, calls = load_uncached(path)
+        made = Counter((module, f) for module, f, _ in calls)
+        assert made["gpu_slicing.workloads", "resolve"] == n, path
+        assert made["gpu_slicing.workloads", "resource"] == n, path
+        assert made["gpu_slicing.workloads", "verification"] == 1, path
+        assert made["gpu_slicing.dra", "claim_name"] == claims, path
+
+
+def test_the_dev_stacks_workloads_as_resolved():
+    st = stack_module.load_stack(load_stack_file(DEV))
+    by_name = {w.name: w for w in st.workloads}
+    assert list(by_name) == ["slice-1g", "slice-2g", "slice-3g", "guide-1g"]
+    assert {n: (w.pool.name, w.resource, w.count, w.claim) for n, w in by_name.items()} == {
+        # migStrategy mixed: a profile is requested as nvidia.com/mig-<profile>, one per pod
+        "slice-1g": ("p4d-balanced", "nvidia.com/mig-1g.5gb", 1, None),
+        "slice-2g": ("p4d-balanced", "nvidia.com/mig-2g.10gb", 1, None),
+        "slice-3g": ("p4d-balanced", "nvidia.com/mig-3g.20gb", 1, None),
+        "guide-1g": ("p4d-small", "nvidia.com/mig-1g.5gb", 1, None)}
+    # the first workload leads the one verification Job (named verify-mig-slice-<token of its pool's
+    # generation>); only the Deployments asking for its slice on its pool wait for it
+    job = by_name["slice-1g"].verify_job
+    assert job is not None and job.startswith("verify-mig-slice-")
+    assert [w.name for w in st.workloads if w.verify_job] == ["slice-1g"]
+    assert {n: w.waits_for for n, w in by_name.items()} == {
+        "slice-1g": (job,), "slice-2g": (), "slice-3g": (), "guide-1g": ()}
+    assert [(g.name, g.config.instance_type, g.pool.name) for g in st.node_groups] == [
+        ("p4d-balanced", "p4d.24xlarge", "p4d-balanced")]
+    assert [(p.name, p.pool.kind) for p in st.node_pools] == [("p4d-small", "nodePool")]
+
+
+def test_the_dra_examples_claims_and_verification():
+    st = stack_module.load_stack(load_stack_file(DRA))
+    by_name = {w.name: w for w in st.workloads}
+    # a claim per workload on the dra pool, named <workload>-slice; none on the device plugin's pool
+    assert {n: w.claim for n, w in by_name.items()} == {
+        "h100-1g": "h100-1g-slice", "h100-2g-or-3g": "h100-2g-or-3g-slice", "h100-40gb": "h100-40gb-slice",
+        "a100-1g": None}
+    job = by_name["h100-1g"].verify_job
+    assert job is not None and [w.name for w in st.workloads if w.verify_job] == ["h100-1g"]
+    # the others ask for other slices (2g.20gb, 3g.40gb) or sit on the other pool: they do not wait
+    assert {n: w.waits_for for n, w in by_name.items()} == {
+        "h100-1g": (job,), "h100-2g-or-3g": (), "h100-40gb": (), "a100-1g": ()}
+    assert st.uses_dra
+
+
+@pytest.mark.parametrize("path", [DEV, DRA], ids=["dev", "dra"])
+def test_building_the_kubernetes_objects_derives_nothing_again(path):
+    st = stack_module.load_stack(load_stack_file(path))
+
+    def build() -> list[dict]:
+        return [*(workloads.deployment(w) for w in st.workloads),
+                *(workloads.verify_job(w) for w in st.workloads if w.verify_job)]
+
+    objects, calls = traced(build)
+    assert {(module, f) for module, f, _ in calls} & DERIVES == set()
+    assert not [c for c in calls if c[0] == "gpu_slicing.validate"]
+    names = [o["metadata"]["name"] for o in objects]
+    assert names == [w.name for w in st.workloads] + [w.verify_job for w in st.workloads if w.verify_job]
+
+
+def test_a_workload_that_leads_no_job_has_none_built():
+    st = stack_module.load_stack(load_stack_file(DEV))
+    follower = next(w for w in st.workloads if w.name == "slice-2g")
+    try:
+        workloads.verify_job(follower)
+    except ValueError as e:
+        assert "slice-2g leads no verification Job" in str(e)
+    else:
+        raise AssertionError("a Job for a workload that leads none")
