@@ -70,9 +70,22 @@ def load_stack(raw: Mapping[str, Any]) -> Stack:
     return _load(json.dumps(raw, default=str))
 
 
+def load_shape(raw: Mapping[str, Any]) -> StackConfig:
+    """The partial mode: `load_stack`'s first step alone (every key known, every value of its type and range),
+    no rule across keys, pool, workload or capacity check. For a command that reads a stack which need not plan
+    yet (the advisor takes the demand of a stack whose workloads do not fit), so a stack file's keys mean to it
+    what they mean to `make plan`."""
+    return _shape(json.dumps(raw, default=str))
+
+
+@functools.lru_cache(maxsize=8)
+def _shape(text: str) -> StackConfig:
+    return parse_shape(json.loads(text))
+
+
 @functools.lru_cache(maxsize=8)
 def _load(text: str) -> Stack:
-    cfg = parse_shape(json.loads(text))
+    cfg = _shape(text)
     pools, workloads, plan = validate.check(cfg)
     n = len(cfg.node_groups)  # every pool resolved (else `check` raised), node groups first
     return Stack(cfg, tuple(pools), plan, node_groups=tuple(map(Resolved, cfg.node_groups, pools[:n])),

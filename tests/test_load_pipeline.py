@@ -47,6 +47,7 @@ def traced(fn: Callable[[], Any]) -> tuple[Any, list[tuple[str, str, str]]]:
 def load_uncached(path) -> tuple[stack_module.Stack, list[tuple[str, str, str]]]:
     """One whole load of the stack file, past the per-config cache (so the trace sees every stage)."""
     text = json.dumps(load_stack_file(path), default=str)
+    stack_module._shape.cache_clear()  # the shape step is kept per config too
     return traced(lambda: stack_module._load.__wrapped__(text))
 
 
@@ -133,3 +134,16 @@ def test_a_workload_that_leads_no_job_has_none_built():
         assert "slice-2g leads no verification Job" in str(e)
     else:
         raise AssertionError("a Job for a workload that leads none")
+
+
+def test_the_wiring_passes_every_component_its_args_by_keyword():
+    """`__main__.py` names what each component gets (`GpuNodeGroupArgs(node_group=..., cluster=...)`): a
+    positional argument would silently take another field's place when an Args dataclass gains or reorders one."""
+    import ast
+
+    tree = ast.parse((ROOT / "__main__.py").read_text())
+    args_calls = [n for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)
+                  and n.func.id.endswith("Args")]
+    assert len(args_calls) == 9  # Network, Cluster, GpuNodeGroup, Karpenter, GpuNodePool, GpuOperator, DraDriver,
+    # SampleWorkloads, Observability
+    assert [c.func.id for c in args_calls if c.args] == []

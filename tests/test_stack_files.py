@@ -173,6 +173,25 @@ def test_make_advise_reads_stack_files_as_strictly_as_make_plan(name):
     assert rc == 2 and f"error: {key}: " in err.getvalue(), err.getvalue()
 
 
+# Refused at the load pipeline's first step (keys, types, ranges): make advise reads the stack through that step
+# (its partial mode), so it refuses them as make plan does instead of advising on what the file does not say.
+SHAPE_LEVEL = ["unknown-key", "max-gpu-nodes-not-a-number", "node-groups-not-a-list", "kubernetes-version-unquoted",
+               "nodegroup-name-too-long", "namespace-unknown"]
+
+
+@pytest.mark.parametrize("name", SHAPE_LEVEL)
+def test_make_advise_refuses_a_stack_file_whose_keys_make_plan_refuses(name):
+    from tools.advise import main
+
+    path = STACKS / "bad" / f"{name}.yaml"
+    key = expectations(path)["key"][0]
+    err = io.StringIO()
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(err):
+        rc = main(["--config", str(path)])
+    text = err.getvalue()
+    assert rc == 2 and text.startswith("error: ") and f"{key}: " in text, text  # alone, or one line of several
+
+
 def test_the_whole_suite_is_fast():
     """All files together take well under 10 s of CPU (wall time varies with the machine's load), so the
     suite stays in `make test`. Runs last, after the tests above planned every file."""

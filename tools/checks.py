@@ -107,19 +107,19 @@ def capacity_warnings(config: Mapping[str, Any], resources: list[dict]) -> Itera
 def dra_claims(config: Mapping[str, Any], resources: list[dict]) -> Iterable[Finding]:
     """Every registered claim (template) on a DRA pool, its CEL evaluated with cel-python against the devices
     the pool's nodes will publish (tools/dra_claims.py); silent on stacks without DRA pools."""
-    from gpu_slicing import dra
     from tools import dra_claims as sim
 
     st = stack(config)
-    pools = {p.name: p for p in st.pools}
-    if not any(p.allocation == dra.DRA for p in pools.values()):
+    if not st.uses_dra:
         return
-    registered = {r["inputs"]["metadata"]["labels"]["app.kubernetes.io/name"]: r for r in resources
+    pools = {p.name: p for p in st.pools}
+    registered = {r["inputs"]["metadata"]["name"]: r for r in resources
                   if r["type"] in ("kubernetes:resource.k8s.io/v1:ResourceClaimTemplate",
                                    "kubernetes:resource.k8s.io/v1:ResourceClaim")}
+    claim = {w.name: w.claim for w in st.workloads}  # each named once, as the stack resolved it
     n = 0
-    for res in sim.simulate(list(st.config.workloads), pools):
-        r = registered.get(res.workload)
+    for res in sim.simulate([w.config for w in st.workloads], pools):
+        r = registered.get(claim[res.workload] or "")
         if r is None:
             yield finding("dra.claims", "error", f"workload {res.workload} on DRA pool {res.pool} has no claim "
                                                  "template registered")

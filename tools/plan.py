@@ -245,7 +245,8 @@ def main(argv: list[str] | None = None) -> int:
         print(checks.capacity_table(config))
         from gpu_slicing.catalog import PRICES_REGION
 
-        if str(config.get("aws:region", PRICES_REGION)) != PRICES_REGION and not config.get("gpu-slicing:pricePerHour"):
+        priced = checks.stack(config).config.price_per_hour
+        if str(config.get("aws:region", PRICES_REGION)) != PRICES_REGION and not priced:
             print(f"Note: the prices above are {PRICES_REGION}'s; this stack runs in {config['aws:region']}: set "
                   "gpu-slicing:pricePerHour to its prices for a true figure.\n")
         for line in verification_notes(resources):
