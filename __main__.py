@@ -38,8 +38,7 @@ gpu_pools = {p.name: GpuNodePool(f"{name}-{p.name}", GpuNodePoolArgs(
     node_pool=p, cluster_name=name, ami_alias_version=cfg.karpenter.ami_alias_version, karpenter=karpenter,
     provider=cluster.provider)) for p in stack.node_pools} if karpenter else {}
 
-operator = GpuOperator(f"{name}-gpu-operator", GpuOperatorArgs(config=cfg, pools=stack.pools,
-                                                               provider=cluster.provider,
+operator = GpuOperator(f"{name}-gpu-operator", GpuOperatorArgs(operator=stack.gpu_operator, provider=cluster.provider,
                                                                runs_on=cluster.system_node_group))
 # DRA (optional): the driver after the operator (its MIG manager applies the layouts the driver publishes);
 # claim templates after the driver, the pods holding claims after their templates.
@@ -54,7 +53,7 @@ workloads = SampleWorkloads(f"{name}-workloads", SampleWorkloadsArgs(
 # Monitoring (optional) runs on the system nodes and watches the operator's exporter; nothing depends on it,
 # so a destroy removes it first, before anything it watches.
 observability = (Observability(f"{name}-observability", ObservabilityArgs(
-    config=cfg, pools=stack.pools, provider=cluster.provider, exporter_namespace=operator.namespace,
+    monitoring=stack.monitoring, provider=cluster.provider, exporter_namespace=operator.namespace,
     runs_on=cluster.system_node_group))
     if cfg.observability.enabled else None)
 

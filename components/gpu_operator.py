@@ -2,26 +2,25 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
 
 from gpu_slicing import gpu_operator as spec
 from gpu_slicing import observability
-from gpu_slicing.config import StackConfig
-from gpu_slicing.pools import Pool
+from gpu_slicing.stack import Operator
 
 from ._common import child
 
 
 @dataclass(frozen=True)
 class GpuOperatorArgs:
-    """`runs_on`: the nodes the operator's own controller runs on (the system node group); GPU nodes need
-    not exist first, the operator's DaemonSets follow them as they join."""
+    """`operator`: as the stack resolved it (settings, chart values, the ConfigMaps' data); `runs_on`: the nodes
+    the operator's own controller runs on (the system node group); GPU nodes need not exist first, the
+    operator's DaemonSets follow them as they join."""
 
-    config: StackConfig
-    pools: Sequence[Pool]
+    operator: Operator
     provider: k8s.Provider
     runs_on: pulumi.Resource
 
@@ -39,7 +38,7 @@ class GpuOperator(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: GpuOperatorArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("gpu-slicing:gpu:GpuOperator", name, None, opts)
-        cfg, pools = args.config, list(args.pools)
+        op = args.operator
         k8s_opts: dict[str, Any] = dict(provider=args.provider)
         ns = k8s.core.v1.Namespace(
             f"{name}-ns",
@@ -47,33 +46,23 @@ class GpuOperator(pulumi.ComponentResource):
                       "labels": {"pod-security.kubernetes.io/enforce": "privileged"}},
             opts=child(self, **k8s_opts))
         configs: list[pulumi.Resource] = []
-        retained = cfg.gpu_operator.retained_mig_layouts
-        if spec.needs_mig_parted_configmap(pools, retained):
-            configs.append(k8s.core.v1.ConfigMap(
-                f"{name}-mig-parted",
-                metadata={"name": spec.MIG_PARTED_CONFIGMAP, "namespace": ns.metadata["name"]},
-                data={"config.yaml": spec.mig_parted_config(pools, retained)},
-                opts=child(self, **k8s_opts)))
-        if spec.needs_device_plugin_configmap(pools):
-            configs.append(k8s.core.v1.ConfigMap(
-                f"{name}-device-plugin",
-                metadata={"name": spec.DEVICE_PLUGIN_CONFIGMAP, "namespace": ns.metadata["name"]},
-                data=spec.device_plugin_configs(cfg, pools),
-                opts=child(self, **k8s_opts)))
-        if observability.needs_exporter_config(cfg, pools):
-            configs.append(k8s.core.v1.ConfigMap(
-                f"{name}-dcgm-metrics",
-                metadata={"name": observability.EXPORTER_CONFIGMAP, "namespace": ns.metadata["name"]},
-                data={observability.EXPORTER_CSV_KEY: observability.exporter_csv()},
-                opts=child(self, **k8s_opts)))
+        for suffix, configmap, data in (
+                ("mig-parted", spec.MIG_PARTED_CONFIGMAP, op.mig_parted and {"config.yaml": op.mig_parted}),
+                ("device-plugin", spec.DEVICE_PLUGIN_CONFIGMAP, op.device_plugin),
+                ("dcgm-metrics", observability.EXPORTER_CONFIGMAP,
+                 op.exporter_csv and {observability.EXPORTER_CSV_KEY: op.exporter_csv})):
+            if data:
+                configs.append(k8s.core.v1.ConfigMap(
+                    f"{name}-{suffix}", metadata={"name": configmap, "namespace": ns.metadata["name"]},
+                    data=dict(data), opts=child(self, **k8s_opts)))
         self.release = k8s.helm.v3.Release(
             name,
             name=spec.RELEASE,
             chart=spec.CHART,
-            version=cfg.gpu_operator.version,
+            version=op.settings.version,
             repository_opts={"repo": spec.REPOSITORY},
             namespace=ns.metadata["name"],
-            values=spec.operator_values(cfg, pools),
+            values=dict(op.values),
             timeout=900,
             cleanup_on_fail=True,
             opts=child(self, **k8s_opts, depends_on=[args.runs_on, *configs],

@@ -3,26 +3,24 @@ GPU Operator's dcgm-exporter, the alert rules and the Grafana dashboard."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
 
 import pulumi
 import pulumi_kubernetes as k8s
 
 from gpu_slicing import observability as spec
-from gpu_slicing.config import StackConfig
-from gpu_slicing.pools import Pool
+from gpu_slicing.stack import Monitoring
 
 from ._common import child
 
 
 @dataclass(frozen=True)
 class ObservabilityArgs:
-    """`exporter_namespace`: the GPU Operator's namespace output (the ServiceMonitor selects the exporter's
-    Service there, so it is created after that namespace and deleted before it); `runs_on`: the nodes the
-    monitoring stack runs on (the system node group)."""
+    """`monitoring`: as the stack resolved it (settings, the dashboard for its pools); `exporter_namespace`: the
+    GPU Operator's namespace output (the ServiceMonitor selects the exporter's Service there, so it is created
+    after that namespace and deleted before it); `runs_on`: the nodes the monitoring stack runs on (the system
+    node group)."""
 
-    config: StackConfig
-    pools: Sequence[Pool]
+    monitoring: Monitoring
     provider: k8s.Provider
     exporter_namespace: pulumi.Input[str]
     runs_on: pulumi.Resource
@@ -39,8 +37,7 @@ class Observability(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: ObservabilityArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("gpu-slicing:observability:Observability", name, None, opts)
-        cfg, pools, provider = args.config, list(args.pools), args.provider
-        obs = cfg.observability
+        obs, provider = args.monitoring.settings, args.provider
         after: list[pulumi.Resource] = [args.runs_on]
         self.release = None
         namespace: pulumi.Input[str] = obs.namespace
@@ -69,7 +66,7 @@ class Observability(pulumi.ComponentResource):
         rule = spec.prometheus_rule(obs)
         k8s.apiextensions.CustomResource(f"{name}-alerts", api_version=rule["apiVersion"], kind=rule["kind"],
                                          metadata=rule["metadata"], spec=rule["spec"], opts=crs)
-        board = spec.dashboard_configmap(cfg, pools)
+        board = args.monitoring.dashboard
         k8s.core.v1.ConfigMap(f"{name}-dashboard", metadata=board["metadata"], data=board["data"], opts=crs)
         self.namespace = pulumi.Output.from_input(namespace)
         self.register_outputs({"namespace": self.namespace,

@@ -2,7 +2,8 @@
 workload resolved against its pool -> capacity plan. The program, the offline plan and its checks, the advisor
 and the tests all load a stack through `load_stack`, and a run loads each config once (the result is kept per
 config). What it returns is resolved: each pool with its own config block, each workload with its pool, names
-and what it waits for, so the components build from it and derive nothing."""
+and what it waits for, the GPU Operator's values and ConfigMaps, the dashboard, so the components build from it
+and derive nothing."""
 from __future__ import annotations
 
 import functools
@@ -10,9 +11,9 @@ import json
 from dataclasses import dataclass
 from typing import Any, Generic, Mapping, TypeVar
 
-from . import validate
+from . import gpu_operator, observability, validate
 from .capacity import CapacityPlan
-from .config import NodeGroupConfig, NodePoolConfig, StackConfig, parse_shape
+from .config import GpuOperatorConfig, NodeGroupConfig, NodePoolConfig, ObservabilityConfig, StackConfig, parse_shape
 from .dra import DRA
 from .pools import Pool
 from .workloads import Workload
@@ -38,6 +39,26 @@ NodePool = Resolved[NodePoolConfig]
 
 
 @dataclass(frozen=True)
+class Operator:
+    """The GPU Operator as the stack resolves it: its settings, its chart values and the data of the ConfigMaps
+    of our own the values point at (None: not needed)."""
+
+    settings: GpuOperatorConfig
+    values: Mapping[str, Any]
+    mig_parted: str | None  # the MIG manager's config.yaml: custom and retained layouts
+    device_plugin: Mapping[str, str] | None  # the device plugin's configs: sharing
+    exporter_csv: str | None  # dcgm-exporter's metrics list: slices watched or present
+
+
+@dataclass(frozen=True)
+class Monitoring:
+    """Monitoring as the stack resolves it: its settings and the Grafana dashboard ConfigMap for its pools."""
+
+    settings: ObservabilityConfig
+    dashboard: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
 class Stack:
     """A valid stack: its config, its GPU pools (node groups first, then NodePools; each also with its config
     block in `node_groups` / `node_pools`), its workloads resolved against them and its capacity plan."""
@@ -56,6 +77,21 @@ class Stack:
     def gpu_instance_types(self) -> list[str]:
         """Every GPU instance type a pool may launch, node groups first (a VPC's zones are chosen for them)."""
         return [t.name for p in self.pools for t in p.instance_types]
+
+    @property
+    def gpu_operator(self) -> Operator:
+        cfg, pools = self.config, self.pools
+        retained = cfg.gpu_operator.retained_mig_layouts
+        return Operator(
+            cfg.gpu_operator, gpu_operator.operator_values(cfg, pools),
+            gpu_operator.mig_parted_config(pools, retained)
+            if gpu_operator.needs_mig_parted_configmap(pools, retained) else None,
+            gpu_operator.device_plugin_configs(cfg, pools) if gpu_operator.needs_device_plugin_configmap(pools) else None,
+            observability.exporter_csv() if observability.needs_exporter_config(cfg, self.pools) else None)
+
+    @property
+    def monitoring(self) -> Monitoring:
+        return Monitoring(self.config.observability, observability.dashboard_configmap(self.config, self.pools))
 
     @property
     def uses_dra(self) -> bool:

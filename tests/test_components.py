@@ -4,8 +4,7 @@ from __future__ import annotations
 import pytest
 
 from gpu_slicing.config import NetworkConfig
-from gpu_slicing.stack import parse_config
-from gpu_slicing.pools import resolve_pools
+from gpu_slicing.stack import load_stack, parse_config
 from tools.harness import run_program
 
 
@@ -38,13 +37,12 @@ def test_gpu_operator_alone_depends_on_what_it_is_given(dev):
 
     from components.gpu_operator import GpuOperator, GpuOperatorArgs
 
-    cfg = parse_config(dev)
-    pools = resolve_pools(cfg)
+    operator = load_stack(dev).gpu_operator
 
     def build():
         provider = k8s.Provider("k", kubeconfig="{}")
         marker = pulumi.CustomResource("test:index:Marker", "system-nodes", {})
-        GpuOperator("op", GpuOperatorArgs(cfg, pools, provider, marker))
+        GpuOperator("op", GpuOperatorArgs(operator=operator, provider=provider, runs_on=marker))
 
     r = _alone(build)
     rel = r.one("kubernetes:helm.sh/v3:Release")

@@ -147,3 +147,21 @@ def test_the_wiring_passes_every_component_its_args_by_keyword():
     assert len(args_calls) == 9  # Network, Cluster, GpuNodeGroup, Karpenter, GpuNodePool, GpuOperator, DraDriver,
     # SampleWorkloads, Observability
     assert [c.func.id for c in args_calls if c.args] == []
+
+
+@pytest.mark.slow  # three stacks loaded and a dashboard built: about a second on its own
+def test_the_gpu_operator_and_monitoring_as_resolved():
+    """What the GPU Operator and monitoring components build from, without the whole config: the dev stack has
+    MIG pools under named layouts, no sharing and monitoring on; the time-slicing stack shares whole GPUs; the
+    custom-layout stack defines its own layout."""
+    dev = stack_module.load_stack(load_stack_file(DEV))
+    op = dev.gpu_operator
+    assert (op.settings.version, op.values["mig"]["strategy"]) == ("v26.7.0", "mixed")  # Pulumi.dev.yaml's
+    assert op.mig_parted is None and op.device_plugin is None  # the MIG manager's and the plugin's own
+    assert op.exporter_csv is not None and "DCGM_FI_PROF_GR_ENGINE_ACTIVE" in op.exporter_csv  # per-slice activity
+    assert dev.monitoring.settings.prometheus_operator == "install"
+    assert dev.monitoring.dashboard["metadata"]["name"] == "gpu-slicing-dashboard"
+    shared = stack_module.load_stack(load_stack_file(ROOT / "tests/stacks/good/time-slicing-g5-g6.yaml"))
+    assert shared.gpu_operator.device_plugin and shared.gpu_operator.mig_parted is None
+    custom = stack_module.load_stack(load_stack_file(ROOT / "tests/stacks/good/p4d-p5-custom-layout.yaml"))
+    assert custom.gpu_operator.mig_parted and "mig-configs" in custom.gpu_operator.mig_parted

@@ -14,7 +14,7 @@ import yaml
 from conftest import ROOT, dev_config
 from gpu_slicing import observability as obs
 from gpu_slicing.config import NAMESPACE, ObservabilityConfig
-from gpu_slicing.stack import parse_config
+from gpu_slicing.stack import load_stack, parse_config
 from gpu_slicing.errors import ConfigError
 from gpu_slicing.pools import resolve_pools
 from tools import checks
@@ -617,12 +617,13 @@ def test_observability_component_alone_parents_its_children_and_waits_for_what_i
     from tools.harness import run_program
 
     dev[NS + "observability"] = {"enabled": True, "prometheusOperator": mode}
-    cfg = parse_config(dev)
+    monitoring = load_stack(dev).monitoring
 
     def build():
         provider = k8s.Provider("k", kubeconfig="{}")
         nodes = pulumi.CustomResource("test:index:Marker", "system-nodes", {})
-        Observability("obs", ObservabilityArgs(cfg, resolve_pools(cfg), provider, "gpu-operator", nodes))
+        Observability("obs", ObservabilityArgs(monitoring=monitoring, provider=provider,
+                                               exporter_namespace="gpu-operator", runs_on=nodes))
 
     r = run_program({}, program=build)
     assert r.error is None, r.error
