@@ -30,9 +30,10 @@ import numpy as np
 
 from . import placement
 from .catalog import INSTANCE_TYPES, GpuModel, InstanceType, balanced_profiles, mig_warning, named_layouts
-from .config import MAX_POOL_NODES, NAMESPACE, decode
+from .config import MAX_POOL_NODES, NAMESPACE, StackConfig, own_keys
 from .errors import ConfigError
 from .layouts import LAYOUTS_KEY, parse_custom_layouts
+from .stack import load_shape
 
 DEFAULT_MAX_LAYOUTS = 3
 SEARCH_SECONDS = 0.6  # the issue's bar is 1 s per demand on 2 cores, polish and set-up included
@@ -319,33 +320,25 @@ def demands_from_stack(raw: Mapping[str, Any], instance_type: str | None = None)
     cfg = raw.get("config", raw) if isinstance(raw, Mapping) else None
     if not isinstance(cfg, Mapping):
         raise ConfigError("config", raw, "a stack file with a config: mapping")
-    wls = _stack_value(cfg, "workloads")
-    if not isinstance(wls, list) or not wls:
-        raise ConfigError("gpu-slicing:workloads", wls, "a non-empty list of workloads with profile and replicas")
-    pool_types = _stack_pool_types(cfg)
+    shape = load_shape(cfg)  # every key and type as `make plan` reads them; the workloads need not fit yet
+    if not shape.workloads:
+        raise ConfigError(f"{NAMESPACE}:workloads", [], "a non-empty list of workloads with profile and replicas")
+    pool_types = _stack_pool_types(shape)
     by_type: dict[str, tuple[dict[str, int], list[Mapping[str, Any]]]] = {}
     model_type: dict[str, str] = {}  # GPU model -> the instance type its demand is planned on
     ignored: list[str] = []
-    for i, w in enumerate(wls):
-        key = f"gpu-slicing:workloads[{i}]"
-        if not isinstance(w, Mapping) or not isinstance(w.get("name"), str):
-            raise ConfigError(key, w, "a mapping with name, profile and replicas")
-        if w.get("profile") is None:
-            ignored.append(w["name"])
+    for w, given in zip(shape.workloads, own_keys(cfg)["workloads"]):  # `given`: as written, for the advice
+        if w.profile is None:
+            ignored.append(w.name)
             continue
-        if not isinstance(w["profile"], str):
-            raise ConfigError(f"{key}.profile", w["profile"], "a MIG profile name such as 1g.5gb")
-        replicas = w.get("replicas", 1)
-        if isinstance(replicas, bool) or not isinstance(replicas, int) or replicas < 0:
-            raise ConfigError(f"{key}.replicas", replicas, "a non-negative integer")
-        itype = instance_type or pool_types.get(str(w.get("pool"))) or _stack_instance_type(cfg)
+        itype = instance_type or pool_types.get(w.pool) or _stack_instance_type(pool_types)
         itype = model_type.setdefault(INSTANCE_TYPES[itype].gpu.name, itype) if itype in INSTANCE_TYPES else itype
         slices, items = by_type.setdefault(itype, ({}, []))
-        slices[w["profile"]] = slices.get(w["profile"], 0) + replicas
-        if replicas:
-            items.append({k: v for k, v in w.items() if k != "pool"} | {"replicas": replicas})
+        slices[w.profile] = slices.get(w.profile, 0) + w.replicas
+        if w.replicas:
+            items.append({k: v for k, v in given.items() if k != "pool"} | {"replicas": w.replicas})
     if not by_type:
-        return [DemandSpec(instance_type or _stack_instance_type(cfg), {}, ignored=tuple(ignored))]
+        return [DemandSpec(instance_type or _stack_instance_type(pool_types), {}, ignored=tuple(ignored))]
     return [DemandSpec(t, slices, workloads=tuple(items), ignored=tuple(ignored) if n == 0 else ())
             for n, (t, (slices, items)) in enumerate(by_type.items())]
 
@@ -430,33 +423,18 @@ def _check_demand(model: GpuModel, demand: Any) -> dict[str, int]:
     return out
 
 
-def _stack_value(cfg: Mapping[str, Any], key: str) -> Any:
-    """A stack key with or without the `gpu-slicing:` namespace, JSON strings decoded as the engine passes them."""
-    return decode(cfg.get(f"gpu-slicing:{key}", cfg.get(key)))
-
-
-def _stack_pool_types(cfg: Mapping[str, Any]) -> dict[str, str]:
+def _stack_pool_types(shape: StackConfig) -> dict[str, str]:
     """Pool name -> its MIG-capable instance type (a NodePool's first), for the stack's node groups and NodePools."""
-    out: dict[str, str] = {}
-    pools = [(g.get("name"), [g.get("instanceType")]) for g in _stack_value(cfg, "nodeGroups") or []
-             if isinstance(g, Mapping)]
-    karpenter = _stack_value(cfg, "karpenter")
-    if isinstance(karpenter, Mapping):
-        pools += [(p.get("name"), list(p.get("instanceTypes") or [])) for p in karpenter.get("nodePools") or []
-                  if isinstance(p, Mapping)]
-    for name, types in pools:
-        t = types[0] if types else None
-        if isinstance(name, str) and isinstance(t, str) and t in INSTANCE_TYPES and INSTANCE_TYPES[t].gpu.mig_capable:
-            out[name] = t
-    return out
+    pools = [(g.name, g.instance_type) for g in shape.node_groups] + [
+        (p.name, p.instance_types[0]) for p in shape.karpenter.node_pools]
+    return {name: t for name, t in pools if INSTANCE_TYPES[t].gpu.mig_capable}
 
 
-def _stack_instance_type(cfg: Mapping[str, Any]) -> str:
+def _stack_instance_type(pool_types: Mapping[str, str]) -> str:
     """The first MIG-capable instance type among the stack's node groups and NodePools."""
-    types = _stack_pool_types(cfg)
-    if not types:
+    if not pool_types:
         raise ConfigError("instanceType", None, "given explicitly: the stack has no MIG-capable node group or NodePool")
-    return next(iter(types.values()))
+    return next(iter(pool_types.values()))
 
 
 Layout = tuple[tuple[Config, int], ...]  # a node's per-GPU configurations and how many GPUs get each

@@ -165,3 +165,28 @@ def test_the_gpu_operator_and_monitoring_as_resolved():
     assert shared.gpu_operator.device_plugin and shared.gpu_operator.mig_parted is None
     custom = stack_module.load_stack(load_stack_file(ROOT / "tests/stacks/good/p4d-p5-custom-layout.yaml"))
     assert custom.gpu_operator.mig_parted and "mig-configs" in custom.gpu_operator.mig_parted
+
+
+@pytest.mark.slow  # the advisor's import (numpy) and two loads: over a second on its own
+def test_the_advisor_reads_a_stack_through_the_partial_mode():
+    """The advisor takes the demand of a stack that does not plan yet (a profile its pool's layout lacks is a rule
+    `make plan` refuses), but refuses a key or type as `make plan` does, under the same key."""
+    from gpu_slicing import advisor
+    from gpu_slicing.errors import ConfigError
+
+    raw = load_stack_file(DEV)
+    moved = {**raw, "gpu-slicing:workloads": [dict(w) for w in raw["gpu-slicing:workloads"]]}
+    moved["gpu-slicing:workloads"][2]["pool"] = "p4d-small"  # slice-3g (3g.20gb) onto all-1g.5gb
+    with pytest.raises(ConfigError) as refused:
+        stack_module.load_stack(moved)
+    assert refused.value.key == "gpu-slicing:workloads[2].profile"
+    (spec,) = advisor.demands_from_stack(moved)
+    # Pulumi.dev.yaml: 16 + 56 x 1g.5gb, 8 x 2g.10gb, 8 x 3g.20gb, all on p4d.24xlarge pools
+    assert (spec.instance_type, dict(spec.slices)) == ("p4d.24xlarge", {"1g.5gb": 72, "2g.10gb": 8, "3g.20gb": 8})
+    typo = {**raw, "gpu-slicing:workloads": [{**raw["gpu-slicing:workloads"][0], "replica": 3}]}  # not replicas
+    keys = []
+    for load in (stack_module.load_stack, advisor.demands_from_stack):
+        with pytest.raises(ConfigError) as e:
+            load(typo)
+        keys.append(e.value.key)
+    assert keys == ["gpu-slicing:workloads[0].replica"] * 2

@@ -30,7 +30,6 @@ if str(ROOT_DIR) not in sys.path:
 from gpu_slicing import advisor, catalog, fleet_advisor, stack_file  # noqa: E402
 from gpu_slicing.config import NAMESPACE, own_keys  # noqa: E402
 from gpu_slicing.errors import ConfigError  # noqa: E402
-from gpu_slicing.stack import load_shape  # noqa: E402
 
 _MAKE_STYLE = {"DEMAND": "--demand", "CONFIG": "--config", "JSON": "--json", "KARPENTER": "--karpenter",
                "MAX_LAYOUTS": "--max-layouts", "MAX_NODES": "--max-nodes", "PRICE": "--price",
@@ -68,7 +67,6 @@ def build_specs(args: argparse.Namespace, raw: Any = None) -> tuple[list[advisor
             specs = [replace(specs[0], instance_type=args.instance_type)]
     else:
         stack = stack_file.load_stack_file(args.config)
-        load_shape(stack)  # the load pipeline's partial mode: keys and types refused as `make plan` refuses them
         ours = own_keys(stack)
         specs = advisor.demands_from_stack(stack, args.instance_type)
     overrides = {k: v for k, v in (("max_layouts", args.max_layouts), ("max_nodes", args.max_nodes),
