@@ -102,3 +102,21 @@ def test_an_in_place_group_says_so_and_carries_the_consent_and_no_layout_in_its_
                                  "gpu-slicing/mig-layout-change": "in-place", "gpu-slicing/allow-disruption": "true"}
     assert ng.inputs["nodeGroupName"] == node_group_name("gpu-dev", "p4d-balanced", {
         "instanceType": "p4d.24xlarge", "amiType": "AL2023_x86_64_NVIDIA", "capacityType": "ON_DEMAND"})
+
+
+@pytest.mark.slow
+def test_a_dra_groups_name_carries_its_allocation():
+    """examples/Pulumi.dra.yaml: the p5 group hands its slices out through the DRA driver, so its token carries
+    `allocation: dra` (a switch to or from the device plugin is a new group, never live nodes switching); the
+    device-plugin group's token has no allocation at all (its name predates DRA and stays)."""
+    import yaml
+
+    from conftest import ROOT, run
+
+    r = run(yaml.safe_load((ROOT / "examples" / "Pulumi.dra.yaml").read_text())["config"])
+    assert r.error is None, r.error
+    base = {"amiType": "AL2023_x86_64_NVIDIA", "capacityType": "ON_DEMAND", "migLayout": "all-balanced"}
+    assert r.one("eks:index:ManagedNodeGroup", "gpu-dra-p5-dra").inputs["nodeGroupName"] == node_group_name(
+        "gpu-dra", "p5-dra", {**base, "instanceType": "p5.48xlarge", "allocation": "dra"})
+    assert r.one("eks:index:ManagedNodeGroup", "gpu-dra-p4d-plugin").inputs["nodeGroupName"] == node_group_name(
+        "gpu-dra", "p4d-plugin", {**base, "instanceType": "p4d.24xlarge"})

@@ -102,3 +102,30 @@ def test_dra_pods_wait_for_their_claim_template_and_the_driver(dra_after_plugin)
     assert all(x.inputs["metadata"]["namespace"] == "gpu-workloads" for x in claims)
     spec = objs["h100-1g"].inputs["spec"]["template"]["spec"]
     assert spec["resourceClaims"][0]["resourceClaimTemplateName"] == "h100-1g-slice"
+
+
+@pytest.mark.slow
+def test_a_shared_claim_is_one_resource_claim_its_pods_wait_for():
+    """`claimSharing`: every replica holds the one ResourceClaim (not a template per pod); it waits for the
+    driver, and the Deployment for it, the driver and its pool's own verification Job."""
+    import yaml
+
+    from conftest import ROOT, run
+
+    config = yaml.safe_load((ROOT / "examples" / "Pulumi.dra.yaml").read_text())["config"]
+    config["gpu-slicing:nodeGroups"].append({"name": "g6", "instanceType": "g6.xlarge", "minSize": 1,
+                                             "desiredSize": 1, "maxSize": 1, "allocation": "dra"})
+    config["gpu-slicing:workloads"].append({"name": "shared", "gpus": 1, "replicas": 2,
+                                            "claimSharing": "timeSlicing", "pool": "g6"})
+    config["gpu-slicing:maxGpuNodes"] += 1
+    r = run(config)
+    assert r.error is None, r.error
+    claim = r.one("kubernetes:resource.k8s.io/v1:ResourceClaim")
+    assert claim.name == "gpu-dra-workloads-shared-slice" and claim.inputs["metadata"]["name"] == "shared-slice"
+    assert _deps(r, claim) == {"gpu-dra-workloads-ns", "gpu-dra-dra-driver"}
+    d = r.one("kubernetes:apps/v1:Deployment", "gpu-dra-workloads-shared")
+    (job,) = [x.name for x in r.by_type("kubernetes:batch/v1:Job") if "gpu-dra-g6" in _deps(r, x)]
+    assert _deps(r, d) == {"gpu-dra-workloads-ns", "gpu-dra-gpu-operator", "gpu-dra-g6", "gpu-dra-dra-driver",
+                           claim.name, job}
+    assert d.inputs["spec"]["template"]["spec"]["resourceClaims"] == [{"name": "slice",
+                                                                       "resourceClaimName": "shared-slice"}]
