@@ -60,7 +60,9 @@ def stack_config():
     runtime_config.CONFIG.reset(token)
 
 
-def test_the_cost_ceiling_is_the_stacks_max_gpu_nodes(stack_config):
+def test_the_cost_ceiling_is_the_stacks_max_gpu_nodes(stack_config, monkeypatch):
+    # the key's namespace is gpu-slicing's whatever the project is called (a team may rename it in Pulumi.yaml)
+    monkeypatch.setattr(pulumi.config, "get_project", lambda: "gpu-platform")
     stack_config({"gpu-slicing:maxGpuNodes": "5", "aws:region": "us-east-1"})
     assert pack.stack_max_gpu_nodes() == 5
     assert pack.context(None).max_gpu_nodes == 5

@@ -191,3 +191,34 @@ def test_an_existing_vpc_gets_the_discovery_tag_on_each_private_subnet_and_nothi
     # the stack owner chose the zones: every private subnet, whatever AWS offers where
     assert r.one("eks:index:ManagedNodeGroup", "shared-vpc-p4de-medium").inputs["subnetIds"] == private
     assert r.outputs["availabilityZones"] == []
+
+
+@pytest.fixture(scope="module")
+def asked():
+    """The dev stack run as an update, with what the program asks AWS (its invokes) recorded."""
+    from conftest import dev_config
+
+    calls: list[tuple[str, dict]] = []
+
+    def record(self, args):
+        calls.append((args.token, harness._plain(args.args)))
+        return original(self, args)
+
+    original = harness.PlausibleMocks.call
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(harness.PlausibleMocks, "call", record)
+        r = harness.run_program(dev_config(), preview=False)
+    assert r.error is None, r.error
+    return calls
+
+
+@pytest.mark.slow
+def test_zones_are_chosen_among_available_zones_that_offer_the_stacks_gpu_types(asked):
+    """EC2 API: DescribeAvailabilityZones filtered to state `available` (an impaired zone is no place for new
+    subnets); DescribeInstanceTypeOfferings by location type `availability-zone`, filtered on `instance-type`
+    to the stack's GPU types (the node group's p4d.24xlarge and the NodePool's, the same here)."""
+    zones = [a for t, a in asked if t == "aws:index/getAvailabilityZones:getAvailabilityZones"]
+    assert zones == [{"state": "available"}]
+    offerings = [a for t, a in asked if t == "aws:ec2/getInstanceTypeOfferings:getInstanceTypeOfferings"]
+    assert offerings == [{"locationType": "availability-zone",
+                          "filters": [{"name": "instance-type", "values": ["p4d.24xlarge"]}]}]
