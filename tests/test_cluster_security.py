@@ -180,3 +180,25 @@ def test_every_kubernetes_object_goes_through_a_server_side_apply_provider_after
         kube = json.loads(p.inputs["kubeconfig"])
         assert kube["users"][0]["user"]["exec"]["args"][:2] == ["eks", "get-token"]
         assert json.loads(r.outputs["kubeconfig"]) == kube
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_every_aws_resource_carries_the_clusters_tag_as_karpenters_nodes_do(dev_runs, mode):
+    """One tag finds everything of the cluster in the account (cost allocation, a break-glass clean-up): the
+    `gpu-slicing/cluster` tag Karpenter's EC2NodeClass puts on the nodes it launches, with `managed-by` naming who
+    manages the resource (pulumi here, karpenter there)."""
+    r = dev_runs[mode]
+    node_class = r.one("kubernetes:karpenter.k8s.aws/v1:EC2NodeClass").inputs["spec"]["tags"]
+    assert node_class["gpu-slicing/cluster"] == "gpu-dev" and node_class["managed-by"] == "karpenter"
+    untaggable = {"aws:ec2/tag:Tag", "aws:iam/rolePolicyAttachment:RolePolicyAttachment", "aws:kms/alias:Alias",
+                  "aws:sqs/queuePolicy:QueuePolicy", "aws:cloudwatch/eventTarget:EventTarget",
+                  "aws:ec2/routeTableAssociation:RouteTableAssociation"}  # AWS takes no tags on these
+    tagged = [x for x in r.registrations if x.type.startswith(("aws:", "eks:")) and x.type not in untaggable]
+    assert len(tagged) > 30
+    for x in tagged:
+        assert {k: x.inputs["tags"].get(k) for k in ("gpu-slicing/cluster", "managed-by")} == {
+            "gpu-slicing/cluster": "gpu-dev", "managed-by": "pulumi"}, x.name
+    for lt in r.by_type("aws:ec2/launchTemplate:LaunchTemplate"):  # the instances and volumes it launches too
+        specs = {s["resourceType"]: s["tags"] for s in lt.inputs["tagSpecifications"]}
+        assert set(specs) == {"instance", "volume"}
+        assert all(t["gpu-slicing/cluster"] == "gpu-dev" and t["managed-by"] == "pulumi" for t in specs.values())
