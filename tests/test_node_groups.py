@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 
 from gpu_slicing.changes import node_group_name
+from tools import harness
 
 MODES = ["preview", "up"]
 NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"  # the EKS node group pulumi-eks's ManagedNodeGroup creates
@@ -49,8 +50,8 @@ def test_the_gpu_group_is_its_components_child_with_its_own_launch_template(dev_
     assert lt.parent == comp.urn
     assert lt.inputs["tagSpecifications"][0] == {"resourceType": "instance",
                                                  "tags": {**BASE_TAGS, "Name": "gpu-dev-p4d-balanced"}}
-    if mode == "up":
-        assert ng.inputs["launchTemplate"]["version"] == "1"  # the template's latest version, as a string
+    if mode == "up":  # EKS takes the template by its ID and version (a string): the mock's ID, latest version 1
+        assert ng.inputs["launchTemplate"] == {"id": f"lt-{harness._hex(lt.name)}", "version": "1"}
 
 
 def test_what_reaches_the_eks_node_group_inside_the_component(dev_runs):
