@@ -50,6 +50,8 @@ def test_pulumi_waits_for_ready_slices_long_enough_and_never_reruns_the_job_on_a
         assert x.parent == comp.urn and x.provider.rsplit("::", 1)[0] == provider, name
         # a Job's template is immutable: a spec change would be a replace, a re-run on nodes the Deployments fill
         assert x.options["ignoreChanges"] == (["spec"] if x.type == "kubernetes:batch/v1:Job" else []), name
+        # in the restricted namespace, under the name the resource is registered for (never `default`)
+        assert x.inputs["metadata"]["namespace"] == "gpu-workloads" and x.inputs["metadata"]["name"] == name, name
     ns = r.one("kubernetes:core/v1:Namespace", "gpu-dev-workloads-ns")
     assert ns.parent == comp.urn
     assert ns.inputs["metadata"] == {"name": "gpu-workloads",
