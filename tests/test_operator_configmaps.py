@@ -13,7 +13,8 @@ OLD_HALF = [{"devices": "all", "mig-enabled": True, "mig-devices": {"1g.5gb": 7}
 
 @pytest.fixture(scope="module")
 def with_configmaps():
-    """The dev stack keeping a dropped layout for its live nodes, its node group time-slicing its 1g.5gb slices."""
+    """The dev stack keeping a dropped layout for its live nodes, its node group time-slicing its 1g.5gb slices, and
+    no monitoring of its own."""
     from conftest import dev_config, run
 
     dev = dev_config()
@@ -21,6 +22,7 @@ def with_configmaps():
     dev["gpu-slicing:nodeGroups"][0]["sharing"] = {"timeSlicing": {"replicas": 4,
                                                                    "resources": ["nvidia.com/mig-1g.5gb"]}}
     dev["gpu-slicing:workloads"][0]["replicas"] = 64
+    dev["gpu-slicing:observability"] = {"enabled": False}
     r = run(dev, preview=False)
     assert r.error is None, r.error
     return r
@@ -54,3 +56,8 @@ def test_the_retained_layout_and_the_time_slicing_config_reach_the_operator(with
     assert values["devicePlugin"]["config"]["name"] == plugin.inputs["metadata"]["name"]
     label = r.one("eks:index:ManagedNodeGroup", "gpu-dev-p4d-balanced").inputs["labels"]["nvidia.com/device-plugin.config"]
     assert set(plugin.inputs["data"]) == {"default", label}
+    # without monitoring of ours the MIG pools still get our exporter list: the default one spends a field on
+    # DCGM_FI_DEV_GPU_UTIL, which MIG instances never report (docs/facts.md §9)
+    metrics = r.one("kubernetes:core/v1:ConfigMap", "gpu-dev-gpu-operator-dcgm-metrics")
+    assert values["dcgmExporter"]["config"]["name"] == metrics.inputs["metadata"]["name"]
+    assert metrics.name in _deps(r, release) and not r.by_type("gpu-slicing:observability:Observability")
