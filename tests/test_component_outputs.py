@@ -13,11 +13,8 @@ from pulumi.runtime import rpc
 from tools import harness
 
 
-@pytest.fixture(scope="module")
-def outputs():
-    """Component type (and name) -> the outputs it registered."""
-    from conftest import dev_config
-
+def _outputs(config: dict) -> dict:
+    """Component type and name -> the outputs it registered, for a run of `config` as an update."""
     by_urn: dict[str, dict] = {}
 
     def record(self, request):
@@ -27,9 +24,16 @@ def outputs():
     original = harness.RecordingMonitor.RegisterResourceOutputs
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(harness.RecordingMonitor, "RegisterResourceOutputs", record)
-        r = harness.run_program(dev_config(), preview=False)
+        r = harness.run_program(config, preview=False)
     assert r.error is None, r.error
     return {(x.type, x.name): by_urn.get(x.urn) for x in r.registrations if x.type.startswith("gpu-slicing:")}
+
+
+@pytest.fixture(scope="module")
+def outputs():
+    from conftest import dev_config
+
+    return _outputs(dev_config())
 
 
 def _ids(kind: str) -> list[str]:
@@ -64,3 +68,14 @@ def test_each_gpu_and_workload_component_registers_its_outputs(outputs):
         "deployments": ["slice-1g", "slice-2g", "slice-3g", "guide-1g"]}
     assert outputs[("gpu-slicing:observability:Observability", "gpu-dev-observability")] == {
         "namespace": "monitoring", "release": "kube-prometheus-stack"}
+
+
+@pytest.mark.slow
+def test_monitoring_an_existing_prometheus_names_its_namespace_and_no_release():
+    from conftest import dev_config
+
+    dev = dev_config()
+    dev["gpu-slicing:observability"] = {"enabled": True, "prometheusOperator": "existing", "namespace": "prom",
+                                        "selectorLabels": {"release": "prom"}}
+    got = _outputs(dev)[("gpu-slicing:observability:Observability", "gpu-dev-observability")]
+    assert got == {"namespace": "prom"}  # a None output is left out of the state

@@ -5,6 +5,8 @@ gives up on a release Helm is still installing). Expected names are the charts' 
 prometheus-community/kube-prometheus-stack, aws/karpenter-provider-aws) and the dev stack's config."""
 from __future__ import annotations
 
+import re
+
 import pytest
 
 MODES = ["preview", "up"]
@@ -19,6 +21,15 @@ def _deps(r, reg) -> set[str]:
 def _seconds(d: str) -> int:
     assert d.endswith("m"), d
     return 60 * int(d[:-1])
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_every_custom_timeout_is_a_duration_pulumi_parses(dev_runs, mode):
+    """Pulumi reads custom timeouts as Go durations (time.ParseDuration: a number and a lower-case unit, e.g. 15m):
+    anything else fails the operation."""
+    timeouts = [(x.name, v) for x in dev_runs[mode].registrations for v in x.options["customTimeouts"].values()]
+    assert len(timeouts) > 20
+    assert [(n, v) for n, v in timeouts if not re.fullmatch(r"([0-9]+(ns|us|ms|s|m|h))+", v)] == []
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -66,6 +77,9 @@ def test_the_monitoring_release(dev_runs, mode):
     assert (i["name"], i["chart"], i["namespace"]) == ("kube-prometheus-stack", "kube-prometheus-stack", "monitoring")
     assert i["cleanupOnFail"] is True and i["timeout"] > HELM_DEFAULT_TIMEOUT
     assert _deps(r, rel) == {"gpu-dev-system", "gpu-dev-observability-ns"}
+    # EKS runs the control plane out of the cluster: the chart's scrapes of it would never find a target and their
+    # ...Down alerts would fire for ever (docs/facts.md §13)
+    assert all(i["values"][k]["enabled"] is False for k in ("kubeControllerManager", "kubeScheduler", "kubeEtcd"))
     assert [r.get(u).name for u in rel.property_dependencies["namespace"]] == ["gpu-dev-observability-ns"]
     ns = r.one("kubernetes:core/v1:Namespace", "gpu-dev-observability-ns")
     assert ns.parent == comp.urn and ns.inputs["metadata"] == {"name": "monitoring"}
