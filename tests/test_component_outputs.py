@@ -78,4 +78,4 @@ def test_monitoring_an_existing_prometheus_names_its_namespace_and_no_release():
     dev["gpu-slicing:observability"] = {"enabled": True, "prometheusOperator": "existing", "namespace": "prom",
                                         "selectorLabels": {"release": "prom"}}
     got = _outputs(dev)[("gpu-slicing:observability:Observability", "gpu-dev-observability")]
-    assert got == {"namespace": "prom"}  # a None output is left out of the state
+    assert got == {"namespace": "prom"}  # no release: its output is None, which is not recorded
