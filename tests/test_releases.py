@@ -88,6 +88,12 @@ def test_the_monitoring_release(dev_runs, mode):
     for name in ("gpu-dev-observability-alerts", "gpu-dev-observability-dashboard"):
         (x,) = [x for x in r.registrations if x.name == name]
         assert _deps(r, x) == {"gpu-dev-system", "gpu-dev-observability"} and x.parent == comp.urn
+    # each in the namespace the stack watches; the dashboard labelled for kube-prometheus-stack's Grafana sidecar,
+    # which loads ConfigMaps labelled grafana_dashboard (the chart's default label)
+    rule = r.one("kubernetes:monitoring.coreos.com/v1:PrometheusRule").inputs["metadata"]
+    board = r.one("kubernetes:core/v1:ConfigMap", "gpu-dev-observability-dashboard").inputs["metadata"]
+    assert rule["namespace"] == board["namespace"] == "monitoring"
+    assert board["labels"]["grafana_dashboard"] == "1" and rule["labels"]["app.kubernetes.io/part-of"] == "gpu-slicing"
     monitor = r.one("kubernetes:monitoring.coreos.com/v1:ServiceMonitor")
     assert _deps(r, monitor) == {"gpu-dev-system", "gpu-dev-observability", "gpu-dev-gpu-operator-ns"}
     assert monitor.inputs["metadata"]["namespace"] == "monitoring"
