@@ -15,17 +15,17 @@ from tools import harness
 
 def _outputs(config: dict) -> dict:
     """Component type and name -> the outputs it registered, for a run of `config` as an update."""
+    from conftest import run_patched
+
     by_urn: dict[str, dict] = {}
 
-    def record(self, request):
-        by_urn[request.urn] = harness._plain(rpc.deserialize_properties(request.outputs))
-        return original(self, request)
+    def recording(original):
+        def register(self, request):
+            by_urn[request.urn] = harness._plain(rpc.deserialize_properties(request.outputs))
+            return original(self, request)
+        return register
 
-    original = harness.RecordingMonitor.RegisterResourceOutputs
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(harness.RecordingMonitor, "RegisterResourceOutputs", record)
-        r = harness.run_program(config, preview=False)
-    assert r.error is None, r.error
+    r = run_patched(harness.RecordingMonitor, "RegisterResourceOutputs", recording, config)
     return {(x.type, x.name): by_urn.get(x.urn) for x in r.registrations if x.type.startswith("gpu-slicing:")}
 
 

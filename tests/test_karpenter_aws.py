@@ -101,19 +101,17 @@ def test_iam_follows_the_partition_aws_answers():
     """In the China partition (aws-cn, DNS suffix amazonaws.com.cn) EC2's service principal is ec2.amazonaws.com.cn
     (upstream's template: `ec2.${AWS::URLSuffix}`) and managed policies are arn:aws-cn:iam::aws:policy/...: the
     program takes both from the partition AWS reports, for Karpenter's node role and the node groups' roles."""
-    from conftest import dev_config
+    from conftest import dev_config, run_patched
     from tools import harness
 
-    def call(self, args):
-        if args.token == "aws:index/getPartition:getPartition":
-            return {"partition": "aws-cn", "dnsSuffix": "amazonaws.com.cn", "id": "aws-cn"}
-        return original(self, args)
+    def china(original):
+        def call(self, args):
+            if args.token == "aws:index/getPartition:getPartition":
+                return {"partition": "aws-cn", "dnsSuffix": "amazonaws.com.cn", "id": "aws-cn"}
+            return original(self, args)
+        return call
 
-    original = harness.PlausibleMocks.call
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(harness.PlausibleMocks, "call", call)
-        r = harness.run_program(dev_config(), preview=False)
-    assert r.error is None, r.error
+    r = run_patched(harness.PlausibleMocks, "call", china, dev_config())
     for name in (f"{K}-node-role", "gpu-dev-system-role", "gpu-dev-p4d-balanced-role"):
         trust = json.loads(r.one("aws:iam/role:Role", name).inputs["assumeRolePolicy"])
         assert trust["Statement"][0]["Principal"] == {"Service": "ec2.amazonaws.com.cn"}, name

@@ -196,19 +196,17 @@ def test_an_existing_vpc_gets_the_discovery_tag_on_each_private_subnet_and_nothi
 @pytest.fixture(scope="module")
 def asked():
     """The dev stack run as an update, with what the program asks AWS (its invokes) recorded."""
-    from conftest import dev_config
+    from conftest import dev_config, run_patched
 
     calls: list[tuple[str, dict]] = []
 
-    def record(self, args):
-        calls.append((args.token, harness._plain(args.args)))
-        return original(self, args)
+    def recording(original):
+        def call(self, args):
+            calls.append((args.token, harness._plain(args.args)))
+            return original(self, args)
+        return call
 
-    original = harness.PlausibleMocks.call
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(harness.PlausibleMocks, "call", record)
-        r = harness.run_program(dev_config(), preview=False)
-    assert r.error is None, r.error
+    run_patched(harness.PlausibleMocks, "call", recording, dev_config())
     return calls
 
 
