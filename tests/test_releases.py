@@ -5,6 +5,7 @@ gives up on a release Helm is still installing). Expected names are the charts' 
 prometheus-community/kube-prometheus-stack, aws/karpenter-provider-aws) and the dev stack's config."""
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -94,6 +95,8 @@ def test_the_monitoring_release(dev_runs, mode):
     board = r.one("kubernetes:core/v1:ConfigMap", "gpu-dev-observability-dashboard").inputs["metadata"]
     assert rule["namespace"] == board["namespace"] == "monitoring"
     assert board["labels"]["grafana_dashboard"] == "1" and rule["labels"]["app.kubernetes.io/part-of"] == "gpu-slicing"
+    (dashboard,) = r.one("kubernetes:core/v1:ConfigMap", "gpu-dev-observability-dashboard").inputs["data"].values()
+    assert json.loads(dashboard)["panels"]  # a Grafana dashboard document, panels and all
     monitor = r.one("kubernetes:monitoring.coreos.com/v1:ServiceMonitor")
     assert _deps(r, monitor) == {"gpu-dev-system", "gpu-dev-observability", "gpu-dev-gpu-operator-ns"}
     assert monitor.inputs["metadata"]["namespace"] == "monitoring"

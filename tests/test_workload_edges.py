@@ -97,6 +97,12 @@ def test_dra_pods_wait_for_their_claim_template_and_the_driver(dra_after_plugin)
     }
     for n in jobs:
         assert objs[n].options["ignoreChanges"] == ["spec"] and objs[n].options["customTimeouts"] == WAIT
+    comp = r.one("gpu-slicing:workloads:SampleWorkloads").urn
+    provider = r.one("pulumi:providers:kubernetes").urn
+    for n, x in objs.items():  # claims and Jobs too: the component's, through the one provider, in the namespace
+        assert x.parent == comp and x.provider.rsplit("::", 1)[0] == provider, n
+        assert x.inputs["metadata"]["namespace"] == "gpu-workloads" and x.inputs["metadata"]["name"] == n, n
+        assert x.inputs["spec"], n
     claims = [x for x in objs.values() if x.type.startswith("kubernetes:resource.k8s.io/")]
     assert {x.type for x in claims} == {"kubernetes:resource.k8s.io/v1:ResourceClaimTemplate"}
     assert all(x.options["customTimeouts"] == {} for x in claims)
