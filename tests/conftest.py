@@ -106,3 +106,16 @@ def closure(graph: dict[str, set[str]], urn: str) -> set[str]:
             seen.add(d)
             todo.append(d)
     return seen
+
+
+def run_patched(cls, method: str, wrap, config: dict, preview: bool = False):
+    """`config` run with `cls.method` (of the harness's mock engine) replaced by `wrap(original)` for the run: to
+    record what the program asks or registers, or to answer an invoke as another account would."""
+    from tools.harness import run_program
+
+    original = getattr(cls, method)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(cls, method, wrap(original))
+        result = run_program(config, preview=preview)
+    assert result.error is None, result.error
+    return result
