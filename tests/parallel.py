@@ -13,7 +13,9 @@ pytest-xdist instead.
 from __future__ import annotations
 
 import gc
+import importlib
 import os
+import pkgutil
 import sys
 import tempfile
 import time
@@ -83,18 +85,34 @@ def _fork(files: list[Path], options: list[str], scratch: Path, name: str) -> tu
 DEV_RUNS: dict = {}  # conftest's `dev_runs` takes these when this runner forked the worker
 
 
+def _import_all(package: str) -> None:
+    """Import every module of one of the project's packages (and what they import: numpy, jsonschema, the CEL
+    evaluator...) once here, not once per worker: each worker otherwise imported the same ~400 modules."""
+    for module in pkgutil.iter_modules([str(ROOT / package)]):
+        if module.name != "__main__":
+            importlib.import_module(f"{package}.{module.name}")
+
+
+def _preload() -> None:
+    """What every worker imports: pytest, the conftest's hypothesis, the pure layer. Not pytest's plugins: it
+    rewrites their asserts as it imports them."""
+    sys.path.insert(0, str(ROOT))
+    import hypothesis  # noqa: F401
+    import pytest  # noqa: F401
+
+    _import_all("gpu_slicing")
+
+
 def _warm() -> None:
-    """Import the SDK and run the dev stack as a preview and as an update: what each worker would otherwise
-    do on its own."""
+    """Import the SDK and the tools and run the dev stack as a preview and as an update: what each worker would
+    otherwise do on its own."""
     import yaml
 
-    sys.path.insert(0, str(ROOT))
     from tools.harness import run_program
 
     config = dict(yaml.safe_load((ROOT / "Pulumi.dev.yaml").read_text())["config"])
     DEV_RUNS.update(preview=run_program(config, preview=True), up=run_program(config, preview=False))
-    import pytest  # noqa: F401 - imported once here, not once per worker (plugins must wait: pytest rewrites them)
-
+    _import_all("tools")
     gc.collect()
     gc.freeze()  # what is alive now is shared, untouched, by every worker (copy-on-write pages)
 
@@ -111,6 +129,7 @@ def main(options: list[str], tests: Path = TESTS) -> int:
     shares = deal([f for f in files if f not in WITHOUT_SDK], cores)
     with tempfile.TemporaryDirectory(prefix="gpu-slicing-tests-") as tmp:
         scratch = Path(tmp)
+        _preload()
         workers = [_fork(plain, options, scratch, "without-sdk")] if plain else []
         if shares:
             _warm()
