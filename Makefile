@@ -18,6 +18,7 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt requirements.lock requ
 	test -x $(VENV)/bin/uv || { $(PYTHON) -m venv $(VENV) && $(PY) -m pip install --quiet --disable-pip-version-check \
 	  "$$(grep -o '^uv==[^ ]*' requirements-dev.lock)"; }
 	$(VENV)/bin/uv pip sync --quiet --python $(PY) requirements-dev.lock
+	rm -rf $(VENV)/mypy-cache
 	touch $@
 
 # Both locks re-resolved from the ranges (the newest versions they admit); the run-time lock is the development
@@ -46,8 +47,14 @@ test-all: $(VENV)/.installed ## the same gates and every test, the slow ones too
 OUTPUT_SYNC := $(if $(filter 3.%,$(MAKE_VERSION)),,--output-sync=target)
 test-layers:
 	$(VENV)/bin/lint-imports --no-cache > /dev/null || $(VENV)/bin/lint-imports --no-cache
+# mypy's cache is mostly the types of the standard library, pydantic and the Pulumi SDK: 11 s of CPU to build, 0.3 s
+# to reuse. A new clone or worktree on an existing venv starts from the copy the venv keeps (taken after its first
+# type check, dropped when the venv is re-synced) and rechecks only the modules that differ (~3 s at most).
 test-types:
+	@test -e .mypy_cache || ! test -e $(VENV)/mypy-cache || cp -R $(VENV)/mypy-cache .mypy_cache
 	$(PY) -m mypy --no-error-summary
+	@test -e $(VENV)/mypy-cache || { cp -R .mypy_cache $(VENV)/mypy-cache.$$$$ && \
+	  mv $(VENV)/mypy-cache.$$$$ $(VENV)/mypy-cache; } 2>/dev/null || rm -rf $(VENV)/mypy-cache.$$$$
 test-lint:
 	$(VENV)/bin/ruff check --quiet .
 # Quick: workers forked once the SDK is imported and the dev stack has run (tests/parallel.py says why).

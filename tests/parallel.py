@@ -1,11 +1,12 @@
 """`make test`'s runner: pytest on every core, in workers forked from a process that has already imported the
-Pulumi SDK and run the dev stack (`python tests/parallel.py <pytest options>`).
+Pulumi SDK, the project and its libraries and run the dev stack (`python tests/parallel.py <pytest options>`).
 
-pytest-xdist starts each worker as a new interpreter, and each then pays ~4.5 s to import the providers'
-modules and run the dev stack (preview and update, the `dev_runs` fixture): on two cores, most of a quick
-run. Forked workers share that work, as Django's parallel test runner shares its imports. The files that
-never load the SDK (`WITHOUT_SDK`) start at once in a worker of their own, beside the warm-up; the others are
-dealt to one worker per core by their measured cost (`SECONDS`; a file not listed counts as one second).
+Why not plain pytest or pytest-xdist (the quick tier, 1,536 tests, in CPU seconds on one busy 2-core machine,
+December 2026): plain pytest takes ~21 s of CPU in one process, so ~21 s on two cores; `pytest -n 2` takes 34 s,
+as each of its workers is a new interpreter that imports pytest, hypothesis, the SDK and every test module and
+runs the dev stack again, so ~17 s on two idle cores; these forked workers take 21 s in all, ~11 s on two.
+The files that never load the SDK (`WITHOUT_SDK`) start in a worker of their own beside the warm-up; the others
+are dealt to one worker per core by their measured cost (`SECONDS`; a file not listed counts as one second).
 Each worker's output is printed whole when it ends, then one line for the run; the exit status is the worst
 worker's. Without `os.fork` (Windows) it is plain pytest. `make test-all` and CI run the whole suite under
 pytest-xdist instead.
@@ -13,7 +14,9 @@ pytest-xdist instead.
 from __future__ import annotations
 
 import gc
+import importlib
 import os
+import pkgutil
 import sys
 import tempfile
 import time
@@ -88,18 +91,34 @@ def _fork(files: list[Path], options: list[str], scratch: Path, name: str) -> tu
 DEV_RUNS: dict = {}  # conftest's `dev_runs` takes these when this runner forked the worker
 
 
+def _import_all(package: str) -> None:
+    """Import every module of one of the project's packages (and what they import: numpy, jsonschema, the CEL
+    evaluator...) once here, not once per worker: each worker otherwise imported the same ~400 modules."""
+    for module in pkgutil.iter_modules([str(ROOT / package)]):
+        if module.name != "__main__":
+            importlib.import_module(f"{package}.{module.name}")
+
+
+def _preload() -> None:
+    """What every worker imports: pytest, the conftest's hypothesis, the pure layer. Not pytest's plugins: it
+    rewrites their asserts as it imports them."""
+    sys.path.insert(0, str(ROOT))
+    import hypothesis  # noqa: F401
+    import pytest  # noqa: F401
+
+    _import_all("gpu_slicing")
+
+
 def _warm() -> None:
-    """Import the SDK and run the dev stack as a preview and as an update: what each worker would otherwise
-    do on its own."""
+    """Import the SDK and the tools and run the dev stack as a preview and as an update: what each worker would
+    otherwise do on its own."""
     import yaml
 
-    sys.path.insert(0, str(ROOT))
     from tools.harness import run_program
 
     config = dict(yaml.safe_load((ROOT / "Pulumi.dev.yaml").read_text())["config"])
     DEV_RUNS.update(preview=run_program(config, preview=True), up=run_program(config, preview=False))
-    import pytest  # noqa: F401 - imported once here, not once per worker (plugins must wait: pytest rewrites them)
-
+    _import_all("tools")
     gc.collect()
     gc.freeze()  # what is alive now is shared, untouched, by every worker (copy-on-write pages)
 
@@ -116,6 +135,7 @@ def main(options: list[str], tests: Path = TESTS) -> int:
     shares = deal([f for f in files if f not in WITHOUT_SDK], cores)
     with tempfile.TemporaryDirectory(prefix="gpu-slicing-tests-") as tmp:
         scratch = Path(tmp)
+        _preload()
         workers = [_fork(plain, options, scratch, "without-sdk")] if plain else []
         if shares:
             _warm()
