@@ -223,13 +223,21 @@ def _kind_gb(kind: str | None, gpu: GpuModel | None = None) -> int:
 
 def devices_per_node(it: InstanceType, layout: MigLayout) -> dict[str, int]:
     """Devices of one node by kind: one MIG device per slice of the layout, one GPU device per GPU with
-    MIG off (static MIG: the driver publishes the partitions that exist when its plugin starts)."""
+    MIG off (static MIG: the driver publishes the partitions that exist when its plugin starts). A GPU with
+    MIG on and no slices (`all-enabled`) publishes nothing: the driver's GPU allocation guide says it
+    advertises neither the full GPU nor any slice of it."""
     out: dict[str, int] = {}
     for per in layout.per_gpu(it.gpu_count):
-        for prof, n in (per or {None: 1}).items():  # type: ignore[dict-item]
+        for prof, n in ({None: 1} if per is None else per).items():
             if n:
                 out[_kind(prof)] = out.get(_kind(prof), 0) + n
     return out
+
+
+def device_kind(device: Mapping[str, Any]) -> str:
+    """The kind (capacity key) of one ResourceSlice device."""
+    attrs = device["attributes"]
+    return _kind(attrs["profile"]["string"]) if attrs["type"]["string"] == "mig" else GPU_CLASS
 
 
 def device_kinds(pool: Pool) -> list[str]:
@@ -373,11 +381,16 @@ def matching_kinds(w: WorkloadConfig, pool: Pool) -> list[str]:
     return out
 
 
+def claim_resources(w: WorkloadConfig, pool: Pool) -> tuple[str, ...]:
+    """The device kinds the capacity plan counts a pod of `w` against, its first choice (the first profile, or
+    the smallest that meets a memory floor) first: the scheduler allocates any device the claim matches, so
+    the plan counts each pod against one device of any of them (`gpu_slicing.capacity`, never twice)."""
+    return tuple(matching_kinds(w, pool)) or (_kind(w.profile),)
+
+
 def claim_resource(w: WorkloadConfig, pool: Pool) -> str:
-    """The device kind the capacity plan counts a pod of `w` against: its first choice (the first profile,
-    or the smallest that meets a memory floor). Fallbacks only add room, so the plan errs on the safe side."""
-    kinds = matching_kinds(w, pool)
-    return kinds[0] if kinds else _kind(w.profile)
+    """The claim's first choice: the resource its plan line is named by."""
+    return claim_resources(w, pool)[0]
 
 
 def verify_command(w: WorkloadConfig, pool: Pool) -> list[str]:

@@ -121,7 +121,8 @@ def capacity_workloads(cfg: StackConfig, by_name) -> list:
         out.append(capacity.WorkloadDemand(
             name=w.name, resource=workload_resource(w, pool), per_replica=workload_count(w),
             replicas=1 if w.claim_sharing else w.replicas,  # a shared claim: one device for every replica
-            pool=w.pool, node_selector=workloads.node_selector(pool), tolerations=[workloads.gpu_toleration()]))
+            pool=w.pool, node_selector=workloads.node_selector(pool), tolerations=[workloads.gpu_toleration()],
+            alternatives=dra.claim_resources(w, pool)[1:] if pool.allocation == dra.DRA else ()))
     return out
 
 

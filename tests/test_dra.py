@@ -298,3 +298,104 @@ def test_a_shared_claim_holds_no_more_replicas_than_one_node_runs_pods():
     with pytest.raises(ConfigError) as e:
         _stack([{"name": "g6", "instanceType": "g6.xlarge", "allocation": "dra"}], [{**ok, "replicas": room + 1}])
     assert e.value.key == "gpu-slicing:workloads[0].replicas" and f"at most {room}" in e.value.allowed
+
+
+# --- capacity: a claim several device kinds serve -------------------------------------------------------
+# p5.48xlarge all-balanced publishes 16 x 1g.10gb, 8 x 2g.20gb and 8 x 3g.40gb a node (docs/facts.md §2:
+# H100 all-balanced is 2 x 1g.10gb + 1 x 2g.20gb + 1 x 3g.40gb per GPU, 8 GPUs).
+TWO_G, THREE_G, ONE_G = "mig.nvidia.com/2g.20gb", "mig.nvidia.com/3g.40gb", "mig.nvidia.com/1g.10gb"
+
+
+def _plan(workloads, **pool):
+    return {w["name"]: w for w in _stack([_p5(**pool)], workloads, "1.35").capacity.to_json()["workloads"]}
+
+
+def test_a_memory_floor_is_served_by_every_slice_that_meets_it():
+    """20 GB on H100 all-balanced: 2g.20gb or 3g.40gb, 8 + 8 a node, so 12 replicas fit on one node (the
+    scheduler gives the 9th to 12th a 3g.40gb) beside 16 pods of 1g.10gb."""
+    got = _plan([{"name": "m", "memoryGB": 20, "replicas": 12, "pool": "p5"},
+                 {"name": "one", "profile": "1g.10gb", "replicas": 16, "pool": "p5"}])
+    assert got["m"]["fits"] and got["m"]["resources"] == [TWO_G, THREE_G]
+    assert got["m"]["counted"] == {TWO_G: 8, THREE_G: 4} and got["m"]["capacity"] == 16
+    assert "counted as 8 mig.nvidia.com/2g.20gb + 4 mig.nvidia.com/3g.40gb" in got["m"]["message"]
+    assert "resources" not in got["one"]  # a one-kind claim's line is as before
+
+
+def test_a_memory_floor_beyond_every_matching_slice_does_not_fit_and_says_the_numbers():
+    """3g.40gb x 4 leaves 8 x 2g.20gb + 4 x 3g.40gb = 12 for a 20 GB floor: 13 replicas are one too many."""
+    with pytest.raises(ConfigError) as e:
+        _stack([_p5()], [{"name": "big", "profile": "3g.40gb", "replicas": 4, "pool": "p5"},
+                         {"name": "m", "memoryGB": 20, "replicas": 13, "pool": "p5"}], "1.35")
+    assert e.value.key == "gpu-slicing:nodeGroups[0].desiredSize"
+    text = str(e.value)
+    assert "workload m: does not fit: needs 13 x 1 mig.nvidia.com/2g.20gb or mig.nvidia.com/3g.40gb = 13, 12 free" in text
+    assert "16 (8 mig.nvidia.com/2g.20gb + 8 mig.nvidia.com/3g.40gb)/node x 1 desired" in text
+    assert "big takes 4 mig.nvidia.com/3g.40gb" in text and "1 pods would stay Pending" in text
+    assert "raise desiredSize of p5 to 2" in text
+
+
+def test_fallback_profiles_count_against_every_profile_in_the_list():
+    """2g.20gb, else 3g.40gb, x 12 beside 3g.40gb x 4: 8 + (8 - 4) = 12 fit; 13 do not."""
+    ok = _plan([{"name": "f", "profile": "2g.20gb", "fallbackProfiles": ["3g.40gb"], "replicas": 12, "pool": "p5"},
+                {"name": "big", "profile": "3g.40gb", "replicas": 4, "pool": "p5"}])
+    assert ok["f"]["fits"] and ok["f"]["counted"] == {TWO_G: 8, THREE_G: 4} and ok["big"]["fits"]
+    with pytest.raises(ConfigError, match="needs 13 x 1 mig.nvidia.com/2g.20gb or mig.nvidia.com/3g.40gb = 13"):
+        _stack([_p5()], [{"name": "f", "profile": "2g.20gb", "fallbackProfiles": ["3g.40gb"], "replicas": 13,
+                          "pool": "p5"}, {"name": "big", "profile": "3g.40gb", "replicas": 4, "pool": "p5"}], "1.35")
+
+
+def test_flexible_claims_competing_for_the_same_slices_are_never_promised_one_twice():
+    """A 20 GB floor x 10 and 2g.20gb-else-3g.40gb x 6 want 16 of the 16 2g/3g slices: they fit exactly;
+    one more replica of either does not, whichever is placed first."""
+    both = [{"name": "m", "memoryGB": 20, "replicas": 10, "pool": "p5"},
+            {"name": "f", "profile": "2g.20gb", "fallbackProfiles": ["3g.40gb"], "replicas": 6, "pool": "p5"}]
+    got = _plan(both)
+    assert got["m"]["fits"] and got["f"]["fits"]
+    assert sum(got["m"]["counted"].values()) + sum(got["f"]["counted"].values()) == 16
+    for i in (0, 1):
+        more = [dict(w) for w in both]
+        more[i]["replicas"] += 1
+        with pytest.raises(ConfigError, match="does not fit"):
+            _stack([_p5()], more, "1.35")
+
+
+def test_a_one_kind_claim_moves_a_flexible_one_to_its_other_choice():
+    """1g.10gb-else-2g.20gb x 24 takes 16 + 8; then 2g.20gb x 8 (one kind) needs the 2g slices: there is
+    nowhere for the flexible pods to go (1g full, no 3g accepted), so 8 + 24 > 16 + 8 does not fit; with
+    the fallback 3g.40gb as well they move there and both fit."""
+    with pytest.raises(ConfigError, match="workload"):
+        _stack([_p5()], [{"name": "f", "profile": "1g.10gb", "fallbackProfiles": ["2g.20gb"], "replicas": 24,
+                          "pool": "p5"}, {"name": "two", "profile": "2g.20gb", "replicas": 8, "pool": "p5"}], "1.35")
+    got = _plan([{"name": "f", "profile": "1g.10gb", "fallbackProfiles": ["2g.20gb", "3g.40gb"], "replicas": 24,
+                  "pool": "p5"}, {"name": "two", "profile": "2g.20gb", "replicas": 8, "pool": "p5"}])
+    assert got["f"]["counted"] == {ONE_G: 16, TWO_G: 0, THREE_G: 8} and got["two"]["fits"]
+
+
+def test_the_pool_line_counts_what_each_slice_kind_serves():
+    st = _stack([_p5()], [{"name": "m", "memoryGB": 20, "replicas": 12, "pool": "p5"}], "1.35")
+    (pool,) = st.capacity.to_json()["pools"]
+    assert pool["utilization"]["resources"] == {ONE_G: {"requested": 0, "available": 16},
+                                                TWO_G: {"requested": 8, "available": 8},
+                                                THREE_G: {"requested": 4, "available": 8}}
+
+
+def test_a_gpu_with_mig_on_and_no_slices_publishes_nothing():
+    """The driver's GPU allocation guide: MIG mode on with no partitions strands the GPU (neither the full GPU
+    nor a slice is advertised), so all-enabled gives no devices and a whole-GPU claim there is refused."""
+    assert dict(_stack([_p5(migLayout="all-enabled")], []).pool("p5").per_node) == {}
+    with pytest.raises(ConfigError) as e:
+        _stack([_p5(migLayout="all-enabled")], [{"name": "w", "gpus": 1, "pool": "p5"}])
+    assert e.value.key == "gpu-slicing:workloads[0].gpus"
+
+
+@pytest.mark.slow  # cel-python compiles the selectors (~1 s the first time)
+def test_the_simulator_holds_the_capacity_count_to_the_kinds_the_cel_matches(monkeypatch):
+    st = _stack([_p5()], [{"name": "m", "memoryGB": 20, "pool": "p5"},
+                          {"name": "f", "profile": "1g.10gb", "fallbackProfiles": ["3g.40gb"], "pool": "p5"}], "1.35")
+    pools = {"p5": st.pool("p5")}
+    got = {r.workload: r for r in dra_claims.simulate(list(st.config.workloads), pools)}
+    assert set(got["m"].kinds) == {TWO_G, THREE_G} and got["m"].counted_right
+    assert set(got["f"].kinds) == {ONE_G, THREE_G} and got["f"].counted_right
+    monkeypatch.setattr(dra, "claim_resources", lambda w, pool: (TWO_G,))
+    (wrong, _) = dra_claims.simulate(list(st.config.workloads), pools)
+    assert not wrong.counted_right

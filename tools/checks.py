@@ -132,6 +132,10 @@ def dra_claims(config: Mapping[str, Any], resources: list[dict]) -> Iterable[Fin
             yield finding("dra.claims", "error", f"{r['name']}: the CEL and gpu_slicing.dra.matches disagree on "
                                                  f"pool {res.pool}'s devices (CEL: {', '.join(res.matched)})",
                           r["name"])
+        elif not res.counted_right:
+            yield finding("dra.claims", "error", f"{r['name']}: the capacity plan counts its pods against "
+                                                 f"{', '.join(res.counted)} but its CEL matches devices of "
+                                                 f"{', '.join(res.kinds)} on pool {res.pool}", r["name"])
         for other in res.foreign:
             yield finding("dra.claims", "error", f"{r['name']}: its CEL also matches devices of pool {other} (another "
                                                  "GPU model, which its pods cannot reach): the selector does not pin "
