@@ -192,6 +192,14 @@ def workload_rule(key: str, w: WorkloadConfig, pool: Pool, version: str) -> None
                           f"at most what pool {pool.name}'s largest device has ({_kind_gb(biggest) if biggest else 0}"
                           f" GB, {biggest}): no device of its layout {pool.layout.name} has that much, so the "
                           "claim would never be allocated")
+    if w.gpus is not None and GPU_CLASS not in device_kinds(pool):
+        stranded = any(per is not None and not any(per.values()) for per in pool.layout.per_gpu(pool.largest.gpu_count))
+        raise ConfigError(f"{key}.gpus", w.gpus,
+                          f"absent (use profile or memoryGB), or a layout with MIG off on some GPUs: layout "
+                          f"{pool.layout.name} of pool {pool.name} leaves no GPU whole, so its nodes publish no "
+                          f"{GPU_CLASS} device"
+                          + (" (a GPU with MIG on and no slices publishes nothing at all: the NVIDIA DRA driver's "
+                             "GPU allocation guide)" if stranded else ""))
     room = min(pool.pods_per_node.values(), default=0)
     if w.claim_sharing is not None and room and w.replicas > room:
         raise ConfigError(f"{key}.replicas", w.replicas,
