@@ -634,7 +634,9 @@ def plan_capacity(pools: Sequence[PoolCapacity], workloads: Sequence[WorkloadDem
     that can use fewer pools are placed first, so a flexible one does not take the only pool of a pinned
     one; in contrived overlaps this greedy order can report a shortfall a perfect assignment would avoid.
     Within a pool the count is exact for one-unit pods (the usual MIG request); bigger pods are packed
-    first-fit over identical nodes, an upper bound on what the spreading scheduler achieves. `prices`
+    first-fit over identical nodes, an upper bound on what the spreading scheduler achieves. A one-unit pod
+    that several resources serve (a DRA claim matching several device kinds) is counted against any of them
+    by the max flow of `_Router`, after the workloads with fewer alternatives. `prices`
     (instance type -> USD per hour) overrides the catalog's on-demand estimates; no suggestion asks a pool
     for more than `max_pool_nodes` nodes.
     """
