@@ -447,6 +447,24 @@ def driver_values(pools: list[Pool], workloads: list[WorkloadConfig]) -> dict[st
     }
 
 
+EXPORTER_SERVICE_ACCOUNT = "nvidia-dcgm-exporter"  # the GPU Operator's (assets/state-dcgm-exporter)
+EXPORTER_READS_SLICES = "gpu-slicing-dcgm-exporter-read-resourceslices"
+
+
+def exporter_rbac(operator_namespace: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A ClusterRole reading ResourceSlices and its binding to the GPU Operator's dcgm-exporter service
+    account: with KUBERNETES_ENABLE_DRA the exporter maps a claim's device to its GPU or MIG slice through a
+    ResourceSlice informer, and the operator's own exporter ClusterRole (v26.7.0) reads pods only."""
+    meta = {"name": EXPORTER_READS_SLICES, "labels": {"app.kubernetes.io/part-of": "gpu-slicing"}}
+    role = {"metadata": meta, "rules": [{"apiGroups": ["resource.k8s.io"], "resources": ["resourceslices"],
+                                         "verbs": ["get", "list", "watch"]}]}
+    binding = {"metadata": meta,
+               "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": EXPORTER_READS_SLICES},
+               "subjects": [{"kind": "ServiceAccount", "name": EXPORTER_SERVICE_ACCOUNT,
+                             "namespace": operator_namespace}]}
+    return role, binding
+
+
 def node_labels(pool: Pool) -> dict[str, str]:
     """Labels of a DRA pool's nodes: the GPU Operator's device plugin off there, the kubelet plugin on."""
     return {POOL_ALLOCATION_LABEL: DRA, DEVICE_PLUGIN_DEPLOY_LABEL: "false"}

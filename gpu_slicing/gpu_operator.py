@@ -25,6 +25,7 @@ VALUE_PATHS = frozenset({
     "migManager.config.name", "migManager.config.create", "devicePlugin.enabled", "devicePlugin.config.name",
     "devicePlugin.config.create", "devicePlugin.config.default",
     "dcgmExporter.enabled", "dcgmExporter.env", "dcgmExporter.config.name", "dcgmExporter.serviceMonitor.enabled",
+    "dcgmExporter.enablePodUID",
 })
 # Paths values.yaml documents only in a commented-out example (its templates read them: clusterpolicy.yaml
 # `.Values.dcgmExporter.config.name`); the tests find them in that comment block instead.

@@ -3,6 +3,8 @@ values against the chart, and the refusals. Expected figures come from docs/fact
 the driver's own files (tools/data/dra-driver.json, generated from them)."""
 from __future__ import annotations
 
+import re
+
 import pytest
 import yaml
 
@@ -227,8 +229,10 @@ def test_dashboard_shows_dra_claims_only_with_dra_pools():
     with_dra = _stack([_p5()], [])
     without = _stack([{**_p5(), "allocation": "devicePlugin"}], [])
     dra_panels = [p for p in observability.panels(with_dra.config, with_dra.pools) if p.row == "DRA claims"]
-    assert dra_panels and all('dra_claim_name!=""' in p.expr for p in dra_panels)
-    assert "dra_mig_profile" in dra_panels[0].expr
+    assert len(dra_panels) == 5
+    assert all("dra_claim_name" in p.expr or "kube_pod_resourceclaim_info" in p.expr for p in dra_panels)
+    per_claim = next(p for p in dra_panels if p.title == "SM active per DRA claim")
+    assert 'dra_claim_name!=""' in per_claim.expr and "dra_mig_profile" in per_claim.expr
     assert not [p for p in observability.panels(without.config, without.pools) if p.row == "DRA claims"]
 
 
@@ -399,3 +403,136 @@ def test_the_simulator_holds_the_capacity_count_to_the_kinds_the_cel_matches(mon
     monkeypatch.setattr(dra, "claim_resources", lambda w, pool: (TWO_G,))
     (wrong, _) = dra_claims.simulate(list(st.config.workloads), pools)
     assert not wrong.counted_right
+
+
+# --- alerts and dashboard for DRA pools ----------------------------------------------------------------------
+# Expected names come from the sources: dcgm-exporter's labels (NVIDIA/dcgm-exporter internal/pkg/transformation
+# const.go: dra_claim_name, dra_claim_namespace, dra_driver_name, dra_pool_name, dra_device_name, dra_mig_profile,
+# dra_mig_device_uuid) and its flag's environment variable (pkg/cmd/app.go: --kubernetes-enable-dra,
+# KUBERNETES_ENABLE_DRA); kube-state-metrics v2.20.0's pod metrics doc (kube_pod_resourceclaim_info: pod,
+# namespace, uid, claim_name, resourceclaim_name, resourceclaim_template_name); the GPU Operator v26.7.0's
+# exporter service account (assets/state-dcgm-exporter: nvidia-dcgm-exporter).
+DCGM_DRA_LABELS = {"dra_claim_name", "dra_claim_namespace", "dra_driver_name", "dra_pool_name", "dra_device_name",
+                   "dra_mig_profile", "dra_mig_device_uuid"}
+KSM_CLAIM_LABELS = {"pod", "namespace", "uid", "claim_name", "resourceclaim_name", "resourceclaim_template_name"}
+DRA_ALERTS = {"GpuSlicingPodsPendingForDraClaims", "GpuSlicingDraDevicesUnallocated"}
+
+
+def _observed(groups, workloads=()):
+    return load_stack({"maxGpuNodes": 10, "cluster": {**CLUSTER, "kubernetesVersion": "1.35"},
+                       "nodeGroups": groups, "workloads": list(workloads), "observability": {"enabled": True}})
+
+
+def _labels_in(expr: str) -> set[str]:
+    """Label names an expression matches on or groups by (selectors, by/on/group_left lists)."""
+    import re
+
+    names = set(re.findall(r"([A-Za-z_][A-Za-z0-9_]*)\s*(?:=~|!=|!~|=)\s*\"", expr))
+    for group in re.findall(r"(?:by|on|group_left)\s*\(([^)]*)\)", expr):
+        names |= {n.strip() for n in group.split(",") if n.strip()}
+    return names
+
+
+@pytest.mark.slow  # promql-parser and the observability tests' helpers load (~0.5 s)
+def test_dra_alerts_and_panels_parse_and_use_only_the_sources_names():
+    pytest.importorskip("promql_parser")
+    from gpu_slicing import observability as obs
+    from test_observability import _metric_names
+
+    st = _observed([_p5(), {"name": "plugin", "instanceType": "p4d.24xlarge", "migLayout": "all-balanced"}])
+    queries = dict(obs.every_query(st.config, st.pools))
+    assert {f"alert {a}" for a in DRA_ALERTS} <= set(queries)
+    dra = {w: e for w, e in queries.items() if "dra_claim" in e or "resourceclaim" in e}
+    assert len(dra) == 2 + 5  # the two DRA alerts; published, held, Pending, SM per claim, idle claims panels
+    for where, expr in dra.items():
+        assert _metric_names(expr) <= obs.allowed_metrics(), where  # parses, and every metric is a known one
+        used = _labels_in(expr)
+        assert not {n for n in used if n.startswith("dra_")} - DCGM_DRA_LABELS, where
+        if "kube_pod_resourceclaim_info" in expr:
+            grouped = re.search(r"max by \(([^)]*)\) \(kube_pod_resourceclaim_info\)", expr).group(1)
+            assert {n.strip() for n in grouped.split(",")} <= KSM_CLAIM_LABELS, where
+    unallocated = queries["alert GpuSlicingDraDevicesUnallocated"]
+    assert 'label_gpu_slicing_pool=~"p5"' in unallocated and "plugin" not in unallocated
+
+
+def test_a_stack_without_dra_pools_gets_no_dra_alert_or_panel():
+    from gpu_slicing import observability as obs
+
+    st = _observed([{"name": "plugin", "instanceType": "p4d.24xlarge", "migLayout": "all-balanced"}])
+    assert not any("dra_claim" in e or "resourceclaim" in e for _, e in obs.every_query(st.config, st.pools))
+    assert not {a.name for a in obs.alerts(st.config.observability, st.pools)} & DRA_ALERTS
+
+
+def test_the_exporter_attributes_dra_devices_and_may_read_resource_slices():
+    from gpu_slicing import gpu_operator
+
+    st = _observed([_p5()])
+    exporter = gpu_operator.operator_values(st.config, st.pools)["dcgmExporter"]
+    assert {"name": "KUBERNETES_ENABLE_DRA", "value": "true"} in exporter["env"]
+    assert exporter["enablePodUID"] is True  # the operator mounts the service-account token only with pod metadata
+    role, binding = dra.exporter_rbac("gpu-operator")
+    assert role["rules"] == [{"apiGroups": ["resource.k8s.io"], "resources": ["resourceslices"],
+                              "verbs": ["get", "list", "watch"]}]
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "nvidia-dcgm-exporter",
+                                    "namespace": "gpu-operator"}]
+    assert binding["roleRef"]["name"] == role["metadata"]["name"]
+    plugin = _observed([{"name": "plugin", "instanceType": "p4d.24xlarge", "migLayout": "all-balanced"}])
+    values = gpu_operator.operator_values(plugin.config, plugin.pools)["dcgmExporter"]
+    assert "enablePodUID" not in values and all(e["name"] != "KUBERNETES_ENABLE_DRA" for e in values["env"])
+
+
+def test_the_plans_alert_check_knows_the_dra_alerts_tests():
+    from tools import checks
+
+    assert DRA_ALERTS | {"GpuSlicingSliceIdle"} <= checks.tested_alerts(checks.DRA_ALERT_TESTS)
+
+
+PROMTOOL = __import__("shutil").which("promtool")
+DRA_ALERT_TESTS = ROOT / "tests" / "promtool" / "gpu_slicing_dra_alerts_test.yaml"
+
+
+def _promtool(tmp_path, groups):
+    import shutil
+    import subprocess
+
+    (tmp_path / "rules.yaml").write_text(yaml.safe_dump({"groups": groups}, sort_keys=False))
+    shutil.copy(DRA_ALERT_TESTS, tmp_path / DRA_ALERT_TESTS.name)
+    return subprocess.run([PROMTOOL, "test", "rules", DRA_ALERT_TESTS.name], cwd=tmp_path, capture_output=True,
+                          text=True)
+
+
+def _dra_rules():
+    from types import SimpleNamespace
+
+    from gpu_slicing import observability as obs
+    from gpu_slicing.config import ObservabilityConfig
+
+    pools = [SimpleNamespace(name="p5-dra", allocation="dra"), SimpleNamespace(name="p4d-plugin", allocation="devicePlugin")]
+    return obs.rule_groups(ObservabilityConfig(), pools)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(PROMTOOL is None, reason="needs promtool (Debian package prometheus)")
+def test_promtool_unit_tests_pass_for_the_dra_alerts(tmp_path):
+    out = _promtool(tmp_path, _dra_rules())
+    assert out.returncode == 0 and "SUCCESS" in out.stdout, out.stdout + out.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(PROMTOOL is None, reason="needs promtool (Debian package prometheus)")
+@pytest.mark.parametrize("alert,broken", [
+    ("GpuSlicingDraDevicesUnallocated", lambda e: e.replace('=~"p5-dra"', '!=""')),  # any pool's nodes
+    ("GpuSlicingDraDevicesUnallocated", lambda e: e.replace(' unless on (node, gpu) DCGM_FI_PROF_GR_ENGINE_ACTIVE'
+                                                            '{GPU_I_PROFILE!=""}', "")),  # a MIG GPU's own series
+    ("GpuSlicingPodsPendingForDraClaims", lambda e: e.replace('phase="Pending"', 'phase=~"Pending|Running"')),
+])
+def test_promtool_unit_tests_catch_a_broken_dra_rule(tmp_path, alert, broken):
+    import copy
+
+    groups = copy.deepcopy(_dra_rules())
+    rule = next(r for r in groups[0]["rules"] if r["alert"] == alert)
+    fixed = rule["expr"]
+    rule["expr"] = broken(fixed)
+    assert rule["expr"] != fixed
+    out = _promtool(tmp_path, groups)
+    assert out.returncode != 0 and f"alertname: {alert}" in out.stdout + out.stderr
