@@ -42,7 +42,9 @@ def operator_values(cfg: StackConfig, pools: Iterable[Any]) -> dict[str, Any]:
         "mig": {"strategy": cfg.gpu_operator.mig_strategy},
         "migManager": {"enabled": any(p.gpu.mig_capable for p in pools),
                        "env": [{"name": "WITH_REBOOT", "value": "true"}]},
-        "devicePlugin": {"enabled": True},
+        # off only when every GPU pool is DRA: the validator's plugin-validation step (in the DaemonSet whenever
+        # the device plugin is on) waits for nvidia.com/* resources a DRA node never advertises
+        "devicePlugin": {"enabled": not pools or any(p.allocation != "dra" for p in pools)},
     }
     if needs_mig_parted_configmap(pools, cfg.gpu_operator.retained_mig_layouts):
         values["migManager"]["config"] = {"name": MIG_PARTED_CONFIGMAP, "create": False}

@@ -536,3 +536,24 @@ def test_promtool_unit_tests_catch_a_broken_dra_rule(tmp_path, alert, broken):
     assert rule["expr"] != fixed
     out = _promtool(tmp_path, groups)
     assert out.returncode != 0 and f"alertname: {alert}" in out.stdout + out.stderr
+
+
+def test_the_device_plugin_is_off_cluster_wide_only_when_every_gpu_pool_is_dra():
+    """GPU Operator v26.7.0 (controllers/object_controls.go) keeps the validator's plugin-validation step while
+    the device plugin is on, and that step waits for nvidia.com/gpu or nvidia.com/mig-* capacity
+    (cmd/nvidia-validator: 30 tries, 5 s apart), which a DRA node never has."""
+    from gpu_slicing import gpu_operator
+
+    only_dra = _stack([_p5()], [])
+    assert gpu_operator.operator_values(only_dra.config, only_dra.pools)["devicePlugin"]["enabled"] is False
+    mixed = _stack([_p5(), {"name": "plugin", "instanceType": "p4d.24xlarge", "migLayout": "all-balanced"}], [])
+    assert gpu_operator.operator_values(mixed.config, mixed.pools)["devicePlugin"]["enabled"] is True
+
+
+def test_a_dra_node_runs_the_kubelet_plugin_not_the_device_plugin():
+    """Same number of DaemonSet pods per node (one plugin each), named for what runs there (the driver's
+    install guide: dra-driver-nvidia-gpu-kubelet-plugin-<hash>, one a GPU node)."""
+    st = _stack([_p5(), {**_p5(), "name": "plugin", "allocation": "devicePlugin"}], [])
+    dra_ds, plugin_ds = st.pool("p5").daemon_sets, st.pool("plugin").daemon_sets
+    assert "dra-driver-nvidia-gpu-kubelet-plugin" in dra_ds and "nvidia-device-plugin-daemonset" not in dra_ds
+    assert "nvidia-device-plugin-daemonset" in plugin_ds and len(dra_ds) == len(plugin_ds)
