@@ -268,14 +268,12 @@ def resource_slice_devices(it: InstanceType, layout: MigLayout) -> list[dict[str
                         "capacity": {"memory": {"value": f"{it.gpu.memory_gib}Gi"}}})
             continue
         for prof, n in sorted(per.items()):
-            shape = it.gpu.profile(prof)
             for i in range(n):
                 out.append({"name": f"gpu-{g}-mig-{prof}-{i}",
                             "attributes": {**common, "type": {"string": "mig"}, "profile": {"string": prof},
                                            "parentUUID": {"string": parent},
                                            "uuid": {"string": f"MIG-{g:04d}-{prof}-{i}"}},
-                            "capacity": {"memory": {"value": f"{nominal_gb(prof)}Gi"},
-                                         "multiprocessors": {"value": str(shape.compute if shape else 0)}}})
+                            "capacity": {"memory": {"value": f"{nominal_gb(prof)}Gi"}}})
     return out
 
 

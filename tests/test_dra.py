@@ -36,7 +36,7 @@ def test_p5_all_balanced_publishes_16_8_8_mig_devices():
     devices = dra.resource_slice(pool, pool.largest, "n")["spec"]["devices"]
     assert len(devices) == 32 and {d["attributes"]["type"]["string"] for d in devices} == {"mig"}
     assert {"profile", "parentUUID", "productName", "uuid"} <= set(devices[0]["attributes"])
-    assert {"memory", "multiprocessors"} <= set(devices[0]["capacity"])
+    assert set(devices[0]["capacity"]) == {"memory"}  # no SM count: the catalog has none to publish
 
 
 def test_whole_gpu_pool_publishes_one_device_per_gpu():
