@@ -557,3 +557,194 @@ def test_a_dra_node_runs_the_kubelet_plugin_not_the_device_plugin():
     dra_ds, plugin_ds = st.pool("p5").daemon_sets, st.pool("plugin").daemon_sets
     assert "dra-driver-nvidia-gpu-kubelet-plugin" in dra_ds and "nvidia-device-plugin-daemonset" not in dra_ds
     assert "nvidia-device-plugin-daemonset" in plugin_ds and len(dra_ds) == len(plugin_ds)
+
+
+# --- the pure model, without cel-python ------------------------------------------------------------------
+# Names and shapes from the driver's ResourceSlice attribute reference (device names gpu-<i> and
+# gpu-<i>-mig-<profile>-<n>; type gpu|mig; profile, parentUUID; productName and architecture inherited from the
+# GPU; capacity memory, 40Gi for an A100 40GB), the resource.k8s.io/v1 API (DeviceRequest `exactly` /
+# `firstAvailable`, allocationMode ExactCount, subrequest names are DNS labels), NVIDIA's architectures (A100
+# Ampere, H100 Hopper, L4 Ada Lovelace, B200 Blackwell) and docs/facts.md §12.
+
+def _one_gpu_sliced():
+    return layouts.parse_custom_layouts({"h": [{"devices": [0], "profiles": {"3g.20gb": 1, "1g.5gb": 2}}]})["h"]
+
+
+def test_a_node_publishes_each_device_named_and_attributed_as_the_driver_does():
+    devices = dra.resource_slice_devices(catalog.INSTANCE_TYPES["p4d.24xlarge"], _one_gpu_sliced())
+    names = [d["name"] for d in devices]
+    assert names[:4] == ["gpu-0-mig-1g.5gb-0", "gpu-0-mig-1g.5gb-1", "gpu-0-mig-3g.20gb-0", "gpu-1"]
+    assert len(devices) == 3 + 7
+    mig, whole = devices[2], devices[3]
+    attrs = {k: v["string"] for k, v in mig["attributes"].items()}
+    assert attrs["type"] == "mig" and attrs["profile"] == "3g.20gb" and attrs["productName"] == "NVIDIA A100-SXM4-40GB"
+    assert attrs["architecture"] == "Ampere" and attrs["brand"] == "Nvidia"
+    assert {d["attributes"]["parentUUID"]["string"] for d in devices[:3]} == {attrs["parentUUID"]}
+    assert attrs["parentUUID"] != whole["attributes"]["uuid"]["string"] and attrs["uuid"].startswith("MIG-")
+    assert len({d["attributes"]["uuid"]["string"] for d in devices}) == len(devices)
+    assert mig["capacity"] == {"memory": {"value": "20Gi"}} and devices[0]["capacity"]["memory"]["value"] == "5Gi"
+    assert whole["attributes"]["type"]["string"] == "gpu" and "profile" not in whole["attributes"]
+    assert whole["capacity"] == {"memory": {"value": "40Gi"}}
+    assert [dra.device_kind(d) for d in devices[:4]] == ["mig.nvidia.com/1g.5gb", "mig.nvidia.com/1g.5gb",
+                                                         "mig.nvidia.com/3g.20gb", "gpu.nvidia.com"]
+
+
+@pytest.mark.parametrize("itype, arch, product", [
+    ("p5.48xlarge", "Hopper", "NVIDIA H100 80GB HBM3"), ("g6.xlarge", "Ada Lovelace", "NVIDIA L4"),
+    ("p6-b200.48xlarge", "Blackwell", "NVIDIA B200"), ("p5e.48xlarge", "Hopper", "NVIDIA H200")])
+def test_devices_carry_their_gpus_architecture_and_product(itype, arch, product):
+    it = catalog.INSTANCE_TYPES[itype]
+    (device, *_) = dra.resource_slice_devices(it, catalog.named_layouts(it.gpu)["all-disabled"])
+    assert device["attributes"]["architecture"]["string"] == arch
+    assert device["attributes"]["productName"]["string"] == product
+
+
+def test_a_resource_slice_is_one_pool_per_node_of_the_driver():
+    pool = _stack([_p5()], []).pool("p5")
+    rs = dra.resource_slice(pool, pool.largest, "ip-10-0-0-1")
+    assert rs["apiVersion"] == "resource.k8s.io/v1" and rs["kind"] == "ResourceSlice"
+    assert rs["spec"]["driver"] == "gpu.nvidia.com" and rs["spec"]["nodeName"] == "ip-10-0-0-1"
+    assert rs["spec"]["pool"] == {"name": "ip-10-0-0-1", "generation": 1, "resourceSliceCount": 1}
+
+
+def test_the_model_matches_what_the_claims_selectors_say():
+    st = _stack([_p5(), {"name": "a80", "instanceType": "p4de.24xlarge", "migLayout": "all-balanced",
+                         "allocation": "dra"}],
+                [{"name": "m", "memoryGB": 20, "pool": "p5"}, {"name": "f", "profile": "1g.10gb",
+                                                               "fallbackProfiles": ["3g.40gb"], "pool": "p5"}])
+    p5, a80 = st.pool("p5"), st.pool("a80")
+    m, f = st.config.workloads
+    h100 = dra.resource_slice_devices(p5.largest, p5.layout)
+    a100 = dra.resource_slice_devices(a80.largest, a80.layout)
+
+    def profiles(w, ds):
+        return sorted({d["attributes"]["profile"]["string"] for d in ds if dra.matches(w, p5, d)})
+
+    assert profiles(m, h100) == ["2g.20gb", "3g.40gb"] and profiles(f, h100) == ["1g.10gb", "3g.40gb"]
+    assert profiles(m, a100) == [] and profiles(f, a100) == []  # the same profile names on another model
+    assert sum(dra.matches(m, p5, d) for d in h100) == 16
+
+
+def test_selectors_pin_the_product_and_the_profiles():
+    pool = _stack([_p5()], []).pool("p5")
+    product = "device.attributes['gpu.nvidia.com'].productName.lowerAscii().contains('h100')"
+    assert dra.selector(pool, []) == product
+    assert dra.selector(pool, ["1g.10gb"]) == product + " && device.attributes['gpu.nvidia.com'].profile == '1g.10gb'"
+    assert dra.selector(pool, ["2g.20gb", "3g.40gb"]) == (
+        product + " && device.attributes['gpu.nvidia.com'].profile in ['2g.20gb', '3g.40gb']")
+    a40 = _stack([{"name": "a", "instanceType": "p4d.24xlarge", "allocation": "dra"}], []).pool("a")
+    assert dra.selector(a40, []) == ("device.attributes['gpu.nvidia.com'].productName.lowerAscii().contains('a100') && "
+                                     "device.attributes['gpu.nvidia.com'].productName.lowerAscii().contains('40gb')")
+
+
+def test_claim_specs_are_resource_k8s_io_v1_requests():
+    st = _stack([{"name": "l4", "instanceType": "g6.12xlarge", "allocation": "dra"}, _p5()],
+                [{"name": "two", "gpus": 2, "pool": "l4"},
+                 {"name": "f", "profile": "2g.20gb", "fallbackProfiles": ["3g.40gb"], "replicas": 3,
+                  "claimSharing": "mps", "pool": "p5"}])
+    two, f = st.config.workloads
+    l4 = "device.attributes['gpu.nvidia.com'].productName.lowerAscii().contains('l4')"
+    assert dra.claim_spec(two, st.pool("l4")) == {"devices": {"requests": [{"name": "slice", "exactly": {
+        "deviceClassName": "gpu.nvidia.com", "allocationMode": "ExactCount", "count": 2,
+        "selectors": [{"cel": {"expression": l4}}]}}]}}
+    spec = dra.claim_spec(f, st.pool("p5"))
+    subs = spec["devices"]["requests"][0]["firstAvailable"]
+    assert [s["name"] for s in subs] == ["2g-20gb", "3g-40gb"] and all(s["count"] == 1 for s in subs)
+    assert {s["deviceClassName"] for s in subs} == {"mig.nvidia.com"}
+    assert spec["devices"]["config"] == [{"requests": ["slice"], "opaque": {"driver": "gpu.nvidia.com", "parameters": {
+        "apiVersion": "resource.nvidia.com/v1beta1", "kind": "MigDeviceConfig", "sharing": {"strategy": "MPS"}}}}]
+    shared = dra.claim_template(f, st.pool("p5"), "ns")
+    assert shared["kind"] == "ResourceClaim" and shared["metadata"]["name"] == "f-slice"
+    assert shared["metadata"]["namespace"] == "ns" and shared["metadata"]["labels"]["app.kubernetes.io/name"] == "f"
+    per_pod = dra.claim_template(two, st.pool("l4"), "ns")
+    assert per_pod["kind"] == "ResourceClaimTemplate" and per_pod["spec"]["spec"] == dra.claim_spec(two, st.pool("l4"))
+    assert dra.pod_resource_claims(two) == [{"name": "slice", "resourceClaimTemplateName": "two-slice"}]
+
+
+def test_driver_values_confine_the_plugin_to_dra_nodes_whose_layout_is_applied():
+    """docs/facts.md §12: gpuResourcesEnabledOverride true, nvidiaDriverRoot / on the EKS NVIDIA AMI, the v1 API
+    pinned, ComputeDomains off, the kubelet plugin only on DRA nodes; MPS needs the MPSSupport gate."""
+    mig_pool = _stack([_p5()], []).pool("p5")
+    whole = _stack([{"name": "g6", "instanceType": "g6.xlarge", "allocation": "dra"}], []).pool("g6")
+    plugin = _stack([{**_p5(), "allocation": "devicePlugin"}], []).pool("p5")
+    values = dra.driver_values([mig_pool, plugin], [])
+    assert values["gpuResourcesEnabledOverride"] is True and values["nvidiaDriverRoot"] == "/"
+    assert values["resourceApiVersion"] == "resource.k8s.io/v1" and values["featureGates"] == {}
+    assert values["resources"] == {"gpus": {"enabled": True}, "computeDomains": {"enabled": False}}
+    assert values["kubeletPlugin"]["nodeSelector"] == {"gpu-slicing/allocation": "dra"}
+    terms = values["kubeletPlugin"]["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"][
+        "nodeSelectorTerms"]
+    assert terms == [{"matchExpressions": [
+        {"key": "gpu-slicing/allocation", "operator": "In", "values": ["dra"]},
+        {"key": "nvidia.com/mig.config.state", "operator": "In", "values": ["success"]}]}]
+    both = dra.driver_values([mig_pool, whole], [])["kubeletPlugin"]["affinity"]["nodeAffinity"][
+        "requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"]
+    assert len(both) == 2 and both[1]["matchExpressions"][1] == {"key": "nvidia.com/mig.config", "operator": "DoesNotExist"}
+    alone = dra.driver_values([whole], [])["kubeletPlugin"]["affinity"]["nodeAffinity"][
+        "requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"]
+    assert alone == both[1:]
+    mps = WorkloadConfig.model_validate({"name": "w", "pool": "g6", "gpus": 1, "claimSharing": "mps"})
+    ts = WorkloadConfig.model_validate({"name": "t", "pool": "g6", "gpus": 1, "claimSharing": "timeSlicing"})
+    assert dra.driver_values([whole], [mps])["featureGates"] == {"MPSSupport": True}
+    assert dra.driver_values([whole], [ts])["featureGates"] == {}
+    assert values["kubeletPlugin"]["tolerations"] == [{"key": "nvidia.com/gpu", "operator": "Exists",
+                                                       "effect": "NoSchedule"}]
+
+
+def _refusal(groups, workloads=(), version="1.35", pools=None):
+    raw = {"maxGpuNodes": 10, "cluster": {**CLUSTER, "kubernetesVersion": version}, "nodeGroups": groups,
+           "workloads": list(workloads)}
+    if pools:
+        raw["karpenter"] = {"enabled": True, "nodePools": pools}
+    with pytest.raises((ConfigError,)) as e:
+        load_stack(raw)
+    return e.value
+
+
+def test_pool_refusals_name_the_key_and_why():
+    e = _refusal([], pools=[{"name": "kp", "instanceTypes": ["p5.48xlarge"], "migLayout": "all-balanced",
+                             "allocation": "dra", "maxNodes": 1}])
+    errors = getattr(e, "errors", [e])
+    assert any(x.key == "gpu-slicing:karpenter.nodePools[0].allocation" and "v1.15" in x.allowed
+               and "MIG" in x.allowed for x in errors)
+    e = _refusal([_p5(sharing={"timeSlicing": {"replicas": 2}})])
+    errors = getattr(e, "errors", [e])
+    assert any(x.key == "gpu-slicing:nodeGroups[0].sharing" and "claimSharing" in x.allowed for x in errors)
+
+
+@pytest.mark.parametrize("itype, version, alpha, ampere", [("p4d.24xlarge", "1.35", True, True),
+                                                           ("p5.48xlarge", "1.36", False, False)])
+def test_dynamic_mig_is_refused_with_every_reason_that_applies(itype, version, alpha, ampere):
+    e = dra.dynamic_mig_error("k", catalog.INSTANCE_TYPES[itype], version)
+    assert e.key == "k.migLayout" and "destroys MIG partitions it did not create" in e.allowed
+    assert ("alpha (feature gate DRAPartitionableDevices off)" in e.allowed) is alpha
+    assert ("cannot turn MIG mode on without a GPU reset" in e.allowed) is ampere
+
+
+@pytest.mark.parametrize("workload, key, text", [
+    ({"profile": "1g.10gb", "fallbackProfiles": ["1g.10gb"]}, "fallbackProfiles[0]",
+     "a profile other than 1g.10gb that layout all-balanced of pool p5 creates: 2g.20gb, 3g.40gb"),
+    ({"profile": "1g.10gb", "fallbackProfiles": ["2g.20gb", "4g.40gb"]}, "fallbackProfiles[1]", "creates"),
+    ({"memoryGB": 41}, "memoryGB", "(40 GB, mig.nvidia.com/3g.40gb)"),
+    ({"profile": "1g.10gb", "replicas": 2, "claimSharing": "timeSlicing"}, "claimSharing", "time-slicing has no effect"),
+])
+def test_claim_keys_a_dra_pool_cannot_serve_are_refused(workload, key, text):
+    e = _refusal([_p5()], [{"name": "w", "pool": "p5", **workload}])
+    assert e.key == f"gpu-slicing:workloads[0].{key}" and text in e.allowed, (e.key, e.allowed)
+
+
+def test_claim_keys_on_a_device_plugin_pool_are_refused():
+    e = _refusal([{**_p5(), "allocation": "devicePlugin"}],
+                 [{"name": "w", "pool": "p5", "profile": "1g.10gb", "claimSharing": "mps"}])
+    assert e.key == "gpu-slicing:workloads[0].claimSharing" and "allocation: devicePlugin" in e.allowed
+
+
+@pytest.mark.parametrize("version, on", [("1.33", False), ("1.34", True), ("1.35", True), ("1.36", True)])
+def test_feature_stages_by_version(version, on):
+    assert dra.feature_on("firstAvailable", version) is on
+    assert dra.feature_on("partitionableDevices", version) is (version == "1.36")
+    assert dra.feature_on("consumableCapacity", version) is (version == "1.36")
+
+
+def test_nominal_memory_is_the_profiles_stated_size():
+    assert [dra.nominal_gb(p) for p in ("1g.5gb", "3g.40gb", "1g.18gb+me", "7g.180gb", "mig")] == [5, 40, 18, 180, 0]
