@@ -187,11 +187,13 @@ def workload_rule(key: str, w: WorkloadConfig, pool: Pool, version: str) -> None
                                   f"a profile other than {w.profile} that layout {pool.layout.name} of pool "
                                   f"{pool.name} creates: " + ", ".join(sorted(made - {w.profile})))
     if w.memory_gb is not None and not matching_kinds(w, pool):
-        biggest = max(device_kinds(pool), key=_kind_gb, default=None)
+        kinds = device_kinds(pool) if device_class(pool, w) == GPU_CLASS else \
+            [k for k in device_kinds(pool) if k != GPU_CLASS]  # a floor on a MIG pool is a slice's
+        biggest = max(kinds, key=lambda k: _kind_gb(k, pool.gpu), default=None)
         raise ConfigError(f"{key}.memoryGB", w.memory_gb,
-                          f"at most what pool {pool.name}'s largest device has ({_kind_gb(biggest) if biggest else 0}"
-                          f" GB, {biggest}): no device of its layout {pool.layout.name} has that much, so the "
-                          "claim would never be allocated")
+                          f"at most what pool {pool.name}'s largest device has ({_kind_gb(biggest, pool.gpu)}"
+                          f" GB, {biggest or 'none'}): no device of its layout {pool.layout.name} has that much, so "
+                          "the claim would never be allocated")
     if w.gpus is not None and GPU_CLASS not in device_kinds(pool):
         stranded = any(per is not None and not any(per.values()) for per in pool.layout.per_gpu(pool.largest.gpu_count))
         raise ConfigError(f"{key}.gpus", w.gpus,

@@ -475,7 +475,10 @@ def test_the_exporter_attributes_dra_devices_and_may_read_resource_slices():
                               "verbs": ["get", "list", "watch"]}]
     assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "nvidia-dcgm-exporter",
                                     "namespace": "gpu-operator"}]
-    assert binding["roleRef"]["name"] == role["metadata"]["name"]
+    assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
+                                  "name": role["metadata"]["name"]}
+    assert role["metadata"] == binding["metadata"] and role["metadata"]["name"].startswith("gpu-slicing-")
+    assert role["metadata"]["labels"] == {"app.kubernetes.io/part-of": "gpu-slicing"}
     plugin = _observed([{"name": "plugin", "instanceType": "p4d.24xlarge", "migLayout": "all-balanced"}])
     values = gpu_operator.operator_values(plugin.config, plugin.pools)["dcgmExporter"]
     assert "enablePodUID" not in values and all(e["name"] != "KUBERNETES_ENABLE_DRA" for e in values["env"])
@@ -731,6 +734,13 @@ def test_dynamic_mig_is_refused_with_every_reason_that_applies(itype, version, a
 def test_claim_keys_a_dra_pool_cannot_serve_are_refused(workload, key, text):
     e = _refusal([_p5()], [{"name": "w", "pool": "p5", **workload}])
     assert e.key == f"gpu-slicing:workloads[0].{key}" and text in e.allowed, (e.key, e.allowed)
+
+
+def test_a_memory_floor_above_whole_gpus_says_the_gpus_size():
+    """g6e.12xlarge: 4 x L40S of 48 GB (docs/facts.md §2)."""
+    e = _refusal([{"name": "g", "instanceType": "g6e.12xlarge", "allocation": "dra"}],
+                 [{"name": "w", "pool": "g", "memoryGB": 49}])
+    assert e.key == "gpu-slicing:workloads[0].memoryGB" and "(48 GB, gpu.nvidia.com)" in e.allowed
 
 
 def test_claim_keys_on_a_device_plugin_pool_are_refused():

@@ -51,6 +51,7 @@ NOT_EXPRESSIBLE = {
     "dra-does-not-fit": "capacity: the DRA devices a node publishes against the claims",
     "dra-fallbacks-compete": "capacity: two claims' device kinds against what a node publishes",
     "dra-memory-floor-does-not-fit": "capacity: the slices a memory floor matches against the claims",
+    "dra-memory-floor-whole-gpu": "a memory floor against the GPU model of the pool the workload names",
     "dra-mig-on-no-slices": "a workload's gpus against the devices its pool's layout leaves (another list entry)",
     "dra-eks-1-33": "a pool's allocation against cluster.kubernetesVersion (another block)",
     "dra-fallback-not-in-layout": "the fallback profiles against the layout of the pool the workload names",
