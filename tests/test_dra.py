@@ -758,3 +758,41 @@ def test_feature_stages_by_version(version, on):
 
 def test_nominal_memory_is_the_profiles_stated_size():
     assert [dra.nominal_gb(p) for p in ("1g.5gb", "3g.40gb", "1g.18gb+me", "7g.180gb", "mig")] == [5, 40, 18, 180, 0]
+
+
+def _runs(script: str, listing: str) -> bool:
+    """Whether the verification script passes when `nvidia-smi -L` prints `listing`."""
+    import subprocess
+
+    fake = f"nvidia-smi() {{ printf '%s' '{listing}'; }}; "
+    return subprocess.run(["bash", "-c", fake + script], capture_output=True).returncode == 0
+
+
+@pytest.mark.slow  # seven bash processes
+def test_the_verification_of_whole_gpus_counts_them_and_of_slices_escapes_the_profile():
+    """nvidia-smi -L prints one 'GPU <i>: <name> (UUID: ...)' line per GPU and a MIG device indented under it
+    as 'MIG <profile> Device <n>: (UUID: ...)'."""
+    st = _stack([{"name": "l4", "instanceType": "g6.12xlarge", "allocation": "dra"},
+                 {"name": "h200", "instanceType": "p5e.48xlarge", "migLayout": "all-1g.18gb.me", "allocation": "dra"}],
+                [{"name": "two", "gpus": 2, "pool": "l4"}, {"name": "me", "profile": "1g.18gb+me", "pool": "h200"}])
+    two, me = st.config.workloads
+    cmd = dra.verify_command(two, st.pool("l4"))
+    assert cmd[:2] == ["bash", "-c"] and cmd[2].startswith("nvidia-smi -L && ")
+    gpu = "GPU {}: NVIDIA L4 (UUID: GPU-{})\n"
+    assert _runs(cmd[2], gpu.format(0, 0) + gpu.format(1, 1))
+    assert not _runs(cmd[2], gpu.format(0, 0)) and not _runs(cmd[2], "".join(gpu.format(i, i) for i in range(3)))
+    script = dra.verify_command(me, st.pool("h200"))[2]
+    head = "GPU 0: NVIDIA H200 (UUID: GPU-0)\n"
+    assert _runs(script, head + "  MIG 1g.18gb+me    Device  0: (UUID: MIG-0)\n")
+    assert not _runs(script, head + "  MIG 1g.18gbXme    Device  0: (UUID: MIG-0)\n")
+    assert not _runs(script, head + "  MIG 1g.18gb+me    Device  0: (UUID: MIG-0)\n  MIG 1g.18gb+me    Device  1: (UUID: MIG-1)\n")
+
+
+def test_claim_objects_carry_the_api_version_and_the_programs_labels():
+    st = _stack([_p5()], [{"name": "w", "profile": "1g.10gb", "pool": "p5"}])
+    (w,) = st.config.workloads
+    t = dra.claim_template(w, st.pool("p5"), "gpu-workloads")
+    assert t["apiVersion"] == "resource.k8s.io/v1"
+    assert t["metadata"] == {"name": "w-slice", "namespace": "gpu-workloads",
+                             "labels": {"app.kubernetes.io/name": "w", "app.kubernetes.io/part-of": "gpu-slicing"}}
+    assert dra.claim_name(w) == "w-slice"
