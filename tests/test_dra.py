@@ -796,3 +796,26 @@ def test_claim_objects_carry_the_api_version_and_the_programs_labels():
     assert t["metadata"] == {"name": "w-slice", "namespace": "gpu-workloads",
                              "labels": {"app.kubernetes.io/name": "w", "app.kubernetes.io/part-of": "gpu-slicing"}}
     assert dra.claim_name(w) == "w-slice"
+
+
+@pytest.mark.parametrize("key, value, shown", [("fallbackProfiles", ["2g.20gb"], "[2g.20gb]"), ("memoryGB", 20, "20"),
+                                               ("claimSharing", "mps", "'mps'")])
+def test_each_claim_key_on_a_device_plugin_pool_is_refused_by_name(key, value, shown):
+    extra = {"profile": "1g.10gb"} if key != "memoryGB" else {}
+    e = _refusal([{**_p5(), "allocation": "devicePlugin"}], [{"name": "w", "pool": "p5", key: value, **extra}])
+    assert e.key == f"gpu-slicing:workloads[0].{key}" and "pool p5 hands out slices through the device plugin" in e.allowed
+    assert str(e).startswith(f"gpu-slicing:workloads[0].{key}: {shown} is not valid"), str(e)
+
+
+def test_fallbacks_need_a_profile_and_name_the_wrong_one():
+    e = _refusal([_p5()], [{"name": "w", "pool": "p5", "memoryGB": 20, "fallbackProfiles": ["3g.40gb"]}])
+    assert e.key == "gpu-slicing:workloads[0].fallbackProfiles" and "absent without profile" in e.allowed
+    e = _refusal([_p5()], [{"name": "w", "pool": "p5", "profile": "1g.10gb", "fallbackProfiles": ["2g.20gb", "7g.80gb"]}])
+    assert str(e).startswith("gpu-slicing:workloads[0].fallbackProfiles[1]: '7g.80gb' is not valid"), str(e)
+
+
+def test_a_memory_floor_on_a_mig_pool_names_its_largest_slice_not_a_whole_gpu():
+    """The half-MIG p5: 1g.10gb slices on GPUs 0-3, whole 80 GB GPUs 4-7; a floor is a slice's there."""
+    with pytest.raises(ConfigError) as e:
+        _half([{"name": "w", "memoryGB": 11, "pool": "p5"}])
+    assert "(10 GB, mig.nvidia.com/1g.10gb)" in e.value.allowed
