@@ -819,3 +819,53 @@ def test_a_memory_floor_on_a_mig_pool_names_its_largest_slice_not_a_whole_gpu():
     with pytest.raises(ConfigError) as e:
         _half([{"name": "w", "memoryGB": 11, "pool": "p5"}])
     assert "(10 GB, mig.nvidia.com/1g.10gb)" in e.value.allowed
+
+
+def test_a_memory_floor_a_whole_gpu_just_meets_is_a_whole_gpu_claim():
+    """g6e.12xlarge: 4 x L40S of 48 GB (docs/facts.md §2): a 48 GB floor takes one whole GPU."""
+    st = _stack([{"name": "g", "instanceType": "g6e.12xlarge", "allocation": "dra"}],
+                [{"name": "w", "memoryGB": 48, "replicas": 4, "pool": "g"}])
+    (w,) = st.config.workloads
+    assert dra.claim_resources(w, st.pool("g")) == ("gpu.nvidia.com",)
+    assert st.capacity.to_json()["workloads"][0]["fits"]
+
+
+def test_every_dra_pool_is_checked_not_only_the_first():
+    e = _refusal([{**_p5(), "name": "plugin", "allocation": "devicePlugin"}, _p5()], version="1.33")
+    errors = getattr(e, "errors", [e])
+    assert [x.key for x in errors if x.key.endswith(".allocation")] == ["gpu-slicing:nodeGroups[1].allocation"]
+    assert any(str(x).startswith("gpu-slicing:nodeGroups[1].allocation: 'dra' is not valid") for x in errors)
+
+
+def test_pool_refusals_show_the_value_and_say_what_to_use_instead():
+    e = _refusal([], pools=[{"name": "kp", "instanceTypes": ["p5.48xlarge"], "migLayout": "all-balanced",
+                             "allocation": "dra", "maxNodes": 1}])
+    assert any(str(x).startswith("gpu-slicing:karpenter.nodePools[0].allocation: 'dra' is not valid")
+               for x in getattr(e, "errors", [e]))
+    e = _refusal([_p5(sharing={"timeSlicing": {"replicas": 2}})])
+    (x,) = [x for x in getattr(e, "errors", [e]) if x.key.endswith(".sharing")]
+    assert x.value == {"timeSlicing": {"replicas": 2}}
+    assert x.allowed == ("no pool sharing on a dra pool: that is the device plugin's time-slicing config, which does "
+                         "not run there; share a device per workload with workloads[].claimSharing")
+
+
+def test_the_dynamic_mig_refusal_says_each_reason_in_full():
+    e = dra.dynamic_mig_error("k", catalog.INSTANCE_TYPES["p4d.24xlarge"], "1.35")
+    assert e.value == "dynamic" and "on Kubernetes 1.35" in e.allowed
+    assert "so the driver would fall back to whole GPUs (driver MIG guide)" in e.allowed
+    assert e.allowed.endswith("the driver destroys MIG partitions it did not create, so it can never run beside the "
+                              "MIG manager that applies this program's layouts")
+
+
+def test_every_catalog_gpu_has_the_product_name_the_driver_publishes():
+    assert {it.gpu.name for it in catalog.INSTANCE_TYPES.values()} <= set(dra.PRODUCTS)
+
+
+def test_the_drivers_controller_runs_on_linux_and_the_plugin_on_dra_nodes_without_mig():
+    whole = _stack([{"name": "g6", "instanceType": "g6.xlarge", "allocation": "dra"}], []).pool("g6")
+    values = dra.driver_values([whole], [])
+    assert values["controller"] == {"nodeSelector": {"kubernetes.io/os": "linux"}}
+    assert values["kubeletPlugin"]["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"][
+        "nodeSelectorTerms"] == [{"matchExpressions": [
+            {"key": "gpu-slicing/allocation", "operator": "In", "values": ["dra"]},
+            {"key": "nvidia.com/mig.config", "operator": "DoesNotExist"}]}]
