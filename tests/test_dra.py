@@ -608,6 +608,7 @@ def test_a_resource_slice_is_one_pool_per_node_of_the_driver():
     assert rs["apiVersion"] == "resource.k8s.io/v1" and rs["kind"] == "ResourceSlice"
     assert rs["spec"]["driver"] == "gpu.nvidia.com" and rs["spec"]["nodeName"] == "ip-10-0-0-1"
     assert rs["spec"]["pool"] == {"name": "ip-10-0-0-1", "generation": 1, "resourceSliceCount": 1}
+    assert list(rs["metadata"]) == ["name"] and rs["metadata"]["name"].startswith("ip-10-0-0-1")  # an object has a name
 
 
 def test_the_model_matches_what_the_claims_selectors_say():
