@@ -870,3 +870,13 @@ def test_the_drivers_controller_runs_on_linux_and_the_plugin_on_dra_nodes_withou
         "nodeSelectorTerms"] == [{"matchExpressions": [
             {"key": "gpu-slicing/allocation", "operator": "In", "values": ["dra"]},
             {"key": "nvidia.com/mig.config", "operator": "DoesNotExist"}]}]
+
+
+def test_fallbacks_on_eks_before_1_34_say_the_prioritized_list_is_not_there():
+    """KEP-4816: the prioritized list (firstAvailable) is beta, on by default, from 1.34."""
+    e = _refusal([_p5()], [{"name": "w", "pool": "p5", "profile": "1g.10gb", "fallbackProfiles": ["2g.20gb"]}],
+                 version="1.33")
+    (x,) = [x for x in getattr(e, "errors", [e]) if x.key == "gpu-slicing:workloads[0].fallbackProfiles"]
+    assert x.value == ["2g.20gb"]
+    assert x.allowed == ("a prioritized list of subrequests (KEP-4816): alpha (feature gate DRAPrioritizedList off) on "
+                         "Kubernetes 1.33; EKS enables no alpha features, so it works from 1.34 (beta, on by default)")
