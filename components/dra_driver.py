@@ -8,6 +8,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from gpu_slicing import dra as spec
+from gpu_slicing.gpu_operator import OPERATOR_NAMESPACE
 from gpu_slicing.config import WorkloadConfig
 from gpu_slicing.pools import Pool
 
@@ -52,4 +53,10 @@ class DraDriver(pulumi.ComponentResource):
             cleanup_on_fail=True,
             opts=child(self, provider=args.provider, depends_on=[*args.after],
                        custom_timeouts=pulumi.CustomTimeouts(create="15m", update="15m", delete="15m")))
+        role, binding = spec.exporter_rbac(OPERATOR_NAMESPACE)  # dcgm-exporter attributes claims' devices
+        reads = k8s.rbac.v1.ClusterRole(f"{name}-exporter-reads-slices", metadata=role["metadata"],
+                                        rules=role["rules"], opts=child(self, provider=args.provider))
+        k8s.rbac.v1.ClusterRoleBinding(f"{name}-exporter-reads-slices", metadata=binding["metadata"],
+                                       role_ref=binding["roleRef"], subjects=binding["subjects"],
+                                       opts=child(self, provider=args.provider, depends_on=[reads]))
         self.register_outputs({"release": self.release.name})

@@ -9,7 +9,7 @@ advertises is `gpu_slicing.advertise`; taints and tolerations are `gpu_slicing.s
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from .advertise import STRATEGIES, advertise, compute_slices_per_gpu, node_resources
 from .catalog import INSTANCE_TYPES, PRICES_AS_OF, eni_max_pods, PRICES_REGION, InstanceType, MigLayout, named_layouts
@@ -110,7 +110,10 @@ class PoolCapacity:
 
 @dataclass(frozen=True)
 class WorkloadDemand:
-    """`replicas` pods, each requesting `per_replica` of `resource` (one pod must fit on one node)."""
+    """`replicas` pods, each requesting `per_replica` of `resource` (one pod must fit on one node).
+
+    `alternatives`: other resources any one of which serves a pod instead, in order of preference (a DRA
+    claim that several device kinds match: fallback profiles, a memory floor); such pods take one unit."""
 
     name: str
     resource: str
@@ -119,10 +122,30 @@ class WorkloadDemand:
     pool: str | None = None
     node_selector: Mapping[str, str] = field(default_factory=dict)
     tolerations: Sequence[Mapping[str, str]] = ()
+    alternatives: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.per_replica < 1 or self.replicas < 0:
             raise ValueError(f"workload {self.name}: per_replica must be >= 1 and replicas >= 0")
+        if self.alternatives and (self.per_replica != 1 or len(set(self.kinds)) != len(self.kinds)):
+            raise ValueError(f"workload {self.name}: alternatives are for one-unit pods, each resource once")
+
+    @property
+    def kinds(self) -> tuple[str, ...]:
+        """Every resource that serves a pod, the first choice first."""
+        return (self.resource, *self.alternatives)
+
+    @property
+    def kinds_text(self) -> str:
+        return " or ".join(self.kinds)
+
+    @property
+    def demand(self) -> Demand:
+        return (self.kinds if self.alternatives else self.resource, self.per_replica, self.replicas)
+
+    def per_node(self, p: PoolCapacity) -> int:
+        """Units of the resources that serve its pods on the pool's roomiest node."""
+        return sum(p.best_per_node(r) for r in self.kinds)
 
     @property
     def requested(self) -> int:
@@ -158,6 +181,8 @@ class WorkloadVerdict:
     message: str
     suggestion: str | None = None
     field: str = "replicas"
+    kinds: tuple[str, ...] = ()  # with alternatives: every resource that serves a pod
+    counted: tuple[tuple[str, int], ...] = ()  # with alternatives: units it holds of each, once all are placed
 
     @property
     def fits(self) -> bool:
@@ -246,7 +271,9 @@ class CapacityPlan:
             "pools": [_pool_json(r) for r in self.pools],
             "workloads": [{"name": w.name, "resource": w.resource, "requested": w.requested,
                            "pools": list(w.pools), "capacity": w.capacity, "fits": w.fits, "level": w.level,
-                           "message": w.message} for w in self.workloads],
+                           "message": w.message,
+                           **({"resources": list(w.kinds), "counted": dict(w.counted)} if w.kinds else {})}
+                          for w in self.workloads],
             "usdPerHour": self.usd_per_hour,
             "unpricedPools": [r.pool.name for r in self.unpriced],
             "vcpuQuotas": self.vcpu_quotas,
@@ -267,7 +294,8 @@ class CapacityPlan:
                                   _usd_cell(r.launch) if i == 0 else ""))
         work_rows = [("WORKLOAD", "STATUS", "RESOURCE", "WANTED", "AVAILABLE", "POOLS", "MESSAGE")]
         for w in self.workloads:
-            work_rows.append((w.name, w.level.upper(), w.resource, str(w.requested), str(w.capacity),
+            work_rows.append((w.name, w.level.upper(), " or ".join(w.kinds) or w.resource, str(w.requested),
+                              str(w.capacity),
                               ",".join(w.pools) or "-", w.message))
         priced = [r for r in self.pools if r.launch.priced]
         total = (f"GPU nodes that will exist cost {self.usd_per_hour:.2f} USD per hour"
@@ -404,10 +432,10 @@ def _strict_share(w: WorkloadDemand, p: PoolCapacity) -> bool:
 
 def _why_no_room(w: WorkloadDemand, p: PoolCapacity) -> tuple[str, str] | None:
     """(field at fault, why) a pod of `w` cannot run on any node of `p` given what its nodes advertise."""
-    n = p.best_per_node(w.resource)
+    n = max(p.best_per_node(r) for r in w.kinds)
     if n == 0:
         offered = ", ".join(f"{r}: {c}" for r, c in _best(p).items() if c) or "no GPU resources"
-        return "resource", f"{p.name}: advertises no {w.resource} ({offered})"
+        return "resource", f"{p.name}: advertises no {w.kinds_text} ({offered})"
     if n < w.per_replica:
         where = "a node" if len(p.types) == 1 else "its largest node"
         return "gpus", f"{p.name}: {where} has {n} {w.resource}, a pod asks for {w.per_replica}"
@@ -463,21 +491,115 @@ class _Free:
         return self.nodes - self.hist.get(self.full, 0) if self.full else 0
 
 
-Demand = tuple[str, int, int]  # (resource, units per pod, pods)
+# (resource, units per pod, pods); the resource is a tuple of them for one-unit pods that any of them serves
+Demand = tuple["str | tuple[str, ...]", int, int]
 _UNBOUNDED = 10 ** 6
+
+
+class _Router:
+    """Which workload holds how many units of which resource of one pool, so that pods one of several
+    resources serves can be moved to another they accept to make room.
+
+    Placing a workload is one step of a max flow (workloads -> resources -> free units): it takes free units
+    of what it accepts, in its order of preference; then, while short, it follows an augmenting path: a
+    unit of a resource it accepts held by an earlier one-unit pod that accepts another resource, which
+    moves there, and so on until a free unit is reached. Earlier workloads keep every pod they placed (only
+    which resource serves it changes), so no unit is ever counted twice, and the count is the most the
+    pool holds: the scheduler allocates a claim any device it matches, so a pod served by its second
+    choice leaves its first to a pod that has no other. A greedy first-choice count would refuse stacks
+    that fit; counting each flexible pod against every resource it accepts would promise units twice."""
+
+    def __init__(self, free_units: Callable[[str], int], take: Callable[[str, int], object]) -> None:
+        self._free, self._take = free_units, take
+        self.held: dict[str, dict[str, int]] = {}  # resource -> holder -> units, in placement order
+        self._accepts: dict[str, tuple[str, ...]] = {}  # holders that may move: one-unit pods, several resources
+
+    def hold(self, holder: str, resource: str, units: int, accepts: tuple[str, ...] = ()) -> None:
+        if units:
+            by = self.held.setdefault(resource, {})
+            by[holder] = by.get(holder, 0) + units
+        if len(accepts) > 1:
+            self._accepts[holder] = accepts
+
+    def reroute(self, holder: str, kinds: tuple[str, ...], want: int,
+                moved: Callable[[str, str, int], None]) -> dict[str, int]:
+        """Units of `kinds` (at most `want`) freed for `holder` by moving earlier pods along augmenting paths:
+        resource -> units won; `moved(from, to, units)` hears of every pod that changes resource."""
+        won: dict[str, int] = {}
+        while sum(won.values()) < want and self._accepts:
+            path = self._path(kinds)
+            if path is None:
+                break
+            end = path[-1][2]
+            n = min(want - sum(won.values()), self._free(end), *(self.held[src][h] for src, h, _ in path))
+            self._take(end, n)
+            for src, h, dst in path:
+                self.held[src][h] -= n
+                self.hold(h, dst, n)
+                moved(src, dst, n)
+            won[path[0][0]] = won.get(path[0][0], 0) + n
+        return won
+
+    def _path(self, kinds: tuple[str, ...]) -> list[tuple[str, str, str]] | None:
+        """The shortest chain of (resource, holder moving off it, resource it moves to) from one of `kinds`
+        to a resource with a free unit (breadth first), or None."""
+        parent: dict[str, tuple[str, str] | None] = dict.fromkeys(kinds)
+        queue = list(kinds)
+        for k in queue:
+            for h, units in self.held.get(k, {}).items():
+                for nxt in self._accepts.get(h, ()) if units > 0 else ():
+                    if nxt in parent:
+                        continue
+                    parent[nxt] = (k, h)
+                    if self._free(nxt) > 0:
+                        path, cur = [], nxt
+                        while (step := parent[cur]) is not None:
+                            path.append((step[0], step[1], cur))
+                            cur = step[0]
+                        return path[::-1]
+                    queue.append(nxt)
+        return None
+
+    def place(self, holder: str, kinds: tuple[str, ...], want: int,
+              moved: Callable[[str, str, int], None] = lambda *_: None) -> dict[str, int]:
+        """Place up to `want` one-unit pods of `holder`: free units first, then rerouted ones."""
+        got: dict[str, int] = {}
+        for k in kinds:
+            n = min(want - sum(got.values()), self._free(k))
+            if n > 0:
+                self._take(k, n)
+                got[k] = n
+        for k, n in self.reroute(holder, kinds, want - sum(got.values()), moved).items():
+            got[k] = got.get(k, 0) + n
+        for k, n in got.items():
+            self.hold(holder, k, n, kinds)
+        return got
+
+
+def _unit_pods_fit(room: Mapping[str, int], groups: Sequence[tuple[tuple[str, ...], int]]) -> bool:
+    """Whether `room` (free units per resource) holds every one-unit pod of `groups` (resources that serve
+    a pod, pods): the max flow of `_Router`."""
+    left = dict(room)
+    router = _Router(lambda k: left.get(k, 0), lambda k, n: left.__setitem__(k, left.get(k, 0) - n))
+    return all(sum(router.place(str(i), kinds, pods).values()) == pods for i, (kinds, pods) in enumerate(groups))
 
 
 def nodes_for(per_node: Mapping[str, int], demands: Iterable[Demand], pods_per_node: int | None = None) -> int | None:
     """Fewest identical nodes advertising `per_node` that hold every pod of `demands` (biggest pods first,
     packed first-fit; resources of one node are independent device-plugin pools) with at most
-    `pods_per_node` of them on a node; None if a pod fits none."""
+    `pods_per_node` of them on a node; None if a pod fits none. One-unit pods that any of several resources
+    serves are counted by the max flow of `_Router` over what the others leave (exact: a unit pod fits any
+    free unit, and identical nodes can share the units out so no node runs more pods than the total allows)."""
     by_resource: dict[str, list[tuple[int, int]]] = {}
+    flexible: list[tuple[tuple[str, ...], int]] = []
     for res, size, pods in demands:
-        if pods:
+        if pods and isinstance(res, tuple):
+            flexible.append((res, pods))
+        elif pods and isinstance(res, str):
             by_resource.setdefault(res, []).append((size, pods))
-    if pods_per_node is not None and by_resource and pods_per_node < 1:
+    if pods_per_node is not None and (by_resource or flexible) and pods_per_node < 1:
         return None
-    total = sum(pods for items in by_resource.values() for _, pods in items)
+    total = sum(pods for items in by_resource.values() for _, pods in items) + sum(n for _, n in flexible)
     most = -(-total // pods_per_node) if pods_per_node else 0
     for res, items in by_resource.items():
         free = _Free(per_node.get(res, 0), _UNBOUNDED)
@@ -485,7 +607,20 @@ def nodes_for(per_node: Mapping[str, int], demands: Iterable[Demand], pods_per_n
             if free.full < size or free.take(size, pods) < pods:
                 return None
         most = max(most, free.used_nodes())
-    return most
+    if not flexible:
+        return most
+    used = {res: sum(size * pods for size, pods in items) for res, items in by_resource.items()}
+
+    def fits(nodes: int) -> bool:
+        return _unit_pods_fit({r: n * nodes - used.get(r, 0) for r, n in per_node.items()}, flexible)
+
+    low, high = max(most, 1), max(most, 1) + sum(n for _, n in flexible)  # each node adds a unit to every group
+    if not fits(high):
+        return None
+    while low < high:
+        mid = (low + high) // 2
+        low, high = (low, mid) if fits(mid) else (mid + 1, high)
+    return low
 
 
 # --- the plan -------------------------------------------------------------------------------------
@@ -499,7 +634,9 @@ def plan_capacity(pools: Sequence[PoolCapacity], workloads: Sequence[WorkloadDem
     that can use fewer pools are placed first, so a flexible one does not take the only pool of a pinned
     one; in contrived overlaps this greedy order can report a shortfall a perfect assignment would avoid.
     Within a pool the count is exact for one-unit pods (the usual MIG request); bigger pods are packed
-    first-fit over identical nodes, an upper bound on what the spreading scheduler achieves. `prices`
+    first-fit over identical nodes, an upper bound on what the spreading scheduler achieves. A one-unit pod
+    that several resources serve (a DRA claim matching several device kinds) is counted against any of them
+    by the max flow of `_Router`, after the workloads with fewer alternatives. `prices`
     (instance type -> USD per hour) overrides the catalog's on-demand estimates; no suggestion asks a pool
     for more than `max_pool_nodes` nodes.
     """
@@ -535,40 +672,63 @@ def plan_capacity(pools: Sequence[PoolCapacity], workloads: Sequence[WorkloadDem
         hosts[w.name].sort(key=lambda p: (demanders[(p.name, w.resource)], position[p.name]))
 
     free: dict[tuple[str, str], _Free] = {}
-    claims: dict[tuple[str, str], list[tuple[str, int]]] = {}  # who took what
+
+    def slot(p: PoolCapacity, res: str) -> _Free:
+        if (p.name, res) not in free:
+            free[(p.name, res)] = _Free(p.best_per_node(res), p.nodes_available)
+        return free[(p.name, res)]
+
+    def router(p: PoolCapacity) -> _Router:
+        return _Router(lambda res: slot(p, res).usable(1), lambda res, n: slot(p, res).take(1, n))
+
+    routers = {p.name: router(p) for p in pools}  # who holds what, per pool
     requested: dict[str, dict[str, int]] = {p.name: {} for p in pools}
-    placed_on: dict[str, list[tuple[str, int, int]]] = {p.name: [] for p in pools}  # pool -> demands placed
+    placed_on: dict[str, list[Demand]] = {p.name: [] for p in pools}  # pool -> demands placed
     results: dict[str, tuple[int, int]] = {}
     # pods every pool's nodes run for workloads, all resources together (None: no limit known)
     pod_free = {p.name: None if p.best_pods is None else max(p.best_pods, 0) * p.nodes_available for p in pools}
     pod_bound: dict[str, list[PoolCapacity]] = {}  # workload -> pools whose pod limit stopped its placement
-    order = sorted(range(len(workloads)), key=lambda i: (len(hosts[workloads[i].name]), i))
+    # fewer pools first, then fewer resources: the flexible take what the others leave, and move if need be
+    order = sorted(range(len(workloads)), key=lambda i: (len(hosts[workloads[i].name]), len(workloads[i].kinds), i))
     for i in order:
         w = workloads[i]
         capacity, placed = 0, 0
         for p in hosts[w.name]:
-            slot = free.get((p.name, w.resource))
-            if slot is None:
-                slot = free[(p.name, w.resource)] = _Free(p.best_per_node(w.resource), p.nodes_available)
-            usable, want, pods_left = slot.usable(w.per_replica), w.replicas - placed, pod_free[p.name]
+            usable, want, pods_left = sum(slot(p, r).usable(w.per_replica) for r in w.kinds), w.replicas - placed, \
+                pod_free[p.name]
             if pods_left is not None:
                 if pods_left < min(want, usable):
                     pod_bound.setdefault(w.name, []).append(p)
                 usable, want = min(usable, pods_left), min(want, pods_left)
-            capacity += usable * w.per_replica
-            got = slot.take(w.per_replica, want)
+
+            def moved(src: str, dst: str, units: int, p: PoolCapacity = p) -> None:
+                requested[p.name][src] -= units
+                requested[p.name][dst] = requested[p.name].get(dst, 0) + units
+
+            if w.alternatives:
+                gained = routers[p.name].place(w.name, w.kinds, want, moved)
+            else:  # a pod of several units is packed onto the nodes (`_Free`); a one-unit pod may move others
+                gained = {w.resource: slot(p, w.resource).take(w.per_replica, want)}
+                if gained[w.resource] < want and w.per_replica == 1:
+                    gained[w.resource] += routers[p.name].reroute(w.name, w.kinds, want - gained[w.resource],
+                                                                  moved).get(w.resource, 0)
+                routers[p.name].hold(w.name, w.resource, gained[w.resource] * w.per_replica)
+            got = sum(gained.values())
+            capacity += max(usable, got) * w.per_replica
             if pods_left is not None:
                 pod_free[p.name] = pods_left - got
             placed += got
             if got:
-                claims.setdefault((p.name, w.resource), []).append((w.name, got * w.per_replica))
-                placed_on[p.name].append((w.resource, w.per_replica, got))
-            requested[p.name][w.resource] = requested[p.name].get(w.resource, 0) + got * w.per_replica
+                placed_on[p.name].append((w.demand[0], w.per_replica, got))
+            for r in w.kinds:
+                requested[p.name][r] = requested[p.name].get(r, 0) + gained.get(r, 0) * w.per_replica
         if hosts[w.name] and placed < w.replicas:  # the shortfall is wanted from its first pool
             first = hosts[w.name][0].name
             requested[first][w.resource] += (w.replicas - placed) * w.per_replica
         results[w.name] = (capacity, placed)
 
+    claims = {(p.name, res): [(h, n) for h, n in by.items() if n]  # who holds what, once all are placed
+              for p in pools for res, by in routers[p.name].held.items()}
     wanted = _pool_demands(workloads, hosts)
     alternatives = _Alternatives(wanted, max_pool_nodes)
     verdicts = []
@@ -604,9 +764,9 @@ def _pool_demands(workloads: Sequence[WorkloadDemand], hosts: Mapping[str, list[
     out: dict[str, list[tuple[str, Demand]]] = {}
     for w in workloads:
         if w.pool is not None:
-            out.setdefault(w.pool, []).append((w.name, (w.resource, w.per_replica, w.replicas)))
+            out.setdefault(w.pool, []).append((w.name, w.demand))
         elif len(hosts[w.name]) == 1:
-            out.setdefault(hosts[w.name][0].name, []).append((w.name, (w.resource, w.per_replica, w.replicas)))
+            out.setdefault(hosts[w.name][0].name, []).append((w.name, w.demand))
     return out
 
 
@@ -645,11 +805,19 @@ def _verdict(w: WorkloadDemand, hosts: list[PoolCapacity], eligible: list[PoolCa
              alternatives: _Alternatives, price, pod_bound: Sequence[PoolCapacity] = ()) -> WorkloadVerdict:
     host_names = {p.name for p in hosts}
     pools = tuple(name for name in by_name if name in host_names) or tuple(p.name for p in eligible)
-    need = f"{w.replicas} x {w.per_replica} {w.resource} = {w.requested}"
+    need = f"{w.replicas} x {w.per_replica} {w.kinds_text} = {w.requested}"
+    counted = {r: sum(n for p in hosts for h, n in claims.get((p.name, r), []) if h == w.name) for r in w.kinds}
 
     def verdict(level: str, message: str, suggestion: str | None = None, field_: str = "replicas") -> WorkloadVerdict:
         text = f"{message}. Suggestion: {suggestion}" if suggestion else message
-        return WorkloadVerdict(w.name, w.resource, w.requested, pools, capacity, level, text, suggestion, field_)
+        return WorkloadVerdict(w.name, w.resource, w.requested, pools, capacity, level, text, suggestion, field_,
+                               w.kinds if w.alternatives else (),
+                               tuple(counted.items()) if w.alternatives else ())
+
+    def per_node(p: PoolCapacity) -> str:
+        """What a node of `p` has for `w`: `16`, or `16 (8 a + 8 b)` for a workload several resources serve."""
+        each = " + ".join(f"{p.best_per_node(r)} {r}" for r in w.kinds)
+        return f"{w.per_node(p)} ({each})" if w.alternatives else str(w.per_node(p))
 
     if w.pool is not None and w.pool not in by_name:
         return verdict("error", f"pool {w.pool} does not exist (pools: {', '.join(by_name) or 'none'})",
@@ -666,10 +834,11 @@ def _verdict(w: WorkloadDemand, hosts: list[PoolCapacity], eligible: list[PoolCa
                        "resource" if eligible else "pool")
     if placed < w.replicas:
         groups = [p for p in hosts if p.kind == "nodeGroup"]
-        where = ", ".join(f"{p.name}: {p.best_per_node(w.resource)}/node"
+        where = ", ".join(f"{p.name}: {per_node(p)}/node"
                           + (f" but {p.best_pods} pods/node" if p in pod_bound else "")
                           + f" x {p.nodes_available} {'desired' if p.kind == 'nodeGroup' else 'max'}" for p in hosts)
-        shared = [f"{o} takes {n}" for p in hosts for o, n in claims.get((p.name, w.resource), []) if o != w.name]
+        shared = [f"{o} takes {n}" + (f" {r}" if w.alternatives else "") for p in hosts for r in w.kinds
+                  for o, n in claims.get((p.name, r), []) if o != w.name]
         share_text = f"; shared with {', '.join(shared)}" if shared else ""
         limit = ("nothing scales a managed node group: its pods get desiredSize nodes" if groups
                  else "Karpenter launches no more than the NodePool's maxNodes")
@@ -681,15 +850,16 @@ def _verdict(w: WorkloadDemand, hosts: list[PoolCapacity], eligible: list[PoolCa
                                 f"{w.replicas - placed} pods would stay Pending ({limit})",
                        suggestion, "replicas" if beyond else "desiredSize" if groups else "maxNodes")
     p = hosts[0]
+    took = "; counted as " + " + ".join(f"{n} {r}" for r, n in counted.items() if n) if w.alternatives else ""
     if p.kind == "nodePool":
-        per_node = p.best_per_node(w.resource) // w.per_replica
+        pods_per_node = w.per_node(p) // w.per_replica
         pods = ""
-        if p.best_pods is not None and p.best_pods < per_node:
-            per_node, pods = p.best_pods, f", {p.best_pods} workload pods per node"
-        nodes = -(-w.replicas // per_node) if per_node else 0
+        if p.best_pods is not None and p.best_pods < pods_per_node:
+            pods_per_node, pods = p.best_pods, f", {p.best_pods} workload pods per node"
+        nodes = -(-w.replicas // pods_per_node) if pods_per_node else 0
         return verdict("ok", f"fits: Karpenter launches up to {nodes} node(s) of {p.name} for {need} "
-                             f"({p.best_per_node(w.resource)} per node{pods}, {capacity} at maxNodes {p.nodes_max})")
-    return verdict("ok", f"fits: needs {need}, {capacity} free on the {p.nodes_desired} desired node(s)")
+                             f"({per_node(p)} per node{pods}, {capacity} at maxNodes {p.nodes_max}){took}")
+    return verdict("ok", f"fits: needs {need}, {capacity} free on the {p.nodes_desired} desired node(s){took}")
 
 
 def _pods_text(p: PoolCapacity) -> str:
@@ -732,7 +902,7 @@ class _Alternatives:
     def suggest(self, w: WorkloadDemand, eligible: list[PoolCapacity]) -> str | None:
         options: list[tuple[tuple[int, int, int], str]] = []
         for p in eligible:
-            demands = [d for _, d in self._wanted.get(p.name, [])] or [(w.resource, w.per_replica, w.replicas)]
+            demands = [d for _, d in self._wanted.get(p.name, [])] or [w.demand]
             size = "desiredSize" if p.kind == "nodeGroup" else "maxNodes"
             nodes = nodes_for(_best(p), demands, p.best_pods)
             if nodes is not None and nodes > p.nodes_available:
@@ -741,7 +911,7 @@ class _Alternatives:
                 pods = "" if p.best_pods is None or nodes_for(_best(p), demands) == nodes else \
                     f" and runs {p.best_pods} workload pods"
                 options.append(((nodes, 0, 0), f"raise {size} of {p.name} to {nodes}{also} ({gives} "
-                                               f"{p.best_per_node(w.resource)} {w.resource} per node{pods}; that "
+                                               f"{w.per_node(p)} {w.kinds_text} per node{pods}; that "
                                                f"holds every workload of {p.name})"))
             it = p.instance_type
             for name, layout in named_layouts(INSTANCE_TYPES[it].gpu).items():

@@ -187,11 +187,21 @@ def workload_rule(key: str, w: WorkloadConfig, pool: Pool, version: str) -> None
                                   f"a profile other than {w.profile} that layout {pool.layout.name} of pool "
                                   f"{pool.name} creates: " + ", ".join(sorted(made - {w.profile})))
     if w.memory_gb is not None and not matching_kinds(w, pool):
-        biggest = max(device_kinds(pool), key=_kind_gb, default=None)
+        kinds = device_kinds(pool) if device_class(pool, w) == GPU_CLASS else \
+            [k for k in device_kinds(pool) if k != GPU_CLASS]  # a floor on a MIG pool is a slice's
+        biggest = max(kinds, key=lambda k: _kind_gb(k, pool.gpu), default=None)
         raise ConfigError(f"{key}.memoryGB", w.memory_gb,
-                          f"at most what pool {pool.name}'s largest device has ({_kind_gb(biggest) if biggest else 0}"
-                          f" GB, {biggest}): no device of its layout {pool.layout.name} has that much, so the "
-                          "claim would never be allocated")
+                          f"at most what pool {pool.name}'s largest device has ({_kind_gb(biggest, pool.gpu)}"
+                          f" GB, {biggest or 'none'}): no device of its layout {pool.layout.name} has that much, so "
+                          "the claim would never be allocated")
+    if w.gpus is not None and GPU_CLASS not in device_kinds(pool):
+        stranded = any(per is not None and not any(per.values()) for per in pool.layout.per_gpu(pool.largest.gpu_count))
+        raise ConfigError(f"{key}.gpus", w.gpus,
+                          f"absent (use profile or memoryGB), or a layout with MIG off on some GPUs: layout "
+                          f"{pool.layout.name} of pool {pool.name} leaves no GPU whole, so its nodes publish no "
+                          f"{GPU_CLASS} device"
+                          + (" (a GPU with MIG on and no slices publishes nothing at all: the NVIDIA DRA driver's "
+                             "GPU allocation guide)" if stranded else ""))
     room = min(pool.pods_per_node.values(), default=0)
     if w.claim_sharing is not None and room and w.replicas > room:
         raise ConfigError(f"{key}.replicas", w.replicas,
@@ -223,13 +233,21 @@ def _kind_gb(kind: str | None, gpu: GpuModel | None = None) -> int:
 
 def devices_per_node(it: InstanceType, layout: MigLayout) -> dict[str, int]:
     """Devices of one node by kind: one MIG device per slice of the layout, one GPU device per GPU with
-    MIG off (static MIG: the driver publishes the partitions that exist when its plugin starts)."""
+    MIG off (static MIG: the driver publishes the partitions that exist when its plugin starts). A GPU with
+    MIG on and no slices (`all-enabled`) publishes nothing: the driver's GPU allocation guide says it
+    advertises neither the full GPU nor any slice of it."""
     out: dict[str, int] = {}
     for per in layout.per_gpu(it.gpu_count):
-        for prof, n in (per or {None: 1}).items():  # type: ignore[dict-item]
+        for prof, n in ({None: 1} if per is None else per).items():
             if n:
                 out[_kind(prof)] = out.get(_kind(prof), 0) + n
     return out
+
+
+def device_kind(device: Mapping[str, Any]) -> str:
+    """The kind (capacity key) of one ResourceSlice device."""
+    attrs = device["attributes"]
+    return _kind(attrs["profile"]["string"]) if attrs["type"]["string"] == "mig" else GPU_CLASS
 
 
 def device_kinds(pool: Pool) -> list[str]:
@@ -252,14 +270,12 @@ def resource_slice_devices(it: InstanceType, layout: MigLayout) -> list[dict[str
                         "capacity": {"memory": {"value": f"{it.gpu.memory_gib}Gi"}}})
             continue
         for prof, n in sorted(per.items()):
-            shape = it.gpu.profile(prof)
             for i in range(n):
                 out.append({"name": f"gpu-{g}-mig-{prof}-{i}",
                             "attributes": {**common, "type": {"string": "mig"}, "profile": {"string": prof},
                                            "parentUUID": {"string": parent},
                                            "uuid": {"string": f"MIG-{g:04d}-{prof}-{i}"}},
-                            "capacity": {"memory": {"value": f"{nominal_gb(prof)}Gi"},
-                                         "multiprocessors": {"value": str(shape.compute if shape else 0)}}})
+                            "capacity": {"memory": {"value": f"{nominal_gb(prof)}Gi"}}})
     return out
 
 
@@ -373,11 +389,16 @@ def matching_kinds(w: WorkloadConfig, pool: Pool) -> list[str]:
     return out
 
 
+def claim_resources(w: WorkloadConfig, pool: Pool) -> tuple[str, ...]:
+    """The device kinds the capacity plan counts a pod of `w` against, its first choice (the first profile, or
+    the smallest that meets a memory floor) first: the scheduler allocates any device the claim matches, so
+    the plan counts each pod against one device of any of them (`gpu_slicing.capacity`, never twice)."""
+    return tuple(matching_kinds(w, pool)) or (_kind(w.profile),)
+
+
 def claim_resource(w: WorkloadConfig, pool: Pool) -> str:
-    """The device kind the capacity plan counts a pod of `w` against: its first choice (the first profile,
-    or the smallest that meets a memory floor). Fallbacks only add room, so the plan errs on the safe side."""
-    kinds = matching_kinds(w, pool)
-    return kinds[0] if kinds else _kind(w.profile)
+    """The claim's first choice: the resource its plan line is named by."""
+    return claim_resources(w, pool)[0]
 
 
 def verify_command(w: WorkloadConfig, pool: Pool) -> list[str]:
@@ -424,6 +445,24 @@ def driver_values(pools: list[Pool], workloads: list[WorkloadConfig]) -> dict[st
         },
         "controller": {"nodeSelector": {"kubernetes.io/os": "linux"}},
     }
+
+
+EXPORTER_SERVICE_ACCOUNT = "nvidia-dcgm-exporter"  # the GPU Operator's (assets/state-dcgm-exporter)
+EXPORTER_READS_SLICES = "gpu-slicing-dcgm-exporter-read-resourceslices"
+
+
+def exporter_rbac(operator_namespace: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A ClusterRole reading ResourceSlices and its binding to the GPU Operator's dcgm-exporter service
+    account: with KUBERNETES_ENABLE_DRA the exporter maps a claim's device to its GPU or MIG slice through a
+    ResourceSlice informer, and the operator's own exporter ClusterRole (v26.7.0) reads pods only."""
+    meta = {"name": EXPORTER_READS_SLICES, "labels": {"app.kubernetes.io/part-of": "gpu-slicing"}}
+    role = {"metadata": meta, "rules": [{"apiGroups": ["resource.k8s.io"], "resources": ["resourceslices"],
+                                         "verbs": ["get", "list", "watch"]}]}
+    binding = {"metadata": meta,
+               "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": EXPORTER_READS_SLICES},
+               "subjects": [{"kind": "ServiceAccount", "name": EXPORTER_SERVICE_ACCOUNT,
+                             "namespace": operator_namespace}]}
+    return role, binding
 
 
 def node_labels(pool: Pool) -> dict[str, str]:

@@ -25,6 +25,7 @@ VALUE_PATHS = frozenset({
     "migManager.config.name", "migManager.config.create", "devicePlugin.enabled", "devicePlugin.config.name",
     "devicePlugin.config.create", "devicePlugin.config.default",
     "dcgmExporter.enabled", "dcgmExporter.env", "dcgmExporter.config.name", "dcgmExporter.serviceMonitor.enabled",
+    "dcgmExporter.enablePodUID",
 })
 # Paths values.yaml documents only in a commented-out example (its templates read them: clusterpolicy.yaml
 # `.Values.dcgmExporter.config.name`); the tests find them in that comment block instead.
@@ -41,7 +42,9 @@ def operator_values(cfg: StackConfig, pools: Iterable[Any]) -> dict[str, Any]:
         "mig": {"strategy": cfg.gpu_operator.mig_strategy},
         "migManager": {"enabled": any(p.gpu.mig_capable for p in pools),
                        "env": [{"name": "WITH_REBOOT", "value": "true"}]},
-        "devicePlugin": {"enabled": True},
+        # off only when every GPU pool is DRA: the validator's plugin-validation step (in the DaemonSet whenever
+        # the device plugin is on) waits for nvidia.com/* resources a DRA node never advertises
+        "devicePlugin": {"enabled": not pools or any(p.allocation != "dra" for p in pools)},
     }
     if needs_mig_parted_configmap(pools, cfg.gpu_operator.retained_mig_layouts):
         values["migManager"]["config"] = {"name": MIG_PARTED_CONFIGMAP, "create": False}

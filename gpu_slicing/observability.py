@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Mapping, Sequence
 
 from . import catalog
 from .config import ObservabilityConfig, StackConfig
@@ -56,6 +56,19 @@ EXPORTER_PORT = "gpu-metrics"
 # holding the device (a MIG UUID for a slice). The operator's DaemonSet sets it today; we state it, since
 # every per-pod panel and the idle-slice alert depend on it.
 EXPORTER_ENV = ({"name": "DCGM_EXPORTER_KUBERNETES", "value": "true"},)
+# DRA pools: dcgm-exporter attributes devices handed out through claims only with KUBERNETES_ENABLE_DRA (its
+# flag --kubernetes-enable-dra, off by default): it then reads the pod-resources API's dynamic resources and,
+# through a ResourceSlice informer, labels a held device's series with the pod (`pod`, `namespace`,
+# `container`) and the claim (`dra_claim_name`, `dra_claim_namespace`, `dra_driver_name`, `dra_pool_name`,
+# `dra_device_name`; `dra_mig_profile`, `dra_mig_device_uuid` on a MIG slice) (NVIDIA/dcgm-exporter,
+# internal/pkg/transformation const.go and kubernetes.go; the labels since 4.3.1-4.4.0). The informer needs
+# the API: the GPU Operator (v26.7.0, ClusterPolicy) mounts the exporter's service-account token only with pod
+# metadata on (`enablePodUID`), and its exporter ClusterRole reads pods but not ResourceSlices, so the DRA
+# driver component binds that read (components/dra_driver.py).
+DRA_EXPORTER_ENV = ({"name": "KUBERNETES_ENABLE_DRA", "value": "true"},)
+DRA_CLAIM = "dra_claim_name"  # dcgm-exporter's label of a device a DRA claim holds
+DRA_CLAIM_NAMESPACE = "dra_claim_namespace"
+DRA_MIG_PROFILE = "dra_mig_profile"
 
 
 @dataclass(frozen=True)
@@ -111,18 +124,28 @@ def uses_mig(pools: Iterable[Any]) -> bool:
     return any(p.gpu.mig_capable and p.layout.mig_enabled for p in pools)
 
 
+def dra_pool_names(pools: Iterable[Any]) -> list[str]:
+    return [p.name for p in pools if getattr(p, "allocation", "") == "dra"]
+
+
 def needs_exporter_config(cfg: StackConfig, pools: Iterable[Any]) -> bool:
     """Our metrics list goes in when slices are watched or exist: a MIG pool's default list would spend a
-    field on DCGM_FI_DEV_GPU_UTIL, which MIG instances never report."""
-    return cfg.observability.enabled or uses_mig(pools)
+    field on DCGM_FI_DEV_GPU_UTIL, which MIG instances never report; and wherever DRA pools are, so the
+    exporter attributes their devices to claims."""
+    pools = list(pools)
+    return cfg.observability.enabled or uses_mig(pools) or bool(dra_pool_names(pools))
 
 
 def operator_exporter_values(cfg: StackConfig, pools: Iterable[Any]) -> dict[str, Any]:
     """`dcgmExporter` values of the GPU Operator chart (merged by gpu_slicing.gpu_operator)."""
     if not needs_exporter_config(cfg, pools):
         return {}
+    pools = list(pools)
     values: dict[str, Any] = {"enabled": True, "config": {"name": EXPORTER_CONFIGMAP},
                               "env": [dict(e) for e in EXPORTER_ENV]}
+    if dra_pool_names(pools):  # see DRA_EXPORTER_ENV: claims on the series, the token the informer needs
+        values["env"] += [dict(e) for e in DRA_EXPORTER_ENV]
+        values["enablePodUID"] = True
     if cfg.observability.enabled:
         values["serviceMonitor"] = {"enabled": False}  # ours (pod labels as the exporter gives them, node) replaces it
     return values
@@ -261,7 +284,12 @@ class Alert:
 HELD_SLICE = "node, gpu, GPU_I_PROFILE, GPU_I_ID, namespace, pod, container"
 
 
-def alerts(obs: ObservabilityConfig) -> tuple[Alert, ...]:
+def alerts(obs: ObservabilityConfig, pools: Iterable[Any] = ()) -> tuple[Alert, ...]:
+    """The alert rules; with DRA pools among `pools`, theirs too (`dra_alerts`)."""
+    return (*_alerts(obs), *dra_alerts(obs, pools))
+
+
+def _alerts(obs: ObservabilityConfig) -> tuple[Alert, ...]:
     return (
         Alert("GpuSlicingMigConfigFailed",
               f'kube_node_labels{{{MIG_STATE}="failed"}}', "1m", "critical",
@@ -305,17 +333,68 @@ def alerts(obs: ObservabilityConfig) -> tuple[Alert, ...]:
     )
 
 
+# --- DRA pools: claims, not extended resources ------------------------------------------------------------
+# A DRA pod requests no `nvidia.com/*` resource and a DRA node advertises none, so the alerts above never see
+# them. kube-state-metrics (v2.20.0 and later, EXPERIMENTAL) has `kube_pod_resourceclaim_info`, one series per
+# entry of a pod's spec.resourceClaims (labels `claim_name`, `resourceclaim_name`, `resourceclaim_template_name`);
+# dcgm-exporter labels a held device's series with its claim (DRA_EXPORTER_ENV), and a device no claim holds
+# keeps a series without those labels. DRA pools' nodes are found by the pool label kube-state-metrics exports.
+
+def _dra_nodes(names: Sequence[str]) -> str:
+    """One series per node of the named DRA pools, with the pool label."""
+    return f'max by (node, {POOL}) (kube_node_labels{{{POOL}=~"{"|".join(names)}"}})'
+
+
+def _dra_devices(claim: str) -> str:
+    """One series per DRA device (a MIG slice, or a GPU with no MIG slice) whose claim label matches `claim`
+    (`=""`: no claim holds it; `!=""`: held), one however many pods share it."""
+    by = "node, gpu, GPU_I_PROFILE, GPU_I_ID"
+    return (f'(max by ({by}) (DCGM_FI_PROF_GR_ENGINE_ACTIVE{{GPU_I_PROFILE!="", {DRA_CLAIM}{claim}""}}) or '
+            f'(max by ({by}) (DCGM_FI_PROF_GR_ENGINE_ACTIVE{{GPU_I_PROFILE="", {DRA_CLAIM}{claim}""}}) '
+            f'unless on (node, gpu) DCGM_FI_PROF_GR_ENGINE_ACTIVE{{GPU_I_PROFILE!=""}}))')
+
+
+def _claim_pods(phase: str) -> str:
+    """Pods in `phase` holding a DRA claim, one series per claim they reference."""
+    return ('max by (namespace, pod, claim_name, resourceclaim_name, resourceclaim_template_name) '
+            '(kube_pod_resourceclaim_info) * on (namespace, pod) group_left () '
+            f'(max by (namespace, pod) (kube_pod_status_phase{{phase="{phase}"}}) == 1)')
+
+
+def dra_alerts(obs: ObservabilityConfig, pools: Iterable[Any]) -> tuple[Alert, ...]:
+    """The pending-slice and unallocated-slice alerts for DRA pools (none without DRA pools). The idle-slice
+    alert covers them as it is: dcgm-exporter gives a claim's device the `pod` label too."""
+    names = dra_pool_names(pools)
+    if not names:
+        return ()
+    return (
+        Alert("GpuSlicingPodsPendingForDraClaims", _claim_pods("Pending"), "15m", "warning",
+              "{{ $labels.namespace }}/{{ $labels.pod }} has waited 15m for the device of its DRA claim "
+              "{{ $labels.claim_name }}",
+              "pods holding a DRA claim Pending: no device of a DRA pool matches it free (the pool is full, its "
+              "layout lacks the profile, or the DRA kubelet plugin is not running on the nodes)"),
+        Alert("GpuSlicingDraDevicesUnallocated",
+              f'count by (node, {POOL}, GPU_I_PROFILE) ({_dra_devices("=")} * on (node) group_left ({POOL}) '
+              f'{_dra_nodes(names)})',
+              obs.idle_alert_after, "info",
+              "{{ $value }} DRA devices ({{ $labels.GPU_I_PROFILE }}) on {{ $labels.node }} of pool "
+              "{{ $labels.%s }} held by no claim for %s" % (POOL, obs.idle_alert_after),
+              "devices a DRA pool's node publishes that no claim has held for hours: a smaller layout or pool "
+              "would do (every device reads as unheld if dcgm-exporter runs without KUBERNETES_ENABLE_DRA)"),
+    )
+
+
 RULE_GROUP = "gpu-slicing.rules"
 
 
-def rule_groups(obs: ObservabilityConfig) -> list[dict[str, Any]]:
+def rule_groups(obs: ObservabilityConfig, pools: Iterable[Any] = ()) -> list[dict[str, Any]]:
     """Prometheus rule groups: the PrometheusRule's `spec.groups` and the file promtool tests load."""
-    return [{"name": RULE_GROUP, "rules": [a.rule() for a in alerts(obs)]}]
+    return [{"name": RULE_GROUP, "rules": [a.rule() for a in alerts(obs, pools)]}]
 
 
-def prometheus_rule(obs: ObservabilityConfig) -> dict[str, Any]:
+def prometheus_rule(obs: ObservabilityConfig, pools: Iterable[Any] = ()) -> dict[str, Any]:
     return {"apiVersion": MONITORING_API, "kind": "PrometheusRule",
-            "metadata": _meta("gpu-slicing-alerts", obs), "spec": {"groups": rule_groups(obs)}}
+            "metadata": _meta("gpu-slicing-alerts", obs), "spec": {"groups": rule_groups(obs, pools)}}
 
 
 # --- dashboard ------------------------------------------------------------------------------------------------
@@ -386,11 +465,25 @@ def panels(cfg: StackConfig, pools: Iterable[Any]) -> tuple[Panel, ...]:
 
 
 def _dra_panels(pools: Iterable[Any]) -> tuple[Panel, ...]:
-    """DRA pools' slices are held by claims, not extended resources: dcgm-exporter (4.6.0-4.8.3 and later)
-    labels their series `dra_claim_name` / `dra_mig_profile` (NVIDIA/dcgm-exporter#714)."""
-    if not any(getattr(p, "allocation", "") == "dra" for p in pools):
+    """DRA pools' slices are held by claims, not extended resources, so the "Slices per pool" panels show
+    nothing of them: these count their devices from dcgm-exporter's series (published: every device's;
+    held: those labelled with a claim) and their Pending pods from kube-state-metrics' claim references."""
+    names = dra_pool_names(pools)
+    if not names:
         return ()
+    nodes = _dra_nodes(names)
     return (
+        Panel("DRA claims", "DRA devices per pool: published", "timeseries",
+              f'count by ({POOL}, GPU_I_PROFILE) (({_dra_devices("=")} or {_dra_devices("!=")}) '
+              f"* on (node) group_left ({POOL}) {nodes})",
+              f"{{{{{POOL}}}}} {{{{GPU_I_PROFILE}}}}", "short",
+              "the devices each DRA pool's nodes publish (a MIG slice, or a GPU without MIG), held or not"),
+        Panel("DRA claims", "DRA devices per pool: held by a claim", "timeseries",
+              f'count by ({POOL}, GPU_I_PROFILE) ({_dra_devices("!=")} * on (node) group_left ({POOL}) {nodes})',
+              f"{{{{{POOL}}}}} {{{{GPU_I_PROFILE}}}}", "short", "the devices DRA claims hold, per pool"),
+        Panel("DRA claims", "Pods Pending for a DRA claim", "stat",
+              f'count by (namespace) ({_claim_pods("Pending")})', "{{namespace}}", "short",
+              "pods whose claim no DRA device serves yet (full pool, or a profile the layout lacks)"),
         Panel("DRA claims", "SM active per DRA claim", "timeseries",
               'avg by (namespace, pod, dra_claim_name, dra_mig_profile) (DCGM_FI_PROF_SM_ACTIVE{dra_claim_name!=""})',
               "{{namespace}}/{{pod}} {{dra_claim_name}} {{dra_mig_profile}}", "percentunit",
@@ -443,7 +536,8 @@ def dashboard_configmap(cfg: StackConfig, pools: Iterable[Any]) -> dict[str, Any
 # kube-state-metrics metric names relied on (reviewed against kube-state-metrics v2.x docs: node and pod
 # metrics); a query using any other name is a test failure.
 KSM_METRICS = frozenset({"kube_node_labels", "kube_node_status_allocatable", "kube_node_status_condition",
-                         "kube_pod_container_resource_requests", "kube_pod_status_phase"})
+                         "kube_pod_container_resource_requests", "kube_pod_status_phase",
+                         "kube_pod_resourceclaim_info"})  # v2.20.0 docs, pod metrics (EXPERIMENTAL)
 
 
 def allowed_metrics() -> frozenset[str]:
@@ -453,5 +547,5 @@ def allowed_metrics() -> frozenset[str]:
 def every_query(cfg: StackConfig, pools: Iterable[Any]) -> list[tuple[str, str]]:
     """(where, PromQL) of every alert and panel: what the tests parse and hold to `allowed_metrics()`."""
     pools = list(pools)
-    return ([(f"alert {a.name}", a.expr) for a in alerts(cfg.observability)]
+    return ([(f"alert {a.name}", a.expr) for a in alerts(cfg.observability, pools)]
             + [(f"panel {p.title}", p.expr) for p in panels(cfg, pools)])

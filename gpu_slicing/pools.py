@@ -72,17 +72,20 @@ class Pool:
         return [dict(GPU_TAINT)]
 
 
-def daemon_sets(cfg: StackConfig, gpu: catalog.GpuModel, share: sharing.Sharing | None) -> tuple[str, ...]:
+def daemon_sets(cfg: StackConfig, gpu: catalog.GpuModel, share: sharing.Sharing | None,
+                allocation: str = "devicePlugin") -> tuple[str, ...]:
     """The DaemonSets whose pods run on every GPU node of a pool, as this stack deploys them: EKS's own (they
     tolerate every taint), the Pod Identity agent Karpenter's add-on brings, the GPU Operator's operands with
     the values gpu_slicing.gpu_operator gives it (driver and toolkit come from the AMI, so not theirs; the
     MIG manager only on MIG-capable GPUs; dcgm-exporter is on by the chart's default) and the node exporter of
-    an installed kube-prometheus-stack (it tolerates NoSchedule taints)."""
+    an installed kube-prometheus-stack (it tolerates NoSchedule taints). On a DRA pool the DRA driver's kubelet
+    plugin runs instead of the device plugin (its node label turns the device plugin off there)."""
     out = ["aws-node (VPC CNI)", "kube-proxy"]
     if cfg.karpenter.enabled:
         out.append("eks-pod-identity-agent")
     out += ["gpu-operator-node-feature-discovery-worker", "nvidia-operator-validator",
-            "nvidia-device-plugin-daemonset", "gpu-feature-discovery", "nvidia-dcgm-exporter"]
+            f"{dra.RELEASE}-kubelet-plugin" if allocation == dra.DRA else "nvidia-device-plugin-daemonset",
+            "gpu-feature-discovery", "nvidia-dcgm-exporter"]
     if gpu.mig_capable:
         out.append("nvidia-mig-manager")
     if share is not None and share.kind == sharing.MPS:
@@ -148,7 +151,7 @@ def _pool(name: str, kind: str, key: str, types: tuple[str, ...], layout_name: s
             per_type[it.name], share = advertise.advertise(it, layout, strategy, share, key=key)
     resources = list(dict.fromkeys(r for p in per_type.values() for r in p))  # ordered, deterministic
     per_node = {r: min(p.get(r, 0) for p in per_type.values()) for r in resources}
-    ds = daemon_sets(cfg, its[0].gpu, share)
+    ds = daemon_sets(cfg, its[0].gpu, share, allocation)
     limits = _pod_limits(its, max_pods, key, ds)
     if share is not None:
         _check_shares(share, its, limits, ds, key)

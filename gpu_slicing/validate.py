@@ -102,7 +102,8 @@ def capacity_workloads(resolved: Sequence[workloads.Workload]) -> list:
     return [capacity.WorkloadDemand(
         name=w.name, resource=w.resource, per_replica=w.count,
         replicas=1 if w.config.claim_sharing else w.config.replicas,  # a shared claim: one device for every replica
-        pool=w.pool.name, node_selector=workloads.node_selector(w.pool), tolerations=[workloads.gpu_toleration()])
+        pool=w.pool.name, node_selector=workloads.node_selector(w.pool), tolerations=[workloads.gpu_toleration()],
+        alternatives=w.alternatives)
         for w in resolved]
 
 

@@ -39,6 +39,7 @@ class Workload:
     key: str  # its config path, for error messages
     resource: str  # what a pod requests: the device plugin's extended resource, or the DRA device kind counted
     count: int  # units of `resource` per pod
+    alternatives: tuple[str, ...] = ()  # the other DRA device kinds its claim matches (the plan may count those)
     claim: str | None = None  # its ResourceClaimTemplate (or shared ResourceClaim) on a DRA pool
     verify_job: str | None = None  # the verification Job built from this workload's pod spec, if it leads one
     waits_for: tuple[str, ...] = ()  # the verification Jobs its Deployment starts after
@@ -95,7 +96,9 @@ def resolve(i: int, w: WorkloadConfig, pools: Mapping[str, Pool], version: str) 
         raise ConfigError(f"{key}.gpus", w.gpus,
                           f"a MIG profile: pool {pool.name} ({pool.layout.name}, {pool.strategy} strategy) "
                           f"advertises {wants}: 0, so whole-GPU requests never schedule")
-    return Workload(w, pool, key, wants, count(w), dra.claim_name(w) if pool.allocation == dra.DRA else None)
+    on_dra = pool.allocation == dra.DRA
+    return Workload(w, pool, key, wants, count(w), dra.claim_resources(w, pool)[1:] if on_dra else (),
+                    dra.claim_name(w) if on_dra else None)
 
 
 def verification(workloads: Sequence[Workload]) -> tuple[Workload, ...]:

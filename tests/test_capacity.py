@@ -315,3 +315,50 @@ def test_a_node_group_no_workload_uses_is_called_idle_and_a_nodepool_never_is():
     plan = plan_capacity([pool("used"), pool("idle", nodes=(1, 2, 2)), pool("k", kind="nodePool", nodes=(0, 0, 2))],
                          [demand(replicas=4, pool_name="used")])
     assert len(plan.idle_pools) == 1 and plan.idle_pools[0].startswith("node group idle runs 2 node(s)")
+
+
+# --- pods any of several resources serve (DRA claims several device kinds match) -------------------------
+
+def _pool(per_node, nodes=1):
+    return PoolCapacity("p", "nodeGroup", "p5.48xlarge", "custom", "mixed", 0, nodes, nodes, per_node)
+
+
+def test_an_earlier_flexible_pod_moves_so_a_later_one_fits():
+    """Pool of 1 A and 1 B; x accepts A or B, y accepts A or C (no C): x first takes A, then moves to B so
+    y gets A. A first-choice count would leave y Pending though both fit."""
+    plan = plan_capacity([_pool({"A": 1, "B": 1, "C": 0})],
+                         [WorkloadDemand("x", "A", 1, 1, alternatives=("B",)),
+                          WorkloadDemand("y", "A", 1, 1, alternatives=("C",))])
+    got = {w.name: w for w in plan.workloads}
+    assert got["x"].fits and got["y"].fits
+    assert dict(got["x"].counted) == {"A": 0, "B": 1} and dict(got["y"].counted) == {"A": 1, "C": 0}
+    assert plan.pools[0].requested == {"A": 1, "B": 1, "C": 0}
+
+
+def test_flexible_pods_never_take_more_units_than_exist():
+    """3 units (2 A, 1 B) and three workloads of 2 pods accepting A or B: 3 pods fit, 3 do not."""
+    plan = plan_capacity([_pool({"A": 2, "B": 1})],
+                         [WorkloadDemand(n, "A", 1, 2, alternatives=("B",)) for n in "xyz"])
+    placed = sum(sum(n for _, n in w.counted) for w in plan.workloads)
+    assert placed == 3 and [w.fits for w in plan.workloads] == [True, False, False]
+
+
+def test_flexible_pods_are_one_unit_each():
+    with pytest.raises(ValueError, match="one-unit"):
+        WorkloadDemand("x", "A", 2, 1, alternatives=("B",))
+    with pytest.raises(ValueError, match="each resource once"):
+        WorkloadDemand("x", "A", 1, 1, alternatives=("A",))
+
+
+@pytest.mark.parametrize("demands, pods_per_node, nodes", [
+    ([(("A", "B"), 1, 6)], None, 2),  # 3 units a node
+    ([(("A", "B"), 1, 7)], None, 3),
+    ([("A", 1, 3), (("A", "B"), 1, 3)], None, 2),  # 3 A need 2 nodes; 1 A + 2 B left for the 3 flexible
+    ([("A", 1, 4), (("A", "B"), 1, 3)], None, 3),  # 4 A fill 2 nodes; 2 B + 2 A on a third
+    ([(("A", "B"), 1, 6)], 2, 3),  # 2 pods a node
+    ([(("C",), 1, 1)], None, None),  # no node has C
+])
+def test_nodes_for_counts_flexible_pods_against_every_resource_they_accept(demands, pods_per_node, nodes):
+    from gpu_slicing.capacity import nodes_for
+
+    assert nodes_for({"A": 2, "B": 1}, demands, pods_per_node) == nodes

@@ -3,6 +3,8 @@ values against the chart, and the refusals. Expected figures come from docs/fact
 the driver's own files (tools/data/dra-driver.json, generated from them)."""
 from __future__ import annotations
 
+import re
+
 import pytest
 import yaml
 
@@ -34,7 +36,7 @@ def test_p5_all_balanced_publishes_16_8_8_mig_devices():
     devices = dra.resource_slice(pool, pool.largest, "n")["spec"]["devices"]
     assert len(devices) == 32 and {d["attributes"]["type"]["string"] for d in devices} == {"mig"}
     assert {"profile", "parentUUID", "productName", "uuid"} <= set(devices[0]["attributes"])
-    assert {"memory", "multiprocessors"} <= set(devices[0]["capacity"])
+    assert set(devices[0]["capacity"]) == {"memory"}  # no SM count: the catalog has none to publish
 
 
 def test_whole_gpu_pool_publishes_one_device_per_gpu():
@@ -227,8 +229,10 @@ def test_dashboard_shows_dra_claims_only_with_dra_pools():
     with_dra = _stack([_p5()], [])
     without = _stack([{**_p5(), "allocation": "devicePlugin"}], [])
     dra_panels = [p for p in observability.panels(with_dra.config, with_dra.pools) if p.row == "DRA claims"]
-    assert dra_panels and all('dra_claim_name!=""' in p.expr for p in dra_panels)
-    assert "dra_mig_profile" in dra_panels[0].expr
+    assert len(dra_panels) == 5
+    assert all("dra_claim_name" in p.expr or "kube_pod_resourceclaim_info" in p.expr for p in dra_panels)
+    per_claim = next(p for p in dra_panels if p.title == "SM active per DRA claim")
+    assert 'dra_claim_name!=""' in per_claim.expr and "dra_mig_profile" in per_claim.expr
     assert not [p for p in observability.panels(without.config, without.pools) if p.row == "DRA claims"]
 
 
@@ -298,3 +302,581 @@ def test_a_shared_claim_holds_no_more_replicas_than_one_node_runs_pods():
     with pytest.raises(ConfigError) as e:
         _stack([{"name": "g6", "instanceType": "g6.xlarge", "allocation": "dra"}], [{**ok, "replicas": room + 1}])
     assert e.value.key == "gpu-slicing:workloads[0].replicas" and f"at most {room}" in e.value.allowed
+
+
+# --- capacity: a claim several device kinds serve -------------------------------------------------------
+# p5.48xlarge all-balanced publishes 16 x 1g.10gb, 8 x 2g.20gb and 8 x 3g.40gb a node (docs/facts.md §2:
+# H100 all-balanced is 2 x 1g.10gb + 1 x 2g.20gb + 1 x 3g.40gb per GPU, 8 GPUs).
+TWO_G, THREE_G, ONE_G = "mig.nvidia.com/2g.20gb", "mig.nvidia.com/3g.40gb", "mig.nvidia.com/1g.10gb"
+
+
+def _plan(workloads, **pool):
+    return {w["name"]: w for w in _stack([_p5(**pool)], workloads, "1.35").capacity.to_json()["workloads"]}
+
+
+def test_a_memory_floor_is_served_by_every_slice_that_meets_it():
+    """20 GB on H100 all-balanced: 2g.20gb or 3g.40gb, 8 + 8 a node, so 12 replicas fit on one node (the
+    scheduler gives the 9th to 12th a 3g.40gb) beside 16 pods of 1g.10gb."""
+    got = _plan([{"name": "m", "memoryGB": 20, "replicas": 12, "pool": "p5"},
+                 {"name": "one", "profile": "1g.10gb", "replicas": 16, "pool": "p5"}])
+    assert got["m"]["fits"] and got["m"]["resources"] == [TWO_G, THREE_G]
+    assert got["m"]["counted"] == {TWO_G: 8, THREE_G: 4} and got["m"]["capacity"] == 16
+    assert "counted as 8 mig.nvidia.com/2g.20gb + 4 mig.nvidia.com/3g.40gb" in got["m"]["message"]
+    assert "resources" not in got["one"]  # a one-kind claim's line is as before
+
+
+def test_a_memory_floor_beyond_every_matching_slice_does_not_fit_and_says_the_numbers():
+    """3g.40gb x 4 leaves 8 x 2g.20gb + 4 x 3g.40gb = 12 for a 20 GB floor: 13 replicas are one too many."""
+    with pytest.raises(ConfigError) as e:
+        _stack([_p5()], [{"name": "big", "profile": "3g.40gb", "replicas": 4, "pool": "p5"},
+                         {"name": "m", "memoryGB": 20, "replicas": 13, "pool": "p5"}], "1.35")
+    assert e.value.key == "gpu-slicing:nodeGroups[0].desiredSize"
+    text = str(e.value)
+    assert "workload m: does not fit: needs 13 x 1 mig.nvidia.com/2g.20gb or mig.nvidia.com/3g.40gb = 13, 12 free" in text
+    assert "16 (8 mig.nvidia.com/2g.20gb + 8 mig.nvidia.com/3g.40gb)/node x 1 desired" in text
+    assert "big takes 4 mig.nvidia.com/3g.40gb" in text and "1 pods would stay Pending" in text
+    assert "raise desiredSize of p5 to 2" in text
+
+
+def test_fallback_profiles_count_against_every_profile_in_the_list():
+    """2g.20gb, else 3g.40gb, x 12 beside 3g.40gb x 4: 8 + (8 - 4) = 12 fit; 13 do not."""
+    ok = _plan([{"name": "f", "profile": "2g.20gb", "fallbackProfiles": ["3g.40gb"], "replicas": 12, "pool": "p5"},
+                {"name": "big", "profile": "3g.40gb", "replicas": 4, "pool": "p5"}])
+    assert ok["f"]["fits"] and ok["f"]["counted"] == {TWO_G: 8, THREE_G: 4} and ok["big"]["fits"]
+    with pytest.raises(ConfigError, match="needs 13 x 1 mig.nvidia.com/2g.20gb or mig.nvidia.com/3g.40gb = 13"):
+        _stack([_p5()], [{"name": "f", "profile": "2g.20gb", "fallbackProfiles": ["3g.40gb"], "replicas": 13,
+                          "pool": "p5"}, {"name": "big", "profile": "3g.40gb", "replicas": 4, "pool": "p5"}], "1.35")
+
+
+def test_flexible_claims_competing_for_the_same_slices_are_never_promised_one_twice():
+    """A 20 GB floor x 10 and 2g.20gb-else-3g.40gb x 6 want 16 of the 16 2g/3g slices: they fit exactly;
+    one more replica of either does not, whichever is placed first."""
+    both = [{"name": "m", "memoryGB": 20, "replicas": 10, "pool": "p5"},
+            {"name": "f", "profile": "2g.20gb", "fallbackProfiles": ["3g.40gb"], "replicas": 6, "pool": "p5"}]
+    got = _plan(both)
+    assert got["m"]["fits"] and got["f"]["fits"]
+    assert sum(got["m"]["counted"].values()) + sum(got["f"]["counted"].values()) == 16
+    for i in (0, 1):
+        more = [dict(w) for w in both]
+        more[i]["replicas"] += 1
+        with pytest.raises(ConfigError, match="does not fit"):
+            _stack([_p5()], more, "1.35")
+
+
+def test_a_one_kind_claim_moves_a_flexible_one_to_its_other_choice():
+    """1g.10gb-else-2g.20gb x 24 takes 16 + 8; then 2g.20gb x 8 (one kind) needs the 2g slices: there is
+    nowhere for the flexible pods to go (1g full, no 3g accepted), so 8 + 24 > 16 + 8 does not fit; with
+    the fallback 3g.40gb as well they move there and both fit."""
+    with pytest.raises(ConfigError, match="workload"):
+        _stack([_p5()], [{"name": "f", "profile": "1g.10gb", "fallbackProfiles": ["2g.20gb"], "replicas": 24,
+                          "pool": "p5"}, {"name": "two", "profile": "2g.20gb", "replicas": 8, "pool": "p5"}], "1.35")
+    got = _plan([{"name": "f", "profile": "1g.10gb", "fallbackProfiles": ["2g.20gb", "3g.40gb"], "replicas": 24,
+                  "pool": "p5"}, {"name": "two", "profile": "2g.20gb", "replicas": 8, "pool": "p5"}])
+    assert got["f"]["counted"] == {ONE_G: 16, TWO_G: 0, THREE_G: 8} and got["two"]["fits"]
+
+
+def test_the_pool_line_counts_what_each_slice_kind_serves():
+    st = _stack([_p5()], [{"name": "m", "memoryGB": 20, "replicas": 12, "pool": "p5"}], "1.35")
+    (pool,) = st.capacity.to_json()["pools"]
+    assert pool["utilization"]["resources"] == {ONE_G: {"requested": 0, "available": 16},
+                                                TWO_G: {"requested": 8, "available": 8},
+                                                THREE_G: {"requested": 4, "available": 8}}
+
+
+def test_a_gpu_with_mig_on_and_no_slices_publishes_nothing():
+    """The driver's GPU allocation guide: MIG mode on with no partitions strands the GPU (neither the full GPU
+    nor a slice is advertised), so all-enabled gives no devices and a whole-GPU claim there is refused."""
+    assert dict(_stack([_p5(migLayout="all-enabled")], []).pool("p5").per_node) == {}
+    with pytest.raises(ConfigError) as e:
+        _stack([_p5(migLayout="all-enabled")], [{"name": "w", "gpus": 1, "pool": "p5"}])
+    assert e.value.key == "gpu-slicing:workloads[0].gpus"
+
+
+@pytest.mark.slow  # cel-python compiles the selectors (~1 s the first time)
+def test_the_simulator_holds_the_capacity_count_to_the_kinds_the_cel_matches(monkeypatch):
+    st = _stack([_p5()], [{"name": "m", "memoryGB": 20, "pool": "p5"},
+                          {"name": "f", "profile": "1g.10gb", "fallbackProfiles": ["3g.40gb"], "pool": "p5"}], "1.35")
+    pools = {"p5": st.pool("p5")}
+    got = {r.workload: r for r in dra_claims.simulate(list(st.config.workloads), pools)}
+    assert set(got["m"].kinds) == {TWO_G, THREE_G} and got["m"].counted_right
+    assert set(got["f"].kinds) == {ONE_G, THREE_G} and got["f"].counted_right
+    monkeypatch.setattr(dra, "claim_resources", lambda w, pool: (TWO_G,))
+    (wrong, _) = dra_claims.simulate(list(st.config.workloads), pools)
+    assert not wrong.counted_right
+
+
+# --- alerts and dashboard for DRA pools ----------------------------------------------------------------------
+# Expected names come from the sources: dcgm-exporter's labels (NVIDIA/dcgm-exporter internal/pkg/transformation
+# const.go: dra_claim_name, dra_claim_namespace, dra_driver_name, dra_pool_name, dra_device_name, dra_mig_profile,
+# dra_mig_device_uuid) and its flag's environment variable (pkg/cmd/app.go: --kubernetes-enable-dra,
+# KUBERNETES_ENABLE_DRA); kube-state-metrics v2.20.0's pod metrics doc (kube_pod_resourceclaim_info: pod,
+# namespace, uid, claim_name, resourceclaim_name, resourceclaim_template_name); the GPU Operator v26.7.0's
+# exporter service account (assets/state-dcgm-exporter: nvidia-dcgm-exporter).
+DCGM_DRA_LABELS = {"dra_claim_name", "dra_claim_namespace", "dra_driver_name", "dra_pool_name", "dra_device_name",
+                   "dra_mig_profile", "dra_mig_device_uuid"}
+KSM_CLAIM_LABELS = {"pod", "namespace", "uid", "claim_name", "resourceclaim_name", "resourceclaim_template_name"}
+DRA_ALERTS = {"GpuSlicingPodsPendingForDraClaims", "GpuSlicingDraDevicesUnallocated"}
+
+
+def _observed(groups, workloads=()):
+    return load_stack({"maxGpuNodes": 10, "cluster": {**CLUSTER, "kubernetesVersion": "1.35"},
+                       "nodeGroups": groups, "workloads": list(workloads), "observability": {"enabled": True}})
+
+
+def _labels_in(expr: str) -> set[str]:
+    """Label names an expression matches on or groups by (selectors, by/on/group_left lists)."""
+    import re
+
+    names = set(re.findall(r"([A-Za-z_][A-Za-z0-9_]*)\s*(?:=~|!=|!~|=)\s*\"", expr))
+    for group in re.findall(r"(?:by|on|group_left)\s*\(([^)]*)\)", expr):
+        names |= {n.strip() for n in group.split(",") if n.strip()}
+    return names
+
+
+@pytest.mark.slow  # promql-parser and the observability tests' helpers load (~0.5 s)
+def test_dra_alerts_and_panels_parse_and_use_only_the_sources_names():
+    pytest.importorskip("promql_parser")
+    from gpu_slicing import observability as obs
+    from test_observability import _metric_names
+
+    st = _observed([_p5(), {"name": "plugin", "instanceType": "p4d.24xlarge", "migLayout": "all-balanced"}])
+    queries = dict(obs.every_query(st.config, st.pools))
+    assert {f"alert {a}" for a in DRA_ALERTS} <= set(queries)
+    dra = {w: e for w, e in queries.items() if "dra_claim" in e or "resourceclaim" in e}
+    assert len(dra) == 2 + 5  # the two DRA alerts; published, held, Pending, SM per claim, idle claims panels
+    for where, expr in dra.items():
+        assert _metric_names(expr) <= obs.allowed_metrics(), where  # parses, and every metric is a known one
+        used = _labels_in(expr)
+        assert not {n for n in used if n.startswith("dra_")} - DCGM_DRA_LABELS, where
+        if "kube_pod_resourceclaim_info" in expr:
+            grouped = re.search(r"max by \(([^)]*)\) \(kube_pod_resourceclaim_info\)", expr).group(1)
+            assert {n.strip() for n in grouped.split(",")} <= KSM_CLAIM_LABELS, where
+    unallocated = queries["alert GpuSlicingDraDevicesUnallocated"]
+    assert 'label_gpu_slicing_pool=~"p5"' in unallocated and "plugin" not in unallocated
+
+
+def test_a_stack_without_dra_pools_gets_no_dra_alert_or_panel():
+    from gpu_slicing import observability as obs
+
+    st = _observed([{"name": "plugin", "instanceType": "p4d.24xlarge", "migLayout": "all-balanced"}])
+    assert not any("dra_claim" in e or "resourceclaim" in e for _, e in obs.every_query(st.config, st.pools))
+    assert not {a.name for a in obs.alerts(st.config.observability, st.pools)} & DRA_ALERTS
+
+
+def test_the_exporter_attributes_dra_devices_and_may_read_resource_slices():
+    from gpu_slicing import gpu_operator
+
+    st = _observed([_p5()])
+    exporter = gpu_operator.operator_values(st.config, st.pools)["dcgmExporter"]
+    assert {"name": "KUBERNETES_ENABLE_DRA", "value": "true"} in exporter["env"]
+    assert exporter["enablePodUID"] is True  # the operator mounts the service-account token only with pod metadata
+    role, binding = dra.exporter_rbac("gpu-operator")
+    assert role["rules"] == [{"apiGroups": ["resource.k8s.io"], "resources": ["resourceslices"],
+                              "verbs": ["get", "list", "watch"]}]
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "nvidia-dcgm-exporter",
+                                    "namespace": "gpu-operator"}]
+    assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
+                                  "name": role["metadata"]["name"]}
+    assert role["metadata"] == binding["metadata"] and role["metadata"]["name"].startswith("gpu-slicing-")
+    assert role["metadata"]["labels"] == {"app.kubernetes.io/part-of": "gpu-slicing"}
+    plugin = _observed([{"name": "plugin", "instanceType": "p4d.24xlarge", "migLayout": "all-balanced"}])
+    values = gpu_operator.operator_values(plugin.config, plugin.pools)["dcgmExporter"]
+    assert "enablePodUID" not in values and all(e["name"] != "KUBERNETES_ENABLE_DRA" for e in values["env"])
+
+
+def test_the_plans_alert_check_knows_the_dra_alerts_tests():
+    from tools import checks
+
+    assert DRA_ALERTS | {"GpuSlicingSliceIdle"} <= checks.tested_alerts(checks.DRA_ALERT_TESTS)
+
+
+PROMTOOL = __import__("shutil").which("promtool")
+DRA_ALERT_TESTS = ROOT / "tests" / "promtool" / "gpu_slicing_dra_alerts_test.yaml"
+
+
+def _promtool(tmp_path, groups):
+    import shutil
+    import subprocess
+
+    (tmp_path / "rules.yaml").write_text(yaml.safe_dump({"groups": groups}, sort_keys=False))
+    shutil.copy(DRA_ALERT_TESTS, tmp_path / DRA_ALERT_TESTS.name)
+    return subprocess.run([PROMTOOL, "test", "rules", DRA_ALERT_TESTS.name], cwd=tmp_path, capture_output=True,
+                          text=True)
+
+
+def _dra_rules():
+    from types import SimpleNamespace
+
+    from gpu_slicing import observability as obs
+    from gpu_slicing.config import ObservabilityConfig
+
+    pools = [SimpleNamespace(name="p5-dra", allocation="dra"), SimpleNamespace(name="p4d-plugin", allocation="devicePlugin")]
+    return obs.rule_groups(ObservabilityConfig(), pools)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(PROMTOOL is None, reason="needs promtool (Debian package prometheus)")
+def test_promtool_unit_tests_pass_for_the_dra_alerts(tmp_path):
+    out = _promtool(tmp_path, _dra_rules())
+    assert out.returncode == 0 and "SUCCESS" in out.stdout, out.stdout + out.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(PROMTOOL is None, reason="needs promtool (Debian package prometheus)")
+@pytest.mark.parametrize("alert,broken", [
+    ("GpuSlicingDraDevicesUnallocated", lambda e: e.replace('=~"p5-dra"', '!=""')),  # any pool's nodes
+    ("GpuSlicingDraDevicesUnallocated", lambda e: e.replace(' unless on (node, gpu) DCGM_FI_PROF_GR_ENGINE_ACTIVE'
+                                                            '{GPU_I_PROFILE!=""}', "")),  # a MIG GPU's own series
+    ("GpuSlicingPodsPendingForDraClaims", lambda e: e.replace('phase="Pending"', 'phase=~"Pending|Running"')),
+])
+def test_promtool_unit_tests_catch_a_broken_dra_rule(tmp_path, alert, broken):
+    import copy
+
+    groups = copy.deepcopy(_dra_rules())
+    rule = next(r for r in groups[0]["rules"] if r["alert"] == alert)
+    fixed = rule["expr"]
+    rule["expr"] = broken(fixed)
+    assert rule["expr"] != fixed
+    out = _promtool(tmp_path, groups)
+    assert out.returncode != 0 and f"alertname: {alert}" in out.stdout + out.stderr
+
+
+def test_the_device_plugin_is_off_cluster_wide_only_when_every_gpu_pool_is_dra():
+    """GPU Operator v26.7.0 (controllers/object_controls.go) keeps the validator's plugin-validation step while
+    the device plugin is on, and that step waits for nvidia.com/gpu or nvidia.com/mig-* capacity
+    (cmd/nvidia-validator: 30 tries, 5 s apart), which a DRA node never has."""
+    from gpu_slicing import gpu_operator
+
+    only_dra = _stack([_p5()], [])
+    assert gpu_operator.operator_values(only_dra.config, only_dra.pools)["devicePlugin"]["enabled"] is False
+    mixed = _stack([_p5(), {"name": "plugin", "instanceType": "p4d.24xlarge", "migLayout": "all-balanced"}], [])
+    assert gpu_operator.operator_values(mixed.config, mixed.pools)["devicePlugin"]["enabled"] is True
+
+
+def test_a_dra_node_runs_the_kubelet_plugin_not_the_device_plugin():
+    """Same number of DaemonSet pods per node (one plugin each), named for what runs there (the driver's
+    install guide: dra-driver-nvidia-gpu-kubelet-plugin-<hash>, one a GPU node)."""
+    st = _stack([_p5(), {**_p5(), "name": "plugin", "allocation": "devicePlugin"}], [])
+    dra_ds, plugin_ds = st.pool("p5").daemon_sets, st.pool("plugin").daemon_sets
+    assert "dra-driver-nvidia-gpu-kubelet-plugin" in dra_ds and "nvidia-device-plugin-daemonset" not in dra_ds
+    assert "nvidia-device-plugin-daemonset" in plugin_ds and len(dra_ds) == len(plugin_ds)
+
+
+# --- the pure model, without cel-python ------------------------------------------------------------------
+# Names and shapes from the driver's ResourceSlice attribute reference (device names gpu-<i> and
+# gpu-<i>-mig-<profile>-<n>; type gpu|mig; profile, parentUUID; productName and architecture inherited from the
+# GPU; capacity memory, 40Gi for an A100 40GB), the resource.k8s.io/v1 API (DeviceRequest `exactly` /
+# `firstAvailable`, allocationMode ExactCount, subrequest names are DNS labels), NVIDIA's architectures (A100
+# Ampere, H100 Hopper, L4 Ada Lovelace, B200 Blackwell) and docs/facts.md §12.
+
+def _one_gpu_sliced():
+    return layouts.parse_custom_layouts({"h": [{"devices": [0], "profiles": {"3g.20gb": 1, "1g.5gb": 2}}]})["h"]
+
+
+def test_a_node_publishes_each_device_named_and_attributed_as_the_driver_does():
+    devices = dra.resource_slice_devices(catalog.INSTANCE_TYPES["p4d.24xlarge"], _one_gpu_sliced())
+    names = [d["name"] for d in devices]
+    assert names[:4] == ["gpu-0-mig-1g.5gb-0", "gpu-0-mig-1g.5gb-1", "gpu-0-mig-3g.20gb-0", "gpu-1"]
+    assert len(devices) == 3 + 7
+    mig, whole = devices[2], devices[3]
+    attrs = {k: v["string"] for k, v in mig["attributes"].items()}
+    assert attrs["type"] == "mig" and attrs["profile"] == "3g.20gb" and attrs["productName"] == "NVIDIA A100-SXM4-40GB"
+    assert attrs["architecture"] == "Ampere" and attrs["brand"] == "Nvidia"
+    assert {d["attributes"]["parentUUID"]["string"] for d in devices[:3]} == {attrs["parentUUID"]}
+    assert attrs["parentUUID"] != whole["attributes"]["uuid"]["string"] and attrs["uuid"].startswith("MIG-")
+    assert len({d["attributes"]["uuid"]["string"] for d in devices}) == len(devices)
+    assert mig["capacity"] == {"memory": {"value": "20Gi"}} and devices[0]["capacity"]["memory"]["value"] == "5Gi"
+    assert whole["attributes"]["type"]["string"] == "gpu" and "profile" not in whole["attributes"]
+    assert whole["capacity"] == {"memory": {"value": "40Gi"}}
+    assert [dra.device_kind(d) for d in devices[:4]] == ["mig.nvidia.com/1g.5gb", "mig.nvidia.com/1g.5gb",
+                                                         "mig.nvidia.com/3g.20gb", "gpu.nvidia.com"]
+
+
+@pytest.mark.parametrize("itype, arch, product", [
+    ("p5.48xlarge", "Hopper", "NVIDIA H100 80GB HBM3"), ("g6.xlarge", "Ada Lovelace", "NVIDIA L4"),
+    ("p6-b200.48xlarge", "Blackwell", "NVIDIA B200"), ("p5e.48xlarge", "Hopper", "NVIDIA H200")])
+def test_devices_carry_their_gpus_architecture_and_product(itype, arch, product):
+    it = catalog.INSTANCE_TYPES[itype]
+    (device, *_) = dra.resource_slice_devices(it, catalog.named_layouts(it.gpu)["all-disabled"])
+    assert device["attributes"]["architecture"]["string"] == arch
+    assert device["attributes"]["productName"]["string"] == product
+
+
+def test_a_resource_slice_is_one_pool_per_node_of_the_driver():
+    pool = _stack([_p5()], []).pool("p5")
+    rs = dra.resource_slice(pool, pool.largest, "ip-10-0-0-1")
+    assert rs["apiVersion"] == "resource.k8s.io/v1" and rs["kind"] == "ResourceSlice"
+    assert rs["spec"]["driver"] == "gpu.nvidia.com" and rs["spec"]["nodeName"] == "ip-10-0-0-1"
+    assert rs["spec"]["pool"] == {"name": "ip-10-0-0-1", "generation": 1, "resourceSliceCount": 1}
+    assert list(rs["metadata"]) == ["name"] and rs["metadata"]["name"].startswith("ip-10-0-0-1")  # an object has a name
+
+
+def test_the_model_matches_what_the_claims_selectors_say():
+    st = _stack([_p5(), {"name": "a80", "instanceType": "p4de.24xlarge", "migLayout": "all-balanced",
+                         "allocation": "dra"}],
+                [{"name": "m", "memoryGB": 20, "pool": "p5"}, {"name": "f", "profile": "1g.10gb",
+                                                               "fallbackProfiles": ["3g.40gb"], "pool": "p5"}])
+    p5, a80 = st.pool("p5"), st.pool("a80")
+    m, f = st.config.workloads
+    h100 = dra.resource_slice_devices(p5.largest, p5.layout)
+    a100 = dra.resource_slice_devices(a80.largest, a80.layout)
+
+    def profiles(w, ds):
+        return sorted({d["attributes"]["profile"]["string"] for d in ds if dra.matches(w, p5, d)})
+
+    assert profiles(m, h100) == ["2g.20gb", "3g.40gb"] and profiles(f, h100) == ["1g.10gb", "3g.40gb"]
+    assert profiles(m, a100) == [] and profiles(f, a100) == []  # the same profile names on another model
+    assert sum(dra.matches(m, p5, d) for d in h100) == 16
+
+
+def test_selectors_pin_the_product_and_the_profiles():
+    pool = _stack([_p5()], []).pool("p5")
+    product = "device.attributes['gpu.nvidia.com'].productName.lowerAscii().contains('h100')"
+    assert dra.selector(pool, []) == product
+    assert dra.selector(pool, ["1g.10gb"]) == product + " && device.attributes['gpu.nvidia.com'].profile == '1g.10gb'"
+    assert dra.selector(pool, ["2g.20gb", "3g.40gb"]) == (
+        product + " && device.attributes['gpu.nvidia.com'].profile in ['2g.20gb', '3g.40gb']")
+    a40 = _stack([{"name": "a", "instanceType": "p4d.24xlarge", "allocation": "dra"}], []).pool("a")
+    assert dra.selector(a40, []) == ("device.attributes['gpu.nvidia.com'].productName.lowerAscii().contains('a100') && "
+                                     "device.attributes['gpu.nvidia.com'].productName.lowerAscii().contains('40gb')")
+
+
+def test_claim_specs_are_resource_k8s_io_v1_requests():
+    st = _stack([{"name": "l4", "instanceType": "g6.12xlarge", "allocation": "dra"}, _p5()],
+                [{"name": "two", "gpus": 2, "pool": "l4"},
+                 {"name": "f", "profile": "2g.20gb", "fallbackProfiles": ["3g.40gb"], "replicas": 3,
+                  "claimSharing": "mps", "pool": "p5"}])
+    two, f = st.config.workloads
+    l4 = "device.attributes['gpu.nvidia.com'].productName.lowerAscii().contains('l4')"
+    assert dra.claim_spec(two, st.pool("l4")) == {"devices": {"requests": [{"name": "slice", "exactly": {
+        "deviceClassName": "gpu.nvidia.com", "allocationMode": "ExactCount", "count": 2,
+        "selectors": [{"cel": {"expression": l4}}]}}]}}
+    spec = dra.claim_spec(f, st.pool("p5"))
+    subs = spec["devices"]["requests"][0]["firstAvailable"]
+    assert [s["name"] for s in subs] == ["2g-20gb", "3g-40gb"] and all(s["count"] == 1 for s in subs)
+    assert {s["deviceClassName"] for s in subs} == {"mig.nvidia.com"}
+    assert spec["devices"]["config"] == [{"requests": ["slice"], "opaque": {"driver": "gpu.nvidia.com", "parameters": {
+        "apiVersion": "resource.nvidia.com/v1beta1", "kind": "MigDeviceConfig", "sharing": {"strategy": "MPS"}}}}]
+    shared = dra.claim_template(f, st.pool("p5"), "ns")
+    assert shared["kind"] == "ResourceClaim" and shared["metadata"]["name"] == "f-slice"
+    assert shared["metadata"]["namespace"] == "ns" and shared["metadata"]["labels"]["app.kubernetes.io/name"] == "f"
+    per_pod = dra.claim_template(two, st.pool("l4"), "ns")
+    assert per_pod["kind"] == "ResourceClaimTemplate" and per_pod["spec"]["spec"] == dra.claim_spec(two, st.pool("l4"))
+    assert dra.pod_resource_claims(two) == [{"name": "slice", "resourceClaimTemplateName": "two-slice"}]
+
+
+def test_driver_values_confine_the_plugin_to_dra_nodes_whose_layout_is_applied():
+    """docs/facts.md §12: gpuResourcesEnabledOverride true, nvidiaDriverRoot / on the EKS NVIDIA AMI, the v1 API
+    pinned, ComputeDomains off, the kubelet plugin only on DRA nodes; MPS needs the MPSSupport gate."""
+    mig_pool = _stack([_p5()], []).pool("p5")
+    whole = _stack([{"name": "g6", "instanceType": "g6.xlarge", "allocation": "dra"}], []).pool("g6")
+    plugin = _stack([{**_p5(), "allocation": "devicePlugin"}], []).pool("p5")
+    values = dra.driver_values([mig_pool, plugin], [])
+    assert values["gpuResourcesEnabledOverride"] is True and values["nvidiaDriverRoot"] == "/"
+    assert values["resourceApiVersion"] == "resource.k8s.io/v1" and values["featureGates"] == {}
+    assert values["resources"] == {"gpus": {"enabled": True}, "computeDomains": {"enabled": False}}
+    assert values["kubeletPlugin"]["nodeSelector"] == {"gpu-slicing/allocation": "dra"}
+    terms = values["kubeletPlugin"]["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"][
+        "nodeSelectorTerms"]
+    assert terms == [{"matchExpressions": [
+        {"key": "gpu-slicing/allocation", "operator": "In", "values": ["dra"]},
+        {"key": "nvidia.com/mig.config.state", "operator": "In", "values": ["success"]}]}]
+    both = dra.driver_values([mig_pool, whole], [])["kubeletPlugin"]["affinity"]["nodeAffinity"][
+        "requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"]
+    assert len(both) == 2 and both[1]["matchExpressions"][1] == {"key": "nvidia.com/mig.config", "operator": "DoesNotExist"}
+    alone = dra.driver_values([whole], [])["kubeletPlugin"]["affinity"]["nodeAffinity"][
+        "requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"]
+    assert alone == both[1:]
+    mps = WorkloadConfig.model_validate({"name": "w", "pool": "g6", "gpus": 1, "claimSharing": "mps"})
+    ts = WorkloadConfig.model_validate({"name": "t", "pool": "g6", "gpus": 1, "claimSharing": "timeSlicing"})
+    assert dra.driver_values([whole], [mps])["featureGates"] == {"MPSSupport": True}
+    assert dra.driver_values([whole], [ts])["featureGates"] == {}
+    assert values["kubeletPlugin"]["tolerations"] == [{"key": "nvidia.com/gpu", "operator": "Exists",
+                                                       "effect": "NoSchedule"}]
+
+
+def _refusal(groups, workloads=(), version="1.35", pools=None):
+    raw = {"maxGpuNodes": 10, "cluster": {**CLUSTER, "kubernetesVersion": version}, "nodeGroups": groups,
+           "workloads": list(workloads)}
+    if pools:
+        raw["karpenter"] = {"enabled": True, "nodePools": pools}
+    with pytest.raises((ConfigError,)) as e:
+        load_stack(raw)
+    return e.value
+
+
+def test_pool_refusals_name_the_key_and_why():
+    e = _refusal([], pools=[{"name": "kp", "instanceTypes": ["p5.48xlarge"], "migLayout": "all-balanced",
+                             "allocation": "dra", "maxNodes": 1}])
+    errors = getattr(e, "errors", [e])
+    assert any(x.key == "gpu-slicing:karpenter.nodePools[0].allocation" and "v1.15" in x.allowed
+               and "MIG" in x.allowed for x in errors)
+    e = _refusal([_p5(sharing={"timeSlicing": {"replicas": 2}})])
+    errors = getattr(e, "errors", [e])
+    assert any(x.key == "gpu-slicing:nodeGroups[0].sharing" and "claimSharing" in x.allowed for x in errors)
+
+
+@pytest.mark.parametrize("itype, version, alpha, ampere", [("p4d.24xlarge", "1.35", True, True),
+                                                           ("p5.48xlarge", "1.36", False, False)])
+def test_dynamic_mig_is_refused_with_every_reason_that_applies(itype, version, alpha, ampere):
+    e = dra.dynamic_mig_error("k", catalog.INSTANCE_TYPES[itype], version)
+    assert e.key == "k.migLayout" and "destroys MIG partitions it did not create" in e.allowed
+    assert ("alpha (feature gate DRAPartitionableDevices off)" in e.allowed) is alpha
+    assert ("cannot turn MIG mode on without a GPU reset" in e.allowed) is ampere
+
+
+@pytest.mark.parametrize("workload, key, text", [
+    ({"profile": "1g.10gb", "fallbackProfiles": ["1g.10gb"]}, "fallbackProfiles[0]",
+     "a profile other than 1g.10gb that layout all-balanced of pool p5 creates: 2g.20gb, 3g.40gb"),
+    ({"profile": "1g.10gb", "fallbackProfiles": ["2g.20gb", "4g.40gb"]}, "fallbackProfiles[1]", "creates"),
+    ({"memoryGB": 41}, "memoryGB", "(40 GB, mig.nvidia.com/3g.40gb)"),
+    ({"profile": "1g.10gb", "replicas": 2, "claimSharing": "timeSlicing"}, "claimSharing", "time-slicing has no effect"),
+])
+def test_claim_keys_a_dra_pool_cannot_serve_are_refused(workload, key, text):
+    e = _refusal([_p5()], [{"name": "w", "pool": "p5", **workload}])
+    assert e.key == f"gpu-slicing:workloads[0].{key}" and text in e.allowed, (e.key, e.allowed)
+
+
+def test_a_memory_floor_above_whole_gpus_says_the_gpus_size():
+    """g6e.12xlarge: 4 x L40S of 48 GB (docs/facts.md §2)."""
+    e = _refusal([{"name": "g", "instanceType": "g6e.12xlarge", "allocation": "dra"}],
+                 [{"name": "w", "pool": "g", "memoryGB": 49}])
+    assert e.key == "gpu-slicing:workloads[0].memoryGB" and "(48 GB, gpu.nvidia.com)" in e.allowed
+
+
+def test_claim_keys_on_a_device_plugin_pool_are_refused():
+    e = _refusal([{**_p5(), "allocation": "devicePlugin"}],
+                 [{"name": "w", "pool": "p5", "profile": "1g.10gb", "claimSharing": "mps"}])
+    assert e.key == "gpu-slicing:workloads[0].claimSharing" and "allocation: devicePlugin" in e.allowed
+
+
+@pytest.mark.parametrize("version, on", [("1.33", False), ("1.34", True), ("1.35", True), ("1.36", True)])
+def test_feature_stages_by_version(version, on):
+    assert dra.feature_on("firstAvailable", version) is on
+    assert dra.feature_on("partitionableDevices", version) is (version == "1.36")
+    assert dra.feature_on("consumableCapacity", version) is (version == "1.36")
+
+
+def test_nominal_memory_is_the_profiles_stated_size():
+    assert [dra.nominal_gb(p) for p in ("1g.5gb", "3g.40gb", "1g.18gb+me", "7g.180gb", "mig")] == [5, 40, 18, 180, 0]
+
+
+def _runs(script: str, listing: str) -> bool:
+    """Whether the verification script passes when `nvidia-smi -L` prints `listing`."""
+    import subprocess
+
+    fake = f"nvidia-smi() {{ printf '%s' '{listing}'; }}; "
+    return subprocess.run(["bash", "-c", fake + script], capture_output=True).returncode == 0
+
+
+@pytest.mark.slow  # seven bash processes
+def test_the_verification_of_whole_gpus_counts_them_and_of_slices_escapes_the_profile():
+    """nvidia-smi -L prints one 'GPU <i>: <name> (UUID: ...)' line per GPU and a MIG device indented under it
+    as 'MIG <profile> Device <n>: (UUID: ...)'."""
+    st = _stack([{"name": "l4", "instanceType": "g6.12xlarge", "allocation": "dra"},
+                 {"name": "h200", "instanceType": "p5e.48xlarge", "migLayout": "all-1g.18gb.me", "allocation": "dra"}],
+                [{"name": "two", "gpus": 2, "pool": "l4"}, {"name": "me", "profile": "1g.18gb+me", "pool": "h200"}])
+    two, me = st.config.workloads
+    cmd = dra.verify_command(two, st.pool("l4"))
+    assert cmd[:2] == ["bash", "-c"] and cmd[2].startswith("nvidia-smi -L && ")
+    gpu = "GPU {}: NVIDIA L4 (UUID: GPU-{})\n"
+    assert _runs(cmd[2], gpu.format(0, 0) + gpu.format(1, 1))
+    assert not _runs(cmd[2], gpu.format(0, 0)) and not _runs(cmd[2], "".join(gpu.format(i, i) for i in range(3)))
+    script = dra.verify_command(me, st.pool("h200"))[2]
+    head = "GPU 0: NVIDIA H200 (UUID: GPU-0)\n"
+    assert _runs(script, head + "  MIG 1g.18gb+me    Device  0: (UUID: MIG-0)\n")
+    assert not _runs(script, head + "  MIG 1g.18gbXme    Device  0: (UUID: MIG-0)\n")
+    assert not _runs(script, head + "  MIG 1g.18gb+me    Device  0: (UUID: MIG-0)\n  MIG 1g.18gb+me    Device  1: (UUID: MIG-1)\n")
+
+
+def test_claim_objects_carry_the_api_version_and_the_programs_labels():
+    st = _stack([_p5()], [{"name": "w", "profile": "1g.10gb", "pool": "p5"}])
+    (w,) = st.config.workloads
+    t = dra.claim_template(w, st.pool("p5"), "gpu-workloads")
+    assert t["apiVersion"] == "resource.k8s.io/v1"
+    assert t["metadata"] == {"name": "w-slice", "namespace": "gpu-workloads",
+                             "labels": {"app.kubernetes.io/name": "w", "app.kubernetes.io/part-of": "gpu-slicing"}}
+    assert dra.claim_name(w) == "w-slice"
+
+
+@pytest.mark.parametrize("key, value, shown", [("fallbackProfiles", ["2g.20gb"], "[2g.20gb]"), ("memoryGB", 20, "20"),
+                                               ("claimSharing", "mps", "'mps'")])
+def test_each_claim_key_on_a_device_plugin_pool_is_refused_by_name(key, value, shown):
+    extra = {"profile": "1g.10gb"} if key != "memoryGB" else {}
+    e = _refusal([{**_p5(), "allocation": "devicePlugin"}], [{"name": "w", "pool": "p5", key: value, **extra}])
+    assert e.key == f"gpu-slicing:workloads[0].{key}" and "pool p5 hands out slices through the device plugin" in e.allowed
+    assert str(e).startswith(f"gpu-slicing:workloads[0].{key}: {shown} is not valid"), str(e)
+
+
+def test_fallbacks_need_a_profile_and_name_the_wrong_one():
+    e = _refusal([_p5()], [{"name": "w", "pool": "p5", "memoryGB": 20, "fallbackProfiles": ["3g.40gb"]}])
+    assert e.key == "gpu-slicing:workloads[0].fallbackProfiles" and "absent without profile" in e.allowed
+    e = _refusal([_p5()], [{"name": "w", "pool": "p5", "profile": "1g.10gb", "fallbackProfiles": ["2g.20gb", "7g.80gb"]}])
+    assert str(e).startswith("gpu-slicing:workloads[0].fallbackProfiles[1]: '7g.80gb' is not valid"), str(e)
+
+
+def test_a_memory_floor_on_a_mig_pool_names_its_largest_slice_not_a_whole_gpu():
+    """The half-MIG p5: 1g.10gb slices on GPUs 0-3, whole 80 GB GPUs 4-7; a floor is a slice's there."""
+    with pytest.raises(ConfigError) as e:
+        _half([{"name": "w", "memoryGB": 11, "pool": "p5"}])
+    assert "(10 GB, mig.nvidia.com/1g.10gb)" in e.value.allowed
+
+
+def test_a_memory_floor_a_whole_gpu_just_meets_is_a_whole_gpu_claim():
+    """g6e.12xlarge: 4 x L40S of 48 GB (docs/facts.md §2): a 48 GB floor takes one whole GPU."""
+    st = _stack([{"name": "g", "instanceType": "g6e.12xlarge", "allocation": "dra"}],
+                [{"name": "w", "memoryGB": 48, "replicas": 4, "pool": "g"}])
+    (w,) = st.config.workloads
+    assert dra.claim_resources(w, st.pool("g")) == ("gpu.nvidia.com",)
+    assert st.capacity.to_json()["workloads"][0]["fits"]
+
+
+def test_every_dra_pool_is_checked_not_only_the_first():
+    e = _refusal([{**_p5(), "name": "plugin", "allocation": "devicePlugin"}, _p5()], version="1.33")
+    errors = getattr(e, "errors", [e])
+    assert [x.key for x in errors if x.key.endswith(".allocation")] == ["gpu-slicing:nodeGroups[1].allocation"]
+    assert any(str(x).startswith("gpu-slicing:nodeGroups[1].allocation: 'dra' is not valid") for x in errors)
+
+
+def test_pool_refusals_show_the_value_and_say_what_to_use_instead():
+    e = _refusal([], pools=[{"name": "kp", "instanceTypes": ["p5.48xlarge"], "migLayout": "all-balanced",
+                             "allocation": "dra", "maxNodes": 1}])
+    assert any(str(x).startswith("gpu-slicing:karpenter.nodePools[0].allocation: 'dra' is not valid")
+               for x in getattr(e, "errors", [e]))
+    e = _refusal([_p5(sharing={"timeSlicing": {"replicas": 2}})])
+    (x,) = [x for x in getattr(e, "errors", [e]) if x.key.endswith(".sharing")]
+    assert x.value == {"timeSlicing": {"replicas": 2}}
+    assert x.allowed == ("no pool sharing on a dra pool: that is the device plugin's time-slicing config, which does "
+                         "not run there; share a device per workload with workloads[].claimSharing")
+
+
+def test_the_dynamic_mig_refusal_says_each_reason_in_full():
+    e = dra.dynamic_mig_error("k", catalog.INSTANCE_TYPES["p4d.24xlarge"], "1.35")
+    assert e.value == "dynamic" and "on Kubernetes 1.35" in e.allowed
+    assert "so the driver would fall back to whole GPUs (driver MIG guide)" in e.allowed
+    assert e.allowed.endswith("the driver destroys MIG partitions it did not create, so it can never run beside the "
+                              "MIG manager that applies this program's layouts")
+
+
+def test_every_catalog_gpu_has_the_product_name_the_driver_publishes():
+    assert {it.gpu.name for it in catalog.INSTANCE_TYPES.values()} <= set(dra.PRODUCTS)
+
+
+def test_the_drivers_controller_runs_on_linux_and_the_plugin_on_dra_nodes_without_mig():
+    whole = _stack([{"name": "g6", "instanceType": "g6.xlarge", "allocation": "dra"}], []).pool("g6")
+    values = dra.driver_values([whole], [])
+    assert values["controller"] == {"nodeSelector": {"kubernetes.io/os": "linux"}}
+    assert values["kubeletPlugin"]["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"][
+        "nodeSelectorTerms"] == [{"matchExpressions": [
+            {"key": "gpu-slicing/allocation", "operator": "In", "values": ["dra"]},
+            {"key": "nvidia.com/mig.config", "operator": "DoesNotExist"}]}]
+
+
+def test_fallbacks_on_eks_before_1_34_say_the_prioritized_list_is_not_there():
+    """KEP-4816: the prioritized list (firstAvailable) is beta, on by default, from 1.34."""
+    e = _refusal([_p5()], [{"name": "w", "pool": "p5", "profile": "1g.10gb", "fallbackProfiles": ["2g.20gb"]}],
+                 version="1.33")
+    (x,) = [x for x in getattr(e, "errors", [e]) if x.key == "gpu-slicing:workloads[0].fallbackProfiles"]
+    assert x.value == ["2g.20gb"]
+    assert x.allowed == ("a prioritized list of subrequests (KEP-4816): alpha (feature gate DRAPrioritizedList off) on "
+                         "Kubernetes 1.33; EKS enables no alpha features, so it works from 1.34 (beta, on by default)")

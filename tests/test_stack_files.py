@@ -4,7 +4,8 @@
 the file's comments (`# expect-per-node: <pool>[@<instance type>] <resource>=<n> ...`, `# expect-count:
 <resource type>=<n> ...`, `# expect-usd-per-hour: <pool> <usd>|unpriced`, `# expect-zones-in: <region>`,
 `# expect-total-usd-per-hour: <usd>`, `# expect-pods-per-node: <pool> <n>`, `# expect-price-basis: <pool>
-<basis>`, `# expect-input: <resource type> <dotted input path>=<JSON value>`).
+<basis>`, `# expect-input: <resource type> <dotted input path>=<JSON value>`, `# expect-counted: <workload>
+<resource>=<n> ...`: the units of each resource a workload that several serve is counted against).
 `tests/stacks/bad/*.yaml` exit 2 with an error naming the key the file declares (`# expect-key: <key>`,
 `<this file>` for the file itself), any `# expect-message:` text and none of the `# expect-no-message:`
 text, "0 resources registered" and never a Python traceback.
@@ -118,6 +119,11 @@ def test_good_stack_file_plans_with_the_figures_it_declares(path, tmp_path):
             rtype, _, n = fig.partition("=")
             found = sum(1 for r in record["resources"] if r["type"] == rtype)
             assert found == int(n), f"{path.name}: {found} x {rtype}, not {n}"
+    for line in want.get("counted", []):  # a DRA claim several device kinds serve: what the plan counted of each
+        name, *figures = line.split()
+        (work,) = [w for w in record["capacity"]["workloads"] if w["name"] == name]
+        assert work.get("counted") == {f.partition("=")[0]: int(f.partition("=")[2]) for f in figures}, \
+            f"{path.name}: {name} counted {work.get('counted')}"
     for line in want.get("usd-per-hour", []):
         name, usd = line.split()
         expected = None if usd == "unpriced" else pytest.approx(float(usd))

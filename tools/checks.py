@@ -132,6 +132,10 @@ def dra_claims(config: Mapping[str, Any], resources: list[dict]) -> Iterable[Fin
             yield finding("dra.claims", "error", f"{r['name']}: the CEL and gpu_slicing.dra.matches disagree on "
                                                  f"pool {res.pool}'s devices (CEL: {', '.join(res.matched)})",
                           r["name"])
+        elif not res.counted_right:
+            yield finding("dra.claims", "error", f"{r['name']}: the capacity plan counts its pods against "
+                                                 f"{', '.join(res.counted)} but its CEL matches devices of "
+                                                 f"{', '.join(res.kinds)} on pool {res.pool}", r["name"])
         for other in res.foreign:
             yield finding("dra.claims", "error", f"{r['name']}: its CEL also matches devices of pool {other} (another "
                                                  "GPU model, which its pods cannot reach): the selector does not pin "
@@ -826,18 +830,21 @@ def policy_rules(config: Mapping[str, Any], resources: list[dict]) -> Iterable[F
 # --- Observability: what a MIG pool needs from the exporter, and alerts with tests --------------------------
 
 ALERT_TESTS = Path(__file__).resolve().parents[1] / "tests" / "promtool" / "gpu_slicing_alerts_test.yaml"
+DRA_ALERT_TESTS = ALERT_TESTS.with_name("gpu_slicing_dra_alerts_test.yaml")  # the alerts of DRA pools
 
 
-def tested_alerts(path: Path = ALERT_TESTS) -> set[str]:
+def tested_alerts(path: Path = ALERT_TESTS, *more: Path) -> set[str]:
     """Alerts the promtool unit tests expect to fire at least once (a test that only expects silence proves
     nothing about the rule's expression)."""
     import yaml
 
-    if not path.is_file():
-        return set()
-    doc = yaml.safe_load(path.read_text()) or {}
-    return {t["alertname"] for test in doc.get("tests") or [] for t in test.get("alert_rule_test") or []
-            if t.get("exp_alerts")}
+    out: set[str] = set()
+    for p in (path, *more):
+        if p.is_file():
+            doc = yaml.safe_load(p.read_text()) or {}
+            out |= {t["alertname"] for test in doc.get("tests") or [] for t in test.get("alert_rule_test") or []
+                    if t.get("exp_alerts")}
+    return out
 
 
 def _exporter_fields(resources: list[dict]) -> tuple[str | None, set[str] | None]:
@@ -896,7 +903,7 @@ def observability(config: Mapping[str, Any], resources: list[dict]) -> Iterable[
                           f"dashboard's framebuffer panels stay empty); slice activity (DCGM_FI_PROF_*) is reported")
     rules_ = [r for r in resources if r["type"] == f"kubernetes:{obs.MONITORING_API}:PrometheusRule"]
     alerts = sorted({a for r in rules_ for a in _dig(r["inputs"], "spec.groups[].rules[].alert") if a})
-    tested = tested_alerts() if alerts else set()
+    tested = tested_alerts(ALERT_TESTS, DRA_ALERT_TESTS) if alerts else set()
     untested = [a for a in alerts if a not in tested]
     for a in untested:
         yield finding("observability.alert-tests", "error",

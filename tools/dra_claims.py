@@ -24,6 +24,13 @@ class ClaimResult:
     matched: tuple[str, ...]  # device names on its own pool's node that the CEL accepts
     agrees: bool  # the CEL and gpu_slicing.dra.matches accept the same devices
     foreign: tuple[str, ...]  # other-model DRA pools with a device the CEL accepts (a selector too loose)
+    kinds: tuple[str, ...] = ()  # the kinds of the devices the CEL accepts (what the capacity plan must count)
+    counted: tuple[str, ...] = ()  # the kinds the capacity plan counts a pod against (gpu_slicing.dra)
+
+    @property
+    def counted_right(self) -> bool:
+        """The capacity plan counts a pod against exactly the kinds of device its claim can be given."""
+        return set(self.kinds) == set(self.counted)
 
 
 @functools.lru_cache(maxsize=None)
@@ -83,5 +90,7 @@ def simulate(workloads: list[WorkloadConfig], pools: Mapping[str, Pool]) -> list
         model = tuple(d["name"] for d in devices[pool.name] if dra.matches(w, pool, d))
         foreign = tuple(p.name for p in dra_pools if p.gpu.name != pool.gpu.name
                         and any(claim_accepts(claim, d) for d in devices[p.name]))
-        out.append(ClaimResult(w.name, pool.name, matched, matched == model, foreign))
+        kinds = tuple(dict.fromkeys(dra.device_kind(d) for d in devices[pool.name] if d["name"] in matched))
+        out.append(ClaimResult(w.name, pool.name, matched, matched == model, foreign, kinds,
+                               dra.claim_resources(w, pool)))
     return out
