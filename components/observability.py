@@ -63,7 +63,7 @@ class Observability(pulumi.ComponentResource):
         k8s.apiextensions.CustomResource(f"{name}-dcgm-exporter", api_version=monitor["apiVersion"],
                                          kind=monitor["kind"], metadata=monitor["metadata"], spec=monitor["spec"],
                                          opts=crs)
-        rule = spec.prometheus_rule(obs, pools)
+        rule = args.monitoring.rule
         k8s.apiextensions.CustomResource(f"{name}-alerts", api_version=rule["apiVersion"], kind=rule["kind"],
                                          metadata=rule["metadata"], spec=rule["spec"], opts=crs)
         board = args.monitoring.dashboard

@@ -52,9 +52,11 @@ class Operator:
 
 @dataclass(frozen=True)
 class Monitoring:
-    """Monitoring as the stack resolves it: its settings and the Grafana dashboard ConfigMap for its pools."""
+    """Monitoring as the stack resolves it: its settings, and the alert rule and Grafana dashboard ConfigMap for
+    its pools (the DRA alerts and panels only where a pool is DRA)."""
 
     settings: ObservabilityConfig
+    rule: Mapping[str, Any]
     dashboard: Mapping[str, Any]
 
 
@@ -91,7 +93,9 @@ class Stack:
 
     @property
     def monitoring(self) -> Monitoring:
-        return Monitoring(self.config.observability, observability.dashboard_configmap(self.config, self.pools))
+        obs = self.config.observability
+        return Monitoring(obs, observability.prometheus_rule(obs, self.pools),
+                          observability.dashboard_configmap(self.config, self.pools))
 
     @property
     def uses_dra(self) -> bool:
