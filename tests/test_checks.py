@@ -288,6 +288,40 @@ def _policy(*statements: dict) -> str:
     return json.dumps({"Version": "2012-10-17", "Statement": list(statements)})
 
 
+@pytest.fixture(scope="module")
+def _cache_root(tmp_path_factory):
+    return tmp_path_factory.mktemp("cache")
+
+
+@pytest.fixture
+def fresh_cache(_cache_root, monkeypatch):
+    """parliament run here, not its findings read from the user's cache (kept by another version of this code)."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(_cache_root))
+    return _cache_root / "gpu-slicing"
+
+
+TRUST_EC2 = {"Version": "2012-10-17", "Statement": [
+    {"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
+_EC2 = "arn:aws:ec2:us-east-1:*:{}/*"
+# RunInstances split over two statements as Karpenter's NodeLifecycle policy does: together they name every
+# resource type the action touches (image, subnet, security group, network interface, instance, volume)
+SPLIT_RUN = [{"Effect": "Allow", "Action": "ec2:RunInstances", "Resource": [_EC2.format(k) for k in ("instance", "volume")]},
+             {"Effect": "Allow", "Action": "ec2:RunInstances", "Resource": [
+                 "arn:aws:ec2:us-east-1::image/*", _EC2.format("subnet"), _EC2.format("security-group"),
+                 _EC2.format("network-interface")]}]
+
+
+def test_a_changed_acceptance_takes_effect_over_findings_kept_in_the_cache(fresh_cache, monkeypatch):
+    """The cache keeps what parliament found; which findings are accepted is judged on every run, so a
+    tightened rule (or a removed entry) is not hidden by a verdict kept from before."""
+    assert {r is not None for _, r in checks.lint_policy(_policy(*SPLIT_RUN), "identity")} == {True}
+    monkeypatch.setitem(checks._VERIFY, "statements_cover_formats", lambda f, doc: False)
+    assert {f.issue for f, r in checks.lint_policy(_policy(*SPLIT_RUN), "identity") if r is None} == {"RESOURCE_MISMATCH"}
+    assert [r is not None for _, r in checks.lint_policy(TRUST_EC2, "trust")] == [True]
+    monkeypatch.setattr(checks, "ACCEPTED_IAM_FINDINGS", ())
+    assert [(f.issue, r) for f, r in checks.lint_policy(TRUST_EC2, "trust")] == [("MALFORMED", None)]
+
+
 def test_parliament_flags_a_bad_policy(graph):
     g = graph + [reg("aws:iam/policy:Policy", "typo", {"policy": _policy(
         {"Effect": "Allow", "Action": "s3:GetObjects", "Resource": "arn:aws:s3:::bucket/*"})})]
