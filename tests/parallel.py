@@ -33,7 +33,8 @@ WITHOUT_SDK = ["test_advisor.py", "test_schema.py", "test_placement.py", "test_c
 SECONDS = {"test_config.py": 2.0, "test_stack_files.py": 1.8, "test_karpenter.py": 1.3, "test_cel_rules.py": 1.2,
            "test_checks.py": 1.1, "test_guards.py": 1.1, "test_policy.py": 0.7, "test_fleet.py": 0.7,
            "test_observability.py": 0.7, "test_diff.py": 0.3, "test_program.py": 0.2, "test_components.py": 0.2,
-           "test_destroy_order.py": 0.1, "test_deployable.py": 0.1, "test_dra_program.py": 0.0, "test_harness.py": 0.1}
+           "test_destroy_order.py": 0.1, "test_deployable.py": 0.1, "test_dra_program.py": 0.0, "test_harness.py": 0.1,
+           "test_plan.py": 0.3}
 COUNTED = ("passed", "failed", "error", "skipped", "xfailed", "xpassed", "deselected")
 
 
