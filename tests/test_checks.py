@@ -411,7 +411,7 @@ SPLIT_RUN = [{"Effect": "Allow", "Action": "ec2:RunInstances", "Resource": [_EC2
 
 
 def test_a_changed_acceptance_takes_effect_over_findings_kept_in_the_cache(fresh_cache, monkeypatch):
-    """The cache keeps what parliament found; which findings are accepted is judged on every run, so a
+    """A verdict kept in the cache is keyed by what judged it (the list and the code verifying its entries), so a
     tightened rule (or a removed entry) is not hidden by a verdict kept from before."""
     assert {r is not None for _, r in checks.lint_policy(_policy(*SPLIT_RUN), "identity")} == {True}
     monkeypatch.setitem(checks._VERIFY, "statements_cover_formats", lambda f, doc: False)
@@ -432,9 +432,10 @@ def test_parliament_findings_are_kept_once_per_document(fresh_cache):
     doc = _policy({"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::kept-once/*"})
     before = set(fresh_cache.glob("parliament-*.json")) if fresh_cache.is_dir() else set()
     checks.lint_policy(doc, "identity")
-    checks.lint_policy(doc, "resource")
     checks.lint_policy(json.loads(doc), "identity")
     assert len(set(fresh_cache.glob("parliament-*.json")) - before) == 1
+    checks.lint_policy(doc, "resource")  # judged as another kind of document
+    assert len(set(fresh_cache.glob("parliament-*.json")) - before) == 2
 
 
 def test_parliament_errors_name_the_document_the_issue_and_what_it_is_about(fresh_cache):
