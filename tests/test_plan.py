@@ -168,18 +168,23 @@ def planned(monkeypatch, tmp_path):
     path = tmp_path / "Pulumi.x.yaml"
     path.write_text((ROOT / "Pulumi.dev.yaml").read_text())
 
-    def go(records: list[dict], found: list[dict], *args: str, error: BaseException | None = None, text=None):
+    def go(records: list[dict], found: list[dict], *args: str, error: BaseException | None = None, text=None,
+           argv: list[str] | None = None):
         if text is not None:
             path.write_text(text)
         calls = []
         run = SimpleNamespace(project="gpu-slicing", registrations=[_Reg(record=r) for r in records],
-                              outputs={"capacity": {"pools": []}}, error=error)
-        monkeypatch.setattr(harness, "run_program", lambda config, **kw: calls.append(kw) or run)
-        monkeypatch.setattr(checks, "run_checks", lambda config, resources: found)
+                              outputs={"capacity": {"pools": []}, "clusterName": "gpu"}, error=error)
+        monkeypatch.setattr(harness, "run_program", lambda config, **kw: calls.append(kw) or seen.append(config) or run)
+        monkeypatch.setattr(checks, "run_checks",
+                            lambda config, resources: seen.append((config, [r["name"] for r in resources])) or found)
         out, err = io.StringIO(), io.StringIO()
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            rc = plan.main(["--config", str(path), *args])
+            rc = plan.main(argv if argv is not None else ["--config", str(path), *args])
         return rc, out.getvalue(), err.getvalue(), calls
+
+    seen: list = []
+    go.seen = seen
 
     return go
 
@@ -255,3 +260,116 @@ def test_prices_of_another_region_are_said_to_be_us_east_1s(planned):
             "its prices for a true figure.") in out
     priced = text.replace("config:\n", "config:\n  gpu-slicing:pricePerHour: {p4d.24xlarge: 25.0}\n", 1)
     assert "Note: the prices" not in planned([], [], text=priced)[1]
+
+
+def test_the_program_and_the_checks_get_the_stack_files_config(planned, tmp_path):
+    net, vpc, *_ = _network_and_cluster()
+    rc, out, _, _ = planned([vpc, net], [], "--quiet", "--json", str(tmp_path / "r.json"))
+    [config, (checked, names)] = planned.seen
+    assert config["aws:region"] == "us-east-1" and config["gpu-slicing:maxGpuNodes"] == 7  # Pulumi.dev.yaml
+    assert checked is config and names == ["net", "vpc"]
+    text = (tmp_path / "r.json").read_text()
+    assert text.startswith('{\n  "stack": "x",\n  "project": "gpu-slicing",\n  "resources": [') and text.endswith("}\n")
+    assert json.loads(text)["outputs"] == {"capacity": {"pools": []}, "clusterName": "gpu"}
+    seconds = float(out.splitlines()[-2].rsplit(", ", 1)[1].removesuffix("s"))
+    assert 0 <= seconds < 60
+
+
+def test_without_config_the_plan_reads_the_dev_stack(planned):
+    rc, _, _, calls = planned([], [], argv=["--quiet"])
+    assert (rc, calls) == (0, [{"stack": "dev", "preview": True}])
+    assert planned.seen[0]["gpu-slicing:cluster"]["name"] == "gpu-dev"
+    rc, _, _, calls = planned([], [], argv=["--quiet", "--stack", "dev", "--up"])
+    assert calls == [{"stack": "dev", "preview": False}]
+
+
+def test_the_plan_finds_the_project_from_anywhere(planned, monkeypatch):
+    import sys
+
+    monkeypatch.setattr(sys, "path", [p for p in sys.path if p != str(ROOT)])
+    assert planned([], [], "--quiet")[0] == 0
+    assert sys.path[0] == str(ROOT)
+
+
+def test_help_names_each_option(capsys):
+    with pytest.raises(SystemExit) as exited:
+        plan.main(["--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert exited.value.code == 0
+    for text in ["The offline plan: run the real program under the Pulumi mock engine and show what it would create.",
+                 "--stack STACK read Pulumi.<stack>.yaml (default dev)", "--config CONFIG plan this stack file instead",
+                 "--json JSON also write the full record here",
+                 "--up mock an update (outputs known) instead of a preview", "--quiet print only the summary lines"]:
+        assert text in out
+
+
+def test_a_stack_file_the_reader_refuses_is_named_with_why(planned):
+    rc, out, err, _ = planned([], [], "--quiet", text="config:\n  aws:region: us-east-1\nbogus: 1\n")
+    assert rc == 2 and "bogus" in err.splitlines()[1]
+
+
+def test_the_full_output_of_a_preview(planned):
+    net, vpc, a, b, cluster, provider, deploy = _network_and_cluster()
+    job = _job("verify", {"nodeSelector": {"gpu-slicing/pool": "p4d-small"}, "containers": [
+        {"command": ["nvidia-smi"], "resources": {"limits": {"nvidia.com/mig-1g.5gb": 1}}}]})
+    rc, out, _, _ = planned([net, vpc, job], [])
+    lines = out.splitlines()
+    assert lines[0] == "Offline plan of stack 'x' (Pulumi.x.yaml), preview under mocks, region us-east-1"
+    assert "p4d-balanced" in out  # the capacity table of Pulumi.dev.yaml's pools
+    assert ("Verification: Job verify runs `nvidia-smi` with 1 x nvidia.com/mig-1g.5gb on p4d-small; it completes "
+            "(and frees its slice) before anything else wants that slice") in lines
+    legend = lines.index("Resources. Legend: '#' component, '+' resource; 'needs' = dependency edges "
+                         "(created after, deleted before)")
+    assert lines[legend + 1:legend + 4] == ["", "# gpu-slicing:index:Network  net", "  + aws:ec2/vpc:Vpc  vpc"]
+
+
+def test_a_stack_without_a_region_is_us_east_1_by_default(planned):
+    text = (ROOT / "Pulumi.dev.yaml").read_text().replace("  aws:region: us-east-1\n", "")
+    rc, out, _, _ = planned([], [], text=text)
+    assert out.splitlines()[0].endswith("region us-east-1 (default)") and "Note: the prices" not in out
+
+
+def test_empty_dashboards_and_rule_groups_hold_nothing():
+    from gpu_slicing import observability as obs
+
+    board = reg("kubernetes:core/v1:ConfigMap", "b", {"data": {obs.DASHBOARD_KEY: json.dumps({"title": "x"})}})
+    rules = reg("kubernetes:monitoring.coreos.com/v1:PrometheusRule", "a", {"spec": {"groups": [{"name": "g"}]}})
+    assert (plan.summary(board), plan.summary(rules)) == ("panels=[]", "alerts=[]")
+    group = reg("eks:index:ManagedNodeGroup", "ng", {"instanceTypes": ["p4d.24xlarge", "p5.48xlarge"]})
+    assert plan.summary(group) == 'instanceTypes=["p4d.24xlarge","p5.48xlarge"]'
+
+
+def test_several_slices_or_claims_are_listed():
+    job = _job("v", {"containers": [{"resources": {"limits": {"nvidia.com/mig-1g.5gb": 1, "nvidia.com/mig-2g.10gb": 2}}}]})
+    dra = _job("d", {"resourceClaims": [{"resourceClaimTemplateName": "a"}, {"name": "x"}, {"resourceClaimTemplateName": "b"}],
+                     "containers": [{}]})
+    assert [n.split(" on ")[0] for n in plan.verification_notes([job, dra])] == [
+        "Verification: Job v runs `` with 1 x nvidia.com/mig-1g.5gb, 2 x nvidia.com/mig-2g.10gb",
+        "Verification: Job d runs `` with the device of claim template a, the device of claim template b"]
+
+
+def test_the_tree_places_a_component_where_it_is_complete_and_roots_an_orphan():
+    """A component is printed after everything it waits for: here after a provider created between it and its
+    child; a resource whose parent is not in the record is printed at the top level."""
+    net = component("net")
+    provider = reg("pulumi:providers:aws", "p", {})
+    vpc = reg("aws:ec2/vpc:Vpc", "vpc", {}, parent=urn(net), dependencies=[urn(provider)])
+    orphan = reg("aws:kms/key:Key", "key", {"enableKeyRotation": True}, parent="urn:pulumi:dev::gpu-slicing::x::gone")
+    tree = plan.render_tree(plan.creation_order([vpc, provider, net, orphan]))
+    assert tree.splitlines() == ["+ aws:kms/key:Key  key", "    enableKeyRotation=true", "+ pulumi:providers:aws  p",
+                                 "# gpu-slicing:index:Network  net", "  + aws:ec2/vpc:Vpc  vpc", "      needs: p"]
+
+
+def test_edges_name_every_component_wholly_waited_for_and_count_remote_components_as_resources():
+    """A remote component (a multi-language one, e.g. pulumi-eks's Cluster) stands as one resource: it is a
+    child a component is made of, not a component whose children a dependency could stand for."""
+    net, store = component("net"), component("store")
+    vpc = reg("aws:ec2/vpc:Vpc", "vpc", {}, parent=urn(net))
+    bucket = reg("aws:s3/bucket:Bucket", "bucket", {}, parent=urn(store))
+    cluster = reg("eks:index:Cluster", "cluster", {}, parent=urn(net), custom=False, remote=True)
+    sg = reg("aws:ec2/securityGroup:SecurityGroup", "sg", {}, parent=urn(cluster))
+    user = reg("aws:iam/role:Role", "user", {}, dependencies=[urn(vpc), urn(bucket), urn(cluster), urn(sg)])
+    only_sg = reg("aws:iam/role:Role", "only-sg", {}, dependencies=[urn(sg)])
+    tree = plan.render_tree(plan.creation_order([net, store, vpc, bucket, cluster, sg, user, only_sg]))
+    needs = [line.strip() for line in tree.splitlines() if line.strip().startswith("needs:")]
+    assert "needs: net/*, store/*" in needs and "needs: sg" in needs
