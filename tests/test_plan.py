@@ -289,6 +289,7 @@ def test_the_plan_finds_the_project_from_anywhere(planned, monkeypatch):
     monkeypatch.setattr(sys, "path", [p for p in sys.path if p != str(ROOT)])
     assert planned([], [], "--quiet")[0] == 0
     assert sys.path[0] == str(ROOT)
+    assert planned([], [], "--quiet")[0] == 0 and sys.path.count(str(ROOT)) == 1  # once is enough
 
 
 def test_help_names_each_option(capsys):
@@ -315,6 +316,7 @@ def test_the_full_output_of_a_preview(planned):
     rc, out, _, _ = planned([net, vpc, job], [])
     lines = out.splitlines()
     assert lines[0] == "Offline plan of stack 'x' (Pulumi.x.yaml), preview under mocks, region us-east-1"
+    assert lines[2] == "GPU pools: the nodes that will exist, their slices, whether every workload fits, and the cost"
     assert "p4d-balanced" in out  # the capacity table of Pulumi.dev.yaml's pools
     assert ("Verification: Job verify runs `nvidia-smi` with 1 x nvidia.com/mig-1g.5gb on p4d-small; it completes "
             "(and frees its slice) before anything else wants that slice") in lines
