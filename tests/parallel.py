@@ -41,7 +41,7 @@ SECONDS = {"test_config.py": 2.0, "test_stack_files.py": 1.8, "test_karpenter.py
            "test_policy_pack.py": 0.1, "test_component_outputs.py": 0.0,
            "test_node_pool_plan.py": 0.1, "test_releases.py": 0.1,
            "test_engine_config.py": 0.1, "test_karpenter_aws.py": 0.1,
-           "test_operator_configmaps.py": 0.0}
+           "test_operator_configmaps.py": 0.0, "test_plan.py": 0.3}
 COUNTED = ("passed", "failed", "error", "skipped", "xfailed", "xpassed", "deselected")
 
 

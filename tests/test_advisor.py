@@ -469,3 +469,43 @@ def test_importing_the_advisor_leaves_scipy_for_when_it_solves() -> None:
 
     program = "import sys; sys.path.insert(0, '.'); import gpu_slicing.advisor; print('scipy' in sys.modules)"
     assert printed(program) == "False"
+
+
+def test_a_mixed_demand_by_hand_report_json_and_stack_config() -> None:
+    """56 x 1g.5gb + 2 x 3g.20gb on p4d.24xlarge (8 x A100-40GB, 7 compute and 8 memory slices a GPU; $21.96):
+    compute 56 + 2 x 3 = 62 slices need 9 GPUs, so 2 nodes; per GPU 4 x 1g.5gb + 1 x 3g.20gb (8 memory, 7 compute
+    slices) on both nodes gives 64 and 16. All-balanced (2 x 1g.5gb, 2g.10gb, 3g.20gb a GPU: 16 x 1g.5gb a node)
+    needs 4 nodes for the 56; one pool per profile needs 1 + 1."""
+    import re
+
+    plan = advisor.advise("p4d.24xlarge", {"1g.5gb": 56, "3g.20gb": 2})
+    record = plan.to_json(karpenter=True)
+    assert (record["totalNodes"], record["lowerBound"], record["lowerBoundGpus"], record["gap"],
+            record["costPerHour"]) == (2, 2, 9, 0, 43.92)
+    [pool] = record["pools"]
+    assert (pool["nodes"], pool["perNode"], pool["gpuLayouts"]) == (
+        2, {"1g.5gb": 32, "3g.20gb": 8}, [{"devices": list(range(8)), "profiles": {"1g.5gb": 4, "3g.20gb": 1}}])
+    assert record["naive"] == [{"strategy": "all-balanced", "totalNodes": 4},
+                               {"strategy": "one pool per profile (all-1g.5gb + all-3g.20gb)", "totalNodes": 2}]
+    cfg = record["stackConfig"]
+    assert cfg["gpu-slicing:migLayouts"] == {pool["layout"]: pool["gpuLayouts"]}
+    assert cfg["gpu-slicing:karpenter"] == {"enabled": True, "nodePools": [
+        {"name": pool["name"], "instanceTypes": ["p4d.24xlarge"], "capacityTypes": ["on-demand"],
+         "migLayout": pool["layout"], "maxNodes": 2, "consolidateAfter": "10m"}]}
+    assert cfg["gpu-slicing:maxGpuNodes"] == 2 and "gpu-slicing:nodeGroups" not in cfg
+    assert [(w["profile"], w["replicas"], w["pool"]) for w in cfg["gpu-slicing:workloads"]] == [
+        ("1g.5gb", 56, pool["name"]), ("3g.20gb", 2, pool["name"])]
+    text = advisor.format_report(plan).splitlines()
+    assert text[:2] == ["Instance type: p4d.24xlarge", "Demand: 56 x 1g.5gb, 2 x 3g.20gb"]
+    assert re.fullmatch(rf"  {pool['name']}: 2 node\(s\) with custom layout {pool['layout']}, labelled "
+                        rf"{pool['layout']}-[0-9a-f]+", text[text.index("Plan:") + 1])
+    assert text[text.index("Plan:") + 2:] == [
+        "    GPU 0,1,2,3,4,5,6,7: 4 x 1g.5gb + 1 x 3g.20gb",
+        "    per node: 32 x 1g.5gb, 8 x 3g.20gb",
+        "",
+        "Total: 2 node(s), $43.92/h ($21.96 per node-hour)",
+        "Lower bound: 2 node(s) (9 GPUs, proven by ILP); gap 0 (optimal)",
+        "",
+        "Naive choices:",
+        "  all-balanced: 4 node(s), $87.84/h; the plan saves 2 node(s)",
+        "  one pool per profile (all-1g.5gb + all-3g.20gb): 2 node(s), $43.92/h; the plan saves 0 node(s)"]

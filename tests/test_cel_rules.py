@@ -36,6 +36,14 @@ def key(rule: cel_rules.Rule) -> tuple[str, str, str]:
     return rule.kind, rule.schema_path, rule.rule
 
 
+@pytest.fixture
+def uncached():
+    """Each rule's outcome worked out in this test, not answered by the cache of an earlier test's (the same
+    rule on the same value): what decides it (reading unknowns, the conversion to CEL values, the
+    evaluation's error text) runs here."""
+    cel_rules._outcome.cache_clear()
+
+
 # --- objects that reach every rule of the CRDs (each valid against the schema) ----------------------------
 
 def node_pool(**spec) -> dict:
@@ -381,6 +389,7 @@ def test_overlay_rules():
 
 # --- unknown values, defaults, and the rule fields the pinned CRDs do not use yet ---------------------------
 
+@pytest.mark.usefixtures("uncached")
 def test_a_rule_reading_an_unknown_value_is_skipped_not_failed():
     obj = node_class(role="<computed>")
     obj["spec"]["subnetSelectorTerms"][0]["tags"]["karpenter.sh/discovery"] = "<computed>"
@@ -419,6 +428,7 @@ def test_defaults_are_applied_before_the_rules():
     assert with_defaults - without == {"spec.disruption.budgets"}
 
 
+@pytest.mark.usefixtures("uncached")
 def test_numbers_as_recorded_are_typed_by_the_schema():
     """Pulumi sends numbers as doubles: an integral 2.0 in an integer field compares as the int 2."""
     obj = with_requirement({"key": "a", "operator": "In", "values": ["x"], "minValues": 2.0})
@@ -430,6 +440,7 @@ def test_numbers_as_recorded_are_typed_by_the_schema():
                                "imageGCLowThresholdPercent"]
 
 
+@pytest.mark.usefixtures("uncached")
 def test_message_expression_field_path_map_values_and_null():
     """What the API server does with the rule fields Karpenter does not use (yet): messageExpression, fieldPath,
     a rule without a message, rules on map values, and no rule on null."""
@@ -450,6 +461,7 @@ def test_message_expression_field_path_map_values_and_null():
     assert len(r.evaluated) == 4  # two on spec, one per map value, none on the null n
 
 
+@pytest.mark.usefixtures("uncached")
 def test_what_counts_as_reading_an_unknown_value():
     """has() on an unknown field only asks whether it is set; anything that looks at the value (or through it)
     depends on it."""
@@ -464,3 +476,113 @@ def test_what_counts_as_reading_an_unknown_value():
     assert [rule.rule for _, rule in r.evaluated] == ["has(self.a)", "self.l.size() == 2", "self.l[1] == 'y'"]
     assert [rule.rule for _, rule in r.unknown] == ["has(self.o.b)", "'x' in self.l", "self.l.exists(v, v == 'y')",
                                                     "self.a == 'z'"]
+
+
+# --- the walk, by hand-written schemas ----------------------------------------------------------------------
+
+_MAP_SCHEMA = {"type": "object", "x-kubernetes-validations": [
+    {"rule": "self.spec.size < 10", "message": "too big", "fieldPath": ".spec.size"},
+    {"rule": "self.kind == oldSelf.kind"}], "properties": {
+    "kind": {"type": "string"},
+    "spec": {"type": "object", "properties": {
+        "size": {"type": "integer"},
+        "tags": {"type": "array", "items": {"type": "string", "x-kubernetes-validations": [
+            {"rule": "self.size() > 1", "message": "a tag has two characters or more"}]}},
+        "labels": {"type": "object", "additionalProperties": {"type": "string", "x-kubernetes-validations": [
+            {"rule": "self.startsWith('v')", "message": "a value starts with v"}]}}}}}}
+
+
+def test_rules_are_found_under_properties_items_and_map_values():
+    assert [(r.kind, r.schema_path, r.rule) for r in cel_rules.schema_rules(_MAP_SCHEMA)] == [
+        ("", "", "self.spec.size < 10"), ("", "", "self.kind == oldSelf.kind"),
+        ("", "spec.tags[]", "self.size() > 1"), ("", "spec.labels{}", "self.startsWith('v')")]
+    assert {(r.kind, r.schema_path) for r in cel_rules.schema_rules(_MAP_SCHEMA, "Widget")} == {
+        ("Widget", ""), ("Widget", "spec.tags[]"), ("Widget", "spec.labels{}")}
+
+
+@pytest.mark.usefixtures("uncached")
+def test_violations_say_where_with_the_rule_that_failed():
+    """A root rule's fieldPath names the field (no leading dot); a map value is named by its key, a list item
+    by its index; a transition rule is listed where it applies."""
+    obj = {"kind": "Widget", "spec": {"size": 12, "tags": ["ok", "x"], "labels": {"a": "v1", "b": "w"}}}
+    r = cel_rules.evaluate(obj, _MAP_SCHEMA, "Widget")
+    assert [(v.path, v.message, v.rule.schema_path, v.rule.kind) for v in r.violations] == [
+        ("spec.size", "too big", "", "Widget"),
+        ("spec.tags[1]", "a tag has two characters or more", "spec.tags[]", "Widget"),
+        ("spec.labels[b]", "a value starts with v", "spec.labels{}", "Widget")]
+    assert [(p, rule.rule) for p, rule in r.transition] == [("", "self.kind == oldSelf.kind")]
+    assert cel_rules.evaluate(obj, _MAP_SCHEMA).violations[0].rule.kind == ""
+    root = {"type": "object", "x-kubernetes-validations": [{"rule": "has(self.spec)", "message": "spec is required"}]}
+    [v] = cel_rules.evaluate({"kind": "Widget"}, root).violations
+    assert (str(v), v.rule.schema_path) == ("<root>: spec is required", "")
+
+
+@pytest.mark.usefixtures("uncached")
+def test_a_rule_that_cannot_evaluate_fails_with_the_error_and_the_rule():
+    schema = {"type": "object", "x-kubernetes-validations": [{"rule": "self.spec.size < 10", "message": "too big"}]}
+    [v] = cel_rules.evaluate({"spec": {}}, schema).violations
+    assert str(v) == "<root>: no such member in mapping: 'size' evaluating rule: too big"
+    assert v.rule.rule == "self.spec.size < 10"
+    [v] = cel_rules.evaluate({"spec": {"size": "big"}}, schema).violations  # a string compared with an int
+    assert str(v).startswith("<root>: ") and str(v).endswith(" evaluating rule: too big")
+    assert cel_rules.evaluate({"spec": {"size": 3}}, schema).violations == []
+
+
+@pytest.mark.usefixtures("uncached")
+def test_values_reach_cel_with_their_types():
+    """bool, int, double, string, list and map each as CEL's type; a string that merely contains the preview
+    marker is an ordinary string."""
+    rules = ["self.b == true", "self.i + 1 == 3", "self.d > 1.4", "self.s.startsWith('<computed')",
+             "self.l.exists(x, x == 'y')", "self.m.k == 'v'", "self.n == null"]
+    schema = {"type": "object", "x-kubernetes-validations": [{"rule": r} for r in rules]}
+    obj = {"b": True, "i": 2, "d": 1.5, "s": "<computed>x", "l": ["x", "y"], "m": {"k": "v"}, "n": None}
+    r = cel_rules.evaluate(obj, schema, defaults=False)
+    assert (r.violations, len(r.evaluated), r.unknown) == ([], len(rules), [])
+    negated = {"type": "object", "x-kubernetes-validations": [{"rule": f"!({rule})"} for rule in rules]}
+    assert len(cel_rules.evaluate(obj, negated, defaults=False).violations) == len(rules)
+
+
+def test_item_rules_run_on_list_items_only():
+    """A value of the wrong type is the schema's error (k8s.crd-schema): its characters are not items."""
+    r = cel_rules.evaluate({"spec": {"size": 1, "tags": "ab"}}, _MAP_SCHEMA, defaults=False)
+    assert r.violations == [] and [rule.rule for _, rule in r.evaluated] == ["self.spec.size < 10"]
+
+
+_DEFAULTS = {"type": "object", "properties": {
+    "n": {"type": "string", "nullable": True, "default": "d"},
+    "s": {"type": "string", "default": "d"},
+    "free": {"type": "object", "default": {"a": {"b": [1]}}},
+    "m": {"type": "object", "additionalProperties": {"type": "object", "properties": {
+        "x": {"type": "integer", "default": 1}, "r": {"type": "number"}}}},
+    "l": {"type": "array"},
+    "f": {"type": "number"}, "i": {"type": "integer"}, "t": {"type": "string"}}}
+
+
+def test_defaults_follow_structural_defaulting():
+    """An absent field gets its default, and so does a null one unless nullable; map values are defaulted by
+    additionalProperties; numbers are typed by the schema (an integral double in an integer field, an int in
+    a number field)."""
+    got = cel_rules.apply_defaults({"n": None, "s": None, "m": {"k": {"r": 2}}, "l": [1, {"a": 2}], "f": 3,
+                                    "i": 4.0, "t": True}, _DEFAULTS)
+    assert got == {"n": None, "s": "d", "free": {"a": {"b": [1]}}, "m": {"k": {"r": 2.0, "x": 1}}, "l": [1, {"a": 2}],
+                   "f": 3.0, "i": 4, "t": True}
+    assert [type(got[k]) for k in ("f", "i", "t")] == [float, int, bool]
+    assert type(got["m"]["k"]["r"]) is float
+    assert cel_rules.apply_defaults({"f": 2.0, "t": 2.0}, _DEFAULTS) == {"f": 2.0, "t": 2.0, "s": "d", "n": "d",
+                                                                         "free": {"a": {"b": [1]}}}
+    assert [type(v) for v in cel_rules.apply_defaults({"f": 2.0, "t": 2.0}, _DEFAULTS).values()][:2] == [float, float]
+    assert cel_rules.apply_defaults(True, {"type": "number"}) is True  # a bool is no number
+    got["free"]["a"]["b"].append(2)  # a default handed out is the object's own, never the schema's
+    assert _DEFAULTS["properties"]["free"]["default"] == {"a": {"b": [1]}}
+    # a key the schema does not have (additionalProperties false) is the schema check's to report, as it is
+    assert cel_rules.apply_defaults({"k": {"x": 1}}, {"type": "object", "properties": {},
+                                                      "additionalProperties": False}) == {"k": {"x": 1}}
+
+
+def test_all_rules_read_the_crd_files_of_a_directory(tmp_path):
+    crd = {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+           "spec": {"group": "example.com", "names": {"kind": "Widget"}, "scope": "Cluster", "versions": [
+               {"name": "v1", "served": True, "schema": {"openAPIV3Schema": _MAP_SCHEMA}}]}}
+    (tmp_path / "widgets.yaml").write_text(yaml.safe_dump(crd, sort_keys=False))
+    assert [(r.kind, r.schema_path) for r in cel_rules.all_rules(tmp_path)] == [
+        ("Widget", ""), ("Widget", ""), ("Widget", "spec.tags[]"), ("Widget", "spec.labels{}")]

@@ -401,3 +401,65 @@ def test_the_docs_show_the_issues_example_with_its_real_output(capsys) -> None:
     printed = [line for line in capsys.readouterr().out.splitlines() if not line.startswith("solved in ")]
     shown = doc.split("```text\n", 1)[1].split("```", 1)[0]
     assert shown.strip() == "\n".join(printed).strip()
+
+
+def test_one_named_pool_by_hand_report_json_and_stack_config() -> None:
+    """16 pods of 20 GB on p4d.24xlarge ($21.96, 8 x A100-40GB): 2 x 3g.20gb per GPU hold 16, one node under
+    NVIDIA's all-3g.20gb. Naive all-balanced (per GPU 2 x 1g.5gb, 1 x 2g.10gb, 1 x 3g.20gb) holds one such
+    pod per GPU, 8 a node: 2 nodes, $43.92."""
+    plan = fleet([("infer", 20, 16)], ["p4d.24xlarge"])
+    record = plan.to_json()
+    assert (record["pods"], record["candidates"], record["costPerHour"], record["lowerBound"], record["gap"],
+            record["totalNodes"]) == ([{"name": "infer", "memoryGB": 20, "replicas": 16}], {"p4d.24xlarge": 21.96},
+                                      21.96, 21.96, 0, 1)
+    [pool] = record["pools"]
+    assert {k: v for k, v in pool.items() if k != "gpuLayouts"} == {
+        "name": "advised-p4d-1", "instanceType": "p4d.24xlarge", "nodes": 1, "pricePerNodeHour": 21.96,
+        "costPerHour": 21.96, "layout": "all-3g.20gb", "pods": [{"name": "infer", "profile": "3g.20gb", "replicas": 16}]}
+    assert record["naive"] == [
+        {"strategy": "everything on p4d.24xlarge (the most GPU memory) under all-balanced", "costPerHour": 43.92,
+         "nodes": {"p4d.24xlarge": 2}},
+        {"strategy": "the cheapest single instance type (p4d.24xlarge)", "costPerHour": 21.96,
+         "nodes": {"p4d.24xlarge": 1}}]
+    workload = {"name": "infer", "profile": "3g.20gb", "replicas": 16, "pool": "advised-p4d-1"}
+    assert plan.stack_config()["config"] == {
+        "gpu-slicing:nodeGroups": [{"name": "advised-p4d-1", "instanceType": "p4d.24xlarge", "minSize": 1,
+                                    "desiredSize": 1, "maxSize": 1, "diskSizeGiB": 200, "capacityType": "ON_DEMAND",
+                                    "migLayout": "all-3g.20gb"}],
+        "gpu-slicing:maxGpuNodes": 1, "gpu-slicing:workloads": [workload]}
+    assert plan.stack_config(karpenter=True)["config"] == {
+        "gpu-slicing:karpenter": {"enabled": True, "nodePools": [
+            {"name": "advised-p4d-1", "instanceTypes": ["p4d.24xlarge"], "capacityTypes": ["on-demand"],
+             "migLayout": "all-3g.20gb", "maxNodes": 1, "consolidateAfter": "10m"}]},
+        "gpu-slicing:maxGpuNodes": 1, "gpu-slicing:workloads": [workload]}
+    text = format_fleet_report(plan).splitlines()
+    assert text[text.index("Plan:") + 1:] == [
+        "  advised-p4d-1: 1 x p4d.24xlarge (8 x A100-SXM4-40GB), $21.96/h, labelled all-3g.20gb (NVIDIA layout)",
+        "    GPU 0,1,2,3,4,5,6,7: 2 x 3g.20gb",
+        "    takes: 16 x infer (3g.20gb)",
+        "",
+        "Total: $21.96/h on 1 node(s)",
+        "Lower bound: $21.96/h, proven by ILP; optimal",
+        "",
+        "Naive choices:",
+        "  everything on p4d.24xlarge (the most GPU memory) under all-balanced: 2 x p4d.24xlarge, $43.92/h; the "
+        "plan saves $21.96/h",
+        "  the cheapest single instance type (p4d.24xlarge): 1 x p4d.24xlarge, $21.96/h; the plan saves $0.00/h"]
+
+
+def test_whole_gpu_pools_by_hand_arm64_and_no_mig_type() -> None:
+    """Three 10 GB pods on whole GPUs: the arm64 g5g.xlarge (T4G 16 GB, $0.42) is cheaper than the L4 ($0.80);
+    no candidate has MIG, so the all-balanced naive choice cannot serve them."""
+    plan = fleet([("small", 10, 3)], ["g5g.xlarge", "g6.xlarge"])
+    assert (plan.cost_per_hour, nodes_of(plan)) == (1.26, {"g5g.xlarge": 3})
+    text = format_fleet_report(plan).splitlines()
+    assert text[text.index("Plan:") + 1:text.index("Plan:") + 4] == [
+        "  advised-g5g-1: 3 x g5g.xlarge (1 x T4G), $1.26/h, whole GPUs",
+        "    takes: 3 x small (whole GPU)",
+        "    Caution: arm64 nodes: the pods there need arm64 images"]
+    assert ("  all-balanced on the largest-memory MIG type: cannot serve the pods (no candidate type has MIG)"
+            in text)
+    assert plan.stack_config()["config"]["gpu-slicing:nodeGroups"] == [
+        {"name": "advised-g5g-1", "instanceType": "g5g.xlarge", "minSize": 3, "desiredSize": 3, "maxSize": 3,
+         "diskSizeGiB": 200, "capacityType": "ON_DEMAND"}]
+    assert plan.workloads() == [{"name": "small", "gpus": 1, "replicas": 3, "pool": "advised-g5g-1"}]

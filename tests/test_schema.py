@@ -94,6 +94,57 @@ def test_the_committed_schema_is_the_generated_one():
         "stack.schema.json is out of date with gpu_slicing/config.py: run `make schema` and commit the file")
 
 
+def _schema_cli(monkeypatch, tmp_path, *argv: str, text: str | None = None) -> tuple[int, str, str, Path]:
+    """`python -m tools.schema` on a project at `tmp_path` whose schema file holds `text` (None: no file)."""
+    import contextlib
+    import io
+
+    from tools import schema as cli
+
+    target = tmp_path / "stack.schema.json"
+    if text is not None:
+        target.write_text(text)
+    monkeypatch.setattr(cli, "ROOT_DIR", tmp_path)
+    monkeypatch.setattr(cli, "SCHEMA_FILE", target)
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        rc = cli.main(list(argv))
+    return rc, out.getvalue(), err.getvalue(), target
+
+
+def test_make_schema_writes_the_file_editors_read(monkeypatch, tmp_path):
+    """Two-space indents, sorted keys, one newline at the end: a diff of the file shows only what changed."""
+    rc, out, err, target = _schema_cli(monkeypatch, tmp_path)
+    assert (rc, out, err) == (0, "wrote stack.schema.json\n", "")
+    text = target.read_text()
+    assert json.loads(text) == stack_schema() and text.endswith("}\n") and not text.endswith("\n\n")
+    assert text.startswith('{\n  "$schema": ') and text == (ROOT / "stack.schema.json").read_text()
+
+
+@pytest.mark.parametrize("text", [None, "{}\n", (ROOT / "stack.schema.json").read_text().rstrip("\n")])
+def test_schema_check_fails_on_a_missing_or_stale_file(monkeypatch, tmp_path, text):
+    rc, out, err, target = _schema_cli(monkeypatch, tmp_path, "--check", text=text)
+    assert (rc, out) == (1, "")
+    assert err == "stack.schema.json is out of date with gpu_slicing/config.py: run `make schema`\n"
+    assert (target.read_text() if target.exists() else None) == text  # --check writes nothing
+
+
+def test_schema_check_passes_on_the_committed_file(monkeypatch, tmp_path):
+    rc, out, err, _ = _schema_cli(monkeypatch, tmp_path, "--check", text=(ROOT / "stack.schema.json").read_text())
+    assert (rc, out, err) == (0, "", "")
+
+
+def test_schema_help_says_what_it_writes_and_checks(capsys):
+    from tools import schema as cli
+
+    with pytest.raises(SystemExit) as exited:
+        cli.main(["--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert exited.value.code == 0
+    assert "Write the stack file's JSON Schema (`stack.schema.json`, read by editors) from the config model." in out
+    assert "--check fail if the committed file is out of date" in out
+
+
 def test_schema_header_and_top_level_keys_are_pulumi_s():
     schema = json.loads(SCHEMA_FILE.read_text())
     assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema" and "$id" not in schema

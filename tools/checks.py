@@ -748,17 +748,30 @@ def kept(name: str, compute: Callable[[], Any]) -> Any:
     return value
 
 
+def _judging() -> str:
+    """What decides which findings are accepted: the reviewed list and the code that reads it. It keys the
+    cache, so a change to either judges every document again."""
+    import inspect
+
+    try:
+        code = "".join(inspect.getsource(f) for f in (accepted_reason, _finding_actions, _statements, _listify,
+                                                       *_VERIFY.values()))
+    except (OSError, TypeError):  # no source to read (a build without .py files): the list alone, as before
+        code = ""
+    return json.dumps(ACCEPTED_IAM_FINDINGS, sort_keys=True, default=sorted) + code
+
+
 def lint_policy(doc: Any, kind: str) -> list[tuple[Any, str | None]]:
     """parliament's findings on `doc` (a JSON string or data), each with its accepted reason or None.
 
     Importing parliament costs about half a second and the documents rarely change, so the result is kept
-    in the user's cache directory per (parliament version, document, kind, the accepted-findings list):
-    parliament is loaded only for a document it has not judged that way before."""
+    in the user's cache directory per (parliament version, document, kind, what judges the findings: the
+    accepted-findings list and the code that verifies it): parliament is loaded only for a document it has
+    not judged that way before."""
     from importlib.metadata import version
 
     text = doc if isinstance(doc, str) else json.dumps(doc)
-    accepted = json.dumps(ACCEPTED_IAM_FINDINGS, sort_keys=True, default=sorted)
-    digest = hashlib.sha256(f"{version('parliament')}\n{kind}\n{accepted}\n{text}".encode()).hexdigest()
+    digest = hashlib.sha256(f"{version('parliament')}\n{kind}\n{_judging()}\n{text}".encode()).hexdigest()
 
     def judge() -> list[dict[str, Any]]:
         from parliament import analyze_policy_string
