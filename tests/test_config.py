@@ -913,3 +913,9 @@ def test_own_keys_are_this_programs_keys_by_short_name_decoded():
     with pytest.raises(ConfigErrors) as e:
         own_keys({"gpu-slicng:workloads": [], "awz:region": "x", NS + "maxGpuNodes": 1})
     assert [x.key for x in e.value.errors] == ["gpu-slicng:workloads", "awz:region"]
+
+
+def test_an_unknown_key_error_shows_the_value_given_under_it():
+    e = _error(_set(dev_config(), "cluster.nmae", "gpu-dev"))
+    assert (e.key, e.value) == (NS + "cluster.nmae", "gpu-dev")
+    assert str(e).startswith(f"{NS}cluster.nmae: 'gpu-dev' is not valid: unknown key; did you mean 'name'? ")

@@ -563,6 +563,63 @@ def test_dra_claim_panels_count_claims_not_devices(tmp_path):
     assert out.returncode == 0, out.stdout + out.stderr
 
 
+def test_alert_summaries_render_as_the_promtool_cases_expect():
+    """Each alert's summary template, filled with the labels of the alert its promtool case expects
+    (tests/promtool, written by hand), reads as that case's summary; `{{ $value }}` is a number."""
+    import re
+
+    doc = yaml.safe_load(ALERT_TESTS.read_text())
+    expected = {c["alertname"]: c["exp_alerts"][0] for t in doc["tests"] for c in t.get("alert_rule_test", [])
+                if c["exp_alerts"] and "summary" in c["exp_alerts"][0].get("exp_annotations", {})}
+    alerts = obs.alerts(ObservabilityConfig())
+    assert set(expected) == {a.name for a in alerts}
+    for a in alerts:
+        labels = expected[a.name]["exp_labels"]
+        parts = re.split(r"\{\{ (\$labels\.\w+|\$value) \}\}", a.summary)
+        pattern = "".join(re.escape(p) if i % 2 == 0 else
+                          (r"[0-9.e+]+" if p == "$value" else re.escape(str(labels[p.split(".", 1)[1]])))
+                          for i, p in enumerate(parts))
+        assert re.fullmatch(pattern, expected[a.name]["exp_annotations"]["summary"]), a.name
+
+
+# Each panel's legend (the labels its query keeps, as Grafana templates them) and unit (Grafana's unit ids:
+# `short` for counts, `percentunit` for 0-1 ratios, `decmbytes` for MiB, `currencyUSD`), by hand.
+_SLICE_LEGEND = "{{node}} GPU {{gpu}} {{GPU_I_PROFILE}} #{{GPU_I_ID}}"
+LEGEND_UNIT = {
+    "Slices advertised": ("{{label_gpu_slicing_pool}} {{resource}}", "short"),
+    "Slices requested (Pending + Running pods)": ("{{resource}}", "short"),
+    "Slices in use (Running pods)": ("{{label_gpu_slicing_pool}} {{resource}}", "short"),
+    "Pods Pending for a slice": ("{{resource}}", "short"),
+    "Graphics engine active per slice": (_SLICE_LEGEND, "percentunit"),
+    "SM active per pod": ("{{namespace}}/{{pod}} {{GPU_I_PROFILE}}", "percentunit"),
+    "Memory bandwidth active per slice": (_SLICE_LEGEND, "percentunit"),
+    "Framebuffer used per slice": (_SLICE_LEGEND, "percentunit"),
+    "Framebuffer used per pod": ("{{namespace}}/{{pod}}", "decmbytes"),
+    "Idle slices held by pods (engine < 1% over 1h)": ("{{GPU_I_PROFILE}}", "short"),
+    "MIG layout and state per node": ("", "short"),
+    "GPU nodes Ready": ("", "short"),
+    "On-demand cost per pool ($/h)": ("{{label_gpu_slicing_pool}} {{label_node_kubernetes_io_instance_type}}",
+                                      "currencyUSD"),
+    "Share of slices no running pod holds": ("{{label_gpu_slicing_pool}}", "percentunit"),
+}
+
+
+def test_panels_show_what_the_docs_say_with_their_legends_and_units():
+    """docs/observability.md's dashboard table (row, panel, what it shows) and the legend and unit of each."""
+    text = (ROOT / "docs" / "observability.md").read_text()
+    table = text.split('The dashboard "GPU slices (MIG and time-slicing)":')[1].split("## The alerts")[0]
+    shows = {cells[1]: (cells[0], cells[2]) for line in table.splitlines()
+             if line.startswith("| ") and not line.startswith(("| row |", "| --- |"))
+             for cells in [[c.strip() for c in line.strip().strip("|").split("|")]]}
+    cfg, pools = _dev()
+    got = obs.panels(cfg, pools)
+    assert [p.title for p in got] == list(LEGEND_UNIT)
+    for p in got:
+        row, what = shows[p.title]
+        assert p.row == row and p.catches.startswith(what.rstrip(")")), p.title  # the docs may say less
+        assert (p.legend, p.unit) == LEGEND_UNIT[p.title], p.title
+
+
 def test_alerts_wait_and_rank_as_the_docs_say():
     """docs/observability.md's alert table (for, severity, what it catches) at the default thresholds."""
     text = (ROOT / "docs" / "observability.md").read_text()
@@ -743,7 +800,7 @@ def test_dashboard_json_is_what_grafana_reads():
     board = json.loads(obs.dashboard_json(cfg, pools))
     assert board["title"] == "GPU slices (MIG and time-slicing)"  # docs/observability.md names it
     (var,) = board["templating"]["list"]
-    assert (var["name"], var["type"], var["query"]) == ("datasource", "datasource", "prometheus")
+    assert (var["name"], var["label"], var["type"], var["query"]) == ("datasource", "Prometheus", "datasource", "prometheus")
     assert board["refresh"] == "1m" and board["time"] == {"from": "now-6h", "to": "now"}
     assert set(board["tags"]) == {"gpu-slicing", "gpu", "mig"}
     by_title = {p.title: p for p in obs.panels(cfg, pools)}
