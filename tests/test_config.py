@@ -919,3 +919,15 @@ def test_an_unknown_key_error_shows_the_value_given_under_it():
     e = _error(_set(dev_config(), "cluster.nmae", "gpu-dev"))
     assert (e.key, e.value) == (NS + "cluster.nmae", "gpu-dev")
     assert str(e).startswith(f"{NS}cluster.nmae: 'gpu-dev' is not valid: unknown key; did you mean 'name'? ")
+
+
+@pytest.mark.parametrize("value, shown", [
+    ("it's", "'it''s'"),  # YAML's single-quoted style doubles a quote
+    ({"k": "v", "a b": "x y"}, "{k: v, 'a b': 'x y'}"),  # plain inside a mapping unless YAML would misread it
+    (frozenset({10, 9}), "[10, 9]"),  # a set in a stable order: by text, so 10 before 9
+    ({1, "a"}, "[1, a]"),
+])
+def test_values_in_errors_are_written_as_yaml(value, shown):
+    from gpu_slicing.errors import as_yaml
+
+    assert as_yaml(value) == shown
