@@ -109,3 +109,30 @@ def test_the_one_price_karpenter_lacks_is_an_estimate_between_its_neighbours():
     assert KARPENTER["p5e.48xlarge"][5] is None
     assert KARPENTER["p5.48xlarge"][5] < catalog.INSTANCE_TYPES["p5e.48xlarge"].on_demand_usd_per_hour \
         < KARPENTER["p5en.48xlarge"][5]
+
+
+# Memory per GPU as NVIDIA's product pages and datasheets state it (GB): the DRA driver's whole-GPU capacity,
+# the advisor's memory fit and the fleet figures read it. The MIG models by facts name (tests/facts.py).
+GPU_MEMORY_GB = {"A100-40GB": 40, "A100-80GB": 80, "H100-80GB": 80, "H200-141GB": 141, "B200": 180, "B300": 288,
+                 "GB200": 186, "RTX-PRO-6000": 96}
+WHOLE_GPU_MEMORY_GB = {"A10G": 24, "L4": 24, "L40S": 48, "T4": 16, "T4G": 16}
+
+
+def test_every_gpu_models_memory_is_nvidias():
+    from facts import model_of
+
+    got = {gpu: model_of(gpu).memory_gib for gpu in GPU_MEMORY_GB}
+    got |= {name: catalog.GPU_MODELS[name].memory_gib for name in WHOLE_GPU_MEMORY_GB}
+    assert got == GPU_MEMORY_GB | WHOLE_GPU_MEMORY_GB
+    assert len(catalog.GPU_MODELS) == len(got)  # every model is held here
+
+
+@pytest.mark.parametrize("name", sorted(KARPENTER))
+def test_only_g7e_carries_the_unconfirmed_mig_warning(name):
+    """docs/facts.md §7: AWS has not confirmed MIG on g7e (every size): a warning naming the type; no other type
+    gets one."""
+    warning = catalog.mig_warning(catalog.INSTANCE_TYPES[name])
+    if name.startswith("g7e."):
+        assert warning.startswith(f"MIG on {name}: ") and "AWS has not confirmed MIG on g7e" in warning
+    else:
+        assert warning is None

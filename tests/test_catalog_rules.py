@@ -109,3 +109,33 @@ def test_check_instance_type_decides_and_names_the_key():
 def test_mig_on_g7e_is_a_warning_and_elsewhere_none():
     assert catalog.mig_warning(catalog.instance_type("g7e.12xlarge")).startswith("MIG on g7e.12xlarge: ")
     assert catalog.mig_warning(catalog.instance_type("p5.48xlarge")) is None
+
+
+@pytest.mark.parametrize("bad", [["p4d.24xlarge"], {"p4d.24xlarge": 1}, 42, None])
+def test_a_value_that_is_no_name_is_refused_with_every_known_type_and_no_guess(bad):
+    """A list or mapping where a name belongs (YAML `instanceType: [p4d.24xlarge]`) is a config error naming every
+    type the program knows (the rows of Karpenter's reference, tests/test_catalog_figures.py), not a crash and not a
+    guess from its Python spelling."""
+    from test_catalog_figures import KARPENTER
+
+    with pytest.raises(ConfigError) as e:
+        catalog.check_instance_type(bad, "gpu-slicing:nodeGroups[0].instanceType")
+    assert (e.value.key, e.value.value) == ("gpu-slicing:nodeGroups[0].instanceType", bad)
+    assert e.value.allowed == "a GPU instance type this program knows: " + ", ".join(sorted(KARPENTER))
+
+
+def test_only_the_types_missing_from_eni_max_pods_are_unconfirmed():
+    """docs/facts.md §11: eni-max-pods.txt has every type but g7e (too new)."""
+    for name in catalog.INSTANCE_TYPES:
+        unconfirmed = catalog.max_pods_source(name) == catalog.MAX_PODS_UNCONFIRMED
+        assert unconfirmed is name.startswith("g7e."), name
+
+
+def test_per_gpu_ignores_the_index_one_past_the_last_gpu():
+    layout = MigLayout("x", (GpuGroup(None, True, {"1g.5gb": 7}), GpuGroup((2,), False)))
+    assert layout.per_gpu(2) == [{"1g.5gb": 7}, {"1g.5gb": 7}]
+
+
+def test_a_profile_counted_zero_everywhere_is_not_in_the_layout():
+    layout = MigLayout("x", (GpuGroup(None, True, {"3g.20gb": 2, "1g.5gb": 0}),))
+    assert layout.profile_names() == {"3g.20gb"}

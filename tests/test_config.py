@@ -1,6 +1,7 @@
 """Bad stack config is rejected before anything is registered, with the key, the value and what is allowed."""
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -740,3 +741,193 @@ def test_the_python_names_of_keys_are_unknown_keys_in_a_stack_file():
 def test_block_shapes_and_top_level_keys_name_the_full_key(path, value, key, allowed):
     e = _error(_set(dev_config(), path, value))
     assert e.key == NS + key and e.allowed.startswith(allowed), str(e)
+
+
+# --- each key's range and shape, at its edges ---------------------------------------------------------------
+
+def _integer_keys() -> list[tuple[str, int, int]]:
+    """(path, minimum, maximum) of every integer key with both bounds in the committed stack.schema.json (what
+    editors enforce as people type): a list entry's key as `<list>[0].<key>`."""
+    import json
+
+    def walk(node, path):
+        if node.get("type") == "integer" and "maximum" in node:
+            yield path, node["minimum"], node["maximum"]
+        for key, child in node.get("properties", {}).items():
+            yield from walk(child, f"{path}.{key}" if path else key)
+        if "items" in node and isinstance(node["items"], dict):
+            yield from walk(node["items"], path + "[0]")
+        for child in node.get("anyOf", []):
+            yield from walk(child, path)
+
+    config = json.loads((ROOT / "stack.schema.json").read_text())["properties"]["config"]
+    return [(path.removeprefix(NS), lo, hi) for path, lo, hi in walk(config, "") if ".sharing." not in path]
+
+
+INTEGER_KEYS = _integer_keys()
+
+
+def _put(path: str, value) -> dict:
+    """The dev stack with `path` set, a list index past the first key written as _set takes it (`.0.`)."""
+    top, dot, rest = path.partition(".")
+    return _set(dev_config(), top + dot + rest.replace("[0]", ".0"), value)
+
+
+def test_the_integer_keys_are_the_ones_the_docs_table_sizes():
+    assert {p for p, _, _ in INTEGER_KEYS} == {
+        "maxGpuNodes", "network.availabilityZones", "systemNodeGroup.size", "nodeGroups[0].minSize",
+        "nodeGroups[0].desiredSize", "nodeGroups[0].maxSize", "nodeGroups[0].diskSizeGiB", "workloads[0].replicas",
+        "workloads[0].gpus", "workloads[0].memoryGB", "karpenter.nodePools[0].maxNodes",
+        "karpenter.nodePools[0].diskSizeGiB", "karpenter.nodePools[0].maxPods"}
+
+
+@pytest.mark.parametrize("path, lo, hi", INTEGER_KEYS, ids=[k[0] for k in INTEGER_KEYS])
+def test_integer_keys_take_their_whole_range_and_nothing_beyond(path, lo, hi):
+    """The program's shape check and the schema agree at both edges; beyond them (and for a boolean, which YAML
+    reads from `true`) the error names the key and the range."""
+    from gpu_slicing.config import parse_shape
+
+    def shape(value):
+        return parse_shape(_put(path, value))
+
+    for ok in (lo, hi):
+        shape(ok)
+    for bad in (lo - 1, hi + 1, True):
+        with pytest.raises(ConfigError) as e:
+            shape(bad)
+        assert e.value.key == NS + path and f"an integer from {lo} to {hi}" in str(e.value), (bad, str(e.value))
+
+
+SHAPES = [
+    # (path, value, key named in the error, words of what is allowed)
+    ("workloads[0].image", "", NS + "workloads[0].image", "a non-empty string"),
+    ("workloads[0].pool", 7, NS + "workloads[0].pool", 'YAML read the number 7, not text: quote it, e.g. "7"'),
+    ("karpenter.enabled", "yes", NS + "karpenter.enabled", "true or false"),
+    ("observability.namespace", "Monitoring", NS + "observability.namespace", "lowercase DNS label"),
+    ("systemNodeGroup.instanceType", "m7i", NS + "systemNodeGroup.instanceType", "an EC2 instance type such as m7i.large"),
+    ("karpenter.amiAliasVersion", "20261118", NS + "karpenter.amiAliasVersion", "a string like vYYYYMMDD"),
+    ("karpenter.amiAliasVersion", "v2026111", NS + "karpenter.amiAliasVersion", "a string like vYYYYMMDD"),
+    ("karpenter.nodePools[0].instanceTypes", [], NS + "karpenter.nodePools[0].instanceTypes",
+     "a list of at least 1 item(s)"),
+    ("karpenter.nodePools[0].instanceTypes", ["p4d.24xlarge", "p4d.24xlarge"], NS + "karpenter.nodePools[0].instanceTypes",
+     "a list without duplicates"),
+    ("karpenter.nodePools[0].instanceTypes", ["p4d.24xlarge", "p9.huge"],
+     NS + "karpenter.nodePools[0].instanceTypes[1]", "a GPU instance type this program knows"),
+    ("karpenter.nodePools[0].capacityTypes", [], NS + "karpenter.nodePools[0].capacityTypes",
+     "a list of at least 1 item(s)"),
+    ("karpenter.nodePools[0].capacityTypes", ["spot", "ondemand"], NS + "karpenter.nodePools[0].capacityTypes[1]",
+     "one of on-demand, spot"),
+    ("cluster.logTypes", ["api", "api"], NS + "cluster.logTypes", "a list without duplicates"),
+    ("cluster.logTypes", "api", NS + "cluster.logTypes", "a list"),
+    ("gpuOperator.migStrategy", 1, NS + "gpuOperator.migStrategy", "YAML read the number 1"),
+    ("gpuOperator.retainedMigLayouts", {"all-balanced": []}, NS + "gpuOperator.retainedMigLayouts",
+     "a map of layout label value to its mig-parted entries"),
+    ("gpuOperator.retainedMigLayouts", {"all balanced": [{"devices": "all"}]}, NS + "gpuOperator.retainedMigLayouts",
+     "a map of layout label value to its mig-parted entries"),
+    ("observability.selectorLabels", {"": "x"}, NS + "observability.selectorLabels",
+     "a mapping of Kubernetes label names to string values"),
+    ("network.availabilityZones", "3", NS + "network.availabilityZones", "an integer from 2 to 6"),
+    ("workloads[0].image", 1.50, NS + "workloads[0].image", "YAML read the number 1.5, not text (unquoted, trailing "
+     "zeros are lost: 1.30 reads as 1.3): quote the value as you wrote it; a non-empty string"),
+]
+
+
+@pytest.mark.parametrize("path,value,key,allowed", SHAPES, ids=[f"{s[0]}={s[1]!r}" for s in SHAPES])
+def test_each_check_names_the_key_the_value_and_what_it_takes(path, value, key, allowed):
+    from gpu_slicing.config import parse_shape
+
+    with pytest.raises(ConfigError) as e:
+        parse_shape(_put(path, value))
+    assert e.value.key == key and allowed in e.value.allowed, str(e.value)
+    assert e.value.value == value or key != NS + path
+
+
+def test_a_value_of_the_right_type_gets_no_word_about_yaml():
+    from gpu_slicing.config import parse_shape
+
+    with pytest.raises(ConfigError) as e:
+        parse_shape(_put("workloads[0].image", ""))
+    assert e.value.allowed == "a non-empty string"
+
+
+def test_a_retained_layout_in_mig_parted_form_is_kept():
+    from gpu_slicing.config import parse_shape
+
+    entries = {"all-balanced": [{"devices": "all", "mig-enabled": True, "mig-devices": {"1g.5gb": 2}}]}
+    assert parse_shape(_set(dev_config(), "gpuOperator.retainedMigLayouts", entries)).gpu_operator.retained_mig_layouts \
+        == entries
+
+
+def test_the_docs_table_gives_each_keys_default():
+    """docs/config.md's default column against the model's: `required`, `none` (unset), or the value as YAML
+    (rows naming several keys, and `all five` log types, are read by eye); every key has a description."""
+    from gpu_slicing.config import documented_keys
+
+    docs = {}
+    for line in (ROOT / "docs" / "config.md").read_text().splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if line.startswith("| `") and len(cells) == 3 and " / " not in cells[0]:
+            docs[cells[0].strip("`")] = cells[1]
+    checked = 0
+    for prefix, keys in documented_keys().items():
+        for key, shown, doc in keys:
+            assert doc, f"{prefix}.{key} has no description"
+            cell = docs.get(f"{prefix}.{key}" if prefix else key)
+            if cell is None or not (cell in ("required", "none") or cell.startswith("`")):
+                continue
+            if (prefix, key) == ("network", "vpcCidr"):  # unset; the VPC it creates then takes the documented block
+                from gpu_slicing.config import NetworkConfig
+
+                assert shown == "null" and NetworkConfig().cidr == yaml.safe_load(cell.strip("`"))
+                continue
+            checked += 1
+            if shown in ("required", "see below"):
+                assert cell == shown or (shown == "see below" and cell == "none"), (prefix, key, cell)
+            else:
+                expected = None if cell == "none" else yaml.safe_load(cell.strip("`"))
+                assert json.loads(shown) == expected, (prefix, key, cell, shown)
+    assert checked >= 40
+
+
+def test_did_you_mean_offers_the_closest_name_above_the_cutoff():
+    """difflib's ratio, by hand: 'p4dn.24xl' and 'p4d.24xlarge' share 'p4d' and '.24xl', 2 x 8 / 21 = 0.76, a guess
+    at the default cutoff (0.6) and none at the instance types' 0.8."""
+    from gpu_slicing.errors import did_you_mean
+
+    assert did_you_mean("maxSzie", ["minSize", "maxSize"]) == "did you mean maxSize? "
+    assert did_you_mean("maxSzie", ["minSize", "maxSize"], quote=True) == "did you mean 'maxSize'? "
+    assert did_you_mean("p4dn.24xl", ["p4d.24xlarge"]) == "did you mean p4d.24xlarge? "
+    assert did_you_mean("p4dn.24xl", ["p4d.24xlarge"], cutoff=0.8) == ""
+    assert did_you_mean("zzz", ["maxSize"]) == ""
+
+
+def test_own_keys_are_this_programs_keys_by_short_name_decoded():
+    """What `make advise` reads of a stack: gpu-slicing:x and bare x by their short name, JSON text (as the
+    engine passes structured values) decoded; provider and Pulumi keys left out."""
+    from gpu_slicing.config import own_keys
+
+    raw = {NS + "workloads": '[{"name": "w", "pool": "p"}]', "maxGpuNodes": 3, "aws:region": "us-east-1",
+           "pulumi:tags": {"team": "ml"}, NS + "cluster": {"name": "c"}, "karpenter": "not json"}
+    assert own_keys(raw) == {"workloads": [{"name": "w", "pool": "p"}], "maxGpuNodes": 3, "cluster": {"name": "c"},
+                             "karpenter": "not json"}
+    with pytest.raises(ConfigErrors) as e:
+        own_keys({"gpu-slicng:workloads": [], "awz:region": "x", NS + "maxGpuNodes": 1})
+    assert [x.key for x in e.value.errors] == ["gpu-slicng:workloads", "awz:region"]
+
+
+def test_an_unknown_key_error_shows_the_value_given_under_it():
+    e = _error(_set(dev_config(), "cluster.nmae", "gpu-dev"))
+    assert (e.key, e.value) == (NS + "cluster.nmae", "gpu-dev")
+    assert str(e).startswith(f"{NS}cluster.nmae: 'gpu-dev' is not valid: unknown key; did you mean 'name'? ")
+
+
+@pytest.mark.parametrize("value, shown", [
+    ("it's", "'it''s'"),  # YAML's single-quoted style doubles a quote
+    ({"k": "v", "a b": "x y"}, "{k: v, 'a b': 'x y'}"),  # plain inside a mapping unless YAML would misread it
+    (frozenset({10, 9}), "[10, 9]"),  # a set in a stable order: by text, so 10 before 9
+    ({1, "a"}, "[1, a]"),
+])
+def test_values_in_errors_are_written_as_yaml(value, shown):
+    from gpu_slicing.errors import as_yaml
+
+    assert as_yaml(value) == shown

@@ -83,7 +83,36 @@ CROSS_FIELD = [
      NS + "karpenter.nodePools[0].name", "not used by a node group"),
     (lambda c: c[NS + "workloads"][0].update(gpus=1), NS + "workloads[0]", "exactly one of profile"),
     (lambda c: c[NS + "nodeGroups"][0].update(minSize=2), NS + "nodeGroups[0]", "minSize <= desiredSize"),
+    (lambda c: c[NS + "network"].update(vpcId="vpc-1", privateSubnetIds=["subnet-1", "subnet-2"], publicSubnetIds=[])
+     or c[NS + "network"].pop("vpcCidr"), NS + "network.publicSubnetIds", "at least 1 public subnet"),
+    (lambda c: c[NS + "nodeGroups"][0].update(migLayout="all-disabled"), NS + "workloads[0].profile",
+     "no MIG profile: pool p4d-balanced has MIG disabled (all-disabled); use gpus"),
+    (lambda c: c.update({NS + "maxGpuNodes": 6}), NS + "maxGpuNodes",
+     "at least the 7 GPU nodes the pools may run (p4d-balanced: 3, p4d-small: 4"),
 ]
+
+
+ACCEPTED = [
+    # (change to the dev stack, what it reads as): each at the edge of a cross-field rule
+    (lambda c: c[NS + "cluster"].update(endpointPublicAccess=False, publicAccessCidrs=[]),
+     lambda cfg: (cfg.cluster.endpoint_public_access, cfg.cluster.endpoint_private_access) == (False, True)),
+    (lambda c: c[NS + "cluster"].update(endpointPrivateAccess=False),
+     lambda cfg: (cfg.cluster.endpoint_public_access, cfg.cluster.endpoint_private_access) == (True, False)),
+    (lambda c: c[NS + "network"].update(vpcId="vpc-1", privateSubnetIds=["subnet-1", "subnet-2"],
+                                        publicSubnetIds=["subnet-3"]) or c[NS + "network"].pop("vpcCidr"),
+     lambda cfg: cfg.network.existing and cfg.network.private_subnet_ids == ("subnet-1", "subnet-2")),
+    (lambda c: c[NS + "network"].update(vpcCidr="10.0.0.0/20"), lambda cfg: cfg.network.cidr == "10.0.0.0/20"),
+    (lambda c: c.update({NS + "maxGpuNodes": 7}), lambda cfg: cfg.max_gpu_nodes == 7),  # exactly maxSize 3 + maxNodes 4
+    (lambda c: c[NS + "nodeGroups"][0].update(minSize=1, desiredSize=1, maxSize=1) or c.update({NS + "maxGpuNodes": 5}),
+     lambda cfg: (cfg.node_groups[0].min_size, cfg.node_groups[0].max_size) == (1, 1)),
+]
+
+
+@pytest.mark.parametrize("change,reads", ACCEPTED)
+def test_cross_field_rules_pass_at_their_edges(change, reads):
+    cfg = dev_config()
+    change(cfg)
+    assert reads(parse_config(cfg))
 
 
 @pytest.mark.parametrize("change,key,allowed", CROSS_FIELD, ids=[c[1] for c in CROSS_FIELD])

@@ -346,6 +346,296 @@ def test_dcgm_metrics_used_by_queries_are_on_the_exporter_list():
     assert used and used <= exported
 
 
+# --- what the dashboard's queries compute (promtool evaluates them on kube-state-metrics series) ----------
+#
+# A small cluster as kube-state-metrics reports it: g1 (pool "mig", p4d, all-balanced) and g3 (pool "idle",
+# p4d, all-1g.5gb, no pods) advertise MIG slices; g2 (pool "ts", g5.xlarge) 4 time-sliced GPUs; g4 (pool "mig",
+# p4d) is NotReady and pending a MIG change; s1 is a system node (no pool label) that advertises a GPU all the
+# same. kube_pod_status_phase has one series per phase and pod, 1 for the pod's phase and 0 for the others.
+# The expected values are counted by hand from these series.
+_POD_PHASES = ("Pending", "Running", "Succeeded", "Failed", "Unknown")
+_PANEL_NODES = {
+    "g1": {"label_gpu_slicing_pool": "mig", "label_node_kubernetes_io_instance_type": "p4d.24xlarge",
+           "label_nvidia_com_mig_config": "all-balanced", "label_nvidia_com_mig_config_state": "success"},
+    "g2": {"label_gpu_slicing_pool": "ts", "label_node_kubernetes_io_instance_type": "g5.xlarge"},
+    "g3": {"label_gpu_slicing_pool": "idle", "label_node_kubernetes_io_instance_type": "p4d.24xlarge",
+           "label_nvidia_com_mig_config": "all-1g.5gb", "label_nvidia_com_mig_config_state": "success"},
+    "g4": {"label_gpu_slicing_pool": "mig", "label_node_kubernetes_io_instance_type": "p4d.24xlarge",
+           "label_nvidia_com_mig_config": "all-balanced", "label_nvidia_com_mig_config_state": "pending"},
+    "s1": {"label_node_kubernetes_io_instance_type": "m7i.large"},
+}
+_ALLOCATABLE = [("g1", "nvidia_com_mig_1g_5gb", 16), ("g1", "nvidia_com_mig_2g_10gb", 8), ("g1", "cpu", 96),
+                ("g2", "nvidia_com_gpu", 4), ("g3", "nvidia_com_mig_1g_5gb", 7), ("s1", "nvidia_com_gpu", 1)]
+# (namespace/pod, phase, node or "" when unscheduled, {resource: requested})
+_PODS = [("ml/a", "Running", "g1", {"nvidia_com_mig_1g_5gb": 3}),
+         ("ml/b", "Running", "g1", {"nvidia_com_mig_2g_10gb": 2, "cpu": 4}),
+         ("ml/done", "Succeeded", "g1", {"nvidia_com_mig_2g_10gb": 6}),  # finished: holds nothing
+         ("ml/crashed", "Failed", "g1", {"nvidia_com_mig_1g_5gb": 1}),  # finished: holds nothing
+         ("ml/wait", "Pending", "", {"nvidia_com_mig_1g_5gb": 2}),
+         ("ml/wait2", "Pending", "", {"nvidia_com_mig_1g_5gb": 1}),
+         ("ml/cpu", "Pending", "", {"cpu": 1}),
+         ("ts/c", "Running", "g2", {"nvidia_com_gpu": 1})]
+_SLICE = {"gpu": "0", "Hostname": "g1", "UUID": "GPU-1", "instance": "10.0.3.17:9400", "job": "nvidia-dcgm-exporter",
+          "node": "g1"}
+# dcgm-exporter series after our scrape: slice 7 held by ml/a, slice 8 held by ml/b (reported twice, by an old
+# and a new exporter pod), slice 9 held by no pod; values over 70 minutes at 1m.
+_DCGM = [
+    ({**_SLICE, "GPU_I_PROFILE": "1g.5gb", "GPU_I_ID": "7", "namespace": "ml", "pod": "a", "container": "main"},
+     {"DCGM_FI_PROF_GR_ENGINE_ACTIVE": "0x70", "DCGM_FI_PROF_SM_ACTIVE": "0.2x70", "DCGM_FI_PROF_DRAM_ACTIVE": "0.1x70",
+      "DCGM_FI_DEV_FB_USED": "1000x70", "DCGM_FI_DEV_FB_FREE": "3000x70"}),
+    ({**_SLICE, "GPU_I_PROFILE": "2g.10gb", "GPU_I_ID": "8", "namespace": "ml", "pod": "b", "container": "main"},
+     {"DCGM_FI_PROF_GR_ENGINE_ACTIVE": "0.6x70", "DCGM_FI_PROF_SM_ACTIVE": "0.5x70", "DCGM_FI_PROF_DRAM_ACTIVE": "0.3x70",
+      "DCGM_FI_DEV_FB_USED": "6000x70", "DCGM_FI_DEV_FB_FREE": "3000x70"}),
+    ({**_SLICE, "instance": "10.0.3.18:9400", "GPU_I_PROFILE": "2g.10gb", "GPU_I_ID": "8", "namespace": "ml",
+      "pod": "b", "container": "main"},
+     {"DCGM_FI_PROF_GR_ENGINE_ACTIVE": "0.4x70", "DCGM_FI_PROF_SM_ACTIVE": "0.3x70", "DCGM_FI_PROF_DRAM_ACTIVE": "0.1x70",
+      "DCGM_FI_DEV_FB_USED": "6000x70", "DCGM_FI_DEV_FB_FREE": "3000x70"}),
+    ({**_SLICE, "GPU_I_PROFILE": "1g.5gb", "GPU_I_ID": "9"},
+     {"DCGM_FI_PROF_GR_ENGINE_ACTIVE": "0x70", "DCGM_FI_PROF_SM_ACTIVE": "0x70", "DCGM_FI_PROF_DRAM_ACTIVE": "0x70",
+      "DCGM_FI_DEV_FB_USED": "0x70", "DCGM_FI_DEV_FB_FREE": "5000x70"}),
+]
+
+
+def _panel_series() -> list[dict]:
+    def s(metric: str, labels: dict, value) -> dict:
+        return {"series": _series(labels, metric), "values": value if isinstance(value, str) else f"{value}x70"}
+
+    out = [s("kube_node_labels", {"node": n, **labels}, 1) for n, labels in _PANEL_NODES.items()]
+    out += [s("kube_node_status_condition", {"node": n, "condition": "Ready", "status": st}, int(ready == (st == "true")))
+            for n in _PANEL_NODES for ready in [n != "g4"] for st in ("true", "false")]
+    out += [s("kube_node_status_allocatable", {"node": n, "resource": r, "unit": "integer"}, v) for n, r, v in _ALLOCATABLE]
+    for name, phase, node, requests in _PODS:
+        ns, pod = name.split("/")
+        out += [s("kube_pod_status_phase", {"namespace": ns, "pod": pod, "phase": p}, int(p == phase))
+                for p in _POD_PHASES]
+        out += [s("kube_pod_container_resource_requests", {"namespace": ns, "pod": pod, "container": "main",
+                                                           "resource": r, "unit": "integer",
+                                                           **({"node": node} if node else {})}, v)
+                for r, v in requests.items()]
+    out += [s(metric, labels, values) for labels, metrics in _DCGM for metric, values in metrics.items()]
+    return out
+
+
+POOL_L, TYPE_L = "label_gpu_slicing_pool", "label_node_kubernetes_io_instance_type"
+# panel title -> expected samples ({labels}, value) at 65m
+PANEL_SAMPLES = {
+    "Slices advertised": [({POOL_L: "mig", "resource": "nvidia_com_mig_1g_5gb"}, 16),
+                          ({POOL_L: "mig", "resource": "nvidia_com_mig_2g_10gb"}, 8),
+                          ({POOL_L: "idle", "resource": "nvidia_com_mig_1g_5gb"}, 7),
+                          ({POOL_L: "ts", "resource": "nvidia_com_gpu"}, 4)],
+    # a: 3, wait: 2, wait2: 1 (crashed's request is finished); b: 2 (done's 6 finished); ts/c: 1
+    "Slices requested (Pending + Running pods)": [({"resource": "nvidia_com_mig_1g_5gb"}, 6),
+                                                  ({"resource": "nvidia_com_mig_2g_10gb"}, 2),
+                                                  ({"resource": "nvidia_com_gpu"}, 1)],
+    "Slices in use (Running pods)": [({POOL_L: "mig", "resource": "nvidia_com_mig_1g_5gb"}, 3),
+                                     ({POOL_L: "mig", "resource": "nvidia_com_mig_2g_10gb"}, 2),
+                                     ({POOL_L: "ts", "resource": "nvidia_com_gpu"}, 1)],
+    "Pods Pending for a slice": [({"resource": "nvidia_com_mig_1g_5gb"}, 2)],
+    # mig: 1 - (3 + 2) / (16 + 8); ts: 1 - 1 / 4; idle: nothing running, all 7 idle
+    "Share of slices no running pod holds": [({POOL_L: "mig"}, 1 - 5 / 24), ({POOL_L: "ts"}, 0.75),
+                                             ({POOL_L: "idle"}, 1)],
+    "MIG layout and state per node": [
+        ({"node": n, **{k: v for k, v in _PANEL_NODES[n].items() if k != TYPE_L}}, 1) for n in ("g1", "g3", "g4")],
+    "GPU nodes Ready": [({"node": n, "condition": "Ready", "status": "true", POOL_L: _PANEL_NODES[n][POOL_L]},
+                         int(n != "g4")) for n in ("g1", "g2", "g3", "g4")],
+    # slice 8's two reports averaged: (0.6 + 0.4) / 2
+    "Graphics engine active per slice": [
+        ({"node": "g1", "gpu": "0", "GPU_I_PROFILE": "1g.5gb", "GPU_I_ID": i}, v) for i, v in (("7", 0), ("9", 0))]
+        + [({"node": "g1", "gpu": "0", "GPU_I_PROFILE": "2g.10gb", "GPU_I_ID": "8"}, 0.5)],
+    "SM active per pod": [({"namespace": "ml", "pod": "a", "GPU_I_PROFILE": "1g.5gb"}, 0.2),
+                          ({"namespace": "ml", "pod": "b", "GPU_I_PROFILE": "2g.10gb"}, 0.4)],
+    "Memory bandwidth active per slice": [
+        ({"node": "g1", "gpu": "0", "GPU_I_PROFILE": "1g.5gb", "GPU_I_ID": "7"}, 0.1),
+        ({"node": "g1", "gpu": "0", "GPU_I_PROFILE": "2g.10gb", "GPU_I_ID": "8"}, 0.2),
+        ({"node": "g1", "gpu": "0", "GPU_I_PROFILE": "1g.5gb", "GPU_I_ID": "9"}, 0)],
+    # 1000 / 4000; (6000 + 6000) / (9000 + 9000); 0 / 5000
+    "Framebuffer used per slice": [
+        ({"node": "g1", "gpu": "0", "GPU_I_PROFILE": "1g.5gb", "GPU_I_ID": "7"}, 0.25),
+        ({"node": "g1", "gpu": "0", "GPU_I_PROFILE": "2g.10gb", "GPU_I_ID": "8"}, 2 / 3),
+        ({"node": "g1", "gpu": "0", "GPU_I_PROFILE": "1g.5gb", "GPU_I_ID": "9"}, 0)],
+    "Framebuffer used per pod": [({"namespace": "ml", "pod": "a"}, 1000), ({"namespace": "ml", "pod": "b"}, 12000)],
+    # held and idle for the last hour: slice 7 only (slice 9 idles too, but no pod holds it)
+    "Idle slices held by pods (engine < 1% over 1h)": [({"GPU_I_PROFILE": "1g.5gb"}, 1)],
+}
+
+
+def _promql_case(exprs: list[tuple[str, list]], extra: tuple) -> dict:
+    return {"rule_files": [], "evaluation_interval": "1m", "tests": [{
+        "interval": "1m", "input_series": _panel_series() + list(extra),
+        "promql_expr_test": [{"expr": e, "eval_time": "65m",
+                              "exp_samples": [{"labels": "{" + ", ".join(f'{k}="{v}"' for k, v in sorted(l.items())) + "}",
+                                               "value": v} for l, v in samples]} for e, samples in exprs]}]}
+
+
+def _promtool_expr(tmp_path: Path, exprs: list[tuple[str, list]], extra: tuple = ()) -> subprocess.CompletedProcess:
+    (tmp_path / "panels_test.yaml").write_text(yaml.safe_dump(_promql_case(exprs, extra), sort_keys=False))
+    return subprocess.run([PROMTOOL, "test", "rules", "panels_test.yaml"], cwd=tmp_path, capture_output=True, text=True)
+
+
+@needs_promtool
+def test_panel_queries_count_what_their_titles_say(tmp_path):
+    """Every panel but the cost one (below), evaluated by promtool on the cluster above: finished pods hold no
+    slice, unscheduled Pending pods are demand but in no pool, a system node's GPU is in no pool, a slice no
+    pod holds is not idle-and-held, two exporter reports of one slice are one slice."""
+    cfg, pools = _dev()
+    by_title = {p.title: p.expr for p in obs.panels(cfg, pools)}
+    assert set(by_title) - set(PANEL_SAMPLES) == {"On-demand cost per pool ($/h)"}
+    out = _promtool_expr(tmp_path, [(by_title[t], samples) for t, samples in PANEL_SAMPLES.items()])
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
+@needs_promtool
+def test_cost_query_prices_each_pools_nodes(tmp_path):
+    """Nodes per pool and instance type times the price: 2 p4d nodes in pool mig at the stack's 20/h, 1 in idle;
+    g5.xlarge at the catalog's on-demand figure (Karpenter's table: 1.006 $/h, rounded to 1.01)."""
+    from gpu_slicing import catalog
+
+    types = [catalog.INSTANCE_TYPES["g5.xlarge"], catalog.INSTANCE_TYPES["p4d.24xlarge"]]
+    expected = [({POOL_L: "mig", TYPE_L: "p4d.24xlarge"}, 40), ({POOL_L: "idle", TYPE_L: "p4d.24xlarge"}, 20),
+                ({POOL_L: "ts", TYPE_L: "g5.xlarge"}, 1.01)]
+    out = _promtool_expr(tmp_path, [(obs.cost_query(types, {"p4d.24xlarge": 20.0}), expected),
+                                    (obs.cost_query([]), [({}, 0)])])
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
+# The same cluster with g5 (pool "mig") whose MIG reconfiguration failed: alert name -> the samples its
+# expression gives at 65m (whether it fires is then its `for`, held by the docs table test below).
+_FAILED_NODE = {"series": 'kube_node_labels{label_gpu_slicing_pool="mig", label_nvidia_com_mig_config="all-1g.5gb", '
+                          'label_nvidia_com_mig_config_state="failed", node="g5"}', "values": "1x70"}
+ALERT_SAMPLES = {
+    "GpuSlicingMigConfigFailed": [({"__name__": "kube_node_labels", "node": "g5", POOL_L: "mig", "label_nvidia_com_mig_config": "all-1g.5gb",
+                                    "label_nvidia_com_mig_config_state": "failed"}, 1)],
+    "GpuSlicingMigConfigStuck": [({"node": "g4", POOL_L: "mig", "label_nvidia_com_mig_config": "all-balanced"}, 1)],
+    "GpuSlicingGpuNodeNotReady": [({"node": "g4", "condition": "Ready", "status": "true", POOL_L: "mig"}, 0)],
+    # Pending pods asking for a slice (ml/cpu asks for CPU only)
+    "GpuSlicingPodsPendingForSlices": [({"namespace": "ml", "pod": "wait", "resource": "nvidia_com_mig_1g_5gb"}, 2),
+                                       ({"namespace": "ml", "pod": "wait2", "resource": "nvidia_com_mig_1g_5gb"}, 1)],
+    # held by a pod and under 1% for the last 30m: slice 7 (ml/a); slice 9 idles but no pod holds it
+    "GpuSlicingSliceIdle": [({"node": "g1", "gpu": "0", "GPU_I_PROFILE": "1g.5gb", "GPU_I_ID": "7", "namespace": "ml",
+                              "pod": "a", "container": "main"}, 0)],
+    # MIG slices no running pod requested: g1 16 - 3 and 8 - 2 (ml/done's 6 are finished); g3 all 7
+    "GpuSlicingSlicesUnallocated": [({"node": "g1", "resource": "nvidia_com_mig_1g_5gb"}, 13),
+                                    ({"node": "g1", "resource": "nvidia_com_mig_2g_10gb"}, 6),
+                                    ({"node": "g3", "resource": "nvidia_com_mig_1g_5gb"}, 7)],
+}
+
+
+@needs_promtool
+def test_alert_expressions_select_what_their_alerts_say(tmp_path):
+    """Each alert's expression on the cluster above (promtool's unit tests in tests/promtool hold when they fire)."""
+    exprs = {a.name: a.expr for a in obs.alerts(ObservabilityConfig())}
+    assert set(exprs) == set(ALERT_SAMPLES)
+    out = _promtool_expr(tmp_path, [(exprs[n], samples) for n, samples in ALERT_SAMPLES.items()], (_FAILED_NODE,))
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
+# dcgm-exporter series of DRA-held MIG devices (labels dra_claim_name, dra_mig_profile: NVIDIA/dcgm-exporter#714):
+# claim c1 of ml/a busy on a 1g.10gb, claim c2 of ml/b idle on a 2g.20gb, a device no claim holds (no labels).
+_DRA = {"node": "p1", "gpu": "0", "instance": "10.0.3.19:9400"}
+_DRA_SERIES = [
+    {"series": _series({**_DRA, "GPU_I_ID": "1", "namespace": "ml", "pod": "a", "dra_claim_name": "c1",
+                        "dra_mig_profile": "1g.10gb"}, metric), "values": v}
+    for metric, v in (("DCGM_FI_PROF_SM_ACTIVE", "0.3x70"), ("DCGM_FI_PROF_GR_ENGINE_ACTIVE", "0.5x70"))] + [
+    {"series": _series({**_DRA, "GPU_I_ID": "2", "namespace": "ml", "pod": "b", "dra_claim_name": "c2",
+                        "dra_mig_profile": "2g.20gb"}, metric), "values": v}
+    for metric, v in (("DCGM_FI_PROF_SM_ACTIVE", "0x70"), ("DCGM_FI_PROF_GR_ENGINE_ACTIVE", "0x70"))] + [
+    {"series": _series({**_DRA, "GPU_I_ID": "3"}, metric), "values": "0x70"}
+    for metric in ("DCGM_FI_PROF_SM_ACTIVE", "DCGM_FI_PROF_GR_ENGINE_ACTIVE")]
+DRA_PANEL_SAMPLES = {
+    "SM active per DRA claim": [
+        ({"namespace": "ml", "pod": "a", "dra_claim_name": "c1", "dra_mig_profile": "1g.10gb"}, 0.3),
+        ({"namespace": "ml", "pod": "b", "dra_claim_name": "c2", "dra_mig_profile": "2g.20gb"}, 0)],
+    "Idle DRA claims": [({"dra_mig_profile": "2g.20gb"}, 1)],  # c2 only: the unheld device is no claim's
+}
+
+
+@needs_promtool
+def test_dra_claim_panels_count_claims_not_devices(tmp_path):
+    """A stack with a DRA pool gets the claim panels (a stack without one does not, tests/test_dra.py)."""
+    dev = dev_config()
+    dev[NS + "nodeGroups"][0].update(instanceType="p5.48xlarge", allocation="dra")
+    dev[NS + "karpenter"] = {"enabled": False}
+    dev[NS + "workloads"] = []
+    cfg = parse_config(dev)
+    by_title = {p.title: p.expr for p in obs.panels(cfg, resolve_pools(cfg)) if p.row == "DRA claims"}
+    assert set(DRA_PANEL_SAMPLES) <= set(by_title)
+    out = _promtool_expr(tmp_path, [(by_title[t], s) for t, s in DRA_PANEL_SAMPLES.items()], tuple(_DRA_SERIES))
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_alert_summaries_render_as_the_promtool_cases_expect():
+    """Each alert's summary template, filled with the labels of the alert its promtool case expects
+    (tests/promtool, written by hand), reads as that case's summary; `{{ $value }}` is a number."""
+    import re
+
+    doc = yaml.safe_load(ALERT_TESTS.read_text())
+    expected = {c["alertname"]: c["exp_alerts"][0] for t in doc["tests"] for c in t.get("alert_rule_test", [])
+                if c["exp_alerts"] and "summary" in c["exp_alerts"][0].get("exp_annotations", {})}
+    alerts = obs.alerts(ObservabilityConfig())
+    assert set(expected) == {a.name for a in alerts}
+    for a in alerts:
+        labels = expected[a.name]["exp_labels"]
+        parts = re.split(r"\{\{ (\$labels\.\w+|\$value) \}\}", a.summary)
+        pattern = "".join(re.escape(p) if i % 2 == 0 else
+                          (r"[0-9.e+]+" if p == "$value" else re.escape(str(labels[p.split(".", 1)[1]])))
+                          for i, p in enumerate(parts))
+        assert re.fullmatch(pattern, expected[a.name]["exp_annotations"]["summary"]), a.name
+
+
+# Each panel's legend (the labels its query keeps, as Grafana templates them) and unit (Grafana's unit ids:
+# `short` for counts, `percentunit` for 0-1 ratios, `decmbytes` for MiB, `currencyUSD`), by hand.
+_SLICE_LEGEND = "{{node}} GPU {{gpu}} {{GPU_I_PROFILE}} #{{GPU_I_ID}}"
+LEGEND_UNIT = {
+    "Slices advertised": ("{{label_gpu_slicing_pool}} {{resource}}", "short"),
+    "Slices requested (Pending + Running pods)": ("{{resource}}", "short"),
+    "Slices in use (Running pods)": ("{{label_gpu_slicing_pool}} {{resource}}", "short"),
+    "Pods Pending for a slice": ("{{resource}}", "short"),
+    "Graphics engine active per slice": (_SLICE_LEGEND, "percentunit"),
+    "SM active per pod": ("{{namespace}}/{{pod}} {{GPU_I_PROFILE}}", "percentunit"),
+    "Memory bandwidth active per slice": (_SLICE_LEGEND, "percentunit"),
+    "Framebuffer used per slice": (_SLICE_LEGEND, "percentunit"),
+    "Framebuffer used per pod": ("{{namespace}}/{{pod}}", "decmbytes"),
+    "Idle slices held by pods (engine < 1% over 1h)": ("{{GPU_I_PROFILE}}", "short"),
+    "MIG layout and state per node": ("", "short"),
+    "GPU nodes Ready": ("", "short"),
+    "On-demand cost per pool ($/h)": ("{{label_gpu_slicing_pool}} {{label_node_kubernetes_io_instance_type}}",
+                                      "currencyUSD"),
+    "Share of slices no running pod holds": ("{{label_gpu_slicing_pool}}", "percentunit"),
+}
+
+
+def test_panels_show_what_the_docs_say_with_their_legends_and_units():
+    """docs/observability.md's dashboard table (row, panel, what it shows) and the legend and unit of each."""
+    text = (ROOT / "docs" / "observability.md").read_text()
+    table = text.split('The dashboard "GPU slices (MIG and time-slicing)":')[1].split("## The alerts")[0]
+    shows = {cells[1]: (cells[0], cells[2]) for line in table.splitlines()
+             if line.startswith("| ") and not line.startswith(("| row |", "| --- |"))
+             for cells in [[c.strip() for c in line.strip().strip("|").split("|")]]}
+    cfg, pools = _dev()
+    got = obs.panels(cfg, pools)
+    assert [p.title for p in got] == list(LEGEND_UNIT)
+    for p in got:
+        row, what = shows[p.title]
+        assert p.row == row and p.catches.startswith(what.rstrip(")")), p.title  # the docs may say less
+        assert (p.legend, p.unit) == LEGEND_UNIT[p.title], p.title
+
+
+def test_alerts_wait_and_rank_as_the_docs_say():
+    """docs/observability.md's alert table (for, severity, what it catches) at the default thresholds."""
+    text = (ROOT / "docs" / "observability.md").read_text()
+    table = text.split("## The alerts")[1].split("## How they are tested")[0]
+    rows = {cells[0].strip("` "): [c.strip() for c in cells[1:]] for line in table.splitlines()
+            if line.startswith("| `") for cells in [line.strip("|").split("|")]}
+    alerts = obs.alerts(ObservabilityConfig())
+    assert {a.name for a in alerts} <= set(rows)
+    for a in alerts:
+        for_, severity, catches = rows[a.name]
+        assert (a.for_, a.severity) == (for_, severity), a.name
+        assert catches.startswith(a.catches), a.name
+        assert a.rule()["labels"] == {"severity": severity, "source": "gpu-slicing"}
+        assert a.rule()["annotations"]["description"] == a.catches and a.rule()["for"] == for_
+
+
 # --- the dashboard ------------------------------------------------------------------------------------------
 
 def test_dashboard_panels_cover_the_issue_and_carry_their_queries():
@@ -466,6 +756,99 @@ def test_service_monitor_keeps_the_exporters_pod_labels_and_adds_node():
     assert sm["spec"]["selector"] == {"matchLabels": {"app": "nvidia-dcgm-exporter"}}
     assert sm["spec"]["namespaceSelector"] == {"matchNames": ["gpu-operator"]}
     assert sm["metadata"]["labels"]["release"] == "prom" and sm["metadata"]["namespace"] == "monitoring"
+
+
+# --- what the program hands the charts and Grafana, as their docs read it ---------------------------------
+
+def test_exporter_list_is_exactly_the_documented_fields():
+    """docs/observability.md's list: five profiling fields and the framebuffer per MIG instance, temperature,
+    power and XID errors per GPU; the comment line names no field."""
+    text = obs.exporter_csv()
+    assert text.startswith("#") and text.endswith("\n")
+    assert obs.parse_exporter_csv(text) == {
+        "DCGM_FI_PROF_GR_ENGINE_ACTIVE", "DCGM_FI_PROF_SM_ACTIVE", "DCGM_FI_PROF_SM_OCCUPANCY",
+        "DCGM_FI_PROF_PIPE_TENSOR_ACTIVE", "DCGM_FI_PROF_DRAM_ACTIVE", "DCGM_FI_DEV_FB_USED", "DCGM_FI_DEV_FB_FREE",
+        "DCGM_FI_DEV_GPU_TEMP", "DCGM_FI_DEV_POWER_USAGE", "DCGM_FI_DEV_XID_ERRORS"}
+    assert obs.parse_exporter_csv("# a, gauge, comment\n\nDCGM_FI_DEV_GPU_TEMP, gauge, C\n  \n") == {"DCGM_FI_DEV_GPU_TEMP"}
+
+
+def test_operator_exporter_values_enable_our_list_with_pod_mapping(dev):
+    cfg = parse_config(dev)
+    assert obs.operator_exporter_values(cfg, resolve_pools(cfg)) == {
+        "enabled": True, "config": {"name": "gpu-slicing-dcgm-metrics"},
+        "env": [{"name": "DCGM_EXPORTER_KUBERNETES", "value": "true"}], "serviceMonitor": {"enabled": False}}
+
+
+def test_stack_values_load_dashboards_from_every_namespace_by_the_sidecar_label():
+    """kube-prometheus-stack's Grafana sidecar loads ConfigMaps labelled `grafana_dashboard: "1"` (its default
+    label and value); searchNamespace ALL reads every namespace, so a dashboard in ours is found too."""
+    assert obs.stack_values()["grafana"] == {"sidecar": {"dashboards": {
+        "enabled": True, "label": "grafana_dashboard", "labelValue": "1", "searchNamespace": "ALL"}}}
+
+
+def test_kube_state_metrics_keeps_upper_case_in_label_and_resource_names():
+    """kube-state-metrics turns only characters outside [a-zA-Z0-9_] into `_`."""
+    assert obs.ksm_label("example.com/Team-A") == "label_example_com_Team_A"
+    assert obs.ksm_resource("example.com/FPGA") == "example_com_FPGA"
+
+
+def test_dashboard_json_is_what_grafana_reads():
+    """The board as Grafana's JSON model: its datasource variable is the `${datasource}` every panel names;
+    the table panels are instant queries formatted as tables; each panel keeps its unit, description and
+    legend; two panels fill a row of Grafana's 24 columns, stat panels four."""
+    cfg, pools = _dev()
+    board = json.loads(obs.dashboard_json(cfg, pools))
+    assert board["title"] == "GPU slices (MIG and time-slicing)"  # docs/observability.md names it
+    (var,) = board["templating"]["list"]
+    assert (var["name"], var["label"], var["type"], var["query"]) == ("datasource", "Prometheus", "datasource", "prometheus")
+    assert board["refresh"] == "1m" and board["time"] == {"from": "now-6h", "to": "now"}
+    assert set(board["tags"]) == {"gpu-slicing", "gpu", "mig"}
+    by_title = {p.title: p for p in obs.panels(cfg, pools)}
+    shown = [p for p in board["panels"] if p["type"] != "row"]
+    for p in shown:
+        want = by_title[p["title"]]
+        (target,) = p["targets"]
+        assert (p["type"], p["description"], p["fieldConfig"]["defaults"]["unit"]) == (want.kind, want.catches, want.unit)
+        assert target["refId"] == "A" and target.get("legendFormat") == (want.legend or None)
+        assert (target.get("instant"), target.get("format")) == ((True, "table") if want.kind == "table" else (None, None))
+        assert (p["gridPos"]["w"], p["gridPos"]["h"]) == ((6, 8) if want.kind == "stat" else (12, 8))
+    assert {p["type"] for p in shown} == {"timeseries", "stat", "table"}
+    assert obs.dashboard_configmap(cfg, pools)["metadata"]["name"] == "gpu-slicing-dashboard"  # as the docs name it
+
+
+def test_framebuffer_gap_pools_are_the_hopper_mig_pools():
+    """NVIDIA/dcgm-exporter#512, #380: no framebuffer series per MIG instance on H100 (and so on H200, the same
+    Hopper MIG); an A100 MIG pool has them, and an H100 pool without MIG has no MIG instances at all."""
+    groups = [{"name": n, "instanceType": t, "migLayout": layout, "maxSize": 1} for n, t, layout in [
+        ("h100", "p5.48xlarge", "all-balanced"), ("h200", "p5en.48xlarge", "all-1g.18gb"),
+        ("a100", "p4d.24xlarge", "all-balanced"), ("whole", "p5.4xlarge", "all-disabled")]]
+    cfg = parse_config({NS + "cluster": {"name": "c", "publicAccessCidrs": ["10.1.0.0/16"]}, NS + "maxGpuNodes": 4,
+                        NS + "nodeGroups": groups})
+    assert obs.framebuffer_gap_pools(resolve_pools(cfg)) == ["h100", "h200"]
+
+
+def test_prometheus_rule_carries_the_alert_group_where_the_selectors_find_it():
+    config = ObservabilityConfig(namespace="prom", selector_labels={"release": "prom"})
+    rule = obs.prometheus_rule(config)
+    assert (rule["apiVersion"], rule["kind"]) == ("monitoring.coreos.com/v1", "PrometheusRule")
+    assert rule["metadata"] == {"name": "gpu-slicing-alerts", "namespace": "prom",
+                                "labels": {"app.kubernetes.io/part-of": "gpu-slicing", "release": "prom"}}
+    (group,) = rule["spec"]["groups"]
+    assert group["name"] == "gpu-slicing.rules"
+    assert [r["alert"] for r in group["rules"]] == [a.name for a in obs.alerts(config)]
+    assert all(set(r) == {"alert", "expr", "for", "labels", "annotations"} and set(r["annotations"]) == {
+        "summary", "description"} for r in group["rules"])  # Prometheus alerting rule fields
+
+
+def test_service_monitor_scrapes_as_often_as_the_operators_own_did():
+    """Ours replaces the GPU Operator's dcgm-exporter ServiceMonitor (its values.yaml: every 15s, honorLabels
+    false), on the exporter's `/metrics`, named for the job by the Service's `app` label."""
+    sm = obs.service_monitor(ObservabilityConfig(), "gpu-operator")
+    assert (sm["apiVersion"], sm["kind"]) == ("monitoring.coreos.com/v1", "ServiceMonitor")
+    assert sm["metadata"] == {"name": "gpu-slicing-dcgm-exporter", "namespace": "monitoring",
+                              "labels": {"app.kubernetes.io/part-of": "gpu-slicing"}}
+    (ep,) = sm["spec"]["endpoints"]
+    assert (ep["path"], ep["interval"], sm["spec"]["jobLabel"]) == ("/metrics", "15s", "app")
 
 
 # --- config -------------------------------------------------------------------------------------------------
