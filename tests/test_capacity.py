@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 
 from gpu_slicing import catalog
 from gpu_slicing.advertise import node_resources
 from gpu_slicing.capacity import PoolCapacity, WorkloadDemand, plan_capacity
-from gpu_slicing.scheduling import tolerates
+from gpu_slicing.scheduling import blocks, taint_effect, tolerates
 from gpu_slicing.errors import ConfigError
 from gpu_slicing.layouts import parse_custom_layouts
 from gpu_slicing.sharing import parse_sharing
@@ -224,6 +225,44 @@ def test_tolerations_follow_kubernetes_matching():
     assert not tolerates([{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoExecute"}], TAINT)
 
 
+@pytest.mark.parametrize("tolerations, taint, tolerated", [
+    # EKS's API spells the effect NO_SCHEDULE; Kubernetes' toleration says NoSchedule: the same effect
+    ([{"key": "k", "operator": "Exists", "effect": "NoSchedule"}], {"key": "k", "effect": "NO_SCHEDULE"}, True),
+    ([{"key": "k", "operator": "Exists", "effect": "NO_EXECUTE"}], {"key": "k", "effect": "NoExecute"}, True),
+    ([{"key": "k", "operator": "Exists", "effect": "NoSchedule"}], {"key": "k", "effect": "NO_EXECUTE"}, False),
+    # no effect on the toleration: every effect of the key
+    ([{"key": "k", "operator": "Exists"}], {"key": "k", "value": "v", "effect": "NoExecute"}, True),
+    # an empty key tolerates everything only with Exists; Equal with no key matches nothing
+    ([{"operator": "Equal", "value": "v"}], {"key": "k", "value": "v", "effect": "NoSchedule"}, False),
+    ([{"key": "", "operator": "Exists"}], {"key": "k", "value": "v", "effect": "NoSchedule"}, True),
+    # Equal (the default operator) compares values; a missing value is the empty one on both sides
+    ([{"key": "k"}], {"key": "k", "effect": "NoSchedule"}, True),
+    ([{"key": "k"}], {"key": "k", "value": "v", "effect": "NoSchedule"}, False),
+    ([{"key": "k", "operator": "Equal", "value": "v"}], {"key": "other", "value": "v", "effect": "NoSchedule"}, False),
+    # a later toleration can match after an earlier one does not
+    ([{"key": "x", "operator": "Exists"}, {"key": "k", "value": "v"}], {"key": "k", "value": "v"}, True),
+    ([{"key": "k", "operator": "Exists", "effect": "NoExecute"}, {"key": "k", "operator": "Exists"}],
+     {"key": "k", "effect": "NoSchedule"}, True),
+    ([{"key": "", "operator": "Equal"}, {"key": "k", "operator": "Exists"}], {"key": "k", "effect": "NoSchedule"},
+     True),
+    ([], {"key": "k", "value": "v", "effect": "NoSchedule"}, False),
+])
+def test_toleration_matching_cases(tolerations, taint, tolerated):
+    """Kubernetes docs, taints and tolerations: key, operator (Equal by default), value and effect."""
+    assert tolerates(tolerations, taint) is tolerated
+
+
+def test_which_taint_effects_keep_pods_off():
+    """NoSchedule and NoExecute keep pods that do not tolerate them off a node; PreferNoSchedule only avoids it."""
+    assert [blocks(e) for e in ("NoSchedule", "NO_SCHEDULE", "NoExecute", "NO_EXECUTE", "PreferNoSchedule",
+                                "PREFER_NO_SCHEDULE", None, "")] == [True, True, True, True, False, False, False, False]
+    assert [taint_effect(e) for e in ("NO_SCHEDULE", "NO_EXECUTE", "PREFER_NO_SCHEDULE", "NoSchedule", None)] == [
+        "NoSchedule", "NoExecute", "PreferNoSchedule", "NoSchedule", ""]
+    # a PreferNoSchedule taint nobody tolerates leaves the pool eligible
+    soft = pool(taints=[{"key": "spot", "value": "yes", "effect": "PREFER_NO_SCHEDULE"}])
+    assert plan_capacity([soft], [demand(tolerations=[])]).workloads[0].level == "ok"
+
+
 def test_constrained_workloads_are_placed_first():
     """A flexible workload listed first must not take the only pool a pinned one can use."""
     pools = [pool("a", nodes=(1, 1, 1)), pool("b", nodes=(1, 1, 1))]
@@ -315,3 +354,87 @@ def test_a_node_group_no_workload_uses_is_called_idle_and_a_nodepool_never_is():
     plan = plan_capacity([pool("used"), pool("idle", nodes=(1, 2, 2)), pool("k", kind="nodePool", nodes=(0, 0, 2))],
                          [demand(replicas=4, pool_name="used")])
     assert len(plan.idle_pools) == 1 and plan.idle_pools[0].startswith("node group idle runs 2 node(s)")
+
+
+# --- the table `make plan` prints ------------------------------------------------------------------
+
+def columns(line: str, header: str) -> list[str]:
+    """The cells of a fixed-width row, cut where the header's column names start (so a cell that does not
+    start under its name is cut wrongly and fails the comparison)."""
+    starts = [0] + [i for i in range(2, len(header)) if header[i] != " " and header[i - 2:i] == "  "]
+    return [line[a:b].rstrip() for a, b in zip(starts, starts[1:] + [None])]
+
+
+def spot_g5(nodes=(0, 0, 4)) -> PoolCapacity:
+    return replace(PoolCapacity("g5", "nodePool", "g5.xlarge", "all-disabled", "none", *nodes, {GPU: 1},
+                                {"gpu-slicing/pool": "g5"}, (TAINT,)), capacity_type="spot")
+
+
+def test_the_plan_table_cell_by_cell():
+    """p4d all-balanced at 2 desired nodes, priced by the stack at 20 USD/h, 3 DaemonSets on a node of 737 pods
+    (docs/facts.md §11); a spot NodePool of g5.xlarge (1 A10G, 4 vCPUs, no MIG) with 3 one-GPU pods."""
+    p4d = replace(pool(nodes=(1, 2, 3)), pod_limit={"p4d.24xlarge": 737}, daemon_sets=("a", "b", "c"))
+    plan = plan_capacity([p4d, spot_g5()], [demand("small", replicas=20, pool_name="p4d"),
+                                            demand("infer", resource=GPU, replicas=3, pool_name="g5"),
+                                            demand("ghost", pool_name="nope")], prices={"p4d.24xlarge": 20.0})
+    lines = plan.format_table().splitlines()
+    header = lines[0]
+    assert columns(header, header) == ["POOL", "KIND", "INSTANCE", "LAYOUT", "NODES", "RESOURCE", "PER NODE",
+                                       "PODS/NODE", "WANTED / AVAILABLE", "COMPUTE/GPU", "USD/HOUR"]
+    assert [columns(line, header) for line in lines[1:5]] == [
+        # 16/8/8 per node (docs/facts.md §1.6) x 2 desired nodes; 737 - 3 pods; 7 of 7 compute slices used per GPU
+        ["p4d", "nodeGroup", "p4d.24xlarge", "all-balanced", "2 (desired; max 3)", mig("1g.5gb"), "16",
+         "734 of 737", "20 / 32", "7/7", "40.00"],
+        ["", "", "", "", "", mig("2g.10gb"), "8", "", "0 / 16", "", ""],
+        ["", "", "", "", "", mig("3g.20gb"), "8", "", "0 / 16", "", ""],
+        # 3 nodes launched for 3 one-GPU pods (max 4); spot, not priced: at most 3 x 1.01 at on-demand list
+        ["g5", "nodePool", "g5.xlarge", "all-disabled", "3 x g5.xlarge (max 4)", GPU, "1", "-", "3 / 4", "-",
+         "<= 3.03 (spot)"],
+    ]
+    assert lines[5].startswith("PODS/NODE: pods one node runs for workloads, of the most EKS runs on its instance "
+                               "type") and lines[6] == ""
+    work_header = lines[7]
+    assert columns(work_header, work_header) == ["WORKLOAD", "STATUS", "RESOURCE", "WANTED", "AVAILABLE", "POOLS",
+                                                 "MESSAGE"]
+    rows = [columns(line, work_header) for line in lines[8:11]]
+    assert [r[:6] for r in rows] == [["small", "OK", mig("1g.5gb"), "20", "32", "p4d"],
+                                     ["infer", "OK", GPU, "3", "4", "g5"],
+                                     ["ghost", "ERROR", mig("1g.5gb"), "1", "0", "-"]]
+    assert rows[0][6] == "fits: needs 20 x 1 nvidia.com/mig-1g.5gb = 20, 32 free on the 2 desired node(s)"
+    assert rows[1][6] == ("fits: Karpenter launches up to 3 node(s) of g5 for 3 x 1 nvidia.com/gpu = 3 (1 per node, "
+                          "4 at maxNodes 4)")
+    assert rows[2][6] == "pool nope does not exist (pools: p4d, g5)"
+    assert lines[11:] == [
+        "",
+        "GPU nodes that will exist cost 40.00 USD per hour (without the spot pool(s) g5, below; p4d: 40.00 at the "
+        "stack's pricePerHour)",
+        "g5 runs spot nodes and is not priced: spot prices move by Availability Zone and hour and no table of them is "
+        "kept here; at most 3.03 USD per hour at on-demand list, as little as a tenth of it (AWS: up to 90% off); "
+        "set gpu-slicing:pricePerHour.g5.xlarge to your estimate for a figure",
+        # p4d.24xlarge has 96 vCPUs (docs/facts.md), g5.xlarge 4: 2 x 96 now, 3 x 96 at maxSize; 3 x 4, 4 x 4
+        'EC2 quota "Running On-Demand P instances": 192 vCPUs for the GPU nodes that will exist, up to 288 at '
+        "maxSize/maxNodes, plus the nodes a rolling update adds (README: Before the first deploy)",
+        'EC2 quota "All G and VT Spot Instance Requests": 12 vCPUs for the GPU nodes that will exist, up to 16 at '
+        "maxSize/maxNodes, plus the nodes a rolling update adds (README: Before the first deploy)",
+    ]
+    assert plan.vcpu_quotas == {"Running On-Demand P instances": {"now": 192, "atMost": 288},
+                                "All G and VT Spot Instance Requests": {"now": 12, "atMost": 16}}
+    assert [r.pool.name for r in plan.unpriced] == ["g5"] and plan.usd_per_hour == 40.0
+
+
+def test_the_total_line_names_on_demand_list_prices_and_their_date_or_no_priced_pools():
+    """At catalog prices the total says `on demand` and the region and date of the list; a p4d at 21.96 USD/h
+    (the catalog's us-east-1 figure) for 1 desired node."""
+    plan = plan_capacity([pool()], [demand(replicas=1)])
+    total = plan.format_table().splitlines()[-2]
+    assert total == (f"GPU nodes that will exist cost 21.96 USD per hour on demand (p4d: 21.96 at on-demand list; "
+                     f"{catalog.PRICES_REGION} list prices as of {catalog.PRICES_AS_OF})")
+    plan = plan_capacity([spot_g5()], [demand(resource=GPU, replicas=1)])
+    assert plan.format_table().splitlines()[-3] == ("GPU nodes that will exist cost 0.00 USD per hour on demand "
+                                                    "(without the spot pool(s) g5, below; no priced pools)")
+    # an on-demand g5 NodePool (G family) and a spot p4d group (P family) count against the other quotas
+    plan = plan_capacity([replace(spot_g5(), capacity_type="on-demand"),
+                          replace(pool(nodes=(1, 1, 2)), capacity_type="spot")],
+                         [demand(resource=GPU, replicas=2, pool_name="g5")])
+    assert plan.vcpu_quotas == {"Running On-Demand G and VT instances": {"now": 8, "atMost": 16},
+                                "All P Spot Instance Requests": {"now": 96, "atMost": 192}}
