@@ -438,3 +438,44 @@ def test_the_total_line_names_on_demand_list_prices_and_their_date_or_no_priced_
                          [demand(resource=GPU, replicas=2, pool_name="g5")])
     assert plan.vcpu_quotas == {"Running On-Demand G and VT instances": {"now": 8, "atMost": 16},
                                 "All P Spot Instance Requests": {"now": 96, "atMost": 192}}
+
+
+# --- what a node advertises: the errors in full, the per-GPU view and compute slices ------------------------
+
+def test_strategy_errors_in_full():
+    key = "gpu-slicing:nodeGroups[0]"
+    with pytest.raises(ConfigError) as e:
+        node_resources("p4d.24xlarge", layout("p4d.24xlarge", "all-balanced"), "none", key=key)
+    assert str(e.value) == (f"{key}.migLayout: 'all-balanced' is not valid: all-disabled: the none strategy "
+                            "advertises whole GPUs and ignores MIG slices")
+    with pytest.raises(ConfigError) as e:
+        node_resources("p4d.24xlarge", None, "mixd")
+    assert str(e.value) == "node.strategy: 'mixd' is not valid: one of none, single, mixed"
+    with pytest.raises(ConfigError) as e:
+        node_resources("p9.mega", None, "none", key=key)
+    assert (e.value.key, e.value.value) == (f"{key}.instanceType", "p9.mega")
+    odd = parse_custom_layouts({"odd": [{"devices": [0], "profiles": {"2g.10gb": 2, "1g.5gb": 3}},
+                                        {"devices": [1, 2], "migEnabled": True}, {"devices": [3, 4, 5, 6, 7]}]})["odd"]
+    with pytest.raises(ConfigError) as e:
+        node_resources("p4d.24xlarge", odd, "single", key=key)
+    assert (e.value.key, e.value.value) == (f"{key}.migLayout", odd.name)
+    assert e.value.allowed == (
+        "a layout with one and the same profile on every GPU (all-1g.5gb, all-3g.20gb, ...): the single strategy "
+        "advertises every slice as nvidia.com/gpu, so a mixed layout (GPU 0: 1g.5gb x3 + 2g.10gb x2; GPU 1-2: no "
+        "instances; GPU 3-7: MIG off) needs the mixed strategy")
+    # MIG on with no instances on every GPU (all-enabled) advertises nothing to share under single either
+    with pytest.raises(ConfigError) as e:
+        node_resources("p4d.24xlarge", layout("p4d.24xlarge", "all-enabled"), "single")
+    assert "(GPU 0-7: no instances)" in e.value.allowed
+    # no layout at all: whole GPUs under every strategy (g5.48xlarge has 8 A10G)
+    assert [node_resources("g5.48xlarge", None, s) for s in ("none", "single", "mixed")] == [{GPU: 8}] * 3
+
+
+def test_compute_slices_each_gpu_uses():
+    """docs/facts.md §2: 3g.20gb takes 3 compute slices, 2g.10gb 2; a GPU with MIG off has none (None)."""
+    from gpu_slicing.advertise import compute_slices_per_gpu
+
+    half = parse_custom_layouts({"h": [{"devices": [0, 1, 2, 3], "profiles": {"3g.20gb": 1, "2g.10gb": 1}},
+                                       {"devices": [4, 5, 6, 7]}]})["h"]
+    assert compute_slices_per_gpu("p4d.24xlarge", half) == [5, 5, 5, 5, None, None, None, None]
+    assert compute_slices_per_gpu("p4d.24xlarge", layout("p4d.24xlarge", "all-enabled")) == [0] * 8
