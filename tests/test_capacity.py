@@ -297,6 +297,11 @@ def test_time_sliced_capacity_and_fail_requests_greater_than_one():
     w = plan_capacity([pool(sharing=strict)], [demand(replicas=2, per=2)]).workloads[0]
     assert (w.level, w.field) == ("error", "gpus") and "failRequestsGreaterThanOne" in w.message
     assert w.suggestion is None  # more nodes or another layout cannot make a 2-share request admissible
+    # one share a pod is what failRequestsGreaterThanOne admits: 64 of them fit (16 slices x 4)
+    assert plan_capacity([pool(sharing=strict)], [demand(replicas=64)]).workloads[0].level == "ok"
+    # a two-unit request on a pool that does not share that resource is plain packing (8 x 3g.20gb a node)
+    assert plan_capacity([pool(sharing=strict)], [demand(resource=mig("3g.20gb"), per=2, replicas=4)]
+                         ).workloads[0].level == "ok"
 
 
 def test_an_mps_pod_asking_for_two_shares_is_told_to_ask_for_one():
@@ -479,3 +484,93 @@ def test_compute_slices_each_gpu_uses():
                                        {"devices": [4, 5, 6, 7]}]})["h"]
     assert compute_slices_per_gpu("p4d.24xlarge", half) == [5, 5, 5, 5, None, None, None, None]
     assert compute_slices_per_gpu("p4d.24xlarge", layout("p4d.24xlarge", "all-enabled")) == [0] * 8
+
+
+def test_nodes_for_counts_identical_nodes_by_slices_and_by_pods():
+    """The fewest nodes that hold every pod (hand-packed: biggest pods first, fullest node first)."""
+    from gpu_slicing.capacity import nodes_for
+
+    g5 = {GPU: 8}
+    assert nodes_for(g5, [(GPU, 3, 4)]) == 2 and nodes_for(g5, [(GPU, 3, 5)]) == 3  # 2 three-GPU pods a node
+    assert nodes_for(g5, [(GPU, 2, 2), (GPU, 5, 1), (GPU, 3, 1)]) == 2  # 5 + 3 on one node, 2 + 2 on another
+    assert nodes_for(g5, [(GPU, 3, 2), (GPU, 5, 2)]) == 2  # 5 + 3 twice (3 + 3 first would strand both 5s)
+    assert nodes_for(g5, [(GPU, 5, 1), (GPU, 4, 1)]) == 2  # 3 GPUs are left beside the 5: the 4 needs a node
+    assert nodes_for(g5, [(GPU, 9, 1)]) is None  # no node holds the pod
+    assert nodes_for(g5, [(mig("1g.5gb"), 1, 2)]) is None  # nor a resource the node does not advertise
+    assert nodes_for(g5, []) == 0 and nodes_for(g5, [(GPU, 1, 0)]) == 0 and nodes_for(g5, [], 0) == 0
+    # one pod a node: as many nodes as pods; none a node: nothing fits
+    assert nodes_for(g5, [(GPU, 1, 3)], 1) == 3 and nodes_for(g5, [(GPU, 1, 3)], 0) is None
+    # resources of a node are independent; the pod limit counts every pod: 24 pods at 10 a node need 3 nodes
+    both = {GPU: 8, mig("1g.5gb"): 16}
+    assert nodes_for(both, [(GPU, 1, 8), (mig("1g.5gb"), 1, 16)]) == 1
+    assert nodes_for(both, [(GPU, 1, 8), (mig("1g.5gb"), 1, 16)], 10) == 3
+
+
+def test_a_pool_built_from_a_custom_layout_plans_its_compute_slices_and_names_itself_in_errors():
+    half = parse_custom_layouts({"h": [{"devices": [0, 1, 2, 3], "profiles": {"3g.20gb": 1, "2g.10gb": 1}},
+                                       {"devices": [4, 5, 6, 7]}]})["h"]
+    p = PoolCapacity.from_layout("half", "nodeGroup", "p4d.24xlarge", half, "mixed", 1, 1, 1)
+    (r,) = plan_capacity([p], []).pools
+    assert r.compute_slices == (5, 5, 5, 5, None, None, None, None)  # 3 + 2 of 7 on GPUs 0-3, MIG off on 4-7
+    assert dict(p.per_node) == {mig("2g.10gb"): 4, mig("3g.20gb"): 4, GPU: 4}
+    with pytest.raises(ConfigError) as e:
+        PoolCapacity.from_layout("half", "nodeGroup", "p4d.24xlarge", half, "mixd", 1, 1, 1)
+    assert e.value.key == "half.strategy"
+
+
+def test_a_node_pool_of_several_types_offers_what_its_roomiest_type_advertises():
+    """g6.12xlarge has 4 L4 GPUs, g6.xlarge 1: listed first or last, the pool's pods can count on 4 a node."""
+    for per_type in ({"g6.12xlarge": {GPU: 4}, "g6.xlarge": {GPU: 1}}, {"g6.xlarge": {GPU: 1}, "g6.12xlarge": {GPU: 4}}):
+        p = PoolCapacity("g6", "nodePool", "g6.12xlarge", "all-disabled", "none", 0, 0, 3, {GPU: 1},
+                         per_type=per_type)
+        doc = plan_capacity([p], [demand(resource=GPU, per=4, replicas=3, tolerations=[])]).to_json()
+        assert doc["pools"][0]["utilization"]["resources"] == {GPU: {"requested": 12, "available": 12}}
+        assert doc["workloads"][0]["fits"] is True
+
+
+def test_workloads_sharing_a_pool_fill_it_exactly_whatever_their_sizes():
+    """Two all-balanced p4d nodes hold 2 x 16 = 32 x 1g.5gb (docs/facts.md §1.6): 8 + 10 + 14 pods fill them, one
+    more does not fit; the pool reports every slice wanted."""
+    plan = plan_capacity([pool(nodes=(2, 2, 2))], [demand("a", replicas=8), demand("b", replicas=10),
+                                                   demand("c", replicas=14)])
+    assert [(w.level, w.capacity) for w in plan.workloads] == [("ok", 32), ("ok", 24), ("ok", 14)]
+    assert plan.pools[0].requested == {mig("1g.5gb"): 32} and plan.pools[0].nodes_needed == 2
+    plan = plan_capacity([pool(nodes=(2, 2, 2))], [demand("a", replicas=8), demand("b", replicas=10),
+                                                   demand("c", replicas=15)])
+    assert plan.workloads[2].level == "error" and "1 pods would stay Pending" in plan.workloads[2].message
+
+
+def test_node_selectors_on_the_labels_every_node_carries():
+    """Every node carries kubernetes.io/os=linux and its architecture (p4d: amd64); node.kubernetes.io/instance-type
+    selects a pool that launches that type (Kubernetes' well-known labels)."""
+    p4d = pool()
+    def why(selector, pools=(p4d,)):
+        w = plan_capacity(list(pools), [demand(selector=selector)]).workloads[0]
+        return w.level, w.message
+
+    assert why({"kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64"})[0] == "ok"
+    assert why({"kubernetes.io/arch": "arm64"}) == ("error", "no pool can run it (p4d: nodeSelector kubernetes.io/arch="
+                                                             "arm64 does not match (node has kubernetes.io/arch=amd64))")
+    assert why({"kubernetes.io/os": "windows"})[1].endswith("(node has kubernetes.io/os=linux))")
+    assert why({"node.kubernetes.io/instance-type": "p4d.24xlarge"})[0] == "ok"
+    assert why({"node.kubernetes.io/instance-type": "p5.48xlarge"})[1] == (
+        "no pool can run it (p4d: nodeSelector node.kubernetes.io/instance-type=p5.48xlarge does not match (node has "
+        "node.kubernetes.io/instance-type=<unset>))")
+    # a matching instance type does not excuse the selector's other labels
+    assert why({"node.kubernetes.io/instance-type": "p4d.24xlarge", "team": "x"})[1] == (
+        "no pool can run it (p4d: nodeSelector team=x does not match (node has team=<unset>))")
+    g6 = PoolCapacity("g6", "nodePool", "g6.12xlarge", "all-disabled", "none", 0, 0, 2, {GPU: 1},
+                      {"gpu-slicing/pool": "g6"}, (TAINT,), per_type={"g6.xlarge": {GPU: 1}, "g6.12xlarge": {GPU: 4}})
+    w = plan_capacity([p4d, g6], [demand(resource=GPU, selector={"node.kubernetes.io/instance-type": "g6.xlarge"})])
+    assert w.workloads[0].pools == ("g6",) and w.workloads[0].level == "ok"
+
+
+def test_a_pool_that_advertises_none_of_the_resource_says_what_it_does_advertise():
+    """all-3g.20gb p4d: 2 x 3g.20gb on each of 8 GPUs (docs/facts.md §2), nothing else; all-enabled: nothing."""
+    (w,) = plan_capacity([pool(layout_name="all-3g.20gb")], [demand()]).workloads
+    assert (w.level, w.field) == ("error", "resource")
+    assert w.message.split(". Suggestion: ")[0] == (
+        "no pool can run it (p4d: advertises no nvidia.com/mig-1g.5gb (nvidia.com/mig-3g.20gb: 16))")
+    (w,) = plan_capacity([pool(layout_name="all-enabled")], [demand()]).workloads
+    assert w.message.split(". Suggestion: ")[0] == (
+        "no pool can run it (p4d: advertises no nvidia.com/mig-1g.5gb (no GPU resources))")

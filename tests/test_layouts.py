@@ -421,3 +421,18 @@ def test_a_layout_claiming_to_be_nvidias_that_no_gpu_has_is_a_programming_error(
     with pytest.raises(ValueError) as e:
         render_mig_parted_config([fake])
     assert str(e.value) == "'all-mine' is not a named layout of any catalog GPU (is it custom?)"
+
+
+def test_an_unknown_instance_type_is_named_with_every_known_one():
+    from gpu_slicing.layouts import lookup_instance
+
+    for bad in ("p9.mega", ["p4d.24xlarge"], None):
+        with pytest.raises(ConfigError) as e:
+            lookup_instance(bad, "gpu-slicing:nodeGroups[0].instanceType")
+        assert (e.value.key, e.value.value) == ("gpu-slicing:nodeGroups[0].instanceType", bad)
+        assert e.value.allowed == "a known GPU instance type: " + ", ".join(catalog.INSTANCE_TYPES)
+    it = catalog.instance_type("p4d.24xlarge")
+    assert lookup_instance(it, "k") is it and lookup_instance("p4d.24xlarge", "k") is it
+    with pytest.raises(ConfigError) as e:
+        check_layout(catalog.named_layouts(catalog.A100_40GB)["all-balanced"], "p9.mega", f"{KEY}.x")
+    assert e.value.key == f"{KEY}.x"
