@@ -574,3 +574,24 @@ def test_a_pool_that_advertises_none_of_the_resource_says_what_it_does_advertise
     (w,) = plan_capacity([pool(layout_name="all-enabled")], [demand()]).workloads
     assert w.message.split(". Suggestion: ")[0] == (
         "no pool can run it (p4d: advertises no nvidia.com/mig-1g.5gb (no GPU resources))")
+
+
+def test_verdicts_without_a_pool_or_replicas():
+    (w,) = plan_capacity([], [demand(pool_name="gpu")]).workloads
+    assert (w.level, w.field, w.message) == ("error", "pool", "pool gpu does not exist (pools: none)")
+    (w,) = plan_capacity([], [demand()]).workloads
+    assert (w.level, w.field, w.message, w.suggestion) == ("error", "pool", "no pool can run it (no pools)", None)
+    (w,) = plan_capacity([pool("a"), pool("b")], [demand(tolerations=[])]).workloads
+    assert (w.field, w.message) == ("pool", "no pool can run it (a: taint nvidia.com/gpu=true:NoSchedule is not "
+                                             "tolerated; b: taint nvidia.com/gpu=true:NoSchedule is not tolerated)")
+    (w,) = plan_capacity([pool()], [demand(replicas=0)]).workloads
+    assert (w.level, w.field, w.message, w.capacity) == ("ok", "replicas", "no replicas requested", 16)
+    (w,) = plan_capacity([pool()], [demand(replicas=16)]).workloads
+    assert (w.level, w.field, w.suggestion) == ("ok", "replicas", None)
+
+
+def test_an_error_with_a_suggestion_says_it_after_the_message():
+    (w,) = plan_capacity([pool()], [demand(replicas=17, pool_name="p4d")]).workloads
+    assert w.suggestion and w.message == (
+        "does not fit: needs 17 x 1 nvidia.com/mig-1g.5gb = 17, 16 free (p4d: 16/node x 1 desired); 1 pods would stay "
+        "Pending (nothing scales a managed node group: its pods get desiredSize nodes). Suggestion: " + w.suggestion)

@@ -129,3 +129,14 @@ def test_whole_gpu_workloads_ask_for_their_gpus():
                          {"name": "one", "gpus": 1, "replicas": 2, "pool": "g6"}])
     two, one = s.capacity.workloads
     assert (two.resource, two.requested, one.resource, one.requested) == (GPU, 6, GPU, 2)
+
+
+def test_a_node_pool_takes_a_custom_layout_of_the_stack():
+    """A NodePool resolves a custom layout of the stack (its label is the name and a content hash); its pods get
+    their GPUs from the device plugin (a NodePool cannot take DRA: the pinned Karpenter ignores claims)."""
+    half = {"p4d-half": [{"devices": [0, 1, 2, 3], "profiles": {"1g.5gb": 7}}, {"devices": [4, 5, 6, 7]}]}
+    s = stack(pools=[{"name": "k", "instanceTypes": ["p4d.24xlarge"], "maxNodes": 1, "migLayout": "p4d-half"}],
+              migLayouts=half)
+    k = s.pool("k")
+    assert k.layout.custom and k.layout.name.startswith("p4d-half-") and k.allocation == "devicePlugin"
+    assert dict(k.per_node) == {"nvidia.com/mig-1g.5gb": 28, GPU: 4}  # 4 GPUs x 7, 4 whole GPUs
