@@ -595,3 +595,12 @@ def test_an_error_with_a_suggestion_says_it_after_the_message():
     assert w.suggestion and w.message == (
         "does not fit: needs 17 x 1 nvidia.com/mig-1g.5gb = 17, 16 free (p4d: 16/node x 1 desired); 1 pods would stay "
         "Pending (nothing scales a managed node group: its pods get desiredSize nodes). Suggestion: " + w.suggestion)
+
+
+def test_a_node_group_at_zero_desired_nodes_holds_nothing():
+    """desiredSize 0: no node exists for the pods (nothing scales a managed node group)."""
+    (w,) = plan_capacity([pool(nodes=(0, 0, 3))], [demand(replicas=2)]).workloads
+    assert (w.level, w.capacity, w.field) == ("error", 0, "desiredSize")
+    assert w.message.startswith("does not fit: needs 2 x 1 nvidia.com/mig-1g.5gb = 2, 0 free (p4d: 16/node x 0 "
+                                "desired); 2 pods would stay Pending")
+    assert "raise desiredSize of p4d to 1 (" in w.suggestion

@@ -94,3 +94,25 @@ def test_nodes_are_hardened_alike_on_both_launch_paths():
         "block_device_mappings": [{"device_name": "/dev/xvda",
                                    "ebs": {"volume_size": 100, "volume_type": "gp3", "encrypted": "true",
                                            "delete_on_termination": "true"}}]}
+
+
+def test_covering_every_gpu_type_beats_offering_one_type_more_often():
+    """p4d in three zones, p5 only in the fourth: {a, d} offers both (2 offerings), {a, b} offers p4d twice (also 2
+    offerings) but no p5; a region with exactly as many zones as asked for gives them all."""
+    offers = {"p4d.24xlarge": {"z-a", "z-b", "z-c"}, "p5.48xlarge": {"z-d"}}
+    assert choose_zones(["z-a", "z-b", "z-c", "z-d"], offers, ["p4d.24xlarge", "p5.48xlarge"], 2) == ["z-a", "z-d"]
+    assert choose_zones(["z-b", "z-a"], {"g5.xlarge": {"z-a"}}, ["g5.xlarge"], 2) == ["z-a", "z-b"]
+
+
+def test_every_type_no_chosen_zone_offers_is_named_with_its_zones():
+    offers = {"p4d.24xlarge": {"z-a"}, "p5.48xlarge": {"z-c", "z-b"}, "g6.xlarge": {"z-c"}}
+    with pytest.raises(ConfigError) as e:
+        choose_zones(["z-a", "z-b", "z-c"], offers, ["p4d.24xlarge", "p5.48xlarge", "g6.xlarge", "p6-b200.48xlarge"], 1)
+    # one zone can hold p5 and g6 (z-c: 2 types); p4d and the B200 are then named, in the types' sorted order
+    assert e.value.allowed == ("zones that offer every GPU instance type of the stack: p4d.24xlarge is offered in "
+                               "z-a; p6-b200.48xlarge is offered in no zone of this region, none of the chosen z-c")
+    with pytest.raises(ConfigError) as e:
+        choose_zones(["z-a", "z-b", "z-c"], {"p5.48xlarge": {"z-c", "z-b"}, "g6.xlarge": {"z-a"}},
+                     ["p5.48xlarge", "g6.xlarge"], 1)
+    assert e.value.allowed == ("zones that offer every GPU instance type of the stack: p5.48xlarge is offered in "
+                               "z-b, z-c of this region, none of the chosen z-a")

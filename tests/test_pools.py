@@ -140,3 +140,27 @@ def test_a_node_pool_takes_a_custom_layout_of_the_stack():
     k = s.pool("k")
     assert k.layout.custom and k.layout.name.startswith("p4d-half-") and k.allocation == "devicePlugin"
     assert dict(k.per_node) == {"nvidia.com/mig-1g.5gb": 28, GPU: 4}  # 4 GPUs x 7, 4 whole GPUs
+
+
+def test_max_pods_up_to_the_eks_limit_and_above_the_daemon_sets():
+    """maxPods may equal g6.xlarge's 58 (docs/facts.md §11): 58 - 8 DaemonSets = 50 workload pods a node."""
+    s = stack(strategy="none", pools=[{"name": "k", "instanceTypes": ["g6.xlarge"], "maxNodes": 1, "maxPods": 58}])
+    assert s.pool("k").pods_per_node == {"g6.xlarge": 50}
+    assert error(strategy="none", pools=[{"name": "k", "instanceTypes": ["g6.xlarge"], "maxNodes": 1,
+                                          "maxPods": 5}]).endswith(
+        "nvidia-dcgm-exporter), or no workload pod ever starts there")
+
+
+def test_dynamic_mig_is_refused_on_a_dra_pool_and_unknown_elsewhere():
+    """The DRA driver's dynamic MIG cannot run beside the MIG manager; on A100 it cannot even switch MIG mode
+    without a GPU reset (NVIDIA's driver MIG guide). On a device-plugin pool "dynamic" is no layout at all."""
+    cluster = {"name": "t", "publicAccessCidrs": ["0.0.0.0/0"], "kubernetesVersion": "1.34"}
+    with pytest.raises(ConfigError) as e:
+        stack(groups=[{"name": "p4d", "instanceType": "p4d.24xlarge", "migLayout": "dynamic", "allocation": "dra"}],
+              cluster=cluster)
+    assert (e.value.key, e.value.value) == (f"{NS}nodeGroups[0].migLayout", "dynamic")
+    assert "A100-SXM4-40GB (Ampere) cannot turn MIG mode on without a GPU reset" in e.value.allowed
+    with pytest.raises(ConfigError) as e:
+        stack(groups=[{"name": "p4d", "instanceType": "p4d.24xlarge", "migLayout": "dynamic"}], cluster=cluster)
+    assert (e.value.key, e.value.value) == (f"{NS}nodeGroups[0].migLayout", "dynamic")
+    assert e.value.allowed.startswith("a layout for p4d.24xlarge (A100-SXM4-40GB): all-disabled, ")
