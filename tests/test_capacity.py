@@ -604,3 +604,43 @@ def test_a_node_group_at_zero_desired_nodes_holds_nothing():
     assert w.message.startswith("does not fit: needs 2 x 1 nvidia.com/mig-1g.5gb = 2, 0 free (p4d: 16/node x 0 "
                                 "desired); 2 pods would stay Pending")
     assert "raise desiredSize of p4d to 1 (" in w.suggestion
+
+
+def test_node_group_cost_per_node_and_a_node_pool_at_its_pod_limit():
+    """A node group's nodes cost the catalog's p4d list price each (21.96 USD/h); a NodePool whose nodes run
+    exactly as many workload pods (20 - 4 DaemonSets) as slices (16) names no pod limit in its verdict."""
+    plan = plan_capacity([pool(nodes=(1, 2, 3))], [demand(replicas=4)])
+    assert plan.to_json()["pools"][0]["launch"] == {"instanceType": "p4d.24xlarge", "nodes": 2,
+                                                    "usdPerNodeHour": 21.96}
+    k = replace(pool("k", kind="nodePool", nodes=(0, 0, 2)), pod_limit={"p4d.24xlarge": 20},
+                daemon_sets=("a", "b", "c", "d"))
+    (w,) = plan_capacity([k], [demand(replicas=10)]).workloads
+    assert w.message == ("fits: Karpenter launches up to 1 node(s) of k for 10 x 1 nvidia.com/mig-1g.5gb = 10 "
+                         "(16 per node, 32 at maxNodes 2)")
+
+
+def test_a_workload_short_of_room_names_every_other_that_took_it():
+    plan = plan_capacity([pool()], [demand("a", replicas=6), demand("b", replicas=6), demand("c", replicas=6)])
+    assert "; shared with a takes 6, b takes 6); 2 pods would stay Pending" in plan.workloads[2].message
+
+
+def test_what_a_node_pool_launches_with_nothing_to_run_and_when_no_one_type_holds_every_pod():
+    """An idle NodePool launches nothing; when each resource only one of its types offers is wanted, Karpenter
+    needs both types and the plan sizes the pool on its roomiest figures, priced at its largest type's list price."""
+    idle = plan_capacity([pool("k", kind="nodePool", nodes=(0, 0, 2))], []).to_json()["pools"][0]
+    assert (idle["launch"], idle["usdPerHour"], idle["nodes"]["willExist"]) == (
+        {"instanceType": "p4d.24xlarge", "nodes": 0, "usdPerNodeHour": 21.96}, 0.0, 0)
+    split = PoolCapacity("s", "nodePool", "g6.12xlarge", "all-disabled", "none", 0, 0, 4, {},
+                         per_type={"g6.xlarge": {"a.example/x": 2}, "g6.12xlarge": {"b.example/y": 2}})
+    plan = plan_capacity([split], [demand("x", resource="a.example/x", tolerations=[]),
+                                   demand("y", resource="b.example/y", replicas=3, tolerations=[])],
+                         prices={"g6.12xlarge": 1.111})
+    (r,) = plan.pools
+    # 3 pods at 2 a node need 2 nodes: 2 x 1.111 = 2.222, shown to the cent
+    assert (r.launch.instance_type, r.launch.nodes, r.launch.usd_per_hour, r.launch.usd_per_node_hour) == (
+        "g6.12xlarge", 2, 2.22, 1.111)
+
+
+def test_a_node_groups_cost_is_rounded_to_the_cent():
+    plan = plan_capacity([pool(nodes=(3, 3, 3))], [], prices={"p4d.24xlarge": 1.111})
+    assert (plan.pools[0].launch.usd_per_hour, plan.usd_per_hour) == (3.33, 3.33)
