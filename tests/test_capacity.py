@@ -484,6 +484,9 @@ def test_compute_slices_each_gpu_uses():
                                        {"devices": [4, 5, 6, 7]}]})["h"]
     assert compute_slices_per_gpu("p4d.24xlarge", half) == [5, 5, 5, 5, None, None, None, None]
     assert compute_slices_per_gpu("p4d.24xlarge", layout("p4d.24xlarge", "all-enabled")) == [0] * 8
+    with pytest.raises(ConfigError) as e:
+        compute_slices_per_gpu("p9.mega", half)
+    assert (e.value.key, e.value.value) == ("instanceType", "p9.mega")
 
 
 def test_nodes_for_counts_identical_nodes_by_slices_and_by_pods():
@@ -644,3 +647,20 @@ def test_what_a_node_pool_launches_with_nothing_to_run_and_when_no_one_type_hold
 def test_a_node_groups_cost_is_rounded_to_the_cent():
     plan = plan_capacity([pool(nodes=(3, 3, 3))], [], prices={"p4d.24xlarge": 1.111})
     assert (plan.pools[0].launch.usd_per_hour, plan.usd_per_hour) == (3.33, 3.33)
+
+
+def test_a_flexible_workload_goes_to_the_least_contended_pool_first():
+    """Pools a and b hold 16 x 1g.5gb each. 20 flexible pods alone: 16 on a (first by position), 4 on b, capacity
+    32. With 16 pods pinned to a, the flexible ones go to b first (one workload wants b, two want a) and the 4
+    that fit nowhere are counted against b."""
+    a, b = pool("a", nodes=(1, 1, 1)), pool("b", nodes=(1, 1, 1))
+    plan = plan_capacity([a, b], [demand("flex", replicas=20)])
+    assert plan.workloads[0].capacity == 32 and [r.requested for r in plan.pools] == [
+        {mig("1g.5gb"): 16}, {mig("1g.5gb"): 4}]
+    plan = plan_capacity([a, b], [demand("pinned", replicas=16, pool_name="a"), demand("flex", replicas=20)])
+    assert [r.requested for r in plan.pools] == [{mig("1g.5gb"): 16}, {mig("1g.5gb"): 20}]
+    # a workload pinned to a pool names only that pool's reason
+    (w,) = plan_capacity([a, b], [demand("w", pool_name="a", tolerations=[])]).workloads
+    assert w.message == "no pool can run it (a: taint nvidia.com/gpu=true:NoSchedule is not tolerated)"
+    with pytest.raises(ValueError, match=r"^workload names must be unique: \['w', 'w'\]$"):
+        plan_capacity([a], [demand("w"), demand("w")])

@@ -164,3 +164,14 @@ def test_dynamic_mig_is_refused_on_a_dra_pool_and_unknown_elsewhere():
         stack(groups=[{"name": "p4d", "instanceType": "p4d.24xlarge", "migLayout": "dynamic"}], cluster=cluster)
     assert (e.value.key, e.value.value) == (f"{NS}nodeGroups[0].migLayout", "dynamic")
     assert e.value.allowed.startswith("a layout for p4d.24xlarge (A100-SXM4-40GB): all-disabled, ")
+
+
+def test_sharing_errors_name_the_pools_own_key():
+    p4d = {"name": "p4d", "instanceType": "p4d.24xlarge", "migLayout": "all-balanced"}
+    with pytest.raises(ConfigError) as e:
+        stack(groups=[{**p4d, "sharing": {"timeslicing": {"replicas": 2}}}])
+    assert e.value.key == f"{NS}nodeGroups[0].sharing"
+    with pytest.raises(ConfigError) as e:  # all-balanced under mixed advertises no nvidia.com/gpu (docs/facts.md §1.9)
+        stack(pools=[{"name": "k", "instanceTypes": ["p4d.24xlarge"], "maxNodes": 1, "migLayout": "all-balanced",
+                      "sharing": {"timeSlicing": {"replicas": 2, "resources": ["nvidia.com/gpu"]}}}])
+    assert e.value.key == f"{NS}karpenter.nodePools[0].sharing.timeSlicing.resources"
