@@ -664,3 +664,18 @@ def test_a_flexible_workload_goes_to_the_least_contended_pool_first():
     assert w.message == "no pool can run it (a: taint nvidia.com/gpu=true:NoSchedule is not tolerated)"
     with pytest.raises(ValueError, match=r"^workload names must be unique: \['w', 'w'\]$"):
         plan_capacity([a], [demand("w"), demand("w")])
+
+
+def test_mps_on_a_mig_layout_is_refused_where_the_node_is_described():
+    mps = parse_sharing({"mps": {"replicas": 2}}, "k")
+    with pytest.raises(ConfigError) as e:
+        node_resources("p4d.24xlarge", layout("p4d.24xlarge", "all-balanced"), "mixed", mps, key="gpu-slicing:x")
+    assert e.value.key == "gpu-slicing:x.sharing.mps" and "MPS shares whole GPUs only" in e.value.allowed
+    assert node_resources("p4d.24xlarge", layout("p4d.24xlarge", "all-disabled"), "mixed", mps) == {GPU: 16}
+
+
+def test_a_layout_that_does_not_fit_the_node_is_named_under_the_pools_key():
+    wide = parse_custom_layouts({"w": [{"devices": [0, 1, 2, 3, 4, 5, 6, 7, 8]}]})["w"]
+    with pytest.raises(ConfigError) as e:
+        node_resources("p4d.24xlarge", wide, "none", key="gpu-slicing:nodeGroups[2]")
+    assert e.value.key == "gpu-slicing:nodeGroups[2].migLayout[0].devices"
