@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 
 from gpu_slicing import catalog
 from gpu_slicing.advertise import node_resources
 from gpu_slicing.capacity import PoolCapacity, WorkloadDemand, plan_capacity
-from gpu_slicing.scheduling import tolerates
+from gpu_slicing.scheduling import blocks, taint_effect, tolerates
 from gpu_slicing.errors import ConfigError
 from gpu_slicing.layouts import parse_custom_layouts
 from gpu_slicing.sharing import parse_sharing
@@ -224,6 +225,44 @@ def test_tolerations_follow_kubernetes_matching():
     assert not tolerates([{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoExecute"}], TAINT)
 
 
+@pytest.mark.parametrize("tolerations, taint, tolerated", [
+    # EKS's API spells the effect NO_SCHEDULE; Kubernetes' toleration says NoSchedule: the same effect
+    ([{"key": "k", "operator": "Exists", "effect": "NoSchedule"}], {"key": "k", "effect": "NO_SCHEDULE"}, True),
+    ([{"key": "k", "operator": "Exists", "effect": "NO_EXECUTE"}], {"key": "k", "effect": "NoExecute"}, True),
+    ([{"key": "k", "operator": "Exists", "effect": "NoSchedule"}], {"key": "k", "effect": "NO_EXECUTE"}, False),
+    # no effect on the toleration: every effect of the key
+    ([{"key": "k", "operator": "Exists"}], {"key": "k", "value": "v", "effect": "NoExecute"}, True),
+    # an empty key tolerates everything only with Exists; Equal with no key matches nothing
+    ([{"operator": "Equal", "value": "v"}], {"key": "k", "value": "v", "effect": "NoSchedule"}, False),
+    ([{"key": "", "operator": "Exists"}], {"key": "k", "value": "v", "effect": "NoSchedule"}, True),
+    # Equal (the default operator) compares values; a missing value is the empty one on both sides
+    ([{"key": "k"}], {"key": "k", "effect": "NoSchedule"}, True),
+    ([{"key": "k"}], {"key": "k", "value": "v", "effect": "NoSchedule"}, False),
+    ([{"key": "k", "operator": "Equal", "value": "v"}], {"key": "other", "value": "v", "effect": "NoSchedule"}, False),
+    # a later toleration can match after an earlier one does not
+    ([{"key": "x", "operator": "Exists"}, {"key": "k", "value": "v"}], {"key": "k", "value": "v"}, True),
+    ([{"key": "k", "operator": "Exists", "effect": "NoExecute"}, {"key": "k", "operator": "Exists"}],
+     {"key": "k", "effect": "NoSchedule"}, True),
+    ([{"key": "", "operator": "Equal"}, {"key": "k", "operator": "Exists"}], {"key": "k", "effect": "NoSchedule"},
+     True),
+    ([], {"key": "k", "value": "v", "effect": "NoSchedule"}, False),
+])
+def test_toleration_matching_cases(tolerations, taint, tolerated):
+    """Kubernetes docs, taints and tolerations: key, operator (Equal by default), value and effect."""
+    assert tolerates(tolerations, taint) is tolerated
+
+
+def test_which_taint_effects_keep_pods_off():
+    """NoSchedule and NoExecute keep pods that do not tolerate them off a node; PreferNoSchedule only avoids it."""
+    assert [blocks(e) for e in ("NoSchedule", "NO_SCHEDULE", "NoExecute", "NO_EXECUTE", "PreferNoSchedule",
+                                "PREFER_NO_SCHEDULE", None, "")] == [True, True, True, True, False, False, False, False]
+    assert [taint_effect(e) for e in ("NO_SCHEDULE", "NO_EXECUTE", "PREFER_NO_SCHEDULE", "NoSchedule", None)] == [
+        "NoSchedule", "NoExecute", "PreferNoSchedule", "NoSchedule", ""]
+    # a PreferNoSchedule taint nobody tolerates leaves the pool eligible
+    soft = pool(taints=[{"key": "spot", "value": "yes", "effect": "PREFER_NO_SCHEDULE"}])
+    assert plan_capacity([soft], [demand(tolerations=[])]).workloads[0].level == "ok"
+
+
 def test_constrained_workloads_are_placed_first():
     """A flexible workload listed first must not take the only pool a pinned one can use."""
     pools = [pool("a", nodes=(1, 1, 1)), pool("b", nodes=(1, 1, 1))]
@@ -258,6 +297,11 @@ def test_time_sliced_capacity_and_fail_requests_greater_than_one():
     w = plan_capacity([pool(sharing=strict)], [demand(replicas=2, per=2)]).workloads[0]
     assert (w.level, w.field) == ("error", "gpus") and "failRequestsGreaterThanOne" in w.message
     assert w.suggestion is None  # more nodes or another layout cannot make a 2-share request admissible
+    # one share a pod is what failRequestsGreaterThanOne admits: 64 of them fit (16 slices x 4)
+    assert plan_capacity([pool(sharing=strict)], [demand(replicas=64)]).workloads[0].level == "ok"
+    # a two-unit request on a pool that does not share that resource is plain packing (8 x 3g.20gb a node)
+    assert plan_capacity([pool(sharing=strict)], [demand(resource=mig("3g.20gb"), per=2, replicas=4)]
+                         ).workloads[0].level == "ok"
 
 
 def test_an_mps_pod_asking_for_two_shares_is_told_to_ask_for_one():
@@ -362,3 +406,321 @@ def test_nodes_for_counts_flexible_pods_against_every_resource_they_accept(deman
     from gpu_slicing.capacity import nodes_for
 
     assert nodes_for({"A": 2, "B": 1}, demands, pods_per_node) == nodes
+# --- the table `make plan` prints ------------------------------------------------------------------
+
+def columns(line: str, header: str) -> list[str]:
+    """The cells of a fixed-width row, cut where the header's column names start (so a cell that does not
+    start under its name is cut wrongly and fails the comparison)."""
+    starts = [0] + [i for i in range(2, len(header)) if header[i] != " " and header[i - 2:i] == "  "]
+    return [line[a:b].rstrip() for a, b in zip(starts, starts[1:] + [None])]
+
+
+def spot_g5(nodes=(0, 0, 4)) -> PoolCapacity:
+    return replace(PoolCapacity("g5", "nodePool", "g5.xlarge", "all-disabled", "none", *nodes, {GPU: 1},
+                                {"gpu-slicing/pool": "g5"}, (TAINT,)), capacity_type="spot")
+
+
+def test_the_plan_table_cell_by_cell():
+    """p4d all-balanced at 2 desired nodes, priced by the stack at 20 USD/h, 3 DaemonSets on a node of 737 pods
+    (docs/facts.md §11); a spot NodePool of g5.xlarge (1 A10G, 4 vCPUs, no MIG) with 3 one-GPU pods."""
+    p4d = replace(pool(nodes=(1, 2, 3)), pod_limit={"p4d.24xlarge": 737}, daemon_sets=("a", "b", "c"))
+    plan = plan_capacity([p4d, spot_g5()], [demand("small", replicas=20, pool_name="p4d"),
+                                            demand("infer", resource=GPU, replicas=3, pool_name="g5"),
+                                            demand("ghost", pool_name="nope")], prices={"p4d.24xlarge": 20.0})
+    lines = plan.format_table().splitlines()
+    header = lines[0]
+    assert columns(header, header) == ["POOL", "KIND", "INSTANCE", "LAYOUT", "NODES", "RESOURCE", "PER NODE",
+                                       "PODS/NODE", "WANTED / AVAILABLE", "COMPUTE/GPU", "USD/HOUR"]
+    assert [columns(line, header) for line in lines[1:5]] == [
+        # 16/8/8 per node (docs/facts.md §1.6) x 2 desired nodes; 737 - 3 pods; 7 of 7 compute slices used per GPU
+        ["p4d", "nodeGroup", "p4d.24xlarge", "all-balanced", "2 (desired; max 3)", mig("1g.5gb"), "16",
+         "734 of 737", "20 / 32", "7/7", "40.00"],
+        ["", "", "", "", "", mig("2g.10gb"), "8", "", "0 / 16", "", ""],
+        ["", "", "", "", "", mig("3g.20gb"), "8", "", "0 / 16", "", ""],
+        # 3 nodes launched for 3 one-GPU pods (max 4); spot, not priced: at most 3 x 1.01 at on-demand list
+        ["g5", "nodePool", "g5.xlarge", "all-disabled", "3 x g5.xlarge (max 4)", GPU, "1", "-", "3 / 4", "-",
+         "<= 3.03 (spot)"],
+    ]
+    assert lines[5].startswith("PODS/NODE: pods one node runs for workloads, of the most EKS runs on its instance "
+                               "type") and lines[6] == ""
+    work_header = lines[7]
+    assert columns(work_header, work_header) == ["WORKLOAD", "STATUS", "RESOURCE", "WANTED", "AVAILABLE", "POOLS",
+                                                 "MESSAGE"]
+    rows = [columns(line, work_header) for line in lines[8:11]]
+    assert [r[:6] for r in rows] == [["small", "OK", mig("1g.5gb"), "20", "32", "p4d"],
+                                     ["infer", "OK", GPU, "3", "4", "g5"],
+                                     ["ghost", "ERROR", mig("1g.5gb"), "1", "0", "-"]]
+    assert rows[0][6] == "fits: needs 20 x 1 nvidia.com/mig-1g.5gb = 20, 32 free on the 2 desired node(s)"
+    assert rows[1][6] == ("fits: Karpenter launches up to 3 node(s) of g5 for 3 x 1 nvidia.com/gpu = 3 (1 per node, "
+                          "4 at maxNodes 4)")
+    assert rows[2][6] == "pool nope does not exist (pools: p4d, g5)"
+    assert lines[11:] == [
+        "",
+        "GPU nodes that will exist cost 40.00 USD per hour (without the spot pool(s) g5, below; p4d: 40.00 at the "
+        "stack's pricePerHour)",
+        "g5 runs spot nodes and is not priced: spot prices move by Availability Zone and hour and no table of them is "
+        "kept here; at most 3.03 USD per hour at on-demand list, as little as a tenth of it (AWS: up to 90% off); "
+        "set gpu-slicing:pricePerHour.g5.xlarge to your estimate for a figure",
+        # p4d.24xlarge has 96 vCPUs (docs/facts.md), g5.xlarge 4: 2 x 96 now, 3 x 96 at maxSize; 3 x 4, 4 x 4
+        'EC2 quota "Running On-Demand P instances": 192 vCPUs for the GPU nodes that will exist, up to 288 at '
+        "maxSize/maxNodes, plus the nodes a rolling update adds (README: Before the first deploy)",
+        'EC2 quota "All G and VT Spot Instance Requests": 12 vCPUs for the GPU nodes that will exist, up to 16 at '
+        "maxSize/maxNodes, plus the nodes a rolling update adds (README: Before the first deploy)",
+    ]
+    assert plan.vcpu_quotas == {"Running On-Demand P instances": {"now": 192, "atMost": 288},
+                                "All G and VT Spot Instance Requests": {"now": 12, "atMost": 16}}
+    assert [r.pool.name for r in plan.unpriced] == ["g5"] and plan.usd_per_hour == 40.0
+
+
+def test_the_total_line_names_on_demand_list_prices_and_their_date_or_no_priced_pools():
+    """At catalog prices the total says `on demand` and the region and date of the list; a p4d at 21.96 USD/h
+    (the catalog's us-east-1 figure) for 1 desired node."""
+    plan = plan_capacity([pool()], [demand(replicas=1)])
+    total = plan.format_table().splitlines()[-2]
+    assert total == (f"GPU nodes that will exist cost 21.96 USD per hour on demand (p4d: 21.96 at on-demand list; "
+                     f"{catalog.PRICES_REGION} list prices as of {catalog.PRICES_AS_OF})")
+    plan = plan_capacity([spot_g5()], [demand(resource=GPU, replicas=1)])
+    assert plan.format_table().splitlines()[-3] == ("GPU nodes that will exist cost 0.00 USD per hour on demand "
+                                                    "(without the spot pool(s) g5, below; no priced pools)")
+    # an on-demand g5 NodePool (G family) and a spot p4d group (P family) count against the other quotas
+    plan = plan_capacity([replace(spot_g5(), capacity_type="on-demand"),
+                          replace(pool(nodes=(1, 1, 2)), capacity_type="spot")],
+                         [demand(resource=GPU, replicas=2, pool_name="g5")])
+    assert plan.vcpu_quotas == {"Running On-Demand G and VT instances": {"now": 8, "atMost": 16},
+                                "All P Spot Instance Requests": {"now": 96, "atMost": 192}}
+
+
+# --- what a node advertises: the errors in full, the per-GPU view and compute slices ------------------------
+
+def test_strategy_errors_in_full():
+    key = "gpu-slicing:nodeGroups[0]"
+    with pytest.raises(ConfigError) as e:
+        node_resources("p4d.24xlarge", layout("p4d.24xlarge", "all-balanced"), "none", key=key)
+    assert str(e.value) == (f"{key}.migLayout: 'all-balanced' is not valid: all-disabled: the none strategy "
+                            "advertises whole GPUs and ignores MIG slices")
+    with pytest.raises(ConfigError) as e:
+        node_resources("p4d.24xlarge", None, "mixd")
+    assert str(e.value) == "node.strategy: 'mixd' is not valid: one of none, single, mixed"
+    with pytest.raises(ConfigError) as e:
+        node_resources("p9.mega", None, "none", key=key)
+    assert (e.value.key, e.value.value) == (f"{key}.instanceType", "p9.mega")
+    odd = parse_custom_layouts({"odd": [{"devices": [0], "profiles": {"2g.10gb": 2, "1g.5gb": 3}},
+                                        {"devices": [1, 2], "migEnabled": True}, {"devices": [3, 4, 5, 6, 7]}]})["odd"]
+    with pytest.raises(ConfigError) as e:
+        node_resources("p4d.24xlarge", odd, "single", key=key)
+    assert (e.value.key, e.value.value) == (f"{key}.migLayout", odd.name)
+    assert e.value.allowed == (
+        "a layout with one and the same profile on every GPU (all-1g.5gb, all-3g.20gb, ...): the single strategy "
+        "advertises every slice as nvidia.com/gpu, so a mixed layout (GPU 0: 1g.5gb x3 + 2g.10gb x2; GPU 1-2: no "
+        "instances; GPU 3-7: MIG off) needs the mixed strategy")
+    # MIG on with no instances on every GPU (all-enabled) advertises nothing to share under single either
+    with pytest.raises(ConfigError) as e:
+        node_resources("p4d.24xlarge", layout("p4d.24xlarge", "all-enabled"), "single")
+    assert "(GPU 0-7: no instances)" in e.value.allowed
+    # no layout at all: whole GPUs under every strategy (g5.48xlarge has 8 A10G)
+    assert [node_resources("g5.48xlarge", None, s) for s in ("none", "single", "mixed")] == [{GPU: 8}] * 3
+
+
+def test_compute_slices_each_gpu_uses():
+    """docs/facts.md §2: 3g.20gb takes 3 compute slices, 2g.10gb 2; a GPU with MIG off has none (None)."""
+    from gpu_slicing.advertise import compute_slices_per_gpu
+
+    half = parse_custom_layouts({"h": [{"devices": [0, 1, 2, 3], "profiles": {"3g.20gb": 1, "2g.10gb": 1}},
+                                       {"devices": [4, 5, 6, 7]}]})["h"]
+    assert compute_slices_per_gpu("p4d.24xlarge", half) == [5, 5, 5, 5, None, None, None, None]
+    assert compute_slices_per_gpu("p4d.24xlarge", layout("p4d.24xlarge", "all-enabled")) == [0] * 8
+    with pytest.raises(ConfigError) as e:
+        compute_slices_per_gpu("p9.mega", half)
+    assert (e.value.key, e.value.value) == ("instanceType", "p9.mega")
+
+
+def test_nodes_for_counts_identical_nodes_by_slices_and_by_pods():
+    """The fewest nodes that hold every pod (hand-packed: biggest pods first, fullest node first)."""
+    from gpu_slicing.capacity import nodes_for
+
+    g5 = {GPU: 8}
+    assert nodes_for(g5, [(GPU, 3, 4)]) == 2 and nodes_for(g5, [(GPU, 3, 5)]) == 3  # 2 three-GPU pods a node
+    assert nodes_for(g5, [(GPU, 2, 2), (GPU, 5, 1), (GPU, 3, 1)]) == 2  # 5 + 3 on one node, 2 + 2 on another
+    assert nodes_for(g5, [(GPU, 3, 2), (GPU, 5, 2)]) == 2  # 5 + 3 twice (3 + 3 first would strand both 5s)
+    assert nodes_for(g5, [(GPU, 5, 1), (GPU, 4, 1)]) == 2  # 3 GPUs are left beside the 5: the 4 needs a node
+    assert nodes_for(g5, [(GPU, 9, 1)]) is None  # no node holds the pod
+    assert nodes_for(g5, [(mig("1g.5gb"), 1, 2)]) is None  # nor a resource the node does not advertise
+    assert nodes_for(g5, []) == 0 and nodes_for(g5, [(GPU, 1, 0)]) == 0 and nodes_for(g5, [], 0) == 0
+    # one pod a node: as many nodes as pods; none a node: nothing fits
+    assert nodes_for(g5, [(GPU, 1, 3)], 1) == 3 and nodes_for(g5, [(GPU, 1, 3)], 0) is None
+    # resources of a node are independent; the pod limit counts every pod: 24 pods at 10 a node need 3 nodes
+    both = {GPU: 8, mig("1g.5gb"): 16}
+    assert nodes_for(both, [(GPU, 1, 8), (mig("1g.5gb"), 1, 16)]) == 1
+    assert nodes_for(both, [(GPU, 1, 8), (mig("1g.5gb"), 1, 16)], 10) == 3
+
+
+def test_a_pool_built_from_a_custom_layout_plans_its_compute_slices_and_names_itself_in_errors():
+    half = parse_custom_layouts({"h": [{"devices": [0, 1, 2, 3], "profiles": {"3g.20gb": 1, "2g.10gb": 1}},
+                                       {"devices": [4, 5, 6, 7]}]})["h"]
+    p = PoolCapacity.from_layout("half", "nodeGroup", "p4d.24xlarge", half, "mixed", 1, 1, 1)
+    (r,) = plan_capacity([p], []).pools
+    assert r.compute_slices == (5, 5, 5, 5, None, None, None, None)  # 3 + 2 of 7 on GPUs 0-3, MIG off on 4-7
+    assert dict(p.per_node) == {mig("2g.10gb"): 4, mig("3g.20gb"): 4, GPU: 4}
+    with pytest.raises(ConfigError) as e:
+        PoolCapacity.from_layout("half", "nodeGroup", "p4d.24xlarge", half, "mixd", 1, 1, 1)
+    assert e.value.key == "half.strategy"
+
+
+def test_a_node_pool_of_several_types_offers_what_its_roomiest_type_advertises():
+    """g6.12xlarge has 4 L4 GPUs, g6.xlarge 1: listed first or last, the pool's pods can count on 4 a node."""
+    for per_type in ({"g6.12xlarge": {GPU: 4}, "g6.xlarge": {GPU: 1}}, {"g6.xlarge": {GPU: 1}, "g6.12xlarge": {GPU: 4}}):
+        p = PoolCapacity("g6", "nodePool", "g6.12xlarge", "all-disabled", "none", 0, 0, 3, {GPU: 1},
+                         per_type=per_type)
+        doc = plan_capacity([p], [demand(resource=GPU, per=4, replicas=3, tolerations=[])]).to_json()
+        assert doc["pools"][0]["utilization"]["resources"] == {GPU: {"requested": 12, "available": 12}}
+        assert doc["workloads"][0]["fits"] is True
+
+
+def test_workloads_sharing_a_pool_fill_it_exactly_whatever_their_sizes():
+    """Two all-balanced p4d nodes hold 2 x 16 = 32 x 1g.5gb (docs/facts.md §1.6): 8 + 10 + 14 pods fill them, one
+    more does not fit; the pool reports every slice wanted."""
+    plan = plan_capacity([pool(nodes=(2, 2, 2))], [demand("a", replicas=8), demand("b", replicas=10),
+                                                   demand("c", replicas=14)])
+    assert [(w.level, w.capacity) for w in plan.workloads] == [("ok", 32), ("ok", 24), ("ok", 14)]
+    assert plan.pools[0].requested == {mig("1g.5gb"): 32} and plan.pools[0].nodes_needed == 2
+    plan = plan_capacity([pool(nodes=(2, 2, 2))], [demand("a", replicas=8), demand("b", replicas=10),
+                                                   demand("c", replicas=15)])
+    assert plan.workloads[2].level == "error" and "1 pods would stay Pending" in plan.workloads[2].message
+
+
+def test_node_selectors_on_the_labels_every_node_carries():
+    """Every node carries kubernetes.io/os=linux and its architecture (p4d: amd64); node.kubernetes.io/instance-type
+    selects a pool that launches that type (Kubernetes' well-known labels)."""
+    p4d = pool()
+    def why(selector, pools=(p4d,)):
+        w = plan_capacity(list(pools), [demand(selector=selector)]).workloads[0]
+        return w.level, w.message
+
+    assert why({"kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64"})[0] == "ok"
+    assert why({"kubernetes.io/arch": "arm64"}) == ("error", "no pool can run it (p4d: nodeSelector kubernetes.io/arch="
+                                                             "arm64 does not match (node has kubernetes.io/arch=amd64))")
+    assert why({"kubernetes.io/os": "windows"})[1].endswith("(node has kubernetes.io/os=linux))")
+    assert why({"node.kubernetes.io/instance-type": "p4d.24xlarge"})[0] == "ok"
+    assert why({"node.kubernetes.io/instance-type": "p5.48xlarge"})[1] == (
+        "no pool can run it (p4d: nodeSelector node.kubernetes.io/instance-type=p5.48xlarge does not match (node has "
+        "node.kubernetes.io/instance-type=<unset>))")
+    # a matching instance type does not excuse the selector's other labels
+    assert why({"node.kubernetes.io/instance-type": "p4d.24xlarge", "team": "x"})[1] == (
+        "no pool can run it (p4d: nodeSelector team=x does not match (node has team=<unset>))")
+    g6 = PoolCapacity("g6", "nodePool", "g6.12xlarge", "all-disabled", "none", 0, 0, 2, {GPU: 1},
+                      {"gpu-slicing/pool": "g6"}, (TAINT,), per_type={"g6.xlarge": {GPU: 1}, "g6.12xlarge": {GPU: 4}})
+    w = plan_capacity([p4d, g6], [demand(resource=GPU, selector={"node.kubernetes.io/instance-type": "g6.xlarge"})])
+    assert w.workloads[0].pools == ("g6",) and w.workloads[0].level == "ok"
+
+
+def test_a_pool_that_advertises_none_of_the_resource_says_what_it_does_advertise():
+    """all-3g.20gb p4d: 2 x 3g.20gb on each of 8 GPUs (docs/facts.md §2), nothing else; all-enabled: nothing."""
+    (w,) = plan_capacity([pool(layout_name="all-3g.20gb")], [demand()]).workloads
+    assert (w.level, w.field) == ("error", "resource")
+    assert w.message.split(". Suggestion: ")[0] == (
+        "no pool can run it (p4d: advertises no nvidia.com/mig-1g.5gb (nvidia.com/mig-3g.20gb: 16))")
+    (w,) = plan_capacity([pool(layout_name="all-enabled")], [demand()]).workloads
+    assert w.message.split(". Suggestion: ")[0] == (
+        "no pool can run it (p4d: advertises no nvidia.com/mig-1g.5gb (no GPU resources))")
+
+
+def test_verdicts_without_a_pool_or_replicas():
+    (w,) = plan_capacity([], [demand(pool_name="gpu")]).workloads
+    assert (w.level, w.field, w.message) == ("error", "pool", "pool gpu does not exist (pools: none)")
+    (w,) = plan_capacity([], [demand()]).workloads
+    assert (w.level, w.field, w.message, w.suggestion) == ("error", "pool", "no pool can run it (no pools)", None)
+    (w,) = plan_capacity([pool("a"), pool("b")], [demand(tolerations=[])]).workloads
+    assert (w.field, w.message) == ("pool", "no pool can run it (a: taint nvidia.com/gpu=true:NoSchedule is not "
+                                             "tolerated; b: taint nvidia.com/gpu=true:NoSchedule is not tolerated)")
+    (w,) = plan_capacity([pool()], [demand(replicas=0)]).workloads
+    assert (w.level, w.field, w.message, w.capacity) == ("ok", "replicas", "no replicas requested", 16)
+    (w,) = plan_capacity([pool()], [demand(replicas=16)]).workloads
+    assert (w.level, w.field, w.suggestion) == ("ok", "replicas", None)
+
+
+def test_an_error_with_a_suggestion_says_it_after_the_message():
+    (w,) = plan_capacity([pool()], [demand(replicas=17, pool_name="p4d")]).workloads
+    assert w.suggestion and w.message == (
+        "does not fit: needs 17 x 1 nvidia.com/mig-1g.5gb = 17, 16 free (p4d: 16/node x 1 desired); 1 pods would stay "
+        "Pending (nothing scales a managed node group: its pods get desiredSize nodes). Suggestion: " + w.suggestion)
+
+
+def test_a_node_group_at_zero_desired_nodes_holds_nothing():
+    """desiredSize 0: no node exists for the pods (nothing scales a managed node group)."""
+    (w,) = plan_capacity([pool(nodes=(0, 0, 3))], [demand(replicas=2)]).workloads
+    assert (w.level, w.capacity, w.field) == ("error", 0, "desiredSize")
+    assert w.message.startswith("does not fit: needs 2 x 1 nvidia.com/mig-1g.5gb = 2, 0 free (p4d: 16/node x 0 "
+                                "desired); 2 pods would stay Pending")
+    assert "raise desiredSize of p4d to 1 (" in w.suggestion
+
+
+def test_node_group_cost_per_node_and_a_node_pool_at_its_pod_limit():
+    """A node group's nodes cost the catalog's p4d list price each (21.96 USD/h); a NodePool whose nodes run
+    exactly as many workload pods (20 - 4 DaemonSets) as slices (16) names no pod limit in its verdict."""
+    plan = plan_capacity([pool(nodes=(1, 2, 3))], [demand(replicas=4)])
+    assert plan.to_json()["pools"][0]["launch"] == {"instanceType": "p4d.24xlarge", "nodes": 2,
+                                                    "usdPerNodeHour": 21.96}
+    k = replace(pool("k", kind="nodePool", nodes=(0, 0, 2)), pod_limit={"p4d.24xlarge": 20},
+                daemon_sets=("a", "b", "c", "d"))
+    (w,) = plan_capacity([k], [demand(replicas=10)]).workloads
+    assert w.message == ("fits: Karpenter launches up to 1 node(s) of k for 10 x 1 nvidia.com/mig-1g.5gb = 10 "
+                         "(16 per node, 32 at maxNodes 2)")
+
+
+def test_a_workload_short_of_room_names_every_other_that_took_it():
+    plan = plan_capacity([pool()], [demand("a", replicas=6), demand("b", replicas=6), demand("c", replicas=6)])
+    assert "; shared with a takes 6, b takes 6); 2 pods would stay Pending" in plan.workloads[2].message
+
+
+def test_what_a_node_pool_launches_with_nothing_to_run_and_when_no_one_type_holds_every_pod():
+    """An idle NodePool launches nothing; when each resource only one of its types offers is wanted, Karpenter
+    needs both types and the plan sizes the pool on its roomiest figures, priced at its largest type's list price."""
+    idle = plan_capacity([pool("k", kind="nodePool", nodes=(0, 0, 2))], []).to_json()["pools"][0]
+    assert (idle["launch"], idle["usdPerHour"], idle["nodes"]["willExist"]) == (
+        {"instanceType": "p4d.24xlarge", "nodes": 0, "usdPerNodeHour": 21.96}, 0.0, 0)
+    split = PoolCapacity("s", "nodePool", "g6.12xlarge", "all-disabled", "none", 0, 0, 4, {},
+                         per_type={"g6.xlarge": {"a.example/x": 2}, "g6.12xlarge": {"b.example/y": 2}})
+    plan = plan_capacity([split], [demand("x", resource="a.example/x", tolerations=[]),
+                                   demand("y", resource="b.example/y", replicas=3, tolerations=[])],
+                         prices={"g6.12xlarge": 1.111})
+    (r,) = plan.pools
+    # 3 pods at 2 a node need 2 nodes: 2 x 1.111 = 2.222, shown to the cent
+    assert (r.launch.instance_type, r.launch.nodes, r.launch.usd_per_hour, r.launch.usd_per_node_hour) == (
+        "g6.12xlarge", 2, 2.22, 1.111)
+
+
+def test_a_node_groups_cost_is_rounded_to_the_cent():
+    plan = plan_capacity([pool(nodes=(3, 3, 3))], [], prices={"p4d.24xlarge": 1.111})
+    assert (plan.pools[0].launch.usd_per_hour, plan.usd_per_hour) == (3.33, 3.33)
+
+
+def test_a_flexible_workload_goes_to_the_least_contended_pool_first():
+    """Pools a and b hold 16 x 1g.5gb each. 20 flexible pods alone: 16 on a (first by position), 4 on b, capacity
+    32. With 16 pods pinned to a, the flexible ones go to b first (one workload wants b, two want a) and the 4
+    that fit nowhere are counted against b."""
+    a, b = pool("a", nodes=(1, 1, 1)), pool("b", nodes=(1, 1, 1))
+    plan = plan_capacity([a, b], [demand("flex", replicas=20)])
+    assert plan.workloads[0].capacity == 32 and [r.requested for r in plan.pools] == [
+        {mig("1g.5gb"): 16}, {mig("1g.5gb"): 4}]
+    plan = plan_capacity([a, b], [demand("pinned", replicas=16, pool_name="a"), demand("flex", replicas=20)])
+    assert [r.requested for r in plan.pools] == [{mig("1g.5gb"): 16}, {mig("1g.5gb"): 20}]
+    # a workload pinned to a pool names only that pool's reason
+    (w,) = plan_capacity([a, b], [demand("w", pool_name="a", tolerations=[])]).workloads
+    assert w.message == "no pool can run it (a: taint nvidia.com/gpu=true:NoSchedule is not tolerated)"
+    with pytest.raises(ValueError, match=r"^workload names must be unique: \['w', 'w'\]$"):
+        plan_capacity([a], [demand("w"), demand("w")])
+
+
+def test_mps_on_a_mig_layout_is_refused_where_the_node_is_described():
+    mps = parse_sharing({"mps": {"replicas": 2}}, "k")
+    with pytest.raises(ConfigError) as e:
+        node_resources("p4d.24xlarge", layout("p4d.24xlarge", "all-balanced"), "mixed", mps, key="gpu-slicing:x")
+    assert e.value.key == "gpu-slicing:x.sharing.mps" and "MPS shares whole GPUs only" in e.value.allowed
+    assert node_resources("p4d.24xlarge", layout("p4d.24xlarge", "all-disabled"), "mixed", mps) == {GPU: 16}
+
+
+def test_a_layout_that_does_not_fit_the_node_is_named_under_the_pools_key():
+    wide = parse_custom_layouts({"w": [{"devices": [0, 1, 2, 3, 4, 5, 6, 7, 8]}]})["w"]
+    with pytest.raises(ConfigError) as e:
+        node_resources("p4d.24xlarge", wide, "none", key="gpu-slicing:nodeGroups[2]")
+    assert e.value.key == "gpu-slicing:nodeGroups[2].migLayout[0].devices"

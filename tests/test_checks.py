@@ -724,3 +724,18 @@ def test_the_exporter_list_missing_or_empty():
 def test_the_capacity_table_lists_the_stacks_pools():
     table = checks.capacity_table(dev_config())
     assert "p4d-balanced" in table and "p4d-small" in table  # Pulumi.dev.yaml's node groups
+def test_value_paths_are_the_leaves_of_a_values_tree():
+    """What the allow-lists are written in: a.b.c for every leaf; a list, an empty map or a free-form map
+    (opaque) is one leaf, not walked into."""
+    from gpu_slicing.helm import flatten
+
+    values = {"driver": {"enabled": False}, "migManager": {"env": [{"name": "WITH_REBOOT"}], "config": {}},
+              "nodeSelector": {"a": "b", "c": {"d": 1}}, "top": 1}
+    assert flatten(values) == ["driver.enabled", "migManager.env", "migManager.config", "nodeSelector.a",
+                               "nodeSelector.c.d", "top"]
+    assert flatten(values, opaque={"nodeSelector"}) == ["driver.enabled", "migManager.env", "migManager.config",
+                                                         "nodeSelector", "top"]
+    assert flatten({"c": {"d": 1}}, "x.", {"x.c"}) == ["x.c"]
+    assert has_path(values, "nodeSelector.c.d") and has_path(values, "migManager.config")
+    assert not has_path(values, "driver.enabled.x") and not has_path(values, "driver.version")
+    assert not has_path(values, "migManager.env.name")  # a list is a leaf

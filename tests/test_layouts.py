@@ -242,3 +242,197 @@ def test_validator_accepts_exactly_the_layouts_that_follow_the_rules(itype, data
     except ConfigError:
         accepted = False
     assert accepted == rules_hold(entries, gpu), entries
+
+
+# --- each error's whole text: the key, the value as the stack file writes it, what is allowed --------------
+
+_SHAPE = "list of entries {devices: all | [GPU indexes], profiles: {profile: count}, migEnabled: bool}"
+P4D = "p4d.24xlarge (8x A100-SXM4-40GB)"
+
+
+@pytest.mark.parametrize("raw, message", [
+    (["not", "a", "map"], f"{KEY}: [not, a, map] is not valid: a map of layout name -> a {_SHAPE}"),
+    ({"Bad Name": [{"devices": "all"}]},
+     f"{KEY}: 'Bad Name' is not valid: a layout name that is a Kubernetes label value of at most 55 characters of "
+     "A-Z a-z 0-9 - _ . starting and ending with a letter or digit (the node label adds '-' and a 7-character "
+     "content hash: 63 in all)"),
+    ({"all-mine": [{"devices": "all"}]},
+     f"{KEY}.all-mine: 'all-mine' is not valid: a name not starting with 'all-': those are NVIDIA's layouts "
+     "(all-disabled, all-balanced, all-1g.5gb, ...) and a custom one would shadow them"),
+    ({"empty": []}, f"{KEY}.empty: [] is not valid: a non-empty {_SHAPE}"),
+    ({"l": ["all"]}, f"{KEY}.l[0]: 'all' is not valid: an entry {{devices: all | [GPU indexes], profiles: "
+                     "{profile: count}}"),
+    ({"l": [{"devices": "all", "profile": {"1g.5gb": 7}, "Devices": 1}]},
+     f"{KEY}.l[0]: [Devices, profile] is not valid: only the keys devices, profiles, migEnabled"),
+    ({"l": [{"devices": "all", "migEnabled": "yes"}]}, f"{KEY}.l[0].migEnabled: 'yes' is not valid: true or false"),
+    ({"l": [{"devices": "all", "profiles": {"1g.5gb": 7}, "migEnabled": False}]},
+     f"{KEY}.l[0].migEnabled: false is not valid: true (or omitted) when profiles are given: profiles need MIG "
+     "mode on"),
+    ({"l": [{"devices": [0]}, {"devices": "all"}]},
+     f"{KEY}.l[1].devices: 'all' is not valid: GPU indexes: 'all' covers every GPU, so it must be the layout's "
+     "only entry"),
+    ({"l": [{"devices": "some"}]},
+     f"{KEY}.l[0].devices: 'some' is not valid: 'all' or a non-empty list of GPU indexes (0, 1, ...)"),
+    ({"l": [{"profiles": {"1g.5gb": 7}}]},
+     f"{KEY}.l[0].devices: not set: 'all' or a non-empty list of GPU indexes (0, 1, ...)"),
+    ({"l": [{"devices": [0, -1]}]},
+     f"{KEY}.l[0].devices: [0, -1] is not valid: GPU indexes are non-negative integers, got -1"),
+    ({"l": [{"devices": [0, True]}]},
+     f"{KEY}.l[0].devices: [0, true] is not valid: GPU indexes are non-negative integers, got true"),
+    ({"l": [{"devices": [1, 0, 1]}]},
+     f"{KEY}.l[0].devices: [1, 0, 1] is not valid: each GPU in one entry only: GPU 1 is twice in this entry"),
+    ({"l": [{"devices": [0, 1]}, {"devices": [3]}, {"devices": [2, 1]}]},
+     f"{KEY}.l[2].devices: [2, 1] is not valid: each GPU in one entry only: GPU 1 is also in entry [0]"),
+    ({"l": [{"devices": "all", "profiles": [["1g.5gb", 7]]}]},
+     f"{KEY}.l[0].profiles: [[1g.5gb, 7]] is not valid: a map of MIG profile -> count, e.g. {{1g.5gb: 7}}"),
+    ({"l": [{"devices": "all", "profiles": {"1g.5gb": 1, "": 1}}]},
+     f"{KEY}.l[0].profiles: {{1g.5gb: 1, '': 1}} is not valid: profile names are strings like 1g.5gb, got ''"),
+    ({"l": [{"devices": "all", "profiles": {"1g.5gb": 0}}]},
+     f"{KEY}.l[0].profiles: {{1g.5gb: 0}} is not valid: counts are positive integers, got 1g.5gb: 0 (leave a "
+     "profile out rather than give it 0)"),
+    ({"l": [{"devices": "all", "profiles": {"1g.5gb": "7"}}]},
+     f"{KEY}.l[0].profiles: {{1g.5gb: '7'}} is not valid: counts are positive integers, got 1g.5gb: '7' (leave a "
+     "profile out rather than give it 0)"),
+])
+def test_structural_error_messages_in_full(raw, message):
+    with pytest.raises(ConfigError) as e:
+        parse_custom_layouts(raw)
+    assert str(e.value) == message
+
+
+def test_every_bad_layout_is_reported_at_once():
+    with pytest.raises(ConfigError) as e:
+        parse_custom_layouts({"a": [], "ok": [{"devices": "all"}], "b": [{"devices": "some"}]})
+    assert [x.key for x in e.value.errors] == [f"{KEY}.a", f"{KEY}.b[0].devices"]
+
+
+def test_check_error_messages_in_full():
+    def check(entries, itype="p4d.24xlarge"):
+        layout = parse_custom_layouts({"mine": entries})["mine"]
+        with pytest.raises(ConfigError) as e:
+            check_layout(layout, itype, f"{KEY}.mine")
+        return e.value, layout
+
+    e, _ = check([{"devices": [0, 1, 2, 3, 4, 5, 6, 7, 8, 9], "profiles": {"1g.5gb": 7}}])
+    assert str(e) == (f"{KEY}.mine[0].devices: [0, 1, 2, 3, 4, 5, 6, 7, 8, 9] is not valid: GPU indexes 0..7: {P4D} "
+                      "has no GPU 8, 9")
+    e, _ = check([{"devices": "all", "profiles": {"4g.20gb": 2}}])
+    assert str(e) == (f"{KEY}.mine[0].profiles: {{4g.20gb: 2}} is not valid: profile counts one GPU of {P4D} can "
+                      "hold: 2 x 4g.20gb need 8 compute slices; a GPU has 7 (A100-SXM4-40GB)")
+    e, layout = check([{"devices": [0, 2], "profiles": {"1g.5gb": 7}}, {"devices": [5]}])
+    assert (e.key, e.value) == (f"{KEY}.mine", layout.name)
+    assert e.allowed == f"every GPU of {P4D} in exactly one entry; GPUs 1, 3, 4, 6, 7 are in none (use devices: all)"
+    # a layout built elsewhere (not parsed) that names a GPU twice is caught here too
+    twice = catalog.MigLayout("t", (catalog.GpuGroup((0, 1, 2, 3), False), catalog.GpuGroup((3, 4, 5, 6, 7), False)))
+    with pytest.raises(ConfigError) as e:
+        check_layout(twice, "p4d.24xlarge", "k")
+    assert str(e.value) == "k[1].devices: [3, 4, 5, 6, 7] is not valid: each GPU in one entry only: GPU 3 is also in " \
+                           "entry [0]"
+    # MIG off on a GPU needs no profiles that fit it
+    check_layout(catalog.MigLayout("w", (catalog.GpuGroup(None, False, {"1g.5gb": 99}),)), "p4d.24xlarge", "k")
+
+
+def test_resolve_error_messages_in_full():
+    key = "gpu-slicing:nodeGroups[0].migLayout"
+    custom = {**parse_custom_layouts(HALF_SMALL), **parse_custom_layouts({
+        "a-whole": [{"devices": "all"}], "z-h100": [{"devices": "all", "profiles": {"1g.20gb": 1}}]})}
+    with pytest.raises(ConfigError) as e:
+        resolve_layout("all-1g.18gb", "p4d.24xlarge", custom, key)
+    # NVIDIA's layouts of the A100-40GB first, then the custom ones that fit a p4d, by name (z-h100 does not)
+    assert str(e.value) == (f"{key}: 'all-1g.18gb' is not valid: a layout for p4d.24xlarge (A100-SXM4-40GB): "
+                            "all-disabled, all-enabled, all-1g.5gb, all-1g.5gb.me, all-1g.10gb, all-2g.10gb, "
+                            "all-3g.20gb, all-4g.20gb, all-7g.40gb, all-balanced, a-whole, p4d-half-small")
+    with pytest.raises(ConfigError) as e:
+        resolve_layout("all-balanced", "g5.xlarge", custom, key)
+    assert str(e.value) == (f"{key}: 'all-balanced' is not valid: g5.xlarge has A10G GPUs, which have no MIG "
+                            "(time-slicing still shares them): all-disabled, a-whole")
+    with pytest.raises(ConfigError) as e:
+        resolve_layout("all-balanced", "g6f.xlarge", {}, key)
+    assert str(e.value) == (f"{key}: 'all-balanced' is not valid: g6f.xlarge has L4 GPUs, a fractional vGPU, which "
+                            "can be neither sliced nor shared: all-disabled")
+    with pytest.raises(ConfigError) as e:
+        resolve_layout(7, "p4d.24xlarge", custom, key)
+    assert str(e.value) == f"{key}: 7 is not valid: a layout name (a string)"
+    with pytest.raises(ConfigError) as e:
+        resolve_layout("all-balanced", "p9.mega", custom, key)
+    assert (e.value.key, e.value.value) == (key, "p9.mega") and e.value.allowed.startswith("a known GPU instance type: ")
+    with pytest.raises(ConfigError) as e:  # the custom layout's own key, its value, and who uses it
+        resolve_layout("p4d-half-small", "p5.48xlarge", custom, key)
+    assert (e.value.key, e.value.value) == (f"{KEY}.p4d-half-small[0].profiles", {"1g.5gb": 7})
+    assert e.value.allowed.startswith("profile counts one GPU of p5.48xlarge (8x H100-80GB-HBM3) can hold: ")
+    assert e.value.allowed.endswith(f" (layout 'p4d-half-small' is used by {key})")
+
+
+def test_two_custom_layouts_render_side_by_side_and_one_name_holds_one_layout():
+    a = parse_custom_layouts({"a": [{"devices": "all", "profiles": {"3g.20gb": 2}}]})["a"]
+    b = parse_custom_layouts({"b": [{"devices": "all"}]})["b"]
+    configs = _load(render_mig_parted_config([b, a, a]))
+    assert configs == {a.name: [{"devices": "all", "mig-enabled": True, "mig-devices": {"3g.20gb": 2}}],
+                       b.name: [{"devices": "all", "mig-enabled": False}]}
+    clash = catalog.MigLayout(a.name, b.groups, custom=True)
+    with pytest.raises(ValueError) as e:
+        render_mig_parted_config([a, clash])
+    assert str(e.value) == f"two different custom layouts are named '{a.name}'"
+
+
+def test_a_custom_layouts_label_is_its_name_and_a_hash_of_every_gpus_setup():
+    """The label lives on running nodes, so its value must not change while the layout does not: `<name>-` and
+    the first 7 hex digits of the SHA-256 of the entries as compact JSON with sorted keys ([devices or "all",
+    migEnabled, sorted [profile, count] pairs] per entry). Moving a profile to other GPUs changes it."""
+    import hashlib
+
+    def label(name, doc):
+        return f"{name}-" + hashlib.sha256(doc.encode()).hexdigest()[:7]
+
+    whole = parse_custom_layouts({"whole": [{"devices": "all", "profiles": {"3g.20gb": 2, "1g.5gb": 1}}]})["whole"]
+    assert whole.name == label("whole", '[["all",true,[["1g.5gb",1],["3g.20gb",2]]]]')
+    a = parse_custom_layouts({"x": [{"devices": [0, 1, 2, 3], "profiles": {"1g.5gb": 7}},
+                                    {"devices": [7, 6, 5, 4]}]})["x"]
+    assert a.name == label("x", '[[[0,1,2,3],true,[["1g.5gb",7]]],[[4,5,6,7],false,[]]]')
+    b = parse_custom_layouts({"x": [{"devices": [4, 5, 6, 7], "profiles": {"1g.5gb": 7}},
+                                    {"devices": [0, 1, 2, 3]}]})["x"]
+    assert b.name != a.name
+
+
+def test_the_mig_parted_config_text_and_the_entries_kept_for_live_nodes():
+    """The ConfigMap's config.yaml as the MIG manager's own default config writes it (version first, lists and
+    maps of plain values inline, as PyYAML's default_flow_style=None writes them); retained entries are kept as given, but never over a layout the stack uses."""
+    a100 = catalog.named_layouts(catalog.A100_40GB)
+    text = render_mig_parted_config([a100["all-balanced"], a100["all-disabled"]],
+                                    {"all-balanced": [{"devices": "all", "mig-enabled": False}],
+                                     "old-1234567": [{"devices": [0], "mig-enabled": True, "mig-devices": {"7g.40gb": 1}}]})
+    assert text == ("version: v1\n"
+                    "mig-configs:\n"
+                    "  all-balanced:\n"
+                    "  - device-filter: ['0x20B010DE']\n"
+                    "    devices: all\n"
+                    "    mig-enabled: true\n"
+                    "    mig-devices: {1g.5gb: 2, 2g.10gb: 1, 3g.20gb: 1}\n"
+                    "  all-disabled:\n"
+                    "  - {devices: all, mig-enabled: false}\n"
+                    "  old-1234567:\n"
+                    "  - devices: [0]\n"
+                    "    mig-enabled: true\n"
+                    "    mig-devices: {7g.40gb: 1}\n")
+
+
+def test_a_layout_claiming_to_be_nvidias_that_no_gpu_has_is_a_programming_error():
+    fake = catalog.MigLayout("all-mine", (catalog.GpuGroup(None, True, {"1g.5gb": 3}),))
+    with pytest.raises(ValueError) as e:
+        render_mig_parted_config([fake])
+    assert str(e.value) == "'all-mine' is not a named layout of any catalog GPU (is it custom?)"
+
+
+def test_an_unknown_instance_type_is_named_with_every_known_one():
+    from gpu_slicing.layouts import lookup_instance
+
+    for bad in ("p9.mega", ["p4d.24xlarge"], None):
+        with pytest.raises(ConfigError) as e:
+            lookup_instance(bad, "gpu-slicing:nodeGroups[0].instanceType")
+        assert (e.value.key, e.value.value) == ("gpu-slicing:nodeGroups[0].instanceType", bad)
+        assert e.value.allowed == "a known GPU instance type: " + ", ".join(catalog.INSTANCE_TYPES)
+    it = catalog.instance_type("p4d.24xlarge")
+    assert lookup_instance(it, "k") is it and lookup_instance("p4d.24xlarge", "k") is it
+    with pytest.raises(ConfigError) as e:
+        check_layout(catalog.named_layouts(catalog.A100_40GB)["all-balanced"], "p9.mega", f"{KEY}.x")
+    assert e.value.key == f"{KEY}.x"

@@ -119,3 +119,41 @@ def test_b200_holds_the_hopper_shapes():
     assert placement.why_not(b200, {"1g.23gb": 7}) is None
     assert placement.why_not(b200, {"3g.90gb": 1, "4g.90gb": 1}) is None
     assert "need 8 compute slices; a GPU has 7" in placement.why_not(b200, {"4g.90gb": 2})
+
+
+@pytest.mark.parametrize("counts, reason", [
+    # the profile names of docs/facts.md §2 for A100-40GB, in its order
+    ({"1g.18gb": 1}, "A100-SXM4-40GB has no MIG profile '1g.18gb' (it has: 1g.5gb, 1g.5gb+me, 1g.10gb, 2g.10gb, "
+                     "3g.20gb, 4g.20gb, 7g.40gb)"),
+    ({"1g.5gb": -1}, "count of 1g.5gb must be a non-negative integer, got -1"),
+    ({"1g.5gb": True}, "count of 1g.5gb must be a non-negative integer, got true"),
+    ({"2g.10gb": 1, "1g.5gb": 1.5}, "count of 1g.5gb must be a non-negative integer, got 1.5"),
+    # 4 + 3 + 1 compute slices of 7; the parts in the order given
+    ({"4g.20gb": 1, "3g.20gb": 1, "1g.5gb": 1, "2g.10gb": 0},
+     "1 x 4g.20gb + 1 x 3g.20gb + 1 x 1g.5gb need 8 compute slices; a GPU has 7 (A100-SXM4-40GB)"),
+    # 7 compute slices fit, but 4 x 2 + 4 memory slices do not fit 8
+    ({"1g.10gb": 4, "3g.20gb": 1}, "4 x 1g.10gb + 1 x 3g.20gb need 12 memory slices; a GPU has 8 (A100-SXM4-40GB)"),
+    ({"1g.5gb+me": 2}, "2 x 1g.5gb+me exceeds its maximum of 1 per GPU"),
+    ({"1g.5gb": 8}, "8 x 1g.5gb need 8 compute slices; a GPU has 7 (A100-SXM4-40GB)"),
+    ({"1g.5gb": 7, "1g.5gb+me": 0}, None),
+    ({"3g.20gb": 2}, None),
+    ({}, None),
+])
+def test_why_not_in_full(counts, reason):
+    assert placement.why_not(catalog.A100_40GB, counts) == reason
+
+
+def test_why_not_names_overlap_at_the_allowed_starts():
+    """A made-up GPU of 6 memory and 6 compute slices whose 2-slice profile may start only at 1: two of them fit
+    the slice counts but overlap; one 2-slice and two 1-slice instances fit (1-2 and 0, 3)."""
+    gpu = catalog.GpuModel("Toy", 8, profiles=(catalog.MigProfile("1g.2gb", 1, 1, 4, (0, 1, 2, 3)),
+                                               catalog.MigProfile("2g.4gb", 2, 2, 2, (1,))),
+                           compute_slices=6, memory_slices=6)
+    assert placement.why_not(gpu, {"2g.4gb": 2}) == (
+        "2 x 2g.4gb cannot be placed without overlap at the allowed start slices 2g.4gb at [1]")
+    assert placement.why_not(gpu, {"1g.2gb": 1, "2g.4gb": 2}) == (
+        "1 x 1g.2gb + 2 x 2g.4gb cannot be placed without overlap at the allowed start slices 1g.2gb at [0, 1, 2, 3]; "
+        "2g.4gb at [1]")
+    assert placement.why_not(gpu, {"2g.4gb": 1, "1g.2gb": 2}) is None
+    assert placement.place(gpu, {"2g.4gb": 1, "1g.2gb": 2}) == (("1g.2gb", 0), ("2g.4gb", 1), ("1g.2gb", 3))
+    assert placement.why_not(catalog.GpuModel("Plain", 8), {}) == "Plain does not support MIG"

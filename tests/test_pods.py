@@ -204,3 +204,32 @@ def test_the_plan_says_which_vcpu_quota_the_gpu_nodes_need():
     assert plan.vcpu_quotas == {"Running On-Demand P instances": {"now": 192, "atMost": 672},
                                 "All G and VT Spot Instance Requests": {"now": 8, "atMost": 8}}
     assert 'EC2 quota "Running On-Demand P instances": 192 vCPUs' in plan.format_table()
+
+
+def test_the_pod_limit_that_stops_a_workload_is_named_with_its_source():
+    """A NodePool of g6.xlarge (58 pods, docs/facts.md §11) and g6.12xlarge (234), time-sliced to 60 and 240 shares,
+    8 DaemonSets: the roomiest type runs 226 workload pods, so 300 one-share pods on at most 1 node leave 74
+    Pending, and 2 nodes hold them. With maxPods 40 on both types the NodePool's maxPods is the limit."""
+    def g6(limits):
+        return capacity.PoolCapacity("g6", "nodePool", "g6.12xlarge", "all-disabled", "none", 0, 0, 1,
+                                     {"nvidia.com/gpu": 60},
+                                     per_type={"g6.xlarge": {"nvidia.com/gpu": 60}, "g6.12xlarge": {"nvidia.com/gpu": 240}},
+                                     pod_limit=limits, daemon_sets=tuple(f"ds{i}" for i in range(8)))
+
+    plan = plan_capacity([g6({"g6.xlarge": 58, "g6.12xlarge": 234})], [WorkloadDemand("w", "nvidia.com/gpu", 1, 300, "g6")])
+    (w,) = plan.workloads
+    assert w.message.split(". Suggestion: ")[0] == (
+        "does not fit: needs 300 x 1 nvidia.com/gpu = 300, 226 free (g6: 240/node but 226 pods/node x 1 max); 74 pods "
+        "would stay Pending (Karpenter launches no more than the NodePool's maxNodes; a node of g6.12xlarge runs at "
+        "most 234 pods (EKS's limit for its network interfaces), 8 of them DaemonSets, so 226 workload pods per node "
+        "on g6)")
+    assert w.suggestion == ("raise maxNodes of g6 to 2 (a node gives 240 nvidia.com/gpu per node; that holds every "
+                            "workload of g6)")
+    assert plan.errors == [capacity.Finding("w", "error", w.message, "maxNodes", "g6")]
+    (w,) = plan_capacity([g6({"g6.xlarge": 40, "g6.12xlarge": 40})],
+                         [WorkloadDemand("w", "nvidia.com/gpu", 1, 300, "g6")]).workloads
+    assert "(Karpenter launches no more than the NodePool's maxNodes; a node of g6.xlarge runs at most 40 pods (the " \
+           "NodePool's maxPods), 8 of them DaemonSets, so 32 workload pods per node on g6)" in w.message
+    # a workload whose pool does not exist is a finding with no pool
+    plan = plan_capacity([g6({})], [WorkloadDemand("x", "nvidia.com/gpu", 1, 1, "nope")])
+    assert plan.errors == [capacity.Finding("x", "error", "pool nope does not exist (pools: g6)", "pool", None)]

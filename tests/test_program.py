@@ -284,3 +284,46 @@ def test_a_run_drops_the_sdks_debug_lines_and_leaves_the_sdk_as_it_found_it(capl
     restored = {f"{f.__module__}.{f.__name__}" for f in now}
     assert restored == {"pulumi.log.debug", "pulumi.runtime.resource._get_stack_trace",
                         "pulumi.runtime.sync_await._sync_await"}
+
+
+def test_a_slice_pod_meets_the_restricted_pod_security_standard_with_guaranteed_qos(dev_runs):
+    """Kubernetes' restricted Pod Security Standard (non-root, RuntimeDefault seccomp, no privilege escalation,
+    every capability dropped), no API token in a pod that needs none, a read-only root filesystem, requests equal
+    to limits (Guaranteed QoS) with one slice, the GPU taint tolerated and the pool and layout selected."""
+    import re
+
+    d = dev_runs["preview"].one("kubernetes:apps/v1:Deployment", "gpu-dev-workloads-slice-3g").inputs
+    labels = {"app.kubernetes.io/name": "slice-3g", "app.kubernetes.io/part-of": "gpu-slicing"}
+    assert (d["metadata"]["labels"], d["spec"]["selector"], d["spec"]["template"]["metadata"]) == (
+        labels, {"matchLabels": {"app.kubernetes.io/name": "slice-3g"}}, {"labels": labels})
+    assert d["spec"]["strategy"] == {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 0, "maxUnavailable": "25%"}}
+    pod = d["spec"]["template"]["spec"]
+    (c,) = pod.pop("containers")
+    assert pod == {"restartPolicy": "Always", "terminationGracePeriodSeconds": 15,
+                   "nodeSelector": {"gpu-slicing/pool": "p4d-balanced", "nvidia.com/mig.config": "all-balanced"},
+                   "tolerations": [{"key": "nvidia.com/gpu", "operator": "Equal", "value": "true",
+                                    "effect": "NoSchedule"}],
+                   "securityContext": {"runAsNonRoot": True, "runAsUser": 1000, "runAsGroup": 1000,
+                                       "seccompProfile": {"type": "RuntimeDefault"}},
+                   "automountServiceAccountToken": False}
+    assert c["securityContext"] == {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
+                                    "capabilities": {"drop": ["ALL"]}}
+    assert c["name"] == "cuda" and c["command"][:2] == ["bash", "-c"]
+    assert c["resources"]["requests"] == c["resources"]["limits"] and c["resources"]["limits"]["nvidia.com/mig-3g.20gb"] == "1"
+    assert set(c["resources"]["limits"]) == {"cpu", "memory", "nvidia.com/mig-3g.20gb"}
+    assert re.fullmatch(r"[0-9]+m", c["resources"]["limits"]["cpu"]) and re.fullmatch(r"[0-9]+Mi", c["resources"]["limits"]["memory"])
+
+
+def test_the_verification_job_retries_on_failure_and_holds_one_slice(dev_runs):
+    """The Job lists its pod's GPUs (`nvidia-smi -L`) under Kubernetes' default backoff of 6 retries, restarting
+    the container on failure; it asks for one slice of the first workload's profile and nothing else of the GPU."""
+    (job,) = dev_runs["preview"].by_type("kubernetes:batch/v1:Job")
+    spec = job.inputs["spec"]
+    labels = {"app.kubernetes.io/name": "verify-mig-slice", "app.kubernetes.io/part-of": "gpu-slicing"}
+    assert job.inputs["metadata"]["labels"] == labels and spec["template"]["metadata"] == {"labels": labels}
+    assert job.inputs["metadata"]["name"].startswith("verify-mig-slice-")
+    assert spec["backoffLimit"] == 6 and spec["template"]["spec"]["restartPolicy"] == "OnFailure"
+    (c,) = spec["template"]["spec"]["containers"]
+    assert c["command"] == ["nvidia-smi", "-L"]
+    assert {k: v for k, v in c["resources"]["limits"].items() if k.startswith("nvidia.com/")} == {
+        "nvidia.com/mig-1g.5gb": "1"}

@@ -145,3 +145,109 @@ def test_keys_are_label_values_and_tell_setups_apart(a, b):
     assert len(ka) <= 63 and LABEL_VALUE.match(ka)
     assert (ka == kb) == (a == b)
     assert device_plugin_config_key(a) == ka
+
+
+# --- the whole text of each error: the key, the value as the stack file writes it, and what is allowed ---------
+
+TS, MPS_ = f"{KEY}.timeSlicing", f"{KEY}.mps"
+
+
+@pytest.mark.parametrize("raw, message", [
+    ("timeSlicing", f"{KEY}: 'timeSlicing' is not valid: {{timeSlicing: {{replicas: N, resources: [...]}}}} or "
+                    "{mps: {replicas: N}}"),
+    ({"timeSlicing": {"replicas": 2}, "mps": {"replicas": 2}},
+     f"{KEY}: [mps, timeSlicing] is not valid: one of timeSlicing or mps: the device plugin cannot do both at once"),
+    ({"timeslicing": {"replicas": 2}, "MPS": {}}, f"{KEY}: [MPS, timeslicing] is not valid: only timeSlicing or mps"),
+    ({"timeSlicing": 4}, f"{TS}: 4 is not valid: a map with replicas (and optionally resources, renameByDefault, "
+                         "failRequestsGreaterThanOne)"),
+    ({"mps": [4]}, f"{MPS_}: [4] is not valid: a map with replicas (and optionally resources, renameByDefault)"),
+    ({"timeSlicing": {"replicas": 1}}, f"{TS}.replicas: 1 is not valid: an integer >= 2 (1 replica is no sharing)"),
+    ({"timeSlicing": {"replicas": 4, "devices": "all", "Replicas": 2}},
+     f"{TS}: [Replicas, devices] is not valid: only the keys replicas, resources, renameByDefault, "
+     "failRequestsGreaterThanOne"),
+    ({"mps": {"replicas": 4, "failRequestsGreaterThanOne": False}},
+     f"{MPS_}: [failRequestsGreaterThanOne] is not valid: only the keys replicas, resources, renameByDefault"),
+    ({"timeSlicing": {"replicas": 4, "resources": []}},
+     f"{TS}.resources: [] is not valid: a non-empty list of resource names (omit it to share every GPU resource)"),
+    ({"timeSlicing": {"replicas": 4, "resources": "nvidia.com/gpu"}},
+     f"{TS}.resources: 'nvidia.com/gpu' is not valid: a non-empty list of resource names (omit it to share every "
+     "GPU resource)"),
+    ({"timeSlicing": {"replicas": 4, "resources": ["nvidia.com/gpu", "gpu"]}},
+     f"{TS}.resources: [nvidia.com/gpu, gpu] is not valid: nvidia.com/gpu or nvidia.com/mig-<profile> names, "
+     "got 'gpu'"),
+    ({"timeSlicing": {"replicas": 4, "resources": ["nvidia.com/gpu", "nvidia.com/gpu"]}},
+     f"{TS}.resources: [nvidia.com/gpu, nvidia.com/gpu] is not valid: each resource once"),
+    ({"timeSlicing": {"replicas": 4, "renameByDefault": "no"}}, f"{TS}.renameByDefault: 'no' is not valid: true or false"),
+    ({"timeSlicing": {"replicas": 4, "failRequestsGreaterThanOne": 1}},
+     f"{TS}.failRequestsGreaterThanOne: 1 is not valid: true or false"),
+    ({"mps": {"replicas": 4, "resources": ["nvidia.com/mig-1g.5gb"]}},
+     f"{MPS_}.resources: [nvidia.com/mig-1g.5gb] is not valid: [nvidia.com/gpu]: MPS shares whole GPUs only"),
+])
+def test_parse_error_messages_in_full(raw, message):
+    with pytest.raises(ConfigError) as e:
+        parse_sharing(raw, KEY)
+    assert str(e.value) == message
+
+
+def test_check_error_messages_in_full():
+    mps = parse_sharing({"mps": {"replicas": 4}}, KEY)
+    with pytest.raises(ConfigError) as e:
+        check_sharing(mps, P4D_BALANCED, True, KEY)
+    assert str(e.value) == (f"{MPS_}: {{replicas: 4}} is not valid: timeSlicing, or a layout with MIG disabled: "
+                            "MPS shares whole GPUs only, not MIG slices")
+    with pytest.raises(ConfigError) as e:  # all-enabled MIG with no instances: nothing advertised above 0
+        check_sharing(ts(3), {"nvidia.com/gpu": 0}, True, KEY)
+    assert str(e.value) == f"{TS}: {{replicas: 3}} is not valid: no sharing: the node advertises no GPU resources"
+    with pytest.raises(ConfigError) as e:
+        check_sharing(ts(4, ["nvidia.com/gpu", "nvidia.com/mig-1g.5gb"]), P4D_BALANCED, True, KEY)
+    assert str(e.value) == (f"{TS}.resources: [nvidia.com/gpu, nvidia.com/mig-1g.5gb] is not valid: resources the "
+                            "node advertises: nvidia.com/mig-1g.5gb, nvidia.com/mig-2g.10gb, nvidia.com/mig-3g.20gb")
+    with pytest.raises(ValueError) as e:
+        device_plugin_config_key(ts(4))
+    assert str(e.value) == ("resolve the sharing's resources with check_sharing first: 'all advertised resources' "
+                            "differs from node to node")
+
+
+def test_config_keys_name_kind_resources_replicas_and_flags():
+    """The key a node's nvidia.com/device-plugin.config label carries: kind, resources (joined by _), replicas,
+    then -renamed (renameByDefault) and -strict (failRequestsGreaterThanOne, time-slicing only: MPS always
+    fails a request for more than one share, so the flag says nothing there)."""
+    gpu = {"nvidia.com/gpu": 8}
+    mps = check_sharing(parse_sharing({"mps": {"replicas": 4, "renameByDefault": True}}, KEY), gpu, False, KEY)
+    assert mps.fail_requests_greater_than_one and device_plugin_config_key(mps) == "mps-gpu-x4-renamed"
+    plain_mps = check_sharing(parse_sharing({"mps": {"replicas": 2}}, KEY), gpu, False, KEY)
+    assert device_plugin_config_key(plain_mps) == "mps-gpu-x2"
+    two = check_sharing(ts(4, ["nvidia.com/mig-2g.10gb", "nvidia.com/mig-1g.5gb"], failRequestsGreaterThanOne=True),
+                        P4D_BALANCED, True, KEY)
+    assert device_plugin_config_key(two) == "ts-mig-1g.5gb_mig-2g.10gb-x4-strict"
+    both = check_sharing(ts(8, renameByDefault=True, failRequestsGreaterThanOne=True), gpu, False, KEY)
+    assert device_plugin_config_key(both) == "ts-gpu-x8-renamed-strict"
+
+
+def test_the_device_plugin_config_file_text():
+    """The file as the device plugin's README writes it: version first, then sharing.<kind> with renameByDefault,
+    failRequestsGreaterThanOne (time-slicing only) and the resources, each with its replicas."""
+    s = check_sharing(ts(4, ["nvidia.com/mig-1g.5gb"]), P4D_BALANCED, True, KEY)
+    assert render_device_plugin_config(s) == (
+        "version: v1\n"
+        "sharing:\n"
+        "  timeSlicing:\n"
+        "    renameByDefault: false\n"
+        "    failRequestsGreaterThanOne: false\n"
+        "    resources:\n"
+        "    - name: nvidia.com/mig-1g.5gb\n"
+        "      replicas: 4\n")
+
+
+def test_a_key_too_long_for_a_label_is_the_kind_replicas_and_a_digest_of_the_file():
+    """Label values hold at most 63 characters: five H100 profiles named in full do not fit, so the key is
+    ts-x<replicas>-<the first 12 hex digits of the config file's SHA-256>."""
+    import hashlib
+
+    resources = ["nvidia.com/mig-1g.10gb", "nvidia.com/mig-1g.20gb", "nvidia.com/mig-2g.20gb",
+                 "nvidia.com/mig-3g.40gb", "nvidia.com/mig-7g.80gb"]
+    s = Sharing(TIME_SLICING, 16, tuple(resources), True, False)
+    text = ("version: v1\nsharing:\n  timeSlicing:\n    renameByDefault: true\n    failRequestsGreaterThanOne: false\n"
+            "    resources:\n" + "".join(f"    - name: {r}\n      replicas: 16\n" for r in resources))
+    assert len("ts-" + "_".join(r.removeprefix("nvidia.com/") for r in resources) + "-x16-renamed") > 63
+    assert device_plugin_config_key(s) == "ts-x16-" + hashlib.sha256(text.encode()).hexdigest()[:12]
