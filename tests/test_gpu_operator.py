@@ -5,6 +5,8 @@ ships driver and toolkit; the MIG manager needs WITH_REBOOT on A100 in a VM; the
 format) and the device plugin README."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import yaml
 
 from gpu_slicing import gpu_operator
@@ -12,6 +14,7 @@ from gpu_slicing.gpu_operator import COMMENTED_VALUE_PATHS, VALUE_PATHS, device_
     operator_values
 from gpu_slicing.helm import flatten, has_path
 from gpu_slicing.stack import load_stack
+from gpu_slicing.stack_file import load_stack_file
 from tools import refdata
 
 NS = "gpu-slicing:"
@@ -61,8 +64,9 @@ def test_every_value_set_is_a_reviewed_path_the_pinned_chart_defines():
     chart = refdata.load("gpu-operator-values")
     everything = load_stack({**_raw([{**P4D, "migLayout": "p4d-half"}, G5_SHARED]), NS + "migLayouts": HALF,
                              NS + "observability": {"enabled": True}})
-    paths = flatten(values_of(everything))
-    assert set(paths) == VALUE_PATHS  # this stack sets every reviewed path
+    dra = load_stack(load_stack_file(Path(__file__).parents[1] / "examples" / "Pulumi.dra.yaml"))
+    paths = sorted(set(flatten(values_of(everything))) | set(flatten(values_of(dra))))
+    assert set(paths) == VALUE_PATHS  # the two stacks set every reviewed path (the DRA one the exporter's pod UIDs)
     for path in paths:
         top, *rest = path.split(".")
         assert has_path(chart["values"], path) or (
