@@ -81,6 +81,7 @@ def test_an_unchanged_resource_is_not_listed():
     a = rec("a", CM, {"data": {"k": "v"}, "metadata": {"name": "a"}})
     r = diff.compare(plan(a), plan(copy.deepcopy(a)))
     assert r["resources"] == [] and r["order"] == [] and not r["fails"]
+    assert r["controlPlanePerHour"] == {"before": 0.0, "after": 0.0} and r["kubernetes"] is None  # no cluster
 
 
 def test_leaf_diff_names_each_changed_input():
@@ -297,8 +298,16 @@ def test_the_eks_surge_in_words():
     surge, how, _ = diff.surge_of({"inputs": {"subnetIds": ["a"], "scalingConfig": {"desiredSize": 3},
                                               "updateConfig": {"updateStrategy": "minimal",
                                                                "maxUnavailablePercentage": 50}}})
-    assert surge == 0 and how.startswith("updateStrategy MINIMAL: up to 2 node(s) terminated")  # 50% of 3, up
+    assert surge == 0 and how == ("updateStrategy MINIMAL: up to 2 node(s) terminated before their replacements "
+                                  "launch (no surge, no extra quota; the slices are away for a whole boot and MIG "
+                                  "setup)")  # 50% of 3 nodes, rounded up
+    minimal = {"subnetIds": ["a"], "scalingConfig": {"desiredSize": 3},
+               "updateConfig": {"updateStrategy": "MINIMAL", "maxUnavailablePercentage": 67}}
+    assert diff.surge_of({"inputs": minimal})[1].startswith("updateStrategy MINIMAL: up to 3 node(s)")  # 2.01, up
     assert diff.surge_of({"inputs": {"subnetIds": ["a"], "updateConfig": {"maxUnavailablePercentage": 100}}})[0] == 2
+    # no scalingConfig: a group of one node, 100% of it is one node
+    assert diff.surge_of({"inputs": {"updateConfig": {"maxUnavailablePercentage": 100, "updateStrategy": "MINIMAL"}}}
+                         )[1].startswith("updateStrategy MINIMAL: up to 1 node(s) terminated")
     assert diff.surge_of({"inputs": {"subnetIds": [], "updateConfig": "<computed>"}})[:3:2] == (6, 3)
 
 
@@ -532,6 +541,8 @@ def test_a_nodepool_template_change_drifts_its_nodes_at_its_budgets_pace():
 
 @pytest.mark.parametrize("budgets,extra", [
     ([{"nodes": "2", "reasons": ["Drifted"]}], 2),
+    ([{"nodes": "0", "reasons": ["Drifted"], "schedule": "0 8 * * *", "duration": "22h"},
+      {"nodes": "2", "reasons": ["Drifted"]}], 2),  # a scheduled budget is not the pace
     ([{"nodes": "5"}], 3),  # a budget for every reason applies to drift too; at most the pool's 3 nodes
     ([{"nodes": "20%", "reasons": ["Drifted"]}], 1),  # a percentage: at least one node
     ([{"nodes": "0", "reasons": ["Drifted"]}], 1),
@@ -567,6 +578,12 @@ def test_how_many_drifted_nodes_go_at_once(budgets, extra):
     ([{"nodes": "1", "reasons": ["Drifted"]}, {"nodes": "0", "reasons": ["Drifted"], "schedule": "0 6 * * 0",
                                                 "duration": "24h"}],
      "drifted nodes are replaced one at a time, only Mon 06:00-Sun 06:00 UTC"),
+    ([{"nodes": "0", "reasons": ["Drifted"], "schedule": "0 8 * * *", "duration": "22h"},
+      {"nodes": "2", "reasons": ["Drifted"]}],  # the scheduled budget listed first: the pace is the other one's
+     "drifted nodes are replaced 2 at a time, only daily 06:00-08:00 UTC"),
+    ([{"nodes": "1", "reasons": ["Drifted"]}, {"nodes": "0", "reasons": ["Drifted"], "schedule": "0 6 * * *",
+                                                "duration": "30m"}],
+     "drifted nodes are replaced one at a time, only daily 06:30-06:00 UTC"),  # closed half an hour a day
 ])
 def test_drift_budgets_in_words(budgets, words):
     """A `nodes: "0"` scheduled budget closes the rest of the period: the window is where it ends to where it
@@ -921,3 +938,124 @@ def test_main_exits_2_when_a_side_cannot_be_read_or_planned(monkeypatch, capsys,
     monkeypatch.setattr(diff, "plan_at_ref", lambda ref, f, c: diff.Plan({}, {}, {}, error="no such stack\nat ref"))
     assert diff.main(["--base", "git:HEAD", "--config", dev]) == 2
     assert "does not plan: no such stack\n  at ref" in capsys.readouterr().err
+
+
+# --- more of what a replace reaches, and how it is said ---------------------------------------------------------------
+
+def test_a_cluster_replaced_under_a_new_resource_takes_its_objects_without_collisions():
+    """The old cluster is deleted after the new one is created: its Kubernetes objects, node groups and add-ons
+    go with it (said by the cluster's line), and a release of the same name in the new cluster is no collision."""
+    old_cl = rec("cl", diff.CLUSTER, {"name": "gpu", "vpcId": "vpc-1"})
+    new_cl = rec("cl2", diff.CLUSTER, {"name": "gpu2", "vpcId": "vpc-1"})
+    rel = rec("rel", diff.RELEASE, {"name": "karpenter", "chart": "karpenter"})
+    rel2 = rec("rel2", diff.RELEASE, {"name": "karpenter", "chart": "karpenter"})
+    addon = rec("addon", "aws:eks/addon:Addon", {"clusterName": "gpu", "addonName": "vpc-cni"})
+    role = rec("role", ROLE, {"name": "nodes"})
+    role2 = rec("role2", ROLE, {"name": "nodes"})
+    r = diff.compare(plan(old_cl, rel, addon, role), plan(new_cl, rel2, addon, role2))
+    by = {x["name"]: x for x in r["resources"]}
+    assert by["rel"]["op"] == "delete" and by["rel"]["newCluster"] and not by["rel2"].get("collides")
+    assert by["addon"]["op"] == "replace" and "EKS deletes it with its cluster" in by["addon"]["why"]
+    assert by["role2"]["collides"] and not by["role"].get("newCluster")  # an IAM role is no object of the cluster
+    texts = [h["text"] for h in r["headlines"]]
+    assert texts[0].startswith("THE CLUSTER IS REPLACED (cl is destroyed, cl2 created): ")
+    assert texts[1:] == [f"REPLACE COLLIDES (Role role2): {by['role2']['why']}"]
+
+
+def test_replace_on_changes_and_ignore_changes_of_a_registration():
+    cm = rec("cm", CM, {"data": {"k": "1"}}, options={"replaceOnChanges": ["data"]})
+    r = diff.compare(plan(cm), plan(changed(cm, data={"k": "2"})))
+    assert r["resources"][0]["op"] == "replace" and r["resources"][0]["why"].startswith("data.k: replaceOnChanges")
+    ng = node_group("ng", "p4d-small")
+    ng["options"] = {"ignoreChanges": ["subnetIds"]}
+    r = diff.compare(plan(ng), plan(changed(ng, subnetIds=["subnet-7", "subnet-8", "subnet-9"])))
+    assert r["resources"] == []  # subnetIds.0 .. .2: inside the ignored input
+
+
+def test_every_decisive_reason_is_given_once():
+    role = rec("role", ROLE, {"name": "nodes", "path": "/", "description": "a"}, options={"deleteBeforeReplace": True})
+    r = diff.compare(plan(role), plan(changed(role, name="nodes2", path="/x/", description="b")))
+    [res] = r["resources"]
+    assert res["changed"] == ["description", "name", "path"]
+    tf = "terraform-provider-aws (behind pulumi-aws): ForceNew field"
+    assert res["why"] == f"name: {tf}; path: {tf}"  # the in-place description is no reason for the replace
+
+
+def test_a_vpc_updated_in_place_is_no_headline_and_two_nat_gateways_are_said_together():
+    assert diff.headlines(plan(), plan(), [entry("vpc", VPC, "update")]) == []
+    nat = "aws:ec2/natGateway:NatGateway"
+    [h] = diff.headlines(plan(), plan(), [entry("a", nat, "replace"), entry("b", nat, "delete")])
+    assert h["text"].startswith("NAT GATEWAY ARE REPLACED (a, b): private nodes lose their way out")
+
+
+def test_the_region_is_said_before_an_upgrade_refusal_and_a_base_without_config_has_no_region():
+    cluster = rec("cl", diff.CLUSTER, {"name": "gpu", "version": "1.34"})
+    r = diff.compare(plan(cluster, config={"aws:region": "us-east-1"}),
+                     plan(changed(cluster, version="1.36"), config={"aws:region": "eu-west-1"}))
+    assert [h["text"][:22] for h in r["headlines"]] == ["THE REGION CHANGES (us", "EKS REFUSES THIS UPGRA"]
+    a = rec("a", CM, {"data": {}})
+    assert not diff.compare(plan(a), plan(a, config={"aws:region": "eu-west-1"}))["fails"]
+
+
+def test_the_rendered_pool_line_and_the_loud_block():
+    r = roll_case()
+    text = diff.render(r, "b", "h")
+    assert ("\n  rolling-replace       nodeGroup p4d-small              nodes 2     $43.92/h -> $43.92/h "
+            "(peak $175.68/h)\n") in text
+    assert "P-instance vCPUs at the peak: 768" in text and "!!" not in text
+    r = blue_green(same_name=True)
+    text = diff.render(r, "b", "h")
+    assert "\n" + "!" * 78 + "\n!! " in text  # a failing change opens with its headlines
+    assert "at the peak 5 node(s): 480 vCPUs of the account's running P-instance quota" in text
+
+
+def test_a_node_group_replaced_in_place_of_its_urn_says_what_changed():
+    """Same resource, a new instance type: a replace (CreateNodegroup only) under a new EKS name."""
+    old = node_group("ng", "p4d-small", ng_name="gpu-p4d-small-aaaaaaa", instanceTypes=["p4d.24xlarge"])
+    new = changed(old, nodeGroupName="gpu-p4d-small-bbbbbbb", instanceTypes=["p4de.24xlarge"])
+    r = diff.compare(plan(old, pools=(pool("p4d-small"),)), plan(new, pools=(pool("p4d-small"),)))
+    [p] = r["pools"]
+    assert p["impact"] == "blue-green" and p["why"].endswith("changed instanceTypes.0, nodeGroupName")
+    assert p["peakNodes"] == 4 and p["cost"]["peak"] == 87.84
+    assert p["slicesAway"].startswith("pods moved off the old group wait up to ~10 min")
+
+
+def test_a_pool_without_its_node_group_record_and_a_scale_up():
+    r = diff.compare(plan(pools=(pool("p4d-small", 2),)), plan(pools=(pool("p4d-small", 3),)))
+    [p] = r["pools"]
+    assert p["impact"] == "none" and p["cost"] == {"before": 43.92, "after": 65.88, "peak": 65.88}
+    assert p["layout"] == {"before": "all-1g.5gb", "after": "all-1g.5gb"} and p["priceBasis"] == "on-demand list"
+    assert "GPU cost per hour (on-demand list): before $43.92, after $65.88" in diff.render(r, "b", "h")
+    old = node_group("ng", "p4d-small", desired=2)
+    new = changed(old, scalingConfig={"desiredSize": 3, "minSize": 0, "maxSize": 10})
+    r = diff.compare(plan(old, pools=(pool("p4d-small", 2),)), plan(new, pools=(pool("p4d-small", 3),)))
+    assert r["pools"][0]["why"] == "desiredSize 2 -> 3 (in place, UpdateNodegroupConfig)"
+
+
+def test_replaced_node_groups_say_why_and_cost_both_groups():
+    r = blue_green(delete_first=True)
+    assert r["pools"][0]["why"].startswith("node group replaced delete-first (") and \
+        r["pools"][0]["why"].endswith("): its 2 node(s) drain before new ones exist")
+    r = blue_green(same_name=True)
+    assert r["pools"][0]["cost"]["peak"] == 109.8 and r["pools"][0]["peakNodes"] == 5
+
+
+def test_pods_under_a_live_relabel_and_on_a_removed_pool():
+    old = node_group("ng", "p4d-small")
+    new = changed(old, labels={MIG_CONFIG_LABEL: "all-3g.20gb", POOL_LABEL: "p4d-small"})
+    w = {"name": "infer", "pools": ["p4d-small"], "fits": True}
+    r = diff.compare(plan(old, deployment(), pools=(pool("p4d-small"),), workloads=(w,)),
+                     plan(new, deployment(), pools=(pool("p4d-small", layout="all-3g.20gb"),), workloads=(w,)))
+    [wl] = r["workloads"]
+    assert wl["restarts"] == 3 and wl["restartWhy"] == ["MIG layout changed under them on p4d-small"]
+    assert wl["pool"] == {"before": ["p4d-small"], "after": ["p4d-small"]}
+    r = diff.compare(plan(deployment(), pools=(pool("p4d-small"),), workloads=(w,)),
+                     plan(deployment(), workloads=({**w, "pools": []},)))
+    [wl] = r["workloads"]
+    assert wl["restartWhy"] == ["node replaced (delete of p4d-small)"] and wl["pool"]["after"] == []
+
+
+def test_the_verification_line_is_rendered():
+    p = used(pool("p"), 56, 56)
+    r = diff.compare(plan(job("p"), pools=(p,)), plan(job("p", image="b"), pools=(p,)))
+    assert "\n  verification: Job verify (replace) runs before the Deployments it guards" in diff.render(r, "b", "h")
