@@ -409,13 +409,15 @@ def test_a_node_group_under_a_new_name_is_a_blue_green_peaking_at_both():
     assert p["why"].startswith("new node group gpu-p4d-small-bbbbbbb (3 x p4d.24xlarge, all-3g.20gb) is created "
                                "and ready before EKS drains and deletes gpu-p4d-small-aaaaaaa (2 node(s), all-1g.5gb)")
     assert not r["fails"] and r["order"] == ["create ManagedNodeGroup p4d-small", "delete ManagedNodeGroup p4d-small"]
+    assert p["why"].endswith("; changed its Pulumi resource name")  # a new URN: nothing of its own changed
 
 
 def test_a_node_group_replaced_under_its_own_name_collides():
     r = blue_green(same_name=True)
     [p] = r["pools"]
     assert p["impact"] == "blue-green" and p["collides"] and r["collisions"] == ["p4d-small"] and r["fails"]
-    assert "under the same EKS name gpu-p4d-small-aaaaaaa" in p["why"]
+    assert p["why"].startswith("node group replaced (its Pulumi resource name) under the same EKS name "
+                               "gpu-p4d-small-aaaaaaa")
 
 
 def test_a_node_group_replaced_delete_first_takes_every_slice_away():
@@ -1034,7 +1036,7 @@ def test_a_pool_without_its_node_group_record_and_a_scale_up():
 
 def test_replaced_node_groups_say_why_and_cost_both_groups():
     r = blue_green(delete_first=True)
-    assert r["pools"][0]["why"].startswith("node group replaced delete-first (") and \
+    assert r["pools"][0]["why"].startswith("node group replaced delete-first (a new URN)") and \
         r["pools"][0]["why"].endswith("): its 2 node(s) drain before new ones exist")
     r = blue_green(same_name=True)
     assert r["pools"][0]["cost"]["peak"] == 109.8 and r["pools"][0]["peakNodes"] == 5
