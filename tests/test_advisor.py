@@ -435,9 +435,19 @@ def test_cli_merges_the_per_model_plans_into_one_stack_config(tmp_path: Path, ca
     stack_file = tmp_path / "Pulumi.mixed.yaml"
     stack_file.write_text(yaml.safe_dump(MIXED_STACK))
     out = tmp_path / "advised.yaml"
-    assert advise_main(["--config", str(stack_file), "--karpenter", "--stack-out", str(out)]) == 0
+    record_file = tmp_path / "advised.json"
+    assert advise_main(["--config", str(stack_file), "--karpenter", "--stack-out", str(out),
+                        "--json", str(record_file)]) == 0
     text = capsys.readouterr().out
     assert "=== H100-80GB-HBM3: plan 1 of 3 ===" in text and "Instance type: p6-b200.48xlarge" in text
+    assert text.startswith("=== H100-80GB-HBM3: plan 1 of 3 ===\n") and "\n\n=== B200" in text  # a blank line apart
+    assert ("these keys replace your stack's GPU pools (nodeGroups, or karpenter.nodePools with --karpenter, keeping "
+            "the rest of its karpenter block), migLayouts, workloads and maxGpuNodes; maxGpuNodes") in text
+    record = json.loads(record_file.read_text())  # one record per GPU model, and the merged stack config
+    assert [p["instanceType"] for p in record["plans"]] == [P5, B200, G7E]
+    assert all("gpu-slicing:karpenter" in json.dumps(p) for p in record["plans"])  # each as NodePools too
+    assert record["stackConfig"] == yaml.safe_load(out.read_text())["config"]
+    assert "- name: advised-p5-1" in out.read_text()  # the emitted key order, not sorted
     advised = yaml.safe_load(out.read_text())["config"]
     pools = advised["gpu-slicing:karpenter"]["nodePools"]
     assert [(p["name"], p["instanceTypes"]) for p in pools] == [
@@ -535,29 +545,38 @@ def test_a_pods_demand_refuses_the_per_profile_flags(tmp_path: Path, capsys) -> 
     demand = tmp_path / "pods.yaml"
     demand.write_text(yaml.safe_dump({"pods": [{"name": "embed", "memoryGB": 5, "replicas": 14}],
                                       "instanceTypes": [P4D]}))
-    for flag, value, hint in (("--instance-type", P5, "set instanceTypes in the demand file"),
-                              ("--price", "3", "set pricePerHour in the demand file"),
-                              ("--max-layouts", "2", ""), ("--max-nodes", "2", "")):
+    for flag, value, shown, hint in (("--instance-type", P5, f"'{P5}'", ": set instanceTypes in the demand file"),
+                                     ("--price", "3.5", "3.5", ": set pricePerHour in the demand file"),
+                                     ("--max-layouts", "2", "2", ""), ("--max-nodes", "4", "4", "")):
         assert advise_main(["--demand", str(demand), flag, value]) == 2
         err = capsys.readouterr().err
-        assert err.startswith(f"error: {flag}: ") and "no such flag with a pods demand" in err and hint in err
+        assert err == f"error: {flag}: {shown} is not valid: no such flag with a pods demand{hint}\n", err
 
 
-def test_a_pods_demand_emits_nodepools_under_the_prefix(tmp_path: Path, capsys) -> None:
-    """14 pods of 5 GB fit 14 x 1g.5gb: two A100-40GB GPUs, one p4d node."""
-    demand = tmp_path / "pods.yaml"
-    demand.write_text(yaml.safe_dump({"pods": [{"name": "embed", "memoryGB": 5, "replicas": 14}],
-                                      "instanceTypes": [P4D]}))
-    out, stack_out = tmp_path / "o.json", tmp_path / "s.yaml"
-    assert advise_main([f"DEMAND={demand}", "KARPENTER=1", "PREFIX=team", f"JSON={out}",
-                        f"STACK_OUT={stack_out}"]) == 0
-    text = capsys.readouterr().out
-    advised = yaml.safe_load(stack_out.read_text())["config"]
-    pools = advised["gpu-slicing:karpenter"]["nodePools"]
-    assert pools and all(p["name"].startswith("team-") for p in pools) and "gpu-slicing:nodeGroups" not in advised
-    assert f"Then `make plan`:\n\n{stack_out.read_text().rstrip()}\n\nsolved in " in text
-    record = json.loads(out.read_text())
-    assert "gpu-slicing:karpenter" in json.dumps(record) and "gpu-slicing:nodeGroups" not in json.dumps(record)
+def test_help_says_what_the_advisor_does(monkeypatch, capsys) -> None:
+    import sys
+
+    from tools.advise import main
+    monkeypatch.setattr(sys, "argv", ["advise", "--help"])  # as `python -m tools.advise --help` runs it
+    with pytest.raises(SystemExit) as e:
+        main()
+    assert e.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert "MIG layout advisor CLI: the fewest GPU nodes for a mix of MIG slices, or the cheapest fleet" in text
+    for flag, words in (("--demand", "demand file: instanceType and demand per MIG profile, or pods per GPU memory"),
+                        ("--config", "stack file whose gpu-slicing:workloads are the demand (one plan per GPU model)"),
+                        ("--instance-type", "GPU instance type (overrides the file's)"),
+                        ("--max-layouts", "most distinct MIG layouts (default 3)"),
+                        ("--max-nodes", "most GPU nodes"),
+                        ("--price", "USD per node-hour (default: the catalog's on-demand price)"),
+                        ("--karpenter", "emit Karpenter NodePools instead of node groups"),
+                        ("--prefix", "name prefix of the pools (default advised)"),
+                        ("--json", "also write the result as JSON here"),
+                        ("--stack-out", "also write the stack config here (merge it into a Pulumi.<stack>.yaml)")):
+        assert f" {words}" in text and flag in text, flag
+    assert advise_main([]) == 2
+    assert capsys.readouterr().err == ("error: --demand/--config: not set: exactly one of a demand file or a stack "
+                                       "file\n")
 
 
 @pytest.mark.slow

@@ -237,6 +237,10 @@ def test_a_cluster_deleted_beside_a_new_one_is_a_replace():
     res = [entry("new", diff.CLUSTER, "create"), entry("old", diff.CLUSTER, "delete")]
     [h] = diff.headlines(plan(), plan(), res)
     assert h["fatal"] and h["text"].startswith("THE CLUSTER IS REPLACED (old is destroyed, new created): ")
+    assert h["urn"] == "old"
+    # the VPC it moves out of is said after it
+    lines = diff.headlines(plan(), plan(), [*res, entry("vpc", VPC, "replace")])
+    assert [x["urn"] for x in lines] == ["old", "vpc"]
     [h] = diff.headlines(plan(), plan(), [entry("old", diff.CLUSTER, "delete")])
     assert h["text"].startswith("THE CLUSTER IS DELETED (old): ")
 
@@ -260,6 +264,9 @@ def test_several_subnets_are_said_in_the_plural():
 def test_what_goes_with_a_new_cluster_is_not_said_again():
     res = [entry("cl", diff.CLUSTER, "replace"), entry("role", ROLE, "replace", collides=True, newCluster=True)]
     assert [h["urn"] for h in diff.headlines(plan(), plan(), res)] == ["cl"]
+    # ... and what comes after it is still read
+    res.append(entry("other", ROLE, "replace", collides=True))
+    assert [h["urn"] for h in diff.headlines(plan(), plan(), res)] == ["cl", "other"]
 
 
 @pytest.mark.parametrize("op", ["replace", "delete"])
@@ -277,7 +284,7 @@ def test_the_system_node_group_replaced_is_fatal_only_when_it_collides():
     system = rec("sys", diff.MNG, {"labels": {"gpu-slicing/role": "system"}, "nodeGroupName": "gpu-system"})
     [h] = diff.headlines(plan(), plan(system), [entry("sys", diff.MNG, "replace")])
     assert not h["fatal"] and h["text"].startswith("THE SYSTEM NODE GROUP IS REPLACED (sys): every controller")
-    assert "COLLIDES" not in h["text"]
+    assert h["text"].endswith("moves to new nodes") and h["urn"] == "sys"
     [h] = diff.headlines(plan(), plan(system), [entry("sys", diff.MNG, "replace", collides=True)])
     assert h["fatal"] and "COLLIDES" in h["text"] and "Never replace it delete-first" in h["text"]
     gpu = rec("sys", diff.MNG, {"labels": {"gpu-slicing/role": "gpu"}})
@@ -1061,3 +1068,68 @@ def test_the_verification_line_is_rendered():
     p = used(pool("p"), 56, 56)
     r = diff.compare(plan(job("p"), pools=(p,)), plan(job("p", image="b"), pools=(p,)))
     assert "\n  verification: Job verify (replace) runs before the Deployments it guards" in diff.render(r, "b", "h")
+
+
+def test_headlines_of_the_whole_change_come_first_with_no_resource(monkeypatch):
+    """A region change, EKS's refusal and a step waiting for a slice name no resource (`urn` empty); the region
+    comes first, then the refusal, then what the resources say."""
+    import datetime as dt
+
+    from gpu_slicing import calendar
+    monkeypatch.setattr(calendar, "today", lambda: dt.date(2026, 12, 6))
+    cluster = rec("cl", diff.CLUSTER, {"name": "gpu", "version": "1.34"})
+    role = rec("role", ROLE, {"name": "nodes", "path": "/"})
+    full = used(pool("p"), 56, 56)
+    base = plan(cluster, role, job("p"), pools=(full,), config={"aws:region": "us-east-1"})
+    head = plan(changed(cluster, version="1.36"), changed(role, path="/x/"), job("p", image="b"), pools=(full,),
+                config={"aws:region": "us-west-2"})
+    lines = diff.compare(base, head)["headlines"]
+    assert lines[0] == {"fatal": True, "urn": "", "text": (
+        "THE REGION CHANGES (us-east-1 -> us-west-2): every AWS resource of the stack is created anew in us-west-2 "
+        "(pulumi-aws: the provider's region is where each resource lives) and the old ones, the cluster and "
+        "everything in it, are destroyed")}
+    assert lines[1] == {"fatal": True, "urn": "", "text": "EKS REFUSES THIS UPGRADE: " + calendar.upgrade_refusal(
+        "1.34", "1.36")}
+    assert lines[2]["urn"] == "role" and lines[2]["text"].startswith("REPLACE COLLIDES (Role role)")
+    assert lines[3]["urn"] == "" and lines[3]["fatal"] and lines[3]["text"].startswith(
+        "A STEP WAITS FOR A SLICE THAT FREES ONLY AFTER IT: Job verify (replace)")
+    # without the region change, the refusal still comes before what the resources say
+    lines = diff.compare(plan(cluster, role), plan(changed(cluster, version="1.36"), changed(role, path="/x/")))[
+        "headlines"]
+    assert [h["text"][:16] for h in lines] == ["EKS REFUSES THIS", "REPLACE COLLIDES"]
+
+
+def test_a_replaced_system_node_group_is_a_headline_of_the_change():
+    system = rec("sys", diff.MNG, {"labels": {"gpu-slicing/role": "system"}, "nodeGroupName": "gpu-system-aaaaaaa",
+                                   "instanceTypes": ["m7i.large"]}, name="system")
+    new = changed(system, nodeGroupName="gpu-system-bbbbbbb", instanceTypes=["m7i.xlarge"])
+    r = diff.compare(plan(system), plan(new))
+    assert [h["text"][:42] for h in r["headlines"]] == ["THE SYSTEM NODE GROUP IS REPLACED (system)"]
+    assert not r["fails"]  # under a new EKS name: nothing collides
+
+
+def test_the_headlines_in_full():
+    """What a user reads first, word for word: a replaced cluster colliding on its name, a deleted system node
+    group's successor colliding, the Karpenter CRD release, a detached gateway."""
+    [h] = diff.headlines(plan(), plan(), [entry("cl", diff.CLUSTER, "replace", collides=True)])
+    assert h["text"] == (
+        "THE CLUSTER IS REPLACED (cl): every pool, node and workload in it is destroyed with it (and whatever "
+        "Kubernetes holds that the stack does not own: volumes, load balancers, Secrets); under its unchanged name "
+        "the create-before-delete replace COLLIDES and `pulumi up` fails. Never replace it delete-first (that "
+        "destroys the running one before its successor exists): undo what forces the replace, or build a second "
+        "stack beside it and move the workloads")
+    system = rec("sys", diff.MNG, {"labels": {"gpu-slicing/role": "system"}})
+    [h] = diff.headlines(plan(), plan(system), [entry("sys", diff.MNG, "replace", collides=True)])
+    assert h == {"fatal": True, "urn": "sys", "text": (
+        "THE SYSTEM NODE GROUP IS REPLACED (sys): every controller on it (Karpenter, CoreDNS, the GPU Operator's "
+        "operator) moves to new nodes; under its unchanged EKS name the create-before-delete replace COLLIDES and "
+        "`pulumi up` fails. Never replace it delete-first (every controller would stop with no node to go to): undo "
+        "what forces the replace")}
+    crd = rec("crd", diff.RELEASE, {"name": "karpenter-crd", "chart": "karpenter-crd"})
+    [h] = diff.headlines(plan(crd), plan(), [entry("crd", diff.RELEASE, "delete")])
+    assert h == {"fatal": True, "urn": "crd", "text": (
+        "THE KARPENTER CRD RELEASE IS DELETED (crd): uninstalling the CRDs deletes every NodePool and NodeClaim: "
+        "every Karpenter node is drained and terminated")}
+    [h] = diff.headlines(plan(), plan(), [entry("a", IGW, "update", interrupts=True)])
+    assert h == {"fatal": True, "urn": "a", "text": (
+        "THE INTERNET GATEWAY IS DETACHED FROM ITS RUNNING VPC (a): the VPC loses the internet while it is detached")}
