@@ -1133,3 +1133,28 @@ def test_the_headlines_in_full():
     [h] = diff.headlines(plan(), plan(), [entry("a", IGW, "update", interrupts=True)])
     assert h == {"fatal": True, "urn": "a", "text": (
         "THE INTERNET GATEWAY IS DETACHED FROM ITS RUNNING VPC (a): the VPC loses the internet while it is detached")}
+
+
+def test_collision_reasons_in_full():
+    """Why a replace collides, word for word: a cluster under its own name, a role under its own name, a new
+    role under a deleted one's name; and an add-on EKS deletes with its cluster names its cluster."""
+    cluster = rec("cl", diff.CLUSTER, {"name": "gpu", "vpcId": "vpc-1"})
+    addon = rec("addon", "aws:eks/addon:Addon", {"clusterName": "gpu", "addonName": "vpc-cni"})
+    r = diff.compare(plan(cluster, addon), plan(changed(cluster, vpcId="vpc-2"), addon))
+    by = {x["name"]: x for x in r["resources"]}
+    assert by["cl"]["why"] == (
+        "vpcId: EKS: a cluster cannot move to another VPC; its fixed name name='gpu' is unchanged, so the "
+        "create-before-delete replace collides with the running one. Never replace it delete-first (that destroys "
+        "the running one, and everything on it, before its successor exists): undo what forces the replace, or "
+        "build a second stack beside it and move the workloads")
+    assert by["addon"]["changed"] == ["clusterName"]
+    assert by["addon"]["why"] == "clusterName: EKS deletes it with its cluster, which is replaced"
+    role = rec("role", ROLE, {"name": "nodes", "path": "/"})
+    r = diff.compare(plan(role), plan(changed(role, path="/x/")))
+    assert r["resources"][0]["why"] == (
+        "path: terraform-provider-aws (behind pulumi-aws): ForceNew field; fixed physical name name='nodes' is "
+        "unchanged, so a create-before-delete replace collides with the old one (let the name change, or replace it "
+        "delete-first)")
+    r = diff.compare(plan(rec("old", ROLE, {"name": "nodes"})), plan(rec("new", ROLE, {"name": "nodes"})))
+    assert r["resources"][0]["why"] == ("created under the physical name 'nodes' that old still holds (Pulumi creates "
+                                        "before it deletes): the create fails")
