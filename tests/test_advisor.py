@@ -435,9 +435,19 @@ def test_cli_merges_the_per_model_plans_into_one_stack_config(tmp_path: Path, ca
     stack_file = tmp_path / "Pulumi.mixed.yaml"
     stack_file.write_text(yaml.safe_dump(MIXED_STACK))
     out = tmp_path / "advised.yaml"
-    assert advise_main(["--config", str(stack_file), "--karpenter", "--stack-out", str(out)]) == 0
+    record_file = tmp_path / "advised.json"
+    assert advise_main(["--config", str(stack_file), "--karpenter", "--stack-out", str(out),
+                        "--json", str(record_file)]) == 0
     text = capsys.readouterr().out
     assert "=== H100-80GB-HBM3: plan 1 of 3 ===" in text and "Instance type: p6-b200.48xlarge" in text
+    assert text.startswith("=== H100-80GB-HBM3: plan 1 of 3 ===\n") and "\n\n=== B200" in text  # a blank line apart
+    assert ("these keys replace your stack's GPU pools (nodeGroups, or karpenter.nodePools with --karpenter, keeping "
+            "the rest of its karpenter block), migLayouts, workloads and maxGpuNodes; maxGpuNodes") in text
+    record = json.loads(record_file.read_text())  # one record per GPU model, and the merged stack config
+    assert [p["instanceType"] for p in record["plans"]] == [P5, B200, G7E]
+    assert all("gpu-slicing:karpenter" in json.dumps(p) for p in record["plans"])  # each as NodePools too
+    assert record["stackConfig"] == yaml.safe_load(out.read_text())["config"]
+    assert "- name: advised-p5-1" in out.read_text()  # the emitted key order, not sorted
     advised = yaml.safe_load(out.read_text())["config"]
     pools = advised["gpu-slicing:karpenter"]["nodePools"]
     assert [(p["name"], p["instanceTypes"]) for p in pools] == [
@@ -460,6 +470,113 @@ def test_cli_bad_input_exits_2(tmp_path: Path, capsys) -> None:
     assert advise_main(["--demand", str(demand)]) == 2
     assert "demand.1g.5gb" in capsys.readouterr().err
     assert advise_main(["--demand", str(tmp_path / "missing.yaml")]) == 2
+
+
+def test_make_style_arguments_become_flags() -> None:
+    """`make advise DEMAND=x KARPENTER=1`: make passes its variables as words; an unset one comes empty."""
+    from tools.advise import _expand_make_style as expand
+
+    assert expand(["DEMAND=d=1.yaml", "JSON=o.json", "PREFIX=gpu"]) == ["--demand", "d=1.yaml", "--json", "o.json",
+                                                                        "--prefix", "gpu"]
+    for off in ("KARPENTER=", "KARPENTER=0", "KARPENTER=false", "KARPENTER=FALSE", "KARPENTER=No"):
+        assert expand([off]) == [], off
+    for on in ("KARPENTER=1", "KARPENTER=yes", "KARPENTER=true"):
+        assert expand([on]) == ["--karpenter"], on
+    assert expand(["MAX_NODES=", "PRICE="]) == []
+    # what is not a make variable is left to argparse
+    assert expand(["--json=o.json", "KARPENTER", "DEMAND", "OTHER=1"]) == ["--json=o.json", "KARPENTER", "DEMAND",
+                                                                          "OTHER=1"]
+
+
+def test_a_demand_file_that_cannot_be_read_is_named(tmp_path: Path, capsys) -> None:
+    missing = tmp_path / "missing.yaml"
+    assert advise_main(["--demand", str(missing)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {missing}: ") and "an existing demand file" in err
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("demand: [\n")
+    assert advise_main(["--demand", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {bad}: ") and "line 2, column 1" in err
+    assert advise_main(["--demand", str(bad), "--config", str(ROOT / "Pulumi.dev.yaml")]) == 2
+    assert "exactly one of a demand file or a stack file" in capsys.readouterr().err
+
+
+def test_flags_override_the_demand_file(tmp_path: Path, capsys) -> None:
+    """70 x 1g.5gb at 7 per A100-40GB = 10 GPUs = 2 p4d nodes (8 GPUs each): --max-nodes 1 is too few. The
+    file's H100 type has no 1g.5gb: only the --instance-type override makes it plannable."""
+    demand = tmp_path / "d.yaml"
+    demand.write_text(yaml.safe_dump({"instanceType": P5, "demand": {"1g.5gb": 70}}))
+    assert advise_main(["--demand", str(demand)]) == 2
+    assert "1g.5gb" in capsys.readouterr().err
+    assert advise_main(["--demand", str(demand), "--instance-type", P4D, "--max-nodes", "1"]) == 2
+    assert "maxNodes: 1 is not valid: at least 2 nodes" in capsys.readouterr().err
+    out = tmp_path / "o.json"
+    assert advise_main(["--demand", str(demand), "--instance-type", P4D, "--price", "10", "--json", str(out)]) == 0
+    record = json.loads(out.read_text())
+    assert (record["instanceType"], record["totalNodes"], record["costPerHour"]) == (P4D, 2, 20.0)
+    assert out.read_text().startswith('{\n  "')  # indented JSON, two spaces
+    assert f"result written to {out}" in capsys.readouterr().out
+
+
+def test_a_stack_advised_on_another_type_with_one_layout(tmp_path: Path, capsys) -> None:
+    """The H100 demand of MIXED_STACK (16 x 1g.10gb, 8 x 3g.40gb) on single-GPU p5.4xlarge nodes, one layout for
+    every node: a 3g.40gb takes 3 of a GPU's 7 compute and 4 of its 8 memory slices, so a GPU holds two 3g.40gb
+    (and nothing else) or one 3g.40gb and four 1g.10gb; only the latter serves both profiles: 8 nodes for the
+    8 x 3g.40gb, $40/h at $5 a node-hour."""
+    stack = copy.deepcopy(MIXED_STACK)
+    stack["config"]["gpu-slicing:karpenter"] = {"enabled": False}
+    stack["config"]["gpu-slicing:workloads"] = [w for w in stack["config"]["gpu-slicing:workloads"]
+                                                if w["pool"] == "h100"]
+    f = tmp_path / "Pulumi.h100.yaml"
+    f.write_text(yaml.safe_dump(stack))
+    out, stack_out = tmp_path / "o.json", tmp_path / "s.yaml"
+    assert advise_main(["--config", str(f), "--instance-type", P5_ONE, "--price", "5", "--max-layouts", "1",
+                        "--json", str(out), "--stack-out", str(stack_out)]) == 0
+    record = json.loads(out.read_text())
+    assert (record["instanceType"], record["totalNodes"], record["costPerHour"]) == (P5_ONE, 8, 40.0)
+    text = capsys.readouterr().out
+    written = stack_out.read_text()
+    assert f"Then `make plan`:\n\n{written.rstrip()}\n\nsolved in " in text and written.startswith("config:")
+    assert f"stack config written to {stack_out}" in text
+
+
+def test_a_pods_demand_refuses_the_per_profile_flags(tmp_path: Path, capsys) -> None:
+    demand = tmp_path / "pods.yaml"
+    demand.write_text(yaml.safe_dump({"pods": [{"name": "embed", "memoryGB": 5, "replicas": 14}],
+                                      "instanceTypes": [P4D]}))
+    for flag, value, shown, hint in (("--instance-type", P5, f"'{P5}'", ": set instanceTypes in the demand file"),
+                                     ("--price", "3.5", "3.5", ": set pricePerHour in the demand file"),
+                                     ("--max-layouts", "2", "2", ""), ("--max-nodes", "4", "4", "")):
+        assert advise_main(["--demand", str(demand), flag, value]) == 2
+        err = capsys.readouterr().err
+        assert err == f"error: {flag}: {shown} is not valid: no such flag with a pods demand{hint}\n", err
+
+
+def test_help_says_what_the_advisor_does(monkeypatch, capsys) -> None:
+    import sys
+
+    from tools.advise import main
+    monkeypatch.setattr(sys, "argv", ["advise", "--help"])  # as `python -m tools.advise --help` runs it
+    with pytest.raises(SystemExit) as e:
+        main()
+    assert e.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert "MIG layout advisor CLI: the fewest GPU nodes for a mix of MIG slices, or the cheapest fleet" in text
+    for flag, words in (("--demand", "demand file: instanceType and demand per MIG profile, or pods per GPU memory"),
+                        ("--config", "stack file whose gpu-slicing:workloads are the demand (one plan per GPU model)"),
+                        ("--instance-type", "GPU instance type (overrides the file's)"),
+                        ("--max-layouts", "most distinct MIG layouts (default 3)"),
+                        ("--max-nodes", "most GPU nodes"),
+                        ("--price", "USD per node-hour (default: the catalog's on-demand price)"),
+                        ("--karpenter", "emit Karpenter NodePools instead of node groups"),
+                        ("--prefix", "name prefix of the pools (default advised)"),
+                        ("--json", "also write the result as JSON here"),
+                        ("--stack-out", "also write the stack config here (merge it into a Pulumi.<stack>.yaml)")):
+        assert f" {words}" in text and flag in text, flag
+    assert advise_main([]) == 2
+    assert capsys.readouterr().err == ("error: --demand/--config: not set: exactly one of a demand file or a stack "
+                                       "file\n")
 
 
 @pytest.mark.slow

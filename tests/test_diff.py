@@ -927,3 +927,35 @@ def test_a_spot_pool_is_never_called_a_list_price():
     (line,) = [x for x in text.splitlines() if " g6-spot " in x]
     assert line.endswith("at most: spot, not priced (its on-demand list price)")
     assert "GPU cost per hour (on-demand list, spot, not priced, the stack's pricePerHour)" in text
+
+
+def test_the_dev_stack_planned_against_itself_changes_nothing(dev_runs, monkeypatch):
+    """`make diff` plans each side with the offline plan (the shared dev run here, so the test stays quick):
+    the dev stack against itself changes nothing and costs its two p4d nodes before, after and at the peak."""
+    from tools import harness
+
+    runs = []
+    monkeypatch.setattr(harness, "run_program", lambda config, stack="dev", preview=True:
+                        runs.append((stack, preview)) or dev_runs["preview"])
+    p = diff.plan(dev_config())
+    assert runs == [("dev", True)] and p.error is None and p.config == dev_config()
+    assert sorted(x["name"] for x in p.capacity["pools"]) == ["p4d-balanced", "p4d-small"]
+    assert p.order == list(p.resources) and len(p.order) == len(dev_runs["preview"].registrations)
+    ngs = [r for r in p.resources.values() if r["type"] == diff.MNG]
+    raw = {x["urn"]: x for x in (reg.to_json() for reg in dev_runs["preview"].registrations)}
+    # what the transforms set on pulumi-eks's EKS node group, folded into the component's own inputs
+    assert ngs and all("updateConfig" in r["inputs"] and "updateConfig" not in raw[r["urn"]]["inputs"] for r in ngs)
+    r = diff.compare(p, p)
+    assert r["resources"] == [] and not r["fails"] and r["headlines"] == []
+    assert r["costPerHour"] == {"before": 2 * P4D, "after": 2 * P4D, "peak": 2 * P4D}
+
+
+def test_a_stack_that_does_not_plan_is_an_error(monkeypatch):
+    from tools import harness
+
+    class Failed:
+        error = ValueError("gpu-slicing:maxGpuNodes: must be at least 1")
+
+    monkeypatch.setattr(harness, "run_program", lambda config, stack="dev", preview=True: Failed())
+    p = diff.plan({"gpu-slicing:maxGpuNodes": 0}, "prod")
+    assert p.error == "gpu-slicing:maxGpuNodes: must be at least 1" and p.resources == {} and p.order == []

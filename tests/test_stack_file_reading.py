@@ -124,3 +124,36 @@ def test_a_merged_mapping_that_merges_itself_keeps_its_own_keys():
     text = "config:\n  base: &base {a: 1, b: 1}\n  mid: &mid {<<: *base, a: 2}\n  top: {<<: *mid, c: 3}\n"
     cfg = parse_stack_text(text, "s.yaml")
     assert cfg["mid"] == {"a": 2, "b": 1} and cfg["top"] == {"a": 2, "b": 1, "c": 3}
+
+
+# --- the load pipeline (gpu_slicing.stack): the stack file's config to a checked stack --------------------------------
+
+def _dev() -> dict:
+    import yaml
+    from pathlib import Path
+
+    return yaml.safe_load((Path(__file__).resolve().parents[1] / "Pulumi.dev.yaml").read_text())["config"]
+
+
+def test_a_yaml_date_reaches_the_config_as_its_text():
+    """YAML reads an unquoted 2026-01-01 as a date; Pulumi passes the text on, and so does the loader."""
+    import datetime
+
+    from gpu_slicing.stack import load_stack
+
+    cfg = _dev()
+    cfg["gpu-slicing:cluster"] = {**cfg["gpu-slicing:cluster"], "name": datetime.date(2026, 1, 1)}
+    assert load_stack(cfg).config.cluster.name == "2026-01-01"
+
+
+def test_a_loaded_stack_has_its_pools_by_name_and_is_loaded_once():
+    from gpu_slicing.stack import load_stack, parse_config
+
+    stack = load_stack(_dev())
+    assert [p.name for p in stack.pools] == ["p4d-balanced", "p4d-small"]  # the dev stack's node groups
+    assert stack.pool("p4d-small").name == "p4d-small" and stack.pool("p4d-balanced") is stack.pools[0]
+    assert load_stack(_dev()) is stack and parse_config(_dev()) is stack.config
+    with pytest.raises(StopIteration):
+        stack.pool("missing")
+    e = refused(load_stack, {**_dev(), "gpu-slicing:maxGpuNodes": "many"})
+    assert e.key == "gpu-slicing:maxGpuNodes"

@@ -464,7 +464,9 @@ def _node_group_impact(entry: dict, old: dict | None, new: dict | None, by_urn: 
     if old is None or new is None:
         return low
     if old["urn"] != new["urn"] or (by_urn.get(new["urn"]) or {}).get("op") == "replace":
-        r = by_urn.get(new["urn"]) or {"changed": ["(resource renamed)"], "why": "a new URN"}
+        # a node group under a new URN is a create beside a delete: no change of its own to name
+        r = by_urn[new["urn"]] if old["urn"] == new["urn"] else {"changed": ["its Pulumi resource name"],
+                                                                 "why": "a new URN"}
         if new["options"].get("deleteBeforeReplace"):
             entry.update(impact="rolling-replace", why=f"node group replaced delete-first ({r['why']}): its "
                                                        f"{before} node(s) drain before new ones exist",
