@@ -297,7 +297,7 @@ def test_a_slice_pod_meets_the_restricted_pod_security_standard_with_guaranteed_
     assert (d["metadata"]["labels"], d["spec"]["selector"], d["spec"]["template"]["metadata"]) == (
         labels, {"matchLabels": {"app.kubernetes.io/name": "slice-3g"}}, {"labels": labels})
     assert d["spec"]["strategy"] == {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 0, "maxUnavailable": "25%"}}
-    pod = d["spec"]["template"]["spec"]
+    pod = dict(d["spec"]["template"]["spec"])  # a copy: the dev run is shared with every test
     (c,) = pod.pop("containers")
     assert pod == {"restartPolicy": "Always", "terminationGracePeriodSeconds": 15,
                    "nodeSelector": {"gpu-slicing/pool": "p4d-balanced", "nvidia.com/mig.config": "all-balanced"},

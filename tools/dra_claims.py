@@ -57,7 +57,23 @@ def _device_activation(device: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def accepts(expression: str, device: Mapping[str, Any]) -> bool:
-    return bool(_program(expression).evaluate(_device_activation(device)))
+    """Whether the CEL `expression` accepts `device`. A node publishes many devices that differ only in what a
+    selector never reads (uuid, parent), so each answer is kept for the attributes and capacities the
+    expression names: a pool of 8 GPUs evaluates each selector once per kind of device, not once per device."""
+    def named(values: Mapping[str, Any]) -> tuple:
+        return tuple(sorted((k, repr(v)) for k, v in values.items() if k in expression))
+
+    key = named(device["attributes"]), named(device.get("capacity", {}))
+    return _accepts(expression, key, device)
+
+
+def _accepts(expression: str, key: tuple, device: Mapping[str, Any]) -> bool:
+    if (expression, key) not in _ANSWERS:
+        _ANSWERS[expression, key] = bool(_program(expression).evaluate(_device_activation(device)))
+    return _ANSWERS[expression, key]
+
+
+_ANSWERS: dict[tuple[str, tuple], bool] = {}
 
 
 def _requests(claim: Mapping[str, Any]) -> list[Mapping[str, Any]]:
