@@ -63,37 +63,38 @@ def test_a_time_sliced_pool_advertises_its_shares_under_the_name_it_chose(rename
 # --- the rules, each naming the key at fault --------------------------------------------------------------------
 
 def test_a_workload_on_an_unknown_pool_names_the_pool_key_and_the_pools_there_are():
-    e = refused(stack([P4D], [{**SLICE, "pool": "p4"}]))
-    assert e.key == "gpu-slicing:workloads[0].pool"
-    assert "p4d" in str(e) and "name of a node group or NodePool" in str(e)
+    e = refused(stack([P4D, G5], [{**SLICE, "pool": "p4"}]))
+    assert (e.key, e.value) == ("gpu-slicing:workloads[0].pool", "p4")
+    assert e.allowed == "the name of a node group or NodePool: did you mean p4d? p4d, g5"
     e = refused(stack([], [SLICE]))
-    assert e.key == "gpu-slicing:workloads[0].pool" and "(none configured)" in str(e)
+    assert e.key == "gpu-slicing:workloads[0].pool"
+    assert e.allowed == "the name of a node group or NodePool: (none configured)"
 
 
 def test_a_workload_asks_for_exactly_one_of_profile_and_gpus():
     both = refused(stack([P4D], [{**SLICE, "gpus": 1}]))
-    assert both.key == "gpu-slicing:workloads[0]"
-    assert "exactly one of profile" in str(both) and "memoryGB" not in str(both)  # memoryGB: DRA pools only
+    assert (both.key, both.value) == ("gpu-slicing:workloads[0]", {"profile": "1g.5gb", "gpus": 1})
+    assert both.allowed == "exactly one of profile (a MIG slice) or gpus (whole or time-sliced GPUs)"  # no memoryGB
     neither = refused(stack([P4D], [{"name": "n", "pool": "p4d"}]))
     assert neither.key == "gpu-slicing:workloads[0]" and "exactly one of profile" in str(neither)
 
 
 def test_a_profile_on_a_pool_without_mig_is_refused_naming_the_pool():
     e = refused(stack([G5], [{**SLICE, "pool": "g5"}]))
-    assert e.key == "gpu-slicing:workloads[0].profile"
+    assert (e.key, e.value) == ("gpu-slicing:workloads[0].profile", "1g.5gb")
     assert "pool g5 has MIG disabled" in str(e) and "use gpus" in str(e)
 
 
 def test_a_profile_the_layout_does_not_create_lists_the_ones_it_does():
     e = refused(stack([P4D], [{**SLICE, "profile": "7g.40gb"}]))
-    assert e.key == "gpu-slicing:workloads[0].profile"
+    assert (e.key, e.value) == ("gpu-slicing:workloads[0].profile", "7g.40gb")
     # all-balanced on an A100-40GB: 1g.5gb x2, 2g.10gb, 3g.20gb per GPU (NVIDIA MIG user guide), sorted
     assert "layout all-balanced of pool p4d creates: 1g.5gb, 2g.10gb, 3g.20gb" in str(e)
 
 
 def test_whole_gpus_on_a_mig_pool_under_the_mixed_strategy_never_schedule():
-    e = refused(stack([P4D], [{"name": "w", "gpus": 1, "pool": "p4d"}]))
-    assert e.key == "gpu-slicing:workloads[0].gpus"
+    e = refused(stack([P4D], [{"name": "w", "gpus": 2, "pool": "p4d"}]))
+    assert (e.key, e.value) == ("gpu-slicing:workloads[0].gpus", 2)
     assert "advertises nvidia.com/gpu: 0" in str(e) and "mixed strategy" in str(e)
 
 
@@ -124,7 +125,8 @@ def test_do_not_disrupt_annotates_the_pods_for_karpenter():
 
 
 def test_the_pod_meets_the_restricted_pod_security_standard_and_guaranteed_qos():
-    (w,) = load_stack(stack([P4D], [SLICE])).workloads
+    image = "nvcr.io/nvidia/cuda:12.4.1-base-ubuntu22.04"
+    (w,) = load_stack(stack([P4D], [{**SLICE, "image": image}])).workloads
     pod = workloads.deployment(w)["spec"]["template"]["spec"]
     assert pod["restartPolicy"] == "Always"
     assert pod["terminationGracePeriodSeconds"] == 15
@@ -136,7 +138,7 @@ def test_the_pod_meets_the_restricted_pod_security_standard_and_guaranteed_qos()
     # a MIG pool: the pool's label and the layout label, so a pod never lands on a node of another layout
     assert pod["nodeSelector"] == {"gpu-slicing/pool": "p4d", "nvidia.com/mig.config": "all-balanced"}
     (c,) = pod["containers"]
-    assert c["name"] == "cuda"
+    assert c["name"] == "cuda" and c["image"] == "nvcr.io/nvidia/cuda:12.4.1-base-ubuntu22.04"
     assert c["securityContext"] == {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
                                     "capabilities": {"drop": ["ALL"]}}
     want = {"cpu": "100m", "memory": "128Mi", "nvidia.com/mig-1g.5gb": "1"}
@@ -249,3 +251,11 @@ def test_a_switch_to_dra_is_a_new_node_generation():
     dra_ = load_stack(dra_stack([SLICE, {**ON_DRA[0], "pool": "p5"}]) | {
         NS + "nodeGroups": [P4D, {**P5_DRA, "name": "p5"}]}).workloads
     assert workloads.verify_job_name(plugin[1].pool) != workloads.verify_job_name(dra_[1].pool)
+
+
+def test_on_a_dra_pool_memory_gb_is_a_third_way_to_ask():
+    e = refused(dra_stack([{**ON_DRA[0], "memoryGB": 10}]))
+    assert e.key == "gpu-slicing:workloads[0]"
+    assert e.value == {"profile": "1g.10gb", "gpus": None, "memoryGB": 10}
+    assert e.allowed == ("exactly one of profile (a MIG slice) or gpus (whole or time-sliced GPUs) or memoryGB "
+                         "(dra pools)")
