@@ -246,3 +246,13 @@ def test_monitoring_is_resolved_from_its_own_settings():
     assert mon.settings.enabled
     assert mon.dashboard["metadata"]["name"] == "gpu-slicing-dashboard"
     assert mon.rule["kind"] == "PrometheusRule"
+
+
+@pytest.mark.parametrize("load", [lambda raw: stack_module.load_stack(raw).config, stack_module.load_shape],
+                         ids=["stack", "shape"])
+def test_a_value_yaml_reads_as_a_date_is_read_as_its_text(load):
+    import datetime
+
+    # `name: 2026-01-01` unquoted: YAML gives a date; the load reads it as the text it was, never crashes
+    raw = _small(nodeGroups=[P4D], cluster={"name": datetime.date(2026, 1, 1), "publicAccessCidrs": ["0.0.0.0/0"]})
+    assert load(raw).cluster.name == "2026-01-01"
