@@ -248,3 +248,20 @@ def test_a_shared_dra_claim_is_one_device_for_every_replica_and_fallbacks_are_co
     shared, fallback = validate.capacity_workloads(st.workloads)
     assert (shared.replicas, fallback.replicas) == (1, 2)  # six pods on one shared claim: one GPU
     assert len(fallback.alternatives) == 1 and "3g.40gb" in fallback.alternatives[0]  # the fallback profile
+
+
+def test_the_cost_guard_counts_the_small_nodes_a_mixed_node_pools_limits_admit():
+    # limits sized for 2 x g6.12xlarge (4 GPUs, 48 vCPU, 192 GiB each: 8 GPUs, 96 vCPU, 384 GiB) admit
+    # min(8 / 1, 96 / 4, 384 / 16) = 8 g6.xlarge (1 GPU, 4 vCPU, 16 GiB)
+    mixed = {"name": "np", "instanceTypes": ["g6.xlarge", "g6.12xlarge"], "maxNodes": 2}
+    e = one(stack(nodeGroups=[], maxGpuNodes=7, karpenter={"enabled": True, "nodePools": [mixed]}))
+    assert (e.key, e.value) == ("gpu-slicing:maxGpuNodes", 7)
+    assert "at least the 8 GPU nodes the pools may run (np: 8;" in str(e)
+
+
+def test_no_suggestion_asks_a_pool_for_more_than_a_hundred_nodes():
+    # the best layout for 1g.5gb, all-1g.5gb, gives 7 x 8 = 56 per p4d: 6000 pods need 108 nodes (107.1),
+    # more than the 100 a node group's maxSize (or a NodePool's maxNodes) may be
+    e = one(stack(workloads=[{"name": "w", "profile": "1g.5gb", "replicas": 6000, "pool": "p4d"}]))
+    assert (e.key, e.value) == ("gpu-slicing:workloads[0].replicas", 6000)  # no pool size fixes it
+    assert "no pool holds them: they need at least 108 nodes, more than the 100 one pool may run" in str(e)
