@@ -259,3 +259,15 @@ def test_on_a_dra_pool_memory_gb_is_a_third_way_to_ask():
     assert e.value == {"profile": "1g.10gb", "gpus": None, "memoryGB": 10}
     assert e.allowed == ("exactly one of profile (a MIG slice) or gpus (whole or time-sliced GPUs) or memoryGB "
                          "(dra pools)")
+
+
+def test_a_dra_pools_job_is_named_for_its_generation_with_its_allocation():
+    from gpu_slicing.changes import labelled
+
+    h1 = load_stack(dra_stack(ON_DRA)).workloads[0]
+    pool = h1.pool
+    # the generation docs name (node_generation): pool, kind, types, AMI type, layout label, and on DRA the allocation
+    generation = {"pool": "p5-dra", "kind": "nodeGroup", "types": ["p5.48xlarge"],
+                  "amiType": pool.instance_types[0].ami_type, "layout": pool.labels.get("nvidia.com/mig.config"),
+                  "allocation": "dra"}
+    assert h1.verify_job == labelled("verify-mig-slice", generation)
