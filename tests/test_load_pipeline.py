@@ -14,6 +14,7 @@ import pytest
 from conftest import ROOT
 from gpu_slicing import stack as stack_module
 from gpu_slicing import workloads
+from gpu_slicing.errors import ConfigError
 from gpu_slicing.stack_file import load_stack_file
 
 DEV = ROOT / "Pulumi.dev.yaml"
@@ -190,3 +191,68 @@ def test_the_advisor_reads_a_stack_through_the_partial_mode():
             load(typo)
         keys.append(e.value.key)
     assert keys == ["gpu-slicing:workloads[0].replica"] * 2
+
+
+def _small(**keys) -> dict:
+    ns = "gpu-slicing:"
+    base = {"maxGpuNodes": 20, "cluster": {"name": "t", "publicAccessCidrs": ["0.0.0.0/0"]},
+            "gpuOperator": {"migStrategy": "mixed"}}
+    return {ns + k: v for k, v in {**base, **keys}.items()}
+
+
+P4D = {"name": "a", "instanceType": "p4d.24xlarge", "migLayout": "all-balanced"}
+G5 = {"name": "b", "instanceType": "g5.12xlarge"}
+NODEPOOL = {"name": "c", "instanceTypes": ["g6.xlarge", "g6.2xlarge"], "maxNodes": 2}
+
+
+def test_a_loaded_stack_pairs_each_pool_block_with_its_pool_node_groups_first():
+    st = stack_module.load_stack(_small(nodeGroups=[P4D, G5], karpenter={"enabled": True, "nodePools": [NODEPOOL]}))
+    assert [p.name for p in st.pools] == ["a", "b", "c"]
+    assert [(g.name, g.config.instance_type, g.pool.kind) for g in st.node_groups] == [
+        ("a", "p4d.24xlarge", "nodeGroup"), ("b", "g5.12xlarge", "nodeGroup")]
+    assert [(p.name, p.config.max_nodes, p.pool.kind) for p in st.node_pools] == [("c", 2, "nodePool")]
+    assert st.pool("b").largest.name == "g5.12xlarge"
+    # every type a pool may launch, node groups first (the VPC's zones are chosen for them)
+    assert st.gpu_instance_types == ["p4d.24xlarge", "g5.12xlarge", "g6.xlarge", "g6.2xlarge"]
+    assert not st.uses_dra  # no pool hands out devices through the DRA driver
+    assert stack_module.parse_config(_small(nodeGroups=[P4D])).node_groups[0].name == "a"
+
+
+def test_the_shape_alone_checks_no_rule_across_keys():
+    raw = _small(nodeGroups=[{**P4D, "minSize": 2, "desiredSize": 1}])  # minSize > desiredSize: a cross-key rule
+    assert stack_module.load_shape(raw).node_groups[0].min_size == 2
+    with pytest.raises(ConfigError) as e:
+        stack_module.load_stack(raw)
+    assert e.value.key == "gpu-slicing:nodeGroups[0]"
+
+
+def test_the_operator_gets_configmaps_of_our_own_only_where_needed():
+    mig = stack_module.load_stack(_small(nodeGroups=[P4D])).gpu_operator
+    # named layouts: the MIG manager's own config; no sharing: the plugin's defaults; MIG: our metrics list
+    assert mig.mig_parted is None and mig.device_plugin is None and mig.exporter_csv is not None
+    assert mig.settings.mig_strategy == "mixed" and mig.values["mig"]["strategy"] == "mixed"
+    shared = {**G5, "sharing": {"timeSlicing": {"replicas": 4}}}
+    ts = stack_module.load_stack(_small(nodeGroups=[shared])).gpu_operator
+    assert ts.device_plugin and ts.mig_parted is None
+    assert ts.exporter_csv is None  # no MIG, no DRA, monitoring off: dcgm-exporter's default list
+    old = [{"devices": "all", "mig-enabled": True, "mig-devices": {"1g.5gb": 7}}]
+    kept = stack_module.load_stack(_small(nodeGroups=[G5], gpuOperator={"migStrategy": "mixed",
+                                                                     "retainedMigLayouts": {"old-1g": old}}))
+    assert kept.gpu_operator.mig_parted and "old-1g" in kept.gpu_operator.mig_parted  # kept for live nodes
+
+
+def test_monitoring_is_resolved_from_its_own_settings():
+    mon = stack_module.load_stack(_small(nodeGroups=[P4D], observability={"enabled": True})).monitoring
+    assert mon.settings.enabled
+    assert mon.dashboard["metadata"]["name"] == "gpu-slicing-dashboard"
+    assert mon.rule["kind"] == "PrometheusRule"
+
+
+@pytest.mark.parametrize("load", [lambda raw: stack_module.load_stack(raw).config, stack_module.load_shape],
+                         ids=["stack", "shape"])
+def test_a_value_yaml_reads_as_a_date_is_read_as_its_text(load):
+    import datetime
+
+    # `name: 2026-01-01` unquoted: YAML gives a date; the load reads it as the text it was, never crashes
+    raw = _small(nodeGroups=[P4D], cluster={"name": datetime.date(2026, 1, 1), "publicAccessCidrs": ["0.0.0.0/0"]})
+    assert load(raw).cluster.name == "2026-01-01"
