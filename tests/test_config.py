@@ -931,3 +931,229 @@ def test_values_in_errors_are_written_as_yaml(value, shown):
     from gpu_slicing.errors import as_yaml
 
     assert as_yaml(value) == shown
+
+
+# --- derived names, their AWS limits and the words of their errors --------------------------------------
+
+def test_each_derived_name_carries_the_limit_aws_or_kubernetes_sets_for_it():
+    """The limits, from the services' docs: an EKS node group name 63 characters (less the '-<7 hex>' token of
+    what replaces the group: 55), an IAM role name 64, an IAM policy name 128, an EventBridge rule name 64, an
+    SQS queue name 80, a Kubernetes object name used as a label value 63."""
+    from gpu_slicing.config import aws_names
+
+    names = {d.name: (d.key, d.value, d.limit) for d in aws_names(parse_config(dev_config()))}
+    cluster, group, pool = (NS + "cluster.name", "gpu-dev"), (NS + "nodeGroups[0].name", "p4d-balanced"), (
+        NS + "karpenter.nodePools[0].name", "p4d-small")
+    assert names == {
+        "gpu-dev-system": (*cluster, 63 - 8), "gpu-dev-system-role-<7 hex>": (*cluster, 64),
+        "gpu-dev-p4d-balanced": (*group, 63 - 8), "gpu-dev-p4d-balanced-role-<7 hex>": (*group, 64),
+        "KarpenterNodeRole-gpu-dev": (*cluster, 64), "KarpenterControllerRole-gpu-dev": (*cluster, 64),
+        "Karpenter-gpu-dev": (*cluster, 80),
+        **{f"Karpenter-gpu-dev-{event}": (*cluster, 64)
+           for event in ("health", "spot", "rebalance", "state-change", "cr-interrupt")},
+        **{f"KarpenterController{p}Policy-gpu-dev": (*cluster, 128) for p in (
+            "NodeLifecycle", "IAMIntegration", "EKSIntegration", "Interruption", "ZonalShift", "ResourceDiscovery")},
+        "p4d-small": (*pool, 63), "p4d-small-p4d-24xlarge": (*pool, 63)}
+    from gpu_slicing.config import parse_shape
+
+    raw = dev_config()
+    raw[NS + "karpenter"] = {**raw[NS + "karpenter"], "enabled": False}
+    assert {d.name for d in aws_names(parse_shape(raw))} == {  # no Karpenter: none of its names
+        "gpu-dev-system", "gpu-dev-system-role-<7 hex>", "gpu-dev-p4d-balanced", "gpu-dev-p4d-balanced-role-<7 hex>"}
+
+
+def test_each_derived_name_says_what_aws_or_kubernetes_object_it_names():
+    from gpu_slicing.config import aws_names
+
+    what = {d.name: d.what for d in aws_names(parse_config(dev_config()))}
+    assert what["gpu-dev-system"] == ("EKS node group name of the system node group, before the '-<7 hex>' token "
+                                      "of what forces its replacement")
+    assert what["gpu-dev-system-role-<7 hex>"] == "IAM role name of the system node group (auto-named)"
+    assert what["gpu-dev-p4d-balanced"] == ("EKS node group name <cluster>-<nodeGroup>, before the '-<7 hex>' token "
+                                            "of what forces its replacement (gpu_slicing.changes.node_group_name)")
+    assert what["gpu-dev-p4d-balanced-role-<7 hex>"] == ("IAM role name <cluster>-<nodeGroup>-role plus Pulumi's "
+                                                         "auto-name suffix")
+    assert what["KarpenterNodeRole-gpu-dev"] == "IAM role name KarpenterNodeRole-<cluster>"
+    assert what["KarpenterControllerRole-gpu-dev"] == "IAM role name KarpenterControllerRole-<cluster>"
+    assert what["Karpenter-gpu-dev"] == "SQS queue name Karpenter-<cluster>"
+    assert what["Karpenter-gpu-dev-spot"] == "EventBridge rule name Karpenter-<cluster>-<event>"
+    assert what["KarpenterControllerZonalShiftPolicy-gpu-dev"] == "IAM policy name"
+    assert what["p4d-small"] == "NodePool/EC2NodeClass name (also the karpenter.sh/nodepool label value)"
+    assert what["p4d-small-p4d-24xlarge"] == "NodeOverlay name <nodePool>-<instance type> for p4d.24xlarge"
+
+
+def test_a_derived_name_over_its_limit_is_one_error_in_words_with_the_name_and_both_lengths():
+    """40 + 1 + 15 = 56 characters of node group name (EKS: 63 less the 8 of the token); the role the same group
+    gets, 56 + 5 + 8 = 69 (IAM: 64), is too long as well: one error for the key, the first name it makes too long."""
+    cfg = _set(dev_config(), "cluster.name", "c" * 40)
+    cfg[NS + "nodeGroups"][0]["name"] = "n" * 15
+    cfg[NS + "workloads"] = [w for w in cfg[NS + "workloads"] if w["pool"] != "p4d-balanced"]
+    e = _error(cfg)
+    stem = "c" * 40 + "-" + "n" * 15
+    assert (e.key, e.value) == (NS + "nodeGroups[0].name", "n" * 15)
+    assert e.allowed == ("a shorter name: the EKS node group name <cluster>-<nodeGroup>, before the '-<7 hex>' token "
+                         f"of what forces its replacement (gpu_slicing.changes.node_group_name) would be 56 characters "
+                         f"('{stem}'), over the limit of 55")
+
+
+def test_a_bad_name_is_reported_once_however_long_and_the_other_names_are_still_checked():
+    """A name that is no DNS label is its own error; it is not measured as a derived name too (an invalid one
+    reads as no name), while a valid node group name beside it still is."""
+    cfg = _set(dev_config(), "cluster.name", "c" * 40)
+    cfg[NS + "nodeGroups"][0]["name"] = "n" * 15  # 40 + 1 + 15 = 56 > 55
+    cfg[NS + "nodeGroups"].append({"name": "N" * 60, "instanceType": "p4d.24xlarge"})
+    cfg[NS + "workloads"] = [w for w in cfg[NS + "workloads"] if w["pool"] != "p4d-balanced"]
+    e = _several(cfg)
+    assert [x.key for x in e.errors] == [NS + "nodeGroups[0].name", NS + "nodeGroups[1].name"]
+    assert "over the limit of 55" in e.errors[0].allowed and "lowercase DNS label" in e.errors[1].allowed
+
+
+# --- what pydantic reports, in this program's words --------------------------------------------------------
+
+def test_an_unknown_key_error_lists_every_key_of_its_block():
+    e = _error(_set(dev_config(), "network.vpcCdir", "10.0.0.0/16"))
+    assert e.allowed == ("unknown key; did you mean 'vpcCidr'? known keys: vpcCidr, availabilityZones, vpcId, "
+                         "privateSubnetIds, publicSubnetIds")
+
+
+def test_a_missing_required_key_of_a_block_says_what_the_key_is():
+    e = _error(_set(dev_config(), "cluster.name", None))
+    assert (e.key, e.value) == (NS + "cluster.name", None)
+    assert e.allowed == "required (EKS cluster name; also the Karpenter discovery tag value)"
+
+
+def test_a_list_entry_that_is_no_mapping_shows_the_entry_given():
+    e = _error(_set(dev_config(), "nodeGroups", ["p4d"]))
+    assert (e.key, e.value) == (NS + "nodeGroups[0]", "p4d")
+    assert e.allowed.startswith("a mapping with keys name, instanceType, minSize, desiredSize, maxSize, ")
+
+
+def test_a_key_that_is_not_text_is_refused_naming_the_block_and_the_key():
+    """YAML reads `1: x` with an integer key; parse_shape (as code calls it, without the JSON text of the engine)
+    refuses it naming where it is and what it is."""
+    from gpu_slicing.config import parse_shape
+
+    raw = dev_config()
+    raw[NS + "cluster"] = {**raw[NS + "cluster"], 1: "x"}
+    with pytest.raises(ConfigError) as e:
+        parse_shape(raw)
+    assert (e.value.key, e.value.value) == (NS + "cluster[1]", 1) and "string" in e.value.allowed
+
+
+def test_the_docs_rows_of_the_top_level_blocks_point_below_to_their_own_tables():
+    from gpu_slicing.config import documented_keys
+
+    keys = documented_keys()
+    shown = {key: default for key, default, _ in keys[""]}
+    assert {k for k, v in shown.items() if v == "see below"} == {
+        "network", "systemNodeGroup", "gpuOperator", "karpenter", "observability"}
+    assert shown["cluster"] == "required" and {"network", "karpenter", "observability"} <= set(keys)
+
+
+# --- namespaces, CIDRs, instance types and duplicate names, each error in full ------------------------------
+
+@pytest.mark.parametrize("key,value,shown,allowed", [
+    ("gpu-slicng:workloads", '[{"name": "w"}]', [{"name": "w"}],
+     "a key of a namespace this stack uses; did you mean gpu-slicing:workloads? known namespaces: gpu-slicing, "
+     "aws, eks, kubernetes, pulumi (keys of any other namespace would be silently ignored)"),
+    ("azure:location", "eastus", "eastus",
+     "a key of a namespace this stack uses; known namespaces: gpu-slicing, aws, eks, kubernetes, pulumi (keys of "
+     "any other namespace would be silently ignored)"),
+])
+def test_a_namespace_typo_error_shows_the_value_decoded_and_every_known_namespace(key, value, shown, allowed):
+    """The engine passes structured values as JSON text: the error shows the value as the stack file has it."""
+    e = _error({**dev_config(), key: value})
+    assert (e.key, e.value, e.allowed) == (key, shown, allowed)
+
+
+@pytest.mark.parametrize("value,allowed", [
+    ("10.0.0.1/16", "an IPv4 CIDR block such as 10.0.0.0/16 (host bits zero)"),
+    ("10.0.0.0/33", "an IPv4 CIDR block such as 10.0.0.0/16 (host bits zero)"),
+    (167772160, "an IPv4 CIDR block such as 10.0.0.0/16 (host bits zero)"),  # 10.0.0.0 as a number: no CIDR
+    ("fd00::/56", "an IPv4 CIDR block such as 10.0.0.0/16: this key takes IPv4 only"),
+    ("10.0.0.0/14", "an IPv4 CIDR block from /16 to /28 (the sizes AWS allows for a VPC)"),
+])
+def test_a_bad_vpc_cidr_says_what_a_vpc_block_is(value, allowed):
+    e = _error(_set(dev_config(), "network.vpcCidr", value))
+    assert (e.key, e.value, e.allowed) == (NS + "network.vpcCidr", value, allowed)
+
+
+@pytest.mark.parametrize("value", ["M7i.large", "m7i", "7m.large", "m7i.large.x", "m7i_large", 7, ["m7i.large"]])
+def test_a_system_instance_type_that_is_no_ec2_type_is_refused(value):
+    e = _error(_set(dev_config(), "systemNodeGroup.instanceType", value))
+    assert (e.key, e.value, e.allowed) == (NS + "systemNodeGroup.instanceType", value,
+                                           "an EC2 instance type such as m7i.large")
+
+
+def test_two_workloads_or_nodepools_of_one_name_are_refused_at_the_second():
+    """Workloads and NodePools are found by name, so a second entry of a name is an error at that entry."""
+    cfg = dev_config()
+    first = cfg[NS + "workloads"][0]
+    cfg[NS + "workloads"] = [*cfg[NS + "workloads"], dict(first)]
+    pools = cfg[NS + "karpenter"]["nodePools"]
+    cfg[NS + "karpenter"] = {**cfg[NS + "karpenter"], "nodePools": [*pools, dict(pools[0])]}
+    e = _several(cfg)
+    n = len(cfg[NS + "workloads"]) - 1
+    dup = [x for x in e.errors if x.allowed == "a name not used by another entry"]
+    assert [(x.key, x.value) for x in dup] == [(NS + "karpenter.nodePools[1].name", pools[0]["name"]),  # file order
+                                               (NS + f"workloads[{n}].name", first["name"])]
+
+
+def test_a_repeated_bad_name_is_a_name_error_not_a_duplicate():
+    cfg = dev_config()
+    group = cfg[NS + "nodeGroups"][0]
+    cfg[NS + "nodeGroups"] = [{**group, "name": "Bad_Name"}, {**group, "name": "Bad_Name"}, "p4d"]
+    e = _several(cfg)
+    assert [(x.key, "lowercase DNS label" in x.allowed) for x in e.errors[:3]] == [
+        (NS + "nodeGroups[0].name", True), (NS + "nodeGroups[1].name", True), (NS + "nodeGroups[2]", False)]
+    assert not any(x.allowed == "a name not used by another entry" for x in e.errors)
+    cfg[NS + "nodeGroups"] = [{**group, "name": "Bad_Name"}, group, dict(group)]  # a bad name stops no check after it
+    assert [(x.key, x.allowed) for x in _several(cfg).errors[1:]] == [
+        (NS + "nodeGroups[2].name", "a name not used by another entry")]
+
+
+def test_a_karpenter_block_that_is_no_mapping_is_one_error_of_its_shape():
+    cfg = _set(dev_config(), "karpenter", "enabled")
+    cfg[NS + "workloads"] = [w for w in cfg[NS + "workloads"] if w["pool"] != "p4d-small"]
+    e = _error(cfg)
+    assert (e.key, e.value) == (NS + "karpenter", "enabled") and e.allowed.startswith("a mapping with keys enabled, ")
+
+
+def test_a_missing_key_is_reported_after_every_key_the_file_has():
+    """A missing key has no place in the file: it comes after the errors of the keys present, in their order."""
+    cfg = _set(dev_config(), "maxGpuNodes", None)
+    cfg[NS + "cluster"] = {k: v for k, v in cfg[NS + "cluster"].items() if k != "name"}
+    cfg[NS + "nodeGroups"][0]["maxSize"] = 0
+    e = _several(cfg)
+    assert [x.key for x in e.errors] == [NS + "cluster.name", NS + "nodeGroups[0].maxSize", NS + "maxGpuNodes"]
+    assert [x.allowed.startswith("required (") for x in e.errors] == [True, False, True]
+
+
+def test_errors_inside_a_list_entry_follow_the_order_the_entry_writes_its_keys():
+    """Two bad keys of one NodePool, written in the other order than the model lists them: file order wins."""
+    cfg = dev_config()
+    pool = cfg[NS + "karpenter"]["nodePools"][0]
+    bad = {"consolidateAfter": "ten minutes", **{k: v for k, v in pool.items() if k not in ("maxNodes", "consolidateAfter")},
+           "maxNodes": 0}
+    cfg[NS + "karpenter"] = {**cfg[NS + "karpenter"], "nodePools": [bad]}
+    e = _several(cfg)
+    assert [x.key for x in e.errors] == [NS + "karpenter.nodePools[0].consolidateAfter",
+                                         NS + "karpenter.nodePools[0].maxNodes"]
+
+
+def test_keys_without_the_namespace_read_as_this_programs_own():
+    """`parse_shape` takes a stack's keys with or without `gpu-slicing:`: the same config either way."""
+    from gpu_slicing.config import parse_shape
+
+    raw = dev_config()
+    bare = {k.removeprefix(NS): v for k, v in raw.items()}
+    assert parse_shape(bare) == parse_shape(raw) and parse_shape(bare).max_gpu_nodes == 7
+
+
+def test_a_duplicate_name_is_reported_where_the_name_is_written_in_its_entry():
+    cfg = dev_config()
+    group = cfg[NS + "nodeGroups"][0]
+    cfg[NS + "nodeGroups"] = [group, {"name": group["name"], "instanceType": "p4d.24xlarge", "maxSize": 0}]
+    assert [(x.key, x.allowed) for x in _several(cfg).errors[:2]] == [
+        (NS + "nodeGroups[1].name", "a name not used by another entry"),
+        (NS + "nodeGroups[1].maxSize", "an integer from 1 to 100")]
