@@ -52,6 +52,7 @@ def load_uncached(path) -> tuple[stack_module.Stack, list[tuple[str, str, str]]]
     return traced(lambda: stack_module._load.__wrapped__(text))
 
 
+@pytest.mark.traces
 def test_a_load_enters_the_cross_key_rules_once_from_the_pipeline():
     st, calls = load_uncached(DEV)
     entries = [(f, caller) for module, f, caller in calls if module == "gpu_slicing.validate"
@@ -64,6 +65,7 @@ def test_a_load_enters_the_cross_key_rules_once_from_the_pipeline():
     assert len(st.workloads) == 4  # Pulumi.dev.yaml lists four workloads
 
 
+@pytest.mark.traces
 def test_each_workload_is_resolved_once_and_its_resource_derived_once():
     for path, n, claims in ((DEV, 4, 0), (DRA, 4, 3)):  # the DRA example: three workloads on its dra pool
         _, calls = load_uncached(path)
@@ -111,6 +113,7 @@ def test_the_dra_examples_claims_and_verification():
     assert st.uses_dra
 
 
+@pytest.mark.traces
 @pytest.mark.parametrize("path", [DEV, DRA], ids=["dev", "dra"])
 def test_building_the_kubernetes_objects_derives_nothing_again(path):
     st = stack_module.load_stack(load_stack_file(path))
