@@ -35,15 +35,14 @@ WITHOUT_SDK = ["test_advisor.py", "test_schema.py", "test_placement.py", "test_c
                "test_cross_key_rules.py"]
 # CPU seconds of each file's quick tests once the SDK is warm, between a clone with ../shared (CI: the
 # reference files' tests run) and one without (they skip), so the shares balance in both.
-SECONDS = {"test_config.py": 2.0, "test_stack_files.py": 1.8, "test_karpenter.py": 1.3, "test_cel_rules.py": 1.2,
-           "test_checks.py": 1.1, "test_guards.py": 1.1, "test_policy.py": 0.7, "test_fleet.py": 0.7,
-           "test_observability.py": 0.7, "test_diff.py": 0.3, "test_program.py": 0.2, "test_components.py": 0.2,
-           "test_destroy_order.py": 0.1, "test_deployable.py": 0.1, "test_dra_program.py": 0.0, "test_harness.py": 0.1,
-           "test_vpc.py": 0.1, "test_cluster_security.py": 0.1, "test_node_groups.py": 0.1, "test_workload_edges.py": 0.1,
-           "test_policy_pack.py": 0.1, "test_component_outputs.py": 0.0,
-           "test_node_pool_plan.py": 0.1, "test_releases.py": 0.1,
-           "test_engine_config.py": 0.1, "test_karpenter_aws.py": 0.1,
-           "test_operator_configmaps.py": 0.0, "test_plan.py": 0.3}
+SECONDS = {"test_config.py": 2.6, "test_stack_files.py": 1.6, "test_observability.py": 1.2, "test_cel_rules.py": 1.1,
+           "test_checks.py": 1.1, "test_guards.py": 0.8, "test_policy.py": 0.6, "test_karpenter.py": 0.5,
+           "test_fleet.py": 0.4, "test_diff.py": 0.3, "test_components.py": 0.2, "test_cluster_security.py": 0.1,
+           "test_deployable.py": 0.1, "test_destroy_order.py": 0.1, "test_engine_config.py": 0.1,
+           "test_harness.py": 0.1, "test_karpenter_aws.py": 0.1, "test_node_groups.py": 0.1,
+           "test_node_pool_plan.py": 0.1, "test_plan.py": 0.1, "test_policy_pack.py": 0.1, "test_program.py": 0.1,
+           "test_releases.py": 0.1, "test_vpc.py": 0.1, "test_workload_edges.py": 0.1,
+           "test_component_outputs.py": 0.0, "test_dra_program.py": 0.0, "test_operator_configmaps.py": 0.0}
 COUNTED = ("passed", "failed", "error", "skipped", "xfailed", "xpassed", "deselected")
 
 

@@ -157,6 +157,7 @@ def test_report_cautions_where_mig_or_placements_are_unconfirmed() -> None:
     assert "Caution" not in advisor.format_report(advisor.advise(P5, {"1g.10gb": 4}))
 
 
+@pytest.mark.slow  # an exhaustive layout search: 0.6 s
 def test_rtx_pro_6000_naive_balanced_has_no_3g() -> None:
     plan = advisor.advise(G7E, {"1g.24gb": 16, "2g.48gb": 8})  # exactly all-balanced on 8 GPUs
     assert [(p.layout, p.nodes) for p in plan.pools] == [("all-balanced", 1)]
