@@ -19,6 +19,12 @@ from tools import dra_claims, refdata
 CLUSTER = {"name": "t", "publicAccessCidrs": ["0.0.0.0/0"]}
 
 
+@pytest.fixture(autouse=True)
+def _selectors_judged_afresh():
+    """The simulator keeps each selector's answer per kind of device for the process: a test judges its own."""
+    dra_claims._ANSWERS.clear()
+
+
 def _stack(groups, workloads, version="1.34"):
     return load_stack({"maxGpuNodes": 10, "cluster": {**CLUSTER, "kubernetesVersion": version},
                        "nodeGroups": groups, "workloads": workloads})
