@@ -259,3 +259,15 @@ def test_a_value_yaml_reads_as_a_date_is_read_as_its_text(load):
     # `name: 2026-01-01` unquoted: YAML gives a date; the load reads it as the text it was, never crashes
     raw = _small(nodeGroups=[P4D], cluster={"name": datetime.date(2026, 1, 1), "publicAccessCidrs": ["0.0.0.0/0"]})
     assert load(raw).cluster.name == "2026-01-01"
+
+
+def test_the_resolved_alert_rule_covers_the_dra_pools_only_where_there_are_some():
+    """The monitoring a stack resolves carries the alerts for claim-holding pods exactly when a pool hands out
+    slices through DRA (kube-state-metrics' kube_pod_resourceclaim_info has nothing to say otherwise)."""
+    def alerts(path):
+        rule = stack_module.load_stack(load_stack_file(path)).monitoring.rule
+        return {r["alert"] for g in rule["spec"]["groups"] for r in g["rules"]}
+
+    dra, dev = alerts(DRA), alerts(DEV)
+    assert {"GpuSlicingPodsPendingForDraClaims", "GpuSlicingDraDevicesUnallocated"} <= dra
+    assert not any("Dra" in a for a in dev) and dev < dra
