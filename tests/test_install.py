@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import sys
+import sysconfig
 from importlib import metadata
 from pathlib import Path
 
@@ -103,8 +104,11 @@ def test_the_locks_satisfy_the_ranges_and_agree():
 
 
 def test_the_environment_is_the_lock():
-    """What `make` installed is what requirements-dev.lock pins (a stale venv or an unlocked install fails)."""
-    installed = {canonicalize_name(d.metadata["Name"]): d.version for d in metadata.distributions()}
+    """What `make` installed is what requirements-dev.lock pins (a stale venv or an unlocked install fails). Read
+    from the environment's own site-packages: setuptools, once imported, puts its vendored copies (older
+    packaging, platformdirs) on sys.path, and they are not what the venv installed."""
+    site = sorted({sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]})
+    installed = {canonicalize_name(d.metadata["Name"]): d.version for d in metadata.distributions(path=site)}
     wrong = {name: (pin, installed.get(name)) for name, pin in lock("requirements-dev.lock").items()
              if installed.get(name) != pin}
     assert not wrong, f"pinned vs installed (run make): {wrong}"
