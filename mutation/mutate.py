@@ -5,6 +5,8 @@
     SLOW=1 python mutation/mutate.py ...                  # the slow tests too (minutes more per module)
     BASE_TESTS=main python mutation/mutate.py ...         # against the tests as they are on main
     TESTS="tests/test_policy*.py" python mutation/mutate.py policy/rules.py   # only these tests (faster)
+    ONLY="tools.diff.x_render__mutmut_*" python mutation/mutate.py tools/diff.py   # only these mutants (mutmut's
+                                      # names, fnmatch globs): the others are left unrun and count as survived
     python mutation/mutate.py --show MODULE|MUTANT ...    # what each survivor of MODULE (or MUTANT) changed
     python mutation/mutate.py --record MODULE ...         # count the last run again (equivalent.md changed)
     python mutation/mutate.py --survivors MODULE ...      # the last run's survivors again, after adding tests
@@ -198,7 +200,7 @@ def run_one(module: str) -> None:
     if (ROOT.parent / "shared").is_dir():  # the tests read ../shared beside the project: mutants/../shared
         (work / "shared").symlink_to(ROOT.parent / "shared")
     os.chdir(work)
-    mutmut(module, "run", "--max-children", os.environ.get("CHILDREN", "2"))
+    mutmut(module, "run", "--max-children", os.environ.get("CHILDREN", "2"), *os.environ.get("ONLY", "").split())
 
 
 def rerun_survivors(module: str) -> None:
