@@ -1018,3 +1018,24 @@ def test_observability_component_alone_parents_its_children_and_waits_for_what_i
     assert len(releases) == (1 if mode == "install" else 0)
     if releases:
         assert releases[0].options["customTimeouts"]["create"] == "20m"
+
+
+@needs_promtool
+def test_idle_means_under_one_per_cent_of_the_graphics_engine(tmp_path):
+    """docs/observability.md promises "idle" = the graphics engine under 1%: a held slice at 0.5% is idle, one at
+    2% (a light job, still working) is not, for the alert (30m window) and the dashboard's idle count (1h)."""
+    held = {"node": "g1", "gpu": "0", "GPU_I_PROFILE": "1g.5gb", "namespace": "ml", "container": "main"}
+    series = [{"series": _series({**held, "GPU_I_ID": i, "pod": pod}), "values": v}
+              for i, pod, v in (("1", "quiet", "0.005x70"), ("2", "light", "0.02x70"), ("3", "busy", "0.5x70"))]
+    idle_alert = next(a.expr for a in obs.alerts(ObservabilityConfig()) if a.name == "GpuSlicingSliceIdle")
+    cfg, pools = _dev()
+    idle_panel = next(p.expr for p in obs.panels(cfg, pools) if p.title.startswith("Idle slices held by pods"))
+    case = {"rule_files": [], "evaluation_interval": "1m", "tests": [{
+        "interval": "1m", "input_series": series, "promql_expr_test": [
+            {"expr": idle_alert, "eval_time": "65m",
+             "exp_samples": [{"labels": _series({**held, "GPU_I_ID": "1", "pod": "quiet"}, ""), "value": 0.005}]},
+            {"expr": idle_panel, "eval_time": "65m", "exp_samples": [{"labels": '{GPU_I_PROFILE="1g.5gb"}', "value": 1}]},
+        ]}]}
+    (tmp_path / "idle_test.yaml").write_text(yaml.safe_dump(case, sort_keys=False))
+    out = subprocess.run([PROMTOOL, "test", "rules", "idle_test.yaml"], cwd=tmp_path, capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout + out.stderr
