@@ -68,3 +68,19 @@ def test_a_pools_settings_reach_its_nodepool_and_nodeclass(tuned):
     assert {"nodes": "0", "reasons": ["Drifted"], "schedule": "0 6 * * *", "duration": "20h"} in spec["disruption"]["budgets"]
     ebs = tuned.one(NODECLASS).inputs["spec"]["blockDeviceMappings"][0]["ebs"]
     assert ebs["volumeSize"] == "300Gi"
+
+
+def test_a_gpu_node_is_drained_with_the_grace_docs_promise(dev_runs):
+    """docs/karpenter-and-mig.md tells users a GPU NodePool never expires its nodes and gives pods
+    `terminationGracePeriod: 30m` to stop when a node is drained (a checkpointing training job needs it): the
+    registered NodePool says the same, read from the doc's table rather than from the code."""
+    import re
+
+    from conftest import ROOT
+
+    doc = (ROOT / "docs" / "karpenter-and-mig.md").read_text()
+    row = next(line for line in doc.splitlines() if "ttlSecondsUntilExpired" in line)
+    promised = dict(re.findall(r"`(expireAfter|terminationGracePeriod): (\w+)`", row))
+    assert promised == {"expireAfter": "Never", "terminationGracePeriod": "30m"}
+    spec = dev_runs["up"].one(NODEPOOL).inputs["spec"]["template"]["spec"]
+    assert {k: spec[k] for k in promised} == promised
