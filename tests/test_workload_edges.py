@@ -137,3 +137,18 @@ def test_a_shared_claim_is_one_resource_claim_its_pods_wait_for():
                            claim.name, job}
     assert d.inputs["spec"]["template"]["spec"]["resourceClaims"] == [{"name": "slice",
                                                                        "resourceClaimName": "shared-slice"}]
+
+
+@pytest.mark.slow
+def test_the_dra_driver_waits_for_the_system_nodes_and_the_gpu_operator(dra_after_plugin):
+    """The driver's controller runs on the system nodes, and its kubelet plugin starts only where the GPU
+    Operator's MIG manager has applied the layout (`nvidia.com/mig.config.state=success`, docs/dra.md): created
+    before the operator it would wait on nodes nothing labels yet, and a destroy would take the operator (and
+    the layouts) first from under a running driver."""
+    r = dra_after_plugin
+    driver = next(x for x in r.registrations
+                  if x.type == "kubernetes:helm.sh/v3:Release" and x.inputs.get("name") == "dra-driver-nvidia-gpu")
+    deps = _deps(r, driver)
+    assert "gpu-dra-gpu-operator" in deps
+    assert any(r.get(u).type == "eks:index:ManagedNodeGroup" and r.get(u).name.endswith("-system")
+               for u in driver.dependencies), deps
