@@ -220,3 +220,29 @@ def test_zones_are_chosen_among_available_zones_that_offer_the_stacks_gpu_types(
     offerings = [a for t, a in asked if t == "aws:ec2/getInstanceTypeOfferings:getInstanceTypeOfferings"]
     assert offerings == [{"locationType": "availability-zone",
                           "filters": [{"name": "instance-type", "values": ["p4d.24xlarge"]}]}]
+
+
+@pytest.mark.slow
+def test_a_node_group_gets_only_the_subnets_whose_zone_offers_its_type():
+    """The EKS user guide: a managed node group launches only in zones that offer its instance type, and
+    CreateNodegroup fails on a subnet in one that does not. With p4de.24xlarge beside the dev stack's p4d, the
+    harness's table (the independent oracle here) offers p4d in us-east-1a, c, d and p4de in a and c only: the
+    VPC spans a, c and d, and the p4de group gets the a and c subnets."""
+    from conftest import dev_config, run
+
+    dev = dev_config()
+    dev["gpu-slicing:nodeGroups"].append({"name": "p4de-one", "instanceType": "p4de.24xlarge", "minSize": 0,
+                                          "desiredSize": 0, "maxSize": 1, "migLayout": "all-balanced"})
+    dev["gpu-slicing:maxGpuNodes"] = 8  # the cost guard counts the new group's one node too
+    r = run(dev, preview=False)
+    assert r.error is None, r.error
+    table = harness.OFFERINGS["us-east-1"]
+    by_zone = {s.inputs["availabilityZone"]: _mock_id("subnet", s.name) for s in _subnets(r, "private")}
+    assert sorted(by_zone) == [f"us-east-1{c}" for c in table["p4d.24xlarge"]]
+
+    def subnets(group: str) -> list[str]:
+        ng = next(x for x in r.by_type("eks:index:ManagedNodeGroup") if x.name == f"{CLUSTER}-{group}")
+        return ng.inputs["subnetIds"]
+
+    assert subnets("p4d-balanced") == [by_zone[f"us-east-1{c}"] for c in table["p4d.24xlarge"]]
+    assert subnets("p4de-one") == [by_zone[f"us-east-1{c}"] for c in table["p4de.24xlarge"]]
