@@ -669,7 +669,8 @@ def diff_workloads(base: Plan, head: Plan, resources: list[dict], pools: list[di
         if b != h and h is not None:
             entry["message"] = h.get("message")
         old, new = _k8s_named(base, DEPLOYMENT, name), _k8s_named(head, DEPLOYMENT, name)
-        running = int(_dig(old, "spec.replicas") or 0) if old else 0
+        replicas = _dig(old, "spec.replicas") if old else 0
+        running = 1 if replicas is None else int(replicas)  # apps/v1 DeploymentSpec: replicas defaults to 1
         why = _restart_reasons(old, new, by_urn.get(new["urn"]) if new else None)
         claims = [by_urn[d] for d in (new or {}).get("dependencies") or []
                   if d in by_urn and by_urn[d]["type"] == CLAIM_TEMPLATE and by_urn[d]["op"] == "replace"]
