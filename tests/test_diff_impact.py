@@ -445,7 +445,7 @@ def test_a_slice_resource_renamed_names_every_resource_sorted():
     old["inputs"]["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"] = {
         "nvidia.com/mig-2g.10gb": 1, "nvidia.com/mig-1g.5gb": 1, "cpu": "1"}
     new = deployment(resource="nvidia.com/gpu")
-    new["inputs"]["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]["memory"] = "1Gi"
+    new["inputs"]["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]["cpu"] = "1"
     w = workloads_of(plan(old, workloads=(INFER,)), plan(new, workloads=(INFER,)))
     assert w["restartWhy"] == ["resource renamed nvidia.com/mig-1g.5gb, nvidia.com/mig-2g.10gb -> nvidia.com/gpu"]
 
@@ -484,3 +484,206 @@ def test_stale_claims_only_from_a_replaced_template_under_running_pods():
     assert claim_case({"spec": {"spec": {"devices": "b"}}})["staleClaims"] == {"pods": 3, "templates": ["rct"]}
     assert "staleClaims" not in claim_case({"metadata": {"name": "slice", "labels": {"a": "b"}}})
     assert "staleClaims" not in claim_case({"spec": {"spec": {"devices": "b"}}}, old_dep=False)
+
+
+# --- more of what a pool's change says -------------------------------------------------------------------------------
+
+def test_a_pool_scaled_down_peaks_at_its_old_size_to_the_cent():
+    """g5.xlarge at $1.006/h, 3 -> 2 nodes: $3.018 -> $3.02 before and at the peak, $2.012 -> $2.01 after."""
+    p = one_pool(plan(pools=(pool("g", 3, it="g5.xlarge", price=1.006),)),
+                 plan(pools=(pool("g", 2, it="g5.xlarge", price=1.006),)))
+    assert p["cost"] == {"before": 3.02, "after": 2.01, "peak": 3.02} and p["peakNodes"] == 3
+
+
+def test_an_instance_type_the_plan_does_not_name_draws_on_no_gpu_quota():
+    """A launch without an instance type (or without a launch) counts no vCPUs against any GPU quota."""
+    bare = {"name": "x", "kind": "nodeGroup", "layout": "all-1g.5gb", "nodes": {"willExist": 1},
+            "launch": {"usdPerNodeHour": 1.0}}
+    assert (diff._p_family(bare), diff._quota_name(bare), diff._vcpus(bare)) == (False, "Standard", 0)
+    assert (diff._p_family({}), diff._quota_name({}), diff._vcpus({})) == (False, "Standard", 0)
+
+
+def test_a_node_group_only_the_head_records_is_judged_by_the_plan_alone():
+    """A pool the base planned without a node group record (an older program's base): no roll, no relabel
+    can be read, so it is priced from the plan and changes nothing of its own."""
+    ng = node_group("ng", "p4d-small")
+    p = one_pool(plan(pools=(pool("p4d-small", 2),)), plan(rolled(ng), pools=(pool("p4d-small", 3),)))
+    assert p["impact"] == "none" and p["why"] == "" and p["cost"]["peak"] == 65.88
+    p = one_pool(plan(ng, pools=(pool("p4d-small", 2),)), plan(pools=(pool("p4d-small", 3),)))
+    assert p["impact"] == "none" and p["why"] == "" and p["cost"]["peak"] == 65.88
+
+
+def test_the_live_relabel_in_full():
+    old = node_group("ng", "p4d-small", layout="all-1g.5gb")
+    new = changed(old, labels={MIG_CONFIG_LABEL: "all-3g.20gb", POOL_LABEL: "p4d-small"})
+    p = one_pool(plan(old, pools=(pool("p4d-small", 3),)), plan(new, pools=(pool("p4d-small", 3, layout="all-3g.20gb"),)))
+    assert p["why"] == (
+        f"DANGER: {MIG_CONFIG_LABEL} changes from all-1g.5gb to all-3g.20gb on 3 LIVE node(s) in place (EKS "
+        "UpdateNodegroupConfig relabels running nodes); the MIG manager does not drain, so nodes with GPU pods end in "
+        "mig.config.state=failed or pending (NVIDIA/gpu-operator#2833). Cordon and drain them first, or let the node "
+        "group be replaced (migLayoutChange: replace)")
+
+
+def test_a_node_group_dropping_its_layout_label_is_flagged_as_a_relabel():
+    """EKS UpdateNodegroupConfig removes the label from live nodes, pods and all: the diff does not guess what
+    the MIG manager makes of that and flags it like any other change of the label."""
+    old = node_group("ng", "p4d-small")
+    new = changed(old, labels={POOL_LABEL: "p4d-small"})
+    p = one_pool(plan(old, pools=(pool("p4d-small"),)), plan(new, pools=(pool("p4d-small"),)))
+    assert p["impact"] == "reconfigure-in-place"
+
+
+def test_an_ignored_label_change_is_no_relabel():
+    """With labels in ignoreChanges Pulumi keeps the live labels: a new layout label never reaches the nodes,
+    and the version change beside it only rolls them."""
+    old = node_group("ng", "p4d-small")
+    old["options"] = {"ignoreChanges": ["labels"]}
+    new = changed(old, version="1.35", labels={MIG_CONFIG_LABEL: "all-3g.20gb", POOL_LABEL: "p4d-small"})
+    p = one_pool(plan(old, pools=(pool("p4d-small"),)), plan(new, pools=(pool("p4d-small", layout="all-3g.20gb"),)))
+    assert p["impact"] == "rolling-replace"
+
+
+def test_every_rolling_input_is_named_and_every_in_place_one():
+    old = node_group("ng", "p4d-small", releaseVersion="1.34.0-a")
+    new = changed(old, version="1.35", releaseVersion="1.35.0-b")
+    p = one_pool(plan(old, pools=(pool("p4d-small"),)), plan(new, pools=(pool("p4d-small"),)))
+    assert p["why"].startswith("releaseVersion, version: EKS UpdateNodegroupVersion replaces the 2 node(s); ")
+    new = changed(old, labels={MIG_CONFIG_LABEL: "all-1g.5gb", POOL_LABEL: "p4d-small", "team": "a"},
+                  tags={POOL_LABEL: "p4d-small", "team": "a"})
+    p = one_pool(plan(old, pools=(pool("p4d-small"),)), plan(new, pools=(pool("p4d-small"),)))
+    assert p["why"] == "changed in place, no node replaced: labels.team, tags.team"
+
+
+def test_a_new_launch_template_version_rolls_the_pool_and_says_where_it_came_from():
+    lt = rec("lt", "aws:ec2/launchTemplate:LaunchTemplate", {"userData": "a"})
+    ng = node_group("ng", "p4d-small", launchTemplate={"id": "<computed>", "version": "<computed>"})
+    ng["propertyDependencies"] = {"launchTemplate": ["lt"]}
+    p = one_pool(plan(lt, ng, pools=(pool("p4d-small"),)), plan(changed(lt, userData="b"), ng, pools=(pool("p4d-small"),)))
+    assert p["impact"] == "rolling-replace"
+    assert p["why"].startswith("launchTemplate (from lt): EKS UpdateNodegroupVersion replaces the 2 node(s); ")
+
+
+def test_a_time_slicing_label_change_says_how_long_new_pods_wait():
+    old = node_group("ng", "ts", layout="all-disabled")
+    old["inputs"]["labels"]["nvidia.com/device-plugin.config"] = "ts-4"
+    new = copy.deepcopy(old)
+    new["inputs"]["labels"]["nvidia.com/device-plugin.config"] = "ts-8"
+    p = one_pool(plan(old, pools=(pool("ts"),)), plan(new, pools=(pool("ts"),)))
+    assert p["slicesAway"] == ("new pods wait ~1 min: the live nodes' label changes in place (UpdateNodegroupConfig) "
+                               "and the device plugin switches to the new sharing config; running pods keep their "
+                               "devices")
+
+
+# --- more of what a Karpenter pool's change says ----------------------------------------------------------------------
+
+def test_a_karpenter_pool_scaled_down_peaks_at_its_old_size():
+    np_, nc = karpenter_pool()
+    p = one_pool(plan(np_, nc, pools=(kpool(3),)), plan(np_, nc, pools=(kpool(2),)))
+    assert p["impact"] == "scale" and p["cost"] == {"before": 65.88, "after": 43.92, "peak": 65.88}
+
+
+def crd_release() -> dict:
+    return rec("crd", diff.RELEASE, {"name": "karpenter-crd", "chart": "karpenter-crd", "version": "1.0"})
+
+
+def test_the_crd_release_deleted_drains_every_karpenter_pool_and_an_upgrade_none():
+    """Both the old pool's 3 nodes and the new ones are up at the peak: 6 x 21.96 = 131.76 $/h. A version bump
+    of the CRD chart is an in-place helm upgrade: no NodePool goes."""
+    np_, nc = karpenter_pool()
+    crd = crd_release()
+    p = one_pool(plan(crd, np_, nc, pools=(kpool(),)), plan(np_, nc, pools=(kpool(),)))
+    assert p["impact"] == "delete" and p["cost"]["peak"] == 131.76
+    assert p["why"] == ("the Karpenter CRD release crd is deleted: uninstalling the CRDs deletes every NodePool and "
+                        "NodeClaim: every Karpenter node is drained and terminated")
+    p = one_pool(plan(crd, np_, nc, pools=(kpool(),)), plan(changed(crd, version="1.1"), np_, nc, pools=(kpool(),)))
+    assert p["impact"] == "none" and p["cost"]["peak"] == 65.88
+
+
+def test_only_the_crd_release_itself_drains_the_pools():
+    """Another resource named for the CRDs (an IAM role) replaced is not the CRD release."""
+    np_, nc = karpenter_pool()
+    role = rec("role", "aws:iam/role:Role", {"name": "karpenter-crd-reader", "path": "/"})
+    p = one_pool(plan(role, np_, nc, pools=(kpool(),)), plan(changed(role, path="/x/"), np_, nc, pools=(kpool(),)))
+    assert p["impact"] == "none"
+
+
+def test_a_nodepool_under_a_new_resource_costs_both_pools_at_the_peak():
+    np_, nc = karpenter_pool()
+    moved, _ = karpenter_pool(urn="np-kp-2")
+    p = one_pool(plan(np_, nc, pools=(kpool(),)), plan(moved, nc, pools=(kpool(),)))
+    assert p["cost"]["peak"] == 131.76
+    assert p["why"] == "NodePool moved to a new resource: deleted (every node drained) and created again"
+
+
+def test_drift_from_the_nodepool_and_its_nodeclass_names_both():
+    np_, nc = karpenter_pool()
+    new = copy.deepcopy(np_)
+    new["inputs"]["spec"]["template"]["spec"]["taints"] = [{"key": "a", "effect": "NoSchedule"}]
+    new_nc = changed(nc, spec={"amiSelectorTerms": [{"id": "ami-2"}]})
+    p = one_pool(plan(np_, nc, pools=(kpool(),)), plan(new, new_nc, pools=(kpool(),)))
+    assert p["why"].startswith("drift: spec.template.spec.taints, spec.amiSelectorTerms.0.id; Karpenter replaces")
+    assert p["slicesAway"] == ("none beyond a pod restart: Karpenter drains a drifted node only once its replacement "
+                               "is initialized with the slices its pods request")
+
+
+def test_a_nodepool_limit_change_drifts_nothing():
+    """Karpenter docs, disruption: spec.limits changes drift no node."""
+    np_, nc = karpenter_pool()
+    new = changed(np_, spec={**np_["inputs"]["spec"], "limits": {"nvidia.com/gpu": 64}})
+    p = one_pool(plan(np_, nc, pools=(kpool(),)), plan(new, nc, pools=(kpool(),)))
+    assert p["impact"] == "none" and p["why"] == "" and p["peakNodes"] == 3
+
+
+def test_the_cluster_upgrade_drift_in_full_and_a_nodeclass_without_ami_terms():
+    cluster = rec("cl", diff.CLUSTER, {"name": "gpu", "version": "1.34"})
+    np_, nc = karpenter_pool(alias=True)
+    p = one_pool(plan(cluster, np_, nc, pools=(kpool(),)),
+                 plan(changed(cluster, version="1.35"), np_, nc, pools=(kpool(),)))
+    assert p["why"].startswith("drift: cluster version (the al2023@ alias resolves to the new Kubernetes version's "
+                               "AMI, after the control plane); Karpenter replaces the pool's 3 node(s)")
+    bare = changed(nc, spec={})
+    p = one_pool(plan(cluster, np_, bare, pools=(kpool(),)),
+                 plan(changed(cluster, version="1.35"), np_, bare, pools=(kpool(),)))
+    assert p["impact"] == "none"
+
+
+def test_a_node_group_version_change_is_no_cluster_upgrade_for_karpenter():
+    """Only the control plane's version moves the al2023@ alias: a node group rolling to a new version beside
+    an alias-following NodePool leaves that pool alone."""
+    ng = node_group("ng", "p4d-small")
+    np_, nc = karpenter_pool(alias=True)
+    by = pools_of(plan(ng, np_, nc, pools=(pool("p4d-small"), kpool())),
+                  plan(rolled(ng), np_, nc, pools=(pool("p4d-small"), kpool())))
+    assert by["kp"]["impact"] == "none" and by["p4d-small"]["impact"] == "rolling-replace"
+
+
+# --- more of why pods restart ----------------------------------------------------------------------------------------
+
+def test_a_new_deployment_on_a_rolled_pool_gives_only_the_node_reason():
+    ng = node_group("ng", "p4d-small")
+    w = workloads_of(plan(ng, pools=(pool("p4d-small"),), workloads=(INFER,)),
+                     plan(rolled(ng), deployment(), pools=(pool("p4d-small"),), workloads=(INFER,)))
+    assert w["restartWhy"] == ["node replaced (rolling-replace of p4d-small)"]
+
+
+def test_single_to_mixed_names_every_new_slice_resource_and_other_template_fields_together():
+    old = deployment(resource="nvidia.com/gpu")
+    new = deployment()
+    new["inputs"]["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]["nvidia.com/mig-2g.10gb"] = 1
+    new["inputs"]["spec"]["template"]["spec"]["containers"][0]["args"] = ["--x"]
+    new["inputs"]["spec"]["template"]["spec"]["containers"][0]["command"] = ["serve"]
+    w = workloads_of(plan(old, workloads=(INFER,)), plan(new, workloads=(INFER,)))
+    assert w["restartWhy"] == ["resource renamed nvidia.com/gpu -> nvidia.com/mig-1g.5gb, nvidia.com/mig-2g.10gb",
+                               "pod template: spec.template.spec.containers.0.args, "
+                               "spec.template.spec.containers.0.command"]
+
+
+def test_a_replaced_node_role_drifts_the_karpenter_nodes_built_from_it():
+    """An EC2NodeClass whose spec takes the node role's name: a replaced role is a new name there, an
+    EC2NodeClass spec change, so every node of the pool drifts (Karpenter docs, disruption)."""
+    role = rec("role", "aws:iam/role:Role", {"name": "<computed>", "path": "/"})
+    np_, nc = karpenter_pool()
+    nc["inputs"]["spec"]["role"] = "<computed>"
+    nc["propertyDependencies"] = {"spec": ["role"]}
+    p = one_pool(plan(role, np_, nc, pools=(kpool(),)), plan(changed(role, path="/x/"), np_, nc, pools=(kpool(),)))
+    assert p["impact"] == "rolling-replace" and p["why"].startswith("drift: spec (from role); Karpenter replaces")
