@@ -450,6 +450,26 @@ def test_a_slice_resource_renamed_names_every_resource_sorted():
     assert w["restartWhy"] == ["resource renamed nvidia.com/mig-1g.5gb, nvidia.com/mig-2g.10gb -> nvidia.com/gpu"]
 
 
+def limits(**values) -> dict:
+    dep = deployment()
+    dep["inputs"]["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"] = values
+    return dep
+
+
+def test_a_changed_slice_count_or_cpu_limit_restarts_the_pods():
+    """Kubernetes rolls a Deployment's pods whenever its pod template changes (a new ReplicaSet): two slices a
+    pod instead of one, or another CPU limit, restarts all 3 running pods. The diff used to say none: it
+    left every resources path out, not only those of a renamed slice resource."""
+    mig = "nvidia.com/mig-1g.5gb"
+    w = workloads_of(plan(limits(**{mig: 1}), workloads=(INFER,)), plan(limits(**{mig: 2}), workloads=(INFER,)))
+    assert w["restarts"] == 3
+    assert w["restartWhy"] == [f"pod template: spec.template.spec.containers.0.resources.limits.{mig}"]
+    w = workloads_of(plan(limits(**{mig: 1, "cpu": "1"}), workloads=(INFER,)),
+                     plan(limits(**{"nvidia.com/gpu": 1, "cpu": "2"}), workloads=(INFER,)))
+    assert w["restartWhy"] == [f"resource renamed {mig} -> nvidia.com/gpu",
+                               "pod template: spec.template.spec.containers.0.resources.limits.cpu"]
+
+
 def test_a_changed_selector_is_said_without_the_other_fields():
     w = workloads_of(plan(deployment(), workloads=(INFER,)), plan(deployment(selector="p4d-big"), workloads=(INFER,)))
     assert w["restartWhy"] == ["nodeSelector"] and w["restarts"] == 3

@@ -642,14 +642,18 @@ def _restart_reasons(old: dict | None, new: dict | None, r: dict | None) -> list
         return [f"Deployment replaced ({r['why']})"]
     out = []
     paths = [p for p in r["changed"] if p.startswith("spec.template")]
-    if _gpu_limits(old) != _gpu_limits(new):
+    renamed = _gpu_limits(old) != _gpu_limits(new)
+    if renamed:
         out.append(f"resource renamed {', '.join(sorted(_gpu_limits(old)))} -> {', '.join(sorted(_gpu_limits(new)))}")
     if any(".image" in p for p in paths):
         out.append(f"image {_dig(old, 'spec.template.spec.containers.0.image')} -> "
                    f"{_dig(new, 'spec.template.spec.containers.0.image')}")
     if any(".nodeSelector" in p for p in paths):
         out.append("nodeSelector")
-    rest = [p for p in paths if ".image" not in p and ".nodeSelector" not in p and ".resources." not in p]
+    # any other template change rolls the pods too (a new ReplicaSet), a slice count or a CPU limit included;
+    # only the renamed slice resources' own paths are said above
+    rest = [p for p in paths if ".image" not in p and ".nodeSelector" not in p
+            and not (renamed and ".resources." in p and "nvidia.com/" in p)]
     if rest:
         out.append("pod template: " + ", ".join(rest))
     return out
