@@ -707,3 +707,14 @@ def test_a_replaced_node_role_drifts_the_karpenter_nodes_built_from_it():
     nc["propertyDependencies"] = {"spec": ["role"]}
     p = one_pool(plan(role, np_, nc, pools=(kpool(),)), plan(changed(role, path="/x/"), np_, nc, pools=(kpool(),)))
     assert p["impact"] == "rolling-replace" and p["why"].startswith("drift: spec (from role); Karpenter replaces")
+
+
+def test_a_node_group_replaced_under_its_own_name_names_every_forcing_change():
+    """Two create-only inputs changed under an unchanged EKS name: both are named, and the group collides."""
+    old = node_group("ng", "p4d-small", ng_name="gpu-p4d-small-aaaaaaa", instanceTypes=["p4d.24xlarge"],
+                     amiType="AL2023_x86_64_NVIDIA")
+    new = changed(old, instanceTypes=["p4de.24xlarge"], amiType="BOTTLEROCKET_x86_64_NVIDIA")
+    p = one_pool(plan(old, pools=(pool("p4d-small"),)), plan(new, pools=(pool("p4d-small"),)))
+    assert p["impact"] == "blue-green" and p["collides"]
+    assert p["why"].startswith("node group replaced (amiType, instanceTypes.0) under the same EKS name "
+                               "gpu-p4d-small-aaaaaaa: ")
