@@ -718,3 +718,19 @@ def test_a_node_group_replaced_under_its_own_name_names_every_forcing_change():
     assert p["impact"] == "blue-green" and p["collides"]
     assert p["why"].startswith("node group replaced (amiType, instanceTypes.0) under the same EKS name "
                                "gpu-p4d-small-aaaaaaa: ")
+
+
+def test_only_the_workloads_own_image_is_said_as_an_image_change():
+    """An image pull policy, or a second container's image, is another pod template change: it used to be said
+    as `image vllm:1 -> vllm:1` (the first container's unchanged image), which names no change at all."""
+    dep = deployment()
+    policy = copy.deepcopy(dep)
+    policy["inputs"]["spec"]["template"]["spec"]["containers"][0]["imagePullPolicy"] = "Always"
+    w = workloads_of(plan(dep, workloads=(INFER,)), plan(policy, workloads=(INFER,)))
+    assert w["restartWhy"] == ["pod template: spec.template.spec.containers.0.imagePullPolicy"]
+    two = copy.deepcopy(dep)
+    two["inputs"]["spec"]["template"]["spec"]["containers"].append({"image": "sidecar:1"})
+    bumped = copy.deepcopy(two)
+    bumped["inputs"]["spec"]["template"]["spec"]["containers"][1]["image"] = "sidecar:2"
+    w = workloads_of(plan(two, workloads=(INFER,)), plan(bumped, workloads=(INFER,)))
+    assert w["restartWhy"] == ["pod template: spec.template.spec.containers.1.image"] and w["restarts"] == 3

@@ -645,14 +645,14 @@ def _restart_reasons(old: dict | None, new: dict | None, r: dict | None) -> list
     renamed = _gpu_limits(old) != _gpu_limits(new)
     if renamed:
         out.append(f"resource renamed {', '.join(sorted(_gpu_limits(old)))} -> {', '.join(sorted(_gpu_limits(new)))}")
-    if any(".image" in p for p in paths):
-        out.append(f"image {_dig(old, 'spec.template.spec.containers.0.image')} -> "
-                   f"{_dig(new, 'spec.template.spec.containers.0.image')}")
+    image = "spec.template.spec.containers.0.image"  # the workload's own container; another is "pod template"
+    if image in paths:
+        out.append(f"image {_dig(old, image)} -> {_dig(new, image)}")
     if any(".nodeSelector" in p for p in paths):
         out.append("nodeSelector")
     # any other template change rolls the pods too (a new ReplicaSet), a slice count or a CPU limit included;
     # only the renamed slice resources' own paths are said above
-    rest = [p for p in paths if ".image" not in p and ".nodeSelector" not in p
+    rest = [p for p in paths if p != image and ".nodeSelector" not in p
             and not (renamed and ".resources." in p and "nvidia.com/" in p)]
     if rest:
         out.append("pod template: " + ", ".join(rest))
