@@ -888,7 +888,8 @@ def test_other_pod_template_changes_are_named():
     new["inputs"]["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]["nvidia.com/mig-1g.5gb"] = 2
     new["inputs"]["spec"]["template"]["spec"]["containers"][0]["args"] = ["--x"]
     r = diff.compare(plan(dep, workloads=(w,)), plan(new, workloads=(w,)))
-    assert r["workloads"][0]["restartWhy"] == ["pod template: spec.template.spec.containers.0.args"]
+    assert r["workloads"][0]["restartWhy"] == ["pod template: spec.template.spec.containers.0.args, "
+                                               "spec.template.spec.containers.0.resources.limits.nvidia.com/mig-1g.5gb"]
 
 
 # --- the command line ---------------------------------------------------------------------------------------------------

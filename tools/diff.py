@@ -642,14 +642,18 @@ def _restart_reasons(old: dict | None, new: dict | None, r: dict | None) -> list
         return [f"Deployment replaced ({r['why']})"]
     out = []
     paths = [p for p in r["changed"] if p.startswith("spec.template")]
-    if _gpu_limits(old) != _gpu_limits(new):
+    renamed = _gpu_limits(old) != _gpu_limits(new)
+    if renamed:
         out.append(f"resource renamed {', '.join(sorted(_gpu_limits(old)))} -> {', '.join(sorted(_gpu_limits(new)))}")
-    if any(".image" in p for p in paths):
-        out.append(f"image {_dig(old, 'spec.template.spec.containers.0.image')} -> "
-                   f"{_dig(new, 'spec.template.spec.containers.0.image')}")
+    image = "spec.template.spec.containers.0.image"  # the workload's own container; another is "pod template"
+    if image in paths:
+        out.append(f"image {_dig(old, image)} -> {_dig(new, image)}")
     if any(".nodeSelector" in p for p in paths):
         out.append("nodeSelector")
-    rest = [p for p in paths if ".image" not in p and ".nodeSelector" not in p and ".resources." not in p]
+    # any other template change rolls the pods too (a new ReplicaSet), a slice count or a CPU limit included;
+    # only the renamed slice resources' own paths are said above
+    rest = [p for p in paths if p != image and ".nodeSelector" not in p
+            and not (renamed and ".resources." in p and "nvidia.com/" in p)]
     if rest:
         out.append("pod template: " + ", ".join(rest))
     return out
@@ -669,7 +673,8 @@ def diff_workloads(base: Plan, head: Plan, resources: list[dict], pools: list[di
         if b != h and h is not None:
             entry["message"] = h.get("message")
         old, new = _k8s_named(base, DEPLOYMENT, name), _k8s_named(head, DEPLOYMENT, name)
-        running = int(_dig(old, "spec.replicas") or 0) if old else 0
+        replicas = _dig(old, "spec.replicas") if old else 0
+        running = 1 if replicas is None else int(replicas)  # apps/v1 DeploymentSpec: replicas defaults to 1
         why = _restart_reasons(old, new, by_urn.get(new["urn"]) if new else None)
         claims = [by_urn[d] for d in (new or {}).get("dependencies") or []
                   if d in by_urn and by_urn[d]["type"] == CLAIM_TEMPLATE and by_urn[d]["op"] == "replace"]
