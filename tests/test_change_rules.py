@@ -180,3 +180,88 @@ def test_managed_node_group_inputs_by_the_eks_request_that_changes_them(inp, eff
     place, UpdateNodegroupVersion members roll the nodes, CreateNodegroup-only members replace the group."""
     for rtype in ("eks:index:ManagedNodeGroup", "aws:eks/nodeGroup:NodeGroup"):
         assert changes.classify(rtype, inp).effect == effect, (rtype, inp)
+
+
+def _eks_update_members() -> set[str]:
+    """Every member name (at any depth) of botocore's EKS UpdateClusterConfig and UpdateClusterVersion requests."""
+    import botocore.loaders
+
+    shapes = botocore.loaders.Loader().load_service_model("eks", "service-2")["shapes"]
+    out: set[str] = set()
+
+    def walk(shape: str) -> None:
+        for member, ref in shapes[shape].get("members", {}).items():
+            if member not in out:
+                out.add(member)
+                walk(ref["shape"])
+
+    walk("UpdateClusterConfigRequest")
+    walk("UpdateClusterVersionRequest")
+    return out
+
+
+@pytest.mark.parametrize("inp,member", [
+    ("version", "version"), ("endpointPublicAccess", "endpointPublicAccess"),
+    ("endpointPrivateAccess", "endpointPrivateAccess"), ("publicAccessCidrs", "publicAccessCidrs"),
+    ("enabledClusterLogTypes", "clusterLogging"), ("authenticationMode", "authenticationMode"),
+    ("name", None), ("vpcId", None), ("encryptionConfigKeyArn", None),  # no Update* request changes the key
+])
+def test_a_cluster_input_changes_in_place_exactly_when_an_eks_update_request_takes_it(inp, member):
+    """A change to the cluster is the headline of `make diff` when it replaces the cluster (every pool and pod goes
+    with it). botocore's eks model decides: an input an UpdateClusterConfig/UpdateClusterVersion request takes
+    changes in place; the name and the VPC are in none of them, and the secrets key cannot be changed once set
+    (EKS: encryption can be enabled on a cluster, never changed or removed), so those replace the cluster."""
+    in_place = member is not None and member in _eks_update_members()
+    assert changes.classify("eks:index:Cluster", inp).effect == (changes.UPDATE if in_place else changes.REPLACE)
+
+
+@pytest.mark.parametrize("rtype,inp,effect", [
+    # Karpenter docs, disruption ("Drift"): a NodePool's spec.template and an EC2NodeClass's spec drift every
+    # node; spec.weight, spec.limits and spec.disruption are behavioural and drift nothing
+    (NODEPOOL, "spec.template.metadata.labels.a", changes.ROLL), (NODEPOOL, "spec.weight", changes.UPDATE),
+    (NODEPOOL, "spec.limits.cpu", changes.UPDATE), (NODEPOOL, "spec.disruption.budgets", changes.UPDATE),
+    ("kubernetes:karpenter.k8s.aws/v1:EC2NodeClass", "spec.amiSelectorTerms.0.alias", changes.ROLL),
+    ("kubernetes:karpenter.sh/v1alpha1:NodeOverlay", "spec.capacity", changes.UPDATE),
+    # Kubernetes API: a Job's template, selector and completions are immutable, its backoffLimit is not; a
+    # Deployment's selector is immutable, its template rolls the pods in place; a claim template is immutable
+    ("kubernetes:batch/v1:Job", "spec.template.spec.containers.0.image", changes.REPLACE),
+    ("kubernetes:batch/v1:Job", "spec.completions", changes.REPLACE),
+    ("kubernetes:batch/v1:Job", "spec.selector.matchLabels.a", changes.REPLACE),
+    ("kubernetes:batch/v1:Job", "spec.backoffLimit", changes.UPDATE),
+    ("kubernetes:apps/v1:Deployment", "spec.selector.matchLabels.a", changes.REPLACE),
+    ("kubernetes:apps/v1:Deployment", "spec.template.spec.containers.0.image", changes.UPDATE),
+    ("kubernetes:apps/v1:Deployment", "spec.replicas", changes.UPDATE),
+    ("kubernetes:resource.k8s.io/v1:ResourceClaimTemplate", "spec.spec.devices", changes.REPLACE),
+    (CONFIGMAP, "data.config.yaml", changes.UPDATE),
+    # helm upgrade: chart, version, values and client options change the release in place; its name and
+    # namespace are its identity
+    ("kubernetes:helm.sh/v3:Release", "version", changes.UPDATE),
+    ("kubernetes:helm.sh/v3:Release", "values.migManager.env", changes.UPDATE),
+    ("kubernetes:helm.sh/v3:Release", "skipCrds", changes.UPDATE),
+    ("kubernetes:helm.sh/v3:Release", "name", changes.REPLACE),
+    ("kubernetes:helm.sh/v3:Release", "namespace", changes.REPLACE),
+    # terraform-provider-aws schemas: ForceNew fields replace, the others update
+    ("aws:sqs/queue:Queue", "fifoQueue", changes.REPLACE), ("aws:sqs/queue:Queue", "messageRetentionSeconds",
+                                                            changes.UPDATE),
+    ("aws:kms/key:Key", "enableKeyRotation", changes.UPDATE), ("aws:kms/key:Key", "keyUsage", changes.REPLACE),
+    ("aws:kms/key:Key", "customerMasterKeySpec", changes.REPLACE), ("aws:kms/key:Key", "multiRegion", changes.REPLACE),
+    ("aws:ec2/vpc:Vpc", "cidrBlock", changes.REPLACE), ("aws:ec2/vpc:Vpc", "enableDnsHostnames", changes.UPDATE),
+    ("aws:ec2/subnet:Subnet", "availabilityZone", changes.REPLACE), ("aws:ec2/subnet:Subnet", "cidrBlock",
+                                                                    changes.REPLACE),
+    ("aws:ec2/subnet:Subnet", "mapPublicIpOnLaunch", changes.UPDATE),
+    ("aws:ec2/natGateway:NatGateway", "subnetId", changes.REPLACE),
+    ("aws:iam/role:Role", "name", changes.REPLACE), ("aws:iam/role:Role", "assumeRolePolicy", changes.UPDATE),
+    ("aws:iam/policy:Policy", "policy", changes.UPDATE), ("aws:iam/policy:Policy", "description", changes.REPLACE),
+    ("aws:eks/accessEntry:AccessEntry", "principalArn", changes.REPLACE),
+    ("aws:eks/accessEntry:AccessEntry", "kubernetesGroups", changes.UPDATE),
+    ("aws:eks/podIdentityAssociation:PodIdentityAssociation", "serviceAccount", changes.REPLACE),
+    ("aws:eks/podIdentityAssociation:PodIdentityAssociation", "roleArn", changes.UPDATE),
+    ("aws:eks/addon:Addon", "addonVersion", changes.UPDATE), ("aws:eks/addon:Addon", "addonName", changes.REPLACE),
+    # an internet gateway moved off its VPC: the running VPC loses its way out until the new one is attached
+    ("aws:ec2/internetGateway:InternetGateway", "vpcId", changes.INTERRUPT),
+    ("pulumi:providers:kubernetes", "kubeconfig", changes.REPLACE),
+])
+def test_each_kind_of_resource_changes_as_its_api_says(rtype, inp, effect):
+    """The effect `make diff` reports for an input, per the API or provider that owns it (docs/facts.md §8, §11):
+    one flipped rule would call a replace "in place", or a harmless change a replace."""
+    assert changes.classify(rtype, inp).effect == effect
