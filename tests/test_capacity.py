@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import replace
 
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from gpu_slicing import catalog
 from gpu_slicing.advertise import node_resources
@@ -724,3 +726,308 @@ def test_a_layout_that_does_not_fit_the_node_is_named_under_the_pools_key():
     with pytest.raises(ConfigError) as e:
         node_resources("p4d.24xlarge", wide, "none", key="gpu-slicing:nodeGroups[2]")
     assert e.value.key == "gpu-slicing:nodeGroups[2].migLayout[0].devices"
+
+
+# --- flexible pods against an independent count: Hall's condition ------------------------------------------
+
+def _feasible(room: dict[str, int], pods: list[tuple[tuple[str, ...], int]]) -> bool:
+    """Hall's condition: one-unit pods fit `room` (units per resource) iff for every set S of resources, the
+    pods that accept only resources of S are no more than the units of S. Independent of the planner."""
+    kinds = sorted(room)
+    for mask in range(1 << len(kinds)):
+        s = {k for i, k in enumerate(kinds) if mask >> i & 1}
+        if sum(n for accepts, n in pods if set(accepts) <= s) > sum(room[k] for k in s):
+            return False
+    return True
+
+
+def _greedy_counts(room: dict[str, int], groups: list[tuple[tuple[str, ...], int]]) -> list[int]:
+    """Pods of each group placed when groups come in order and no earlier pod is ever dropped (only moved):
+    the most of each group that still fits beside what the earlier ones kept (a matroid's greedy basis)."""
+    kept: list[tuple[tuple[str, ...], int]] = []
+    out = []
+    for accepts, pods in groups:
+        n = max(c for c in range(pods + 1) if _feasible(room, [*kept, (accepts, c)]))
+        kept.append((accepts, n))
+        out.append(n)
+    return out
+
+
+_RESOURCES = ("A", "B", "C", "D")
+_flexible = st.lists(st.tuples(st.permutations(_RESOURCES).flatmap(
+    lambda order: st.integers(1, 3).map(lambda k: tuple(order[:k]))), st.integers(0, 4)), min_size=1, max_size=4)
+
+
+# (units per resource on the one node, (resources a workload's pods accept, pods) in placement order): the
+# augmenting paths the count must follow, each worked by hand in its comment
+MOVES = [
+    ({"A": 2, "B": 1}, [(("A", "B"), 2), (("A", "C"), 2)]),  # one of the first moves to B: the second gets 1
+    ({"A": 1, "B": 3}, [(("A", "B"), 1), (("A", "C"), 3)]),  # only the 1 pod on A can move: 1, not 3
+    ({"A": 4, "B": 1, "C": 5}, [(("A", "B"), 1), (("A", "C"), 3), (("A", "D"), 2)]),  # two moves, via B then C
+    ({"A": 1, "B": 1, "C": 1}, [(("B", "C"), 1), (("A", "B"), 1), (("A", "D"), 1)]),  # a chain: B -> C, then A -> B
+    ({"A": 3, "B": 5}, [(("A", "B"), 2), (("A", "C"), 2)]),  # 1 free A, then 1 move: no more moves than wanted
+    ({"A": 1}, [(("A",), 1), (("A", "C"), 1)]),  # a pod of one resource never moves
+    ({"A": 2, "B": 2}, [(("A", "B"), 1), (("A", "C"), 1), (("A", "D"), 2)]),  # the moved pod moves no twice
+    ({"A": 1, "B": 1}, [(("A",), 1), (("B", "C"), 1), (("A", "C"), 1)]),  # the search passes a pod that cannot move
+    ({"A": 1, "B": 2}, [(("A", "B"), 2), (("A", "C"), 1)]),  # a pod moves to where its workload already holds one
+]
+
+
+@pytest.mark.parametrize("room, groups", MOVES)
+def test_pods_several_resources_serve_move_along_chains_to_make_room(room, groups):
+    """Hand-made cases of each way an earlier pod moves (see MOVES), checked as the property below is."""
+    _check_flexible_plan({k: room.get(k, 0) for k in _RESOURCES}, groups)
+
+
+@pytest.mark.slow  # 150 examples, about a second
+@given(room=st.fixed_dictionaries({k: st.integers(0, 3) for k in _RESOURCES}), groups=_flexible)
+@settings(max_examples=150, deadline=None)
+def test_pods_several_resources_serve_are_placed_as_many_as_fit_and_never_twice(room, groups):
+    """One node of a pool with units of A..D; workloads of one-unit pods accepting one to three of them (the
+    first their first choice). Whatever the mix, every workload gets as many pods as fit beside the ones placed
+    before it (the fewer resources a workload accepts, the earlier), as Hall's condition counts them: a pod
+    placed on its second choice leaves its first to a pod with no other, and no unit holds two pods. What the
+    pool's nodes are asked for is what the pods hold, plus each short workload's missing pods on its first
+    choice."""
+    _check_flexible_plan(room, groups)
+
+
+def _check_flexible_plan(room: dict[str, int], groups: list[tuple[tuple[str, ...], int]]) -> None:
+    works = [WorkloadDemand(f"w{i}", kinds[0], 1, n, alternatives=kinds[1:]) for i, (kinds, n) in enumerate(groups)]
+    plan = plan_capacity([_pool(room)], works)
+    order = sorted(range(len(groups)), key=lambda i: (len(groups[i][0]), i))
+    want = dict(zip(order, _greedy_counts(room, [groups[i] for i in order])))
+    held = dict.fromkeys(_RESOURCES, 0)
+    short = dict.fromkeys(_RESOURCES, 0)
+    for i, (w, v) in enumerate(zip(works, plan.workloads)):
+        if w.alternatives:
+            assert set(dict(v.counted)) == set(w.kinds)
+            placed = sum(n for _, n in v.counted)
+            for r, n in v.counted:
+                held[r] += n
+        else:
+            pending = re.search(r"(\d+) pods would stay Pending", v.message)
+            placed = w.replicas - int(pending.group(1)) if pending else w.replicas if v.fits else 0
+            held[w.resource] += placed
+        assert placed == want[i], (groups, i, v.message)
+        assert v.fits == (placed == w.replicas)
+        if any(room[r] for r in w.kinds):  # a pool that can run it at all: the shortfall is asked of it
+            short[w.resource] += w.replicas - placed
+    assert all(held[r] <= room[r] for r in _RESOURCES)
+    assert {r: n for r, n in plan.pools[0].requested.items() if n} == {
+        r: held[r] + short[r] for r in _RESOURCES if held[r] + short[r]}
+
+
+# (units per node, pods of one resource, (resources a pod accepts, pods), pods a node may run)
+NODE_COUNTS = [
+    ({"A": 2, "B": 1}, {"A": 1}, [(("A", "B"), 5)], None),  # 6 pods, 3 units a node: 2 nodes
+    ({"A": 1, "B": 0}, {}, [(("A", "B"), 3)], None),  # only A serves: 3 nodes
+    ({"A": 1, "B": 1}, {"A": 3}, [(("A", "B"), 1)], 2),  # 3 A need 3 nodes; then 2 pods a node is no bound
+    ({"A": 3, "B": 3}, {}, [(("A", "B"), 2)], None),  # one node, not two: the search starts at 1
+    ({"A": 0, "B": 0}, {}, [(("A", "B"), 1)], None),  # no node has either: None
+    ({"A": 1, "B": 1}, {"A": 1}, [(("A", "B"), 1), (("B", "C"), 2)], 1),  # 4 pods, one a node
+    ({"A": 1}, {"A": 1}, [(("A", "B"), 0)], None),  # a flexible workload of 0 pods asks for nothing
+    ({"A": 1, "B": 1}, {}, [(("A", "B"), 2), (("B", "C"), 2)], None),  # the second group needs B: 2 nodes
+    ({"A": 2}, {}, [(("A", "B"), 1), (("A", "C"), 1)], None),  # 2 pods, 2 A a node: 1
+    ({"A": 1, "C": 1, "D": 1}, {}, [(("A", "B"), 1), (("C", "D"), 1), (("A", "B"), 1)], None),  # A for two: 2
+]
+
+
+@pytest.mark.parametrize("per_node, fixed, groups, pods_per_node", NODE_COUNTS)
+def test_the_fewest_nodes_for_hand_made_mixes_of_flexible_pods(per_node, fixed, groups, pods_per_node):
+    """Hand-made cases (see NODE_COUNTS) of the count the property below checks."""
+    _check_nodes_for({k: per_node.get(k, 0) for k in _RESOURCES}, groups,
+                     {k: fixed.get(k, 0) for k in _RESOURCES}, pods_per_node)
+
+
+@pytest.mark.slow  # 150 examples, about a second
+@given(per_node=st.fixed_dictionaries({k: st.integers(0, 3) for k in _RESOURCES}), groups=_flexible,
+       fixed=st.fixed_dictionaries({k: st.integers(0, 5) for k in _RESOURCES}),
+       pods_per_node=st.none() | st.integers(0, 6))
+@settings(max_examples=150, deadline=None)
+def test_the_fewest_nodes_for_pods_several_resources_serve_is_the_least_count_that_fits(per_node, groups, fixed,
+                                                                                         pods_per_node):
+    """How many identical nodes a suggestion asks for: the least n at which the one-unit pods that need one
+    resource fit (n x per node each), the pods several serve fit what those leave (Hall's condition), and no
+    node runs more pods than it may; None when no count of nodes holds them."""
+    _check_nodes_for(per_node, groups, fixed, pods_per_node)
+
+
+def _check_nodes_for(per_node, groups, fixed, pods_per_node) -> None:
+    from gpu_slicing.capacity import nodes_for
+
+    demands = [(r, 1, n) for r, n in fixed.items()] + [(kinds if len(kinds) > 1 else kinds[0], 1, n)
+                                                        for kinds, n in groups]
+    total = sum(fixed.values()) + sum(n for _, n in groups)
+
+    def holds(n: int) -> bool:
+        left = {r: per_node[r] * n - fixed[r] for r in _RESOURCES}
+        return (min(left.values()) >= 0 and _feasible(left, groups)
+                and (pods_per_node is None or n * pods_per_node >= total))
+
+    expected = next((n for n in range(total + 1) if holds(n)), None)
+    if pods_per_node == 0 and total:
+        expected = None
+    assert nodes_for(per_node, demands, pods_per_node) == expected
+
+
+def test_the_plan_table_shows_each_kind_of_pool_as_a_user_reads_it():
+    """The rows a user reads for pools unlike the dev stack's, each cell worked by hand:
+    - a p4d with a custom layout (docs/facts.md §2, A100-40GB: 7 x 1g.5gb use all 7 compute slices) on GPUs 0-3
+      and MIG off on 4-7: 28 slices and 4 whole GPUs, compute `7,7,7,7,-,-,-,- of 7`;
+    - a p4d all-disabled: 8 GPUs, `MIG off`;
+    - a NodePool of p5.48xlarge and p4d.24xlarge (8 GPUs each, MIG off) with nothing to run: both types named, no node
+      launched, and the pods of its roomiest type: 737 - 3 DaemonSets (docs/facts.md §11: p4d 737, p5 100);
+    - a pool advertising nothing: `-`; two spot pools with nodes, named in the total as not priced;
+    - a workload several resources serve names them all, one several pools host names them all."""
+    half = parse_custom_layouts({"half": [{"devices": [0, 1, 2, 3], "profiles": {"1g.5gb": 7}},
+                                          {"devices": [4, 5, 6, 7]}]})["half"]
+    mixed = PoolCapacity.from_layout("half", "nodeGroup", "p4d.24xlarge", half, "mixed", 1, 1, 1)
+    two_types = PoolCapacity("np", "nodePool", "p5.48xlarge", "all-disabled", "none", 0, 0, 2, {GPU: 8},
+                             per_type={"p5.48xlarge": {GPU: 8}, "p4d.24xlarge": {GPU: 8}},
+                             pod_limit={"p5.48xlarge": 100, "p4d.24xlarge": 737}, daemon_sets=("a", "b", "c"))
+    bare = PoolCapacity("bare", "nodeGroup", "p5.48xlarge", "custom", "mixed", 0, 0, 0, {})
+    flex = PoolCapacity("flex", "nodeGroup", "p5.48xlarge", "custom", "mixed", 1, 1, 1, {"A": 1, "B": 1, "C": 0})
+    pools = [mixed, pool("off", "all-disabled", nodes=(0, 1, 1)), two_types, bare, replace(spot_g5(), name="s1"),
+             replace(spot_g5(), name="s2"), flex]
+    plan = plan_capacity(pools, [WorkloadDemand("f", "A", 1, 2, alternatives=("B",)),
+                                 WorkloadDemand("two", GPU, 1, 3, pool="half"),
+                                 WorkloadDemand("any", GPU, 1, 2, tolerations=TOLERATE),
+                                 WorkloadDemand("z1", GPU, 1, 1, pool="s1", tolerations=TOLERATE),
+                                 WorkloadDemand("z2", GPU, 1, 1, pool="s2", tolerations=TOLERATE)])
+    lines = plan.format_table().splitlines()
+    header = lines[0]
+    rows = [columns(line, header) for line in lines[1:12]]
+    assert [r[:3] + r[4:] for r in rows[:5]] == [
+        ["half", "nodeGroup", "p4d.24xlarge", "1 (desired; max 1)", mig("1g.5gb"), "28", "-", "0 / 28",
+         "7,7,7,7,-,-,-,- of 7", "21.96"],
+        ["", "", "", "", GPU, "4", "", "3 / 4", "", ""],
+        ["off", "nodeGroup", "p4d.24xlarge", "1 (desired; max 1)", GPU, "8", "-", "2 / 8", "MIG off", "21.96"],
+        ["np", "nodePool", "p5.48xlarge,p4d.24xlarge", "0 (max 2)", GPU, "8", "734 of 737", "0 / 16", "MIG off",
+         "0.00"],
+        ["bare", "nodeGroup", "p5.48xlarge", "0 (desired; max 0)", "-", "0", "-", "0 / 0", "-", "0.00"],
+    ]
+    assert [r[5:7] + r[9:] for r in rows[5:7]] == [[GPU, "1", "-", "<= 1.01 (spot)"], [GPU, "1", "-", "<= 1.01 (spot)"]]
+    assert [r[5:9] + r[9:] for r in rows[7:10]] == [["A", "1", "-", "1 / 1", "-", "55.04"],
+                                                   ["B", "1", "", "1 / 1", "", ""], ["C", "0", "", "0 / 0", "", ""]]
+    assert lines[10] == lines[10].rstrip()  # the table's last row ends at its last cell
+    assert lines[11] == ("PODS/NODE: pods one node runs for workloads, of the most EKS runs on its instance type "
+                         "(one address of its network interfaces each, or a NodePool's maxPods); the pool's "
+                         "DaemonSets take the rest")
+    work_header = lines[13]
+    work = {c[0]: c for c in (columns(line, work_header) for line in lines[14:19])}
+    assert work["f"][2] == "A or B" and work["f"][5] == "flex"
+    assert work["any"][5] == "half,off,np,s1,s2"
+    assert lines[20].startswith("GPU nodes that will exist cost 98.96 USD per hour on demand (without the spot pool(s) "
+                                "s1, s2, below; half: 21.96 at on-demand list; off: 21.96 at on-demand list; np: 0.00 "
+                                "at on-demand list; bare: 0.00 at on-demand list; flex: 55.04 at on-demand list; ")
+    doc = plan.to_json()["pools"]
+    assert doc[2]["pods"] == {"limitPerInstanceType": {"p5.48xlarge": 100, "p4d.24xlarge": 737},
+                              "daemonSets": ["a", "b", "c"], "forWorkloadsPerNode": 734, "wanted": 0,
+                              "available": 734 * 2}
+    assert doc[2]["utilization"]["nodesNeeded"] == 0  # nothing placed on the NodePool
+    # an H100 node of one GPU (p5.4xlarge), all-balanced: 2 x 1g + 2g + 3g = 7 of 7 (docs/facts.md §2); all-enabled
+    # MIG with no slice advertises only nvidia.com/gpu, at 0, which is shown
+    small = plan_capacity([pool("one", itype="p5.4xlarge"), pool("en", "all-enabled")], []).format_table().splitlines()
+    assert columns(small[1], small[0])[9] == "7/7"
+    assert columns(small[4], small[0])[:1] + columns(small[4], small[0])[5:7] == ["en", GPU, "0"]
+    assert doc[0]["utilization"]["computeSlicesOfGpu"] == 7 and doc[0]["utilization"]["computeSlicesPerGpu"] == [
+        7, 7, 7, 7, None, None, None, None]
+
+
+def test_a_pod_of_one_resource_moves_a_flexible_pod_placed_before_it():
+    """A workload pinned to pool p1 accepts A or B, so it is placed first and takes 2 of p1's 3 A; then a
+    workload of 3 one-A pods that p1 and p2 (1 A) both host takes p2's A, p1's free A, and the A a flexible pod
+    leaves by moving to B. Without the move one of its pods would stay Pending though the units exist."""
+    p1 = PoolCapacity("p1", "nodeGroup", "p5.48xlarge", "custom", "mixed", 1, 1, 1, {"A": 3, "B": 5})
+    p2 = PoolCapacity("p2", "nodeGroup", "p5.48xlarge", "custom", "mixed", 1, 1, 1, {"A": 1})
+    plan = plan_capacity([p1, p2], [WorkloadDemand("x", "A", 1, 2, "p1", alternatives=("B",)),
+                                    WorkloadDemand("y", "A", 1, 3)])
+    x, y = plan.workloads
+    assert x.fits and y.fits and dict(x.counted) == {"A": 1, "B": 1}
+    assert [r.requested for r in plan.pools] == [{"A": 3, "B": 1}, {"A": 1}]
+
+
+def test_a_short_workload_of_multi_unit_pods_is_asked_of_its_pool_in_units():
+    """3 pods of 2 A on a node of 4 A: 2 fit; the pool is asked for the third pod's 2 units too (6, not 4.5)."""
+    plan = plan_capacity([_pool({"A": 4})], [WorkloadDemand("w", "A", 2, 3)])
+    assert not plan.workloads[0].fits and plan.pools[0].requested == {"A": 6}
+
+
+def _suggestion(pools, workloads, **kw) -> str:
+    return plan_capacity(pools, workloads, **kw).workloads[0].suggestion
+
+
+def test_the_suggestion_names_the_layout_or_size_that_fits_and_what_else_must_change():
+    """The "Suggestion:" a user acts on, in full, for A100-40GB p4d nodes (docs/facts.md §1.6, §2: all-balanced
+    gives 16 x 1g.5gb a node, all-1g.5gb 56, all-3g.20gb none) and a g5 (one A10G, no MIG):
+    - a layout that needs more nodes than desired says so, and maxSize too when beyond it (a node group), or
+      maxNodes for a NodePool; it counts the pool's other workloads it keeps fitting;
+    - more nodes of the current layout come second (61 pods at 16 a node: 4);
+    - a pool whose minSize is 2 runs at least 2 nodes whatever the layout;
+    - no option beyond the most nodes a pool may run (max_pool_nodes) is offered, one at it is."""
+    small, tiny = demand("small", replicas=60, pool_name="p4d"), demand("tiny", replicas=1, pool_name="p4d")
+    scale4 = ("raise {size} of p4d to 4{also} (all-balanced gives 16 nvidia.com/mig-1g.5gb per node; that holds "
+              "every workload of p4d)")
+    layout2 = ("layout all-1g.5gb on p4d and {size} 2{also}: all-1g.5gb gives 56 nvidia.com/mig-1g.5gb per node, so 2 "
+               "node(s) hold 60 pod(s), and the 1 other workload(s) of p4d keep fitting")
+    assert _suggestion([pool(nodes=(1, 1, 1))], [small, tiny]) == (
+        layout2.format(size="desiredSize", also=" (and maxSize 2)") + "; or "
+        + scale4.format(size="desiredSize", also=" (and maxSize to 4)"))
+    assert _suggestion([pool(nodes=(1, 1, 2))], [small, tiny], max_pool_nodes=4) == (
+        layout2.format(size="desiredSize", also="") + "; or " + scale4.format(size="desiredSize", also=" (and maxSize to 4)"))
+    assert _suggestion([pool(nodes=(1, 1, 2))], [small, tiny], max_pool_nodes=3) == layout2.format(
+        size="desiredSize", also="")
+    unpinned = [replace(small, pool=None), replace(tiny, pool=None)]  # only p4d hosts them: still kept fitting
+    assert _suggestion([pool(nodes=(1, 1, 2))], unpinned, max_pool_nodes=3) == layout2.format(size="desiredSize", also="")
+    assert _suggestion([pool(kind="nodePool", nodes=(0, 0, 1))], [small, tiny]) == (
+        layout2.format(size="maxNodes", also="") + "; or " + scale4.format(size="maxNodes", also=""))
+    # 20 x 1g.5gb and 8 x 3g.20gb fit 2 all-balanced nodes (no other layout has both): 2 is maxSize already
+    assert _suggestion([pool(nodes=(1, 1, 2))], [demand("small", replicas=20, pool_name="p4d"),
+                                                 demand("big", resource=mig("3g.20gb"), replicas=8,
+                                                        pool_name="p4d")]) == (
+        "raise desiredSize of p4d to 2 (all-balanced gives 16 nvidia.com/mig-1g.5gb per node; that holds every "
+        "workload of p4d)")
+    assert _suggestion([pool(layout_name="all-3g.20gb", nodes=(2, 2, 3))], [demand(replicas=10)]) == (
+        "layout all-balanced on p4d: all-balanced gives 16 nvidia.com/mig-1g.5gb per node, so 2 node(s) hold 10 pod(s)")
+    g5 = PoolCapacity("g5", "nodeGroup", "g5.xlarge", "all-disabled", "none", 1, 1, 2, {GPU: 1})
+    assert _suggestion([g5], [WorkloadDemand("w", GPU, 1, 2)]) == (
+        "raise desiredSize of g5 to 2 (a node gives 1 nvidia.com/gpu per node; that holds every workload of g5)")
+
+
+def test_why_a_pool_cannot_run_a_workload_is_said_in_full():
+    """What a user reads when a pool is wrong for a workload: a taint given without a value (Kubernetes allows
+    one), every resource the pool does advertise (all-balanced p4d: 16/8/8, docs/facts.md §1.6), and a request
+    for two shares where a pod may take only one (time-slicing with failRequestsGreaterThanOne, or MPS)."""
+    bare_taint = pool(taints=({"key": "dedicated", "effect": "NoSchedule"},))
+    (w,) = plan_capacity([bare_taint], [demand()]).workloads
+    assert w.message == "no pool can run it (p4d: taint dedicated=:NoSchedule is not tolerated)"
+    (w,) = plan_capacity([pool()], [demand(resource=mig("7g.40gb"))]).workloads
+    assert w.message.startswith("no pool can run it (p4d: advertises no nvidia.com/mig-7g.40gb (nvidia.com/mig-1g.5gb: "
+                                "16, nvidia.com/mig-2g.10gb: 8, nvidia.com/mig-3g.20gb: 8)). Suggestion: ")
+    strict = {"timeSlicing": {"replicas": 4, "resources": [mig("1g.5gb")], "failRequestsGreaterThanOne": True}}
+    (w,) = plan_capacity([pool(sharing=strict)], [demand(per=2)]).workloads
+    assert w.message == ("no node can hold one pod (p4d: shares nvidia.com/mig-1g.5gb by time-slicing with "
+                         "failRequestsGreaterThanOne, so a pod asking for 2 fails admission (one share per pod); "
+                         "ask for 1)")
+    mps = pool("g6", "all-disabled", itype="g6.xlarge", sharing={"mps": {"replicas": 4}})
+    (w,) = plan_capacity([mps], [demand(resource=GPU, per=2)]).workloads
+    assert w.message == ("no node can hold one pod (g6: shares nvidia.com/gpu by MPS, so a pod asking for 2 fails "
+                         "admission (one share per pod); ask for 1)")
+
+
+def test_a_pool_that_cannot_exist_is_refused_naming_it_and_the_bad_value():
+    with pytest.raises(ValueError, match=r"^pool x: kind 'cluster' is not one of \('nodeGroup', 'nodePool'\)$"):
+        PoolCapacity("x", "cluster", "p4d.24xlarge", "all-balanced", "mixed", 1, 1, 1, {})
+    with pytest.raises(ValueError, match=r"^pool x: unknown instance type 'p9.huge'$"):
+        PoolCapacity("x", "nodeGroup", "p9.huge", "all-balanced", "mixed", 1, 1, 1, {})
+    with pytest.raises(ValueError, match=r"^pool x: strategy 'mixd' is not one of \('none', 'single', 'mixed'\)$"):
+        PoolCapacity("x", "nodeGroup", "p4d.24xlarge", "all-balanced", "mixd", 1, 1, 1, {})
+
+
+def test_a_shortfall_over_several_pools_names_each_pools_share():
+    """40 one-slice pods over two all-balanced p4d node groups of one node each: 16 + 16 free, 8 Pending."""
+    (w,) = plan_capacity([pool("a"), pool("b")], [demand(replicas=40)]).workloads
+    assert w.message.startswith("does not fit: needs 40 x 1 nvidia.com/mig-1g.5gb = 40, 32 free (a: 16/node x 1 "
+                                "desired, b: 16/node x 1 desired); 8 pods would stay Pending (nothing scales a "
+                                "managed node group: its pods get desiredSize nodes). Suggestion: ")

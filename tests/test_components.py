@@ -53,6 +53,66 @@ def test_gpu_operator_alone_depends_on_what_it_is_given(dev):
     assert ns["name"] == "gpu-operator" and ns["labels"]["pod-security.kubernetes.io/enforce"] == "privileged"
 
 
+def test_the_dra_driver_alone_installs_the_pinned_chart_after_what_it_is_given(monkeypatch):
+    """The DRA driver as its install guide installs it (docs/install.md of the 0.5.0 chart: release and
+    namespace `dra-driver-nvidia-gpu`, the OCI chart, `--version` without a `v`, docs/facts.md §12), in a
+    namespace whose pods may run privileged (the kubelet plugin's containers are privileged in the chart's
+    values.yaml), after what it is given (the operator whose MIG manager applies the layouts), with the
+    timeouts a slow kubelet-plugin rollout needs; and the dcgm-exporter's read of ResourceSlices, bound
+    only once the role exists. A wrong name or namespace would install a second driver beside the first."""
+    import pulumi
+    import pulumi_kubernetes as k8s
+    from pulumi.runtime import rpc
+
+    from components.dra_driver import DraDriver, DraDriverArgs
+    from gpu_slicing.stack_file import load_stack_file
+    from tools import harness
+
+    st = load_stack(load_stack_file("examples/Pulumi.dra.yaml"))
+    registered: dict[str, dict] = {}
+    original = harness.RecordingMonitor.RegisterResourceOutputs
+
+    def outputs(self, request):
+        registered[request.urn] = harness._plain(rpc.deserialize_properties(request.outputs))
+        return original(self, request)
+
+    monkeypatch.setattr(harness.RecordingMonitor, "RegisterResourceOutputs", outputs)
+
+    def build():
+        provider = k8s.Provider("k", kubeconfig="{}")
+        operator = pulumi.CustomResource("test:index:Marker", "operator", {})
+        DraDriver("dra", DraDriverArgs(st.pools, st.config.workloads, provider, [operator]))
+
+    r = _alone(build, preview=False)
+    comp = r.one("gpu-slicing:dra:DraDriver")
+    provider = r.one("pulumi:providers:kubernetes")
+    rel = r.one("kubernetes:helm.sh/v3:Release")
+    assert {k: rel.inputs[k] for k in ("name", "chart", "version", "namespace", "timeout", "cleanupOnFail")} == {
+        "name": "dra-driver-nvidia-gpu", "chart": "oci://registry.k8s.io/dra-driver-nvidia/charts/dra-driver-nvidia-gpu",
+        "version": "0.5.0", "namespace": "dra-driver-nvidia-gpu", "timeout": 600, "cleanupOnFail": True}
+    # the values a DRA pool on EKS needs (docs/facts.md §12): the override, the AMI's driver at /, the v1 API
+    values = rel.inputs["values"]
+    assert (values["gpuResourcesEnabledOverride"], values["nvidiaDriverRoot"], values["resourceApiVersion"]) == (
+        True, "/", "resource.k8s.io/v1")
+    assert values["kubeletPlugin"]["nodeSelector"] == {"gpu-slicing/allocation": "dra"}
+    assert rel.options["customTimeouts"] == {"create": "15m", "update": "15m", "delete": "15m"}
+    ns = r.one("kubernetes:core/v1:Namespace")
+    assert ns.inputs["metadata"] == {"name": "dra-driver-nvidia-gpu",
+                                     "labels": {"pod-security.kubernetes.io/enforce": "privileged"}}
+    assert set(rel.dependencies) == {ns.urn, r.one("test:index:Marker").urn}
+    role = r.one("kubernetes:rbac.authorization.k8s.io/v1:ClusterRole", "dra-exporter-reads-slices")
+    binding = r.one("kubernetes:rbac.authorization.k8s.io/v1:ClusterRoleBinding", "dra-exporter-reads-slices")
+    assert role.inputs["rules"] == [{"apiGroups": ["resource.k8s.io"], "resources": ["resourceslices"],
+                                     "verbs": ["get", "list", "watch"]}]
+    assert binding.inputs["roleRef"]["name"] == role.inputs["metadata"]["name"]
+    assert binding.inputs["metadata"] == role.inputs["metadata"]  # named and labelled as the project's, not auto-named
+    assert binding.inputs["subjects"] == [{"kind": "ServiceAccount", "name": "nvidia-dcgm-exporter",
+                                           "namespace": "gpu-operator"}]
+    assert binding.dependencies == [role.urn]
+    assert all(x.parent == comp.urn and x.provider.startswith(provider.urn) for x in (ns, rel, role, binding))
+    assert registered[comp.urn] == {"release": "dra-driver-nvidia-gpu"}
+
+
 NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"  # what pulumi-eks's ManagedNodeGroup creates inside itself
 # EKS CreateNodegroup members that no Update* request takes (botocore's eks model): a change is a new node group.
 CREATE_ONLY = ("nodeGroupName", "instanceTypes", "amiType", "capacityType", "subnetIds", "nodeRole", "diskSize",

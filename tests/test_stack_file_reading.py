@@ -53,7 +53,8 @@ def test_a_syntax_error_names_the_line_and_column_and_shows_the_line():
 
 def test_what_is_not_a_stack_file_is_named_in_words():
     for text, kind in (("- a\n- b\n", "<a YAML list>"), ("hello\n", "<a plain string>"), ("42\n", "<a number>"),
-                       ("4.5\n", "<a number>"), ("true\n", "<a boolean>")):
+                       ("4.5\n", "<a number>"), ("true\n", "<a boolean>"), ("2026-12-06\n", "<date>"),
+                       ("!!set {a, b}\n", "<set>")):  # YAML's other types, by their Python names
         e = refused(parse_stack_text, text, "s.yaml")
         assert (e.key, e.value) == ("s.yaml", kind)
         assert e.allowed == "a Pulumi stack file: a YAML mapping with a config: key"
@@ -157,3 +158,45 @@ def test_a_loaded_stack_has_its_pools_by_name_and_is_loaded_once():
         stack.pool("missing")
     e = refused(load_stack, {**_dev(), "gpu-slicing:maxGpuNodes": "many"})
     assert e.key == "gpu-slicing:maxGpuNodes"
+
+
+def test_a_key_given_twice_is_named_by_its_full_path_in_lists_and_at_the_top():
+    """Where a duplicate is, as the program names the key (`gpu-slicing:nodeGroups[1].name`, the `config.` prefix
+    dropped), with both lines and why it is refused: the user must find the line in a long stack file."""
+    text = ("config:\n  gpu-slicing:nodeGroups:\n    - name: a\n    - name: b\n      instanceType: p4d.24xlarge\n"
+            "      name: c\n")
+    e = refused(parse_stack_text, text, "s.yaml")
+    assert (e.key, e.value) == ("gpu-slicing:nodeGroups[1].name", "name")
+    assert e.allowed == ("a key given once; it appears on line 4 and again on line 6 (Pulumi refuses duplicate keys; "
+                         "YAML would silently keep only the last)")
+    e = refused(parse_stack_text, "config:\n  a:b: 1\nconfig:\n  a:c: 2\n", "s.yaml")
+    assert (e.key, e.value) == ("config", "config") and "on line 1 and again on line 3" in e.allowed
+    e = refused(parse_stack_text, "config:\n  gpu-slicing:cluster:\n    1: x\n    1: y\n", "s.yaml")
+    assert (e.key, e.value) == ("gpu-slicing:cluster.1", 1)  # the key as YAML reads it, a number
+
+
+def test_text_yaml_cannot_read_and_bytes_that_are_not_utf8_name_the_file(tmp_path):
+    """A control character YAML forbids (no line to show: the reader stops before parsing) and a byte that is not
+    UTF-8 both name the file, so a user of several stack files knows which one."""
+    e = refused(load_yaml, "a: \x07\n", "Pulumi.x.yaml")
+    assert (e.key, e.value) == ("Pulumi.x.yaml", "<this file>") and e.allowed.startswith("valid YAML: ")
+    latin = tmp_path / "Pulumi.latin.yaml"
+    latin.write_bytes(b"config:\n  a:b: caf\xe9\n")
+    e = refused(read_text, latin)
+    assert (e.key, e.value, e.allowed) == (str(latin), "<not UTF-8 at byte 18>", "a UTF-8 YAML text file")
+
+
+def test_a_duplicate_inside_an_anchored_mapping_is_named_where_it_is_written():
+    """The anchored mapping is written once (under a:b) and reused by an alias (a:c): the duplicate is named by
+    the path of the lines that hold it; a document that is a list names the entry."""
+    e = refused(parse_stack_text, "config:\n  a:b: &x\n    k: 1\n    k: 2\n  a:c: *x\n", "s.yaml")
+    assert (e.key, e.value) == ("a:b.k", "k") and "on line 3 and again on line 4" in e.allowed
+    e = refused(load_yaml, "- k: 1\n  k: 2\n", "s.yaml")
+    assert e.key == "[0].k"
+
+
+def test_a_duplicate_after_a_key_yaml_cannot_hash_is_still_named():
+    """A list used as a key (which YAML allows and the program refuses later) does not end the search for
+    duplicates: the duplicate after it is what the user is told about."""
+    e = refused(parse_stack_text, "config:\n  ? [1, 2]\n  : x\n  a:b: 1\n  a:b: 2\n", "s.yaml")
+    assert (e.key, e.value) == ("a:b", "a:b") and "on line 4 and again on line 5" in e.allowed
