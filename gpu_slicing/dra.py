@@ -346,13 +346,15 @@ def claim_spec(w: WorkloadConfig, pool: Pool) -> dict[str, Any]:
 
 
 def claim_name(w: WorkloadConfig) -> str:
+    """The name of `w`'s ResourceClaimTemplate (or shared ResourceClaim). `workloads.resolve` derives it, once per
+    load (`Workload.claim`); everything else reads it from there."""
     return f"{w.name}-slice"
 
 
-def claim_template(w: WorkloadConfig, pool: Pool, namespace: str) -> dict[str, Any]:
+def claim_template(w: WorkloadConfig, pool: Pool, namespace: str, *, claim: str) -> dict[str, Any]:
     """The ResourceClaimTemplate (one claim per pod) or, with claimSharing, the one ResourceClaim every
-    replica shares: `(kind, metadata, spec)` as a dict."""
-    meta = {"name": claim_name(w), "namespace": namespace,
+    replica shares: `(kind, metadata, spec)` as a dict, named `claim` (the resolved workload's)."""
+    meta = {"name": claim, "namespace": namespace,
             "labels": {"app.kubernetes.io/name": w.name, "app.kubernetes.io/part-of": "gpu-slicing"}}
     spec = claim_spec(w, pool)
     if w.claim_sharing is not None:
@@ -360,9 +362,10 @@ def claim_template(w: WorkloadConfig, pool: Pool, namespace: str) -> dict[str, A
     return {"apiVersion": API_VERSION, "kind": "ResourceClaimTemplate", "metadata": meta, "spec": {"spec": spec}}
 
 
-def pod_resource_claims(w: WorkloadConfig) -> list[dict[str, str]]:
+def pod_resource_claims(w: WorkloadConfig, *, claim: str) -> list[dict[str, str]]:
+    """A pod's `spec.resourceClaims`: the shared claim `claim`, or a claim from the template `claim`."""
     ref = "resourceClaimName" if w.claim_sharing is not None else "resourceClaimTemplateName"
-    return [{"name": "slice", ref: claim_name(w)}]
+    return [{"name": "slice", ref: claim}]
 
 
 def matches(w: WorkloadConfig, pool: Pool, device: Mapping[str, Any]) -> bool:

@@ -3,6 +3,7 @@ values against the chart, and the refusals. Expected figures come from docs/fact
 the driver's own files (tools/data/dra-driver.json, generated from them)."""
 from __future__ import annotations
 
+import dataclasses
 import re
 
 import pytest
@@ -71,8 +72,7 @@ def test_profile_names_shared_across_models_never_match_the_other_model():
     st = _stack([_p5(), {"name": "a80", "instanceType": "p4de.24xlarge", "migLayout": "all-1g.10gb",
                          "allocation": "dra"}],
                 [{"name": "h", "profile": "1g.10gb", "pool": "p5"}, {"name": "a", "profile": "1g.10gb", "pool": "a80"}])
-    results = {r.workload: r for r in dra_claims.simulate(list(st.config.workloads),
-                                                          {p.name: p for p in st.pools})}
+    results = {r.workload: r for r in dra_claims.simulate(st.workloads, {p.name: p for p in st.pools})}
     assert len(results["h"].matched) == 16 and len(results["a"].matched) == 56
     assert results["h"].foreign == () and results["a"].foreign == () and all(r.agrees for r in results.values())
 
@@ -80,11 +80,11 @@ def test_profile_names_shared_across_models_never_match_the_other_model():
 @pytest.mark.slow  # cel-python compiles the selectors (~1 s the first time)
 def test_fallback_list_is_first_available_in_order_and_cel_accepts_both():
     st = _stack([_p5()], [{"name": "w", "profile": "2g.20gb", "fallbackProfiles": ["3g.40gb"], "pool": "p5"}])
-    w, pool = st.config.workloads[0], st.pool("p5")
-    req = dra.claim_template(w, pool, "ns")["spec"]["spec"]["devices"]["requests"][0]
+    (w,) = st.workloads
+    req = dra.claim_template(w.config, w.pool, "ns", claim="c")["spec"]["spec"]["devices"]["requests"][0]
     assert [s["selectors"][0]["cel"]["expression"].endswith(f"'{p}'") for s, p in
             zip(req["firstAvailable"], ["2g.20gb", "3g.40gb"])] == [True, True]
-    (res,) = dra_claims.simulate([w], {"p5": pool})
+    (res,) = dra_claims.simulate([w], {"p5": w.pool})
     assert len(res.matched) == 16 and res.agrees  # 8 x 2g.20gb + 8 x 3g.40gb
 
 
@@ -92,7 +92,7 @@ def test_fallback_list_is_first_available_in_order_and_cel_accepts_both():
 def test_memory_floor_becomes_the_profiles_that_meet_it():
     """40 GB on H100 all-balanced: only 3g.40gb (8 a node); the capacity plan counts against it."""
     st = _stack([_p5()], [{"name": "w", "memoryGB": 40, "replicas": 8, "pool": "p5"}])
-    (res,) = dra_claims.simulate(list(st.config.workloads), {"p5": st.pool("p5")})
+    (res,) = dra_claims.simulate(st.workloads, {"p5": st.pool("p5")})
     assert len(res.matched) == 8 and all("3g.40gb" in d for d in res.matched)
     assert st.capacity.to_json()["workloads"][0]["resource"] == "mig.nvidia.com/3g.40gb"
 
@@ -102,7 +102,7 @@ def test_a_wrong_selector_is_caught_by_the_cel_simulator():
     st = _stack([_p5()], [{"name": "w", "profile": "1g.10gb", "pool": "p5"}])
     pool = st.pool("p5")
     device = dra.resource_slice(pool, pool.largest, "n")["spec"]["devices"][0]
-    claim = dra.claim_template(st.config.workloads[0], pool, "ns")
+    claim = dra.claim_template(st.config.workloads[0], pool, "ns", claim="c")
     good = claim["spec"]["spec"]["devices"]["requests"][0]["exactly"]["selectors"][0]["cel"]["expression"]
     assert dra_claims.accepts(good, device) == (device["attributes"]["profile"]["string"] == "1g.10gb")
     assert not dra_claims.accepts(good.replace("h100", "a100"), device)
@@ -111,13 +111,13 @@ def test_a_wrong_selector_is_caught_by_the_cel_simulator():
 def test_claim_sharing_is_one_shared_claim_counted_once():
     st = _stack([{"name": "g6", "instanceType": "g6.xlarge", "allocation": "dra"}],
                 [{"name": "w", "gpus": 1, "replicas": 6, "claimSharing": "timeSlicing", "pool": "g6"}])
-    w, pool = st.config.workloads[0], st.pool("g6")
-    claim = dra.claim_template(w, pool, "ns")
+    (w,) = st.workloads
+    claim = dra.claim_template(w.config, w.pool, "ns", claim="w-slice")
     assert claim["kind"] == "ResourceClaim"
     cfg = claim["spec"]["devices"]["config"][0]["opaque"]["parameters"]
     assert cfg == {"apiVersion": "resource.nvidia.com/v1beta1", "kind": "GpuConfig",
                    "sharing": {"strategy": "TimeSlicing"}}
-    assert dra.pod_resource_claims(w) == [{"name": "slice", "resourceClaimName": "w-slice"}]
+    assert dra.pod_resource_claims(w.config, claim="w-slice") == [{"name": "slice", "resourceClaimName": "w-slice"}]
     assert st.capacity.to_json()["workloads"][0]["fits"]  # 6 replicas, one g6.xlarge GPU: one claim
 
 
@@ -171,7 +171,7 @@ def test_the_attribute_names_are_the_drivers():
 def test_example_stack_plans_every_dra_claim():
     raw = yaml.safe_load((ROOT / "examples" / "Pulumi.dra.yaml").read_text())["config"]
     st = load_stack(raw)
-    results = dra_claims.simulate(list(st.config.workloads), {p.name: p for p in st.pools})
+    results = dra_claims.simulate(st.workloads, {p.name: p for p in st.pools})
     assert len(results) == 3 and all(r.matched and r.agrees and not r.foreign for r in results)
     assert all(w["fits"] for w in st.capacity.to_json()["workloads"])
 
@@ -399,16 +399,18 @@ def test_a_gpu_with_mig_on_and_no_slices_publishes_nothing():
 
 
 @pytest.mark.slow  # cel-python compiles the selectors (~1 s the first time)
-def test_the_simulator_holds_the_capacity_count_to_the_kinds_the_cel_matches(monkeypatch):
+def test_the_simulator_holds_the_capacity_count_to_the_kinds_the_cel_matches():
+    """The simulator judges what resolution decided the plan counts (`Workload.resource`, `.alternatives`): a
+    workload resolved to count fewer kinds than its CEL matches is caught."""
     st = _stack([_p5()], [{"name": "m", "memoryGB": 20, "pool": "p5"},
                           {"name": "f", "profile": "1g.10gb", "fallbackProfiles": ["3g.40gb"], "pool": "p5"}], "1.35")
     pools = {"p5": st.pool("p5")}
-    got = {r.workload: r for r in dra_claims.simulate(list(st.config.workloads), pools)}
+    got = {r.workload: r for r in dra_claims.simulate(st.workloads, pools)}
     assert set(got["m"].kinds) == {TWO_G, THREE_G} and got["m"].counted_right
     assert set(got["f"].kinds) == {ONE_G, THREE_G} and got["f"].counted_right
-    monkeypatch.setattr(dra, "claim_resources", lambda w, pool: (TWO_G,))
-    (wrong, _) = dra_claims.simulate(list(st.config.workloads), pools)
-    assert not wrong.counted_right
+    miscounted = dataclasses.replace(st.workloads[0], resource=TWO_G, alternatives=())
+    (wrong,) = dra_claims.simulate([miscounted], pools)
+    assert wrong.counted == (TWO_G,) and not wrong.counted_right
 
 
 # --- alerts and dashboard for DRA pools ----------------------------------------------------------------------
@@ -663,12 +665,13 @@ def test_claim_specs_are_resource_k8s_io_v1_requests():
     assert {s["deviceClassName"] for s in subs} == {"mig.nvidia.com"}
     assert spec["devices"]["config"] == [{"requests": ["slice"], "opaque": {"driver": "gpu.nvidia.com", "parameters": {
         "apiVersion": "resource.nvidia.com/v1beta1", "kind": "MigDeviceConfig", "sharing": {"strategy": "MPS"}}}}]
-    shared = dra.claim_template(f, st.pool("p5"), "ns")
-    assert shared["kind"] == "ResourceClaim" and shared["metadata"]["name"] == "f-slice"
+    shared = dra.claim_template(f, st.pool("p5"), "ns", claim="f-shared")
+    assert shared["kind"] == "ResourceClaim" and shared["metadata"]["name"] == "f-shared"
     assert shared["metadata"]["namespace"] == "ns" and shared["metadata"]["labels"]["app.kubernetes.io/name"] == "f"
-    per_pod = dra.claim_template(two, st.pool("l4"), "ns")
+    per_pod = dra.claim_template(two, st.pool("l4"), "ns", claim="two-slice")
     assert per_pod["kind"] == "ResourceClaimTemplate" and per_pod["spec"]["spec"] == dra.claim_spec(two, st.pool("l4"))
-    assert dra.pod_resource_claims(two) == [{"name": "slice", "resourceClaimTemplateName": "two-slice"}]
+    assert dra.pod_resource_claims(two, claim="two-slice") == [{"name": "slice",
+                                                                "resourceClaimTemplateName": "two-slice"}]
 
 
 def test_driver_values_confine_the_plugin_to_dra_nodes_whose_layout_is_applied():
@@ -797,12 +800,11 @@ def test_the_verification_of_whole_gpus_counts_them_and_of_slices_escapes_the_pr
 
 def test_claim_objects_carry_the_api_version_and_the_programs_labels():
     st = _stack([_p5()], [{"name": "w", "profile": "1g.10gb", "pool": "p5"}])
-    (w,) = st.config.workloads
-    t = dra.claim_template(w, st.pool("p5"), "gpu-workloads")
+    (w,) = st.workloads  # its claim named <workload>-slice where it resolved
+    t = dra.claim_template(w.config, w.pool, "gpu-workloads", claim=w.claim or "")
     assert t["apiVersion"] == "resource.k8s.io/v1"
     assert t["metadata"] == {"name": "w-slice", "namespace": "gpu-workloads",
                              "labels": {"app.kubernetes.io/name": "w", "app.kubernetes.io/part-of": "gpu-slicing"}}
-    assert dra.claim_name(w) == "w-slice"
 
 
 @pytest.mark.parametrize("key, value, shown", [("fallbackProfiles", ["2g.20gb"], "[2g.20gb]"), ("memoryGB", 20, "20"),

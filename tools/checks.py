@@ -118,7 +118,7 @@ def dra_claims(config: Mapping[str, Any], resources: list[dict]) -> Iterable[Fin
                                    "kubernetes:resource.k8s.io/v1:ResourceClaim")}
     claim = {w.name: w.claim for w in st.workloads}  # each named once, as the stack resolved it
     n = 0
-    for res in sim.simulate([w.config for w in st.workloads], pools):
+    for res in sim.simulate(st.workloads, pools):
         r = registered.get(claim[res.workload] or "")
         if r is None:
             yield finding("dra.claims", "error", f"workload {res.workload} on DRA pool {res.pool} has no claim "

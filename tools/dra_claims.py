@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 from gpu_slicing import dra
-from gpu_slicing.config import WorkloadConfig
 from gpu_slicing.pools import Pool
+from gpu_slicing.workloads import Workload
 
 
 @dataclass(frozen=True)
@@ -93,20 +93,23 @@ def claim_accepts(claim: Mapping[str, Any], device: Mapping[str, Any]) -> bool:
     return False
 
 
-def simulate(workloads: list[WorkloadConfig], pools: Mapping[str, Pool]) -> list[ClaimResult]:
+def simulate(workloads: Sequence[Workload], pools: Mapping[str, Pool]) -> list[ClaimResult]:
+    """Each resolved workload that holds a claim (`Workload.claim`, on a DRA pool), its claim as the program builds
+    it, against the devices of its own pool's nodes and of every other DRA pool in `pools`; what the capacity plan
+    counts is what resolution decided (`Workload.resource` and `.alternatives`), never derived here again."""
     dra_pools = [p for p in pools.values() if p.allocation == dra.DRA]
     devices = {p.name: dra.resource_slice(p, p.largest, f"{p.name}-node")["spec"]["devices"] for p in dra_pools}
     out = []
     for w in workloads:
-        pool = pools[w.pool]
-        if pool.allocation != dra.DRA:
+        if w.claim is None:
             continue
-        claim = dra.claim_template(w, pool, "simulated")
+        pool, config = w.pool, w.config
+        claim = dra.claim_template(config, pool, "simulated", claim=w.claim)
         matched = tuple(d["name"] for d in devices[pool.name] if claim_accepts(claim, d))
-        model = tuple(d["name"] for d in devices[pool.name] if dra.matches(w, pool, d))
+        model = tuple(d["name"] for d in devices[pool.name] if dra.matches(config, pool, d))
         foreign = tuple(p.name for p in dra_pools if p.gpu.name != pool.gpu.name
                         and any(claim_accepts(claim, d) for d in devices[p.name]))
         kinds = tuple(dict.fromkeys(dra.device_kind(d) for d in devices[pool.name] if d["name"] in matched))
         out.append(ClaimResult(w.name, pool.name, matched, matched == model, foreign, kinds,
-                               dra.claim_resources(w, pool)))
+                               (w.resource, *w.alternatives)))
     return out
