@@ -108,6 +108,95 @@ def test_a_wrong_selector_is_caught_by_the_cel_simulator():
     assert not dra_claims.accepts(good.replace("h100", "a100"), device)
 
 
+# Devices as the driver's ResourceSlice attribute reference shows them (reference/dra/nvidia-dra-driver/docs/
+# resourceslice-attributes.md): an A100-PCIE-40GB with 40Gi of memory, and its 1g.5gb slice with 4864Mi, the usable
+# amount below the profile's name.
+A100_GPU = {"name": "gpu-0", "attributes": {"type": {"string": "gpu"}, "productName": {"string": "NVIDIA A100-PCIE-40GB"}},
+            "capacity": {"memory": {"value": "40Gi"}}}
+A100_1G = {"name": "gpu-0-mig-1g.5gb-0", "attributes": {"type": {"string": "mig"}, "profile": {"string": "1g.5gb"},
+                                                          "productName": {"string": "NVIDIA A100-PCIE-40GB"}},
+           "capacity": {"memory": {"value": "4864Mi"}, "copyEngines": {"value": "1"}}}
+MEMORY = "device.capacity['gpu.nvidia.com'].memory"
+
+
+@pytest.mark.slow  # cel-python compiles the selectors (~1 s the first time)
+@pytest.mark.parametrize("expression, device, accepted", [
+    (f"{MEMORY}.isGreaterThan(quantity('40Gi'))", A100_GPU, False),  # the driver docs' selector: more than 40Gi
+    (f"{MEMORY}.isGreaterThan(quantity('39Gi'))", A100_GPU, True),
+    (f"{MEMORY}.isGreaterThan(quantity('40G'))", A100_GPU, True),  # 40 x 10^9 < 40 x 2^30
+    (f"{MEMORY}.compareTo(quantity('42949672960')) == 0", A100_GPU, True),  # 40 x 2^30, decimal
+    (f"{MEMORY}.compareTo(quantity('42949672.96e3')) == 0", A100_GPU, True),  # the same with an exponent
+    (f"{MEMORY}.compareTo(quantity('429496729.6E2')) == 0", A100_GPU, True),
+    (f"{MEMORY}.compareTo(quantity('42949672961')) == 0", A100_GPU, False),
+    (f"{MEMORY}.isLessThan(quantity('5Gi'))", A100_1G, True),  # why a memory floor becomes profiles
+    (f"{MEMORY}.compareTo(quantity('4.75Gi')) == 0", A100_1G, True),  # 4864 / 1024 = 4.75
+    (f"{MEMORY}.compareTo(quantity('4.75Gi')) < 0", A100_1G, False),
+    ("device.capacity['gpu.nvidia.com'].copyEngines.compareTo(quantity('1000m')) == 0", A100_1G, True),
+    ("device.capacity['gpu.nvidia.com'].copyEngines.isGreaterThan(quantity('-1Ki'))", A100_1G, True),
+])
+def test_a_capacity_selector_compares_quantities_as_kubernetes_does(expression, device, accepted):
+    """A selector reads a device's capacity as a Kubernetes quantity (the DRA driver docs: `memory.isGreaterThan(
+    quantity("40Gi"))`), compared by amount whatever the suffix: binary (Gi, Mi, Ki), decimal (G, m) or an
+    exponent. Compared as text, 40Gi and 42949672960 would differ and a capacity selector would be judged wrong."""
+    assert dra_claims.accepts(expression, device) is accepted
+
+
+def test_a_quantity_the_api_server_would_refuse_is_refused():
+    """Kubernetes quantities have no `GB` suffix (it is `G` or `Gi`) and no unit-only form."""
+    assert dra_claims.Quantity.parse("1.5k") == dra_claims.Quantity.parse("1500")
+    assert dra_claims.Quantity.parse(".5") == dra_claims.Quantity.parse("500m")
+    assert dra_claims.Quantity.parse("-1Ki") == dra_claims.Quantity.parse("-1024") < dra_claims.Quantity.parse("+1n")
+    for text in ("40GB", "Gi", "", "1.5.0"):
+        with pytest.raises(ValueError, match="not a Kubernetes quantity"):
+            dra_claims.Quantity.parse(text)
+
+
+@pytest.mark.slow  # cel-python compiles the selectors (~1 s the first time)
+def test_the_kept_answers_tell_apart_devices_that_differ_only_in_what_the_selector_reads():
+    """The simulator keeps each answer per attribute and capacity the selector names: two devices that differ
+    only there (a 40Gi and an 80Gi GPU; a 1g.5gb and a 2g.10gb slice) get answers of their own."""
+    bigger = {**A100_GPU, "capacity": {"memory": {"value": "80Gi"}}}
+    assert [dra_claims.accepts(f"{MEMORY}.isGreaterThan(quantity('40Gi'))", d) for d in (A100_GPU, bigger)] == [
+        False, True]
+    other = {**A100_1G, "attributes": {**A100_1G["attributes"], "profile": {"string": "2g.10gb"}}}
+    profile = "device.attributes['gpu.nvidia.com'].profile == '1g.5gb'"
+    assert [dra_claims.accepts(profile, d) for d in (A100_1G, other)] == [True, False]
+
+
+@pytest.mark.slow  # cel-python compiles the selectors (~1 s the first time)
+def test_a_claim_accepts_what_any_of_its_requests_accepts():
+    """resource.k8s.io/v1: a claim holds several requests, each with its DeviceClass and optional selectors (a
+    request without any takes any device of its class); the claim can be given a device any request accepts."""
+    def exactly(cls, *selectors):
+        return {"deviceClassName": cls, "allocationMode": "ExactCount", "count": 1,
+                **({"selectors": [{"cel": {"expression": e}} for e in selectors]} if selectors else {})}
+
+    any_gpu = {"kind": "ResourceClaim", "spec": {"devices": {"requests": [{"name": "g", "exactly": exactly(dra.GPU_CLASS)}]}}}
+    no_capacity = {"name": "gpu-1", "attributes": A100_GPU["attributes"]}  # capacity is optional in a ResourceSlice
+    # the device without capacity judged first: a GPU with the same attributes would otherwise answer for it
+    assert [dra_claims.claim_accepts(any_gpu, d) for d in (no_capacity, A100_GPU, A100_1G)] == [True, True, False]
+    claim = {"kind": "ResourceClaim", "spec": {"devices": {"requests": [
+        {"name": "big", "exactly": exactly(dra.GPU_CLASS, f"{MEMORY}.isGreaterThan(quantity('60Gi'))")},
+        {"name": "small", "exactly": exactly(dra.MIG_CLASS, "device.attributes['gpu.nvidia.com'].profile == '1g.5gb'")},
+    ]}}}
+    bigger = {**A100_GPU, "capacity": {"memory": {"value": "80Gi"}}}
+    assert [dra_claims.claim_accepts(claim, d) for d in (A100_GPU, bigger, A100_1G)] == [False, True, True]
+
+
+@pytest.mark.slow  # cel-python compiles the selectors (~1 s the first time)
+def test_a_shared_claim_is_simulated_and_workloads_without_a_claim_are_passed_over():
+    """claimSharing gives the workload one ResourceClaim (not a template): the simulator judges it as the program
+    registers it, under its resolved name; a device-plugin workload listed before it has no claim to judge."""
+    st = _stack([{"name": "g5", "instanceType": "g5.xlarge"},
+                 {"name": "g6", "instanceType": "g6.xlarge", "allocation": "dra"}],
+                [{"name": "plugin", "gpus": 1, "pool": "g5"},
+                 {"name": "w", "gpus": 1, "replicas": 2, "claimSharing": "timeSlicing", "pool": "g6"}])
+    (res,) = dra_claims.simulate(st.workloads, {p.name: p for p in st.pools})
+    # g6.xlarge: one L4 GPU (AWS), published whole as gpu-0
+    assert (res.workload, res.pool, res.claim, res.matched, res.agrees) == ("w", "g6", "w-slice", ("gpu-0",), True)
+    assert res.kinds == res.counted == ("gpu.nvidia.com",)
+
+
 def test_claim_sharing_is_one_shared_claim_counted_once():
     st = _stack([{"name": "g6", "instanceType": "g6.xlarge", "allocation": "dra"}],
                 [{"name": "w", "gpus": 1, "replicas": 6, "claimSharing": "timeSlicing", "pool": "g6"}])
