@@ -225,10 +225,11 @@ def _kind(profile: str | None) -> str:
     return f"{MIG_CLASS}/{profile}" if profile else GPU_CLASS
 
 
-def _kind_gb(kind: str | None, gpu: GpuModel | None = None) -> int:
+def _kind_gb(kind: str | None, gpu: GpuModel) -> int:
+    """The memory of a device of `kind` on `gpu`: a slice's stated size, a whole GPU's; no kind, none."""
     if not kind:
         return 0
-    return nominal_gb(kind) if kind.startswith(MIG_CLASS) else (gpu.memory_gib if gpu else 0)
+    return nominal_gb(kind) if kind.startswith(MIG_CLASS) else gpu.memory_gib
 
 
 def devices_per_node(it: InstanceType, layout: MigLayout) -> dict[str, int]:

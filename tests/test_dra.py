@@ -749,6 +749,8 @@ def test_claim_specs_are_resource_k8s_io_v1_requests():
         "deviceClassName": "gpu.nvidia.com", "allocationMode": "ExactCount", "count": 2,
         "selectors": [{"cel": {"expression": l4}}]}}]}}
     spec = dra.claim_spec(f, st.pool("p5"))
+    # the driver's sharing config applies to the requests it names: the prioritized list's own name
+    assert [r["name"] for r in spec["devices"]["requests"]] == spec["devices"]["config"][0]["requests"] == ["slice"]
     subs = spec["devices"]["requests"][0]["firstAvailable"]
     assert [s["name"] for s in subs] == ["2g-20gb", "3g-40gb"] and all(s["count"] == 1 for s in subs)
     assert {s["deviceClassName"] for s in subs} == {"mig.nvidia.com"}
@@ -894,6 +896,9 @@ def test_claim_objects_carry_the_api_version_and_the_programs_labels():
     assert t["apiVersion"] == "resource.k8s.io/v1"
     assert t["metadata"] == {"name": "w-slice", "namespace": "gpu-workloads",
                              "labels": {"app.kubernetes.io/name": "w", "app.kubernetes.io/part-of": "gpu-slicing"}}
+    shared = dra.claim_template(WorkloadConfig(name="s", profile="1g.10gb", pool="p5", claimSharing="mps"), w.pool,
+                                "gpu-workloads", claim="s-slice")
+    assert (shared["apiVersion"], shared["kind"]) == ("resource.k8s.io/v1", "ResourceClaim")
 
 
 @pytest.mark.parametrize("key, value, shown", [("fallbackProfiles", ["2g.20gb"], "[2g.20gb]"), ("memoryGB", 20, "20"),
@@ -950,7 +955,12 @@ def test_pool_refusals_show_the_value_and_say_what_to_use_instead():
 def test_the_dynamic_mig_refusal_says_each_reason_in_full():
     e = dra.dynamic_mig_error("k", catalog.INSTANCE_TYPES["p4d.24xlarge"], "1.35")
     assert e.value == "dynamic" and "on Kubernetes 1.35" in e.allowed
-    assert "so the driver would fall back to whole GPUs (driver MIG guide)" in e.allowed
+    assert "so the driver would fall back to whole GPUs (driver MIG guide); the driver destroys" in e.allowed
+    # an H100 on 1.36: partitionable devices are beta there and an H100 needs no reset, one reason is left
+    h100 = dra.dynamic_mig_error("k", catalog.INSTANCE_TYPES["p5.48xlarge"], "1.36")
+    assert h100.allowed == ("a static MIG layout the MIG manager applies (all-balanced, all-<profile> or a migLayouts "
+                            "key): dynamic MIG is refused: the driver destroys MIG partitions it did not create, so it "
+                            "can never run beside the MIG manager that applies this program's layouts")
     assert e.allowed.endswith("the driver destroys MIG partitions it did not create, so it can never run beside the "
                               "MIG manager that applies this program's layouts")
 
@@ -977,3 +987,82 @@ def test_fallbacks_on_eks_before_1_34_say_the_prioritized_list_is_not_there():
     assert x.value == ["2g.20gb"]
     assert x.allowed == ("a prioritized list of subrequests (KEP-4816): alpha (feature gate DRAPrioritizedList off) on "
                          "Kubernetes 1.33; EKS enables no alpha features, so it works from 1.34 (beta, on by default)")
+
+
+NOT_ON_PLUGIN = ("absent: pool p5 hands out slices through the device plugin (allocation: devicePlugin), and only a DRA "
+                 "claim can say this; set the pool's allocation to dra or drop the key")
+NO_WHOLE_GPU = ("absent (use profile or memoryGB), or a layout with MIG off on some GPUs: layout {} of pool p5 leaves no "
+                "GPU whole, so its nodes publish no gpu.nvidia.com device")
+STRANDED = (" (a GPU with MIG on and no slices publishes nothing at all: the NVIDIA DRA driver's GPU allocation "
+            "guide)")
+
+
+@pytest.mark.parametrize("pool, workload, key, value, allowed", [
+    ({"allocation": "devicePlugin"}, {"profile": "1g.10gb", "fallbackProfiles": ["2g.20gb"]}, "fallbackProfiles",
+     ["2g.20gb"], NOT_ON_PLUGIN),
+    ({}, {"memoryGB": 20, "fallbackProfiles": ["3g.40gb"]}, "fallbackProfiles", ["3g.40gb"],
+     "absent without profile: the fallbacks are tried after profile"),
+    ({}, {"profile": "1g.10gb", "replicas": 2, "claimSharing": "timeSlicing"}, "claimSharing", "timeSlicing",
+     "mps (or none) on a MIG pool: the driver's MIG guide says time-slicing has no effect on MIG devices (MPS shares "
+     "a slice)"),
+    # all-balanced: 1g.10gb, 2g.20gb, 3g.40gb per GPU (docs/facts.md §2), the largest 40 GB
+    ({}, {"memoryGB": 41}, "memoryGB", 41, "at most what pool p5's largest device has (40 GB, mig.nvidia.com/3g.40gb): "
+     "no device of its layout all-balanced has that much, so the claim would never be allocated"),
+    # all-enabled: MIG on, no slices: the nodes publish no device at all
+    ({"migLayout": "all-enabled"}, {"memoryGB": 10}, "memoryGB", 10, "at most what pool p5's largest device has "
+     "(0 GB, none): no device of its layout all-enabled has that much, so the claim would never be allocated"),
+    ({"migLayout": "all-enabled"}, {"gpus": 1}, "gpus", 1, NO_WHOLE_GPU.format("all-enabled") + STRANDED),
+    ({}, {"gpus": 1}, "gpus", 1, NO_WHOLE_GPU.format("all-balanced")),
+])
+def test_each_dra_workload_refusal_shows_the_value_and_says_why_in_full(pool, workload, key, value, allowed):
+    """A refused workload key is named with the value as written (a list stays a list) and the whole reason: what
+    would be accepted and why the driver or the layout cannot serve it."""
+    e = _refusal([_p5(**pool)], [{"name": "w", "pool": "p5", **workload}])
+    (x,) = [x for x in getattr(e, "errors", [e]) if x.key == f"gpu-slicing:workloads[0].{key}"]
+    assert (x.value, x.allowed) == (value, allowed)
+
+
+def test_a_shared_claim_refused_for_too_many_replicas_shows_them():
+    e = _refusal([{"name": "g6", "instanceType": "g6.xlarge", "allocation": "dra"}],
+                 [{"name": "w", "gpus": 1, "replicas": 100, "claimSharing": "mps", "pool": "g6"}])
+    assert (e.key, e.value) == ("gpu-slicing:workloads[0].replicas", 100)
+
+
+# An A100-40GB layout of 1g.5gb and 1g.10gb slices: by name "1g.10gb" sorts first, by size it is the larger
+SMALL_AND_TEN = {"small-and-ten": [{"devices": list(range(8)), "profiles": {"1g.5gb": 4, "1g.10gb": 1}}]}
+
+
+def _small_and_ten(workload):
+    return load_stack({"maxGpuNodes": 1, "cluster": CLUSTER, "migLayouts": SMALL_AND_TEN, "workloads": [workload],
+                       "nodeGroups": [{"name": "a", "instanceType": "p4d.24xlarge", "migLayout": "small-and-ten",
+                                       "allocation": "dra"}]})
+
+
+def test_a_memory_floor_is_first_the_smallest_slice_by_size_not_by_name():
+    """A 5 GB floor takes a 1g.5gb slice first, then a 1g.10gb one (the plan line is named by the first choice);
+    an 11 GB floor is refused naming the 10 GB slice as the largest."""
+    (w,) = _small_and_ten({"name": "w", "memoryGB": 5, "pool": "a"}).workloads
+    assert (w.resource, w.alternatives) == ("mig.nvidia.com/1g.5gb", ("mig.nvidia.com/1g.10gb",))
+    with pytest.raises(ConfigError) as e:
+        _small_and_ten({"name": "w", "memoryGB": 11, "pool": "a"})
+    assert "largest device has (10 GB, mig.nvidia.com/1g.10gb)" in e.value.allowed
+
+
+def test_a_whole_gpu_of_a_half_mig_pool_may_be_time_sliced_and_is_verified_as_a_gpu():
+    """The half-MIG p5's GPUs 4-7 are whole: time-slicing one (refused on a MIG slice) is a GPU claim, and its
+    verification counts GPUs, not MIG devices."""
+    st = _half([{"name": "g", "gpus": 1, "replicas": 2, "claimSharing": "timeSlicing", "pool": "p5"}])
+    (w,) = st.workloads
+    assert w.resource == "gpu.nvidia.com"
+    assert dra.verify_command(w.config, w.pool)[2].endswith("test \"$(nvidia-smi -L | grep -c '^GPU ')\" -eq 1")
+
+
+def test_the_verification_of_a_memory_floor_accepts_each_slice_that_meets_it():
+    """20 GB on all-balanced: 2g.20gb or 3g.40gb (docs/facts.md §2); 48 GB on g6e's 48 GB L40S: one whole GPU."""
+    st = _stack([_p5()], [{"name": "w", "memoryGB": 20, "pool": "p5"}])
+    (w,) = st.workloads
+    assert "grep -cE '^ +MIG (2g\\.20gb|3g\\.40gb) +Device')\" -eq 1" in dra.verify_command(w.config, w.pool)[2]
+    st = _stack([{"name": "g", "instanceType": "g6e.12xlarge", "allocation": "dra"}],
+                [{"name": "w", "memoryGB": 48, "pool": "g"}])
+    (w,) = st.workloads
+    assert dra.verify_command(w.config, w.pool)[2].endswith("grep -c '^GPU ')\" -eq 1")
