@@ -43,7 +43,7 @@ operator = GpuOperator(f"{name}-gpu-operator", GpuOperatorArgs(operator=stack.gp
 # DRA (optional): the driver after the operator (its MIG manager applies the layouts the driver publishes);
 # claim templates after the driver, the pods holding claims after their templates.
 dra_driver = (DraDriver(f"{name}-dra-driver", DraDriverArgs(
-    pools=stack.pools, workloads=cfg.workloads, provider=cluster.provider,
+    pools=stack.pools, workloads=stack.workloads, provider=cluster.provider,
     after=[cluster.system_node_group, operator.release]))
     if stack.uses_dra else None)
 workloads = SampleWorkloads(f"{name}-workloads", SampleWorkloadsArgs(

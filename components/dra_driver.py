@@ -9,19 +9,20 @@ import pulumi_kubernetes as k8s
 
 from gpu_slicing import dra as spec
 from gpu_slicing.gpu_operator import OPERATOR_NAMESPACE
-from gpu_slicing.config import WorkloadConfig
 from gpu_slicing.pools import Pool
+from gpu_slicing.workloads import Workload
 
 from ._common import child
 
 
 @dataclass(frozen=True)
 class DraDriverArgs:
-    """`after`: what the driver needs first (the system nodes its controller runs on, and the GPU Operator,
-    whose MIG manager applies the layouts the kubelet plugin waits for)."""
+    """`pools`, `workloads`: as the stack resolved them (the driver's feature gates follow the workloads' claims).
+    `after`: what the driver needs first (the system nodes its controller runs on, and the GPU Operator, whose MIG
+    manager applies the layouts the kubelet plugin waits for)."""
 
     pools: Sequence[Pool]
-    workloads: Sequence[WorkloadConfig]
+    workloads: Sequence[Workload]
     provider: k8s.Provider
     after: Sequence[pulumi.Resource]
 
@@ -48,7 +49,7 @@ class DraDriver(pulumi.ComponentResource):
             chart=f"{spec.REPOSITORY}/{spec.CHART}",
             version=spec.CHART_VERSION,
             namespace=ns.metadata["name"],
-            values=spec.driver_values(list(args.pools), list(args.workloads)),
+            values=spec.driver_values(list(args.pools), [w.config for w in args.workloads]),
             timeout=600,
             cleanup_on_fail=True,
             opts=child(self, provider=args.provider, depends_on=[*args.after],

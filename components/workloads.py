@@ -56,7 +56,7 @@ class SampleWorkloads(pulumi.ComponentResource):
         claims: dict[str, pulumi.Resource] = {}
         for w in args.workloads:
             if w.claim is not None:
-                c = dra.claim_template(w.config, w.pool, spec.WORKLOADS_NAMESPACE)
+                c = dra.claim_template(w.config, w.pool, spec.WORKLOADS_NAMESPACE, claim=w.claim)
                 kind = k8s.resource.v1.ResourceClaim if c["kind"] == "ResourceClaim" \
                     else k8s.resource.v1.ResourceClaimTemplate
                 claims[w.name] = kind(f"{name}-{w.claim}", metadata=c["metadata"], spec=c["spec"],

@@ -225,10 +225,11 @@ def _kind(profile: str | None) -> str:
     return f"{MIG_CLASS}/{profile}" if profile else GPU_CLASS
 
 
-def _kind_gb(kind: str | None, gpu: GpuModel | None = None) -> int:
+def _kind_gb(kind: str | None, gpu: GpuModel) -> int:
+    """The memory of a device of `kind` on `gpu`: a slice's stated size, a whole GPU's; no kind, none."""
     if not kind:
         return 0
-    return nominal_gb(kind) if kind.startswith(MIG_CLASS) else (gpu.memory_gib if gpu else 0)
+    return nominal_gb(kind) if kind.startswith(MIG_CLASS) else gpu.memory_gib
 
 
 def devices_per_node(it: InstanceType, layout: MigLayout) -> dict[str, int]:
@@ -346,13 +347,15 @@ def claim_spec(w: WorkloadConfig, pool: Pool) -> dict[str, Any]:
 
 
 def claim_name(w: WorkloadConfig) -> str:
+    """The name of `w`'s ResourceClaimTemplate (or shared ResourceClaim). `workloads.resolve` derives it, once per
+    load (`Workload.claim`); everything else reads it from there."""
     return f"{w.name}-slice"
 
 
-def claim_template(w: WorkloadConfig, pool: Pool, namespace: str) -> dict[str, Any]:
+def claim_template(w: WorkloadConfig, pool: Pool, namespace: str, *, claim: str) -> dict[str, Any]:
     """The ResourceClaimTemplate (one claim per pod) or, with claimSharing, the one ResourceClaim every
-    replica shares: `(kind, metadata, spec)` as a dict."""
-    meta = {"name": claim_name(w), "namespace": namespace,
+    replica shares: `(kind, metadata, spec)` as a dict, named `claim` (the resolved workload's)."""
+    meta = {"name": claim, "namespace": namespace,
             "labels": {"app.kubernetes.io/name": w.name, "app.kubernetes.io/part-of": "gpu-slicing"}}
     spec = claim_spec(w, pool)
     if w.claim_sharing is not None:
@@ -360,9 +363,10 @@ def claim_template(w: WorkloadConfig, pool: Pool, namespace: str) -> dict[str, A
     return {"apiVersion": API_VERSION, "kind": "ResourceClaimTemplate", "metadata": meta, "spec": {"spec": spec}}
 
 
-def pod_resource_claims(w: WorkloadConfig) -> list[dict[str, str]]:
+def pod_resource_claims(w: WorkloadConfig, *, claim: str) -> list[dict[str, str]]:
+    """A pod's `spec.resourceClaims`: the shared claim `claim`, or a claim from the template `claim`."""
     ref = "resourceClaimName" if w.claim_sharing is not None else "resourceClaimTemplateName"
-    return [{"name": "slice", ref: claim_name(w)}]
+    return [{"name": "slice", ref: claim}]
 
 
 def matches(w: WorkloadConfig, pool: Pool, device: Mapping[str, Any]) -> bool:

@@ -142,7 +142,7 @@ def pod_spec(w: Workload, command: list[str], restart: str = "Always", per_pod: 
     """Non-root, no privilege escalation, requests = limits (Guaranteed QoS), tolerating the GPU taint. `per_pod`:
     units of the workload's resource the pod asks for, if not the workload's own count."""
     amount = {"cpu": _CPU, "memory": _MEMORY}
-    claims = dra.pod_resource_claims(w.config) if w.claim is not None else None
+    claims = dra.pod_resource_claims(w.config, claim=w.claim) if w.claim is not None else None
     if claims is None:  # the device plugin's extended resource; on a DRA pool the claim brings the devices
         amount[w.resource] = str(w.count if per_pod is None else per_pod)
     return {

@@ -3,6 +3,7 @@ values against the chart, and the refusals. Expected figures come from docs/fact
 the driver's own files (tools/data/dra-driver.json, generated from them)."""
 from __future__ import annotations
 
+import dataclasses
 import re
 
 import pytest
@@ -71,8 +72,7 @@ def test_profile_names_shared_across_models_never_match_the_other_model():
     st = _stack([_p5(), {"name": "a80", "instanceType": "p4de.24xlarge", "migLayout": "all-1g.10gb",
                          "allocation": "dra"}],
                 [{"name": "h", "profile": "1g.10gb", "pool": "p5"}, {"name": "a", "profile": "1g.10gb", "pool": "a80"}])
-    results = {r.workload: r for r in dra_claims.simulate(list(st.config.workloads),
-                                                          {p.name: p for p in st.pools})}
+    results = {r.workload: r for r in dra_claims.simulate(st.workloads, {p.name: p for p in st.pools})}
     assert len(results["h"].matched) == 16 and len(results["a"].matched) == 56
     assert results["h"].foreign == () and results["a"].foreign == () and all(r.agrees for r in results.values())
 
@@ -80,11 +80,11 @@ def test_profile_names_shared_across_models_never_match_the_other_model():
 @pytest.mark.slow  # cel-python compiles the selectors (~1 s the first time)
 def test_fallback_list_is_first_available_in_order_and_cel_accepts_both():
     st = _stack([_p5()], [{"name": "w", "profile": "2g.20gb", "fallbackProfiles": ["3g.40gb"], "pool": "p5"}])
-    w, pool = st.config.workloads[0], st.pool("p5")
-    req = dra.claim_template(w, pool, "ns")["spec"]["spec"]["devices"]["requests"][0]
+    (w,) = st.workloads
+    req = dra.claim_template(w.config, w.pool, "ns", claim="c")["spec"]["spec"]["devices"]["requests"][0]
     assert [s["selectors"][0]["cel"]["expression"].endswith(f"'{p}'") for s, p in
             zip(req["firstAvailable"], ["2g.20gb", "3g.40gb"])] == [True, True]
-    (res,) = dra_claims.simulate([w], {"p5": pool})
+    (res,) = dra_claims.simulate([w], {"p5": w.pool})
     assert len(res.matched) == 16 and res.agrees  # 8 x 2g.20gb + 8 x 3g.40gb
 
 
@@ -92,7 +92,7 @@ def test_fallback_list_is_first_available_in_order_and_cel_accepts_both():
 def test_memory_floor_becomes_the_profiles_that_meet_it():
     """40 GB on H100 all-balanced: only 3g.40gb (8 a node); the capacity plan counts against it."""
     st = _stack([_p5()], [{"name": "w", "memoryGB": 40, "replicas": 8, "pool": "p5"}])
-    (res,) = dra_claims.simulate(list(st.config.workloads), {"p5": st.pool("p5")})
+    (res,) = dra_claims.simulate(st.workloads, {"p5": st.pool("p5")})
     assert len(res.matched) == 8 and all("3g.40gb" in d for d in res.matched)
     assert st.capacity.to_json()["workloads"][0]["resource"] == "mig.nvidia.com/3g.40gb"
 
@@ -102,22 +102,111 @@ def test_a_wrong_selector_is_caught_by_the_cel_simulator():
     st = _stack([_p5()], [{"name": "w", "profile": "1g.10gb", "pool": "p5"}])
     pool = st.pool("p5")
     device = dra.resource_slice(pool, pool.largest, "n")["spec"]["devices"][0]
-    claim = dra.claim_template(st.config.workloads[0], pool, "ns")
+    claim = dra.claim_template(st.config.workloads[0], pool, "ns", claim="c")
     good = claim["spec"]["spec"]["devices"]["requests"][0]["exactly"]["selectors"][0]["cel"]["expression"]
     assert dra_claims.accepts(good, device) == (device["attributes"]["profile"]["string"] == "1g.10gb")
     assert not dra_claims.accepts(good.replace("h100", "a100"), device)
 
 
+# Devices as the driver's ResourceSlice attribute reference shows them (reference/dra/nvidia-dra-driver/docs/
+# resourceslice-attributes.md): an A100-PCIE-40GB with 40Gi of memory, and its 1g.5gb slice with 4864Mi, the usable
+# amount below the profile's name.
+A100_GPU = {"name": "gpu-0", "attributes": {"type": {"string": "gpu"}, "productName": {"string": "NVIDIA A100-PCIE-40GB"}},
+            "capacity": {"memory": {"value": "40Gi"}}}
+A100_1G = {"name": "gpu-0-mig-1g.5gb-0", "attributes": {"type": {"string": "mig"}, "profile": {"string": "1g.5gb"},
+                                                          "productName": {"string": "NVIDIA A100-PCIE-40GB"}},
+           "capacity": {"memory": {"value": "4864Mi"}, "copyEngines": {"value": "1"}}}
+MEMORY = "device.capacity['gpu.nvidia.com'].memory"
+
+
+@pytest.mark.slow  # cel-python compiles the selectors (~1 s the first time)
+@pytest.mark.parametrize("expression, device, accepted", [
+    (f"{MEMORY}.isGreaterThan(quantity('40Gi'))", A100_GPU, False),  # the driver docs' selector: more than 40Gi
+    (f"{MEMORY}.isGreaterThan(quantity('39Gi'))", A100_GPU, True),
+    (f"{MEMORY}.isGreaterThan(quantity('40G'))", A100_GPU, True),  # 40 x 10^9 < 40 x 2^30
+    (f"{MEMORY}.compareTo(quantity('42949672960')) == 0", A100_GPU, True),  # 40 x 2^30, decimal
+    (f"{MEMORY}.compareTo(quantity('42949672.96e3')) == 0", A100_GPU, True),  # the same with an exponent
+    (f"{MEMORY}.compareTo(quantity('429496729.6E2')) == 0", A100_GPU, True),
+    (f"{MEMORY}.compareTo(quantity('42949672961')) == 0", A100_GPU, False),
+    (f"{MEMORY}.isLessThan(quantity('5Gi'))", A100_1G, True),  # why a memory floor becomes profiles
+    (f"{MEMORY}.compareTo(quantity('4.75Gi')) == 0", A100_1G, True),  # 4864 / 1024 = 4.75
+    (f"{MEMORY}.compareTo(quantity('4.75Gi')) < 0", A100_1G, False),
+    ("device.capacity['gpu.nvidia.com'].copyEngines.compareTo(quantity('1000m')) == 0", A100_1G, True),
+    ("device.capacity['gpu.nvidia.com'].copyEngines.isGreaterThan(quantity('-1Ki'))", A100_1G, True),
+])
+def test_a_capacity_selector_compares_quantities_as_kubernetes_does(expression, device, accepted):
+    """A selector reads a device's capacity as a Kubernetes quantity (the DRA driver docs: `memory.isGreaterThan(
+    quantity("40Gi"))`), compared by amount whatever the suffix: binary (Gi, Mi, Ki), decimal (G, m) or an
+    exponent. Compared as text, 40Gi and 42949672960 would differ and a capacity selector would be judged wrong."""
+    assert dra_claims.accepts(expression, device) is accepted
+
+
+def test_a_quantity_the_api_server_would_refuse_is_refused():
+    """Kubernetes quantities have no `GB` suffix (it is `G` or `Gi`) and no unit-only form."""
+    assert dra_claims.Quantity.parse("1.5k") == dra_claims.Quantity.parse("1500")
+    assert dra_claims.Quantity.parse(".5") == dra_claims.Quantity.parse("500m")
+    assert dra_claims.Quantity.parse("-1Ki") == dra_claims.Quantity.parse("-1024") < dra_claims.Quantity.parse("+1n")
+    for text in ("40GB", "Gi", "", "1.5.0"):
+        with pytest.raises(ValueError, match="not a Kubernetes quantity"):
+            dra_claims.Quantity.parse(text)
+
+
+@pytest.mark.slow  # cel-python compiles the selectors (~1 s the first time)
+def test_the_kept_answers_tell_apart_devices_that_differ_only_in_what_the_selector_reads():
+    """The simulator keeps each answer per attribute and capacity the selector names: two devices that differ
+    only there (a 40Gi and an 80Gi GPU; a 1g.5gb and a 2g.10gb slice) get answers of their own."""
+    bigger = {**A100_GPU, "capacity": {"memory": {"value": "80Gi"}}}
+    assert [dra_claims.accepts(f"{MEMORY}.isGreaterThan(quantity('40Gi'))", d) for d in (A100_GPU, bigger)] == [
+        False, True]
+    other = {**A100_1G, "attributes": {**A100_1G["attributes"], "profile": {"string": "2g.10gb"}}}
+    profile = "device.attributes['gpu.nvidia.com'].profile == '1g.5gb'"
+    assert [dra_claims.accepts(profile, d) for d in (A100_1G, other)] == [True, False]
+
+
+@pytest.mark.slow  # cel-python compiles the selectors (~1 s the first time)
+def test_a_claim_accepts_what_any_of_its_requests_accepts():
+    """resource.k8s.io/v1: a claim holds several requests, each with its DeviceClass and optional selectors (a
+    request without any takes any device of its class); the claim can be given a device any request accepts."""
+    def exactly(cls, *selectors):
+        return {"deviceClassName": cls, "allocationMode": "ExactCount", "count": 1,
+                **({"selectors": [{"cel": {"expression": e}} for e in selectors]} if selectors else {})}
+
+    any_gpu = {"kind": "ResourceClaim", "spec": {"devices": {"requests": [{"name": "g", "exactly": exactly(dra.GPU_CLASS)}]}}}
+    no_capacity = {"name": "gpu-1", "attributes": A100_GPU["attributes"]}  # capacity is optional in a ResourceSlice
+    # the device without capacity judged first: a GPU with the same attributes would otherwise answer for it
+    assert [dra_claims.claim_accepts(any_gpu, d) for d in (no_capacity, A100_GPU, A100_1G)] == [True, True, False]
+    claim = {"kind": "ResourceClaim", "spec": {"devices": {"requests": [
+        {"name": "big", "exactly": exactly(dra.GPU_CLASS, f"{MEMORY}.isGreaterThan(quantity('60Gi'))")},
+        {"name": "small", "exactly": exactly(dra.MIG_CLASS, "device.attributes['gpu.nvidia.com'].profile == '1g.5gb'")},
+    ]}}}
+    bigger = {**A100_GPU, "capacity": {"memory": {"value": "80Gi"}}}
+    assert [dra_claims.claim_accepts(claim, d) for d in (A100_GPU, bigger, A100_1G)] == [False, True, True]
+
+
+@pytest.mark.slow  # cel-python compiles the selectors (~1 s the first time)
+def test_a_shared_claim_is_simulated_and_workloads_without_a_claim_are_passed_over():
+    """claimSharing gives the workload one ResourceClaim (not a template): the simulator judges it as the program
+    registers it, under its resolved name; a device-plugin workload listed before it has no claim to judge."""
+    st = _stack([{"name": "g5", "instanceType": "g5.xlarge"},
+                 {"name": "g6", "instanceType": "g6.xlarge", "allocation": "dra"}],
+                [{"name": "plugin", "gpus": 1, "pool": "g5"},
+                 {"name": "w", "gpus": 1, "replicas": 2, "claimSharing": "timeSlicing", "pool": "g6"}])
+    (res,) = dra_claims.simulate(st.workloads, {p.name: p for p in st.pools})
+    # g6.xlarge: one L4 GPU (AWS), published whole as gpu-0
+    assert (res.workload, res.pool, res.claim, res.matched, res.agrees) == ("w", "g6", "w-slice", ("gpu-0",), True)
+    assert res.kinds == res.counted == ("gpu.nvidia.com",)
+
+
 def test_claim_sharing_is_one_shared_claim_counted_once():
     st = _stack([{"name": "g6", "instanceType": "g6.xlarge", "allocation": "dra"}],
                 [{"name": "w", "gpus": 1, "replicas": 6, "claimSharing": "timeSlicing", "pool": "g6"}])
-    w, pool = st.config.workloads[0], st.pool("g6")
-    claim = dra.claim_template(w, pool, "ns")
+    (w,) = st.workloads
+    claim = dra.claim_template(w.config, w.pool, "ns", claim="w-slice")
     assert claim["kind"] == "ResourceClaim"
     cfg = claim["spec"]["devices"]["config"][0]["opaque"]["parameters"]
     assert cfg == {"apiVersion": "resource.nvidia.com/v1beta1", "kind": "GpuConfig",
                    "sharing": {"strategy": "TimeSlicing"}}
-    assert dra.pod_resource_claims(w) == [{"name": "slice", "resourceClaimName": "w-slice"}]
+    assert dra.pod_resource_claims(w.config, claim="w-slice") == [{"name": "slice", "resourceClaimName": "w-slice"}]
     assert st.capacity.to_json()["workloads"][0]["fits"]  # 6 replicas, one g6.xlarge GPU: one claim
 
 
@@ -171,7 +260,7 @@ def test_the_attribute_names_are_the_drivers():
 def test_example_stack_plans_every_dra_claim():
     raw = yaml.safe_load((ROOT / "examples" / "Pulumi.dra.yaml").read_text())["config"]
     st = load_stack(raw)
-    results = dra_claims.simulate(list(st.config.workloads), {p.name: p for p in st.pools})
+    results = dra_claims.simulate(st.workloads, {p.name: p for p in st.pools})
     assert len(results) == 3 and all(r.matched and r.agrees and not r.foreign for r in results)
     assert all(w["fits"] for w in st.capacity.to_json()["workloads"])
 
@@ -399,16 +488,18 @@ def test_a_gpu_with_mig_on_and_no_slices_publishes_nothing():
 
 
 @pytest.mark.slow  # cel-python compiles the selectors (~1 s the first time)
-def test_the_simulator_holds_the_capacity_count_to_the_kinds_the_cel_matches(monkeypatch):
+def test_the_simulator_holds_the_capacity_count_to_the_kinds_the_cel_matches():
+    """The simulator judges what resolution decided the plan counts (`Workload.resource`, `.alternatives`): a
+    workload resolved to count fewer kinds than its CEL matches is caught."""
     st = _stack([_p5()], [{"name": "m", "memoryGB": 20, "pool": "p5"},
                           {"name": "f", "profile": "1g.10gb", "fallbackProfiles": ["3g.40gb"], "pool": "p5"}], "1.35")
     pools = {"p5": st.pool("p5")}
-    got = {r.workload: r for r in dra_claims.simulate(list(st.config.workloads), pools)}
+    got = {r.workload: r for r in dra_claims.simulate(st.workloads, pools)}
     assert set(got["m"].kinds) == {TWO_G, THREE_G} and got["m"].counted_right
     assert set(got["f"].kinds) == {ONE_G, THREE_G} and got["f"].counted_right
-    monkeypatch.setattr(dra, "claim_resources", lambda w, pool: (TWO_G,))
-    (wrong, _) = dra_claims.simulate(list(st.config.workloads), pools)
-    assert not wrong.counted_right
+    miscounted = dataclasses.replace(st.workloads[0], resource=TWO_G, alternatives=())
+    (wrong,) = dra_claims.simulate([miscounted], pools)
+    assert wrong.counted == (TWO_G,) and not wrong.counted_right
 
 
 # --- alerts and dashboard for DRA pools ----------------------------------------------------------------------
@@ -658,17 +749,20 @@ def test_claim_specs_are_resource_k8s_io_v1_requests():
         "deviceClassName": "gpu.nvidia.com", "allocationMode": "ExactCount", "count": 2,
         "selectors": [{"cel": {"expression": l4}}]}}]}}
     spec = dra.claim_spec(f, st.pool("p5"))
+    # the driver's sharing config applies to the requests it names: the prioritized list's own name
+    assert [r["name"] for r in spec["devices"]["requests"]] == spec["devices"]["config"][0]["requests"] == ["slice"]
     subs = spec["devices"]["requests"][0]["firstAvailable"]
     assert [s["name"] for s in subs] == ["2g-20gb", "3g-40gb"] and all(s["count"] == 1 for s in subs)
     assert {s["deviceClassName"] for s in subs} == {"mig.nvidia.com"}
     assert spec["devices"]["config"] == [{"requests": ["slice"], "opaque": {"driver": "gpu.nvidia.com", "parameters": {
         "apiVersion": "resource.nvidia.com/v1beta1", "kind": "MigDeviceConfig", "sharing": {"strategy": "MPS"}}}}]
-    shared = dra.claim_template(f, st.pool("p5"), "ns")
-    assert shared["kind"] == "ResourceClaim" and shared["metadata"]["name"] == "f-slice"
+    shared = dra.claim_template(f, st.pool("p5"), "ns", claim="f-shared")
+    assert shared["kind"] == "ResourceClaim" and shared["metadata"]["name"] == "f-shared"
     assert shared["metadata"]["namespace"] == "ns" and shared["metadata"]["labels"]["app.kubernetes.io/name"] == "f"
-    per_pod = dra.claim_template(two, st.pool("l4"), "ns")
+    per_pod = dra.claim_template(two, st.pool("l4"), "ns", claim="two-slice")
     assert per_pod["kind"] == "ResourceClaimTemplate" and per_pod["spec"]["spec"] == dra.claim_spec(two, st.pool("l4"))
-    assert dra.pod_resource_claims(two) == [{"name": "slice", "resourceClaimTemplateName": "two-slice"}]
+    assert dra.pod_resource_claims(two, claim="two-slice") == [{"name": "slice",
+                                                                "resourceClaimTemplateName": "two-slice"}]
 
 
 def test_driver_values_confine_the_plugin_to_dra_nodes_whose_layout_is_applied():
@@ -797,12 +891,14 @@ def test_the_verification_of_whole_gpus_counts_them_and_of_slices_escapes_the_pr
 
 def test_claim_objects_carry_the_api_version_and_the_programs_labels():
     st = _stack([_p5()], [{"name": "w", "profile": "1g.10gb", "pool": "p5"}])
-    (w,) = st.config.workloads
-    t = dra.claim_template(w, st.pool("p5"), "gpu-workloads")
+    (w,) = st.workloads  # its claim named <workload>-slice where it resolved
+    t = dra.claim_template(w.config, w.pool, "gpu-workloads", claim=w.claim or "")
     assert t["apiVersion"] == "resource.k8s.io/v1"
     assert t["metadata"] == {"name": "w-slice", "namespace": "gpu-workloads",
                              "labels": {"app.kubernetes.io/name": "w", "app.kubernetes.io/part-of": "gpu-slicing"}}
-    assert dra.claim_name(w) == "w-slice"
+    shared = dra.claim_template(WorkloadConfig(name="s", profile="1g.10gb", pool="p5", claimSharing="mps"), w.pool,
+                                "gpu-workloads", claim="s-slice")
+    assert (shared["apiVersion"], shared["kind"]) == ("resource.k8s.io/v1", "ResourceClaim")
 
 
 @pytest.mark.parametrize("key, value, shown", [("fallbackProfiles", ["2g.20gb"], "[2g.20gb]"), ("memoryGB", 20, "20"),
@@ -859,7 +955,12 @@ def test_pool_refusals_show_the_value_and_say_what_to_use_instead():
 def test_the_dynamic_mig_refusal_says_each_reason_in_full():
     e = dra.dynamic_mig_error("k", catalog.INSTANCE_TYPES["p4d.24xlarge"], "1.35")
     assert e.value == "dynamic" and "on Kubernetes 1.35" in e.allowed
-    assert "so the driver would fall back to whole GPUs (driver MIG guide)" in e.allowed
+    assert "so the driver would fall back to whole GPUs (driver MIG guide); the driver destroys" in e.allowed
+    # an H100 on 1.36: partitionable devices are beta there and an H100 needs no reset, one reason is left
+    h100 = dra.dynamic_mig_error("k", catalog.INSTANCE_TYPES["p5.48xlarge"], "1.36")
+    assert h100.allowed == ("a static MIG layout the MIG manager applies (all-balanced, all-<profile> or a migLayouts "
+                            "key): dynamic MIG is refused: the driver destroys MIG partitions it did not create, so it "
+                            "can never run beside the MIG manager that applies this program's layouts")
     assert e.allowed.endswith("the driver destroys MIG partitions it did not create, so it can never run beside the "
                               "MIG manager that applies this program's layouts")
 
@@ -886,3 +987,82 @@ def test_fallbacks_on_eks_before_1_34_say_the_prioritized_list_is_not_there():
     assert x.value == ["2g.20gb"]
     assert x.allowed == ("a prioritized list of subrequests (KEP-4816): alpha (feature gate DRAPrioritizedList off) on "
                          "Kubernetes 1.33; EKS enables no alpha features, so it works from 1.34 (beta, on by default)")
+
+
+NOT_ON_PLUGIN = ("absent: pool p5 hands out slices through the device plugin (allocation: devicePlugin), and only a DRA "
+                 "claim can say this; set the pool's allocation to dra or drop the key")
+NO_WHOLE_GPU = ("absent (use profile or memoryGB), or a layout with MIG off on some GPUs: layout {} of pool p5 leaves no "
+                "GPU whole, so its nodes publish no gpu.nvidia.com device")
+STRANDED = (" (a GPU with MIG on and no slices publishes nothing at all: the NVIDIA DRA driver's GPU allocation "
+            "guide)")
+
+
+@pytest.mark.parametrize("pool, workload, key, value, allowed", [
+    ({"allocation": "devicePlugin"}, {"profile": "1g.10gb", "fallbackProfiles": ["2g.20gb"]}, "fallbackProfiles",
+     ["2g.20gb"], NOT_ON_PLUGIN),
+    ({}, {"memoryGB": 20, "fallbackProfiles": ["3g.40gb"]}, "fallbackProfiles", ["3g.40gb"],
+     "absent without profile: the fallbacks are tried after profile"),
+    ({}, {"profile": "1g.10gb", "replicas": 2, "claimSharing": "timeSlicing"}, "claimSharing", "timeSlicing",
+     "mps (or none) on a MIG pool: the driver's MIG guide says time-slicing has no effect on MIG devices (MPS shares "
+     "a slice)"),
+    # all-balanced: 1g.10gb, 2g.20gb, 3g.40gb per GPU (docs/facts.md §2), the largest 40 GB
+    ({}, {"memoryGB": 41}, "memoryGB", 41, "at most what pool p5's largest device has (40 GB, mig.nvidia.com/3g.40gb): "
+     "no device of its layout all-balanced has that much, so the claim would never be allocated"),
+    # all-enabled: MIG on, no slices: the nodes publish no device at all
+    ({"migLayout": "all-enabled"}, {"memoryGB": 10}, "memoryGB", 10, "at most what pool p5's largest device has "
+     "(0 GB, none): no device of its layout all-enabled has that much, so the claim would never be allocated"),
+    ({"migLayout": "all-enabled"}, {"gpus": 1}, "gpus", 1, NO_WHOLE_GPU.format("all-enabled") + STRANDED),
+    ({}, {"gpus": 1}, "gpus", 1, NO_WHOLE_GPU.format("all-balanced")),
+])
+def test_each_dra_workload_refusal_shows_the_value_and_says_why_in_full(pool, workload, key, value, allowed):
+    """A refused workload key is named with the value as written (a list stays a list) and the whole reason: what
+    would be accepted and why the driver or the layout cannot serve it."""
+    e = _refusal([_p5(**pool)], [{"name": "w", "pool": "p5", **workload}])
+    (x,) = [x for x in getattr(e, "errors", [e]) if x.key == f"gpu-slicing:workloads[0].{key}"]
+    assert (x.value, x.allowed) == (value, allowed)
+
+
+def test_a_shared_claim_refused_for_too_many_replicas_shows_them():
+    e = _refusal([{"name": "g6", "instanceType": "g6.xlarge", "allocation": "dra"}],
+                 [{"name": "w", "gpus": 1, "replicas": 100, "claimSharing": "mps", "pool": "g6"}])
+    assert (e.key, e.value) == ("gpu-slicing:workloads[0].replicas", 100)
+
+
+# An A100-40GB layout of 1g.5gb and 1g.10gb slices: by name "1g.10gb" sorts first, by size it is the larger
+SMALL_AND_TEN = {"small-and-ten": [{"devices": list(range(8)), "profiles": {"1g.5gb": 4, "1g.10gb": 1}}]}
+
+
+def _small_and_ten(workload):
+    return load_stack({"maxGpuNodes": 1, "cluster": CLUSTER, "migLayouts": SMALL_AND_TEN, "workloads": [workload],
+                       "nodeGroups": [{"name": "a", "instanceType": "p4d.24xlarge", "migLayout": "small-and-ten",
+                                       "allocation": "dra"}]})
+
+
+def test_a_memory_floor_is_first_the_smallest_slice_by_size_not_by_name():
+    """A 5 GB floor takes a 1g.5gb slice first, then a 1g.10gb one (the plan line is named by the first choice);
+    an 11 GB floor is refused naming the 10 GB slice as the largest."""
+    (w,) = _small_and_ten({"name": "w", "memoryGB": 5, "pool": "a"}).workloads
+    assert (w.resource, w.alternatives) == ("mig.nvidia.com/1g.5gb", ("mig.nvidia.com/1g.10gb",))
+    with pytest.raises(ConfigError) as e:
+        _small_and_ten({"name": "w", "memoryGB": 11, "pool": "a"})
+    assert "largest device has (10 GB, mig.nvidia.com/1g.10gb)" in e.value.allowed
+
+
+def test_a_whole_gpu_of_a_half_mig_pool_may_be_time_sliced_and_is_verified_as_a_gpu():
+    """The half-MIG p5's GPUs 4-7 are whole: time-slicing one (refused on a MIG slice) is a GPU claim, and its
+    verification counts GPUs, not MIG devices."""
+    st = _half([{"name": "g", "gpus": 1, "replicas": 2, "claimSharing": "timeSlicing", "pool": "p5"}])
+    (w,) = st.workloads
+    assert w.resource == "gpu.nvidia.com"
+    assert dra.verify_command(w.config, w.pool)[2].endswith("test \"$(nvidia-smi -L | grep -c '^GPU ')\" -eq 1")
+
+
+def test_the_verification_of_a_memory_floor_accepts_each_slice_that_meets_it():
+    """20 GB on all-balanced: 2g.20gb or 3g.40gb (docs/facts.md §2); 48 GB on g6e's 48 GB L40S: one whole GPU."""
+    st = _stack([_p5()], [{"name": "w", "memoryGB": 20, "pool": "p5"}])
+    (w,) = st.workloads
+    assert "grep -cE '^ +MIG (2g\\.20gb|3g\\.40gb) +Device')\" -eq 1" in dra.verify_command(w.config, w.pool)[2]
+    st = _stack([{"name": "g", "instanceType": "g6e.12xlarge", "allocation": "dra"}],
+                [{"name": "w", "memoryGB": 48, "pool": "g"}])
+    (w,) = st.workloads
+    assert dra.verify_command(w.config, w.pool)[2].endswith("grep -c '^GPU ')\" -eq 1")

@@ -4,16 +4,17 @@ verification Job from the resolved stack derives no name, resource or dependency
 names and waits are read off the stack files by hand (the comments say how)."""
 from __future__ import annotations
 
+import functools
 import json
 import sys
 from collections import Counter
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
 
 import pytest
 
 from conftest import ROOT
+from gpu_slicing import dra, workloads
 from gpu_slicing import stack as stack_module
-from gpu_slicing import workloads
 from gpu_slicing.errors import ConfigError
 from gpu_slicing.stack_file import load_stack_file
 
@@ -26,16 +27,26 @@ DERIVES = {("gpu_slicing.workloads", f) for f in ("resolve", "resource", "count"
     ("gpu_slicing.pools", f) for f in ("resolve_each_pool", "_pool")}
 
 
-def traced(fn: Callable[[], Any]) -> tuple[Any, list[tuple[str, str, str]]]:
-    """`fn()` and every call it makes into the project, as (module, function, calling module)."""
-    calls: list[tuple[str, str, str]] = []
+class Call(NamedTuple):
+    """One call into `gpu_slicing`: the function called, and the function (and its module) that called it."""
+
+    module: str
+    function: str
+    caller: str  # the calling module
+    caller_function: str
+
+
+def traced(fn: Callable[[], Any]) -> tuple[Any, list[Call]]:
+    """`fn()` and every call it makes into the project."""
+    calls: list[Call] = []
 
     def profile(frame, event, arg) -> None:
         if event == "call":
             module = frame.f_globals.get("__name__", "")
             if module.startswith("gpu_slicing"):
-                caller = frame.f_back.f_globals.get("__name__", "") if frame.f_back else ""
-                calls.append((module, frame.f_code.co_name, caller))
+                back = frame.f_back
+                calls.append(Call(module, frame.f_code.co_name, back.f_globals.get("__name__", "") if back else "",
+                                  back.f_code.co_name if back else ""))
 
     sys.setprofile(profile)
     try:
@@ -45,7 +56,7 @@ def traced(fn: Callable[[], Any]) -> tuple[Any, list[tuple[str, str, str]]]:
     return result, calls
 
 
-def load_uncached(path) -> tuple[stack_module.Stack, list[tuple[str, str, str]]]:
+def load_uncached(path) -> tuple[stack_module.Stack, list[Call]]:
     """One whole load of the stack file, past the per-config cache (so the trace sees every stage)."""
     text = json.dumps(load_stack_file(path), default=str)
     stack_module._shape.cache_clear()  # the shape step is kept per config too
@@ -55,11 +66,11 @@ def load_uncached(path) -> tuple[stack_module.Stack, list[tuple[str, str, str]]]
 @pytest.mark.traces
 def test_a_load_enters_the_cross_key_rules_once_from_the_pipeline():
     st, calls = load_uncached(DEV)
-    entries = [(f, caller) for module, f, caller in calls if module == "gpu_slicing.validate"
+    entries = [(f, caller) for module, f, caller, _ in calls if module == "gpu_slicing.validate"
                and caller != "gpu_slicing.validate"]
     assert entries == [("check", "gpu_slicing.stack")]
     # the pipeline's own stages, each called once from load_stack: the shape, then the rules (which resolve)
-    stages = [(module, f) for module, f, caller in calls if caller == "gpu_slicing.stack"
+    stages = [(module, f) for module, f, caller, _ in calls if caller == "gpu_slicing.stack"
               and module != "gpu_slicing.stack"]
     assert stages == [("gpu_slicing.config", "parse_shape"), ("gpu_slicing.validate", "check")]
     assert len(st.workloads) == 4  # Pulumi.dev.yaml lists four workloads
@@ -69,7 +80,7 @@ def test_a_load_enters_the_cross_key_rules_once_from_the_pipeline():
 def test_each_workload_is_resolved_once_and_its_resource_derived_once():
     for path, n, claims in ((DEV, 4, 0), (DRA, 4, 3)):  # the DRA example: three workloads on its dra pool
         _, calls = load_uncached(path)
-        made = Counter((module, f) for module, f, _ in calls)
+        made = Counter((c.module, c.function) for c in calls)
         assert made["gpu_slicing.workloads", "resolve"] == n, path
         assert made["gpu_slicing.workloads", "resource"] == n, path
         assert made["gpu_slicing.workloads", "verification"] == 1, path
@@ -123,10 +134,79 @@ def test_building_the_kubernetes_objects_derives_nothing_again(path):
                 *(workloads.verify_job(w) for w in st.workloads if w.verify_job)]
 
     objects, calls = traced(build)
-    assert {(module, f) for module, f, _ in calls} & DERIVES == set()
+    assert {(c.module, c.function) for c in calls} & DERIVES == set()
     assert not [c for c in calls if c[0] == "gpu_slicing.validate"]
     names = [o["metadata"]["name"] for o in objects]
     assert names == [w.name for w in st.workloads] + [w.verify_job for w in st.workloads if w.verify_job]
+
+
+def _claim_namers(calls: list[Call]) -> list[tuple[str, str]]:
+    """Who derived a claim's name (`gpu_slicing.dra.claim_name`), once per derivation."""
+    return [(c.caller, c.caller_function) for c in calls if (c.module, c.function) == ("gpu_slicing.dra", "claim_name")]
+
+
+# examples/Pulumi.dra.yaml: h100-1g, h100-2g-or-3g and h100-40gb on its dra pool, a100-1g on the device plugin's
+DRA_CLAIMS = 3
+
+
+@pytest.mark.traces
+def test_a_claim_is_named_once_per_dra_workload_by_resolution_alone():
+    """A DRA workload's claim is named in one place: `workloads.resolve` derives it once per load, and the claim
+    object and the pods' references to it are built from `Workload.claim`. A second derivation could name the
+    template one thing and the pods' reference another (every pod Pending on a claim that does not exist)."""
+    st, calls = load_uncached(DRA)
+
+    def build() -> list[dict]:
+        return [*(dra.claim_template(w.config, w.pool, workloads.WORKLOADS_NAMESPACE, claim=w.claim)
+                  for w in st.workloads if w.claim is not None),
+                *(workloads.deployment(w) for w in st.workloads),
+                *(workloads.verify_job(w) for w in st.workloads if w.verify_job)]
+
+    objects, built = traced(build)
+    assert _claim_namers(calls + built) == [("gpu_slicing.workloads", "resolve")] * DRA_CLAIMS
+    # each pod refers to its own workload's claim object by the name that object carries
+    claims = {o["metadata"]["labels"]["app.kubernetes.io/name"]: o["metadata"]["name"] for o in objects[:DRA_CLAIMS]}
+    refs = {o["metadata"]["name"]: o["spec"]["template"]["spec"].get("resourceClaims") for o in objects[DRA_CLAIMS:]}
+    assert refs == {"h100-1g": [{"name": "slice", "resourceClaimTemplateName": claims["h100-1g"]}],
+                    "h100-2g-or-3g": [{"name": "slice", "resourceClaimTemplateName": claims["h100-2g-or-3g"]}],
+                    "h100-40gb": [{"name": "slice", "resourceClaimTemplateName": claims["h100-40gb"]}],
+                    "a100-1g": None,
+                    st.workloads[0].verify_job: [{"name": "slice", "resourceClaimTemplateName": claims["h100-1g"]}]}
+
+
+@pytest.mark.slow  # the whole program on the DRA example, then its claims' CEL: about three seconds
+@pytest.mark.traces
+def test_a_plan_names_each_claim_once_in_resolution_and_nowhere_else(monkeypatch):
+    """The whole plan path (the program with its components, then the `dra.claims` check's simulator) reads each
+    claim's name from the resolved stack: the components and the simulator derive none. (Who calls `claim_name`
+    is recorded by a wrapper, not the profiler: the program under a profiler takes several times as long.)"""
+    from tools import checks
+    from tools.harness import run_program
+
+    namers: list[tuple[str, str]] = []
+    loads: list[str] = []
+    real_name, real_load = dra.claim_name, stack_module._load.__wrapped__
+
+    def claim_name(w):
+        caller = sys._getframe(1)
+        namers.append((caller.f_globals["__name__"], caller.f_code.co_name))
+        return real_name(w)
+
+    def load(text):
+        loads.append(text)
+        return real_load(text)
+
+    monkeypatch.setattr(dra, "claim_name", claim_name)
+    monkeypatch.setattr(stack_module, "_load", functools.lru_cache(maxsize=8)(load))  # past what earlier tests kept
+    monkeypatch.setattr(stack_module, "_shape", functools.lru_cache(maxsize=8)(stack_module._shape.__wrapped__))
+    config = load_stack_file(DRA)
+    run = run_program(config)
+    assert run.error is None
+    findings = list(checks.dra_claims(config, [r.to_json() for r in run.registrations]))
+    assert [f["severity"] for f in findings] == ["info"] and findings[0]["message"].startswith("3 DRA claims")
+    # per load: the program loads the config the engine gives it, the check the stack file's (cached apart)
+    assert len(loads) in (1, 2)
+    assert namers == [("gpu_slicing.workloads", "resolve")] * (DRA_CLAIMS * len(loads))
 
 
 def test_a_workload_that_leads_no_job_has_none_built():

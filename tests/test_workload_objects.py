@@ -251,6 +251,9 @@ def test_a_switch_to_dra_is_a_new_node_generation():
     dra_ = load_stack(dra_stack([SLICE, {**ON_DRA[0], "pool": "p5"}]) | {
         NS + "nodeGroups": [P4D, {**P5_DRA, "name": "p5"}]}).workloads
     assert workloads.verify_job_name(plugin[1].pool) != workloads.verify_job_name(dra_[1].pool)
+    # the generation says which: a DRA pool's carries its allocation, a device-plugin pool's none (as before DRA)
+    assert workloads.node_generation(dra_[1].pool)["allocation"] == "dra"
+    assert "allocation" not in workloads.node_generation(plugin[1].pool)
 
 
 def test_on_a_dra_pool_memory_gb_is_a_third_way_to_ask():

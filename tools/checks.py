@@ -116,10 +116,9 @@ def dra_claims(config: Mapping[str, Any], resources: list[dict]) -> Iterable[Fin
     registered = {r["inputs"]["metadata"]["name"]: r for r in resources
                   if r["type"] in ("kubernetes:resource.k8s.io/v1:ResourceClaimTemplate",
                                    "kubernetes:resource.k8s.io/v1:ResourceClaim")}
-    claim = {w.name: w.claim for w in st.workloads}  # each named once, as the stack resolved it
     n = 0
-    for res in sim.simulate([w.config for w in st.workloads], pools):
-        r = registered.get(claim[res.workload] or "")
+    for res in sim.simulate(st.workloads, pools):  # each claim under the name the stack resolved
+        r = registered.get(res.claim)
         if r is None:
             yield finding("dra.claims", "error", f"workload {res.workload} on DRA pool {res.pool} has no claim "
                                                  "template registered")
