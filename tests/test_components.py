@@ -81,7 +81,7 @@ def test_the_dra_driver_alone_installs_the_pinned_chart_after_what_it_is_given(m
     def build():
         provider = k8s.Provider("k", kubeconfig="{}")
         operator = pulumi.CustomResource("test:index:Marker", "operator", {})
-        DraDriver("dra", DraDriverArgs(st.pools, st.config.workloads, provider, [operator]))
+        DraDriver("dra", DraDriverArgs(pools=st.pools, workloads=st.workloads, provider=provider, after=[operator]))
 
     r = _alone(build, preview=False)
     comp = r.one("gpu-slicing:dra:DraDriver")
