@@ -107,7 +107,7 @@ def load_stack(raw: Mapping[str, Any]) -> Stack:
     """Load and check a whole stack config (see the module docstring); raises `ConfigError` naming the key
     (`ConfigErrors` naming every key when several are wrong). Keys keep their order, so shape errors are
     reported in stack-file order."""
-    return _load(json.dumps(raw, default=str))
+    return _load(_key(raw))
 
 
 def load_shape(raw: Mapping[str, Any]) -> StackConfig:
@@ -115,7 +115,14 @@ def load_shape(raw: Mapping[str, Any]) -> StackConfig:
     no rule across keys, pool, workload or capacity check. For a command that reads a stack which need not plan
     yet (the advisor takes the demand of a stack whose workloads do not fit), so a stack file's keys mean to it
     what they mean to `make plan`."""
-    return _shape(json.dumps(raw, default=str))
+    return _shape(_key(raw))
+
+
+def _key(raw: Mapping[str, Any]) -> str:
+    """The config as the Pulumi engine holds it (a value that is not a string as its JSON text, what the CLI
+    and `tools.harness.config_to_engine` hand the program) and as text: the kept load's key, so the program's
+    load (from the engine) and a check's or a tool's (from the stack file) are the one load."""
+    return json.dumps({k: v if isinstance(v, str) else json.dumps(v, default=str) for k, v in raw.items()})
 
 
 @functools.lru_cache(maxsize=8)

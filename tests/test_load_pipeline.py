@@ -177,8 +177,8 @@ def test_a_claim_is_named_once_per_dra_workload_by_resolution_alone():
 @pytest.mark.slow  # the whole program on the DRA example, then its claims' CEL: about three seconds
 @pytest.mark.traces
 def test_a_plan_names_each_claim_once_in_resolution_and_nowhere_else(monkeypatch):
-    """The whole plan path (the program with its components, then the `dra.claims` check's simulator) reads each
-    claim's name from the resolved stack: the components and the simulator derive none. (Who calls `claim_name`
+    """The whole plan path (the program with its components, then the `dra.claims` check's simulator) loads the
+    stack once and reads each claim's name from the resolved stack: the components and the simulator derive none. (Who calls `claim_name`
     is recorded by a wrapper, not the profiler: the program under a profiler takes several times as long.)"""
     from tools import checks
     from tools.harness import run_program
@@ -204,9 +204,9 @@ def test_a_plan_names_each_claim_once_in_resolution_and_nowhere_else(monkeypatch
     assert run.error is None
     findings = list(checks.dra_claims(config, [r.to_json() for r in run.registrations]))
     assert [f["severity"] for f in findings] == ["info"] and findings[0]["message"].startswith("3 DRA claims")
-    # per load: the program loads the config the engine gives it, the check the stack file's (cached apart)
-    assert len(loads) in (1, 2)
-    assert namers == [("gpu_slicing.workloads", "resolve")] * (DRA_CLAIMS * len(loads))
+    # one load: the program's (the config as the engine gives it) is the one the check reads (the stack file's)
+    assert len(loads) == 1
+    assert namers == [("gpu_slicing.workloads", "resolve")] * DRA_CLAIMS
 
 
 def test_a_workload_that_leads_no_job_has_none_built():
