@@ -394,6 +394,16 @@ def test_load_config_reads_a_stack_file_at_a_git_ref_or_on_disk(tmp_path):
     assert diff.load_config(str(outside), DEV) == ({"gpu-slicing:maxGpuNodes": 3}, str(outside))
 
 
+def test_a_git_base_for_a_stack_file_outside_the_repository_is_refused_in_words(monkeypatch, capsys, tmp_path):
+    """A file outside the repository has no version at a ref: exit 2 with the reason (it was a ValueError
+    traceback)."""
+    monkeypatch.setattr(diff, "plan", lambda cfg, stack="dev": plan())
+    head = stack_file(tmp_path, "Pulumi.dev.yaml", 1)
+    assert diff.main(["--base", "git:HEAD", "--config", str(head)]) == 2
+    assert capsys.readouterr().err == (f"error: cannot read base git:HEAD: {head} is outside the repository, so it "
+                                       "has no version at HEAD\n")
+
+
 # --- planning the base with its own program --------------------------------------------------------------------------
 
 def tar_of(files: dict[str, bytes]) -> bytes:

@@ -1003,6 +1003,8 @@ def load_config(spec: str, default_path: Path) -> tuple[dict, str]:
     """A stack file's `config:`; `git:<ref>` reads `default_path` as it is at that ref."""
     if spec.startswith("git:"):
         ref = spec[4:]
+        if not default_path.resolve().is_relative_to(ROOT_DIR):
+            raise FileNotFoundError(f"{default_path} is outside the repository, so it has no version at {ref}")
         rel = default_path.resolve().relative_to(ROOT_DIR)
         text = subprocess.run(["git", "show", f"{ref}:{rel.as_posix()}"], cwd=ROOT_DIR, capture_output=True,
                               text=True, check=True).stdout
