@@ -8,6 +8,7 @@ from __future__ import annotations
 import copy
 import io
 import json
+import subprocess
 import sys
 import tarfile
 import types
@@ -18,9 +19,11 @@ import yaml
 from test_diff_report import CM, ROLE, changed, job, node_group, plan, pool, rec, used
 
 from gpu_slicing.capacity import ON_DEMAND_LIST, SPOT_UNPRICED
+from gpu_slicing.labels import POOL_LABEL
 from tools import diff
 
 CUSTOM = [{"devices": "all", "mig-enabled": True, "mig-devices": {"1g.5gb": 3}}]
+A100 = [{"device-filter": ["0x20B010DE"], "devices": "all", "mig-enabled": True, "mig-devices": {"1g.5gb": 7}}]
 
 
 def full_report() -> dict:
@@ -295,11 +298,13 @@ def test_a_node_groups_ignored_input_that_changed_warns_once_per_group():
 
 
 def test_an_input_no_rule_names_warns_with_the_resource():
-    cm = rec("cm", "kubernetes:example.com/v1:Widget", {"spec": {"size": 1}})
-    r = diff.compare(plan(cm), plan(changed(cm, spec={"size": 2})))
+    cm = rec("cm", "kubernetes:example.com/v1:Widget", {"spec": {"size": 1, "color": "a"}})
+    r = diff.compare(plan(cm), plan(changed(cm, spec={"size": 2, "color": "b"})))
     from gpu_slicing import changes
-    assert r["warnings"] == [f"UNKNOWN effect: kubernetes:example.com/v1:Widget cm: spec.size: {changes.NO_RULE}"]
-    assert "\nWARNING: UNKNOWN effect: kubernetes:example.com/v1:Widget cm: spec.size: " in diff.render(r, "b", "h")
+    assert r["warnings"] == [f"UNKNOWN effect: kubernetes:example.com/v1:Widget cm: spec.color, spec.size: "
+                             f"{changes.NO_RULE}"]
+    assert "\nWARNING: UNKNOWN effect: kubernetes:example.com/v1:Widget cm: spec.color, spec.size: " in diff.render(
+        r, "b", "h")
 
 
 # --- the command line: which stacks, which programs, what it prints and returns --------------------------------------
@@ -323,8 +328,28 @@ def test_main_plans_the_head_under_the_stack_its_file_names(monkeypatch, capsys,
     assert calls == [("staging", {"gpu-slicing:maxGpuNodes": 1}), ("staging", {"gpu-slicing:maxGpuNodes": 2})]
     out = capsys.readouterr().out.split("\n")
     assert out[0] == f"Change from {base} to {head}"
-    assert out[-3].startswith("GPU cost per hour") and out[-2].startswith("(") and out[-2].endswith("s)")
-    assert out[-1] == ""  # nothing after the timing without --json
+    assert out[-3].startswith("GPU cost per hour") and out[-1] == ""  # nothing after the timing without --json
+    assert out[-2].startswith("(") and out[-2].endswith("s)") and 0 <= float(out[-2][1:-2]) < 60  # the run's seconds
+
+
+def test_the_command_line_says_what_each_option_is(monkeypatch, capsys):
+    """`python -m tools.diff --help` is how a reviewer learns the options (docs/changing-a-running-stack.md)."""
+    monkeypatch.setenv("COLUMNS", "250")
+    with pytest.raises(SystemExit) as exit_:
+        diff.main(["--help"])
+    assert exit_.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert text.startswith("usage: ") and "What a stack change does to the running GPU fleet: two offline plans " \
+        "compared, before anything merges." in text
+    for option, words in (("--base BASE", "the running stack: a stack file or git:<ref>"),
+                          ("--stack STACK", "head stack: Pulumi.<stack>.yaml (default dev)"),
+                          ("--config CONFIG", "head stack file instead"), ("--json JSON", "also write the report here"),
+                          ("--same-program", "with git:<ref>, plan the ref's stack file with the working tree's program "
+                                             "(faster; blind to changes in the program itself)")):
+        assert f"{option} {words}" in text
+    with pytest.raises(SystemExit) as exit_:
+        diff.main([])  # the running stack must be named
+    assert exit_.value.code == 2 and "the following arguments are required: --base" in capsys.readouterr().err
 
 
 def test_main_reads_a_named_stack_and_refuses_one_that_does_not_exist(monkeypatch, capsys):
@@ -363,7 +388,7 @@ def test_main_refuses_a_git_base_it_cannot_read_or_plan(monkeypatch, capsys):
     monkeypatch.setattr(diff, "plan", lambda cfg, stack="dev": plan())
     assert diff.main(["--base", "git:no-such-ref-xyz"]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("error: cannot read base git:no-such-ref-xyz: ") and "no-such-ref-xyz" in err.split(": ", 2)[2]
+    assert err.startswith("error: cannot read base git:no-such-ref-xyz: fatal: ")  # git's own words
 
     def unplannable(ref, stack_file, config):
         raise diff.subprocess.CalledProcessError(2, ["git", "archive"], stderr=b"fatal: bad tree")
@@ -404,6 +429,23 @@ def test_a_git_base_for_a_stack_file_outside_the_repository_is_refused_in_words(
                                        "has no version at HEAD\n")
 
 
+def test_a_stack_file_broken_at_the_ref_is_named_with_its_ref(monkeypatch, tmp_path):
+    """git show runs in the repository whatever the current directory; what it prints is read as a stack file,
+    and what is wrong with it is said of `<file> at <ref>`."""
+    seen = {}
+
+    def git_show(args, **kw):
+        seen.update(args=args, cwd=kw.get("cwd"))
+        return done(args, kw, 0, out=b"- a list\n")
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(diff.subprocess, "run", git_show)
+    with pytest.raises(diff.ConfigError) as e:
+        diff.load_config("git:v1", DEV)
+    assert str(e.value).startswith("Pulumi.dev.yaml at v1: ")
+    assert seen == {"args": ["git", "show", "v1:Pulumi.dev.yaml"], "cwd": diff.ROOT_DIR}
+
+
 # --- planning the base with its own program --------------------------------------------------------------------------
 
 def tar_of(files: dict[str, bytes]) -> bytes:
@@ -419,26 +461,38 @@ def tar_of(files: dict[str, bytes]) -> bytes:
 class FakeRef:
     """`git archive` of a ref holding `files`, `tar`, and the ref's `tools.plan` writing `record` (or failing)."""
 
-    def __init__(self, files: dict[str, bytes], record: dict | None = None, stderr: str = "", stdout: str = ""):
+    def __init__(self, files: dict[str, bytes] | None, record: dict | None = None, stderr: str = "", stdout: str = ""):
         self.files, self.record, self.stderr, self.stdout = files, record, stderr, stdout
         self.calls: list[tuple[list, dict]] = []
         self.seen: dict = {}
 
     def __call__(self, args, **kw):
-        import subprocess
-
         self.calls.append((list(args), kw))
         if args[0] == "git":
-            return subprocess.CompletedProcess(args, 0, stdout=tar_of(self.files))
-        if args[0] == "tar":
-            with tarfile.open(fileobj=io.BytesIO(kw["input"])) as tar:
-                tar.extractall(args[3], filter="data")
-            return subprocess.CompletedProcess(args, 0)
+            if self.files is None:
+                return done(args, kw, 128, err=b"fatal: not a valid object name v1\n")
+            return done(args, kw, 0, out=tar_of(self.files))
+        if args[0] == "tar":  # the real tar
+            return REAL_RUN(args, **kw)
         src = Path(kw["cwd"])
         self.seen = {"src": src, "files": sorted(p.name for p in src.iterdir())}
         if self.record is not None:
             Path(args[args.index("--json") + 1]).write_text(json.dumps(self.record))
-        return subprocess.CompletedProcess(args, 2, stdout=self.stdout, stderr=self.stderr)
+        return done(args, kw, 2, out=self.stdout.encode(), err=self.stderr.encode())
+
+
+REAL_RUN = subprocess.run
+
+
+def done(args: list, kw: dict, code: int, out: bytes = b"", err: bytes = b"") -> subprocess.CompletedProcess:
+    """What subprocess.run returns for these options: output only when captured, text only when asked for, an
+    exception for a failure only with check."""
+    o, e = (out.decode(), err.decode()) if kw.get("text") else (out, err)
+    if not kw.get("capture_output"):
+        o = e = None
+    if code and kw.get("check"):
+        raise subprocess.CalledProcessError(code, args, o, e)
+    return subprocess.CompletedProcess(args, code, o, e)
 
 
 def at_ref(monkeypatch, fake: FakeRef, config: dict | None = None) -> tuple[diff.Plan, list]:
@@ -466,6 +520,7 @@ def test_a_git_base_is_planned_by_its_own_program_with_its_own_lock(monkeypatch)
     (git, git_kw), _, (py, py_kw) = fake.calls
     assert git == ["git", "archive", "--format=tar", "v1"] and git_kw["cwd"] == diff.ROOT_DIR
     src = fake.seen["src"]
+    assert src.name.startswith("gpu-slicing-base-")  # findable in /tmp while it runs
     assert py == ["/venv/bin/python", "-m", "tools.plan", "--config", str(src / "Pulumi.dev.yaml"), "--json",
                   str(src / "base-plan.json"), "--quiet"]
     assert "PYTHONPATH" not in py_kw["env"] and py_kw["env"]["GPU_SLICING_TEST_MARK"] == "kept"
@@ -493,12 +548,24 @@ def test_a_git_base_that_does_not_plan_says_why(monkeypatch):
     fake = FakeRef({"Pulumi.dev.yaml": b"config: {}\n", "tools/plan.py": b"x\n"}, None, stderr="  bad key\n",
                    stdout="ignored")
     base, _ = at_ref(monkeypatch, fake)
-    assert base.error == "bad key" and base.resources == {} and base.order == []
+    assert base == diff.Plan({}, {}, {}, error="bad key")
     fake = FakeRef({"Pulumi.dev.yaml": b"config: {}\n", "tools/plan.py": b"x\n"}, None, stdout=" only stdout \n")
     assert at_ref(monkeypatch, fake)[0].error == "only stdout"
     fake = FakeRef({"Pulumi.prod.yaml": b"config: {}\n"})
     base, envs = at_ref(monkeypatch, fake)
-    assert base.error == "Pulumi.dev.yaml does not exist at v1" and envs == [] and len(fake.calls) == 2
+    assert base == diff.Plan({}, {}, {}, error="Pulumi.dev.yaml does not exist at v1") and envs == []
+    assert len(fake.calls) == 2
+
+
+def test_a_ref_git_cannot_archive_or_tar_cannot_unpack_is_an_error_not_an_empty_base(monkeypatch):
+    """main turns these into `error: cannot plan git:<ref>` (exit 2)."""
+    with pytest.raises(subprocess.CalledProcessError) as e:
+        at_ref(monkeypatch, FakeRef(None))
+    assert e.value.stderr == b"fatal: not a valid object name v1\n"
+    monkeypatch.setattr(diff.subprocess, "run", lambda args, **kw: done(args, kw, 0, out=b"not a tar archive")
+                        if args[0] == "git" else REAL_RUN(args, **kw))
+    with pytest.raises(subprocess.CalledProcessError):
+        diff.plan_at_ref("v1", "Pulumi.dev.yaml", {})
 
 
 def test_a_ref_runs_with_its_lock_else_its_requirements_else_nothing(tmp_path):
@@ -532,6 +599,10 @@ def test_the_base_runs_in_this_python_when_its_requirements_are_the_working_tree
     assert (venv / "requirements-dev.lock").read_bytes() == b"other\n" and (venv / ".installed").exists()
     runs.clear()
     assert diff._environment(b"other\n", "requirements-dev.lock") == str(venv / "bin" / "python") and runs == []
+    # a build that stopped halfway (no .installed) is built again in the same directory
+    (venv / ".installed").unlink()
+    assert diff._environment(b"other\n", "requirements-dev.lock") == str(venv / "bin" / "python") and len(runs) == 2
+    assert (venv / ".installed").exists()
     # the working tree's requirements.txt is not its lock: another file name is another comparison
     (tmp_path / "requirements.txt").write_bytes(b"same\n")
     assert diff._environment(b"same\n") == sys.executable
@@ -682,6 +753,24 @@ def test_a_blocked_job_says_why_in_full():
     assert verified(pool_impact("none"), head_pool=other)["blocked"]
 
 
+def test_a_job_asking_for_no_slice_never_waits_and_an_unplanned_pool_has_none_free():
+    """A Job without an nvidia.com/ limit cannot wait for a slice (it was reported as needing "1 x None" and failed
+    the diff on a full pool); a pool the head does not plan frees nothing; a pool with nothing requested frees all."""
+    plain = rec("j", diff.JOB, {"spec": {"template": {"spec": {"nodeSelector": {POOL_LABEL: "p"}, "containers": [
+        {"image": "a", "resources": {"limits": {"cpu": "1"}}}]}}}}, name="plain")
+    r = {"urn": "j", "type": diff.JOB, "name": "plain", "op": "create", "changed": []}
+    assert diff.verification(plan(plain, pools=(used(pool("p"), 56, 56),)), [r], [pool_impact("none")]) == []
+    r = {**r, "name": "verify"}
+    [v] = diff.verification(diff.Plan({}, {"j": job("elsewhere")}, {}), [r], [pool_impact("none")])
+    assert v["blocked"] and v["pool"] == "elsewhere" and v["text"].endswith(
+        "on elsewhere: 0 free nvidia.com/mig-1g.5gb on the running nodes: every slice is held by running pods, so it "
+        "stays Pending and `pulumi up` waits until its await times out")
+    idle = {**pool("p"), "utilization": {"resources": {"nvidia.com/mig-1g.5gb": {"available": 3}}}}
+    [v] = diff.verification(plan(job("p", count="3"), pools=(idle,)), [r], [pool_impact("none")])
+    assert not v["blocked"] and v["needs"] == "3 x nvidia.com/mig-1g.5gb" and v["text"].endswith(
+        "on p: 3 free nvidia.com/mig-1g.5gb on the running nodes")
+
+
 def test_a_job_that_is_not_rerun_or_not_a_job_needs_nothing():
     j = job("p")
     p = used(pool("p"), 56, 56)
@@ -742,4 +831,39 @@ def test_a_named_layout_of_another_gpu_is_written_out_for_that_gpu():
     # a layout the catalog does not name for that GPU (nor a type it does not know) cannot be written out
     wrong = {**p5, "layout": "all-1g.5gb"}
     assert diff.compare(plan(pools=(wrong,)), plan(mig_cm("m", {"custom": CUSTOM}), pools=(p5,)))[
+        "retainMigLayouts"] == {}
+
+
+def test_requirements_widened_or_narrowed_are_said_in_full_and_only_for_them():
+    """Karpenter docs, disruption (drift): widened requirements drift nothing, narrowed ones drift the nodes
+    outside them; a NodePool change elsewhere says nothing about requirements."""
+    res = {"type": diff.NODEPOOL, "name": "np", "op": "update",
+           "changed": ["spec.template.spec.requirements.0.values"]}
+    assert diff.warnings(plan(), plan(), [res]) == ["NodePool np: requirements widened: no node drifts (running "
+                                                    "nodes still match)"]
+    assert diff.warnings(plan(), plan(), [{**res, "rolls": True}]) == [
+        "NodePool np: requirements narrowed: nodes outside them drift and are replaced"]
+    assert diff.warnings(plan(), plan(), [{**res, "changed": ["spec.template.spec.taints"], "rolls": True}]) == []
+    assert diff.warnings(plan(), plan(), [{**res, "type": diff.NODECLASS}]) == []
+
+
+def test_a_workload_whose_pods_stop_is_listed_even_when_its_fit_reads_the_same():
+    w = {"name": "w", "before": "fits", "after": "fits", "pool": {"before": ["a"], "after": ["a"]}, "stops": 2}
+    assert "\n  w                    fits -> fits; its 2 pod(s) stop\n" in diff.render(minimal_report(workloads=[w]),
+                                                                                     "b", "h")
+
+
+def test_layouts_are_kept_for_every_running_pool_whatever_comes_before_it():
+    """Each pool is judged on its own: an idle pool, one on a layout the operator's config has, or one whose layout
+    the base never held, listed first, does not stop the next pool's layout from being kept."""
+    cm = mig_cm("m", {"keep": CUSTOM, "idle": CUSTOM, "all-1g.5gb": A100})
+    keep = pool("z-keep", layout="keep")
+    for first in (pool("a-idle", 0, layout="idle"), pool("a-named", layout="all-1g.5gb")):
+        r = diff.compare(plan(cm, pools=(first, keep)), plan(pools=(first, keep)))
+        assert r["retainMigLayouts"] == {"keep": CUSTOM}
+    odd = pool("a-odd", layout="never-held")  # not in the base's config, and the head runs the operator's
+    assert diff.compare(plan(cm, pools=(odd, keep)), plan(pools=(odd, keep)))["retainMigLayouts"] == {"keep": CUSTOM}
+    # a type the catalog does not know has no named layouts to write out
+    unknown = pool("x", 1, it="x9.unknown", layout="all-1g.5gb")
+    assert diff.compare(plan(pools=(unknown,)), plan(mig_cm("m", {"c": CUSTOM}), pools=(unknown,)))[
         "retainMigLayouts"] == {}
