@@ -646,8 +646,7 @@ def test_plan_runs_the_program_in_preview_and_keeps_the_creation_order(monkeypat
     seen["outputs"] = {"capacity": {"pools": []}}
     assert diff.plan({}).capacity == {"pools": []} and seen["stack"] == "dev"
     seen["error"] = ValueError("boom")
-    p = diff.plan({"a": 1})
-    assert p.error == "boom" and p.resources == {} and p.order == [] and p.config == {"a": 1}
+    assert diff.plan({"a": 1}) == diff.Plan({"a": 1}, {}, {}, error="boom")
 
 
 # --- Kubernetes version: EKS's verdict, the control plane's price, the upgrade's order --------------------------------
@@ -760,6 +759,10 @@ def test_a_job_asking_for_no_slice_never_waits_and_an_unplanned_pool_has_none_fr
         {"image": "a", "resources": {"limits": {"cpu": "1"}}}]}}}}, name="plain")
     r = {"urn": "j", "type": diff.JOB, "name": "plain", "op": "create", "changed": []}
     assert diff.verification(plan(plain, pools=(used(pool("p"), 56, 56),)), [r], [pool_impact("none")]) == []
+    gpu = {**job("p"), "urn": "j2"}
+    [v] = diff.verification(plan(plain, gpu, pools=(used(pool("p"), 56, 56),)), [r, {**r, "urn": "j2"}],
+                            [pool_impact("none")])
+    assert v["needs"] == "1 x nvidia.com/mig-1g.5gb"  # the Jobs after it are still judged
     r = {**r, "name": "verify"}
     [v] = diff.verification(diff.Plan({}, {"j": job("elsewhere")}, {}), [r], [pool_impact("none")])
     assert v["blocked"] and v["pool"] == "elsewhere" and v["text"].endswith(
