@@ -709,20 +709,23 @@ def verification(head: Plan, resources: list[dict], pools: list[dict]) -> list[d
         spec = _dig(job, "spec.template.spec") or {}
         limits = (((spec.get("containers") or [{}])[0].get("resources") or {}).get("limits") or {})
         res = next((k for k in limits if k.startswith("nvidia.com/")), None)
+        if res is None:  # a Job that asks for no slice never waits for one
+            continue
+        need = int(limits[res])
         pool = (spec.get("nodeSelector") or {}).get(POOL_LABEL)
-        p = impact.get(pool or "")
+        p = impact.get(pool)
         cap = next((c for c in head.capacity.get("pools", []) if c["name"] == pool), {})
-        use = ((cap.get("utilization") or {}).get("resources") or {}).get(res or "", {})
+        use = ((cap.get("utilization") or {}).get("resources") or {}).get(res, {})
         free = int(use.get("available", 0)) - int(use.get("requested", 0))
         new_nodes = p is not None and p["impact"] in ("create", "blue-green", "delete") and bool(p["nodesAfter"])
         karpenter = p is not None and p["kind"] == "nodePool"
-        blocked = not new_nodes and not karpenter and free < int(limits.get(res, 1) if res else 1)
+        blocked = not new_nodes and not karpenter and free < need
         where = ("new nodes (free until the Deployments move)" if new_nodes else
                  "a node Karpenter launches if no slice is free" if karpenter else
                  f"{free} free {res} on the running nodes")
-        out.append({"job": r["name"], "pool": pool, "needs": f"{limits.get(res, 1)} x {res}", "blocked": blocked,
+        out.append({"job": r["name"], "pool": pool, "needs": f"{need} x {res}", "blocked": blocked,
                     "text": f"Job {r['name']} ({r['op']}) runs before the Deployments it guards and needs "
-                            f"{limits.get(res, 1)} x {res} on {pool}: {where}"
+                            f"{need} x {res} on {pool}: {where}"
                             + (": every slice is held by running pods, so it stays Pending and `pulumi up` waits "
                                "until its await times out" if blocked else "")})
     return out
@@ -1008,6 +1011,8 @@ def load_config(spec: str, default_path: Path) -> tuple[dict, str]:
     """A stack file's `config:`; `git:<ref>` reads `default_path` as it is at that ref."""
     if spec.startswith("git:"):
         ref = spec[4:]
+        if not default_path.resolve().is_relative_to(ROOT_DIR):
+            raise FileNotFoundError(f"{default_path} is outside the repository, so it has no version at {ref}")
         rel = default_path.resolve().relative_to(ROOT_DIR)
         text = subprocess.run(["git", "show", f"{ref}:{rel.as_posix()}"], cwd=ROOT_DIR, capture_output=True,
                               text=True, check=True).stdout
