@@ -1040,3 +1040,77 @@ def test_idle_means_under_one_per_cent_of_the_graphics_engine(tmp_path):
     (tmp_path / "idle_test.yaml").write_text(yaml.safe_dump(case, sort_keys=False))
     out = subprocess.run([PROMTOOL, "test", "rules", "idle_test.yaml"], cwd=tmp_path, capture_output=True, text=True)
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+# The DRA rows' legends and units, by hand (Grafana's unit ids, as above).
+DRA_LEGEND_UNIT = {
+    "DRA devices per pool: published": ("{{label_gpu_slicing_pool}} {{GPU_I_PROFILE}}", "short"),
+    "DRA devices per pool: held by a claim": ("{{label_gpu_slicing_pool}} {{GPU_I_PROFILE}}", "short"),
+    "Pods Pending for a DRA claim": ("{{namespace}}", "short"),
+    "SM active per DRA claim": ("{{namespace}}/{{pod}} {{dra_claim_name}} {{dra_mig_profile}}", "percentunit"),
+    "Idle DRA claims": ("{{dra_mig_profile}}", "short"),
+}
+
+
+def _dra_dev():
+    dev = dev_config()
+    dev[NS + "nodeGroups"][0].update(instanceType="p5.48xlarge", allocation="dra")
+    dev[NS + "karpenter"] = {"enabled": False}
+    dev[NS + "workloads"] = []
+    cfg = parse_config(dev)
+    return cfg, resolve_pools(cfg)
+
+
+def test_dra_panels_show_what_the_docs_say_with_their_legends_and_units():
+    """docs/observability.md's DRA rows (panel, what it shows), in the dashboard's order after every other row,
+    each with the legend its query's labels give and its unit."""
+    text = (ROOT / "docs" / "observability.md").read_text()
+    rows = [[c.strip() for c in line.strip().strip("|").split("|")] for line in text.splitlines()
+            if line.startswith("| DRA claims |")]
+    cfg, pools = _dra_dev()
+    got = [p for p in obs.panels(cfg, pools) if p.row == "DRA claims"]
+    assert [(p.row, p.title, p.catches) for p in got] == [tuple(r) for r in rows]
+    assert [p.title for p in got] == list(DRA_LEGEND_UNIT)
+    for p in got:
+        assert (p.legend, p.unit) == DRA_LEGEND_UNIT[p.title], p.title
+        assert p.kind == ("stat" if p.title in ("Pods Pending for a DRA claim", "Idle DRA claims") else "timeseries")
+    assert obs.panels(cfg, pools)[-len(got):] == tuple(got)
+
+
+def _gr(labels: dict) -> dict:
+    return {"series": _series(labels), "values": "0.5x70"}
+
+
+@needs_promtool
+def test_dra_device_and_pending_panels_count_what_their_titles_say(tmp_path):
+    """On node p1 of the DRA pool: GPU 0 in MIG slices (1g.10gb held by claim c1, 1g.10gb unheld, 2g.20gb held by
+    c2), GPU 1 whole and unheld; node g9 of another pool holds a slice too and is not counted. Pods: ml/w1 Pending
+    with a claim (counted), ml/w2 and ml/w5 Running with one, ml/w3 Pending without one (none of them counted)."""
+    cfg, pools = _dra_dev()
+    pool = pools[0].name
+    by_title = {p.title: p.expr for p in obs.panels(cfg, pools) if p.row == "DRA claims"}
+    p1 = {"node": "p1", "gpu": "0", "GPU_I_PROFILE": "1g.10gb"}
+    extra = [
+        {"series": _series({"node": "p1", POOL_L: pool}, "kube_node_labels"), "values": "1x70"},
+        {"series": _series({"node": "g9", POOL_L: "elsewhere"}, "kube_node_labels"), "values": "1x70"},
+        _gr({**p1, "GPU_I_ID": "1", "dra_claim_name": "c1", "namespace": "ml", "pod": "w2"}),
+        _gr({**p1, "GPU_I_ID": "2"}),
+        _gr({**p1, "GPU_I_PROFILE": "2g.20gb", "GPU_I_ID": "3", "dra_claim_name": "c2", "namespace": "ml", "pod": "w4"}),
+        _gr({"node": "p1", "gpu": "1"}),
+        _gr({**p1, "node": "g9", "GPU_I_ID": "1", "dra_claim_name": "c9", "namespace": "ml", "pod": "w9"}),
+    ] + [{"series": _series({"namespace": "ml", "pod": pod, "claim_name": "slice",
+                             "resourceclaim_template_name": f"{pod}-slice"}, "kube_pod_resourceclaim_info"),
+          "values": "1x70"} for pod in ("w1", "w2", "w5")] + [
+        {"series": _series({"namespace": "ml", "pod": pod, "phase": phase}, "kube_pod_status_phase"),
+         "values": f"{int(phase == now)}x70"}
+        for pod, now in (("w1", "Pending"), ("w2", "Running"), ("w3", "Pending"), ("w5", "Running"))
+        for phase in ("Pending", "Running")]
+    expected = {
+        "DRA devices per pool: published": [({POOL_L: pool, "GPU_I_PROFILE": "1g.10gb"}, 2),
+                                            ({POOL_L: pool, "GPU_I_PROFILE": "2g.20gb"}, 1), ({POOL_L: pool}, 1)],
+        "DRA devices per pool: held by a claim": [({POOL_L: pool, "GPU_I_PROFILE": "1g.10gb"}, 1),
+                                                  ({POOL_L: pool, "GPU_I_PROFILE": "2g.20gb"}, 1)],
+        "Pods Pending for a DRA claim": [({"namespace": "ml"}, 1)],
+    }
+    out = _promtool_expr(tmp_path, [(by_title[t], s) for t, s in expected.items()], tuple(extra))
+    assert out.returncode == 0, out.stdout + out.stderr
