@@ -351,3 +351,18 @@ def test_the_resolved_alert_rule_covers_the_dra_pools_only_where_there_are_some(
     dra, dev = alerts(DRA), alerts(DEV)
     assert {"GpuSlicingPodsPendingForDraClaims", "GpuSlicingDraDevicesUnallocated"} <= dra
     assert not any("Dra" in a for a in dev) and dev < dra
+
+
+def test_the_stack_files_config_and_the_engines_are_one_load():
+    """The Pulumi engine hands the program every config value as a string (a structured or numeric one as its
+    JSON text); the offline plan's checks read the stack file's values. Both mean the same stack, so they are one
+    load, kept once: the checks judge the very Stack the program built from. A config that differs in one value
+    is another load."""
+    raw = load_stack_file(DEV)
+    engine = {k: v if isinstance(v, str) else json.dumps(v) for k, v in raw.items()}
+    assert any(not isinstance(v, str) for v in raw.values())  # the two forms differ as data
+    assert stack_module.load_stack(raw) is stack_module.load_stack(engine)
+    assert stack_module.load_shape(raw) is stack_module.load_shape(engine)
+    other = {**raw, "gpu-slicing:maxGpuNodes": raw["gpu-slicing:maxGpuNodes"] + 1}
+    assert stack_module.load_stack(other) is not stack_module.load_stack(raw)
+    assert stack_module.load_stack(other).config.max_gpu_nodes == raw["gpu-slicing:maxGpuNodes"] + 1
