@@ -247,13 +247,13 @@ def test_pools_stop_at_100_nodes_and_a_fleet_over_a_stacks_1000_says_so() -> Non
 
 
 def test_a_solve_cut_short_states_its_gap(monkeypatch) -> None:
-    """When HiGHS's time runs out the bound is its dual bound: the report and JSON state the gap."""
+    """When HiGHS's node limit runs out the bound is its dual bound: the report and JSON state the gap."""
     from gpu_slicing import fleet_advisor
 
     solve = fleet_advisor._Program.solve
 
-    def short(self, only, seconds, nodes_fixed=None):
-        found = solve(self, only, seconds, nodes_fixed)
+    def short(self, only, node_limit, nodes_fixed=None):
+        found = solve(self, only, node_limit, nodes_fixed)
         return found if found is None or only is not None else (found[0], found[1] - 10.0, *found[2:])
 
     monkeypatch.setattr(fleet_advisor._Program, "solve", short)
