@@ -278,6 +278,71 @@ def test_demand_file_keys_are_checked() -> None:
     assert e.value.key == "demand"
 
 
+@pytest.mark.parametrize("raw, message", [
+    ([P4D], "demand file: [p4d.24xlarge] is not valid: a mapping with instanceType and demand"),
+    ({"instanceType": P4D, "demand": {"1g.5gb": 3}, "maxNode": 4},
+     "maxNode: 4 is not valid: unknown key; known keys: instanceType, demand, pricePerNodeHour, maxLayouts, maxNodes"),
+    ({"instanceType": P4D}, "demand: not set: a mapping of MIG profile to slice count, e.g. {1g.5gb: 40}"),
+    ({"instanceType": P4D, "demand": ["1g.5gb"]},
+     "demand: [1g.5gb] is not valid: a mapping of MIG profile to slice count, e.g. {1g.5gb: 40}"),
+    ({"demand": {"1g.5gb": 3}}, "instanceType: not set: an instance type name such as p4d.24xlarge"),
+    ({"instanceType": 24, "demand": {"1g.5gb": 3}},
+     "instanceType: 24 is not valid: an instance type name such as p4d.24xlarge"),
+])
+def test_a_bad_demand_file_is_named_with_its_value_and_what_is_allowed(raw, message) -> None:
+    """The whole message a user reads for a bad demand file: the key, the value as YAML writes it, what is allowed."""
+    with pytest.raises(ConfigError) as e:
+        advisor.load_demand(raw)
+    assert str(e.value) == message
+
+
+def test_a_demand_files_optional_keys_default_to_the_catalog_price_three_layouts_and_no_node_cap() -> None:
+    """A file with just instanceType and demand: the catalog's on-demand price, at most 3 layouts, any node count."""
+    spec = advisor.load_demand({"instanceType": P4D, "demand": {"1g.5gb": 57}})
+    assert spec == advisor.DemandSpec(P4D, {"1g.5gb": 57}, None, 3, None)
+    plan = advisor.advise_spec(spec, pool_prefix="team-a")
+    assert (plan.price_per_node_hour, plan.total_nodes, [p.name for p in plan.pools]) == (21.96, 2, ["team-a-1"])
+
+
+@pytest.mark.parametrize("demand, message", [
+    ({"1g.5gb": 4}, "demand.1g.5gb: 4 is not valid: a MIG profile of H100-80GB-HBM3: 1g.10gb, 1g.10gb+me, 1g.20gb, "
+                    "2g.20gb, 3g.40gb, 4g.40gb, 7g.80gb"),
+    ({"1g.10gb": True}, "demand.1g.10gb: true is not valid: a non-negative integer slice count"),
+    ({"1g.10gb": "4"}, "demand.1g.10gb: '4' is not valid: a non-negative integer slice count"),
+    ({"1g.10gb": 0, "3g.40gb": 0}, "demand: {1g.10gb: 0, 3g.40gb: 0} is not valid: at least one slice of one profile"),
+    ([("1g.10gb", 4)], "demand: [[1g.10gb, 4]] is not valid: a mapping of MIG profile to slice count"),
+])
+def test_a_bad_demand_names_the_profile_and_what_is_allowed(demand, message) -> None:
+    """A profile of another GPU lists this GPU's profiles; a count must be an integer (a YAML `true` is not 1)."""
+    with pytest.raises(ConfigError) as e:
+        advisor.advise(P5, demand)
+    assert str(e.value) == message
+
+
+@pytest.mark.parametrize("kw, key", [
+    ({"max_layouts": True}, "maxLayouts"), ({"max_layouts": 2.0}, "maxLayouts"),
+    ({"max_nodes": 0}, "maxNodes"), ({"max_nodes": True}, "maxNodes"), ({"max_nodes": 2.0}, "maxNodes"),
+    ({"price_per_node_hour": True}, "pricePerNodeHour"), ({"price_per_node_hour": "3"}, "pricePerNodeHour"),
+    ({"price_per_node_hour": float("nan")}, "pricePerNodeHour"),
+    ({"price_per_node_hour": float("inf")}, "pricePerNodeHour"),
+    ({"pool_prefix": "a" * 23}, "poolPrefix"), ({"pool_prefix": "a-"}, "poolPrefix"),
+    ({"pool_prefix": "1a"}, "poolPrefix"), ({"pool_prefix": "Team"}, "poolPrefix"), ({"pool_prefix": 7}, "poolPrefix"),
+])
+def test_limits_price_and_pool_prefix_outside_their_ranges_are_refused(kw, key) -> None:
+    """Just outside each edge: a boolean is not a count or a price, a price must be finite, a pool prefix is a DNS
+    label of at most 22 characters (pool names `<prefix>-<n>` stay within 40)."""
+    with pytest.raises(ConfigError) as e:
+        advisor.advise(P4D, {"1g.5gb": 1}, **kw)
+    assert e.value.key == key
+
+
+def test_limits_price_and_pool_prefix_at_their_edges_are_taken() -> None:
+    """Just inside each edge: one layout, one node, a free node (price 0), a 22-character prefix ending in a digit."""
+    plan = advisor.advise(P4D, {"1g.5gb": 7}, max_layouts=1, max_nodes=1, price_per_node_hour=0,
+                          pool_prefix="a" * 21 + "9")
+    assert (plan.total_nodes, plan.cost_per_hour, [p.name for p in plan.pools]) == (1, 0.0, ["a" * 21 + "9-1"])
+
+
 # --- stack config -----------------------------------------------------------------------------------
 
 def test_stack_config_shapes() -> None:
@@ -430,6 +495,57 @@ def test_a_stack_with_several_gpu_models_is_advised_per_model() -> None:
     # H100: 8 x 3g.40gb (2 per GPU) + 16 x 1g.10gb: 4 GPUs of 2 x 3g leave no memory, 16 x 1g.10gb alone take
     # 3 GPUs (7+7+2), but 1 x 3g + 4 x 1g fits one GPU (7 compute, 8 memory): 8 GPUs of it = 1 node.
     assert [advisor.advise_spec(s).total_nodes for s in specs] == [1, 2, 1]
+
+
+def test_one_demand_from_a_several_model_stack_is_refused_naming_each_type_and_its_gpu() -> None:
+    """`demand_from_stack` plans one node layout, so a stack whose MIG workloads span three GPU models is refused
+    with the types and GPUs it found, pointing at the per-model call."""
+    with pytest.raises(ConfigError) as e:
+        advisor.demand_from_stack(MIXED_STACK)
+    gpu = {t: catalog.INSTANCE_TYPES[t].gpu.name for t in (P5, B200, G7E)}
+    assert str(e.value) == (f"instanceType: not set: one instance type: the stack's MIG workloads run on {P5} "
+                            f"({gpu[P5]}), {B200} ({gpu[B200]}), {G7E} ({gpu[G7E]}); advise each with "
+                            "demands_from_stack (the CLI does)")
+
+
+def test_a_stack_without_mig_demand_or_mig_pools() -> None:
+    """Only whole-GPU workloads: no slices to plan, the workloads listed as ignored, on the type given or the
+    stack's first MIG pool; a stack without any MIG pool needs the type named. The `config:` level is optional."""
+    cfg = copy.deepcopy(MIXED_STACK["config"])
+    cfg["gpu-slicing:workloads"] = [{"name": "whole", "gpus": 1, "replicas": 1, "pool": "h100"}]
+    assert advisor.demands_from_stack(cfg) == [advisor.DemandSpec(P5, {}, ignored=("whole",))]
+    assert advisor.demands_from_stack({"config": cfg}, P4D) == [advisor.DemandSpec(P4D, {}, ignored=("whole",))]
+    cfg["gpu-slicing:nodeGroups"][0]["instanceType"] = "g6.xlarge"
+    cfg["gpu-slicing:karpenter"] = {"enabled": False}
+    with pytest.raises(ConfigError) as e:
+        advisor.demands_from_stack(cfg)
+    assert str(e.value) == ("instanceType: not set: given explicitly: the stack has no MIG-capable node group or "
+                            "NodePool")
+
+
+def test_a_stack_that_is_no_stack_or_has_no_workloads_is_refused() -> None:
+    with pytest.raises(ConfigError) as e:
+        advisor.demands_from_stack({"config": [1]})
+    assert str(e.value) == "config: {config: [1]} is not valid: a stack file with a config: mapping"
+    cfg = {k: v for k, v in MIXED_STACK["config"].items() if k != "gpu-slicing:workloads"}
+    with pytest.raises(ConfigError) as e:
+        advisor.demands_from_stack(cfg)
+    assert str(e.value) == ("gpu-slicing:workloads: [] is not valid: a non-empty list of workloads with profile and "
+                            "replicas")
+
+
+def test_a_type_given_for_a_stack_takes_every_mig_workload() -> None:
+    """`--instance-type` plans every MIG workload on that type, whatever pool it names; the advice's workloads keep
+    what the stack wrote except the pool, and a workload of 0 replicas adds no workload."""
+    cfg = copy.deepcopy(MIXED_STACK["config"])
+    cfg["gpu-slicing:workloads"] = [
+        {"name": "a", "profile": "1g.10gb", "replicas": 3, "pool": "h100"},
+        {"name": "b", "profile": "1g.10gb", "replicas": 2, "pool": "b200"},
+        {"name": "c", "profile": "3g.40gb", "replicas": 0, "pool": "h100"}]
+    [spec] = advisor.demands_from_stack(cfg, P5_ONE)
+    assert (spec.instance_type, dict(spec.slices)) == (P5_ONE, {"1g.10gb": 5, "3g.40gb": 0})
+    assert list(spec.workloads) == [{"name": "a", "profile": "1g.10gb", "replicas": 3},
+                                    {"name": "b", "profile": "1g.10gb", "replicas": 2}]
 
 
 def test_cli_merges_the_per_model_plans_into_one_stack_config(tmp_path: Path, capsys) -> None:

@@ -254,7 +254,7 @@ def test_types_that_are_never_cheaper_are_dropped_and_the_optimum_kept() -> None
 def test_pools_stop_at_100_nodes_and_a_fleet_over_a_stacks_1000_says_so() -> None:
     plan = fleet([("a", 20, 1001)], ["g6.xlarge"])
     assert [p.nodes for p in plan.pools] == [100] * 10 + [1]
-    assert len({p.name for p in plan.pools}) == 11
+    assert [p.name for p in plan.pools] == [f"advised-g6-{n}" for n in range(1, 12)]
     assert ("Caution: one stack runs at most 1000 GPU nodes (maxGpuNodes): split the pools over stacks"
             in format_fleet_report(plan).splitlines())
     assert "at most 1000" not in format_fleet_report(fleet([("a", 20, 1000)], ["g6.xlarge"]))
@@ -306,6 +306,32 @@ def test_a_type_runs_as_many_nodes_as_its_pods_need() -> None:
     """Nine 70 GB pods on 8-GPU nodes need two: the node count is bounded by one pod per GPU, rounded up."""
     plan = fleet([("tune", 70, 9)], ["p5.48xlarge"])
     assert (plan.cost_per_hour, nodes_of(plan)) == (round(2 * 55.04, 2), {"p5.48xlarge": 2})
+
+
+def test_a_types_pools_are_numbered_largest_first() -> None:
+    """33 pods of 20 GB need 3 p4d nodes (16 a node on 2 x 3g.20gb per GPU); whatever layouts they get, the pools
+    of a family are numbered from 1, the largest first (the one to look at first in a review)."""
+    plan = fleet([("s", 20, 33)], ["p4d.24xlarge"])
+    assert (plan.cost_per_hour, plan.total_nodes) == (round(3 * 21.96, 2), 3)
+    assert [p.name for p in plan.pools] == [f"advised-p4d-{n}" for n in range(1, len(plan.pools) + 1)]
+    assert [p.nodes for p in plan.pools] == sorted((p.nodes for p in plan.pools), reverse=True)
+    assert_valid(plan)
+
+
+def test_pods_of_two_sizes_keep_their_slots_on_nodes_that_mix_configurations() -> None:
+    """20 x 20 GB and 30 x 5 GB on p4d: 60 + 30 = 90 compute slices, more than one node's 56, and two nodes hold
+    them ($43.92). However the GPUs are split between configurations, every pod keeps a slot."""
+    plan = fleet([("a", 20, 20), ("b", 5, 30)], ["p4d.24xlarge"])
+    assert (plan.cost_per_hour, plan.total_nodes) == (43.92, 2)
+    assert_valid(plan)
+
+
+def test_a_mig_type_running_whole_gpus_is_labelled_all_disabled() -> None:
+    """Eight 70 GB pods take a p5.48xlarge's GPUs whole: NVIDIA's all-disabled layout, named, no custom layout."""
+    plan = fleet([("big", 70, 8)], ["p5.48xlarge"])
+    assert [(p.layout, p.named, p.nodes) for p in plan.pools] == [("all-disabled", True, 1)]
+    cfg = plan.stack_config()["config"]
+    assert cfg["gpu-slicing:nodeGroups"][0]["migLayout"] == "all-disabled" and "gpu-slicing:migLayouts" not in cfg
 
 
 def test_workload_names_stay_unique_when_a_class_is_split() -> None:
