@@ -445,6 +445,64 @@ def test_only_a_mapping_with_pods_is_a_pods_demand() -> None:
     assert not is_fleet_demand(["pods"]) and not is_fleet_demand("pods")
 
 
+@pytest.mark.parametrize("raw, message", [
+    ({"pods": [_POD], "instanceTypes": ["g6.xlarge", "g6.xlarge"]},
+     "instanceTypes[1]: 'g6.xlarge' is not valid: a type not listed before"),
+    ({"pods": [_POD], "instanceTypes": ["p4d.24xlarge"], "pricePerHour": {"p4d.24xlarg": 9}},
+     "pricePerHour.p4d.24xlarg: 9 is not valid: a price for one of the candidate types: did you mean p4d.24xlarge? "
+     "p4d.24xlarge"),
+    ({"pods": [_POD], "instanceTypes": ["p4d.24xlarge", "g6.xlarge"], "pricePerHour": {"p5.48xlarge": 9}},
+     "pricePerHour.p5.48xlarge: 9 is not valid: a price for one of the candidate types: p4d.24xlarge, g6.xlarge"),
+    ({"pods": [{**_POD, "memoryGB": 50}], "instanceTypes": ["p4d.24xlarge", "g6e.2xlarge", "g6e.xlarge"]},
+     "pods[0].memoryGB: 50 is not valid: at most 48 GB: a pod gets one GPU or a slice of one, and the largest GPU "
+     "among the candidate types (g6e.xlarge, L40S) has 48 GB"),
+])
+def test_bad_candidates_and_prices_are_named_with_what_is_allowed(raw, message) -> None:
+    """A repeated type, a price for a type that is no candidate (a near miss of one suggested), a pod larger than
+    every candidate's GPU (the cheapest of the largest named)."""
+    with pytest.raises(ConfigError) as e:
+        advise_fleet(load_fleet_demand(raw))
+    assert str(e.value) == message
+
+
+@pytest.mark.parametrize("price", [True, 0, -1, float("nan"), float("inf"), "1"])
+def test_a_price_override_must_be_a_positive_number(price) -> None:
+    with pytest.raises(ConfigError) as e:
+        advise_fleet(load_fleet_demand({"pods": [_POD], "instanceTypes": _TYPES, "pricePerHour": {"g6.xlarge": price}}))
+    assert (e.value.key, e.value.allowed) == ("pricePerHour.g6.xlarge",
+                                              "a price in USD per node-hour, a number greater than 0")
+
+
+def test_a_pod_of_exactly_the_largest_gpus_memory_fits_it() -> None:
+    assert nodes_of(fleet([("a", 48, 1)], ["g6e.xlarge"])) == {"g6e.xlarge": 1}
+
+
+@pytest.mark.parametrize("kept", [None, 0, -2.0, float("nan"), True])
+def test_a_catalog_price_that_is_no_positive_number_counts_as_none(monkeypatch, kept) -> None:
+    """A type whose kept price is missing or nonsense is left out of the defaults, never weighed at that price."""
+    it = catalog.INSTANCE_TYPES["g6.xlarge"]
+    monkeypatch.setitem(catalog.INSTANCE_TYPES, "g6.xlarge", dataclasses.replace(it, on_demand_usd_per_hour=kept))
+    plan = advise_fleet(load_fleet_demand({"pods": [_POD]}))
+    assert "no price table" in plan.skipped["g6.xlarge"] and "g6.xlarge" not in {c.name for c in plan.candidates}
+
+
+def test_the_balanced_naive_choice_puts_larger_pods_on_whole_gpus_or_cannot_serve_them() -> None:
+    """All-balanced on p4d (per GPU 2 x 1g.5gb, 2g.10gb, 3g.20gb; 8 GPUs): 30 GB pods exceed every balanced slice
+    and take whole GPUs, 9 of them 2 all-disabled nodes; 10 x 12 GB fit only the 3g.20gb (8 a node): 2 nodes,
+    which also hold the 20 x 5 GB (30 pods of 5 GB or more, 32 such slices a node): 4 nodes, $87.84. A 45 GB
+    pod fits no A100-40GB at all."""
+    plan = fleet([("mid", 30, 9), ("m", 12, 10), ("s", 5, 20)], ["p4d.24xlarge"])
+    assert plan.naive[0] == fleet_advisor.Naive(
+        "everything on p4d.24xlarge (the most GPU memory) under all-balanced", 87.84, {"p4d.24xlarge": 4},
+        "2 all-disabled node(s) for pods larger than a balanced slice")
+    plan = fleet([("big", 45, 1), ("s", 5, 3)], ["p4d.24xlarge", "g6e.xlarge"])
+    assert plan.naive[0] == fleet_advisor.Naive(
+        "everything on p4d.24xlarge (the most GPU memory) under all-balanced", None,
+        reason="big need more than one A100-SXM4-40GB")
+    assert ("  everything on p4d.24xlarge (the most GPU memory) under all-balanced: cannot serve the pods (big need "
+            "more than one A100-SXM4-40GB)") in format_fleet_report(plan).splitlines()
+
+
 def test_a_type_in_no_price_table_needs_a_price(monkeypatch) -> None:
     it = catalog.INSTANCE_TYPES["g6.xlarge"]
     monkeypatch.setitem(catalog.INSTANCE_TYPES, "g6.xlarge", dataclasses.replace(it, on_demand_usd_per_hour=None))
