@@ -208,7 +208,7 @@ def test_a_70gb_pod_needs_an_80gb_class_gpu_and_the_rest_of_its_node_takes_slice
     # on a p5.48xlarge ($55.04, 8 x H100-80GB) one GPU runs the pod whole; the other 7 take 7 x 1g.10gb each
     plan = fleet([("tune", 70, 1), ("embed", 5, 49)], ["p5.48xlarge", "g6.xlarge"])
     assert (plan.cost_per_hour, nodes_of(plan)) == (55.04, {"p5.48xlarge": 1})
-    assert sorted(plan.pools[0].pods) == [("embed", "1g.10gb", 49), ("tune", None, 1)]
+    assert plan.pools[0].pods == (("tune", None, 1), ("embed", "1g.10gb", 49))  # in the demand's class order
     assert_valid(plan)
     # the 50th embedding pod costs one L4 more
     assert fleet([("tune", 70, 1), ("embed", 5, 50)], ["p5.48xlarge", "g6.xlarge"]).cost_per_hour == 55.84
@@ -227,6 +227,10 @@ def test_the_issues_example() -> None:
     [p5] = [p for p in plan.pools if p.instance_type == "p5.48xlarge"]
     assert [(g.devices, g.profiles) for g in p5.groups] == [((0, 1, 2, 3, 4, 5), {"1g.10gb": 6, "1g.20gb": 1}),
                                                             ((6, 7), {})]
+    # each pod takes the smallest slot that holds it: the L4s get only what the p5's slices cannot take
+    [g6] = [p for p in plan.pools if p.instance_type == "g6.xlarge"]
+    assert p5.pods == (("embed", "1g.10gb", 36), ("infer", "1g.20gb", 6), ("tune", None, 2))
+    assert g6.pods == (("embed", None, 4), ("infer", None, 4))
     # Naive: all-balanced p5 (per GPU 2 x 1g.10gb, 2g.20gb, 3g.40gb: 32 slices a node) holds the 50 smaller pods
     # on 2 nodes; the 70 GB pods take a third, all-disabled: $165.12. The best single type is p5 alone:
     # one node's 6 free GPUs hold 48 memory slices, the pods need 40 + 20, so two nodes: $110.08.
@@ -501,6 +505,13 @@ def test_the_balanced_naive_choice_puts_larger_pods_on_whole_gpus_or_cannot_serv
         reason="big need more than one A100-SXM4-40GB")
     assert ("  everything on p4d.24xlarge (the most GPU memory) under all-balanced: cannot serve the pods (big need "
             "more than one A100-SXM4-40GB)") in format_fleet_report(plan).splitlines()
+
+
+def test_the_balanced_naive_choice_takes_the_cheaper_of_equal_mig_types() -> None:
+    """p4de.24xlarge and p5.48xlarge both have 8 x 80 GB: the naive choice runs on the cheaper ($27.45)."""
+    plan = fleet([("s", 5, 1)], ["p5.48xlarge", "p4de.24xlarge"])
+    assert plan.naive[0].strategy == "everything on p4de.24xlarge (the most GPU memory) under all-balanced"
+    assert (plan.naive[0].cost_per_hour, dict(plan.naive[0].nodes)) == (27.45, {"p4de.24xlarge": 1})
 
 
 def test_a_type_in_no_price_table_needs_a_price(monkeypatch) -> None:
