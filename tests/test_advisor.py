@@ -343,6 +343,27 @@ def test_limits_price_and_pool_prefix_at_their_edges_are_taken() -> None:
     assert (plan.total_nodes, plan.cost_per_hour, [p.name for p in plan.pools]) == (1, 0.0, ["a" * 21 + "9-1"])
 
 
+def test_the_last_resort_is_the_smallest_single_pool() -> None:
+    """When no split is found in time the search falls back to one pool, bisecting its size: 57 x 1g.5gb need
+    9 GPUs, so 2 nodes of all-1g.5gb is the smallest one pool, found from any range that holds it."""
+    prob = advisor._Problem.of(catalog.A100_40GB, 8, {"1g.5gb": 57})
+    want = [(2, (((("1g.5gb", 7),), 8),))]
+    assert advisor._bisect_single_pool(prob, 1, 10) == want
+    assert advisor._bisect_single_pool(prob, 2, 2) == want
+    assert advisor._bisect_single_pool(prob, 1, 1) is None
+
+
+def test_a_probe_above_the_bound_gets_a_third_of_the_budget_left_and_at_least_three_short_solves(monkeypatch) -> None:
+    """The gallop's probes share what is left of the search budget; past it, each still gets a few solves."""
+    now = [100.0]
+    monkeypatch.setattr(advisor.time, "perf_counter", lambda: now[0])
+    assert advisor._probe_end(100.0) == pytest.approx(100.0 + advisor.SEARCH_SECONDS / 3)
+    now[0] = 100.0 + advisor.SEARCH_SECONDS / 2
+    assert advisor._probe_end(100.0) == pytest.approx(now[0] + advisor.SEARCH_SECONDS / 6)
+    now[0] = 105.0
+    assert advisor._probe_end(100.0) == pytest.approx(105.0 + 3 * advisor.ILP_MIN_SECONDS)
+
+
 # --- stack config -----------------------------------------------------------------------------------
 
 def test_stack_config_shapes() -> None:
@@ -506,6 +527,13 @@ def test_one_demand_from_a_several_model_stack_is_refused_naming_each_type_and_i
     assert str(e.value) == (f"instanceType: not set: one instance type: the stack's MIG workloads run on {P5} "
                             f"({gpu[P5]}), {B200} ({gpu[B200]}), {G7E} ({gpu[G7E]}); advise each with "
                             "demands_from_stack (the CLI does)")
+    two = copy.deepcopy(MIXED_STACK)
+    two["config"]["gpu-slicing:workloads"] = [w for w in two["config"]["gpu-slicing:workloads"] if w["pool"] != "rtx"]
+    with pytest.raises(ConfigError, match=f"run on {P5} .*, {B200} "):
+        advisor.demand_from_stack(two)
+    # a type given puts every MIG workload on it: one demand
+    spec = advisor.demand_from_stack(MIXED_STACK, P5)
+    assert (spec.instance_type, dict(spec.slices)) == (P5, {"1g.10gb": 16, "1g.23gb": 60, "1g.24gb": 10, "3g.40gb": 8})
 
 
 def test_a_stack_without_mig_demand_or_mig_pools() -> None:
