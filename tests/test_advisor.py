@@ -364,6 +364,60 @@ def test_a_probe_above_the_bound_gets_a_third_of_the_budget_left_and_at_least_th
     assert advisor._probe_end(100.0) == pytest.approx(105.0 + 3 * advisor.ILP_MIN_SECONDS)
 
 
+def test_a_plan_over_its_bound_and_a_naive_choice_that_cannot_serve_are_reported() -> None:
+    """15 x 7g.40gb + 1 x 1g.5gb in one layout: 16 GPUs bound it at 2 nodes, one layout takes 3 (see the layout
+    limit test). All-balanced has no 7g slice; one pool per profile needs 15 / 8 -> 2 + 1 nodes."""
+    plan = advisor.advise(P4D, {"7g.40gb": 15, "1g.5gb": 1}, max_layouts=1)
+    text = advisor.format_report(plan).splitlines()
+    assert text[text.index("Naive choices:") - 3:] == [
+        "Total: 3 node(s), $65.88/h ($21.96 per node-hour)",
+        "Lower bound: 2 node(s) (16 GPUs, proven by ILP); gap 1 (at most 1 node(s) above the optimum)",
+        "",
+        "Naive choices:",
+        "  all-balanced: cannot serve the demand (all-balanced has no 7g.40gb)",
+        "  one pool per profile (all-7g.40gb + all-1g.5gb): 3 node(s), $65.88/h; the plan saves 0 node(s)"]
+
+
+def test_the_plan_is_never_worse_than_the_best_naive_choice_within_the_limits(monkeypatch) -> None:
+    """Should the pool search find nothing in its time, the best naive choice that meets the limits is the plan;
+    with none meeting them (two profiles, one layout, no balanced 7g) the error says no plan was found."""
+    monkeypatch.setattr(advisor, "_search", lambda *args: None)
+    plan = advisor.advise(P4D, {"1g.5gb": 16, "2g.10gb": 8, "3g.20gb": 8})
+    assert [(p.name, p.layout, p.named, p.nodes, p.per_node) for p in plan.pools] == [
+        ("advised-1", "all-balanced", True, 1, {"1g.5gb": 16, "2g.10gb": 8, "3g.20gb": 8})]
+    plan = advisor.advise(P4D, {"1g.5gb": 57, "3g.20gb": 1}, max_layouts=2)  # per profile: 2 + 1 nodes
+    assert [(p.layout, p.nodes) for p in plan.pools] == [("all-1g.5gb", 2), ("all-3g.20gb", 1)]
+    with pytest.raises(ConfigError) as e:
+        advisor.advise(P4D, {"7g.40gb": 1, "1g.5gb": 1}, max_layouts=1)
+    assert str(e.value) == "maxNodes: not set: more nodes: no plan of at most 1 nodes in at most 1 layout(s) was found"
+    with pytest.raises(ConfigError) as e:
+        advisor.advise(P4D, {"1g.5gb": 57, "3g.20gb": 1}, max_nodes=2)
+    assert str(e.value) == "maxNodes: 2 is not valid: more nodes: no plan of at most 2 nodes in at most 3 layout(s) " \
+                           "was found"
+
+
+def test_pools_of_one_layout_are_merged_largest_first_and_split_at_the_node_cap() -> None:
+    groups = (advisor.DeviceGroup(tuple(range(8)), {"1g.5gb": 7}),)
+    pools = [advisor.AdvisedPool("", "x", False, groups, 3), advisor.AdvisedPool("", "y", False, groups, 5),
+             advisor.AdvisedPool("", "x", False, groups, 4), advisor.AdvisedPool("", "z", True, groups, 250)]
+    assert [(p.name, p.layout, p.nodes) for p in advisor._name_pools(pools, "team")] == [
+        ("team-1", "z", 100), ("team-2", "z", 100), ("team-3", "z", 50), ("team-4", "x", 7), ("team-5", "y", 5)]
+
+
+def test_a_workload_goes_whole_to_the_tightest_pool_that_holds_it_else_split_over_the_roomiest() -> None:
+    """Pools of 10 and 20 slices: 8 go whole to the 10 (least room that holds them), 15 to the 20; 6 more fit
+    neither's rest (2 and 5), so they split 5 + 1, each part named for its pool within 40 characters."""
+    one = (advisor.DeviceGroup((0,), {"1g.5gb": 1}),)
+    pools = [advisor.AdvisedPool("small", "x", False, one, 10), advisor.AdvisedPool("big", "y", False, one, 20)]
+    name = "w" * 38
+    out = advisor._assign(pools, [{"name": "a", "profile": "1g.5gb", "replicas": 8},
+                                  {"name": "b", "profile": "1g.5gb", "replicas": 15},
+                                  {"name": name, "profile": "1g.5gb", "replicas": 6, "team": "ml"}])
+    assert [(w["name"], w["replicas"], w["pool"]) for w in out] == [
+        ("a", 8, "small"), ("b", 15, "big"), ("w" * 36 + "-big", 5, "big"), ("w" * 34 + "-small", 1, "small")]
+    assert out[2]["team"] == "ml" and [len(w["name"]) for w in out[2:]] == [40, 40]
+
+
 # --- stack config -----------------------------------------------------------------------------------
 
 def test_stack_config_shapes() -> None:
