@@ -609,6 +609,9 @@ def test_a_stack_that_is_no_stack_or_has_no_workloads_is_refused() -> None:
     with pytest.raises(ConfigError) as e:
         advisor.demands_from_stack({"config": [1]})
     assert str(e.value) == "config: {config: [1]} is not valid: a stack file with a config: mapping"
+    with pytest.raises(ConfigError) as e:
+        advisor.demands_from_stack(["config"])
+    assert str(e.value) == "config: [config] is not valid: a stack file with a config: mapping"
     cfg = {k: v for k, v in MIXED_STACK["config"].items() if k != "gpu-slicing:workloads"}
     with pytest.raises(ConfigError) as e:
         advisor.demands_from_stack(cfg)
