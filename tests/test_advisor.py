@@ -418,6 +418,37 @@ def test_a_workload_goes_whole_to_the_tightest_pool_that_holds_it_else_split_ove
     assert out[2]["team"] == "ml" and [len(w["name"]) for w in out[2:]] == [40, 40]
 
 
+def test_the_report_cautions_about_unconfirmed_mig_and_inferred_placements() -> None:
+    """AWS has not confirmed MIG on g7e and its placements are inferred: the report says both; a p4d plan neither."""
+    pool = advisor.AdvisedPool("advised-1", "all-1g.24gb", True, (advisor.DeviceGroup((0,), {"1g.24gb": 4}),), 1)
+    plan = advisor.Plan("g7e.2xlarge", {"1g.24gb": 4}, (pool,), 1, 1, 3.36, ())  # by hand: no need to solve
+    g7e = advisor.format_report(plan).splitlines()
+    assert g7e[2:4] == [f"Caution: MIG on g7e.2xlarge: {catalog.INSTANCE_TYPES['g7e.2xlarge'].mig_unconfirmed}",
+                        f"Caution: {catalog.INSTANCE_TYPES['g7e.2xlarge'].gpu.name} MIG placements are "
+                        f"{catalog.INSTANCE_TYPES['g7e.2xlarge'].gpu.placements_source}"]
+    assert "Caution" not in advisor.format_report(advisor.advise(P4D, {"1g.5gb": 7}))
+
+
+def test_plans_of_several_models_make_one_stack_config() -> None:
+    """One stack for two GPU models: both custom layouts, both models' node groups and workloads, maxGpuNodes the
+    sum; for one plan it is that plan's own, node groups unless Karpenter is asked for."""
+    a = advisor.advise(P4D, {"1g.5gb": 56, "3g.20gb": 2}, pool_prefix="a100")  # 2 nodes, a custom layout
+    b = advisor.advise(P5, {"1g.10gb": 12, "3g.40gb": 2}, pool_prefix="h100")
+    assert advisor.stack_config_of([a]) == a.stack_config()
+    assert "gpu-slicing:nodeGroups" in advisor.stack_config_of([a])["config"]
+    merged = advisor.stack_config_of([a, b])["config"]
+    ca, cb = a.stack_config()["config"], b.stack_config()["config"]
+    assert merged["gpu-slicing:maxGpuNodes"] == a.total_nodes + b.total_nodes
+    assert merged["gpu-slicing:nodeGroups"] == ca["gpu-slicing:nodeGroups"] + cb["gpu-slicing:nodeGroups"]
+    assert merged["gpu-slicing:workloads"] == ca["gpu-slicing:workloads"] + cb["gpu-slicing:workloads"]
+    assert merged["gpu-slicing:migLayouts"] == {**ca["gpu-slicing:migLayouts"], **cb.get("gpu-slicing:migLayouts", {})}
+    assert len(merged["gpu-slicing:migLayouts"]) == len(ca["gpu-slicing:migLayouts"]) + len(
+        cb.get("gpu-slicing:migLayouts", {}))
+    karpenter = advisor.stack_config_of([a, b], karpenter=True)["config"]["gpu-slicing:karpenter"]
+    assert karpenter["enabled"] is True and [p["name"] for p in karpenter["nodePools"]] == [
+        p.name for p in a.pools] + [p.name for p in b.pools]
+
+
 # --- stack config -----------------------------------------------------------------------------------
 
 def test_stack_config_shapes() -> None:
@@ -624,13 +655,35 @@ def test_a_type_given_for_a_stack_takes_every_mig_workload() -> None:
     what the stack wrote except the pool, and a workload of 0 replicas adds no workload."""
     cfg = copy.deepcopy(MIXED_STACK["config"])
     cfg["gpu-slicing:workloads"] = [
+        {"name": "whole", "gpus": 1, "replicas": 1, "pool": "h100"},
         {"name": "a", "profile": "1g.10gb", "replicas": 3, "pool": "h100"},
         {"name": "b", "profile": "1g.10gb", "replicas": 2, "pool": "b200"},
         {"name": "c", "profile": "3g.40gb", "replicas": 0, "pool": "h100"}]
     [spec] = advisor.demands_from_stack(cfg, P5_ONE)
-    assert (spec.instance_type, dict(spec.slices)) == (P5_ONE, {"1g.10gb": 5, "3g.40gb": 0})
+    assert (spec.instance_type, dict(spec.slices), spec.ignored) == (P5_ONE, {"1g.10gb": 5, "3g.40gb": 0}, ("whole",))
     assert list(spec.workloads) == [{"name": "a", "profile": "1g.10gb", "replicas": 3},
                                     {"name": "b", "profile": "1g.10gb", "replicas": 2}]
+    # a type the catalog does not know is carried as given, for advise to refuse naming the key
+    [unknown] = advisor.demands_from_stack(cfg, "p9.huge")
+    with pytest.raises(ConfigError) as e:
+        advisor.advise_spec(unknown)
+    assert (unknown.instance_type, e.value.key) == ("p9.huge", "instanceType")
+
+
+def test_pools_of_one_gpu_model_share_one_demand_and_a_workload_without_a_mig_pool_goes_to_the_first() -> None:
+    """A node layout is per GPU model: workloads on a p5.48xlarge group and a p5.4xlarge NodePool (both H100) are
+    one demand, planned on the type seen first; a workload naming no MIG pool joins the first MIG type too."""
+    cfg = copy.deepcopy(MIXED_STACK["config"])
+    cfg["gpu-slicing:karpenter"]["nodePools"] = [{"name": "h1", "instanceTypes": [P5_ONE], "migLayout": "all-balanced",
+                                                  "maxNodes": 2}]
+    cfg["gpu-slicing:nodeGroups"].append({"name": "l4", "instanceType": "g6.xlarge", "minSize": 1, "desiredSize": 1,
+                                          "maxSize": 1})
+    cfg["gpu-slicing:workloads"] = [{"name": "a", "profile": "1g.10gb", "replicas": 3, "pool": "h1"},
+                                    {"name": "b", "profile": "1g.10gb", "replicas": 2, "pool": "h100"},
+                                    {"name": "c", "profile": "3g.40gb", "replicas": 1, "pool": "l4"}]
+    [spec] = advisor.demands_from_stack(cfg)
+    assert (spec.instance_type, dict(spec.slices)) == (P5_ONE, {"1g.10gb": 5, "3g.40gb": 1})
+    assert [w["name"] for w in spec.workloads] == ["a", "b", "c"]
 
 
 def test_cli_merges_the_per_model_plans_into_one_stack_config(tmp_path: Path, capsys) -> None:
