@@ -449,6 +449,27 @@ def test_plans_of_several_models_make_one_stack_config() -> None:
         p.name for p in a.pools] + [p.name for p in b.pools]
 
 
+def test_a_published_custom_layout_keeps_its_name() -> None:
+    """docs/advisor.md publishes the issue example's p5 layout (6 GPUs of 6 x 1g.10gb + 1g.20gb, 2 whole) as
+    advised-p5-38b3503caa: nodes carry that label, so the name (family, then a hash of the canonical groups)
+    must never change, whoever computes it."""
+    groups = [advisor.DeviceGroup((0, 1, 2, 3, 4, 5), {"1g.10gb": 6, "1g.20gb": 1}), advisor.DeviceGroup((6, 7), {})]
+    assert "advised-p5-38b3503caa" in (ROOT / "docs" / "advisor.md").read_text()
+    assert advisor.custom_layout_name(catalog.INSTANCE_TYPES[P5], groups) == "advised-p5-38b3503caa"
+    assert advisor.custom_layout_name(catalog.INSTANCE_TYPES[P5_ONE], groups) == "advised-p5-38b3503caa"
+
+
+def test_the_json_record_carries_the_demand_and_node_groups_by_default() -> None:
+    plan = advisor.advise(P4D, {"1g.5gb": 7})
+    record = plan.to_json()
+    assert record["demand"] == {"1g.5gb": 7} and record["instanceType"] == P4D
+    assert record["stackConfig"]["gpu-slicing:nodeGroups"][0]["migLayout"] == "all-1g.5gb"
+    assert "gpu-slicing:karpenter" not in record["stackConfig"]
+    text = advisor.format_report(plan).splitlines()
+    assert text[text.index("Plan:") - 1:text.index("Plan:") + 2] == [
+        "", "Plan:", "  advised-1: 1 node(s) labelled all-1g.5gb (NVIDIA layout)"]
+
+
 # --- stack config -----------------------------------------------------------------------------------
 
 def test_stack_config_shapes() -> None:
