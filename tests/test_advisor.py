@@ -463,11 +463,30 @@ def test_the_json_record_carries_the_demand_and_node_groups_by_default() -> None
     plan = advisor.advise(P4D, {"1g.5gb": 7})
     record = plan.to_json()
     assert record["demand"] == {"1g.5gb": 7} and record["instanceType"] == P4D
-    assert record["stackConfig"]["gpu-slicing:nodeGroups"][0]["migLayout"] == "all-1g.5gb"
+    assert record["stackConfig"]["gpu-slicing:nodeGroups"] == [
+        {"name": "advised-1", "instanceType": P4D, "minSize": 1, "desiredSize": 1, "maxSize": 1, "diskSizeGiB": 200,
+         "capacityType": "ON_DEMAND", "migLayout": "all-1g.5gb"}]
+    assert plan.pools[0].capacity("1g.5gb") == 7 * 8 and plan.pools[0].capacity("3g.20gb") == 0  # all-1g.5gb: 7 a GPU
     assert "gpu-slicing:karpenter" not in record["stackConfig"]
     text = advisor.format_report(plan).splitlines()
     assert text[text.index("Plan:") - 1:text.index("Plan:") + 2] == [
         "", "Plan:", "  advised-1: 1 node(s) labelled all-1g.5gb (NVIDIA layout)"]
+
+
+def test_pool_sizes_are_split_largest_first_without_repeats() -> None:
+    """Pools are interchangeable, so each split of a node total is tried once, in non-increasing sizes."""
+    assert list(advisor._partitions(5, 2)) == [(4, 1), (3, 2)]
+    assert list(advisor._partitions(6, 3)) == [(4, 1, 1), (3, 2, 1), (2, 2, 2)]
+    assert list(advisor._partitions(2, 3)) == []
+
+
+def test_naive_choices_name_every_profile_all_balanced_lacks() -> None:
+    """All-balanced on an A100 has 1g.5gb, 2g.10gb and 3g.20gb only; one pool per profile needs a node per profile
+    here (1 x 7g.40gb, 1 x 4g.20gb and 1 x 1g.5gb each fit one node)."""
+    bal, per = advisor.naive_results(catalog.INSTANCE_TYPES[P4D], {"7g.40gb": 1, "4g.20gb": 1, "1g.5gb": 1})
+    assert bal == advisor.NaiveResult("all-balanced", None, reason="all-balanced has no 7g.40gb, 4g.20gb")
+    assert per == advisor.NaiveResult("one pool per profile (all-7g.40gb + all-4g.20gb + all-1g.5gb)", 3, (
+        ("all-7g.40gb", 1), ("all-4g.20gb", 1), ("all-1g.5gb", 1)))
 
 
 # --- stack config -----------------------------------------------------------------------------------
