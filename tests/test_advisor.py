@@ -480,6 +480,49 @@ def test_pool_sizes_are_split_largest_first_without_repeats() -> None:
     assert list(advisor._partitions(2, 3)) == []
 
 
+def test_splits_are_tried_most_lopsided_and_most_even_in_turn() -> None:
+    """A main pool with small ones settles fast, two even pools can add up to a slice count: they alternate."""
+    assert advisor._ordered_partitions(6, 2) == [(5, 1), (3, 3), (4, 2)]
+    assert advisor._ordered_partitions(7, 3) == [(5, 1, 1), (3, 2, 2), (4, 2, 1), (3, 3, 1)]
+    assert advisor._ordered_partitions(4, 1) == [(4,)]
+
+
+def test_a_pool_is_named_after_the_nvidia_layout_that_covers_it_else_by_content() -> None:
+    """One configuration an NVIDIA layout covers takes that layout whole (its name and all its profiles, so the
+    label matches what the MIG manager applies); mixed GPUs become device groups, the most GPUs first."""
+    it = catalog.INSTANCE_TYPES[P4D]
+    named = advisor._pool(it, it.gpu, (((("1g.5gb", 2), ("3g.20gb", 1)), 8),), 3)
+    assert (named.layout, named.named, named.nodes, named.groups) == (
+        "all-balanced", True, 3, (advisor.DeviceGroup(tuple(range(8)), {"1g.5gb": 2, "2g.10gb": 1, "3g.20gb": 1}),))
+    mixed = advisor._pool(it, it.gpu, (((("3g.20gb", 2),), 3), ((("1g.5gb", 7),), 5)), 2)
+    assert (mixed.named, mixed.groups) == (False, (advisor.DeviceGroup((0, 1, 2, 3, 4), {"1g.5gb": 7}),
+                                                   advisor.DeviceGroup((5, 6, 7), {"3g.20gb": 2})))
+    assert mixed.layout == advisor.custom_layout_name(it, mixed.groups)
+    assert advisor.named_layout_covering(it.gpu, (("3g.20gb", 2),)) == ("all-3g.20gb", {"3g.20gb": 2})
+    assert advisor.named_layout_covering(it.gpu, (("1g.5gb", 8),)) is None  # 7 a GPU at most
+
+
+def test_an_instance_type_without_mig_is_refused_listing_the_mig_types() -> None:
+    with pytest.raises(ConfigError) as e:
+        advisor.advise("g6.xlarge", {"1g.5gb": 1})
+    mig = sorted(n for n, t in catalog.INSTANCE_TYPES.items() if t.gpu.mig_capable)
+    assert str(e.value) == f"instanceType: 'g6.xlarge' is not valid: a MIG-capable instance type: {', '.join(mig)}"
+
+
+def test_a_lower_bound_not_proven_within_its_limits_is_an_error_not_a_guess(monkeypatch) -> None:
+    """The bound is limited by branch-and-bound nodes (the same on a busy machine) and a wall-clock backstop; a
+    solve stopped before any bound raises rather than report a plan as optimal."""
+    prob = advisor._Problem.of(catalog.A100_40GB, 8, ISSUE_DEMAND)
+    assert advisor.gpu_lower_bound(prob.a, prob.d) == 12  # see test_issue_mix_needs_two_nodes...
+    monkeypatch.setattr(advisor, "BOUND_NODES", 0)
+    with pytest.raises(RuntimeError, match="^GPU-level ILP gave no bound: "):
+        advisor.gpu_lower_bound(prob.a, prob.d)
+    monkeypatch.setattr(advisor, "BOUND_NODES", 10_000)
+    monkeypatch.setattr(advisor, "BOUND_BACKSTOP_SECONDS", 0.0)
+    with pytest.raises(RuntimeError, match="^GPU-level ILP gave no bound: "):
+        advisor.gpu_lower_bound(prob.a, prob.d)
+
+
 def test_naive_choices_name_every_profile_all_balanced_lacks() -> None:
     """All-balanced on an A100 has 1g.5gb, 2g.10gb and 3g.20gb only; one pool per profile needs a node per profile
     here (1 x 7g.40gb, 1 x 4g.20gb and 1 x 1g.5gb each fit one node)."""
