@@ -463,6 +463,7 @@ def test_the_json_record_carries_the_demand_and_node_groups_by_default() -> None
     plan = advisor.advise(P4D, {"1g.5gb": 7})
     record = plan.to_json()
     assert record["demand"] == {"1g.5gb": 7} and record["instanceType"] == P4D
+    assert 0 < plan.seconds < 30  # the time the advice took, shown by `make advise`
     assert record["stackConfig"]["gpu-slicing:nodeGroups"] == [
         {"name": "advised-1", "instanceType": P4D, "minSize": 1, "desiredSize": 1, "maxSize": 1, "diskSizeGiB": 200,
          "capacityType": "ON_DEMAND", "migLayout": "all-1g.5gb"}]

@@ -783,6 +783,7 @@ def test_whole_gpu_pools_by_hand_arm64_and_no_mig_type() -> None:
     no candidate has MIG, so the all-balanced naive choice cannot serve them."""
     plan = fleet([("small", 10, 3)], ["g5g.xlarge", "g6.xlarge"])
     assert (plan.cost_per_hour, nodes_of(plan)) == (1.26, {"g5g.xlarge": 3})
+    assert 0 < plan.seconds < 30  # the time the advice took, shown by `make advise`
     text = format_fleet_report(plan).splitlines()
     assert text[text.index("Plan:") + 1:text.index("Plan:") + 4] == [
         "  advised-g5g-1: 3 x g5g.xlarge (1 x T4G), $1.26/h, whole GPUs",
