@@ -486,6 +486,24 @@ def test_splits_are_tried_most_lopsided_and_most_even_in_turn() -> None:
     assert advisor._ordered_partitions(6, 2) == [(5, 1), (3, 3), (4, 2)]
     assert advisor._ordered_partitions(7, 3) == [(5, 1, 1), (3, 2, 2), (4, 2, 1), (3, 3, 1)]
     assert advisor._ordered_partitions(4, 1) == [(4,)]
+    # 9 in 3: by smallest part, then by size: 333; 432, 522; 441, 531, 621, 711 -> ends in turn
+    assert advisor._ordered_partitions(9, 3) == [(7, 1, 1), (3, 3, 3), (6, 2, 1), (4, 3, 2), (5, 3, 1), (5, 2, 2),
+                                                 (4, 4, 1)]
+
+
+@pytest.mark.parametrize("fewest", range(3, 25))
+def test_the_search_finds_the_fewest_nodes_between_the_bound_and_the_limit(monkeypatch, fewest) -> None:
+    """Whatever the gap to the bound, the gallop and bisection settle on the fewest nodes that fit (a plan of n
+    nodes gives one of n + 1, so 'fits' is monotone); none within the limit falls back to the single pool, which
+    here finds none either. Judged against a stand-in for the per-total solve that fits from `fewest` on."""
+    monkeypatch.setattr(advisor, "_fit_total", lambda prob, total, layouts, end: [(total, ())] if total >= fewest
+                        else None)
+    monkeypatch.setattr(advisor, "_pool_ilp", lambda *args: (None, True))
+    monkeypatch.setattr(advisor, "_bisect_single_pool", lambda prob, lo, hi: None)
+    from types import SimpleNamespace
+
+    found = advisor._search(SimpleNamespace(named=None), 3, 20, 3)
+    assert found == ([(fewest, ())] if fewest <= 20 else None)
 
 
 def test_a_pool_is_named_after_the_nvidia_layout_that_covers_it_else_by_content() -> None:
