@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from gpu_slicing import catalog, fleet_advisor, placement
 from gpu_slicing.advisor import DeviceGroup
-from gpu_slicing.errors import ConfigError
+from gpu_slicing.errors import ConfigError, as_yaml
 from gpu_slicing.fleet_advisor import FleetDemand, PodClass, advise_fleet, format_fleet_report, load_fleet_demand
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -289,6 +289,9 @@ def test_a_solve_stopped_by_its_node_limit_states_the_dual_bound_and_is_reproduc
     monkeypatch.setattr(fleet_advisor, "SOLVE_NODES", 1)
     cut = advise_fleet(load_fleet_demand(raw))
     assert cut.gap == round(cut.cost_per_hour - cut.lower_bound, 2) > 0
+    # a bound, in cents: the 22 pods of 88 GB or more need a GPU of 96 GB or more each, the cheapest such GPU
+    # being a g7e.48xlarge's eighth ($33.14 / 8)
+    assert cut.lower_bound == round(cut.lower_bound, 2) >= round(22 * 33.14 / 8, 2)
     assert f"at most ${cut.gap:,.2f}/h above the optimum (the solver's node limit ran out)" in format_fleet_report(cut)
     for naive in cut.naive:  # each naive choice costs what its nodes cost, even when its own solve was cut
         assert naive.cost_per_hour == round(sum(k * next(c.price for c in cut.candidates if c.name == t)
@@ -473,8 +476,8 @@ def test_bad_candidates_and_prices_are_named_with_what_is_allowed(raw, message) 
 def test_a_price_override_must_be_a_positive_number(price) -> None:
     with pytest.raises(ConfigError) as e:
         advise_fleet(load_fleet_demand({"pods": [_POD], "instanceTypes": _TYPES, "pricePerHour": {"g6.xlarge": price}}))
-    assert (e.value.key, e.value.allowed) == ("pricePerHour.g6.xlarge",
-                                              "a price in USD per node-hour, a number greater than 0")
+    assert str(e.value) == f"pricePerHour.g6.xlarge: {as_yaml(price)} is not valid: a price in USD per node-hour, a " \
+                           "number greater than 0"
 
 
 def test_a_pod_of_exactly_the_largest_gpus_memory_fits_it() -> None:
@@ -487,7 +490,8 @@ def test_a_catalog_price_that_is_no_positive_number_counts_as_none(monkeypatch, 
     it = catalog.INSTANCE_TYPES["g6.xlarge"]
     monkeypatch.setitem(catalog.INSTANCE_TYPES, "g6.xlarge", dataclasses.replace(it, on_demand_usd_per_hour=kept))
     plan = advise_fleet(load_fleet_demand({"pods": [_POD]}))
-    assert "no price table" in plan.skipped["g6.xlarge"] and "g6.xlarge" not in {c.name for c in plan.candidates}
+    assert plan.skipped["g6.xlarge"] == "in no price table this program keeps: give it a pricePerHour to weigh it"
+    assert "g6.xlarge" not in {c.name for c in plan.candidates}
 
 
 def test_the_balanced_naive_choice_puts_larger_pods_on_whole_gpus_or_cannot_serve_them() -> None:
@@ -503,6 +507,10 @@ def test_the_balanced_naive_choice_puts_larger_pods_on_whole_gpus_or_cannot_serv
     assert fleet([("mid", 30, 9)], ["p4d.24xlarge"]).naive[0] == fleet_advisor.Naive(
         "everything on p4d.24xlarge (the most GPU memory) under all-balanced", 43.92, {"p4d.24xlarge": 2},
         "2 all-disabled node(s) for pods larger than a balanced slice")
+    # a pod of exactly the GPU's 40 GB takes one whole; two classes too big for it are both named
+    assert fleet([("full", 40, 1)], ["p4d.24xlarge"]).naive[0].cost_per_hour == 21.96
+    assert fleet([("big", 45, 1), ("bigger", 46, 1)], ["p4d.24xlarge", "g6e.xlarge"]).naive[0].reason == \
+        "big, bigger need more than one A100-SXM4-40GB"
     plan = fleet([("big", 45, 1), ("s", 5, 3)], ["p4d.24xlarge", "g6e.xlarge"])
     assert plan.naive[0] == fleet_advisor.Naive(
         "everything on p4d.24xlarge (the most GPU memory) under all-balanced", None,
@@ -523,6 +531,7 @@ def test_naive_costs_are_in_cents_and_a_tie_between_single_types_goes_to_the_fir
     the same alone (neither dropped: the L40S holds more, the L4 is first by name) keep the order they were given."""
     plan = fleet([("s", 20, 1)], ["g6.xlarge"], {"g6.xlarge": 0.8049})
     assert (plan.cost_per_hour, plan.naive[1].cost_per_hour) == (0.8, 0.8)
+    assert fleet([("s", 5, 1)], ["p4d.24xlarge"], {"p4d.24xlarge": 21.9649}).naive[0].cost_per_hour == 21.96
     tie = fleet([("s", 20, 1)], ["g6.xlarge", "g6e.xlarge"], {"g6.xlarge": 1.0, "g6e.xlarge": 1.0})
     assert tie.dropped == {}
     assert tie.naive[1].strategy == "the cheapest single instance type (g6.xlarge)"
@@ -693,10 +702,10 @@ def test_the_report_lists_the_candidates_dropped_and_left_out_wrapped_at_its_wid
     [left_out] = [e for e in entries if e.startswith("left out: ")]
     named, why = left_out[len("left out: "):].split(": ", 1)
     assert sorted(named.split(", ")) == fractional
-    for words in ("fractional vGPUs", "with the other shares), neither a MIG slice nor a whole GPU, and EC2 reports "
-                  "0 GPUs for it", "(Karpenter launches it only with a NodeOverlay); name one in instanceTypes to "
-                  "weigh it", "memory counts as its fraction of the GPU's)"):
-        assert words in why
+    assert why == ("fractional vGPUs: each is a share of an L4 (its memory partitioned, its compute shared with the "
+                   "other shares), neither a MIG slice nor a whole GPU, and EC2 reports 0 GPUs for it (Karpenter "
+                   "launches it only with a NodeOverlay); name one in instanceTypes to weigh it (its memory counts as "
+                   "its fraction of the GPU's)")
 
 
 def _entries(lines: list[str]) -> list[str]:
@@ -712,6 +721,19 @@ def _entries(lines: list[str]) -> list[str]:
         else:
             entries.append(line.strip())
     return entries
+
+
+def test_a_nodes_gpu_groups_list_slices_before_whole_gpus_the_most_gpus_first() -> None:
+    """The device groups of a custom layout (and so its name): sliced GPUs first, the group of most GPUs first, equal
+    groups by configuration; GPUs left whole last."""
+    c = fleet_advisor.Candidate(catalog.INSTANCE_TYPES["p4d.24xlarge"], 21.96, 40.0)
+    whole, g1, g3 = fleet_advisor.WHOLE, (("1g.5gb", 7),), (("3g.20gb", 2),)
+    _, named, groups = fleet_advisor._layout(c, [(whole, 3), (g1, 1), (g3, 4)])
+    assert not named and [(g.devices, g.profiles) for g in groups] == [
+        ((0, 1, 2, 3), {"3g.20gb": 2}), ((4,), {"1g.5gb": 7}), ((5, 6, 7), {})]
+    _, _, groups = fleet_advisor._layout(c, [(g3, 2), (whole, 4), (g1, 2)])
+    assert [(g.devices, g.profiles) for g in groups] == [
+        ((0, 1), {"1g.5gb": 7}), ((2, 3), {"3g.20gb": 2}), ((4, 5, 6, 7), {})]
 
 
 def test_the_report_cautions_about_mig_only_where_pods_take_slices() -> None:
@@ -783,7 +805,6 @@ def test_whole_gpu_pools_by_hand_arm64_and_no_mig_type() -> None:
     no candidate has MIG, so the all-balanced naive choice cannot serve them."""
     plan = fleet([("small", 10, 3)], ["g5g.xlarge", "g6.xlarge"])
     assert (plan.cost_per_hour, nodes_of(plan)) == (1.26, {"g5g.xlarge": 3})
-    assert 0 < plan.seconds < 30  # the time the advice took, shown by `make advise`
     text = format_fleet_report(plan).splitlines()
     assert text[text.index("Plan:") + 1:text.index("Plan:") + 4] == [
         "  advised-g5g-1: 3 x g5g.xlarge (1 x T4G), $1.26/h, whole GPUs",
@@ -795,7 +816,13 @@ def test_whole_gpu_pools_by_hand_arm64_and_no_mig_type() -> None:
         {"name": "advised-g5g-1", "instanceType": "g5g.xlarge", "minSize": 3, "desiredSize": 3, "maxSize": 3,
          "diskSizeGiB": 200, "capacityType": "ON_DEMAND"}]
     assert plan.workloads() == [{"name": "small", "gpus": 1, "replicas": 3, "pool": "advised-g5g-1"}]
-    # a type without MIG gets no migLayout, in a NodePool either; the JSON gives whole GPUs as `gpus: 1`
+
+
+def test_a_whole_gpu_plans_nodepools_and_json_by_hand() -> None:
+    """The same three 10 GB pods on g5g.xlarge: a type without MIG gets no migLayout, in a NodePool either; the JSON
+    gives whole GPUs as `gpus: 1`, the naive choice that cannot serve says why, and the notes go along."""
+    plan = fleet([("small", 10, 3)], ["g5g.xlarge", "g6.xlarge"])
+    assert 0 < plan.seconds < 30  # the time the advice took, shown by `make advise`
     assert plan.stack_config(karpenter=True)["config"]["gpu-slicing:karpenter"]["nodePools"] == [
         {"name": "advised-g5g-1", "instanceTypes": ["g5g.xlarge"], "capacityTypes": ["on-demand"], "maxNodes": 3,
          "consolidateAfter": "10m"}]
