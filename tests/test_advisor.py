@@ -351,6 +351,10 @@ def test_the_last_resort_is_the_smallest_single_pool() -> None:
     assert advisor._bisect_single_pool(prob, 1, 10) == want
     assert advisor._bisect_single_pool(prob, 2, 2) == want
     assert advisor._bisect_single_pool(prob, 1, 1) is None
+    # 113 slices need 17 GPUs (3 nodes), 169 need 25 (4 nodes): the bisection lands on each from 1..10
+    for slices, nodes in ((113, 3), (169, 4)):
+        found = advisor._bisect_single_pool(advisor._Problem.of(catalog.A100_40GB, 8, {"1g.5gb": slices}), 1, 10)
+        assert found is not None and found[0][0] == nodes
 
 
 def test_a_probe_above_the_bound_gets_a_third_of_the_budget_left_and_at_least_three_short_solves(monkeypatch) -> None:
