@@ -336,6 +336,22 @@ def test_limits_price_and_pool_prefix_outside_their_ranges_are_refused(kw, key) 
     assert e.value.key == key
 
 
+@pytest.mark.parametrize("itype, kw, message", [
+    (P4D, {"max_layouts": 0}, "maxLayouts: 0 is not valid: an integer >= 1"),
+    (P4D, {"max_nodes": 0}, "maxNodes: 0 is not valid: an integer >= 1"),
+    (P4D, {"price_per_node_hour": -1}, "pricePerNodeHour: -1 is not valid: a non-negative number (USD per node-hour)"),
+    (P4D, {"pool_prefix": "Team"}, "poolPrefix: 'Team' is not valid: a lowercase DNS label of at most 22 characters"),
+    ([P4D], {}, "instanceType: [p4d.24xlarge] is not valid: a MIG-capable instance type: "
+                + ", ".join(sorted(n for n, t in catalog.INSTANCE_TYPES.items() if t.gpu.mig_capable))),
+])
+def test_a_bad_limit_price_prefix_or_type_is_named_with_its_value(itype, kw, message) -> None:
+    """The whole message: the key, the value as given, what is allowed (a type given as a list is named, not a
+    crash)."""
+    with pytest.raises(ConfigError) as e:
+        advisor.advise(itype, {"1g.5gb": 1}, **kw)
+    assert str(e.value) == message
+
+
 def test_limits_price_and_pool_prefix_at_their_edges_are_taken() -> None:
     """Just inside each edge: one layout, one node, a free node (price 0), a 22-character prefix ending in a digit."""
     plan = advisor.advise(P4D, {"1g.5gb": 7}, max_layouts=1, max_nodes=1, price_per_node_hour=0,
