@@ -44,6 +44,8 @@ ILP_CAPS = (0.02, 0.1, 0.4)  # per-split solve limits, pass by pass: one stubbor
 QUICK_SPLITS = 8  # splits into fewer pools tried before the most pools allowed
 POLISH_SECONDS = 0.1
 POLISH_NODES = 10  # a node limit, unlike a time limit, gives the same layouts on every machine
+BOUND_NODES = 10_000  # the GPU-level ILP's limit: the bound must not depend on the machine's load (the bench needs 1)
+BOUND_BACKSTOP_SECONDS = 60.0  # only so a pathological demand cannot hang `make advise`; never reached on the bench
 Config = tuple[tuple[str, int], ...]  # one GPU's profile counts, sorted by profile name
 
 
@@ -249,12 +251,15 @@ def candidate_configs(model: GpuModel, profiles: Sequence[str]) -> list[Config]:
 
 
 def gpu_lower_bound(a: np.ndarray, d: np.ndarray) -> int:
-    """Fewest GPUs whose configurations (rows of `a`) cover `d`: HiGHS's proven optimum or dual bound."""
+    """Fewest GPUs whose configurations (rows of `a`) cover `d`: HiGHS's proven optimum or dual bound.
+
+    Limited by branch-and-bound nodes, not seconds, so a busy machine gets the same bound as an idle one.
+    """
     from scipy.optimize import LinearConstraint, milp  # ~0.8 s to import: only when the advisor solves
 
     n = a.shape[0]
     res = milp(np.ones(n), integrality=np.ones(n), constraints=LinearConstraint(a.T, lb=d, ub=np.inf),
-               options={"mip_rel_gap": 0.0, "time_limit": 5.0})
+               options={"mip_rel_gap": 0.0, "node_limit": BOUND_NODES, "time_limit": BOUND_BACKSTOP_SECONDS})
     if res.status == 0:
         return int(round(res.fun))
     bound = getattr(res, "mip_dual_bound", None)

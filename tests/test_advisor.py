@@ -278,6 +278,299 @@ def test_demand_file_keys_are_checked() -> None:
     assert e.value.key == "demand"
 
 
+@pytest.mark.parametrize("raw, message", [
+    ([P4D], "demand file: [p4d.24xlarge] is not valid: a mapping with instanceType and demand"),
+    ({"instanceType": P4D, "demand": {"1g.5gb": 3}, "maxNode": 4},
+     "maxNode: 4 is not valid: unknown key; known keys: instanceType, demand, pricePerNodeHour, maxLayouts, maxNodes"),
+    ({"instanceType": P4D}, "demand: not set: a mapping of MIG profile to slice count, e.g. {1g.5gb: 40}"),
+    ({"instanceType": P4D, "demand": ["1g.5gb"]},
+     "demand: [1g.5gb] is not valid: a mapping of MIG profile to slice count, e.g. {1g.5gb: 40}"),
+    ({"demand": {"1g.5gb": 3}}, "instanceType: not set: an instance type name such as p4d.24xlarge"),
+    ({"instanceType": 24, "demand": {"1g.5gb": 3}},
+     "instanceType: 24 is not valid: an instance type name such as p4d.24xlarge"),
+])
+def test_a_bad_demand_file_is_named_with_its_value_and_what_is_allowed(raw, message) -> None:
+    """The whole message a user reads for a bad demand file: the key, the value as YAML writes it, what is allowed."""
+    with pytest.raises(ConfigError) as e:
+        advisor.load_demand(raw)
+    assert str(e.value) == message
+
+
+def test_a_demand_files_optional_keys_default_to_the_catalog_price_three_layouts_and_no_node_cap() -> None:
+    """A file with just instanceType and demand: the catalog's on-demand price, at most 3 layouts, any node count."""
+    spec = advisor.load_demand({"instanceType": P4D, "demand": {"1g.5gb": 57}})
+    assert spec == advisor.DemandSpec(P4D, {"1g.5gb": 57}, None, 3, None)
+    plan = advisor.advise_spec(spec, pool_prefix="team-a")
+    assert (plan.price_per_node_hour, plan.total_nodes, [p.name for p in plan.pools]) == (21.96, 2, ["team-a-1"])
+
+
+@pytest.mark.parametrize("demand, message", [
+    ({"1g.5gb": 4}, "demand.1g.5gb: 4 is not valid: a MIG profile of H100-80GB-HBM3: 1g.10gb, 1g.10gb+me, 1g.20gb, "
+                    "2g.20gb, 3g.40gb, 4g.40gb, 7g.80gb"),
+    ({"1g.10gb": True}, "demand.1g.10gb: true is not valid: a non-negative integer slice count"),
+    ({"1g.10gb": "4"}, "demand.1g.10gb: '4' is not valid: a non-negative integer slice count"),
+    ({"1g.10gb": 0, "3g.40gb": 0}, "demand: {1g.10gb: 0, 3g.40gb: 0} is not valid: at least one slice of one profile"),
+    ([("1g.10gb", 4)], "demand: [[1g.10gb, 4]] is not valid: a mapping of MIG profile to slice count"),
+])
+def test_a_bad_demand_names_the_profile_and_what_is_allowed(demand, message) -> None:
+    """A profile of another GPU lists this GPU's profiles; a count must be an integer (a YAML `true` is not 1)."""
+    with pytest.raises(ConfigError) as e:
+        advisor.advise(P5, demand)
+    assert str(e.value) == message
+
+
+@pytest.mark.parametrize("kw, key", [
+    ({"max_layouts": True}, "maxLayouts"), ({"max_layouts": 2.0}, "maxLayouts"),
+    ({"max_nodes": 0}, "maxNodes"), ({"max_nodes": True}, "maxNodes"), ({"max_nodes": 2.0}, "maxNodes"),
+    ({"price_per_node_hour": True}, "pricePerNodeHour"), ({"price_per_node_hour": "3"}, "pricePerNodeHour"),
+    ({"price_per_node_hour": float("nan")}, "pricePerNodeHour"),
+    ({"price_per_node_hour": float("inf")}, "pricePerNodeHour"),
+    ({"pool_prefix": "a" * 23}, "poolPrefix"), ({"pool_prefix": "a-"}, "poolPrefix"),
+    ({"pool_prefix": "1a"}, "poolPrefix"), ({"pool_prefix": "Team"}, "poolPrefix"), ({"pool_prefix": 7}, "poolPrefix"),
+])
+def test_limits_price_and_pool_prefix_outside_their_ranges_are_refused(kw, key) -> None:
+    """Just outside each edge: a boolean is not a count or a price, a price must be finite, a pool prefix is a DNS
+    label of at most 22 characters (pool names `<prefix>-<n>` stay within 40)."""
+    with pytest.raises(ConfigError) as e:
+        advisor.advise(P4D, {"1g.5gb": 1}, **kw)
+    assert e.value.key == key
+
+
+@pytest.mark.parametrize("itype, kw, message", [
+    (P4D, {"max_layouts": 0}, "maxLayouts: 0 is not valid: an integer >= 1"),
+    (P4D, {"max_nodes": 0}, "maxNodes: 0 is not valid: an integer >= 1"),
+    (P4D, {"price_per_node_hour": -1}, "pricePerNodeHour: -1 is not valid: a non-negative number (USD per node-hour)"),
+    (P4D, {"pool_prefix": "Team"}, "poolPrefix: 'Team' is not valid: a lowercase DNS label of at most 22 characters"),
+    ([P4D], {}, "instanceType: [p4d.24xlarge] is not valid: a MIG-capable instance type: "
+                + ", ".join(sorted(n for n, t in catalog.INSTANCE_TYPES.items() if t.gpu.mig_capable))),
+])
+def test_a_bad_limit_price_prefix_or_type_is_named_with_its_value(itype, kw, message) -> None:
+    """The whole message: the key, the value as given, what is allowed (a type given as a list is named, not a
+    crash)."""
+    with pytest.raises(ConfigError) as e:
+        advisor.advise(itype, {"1g.5gb": 1}, **kw)
+    assert str(e.value) == message
+
+
+def test_limits_price_and_pool_prefix_at_their_edges_are_taken() -> None:
+    """Just inside each edge: one layout, one node, a free node (price 0), a 22-character prefix ending in a digit."""
+    plan = advisor.advise(P4D, {"1g.5gb": 7}, max_layouts=1, max_nodes=1, price_per_node_hour=0,
+                          pool_prefix="a" * 21 + "9")
+    assert (plan.total_nodes, plan.cost_per_hour, [p.name for p in plan.pools]) == (1, 0.0, ["a" * 21 + "9-1"])
+
+
+def test_the_last_resort_is_the_smallest_single_pool() -> None:
+    """When no split is found in time the search falls back to one pool, bisecting its size: 57 x 1g.5gb need
+    9 GPUs, so 2 nodes of all-1g.5gb is the smallest one pool, found from any range that holds it."""
+    prob = advisor._Problem.of(catalog.A100_40GB, 8, {"1g.5gb": 57})
+    want = [(2, (((("1g.5gb", 7),), 8),))]
+    assert advisor._bisect_single_pool(prob, 1, 10) == want
+    assert advisor._bisect_single_pool(prob, 2, 2) == want
+    assert advisor._bisect_single_pool(prob, 1, 1) is None
+    # 113 slices need 17 GPUs (3 nodes), 169 need 25 (4 nodes): the bisection lands on each from 1..10
+    for slices, nodes in ((113, 3), (169, 4)):
+        found = advisor._bisect_single_pool(advisor._Problem.of(catalog.A100_40GB, 8, {"1g.5gb": slices}), 1, 10)
+        assert found is not None and found[0][0] == nodes
+
+
+def test_a_probe_above_the_bound_gets_a_third_of_the_budget_left_and_at_least_three_short_solves(monkeypatch) -> None:
+    """The gallop's probes share what is left of the search budget; past it, each still gets a few solves."""
+    now = [100.0]
+    monkeypatch.setattr(advisor.time, "perf_counter", lambda: now[0])
+    assert advisor._probe_end(100.0) == pytest.approx(100.0 + advisor.SEARCH_SECONDS / 3)
+    now[0] = 100.0 + advisor.SEARCH_SECONDS / 2
+    assert advisor._probe_end(100.0) == pytest.approx(now[0] + advisor.SEARCH_SECONDS / 6)
+    now[0] = 105.0
+    assert advisor._probe_end(100.0) == pytest.approx(105.0 + 3 * advisor.ILP_MIN_SECONDS)
+
+
+def test_a_plan_over_its_bound_and_a_naive_choice_that_cannot_serve_are_reported() -> None:
+    """15 x 7g.40gb + 1 x 1g.5gb in one layout: 16 GPUs bound it at 2 nodes, one layout takes 3 (see the layout
+    limit test). All-balanced has no 7g slice; one pool per profile needs 15 / 8 -> 2 + 1 nodes."""
+    plan = advisor.advise(P4D, {"7g.40gb": 15, "1g.5gb": 1}, max_layouts=1)
+    text = advisor.format_report(plan).splitlines()
+    assert text[text.index("Naive choices:") - 3:] == [
+        "Total: 3 node(s), $65.88/h ($21.96 per node-hour)",
+        "Lower bound: 2 node(s) (16 GPUs, proven by ILP); gap 1 (at most 1 node(s) above the optimum)",
+        "",
+        "Naive choices:",
+        "  all-balanced: cannot serve the demand (all-balanced has no 7g.40gb)",
+        "  one pool per profile (all-7g.40gb + all-1g.5gb): 3 node(s), $65.88/h; the plan saves 0 node(s)"]
+
+
+def test_the_plan_is_never_worse_than_the_best_naive_choice_within_the_limits(monkeypatch) -> None:
+    """Should the pool search find nothing in its time, the best naive choice that meets the limits is the plan;
+    with none meeting them (two profiles, one layout, no balanced 7g) the error says no plan was found."""
+    monkeypatch.setattr(advisor, "_search", lambda *args: None)
+    plan = advisor.advise(P4D, {"1g.5gb": 16, "2g.10gb": 8, "3g.20gb": 8})
+    assert [(p.name, p.layout, p.named, p.nodes, p.per_node) for p in plan.pools] == [
+        ("advised-1", "all-balanced", True, 1, {"1g.5gb": 16, "2g.10gb": 8, "3g.20gb": 8})]
+    plan = advisor.advise(P4D, {"1g.5gb": 57, "3g.20gb": 1}, max_layouts=2)  # per profile: 2 + 1 nodes
+    assert [(p.layout, p.nodes) for p in plan.pools] == [("all-1g.5gb", 2), ("all-3g.20gb", 1)]
+    with pytest.raises(ConfigError) as e:
+        advisor.advise(P4D, {"7g.40gb": 1, "1g.5gb": 1}, max_layouts=1)
+    assert str(e.value) == "maxNodes: not set: more nodes: no plan of at most 1 nodes in at most 1 layout(s) was found"
+    with pytest.raises(ConfigError) as e:
+        advisor.advise(P4D, {"1g.5gb": 57, "3g.20gb": 1}, max_nodes=2)
+    assert str(e.value) == "maxNodes: 2 is not valid: more nodes: no plan of at most 2 nodes in at most 3 layout(s) " \
+                           "was found"
+
+
+def test_pools_of_one_layout_are_merged_largest_first_and_split_at_the_node_cap() -> None:
+    groups = (advisor.DeviceGroup(tuple(range(8)), {"1g.5gb": 7}),)
+    pools = [advisor.AdvisedPool("", "x", False, groups, 3), advisor.AdvisedPool("", "y", False, groups, 5),
+             advisor.AdvisedPool("", "x", False, groups, 4), advisor.AdvisedPool("", "z", True, groups, 250)]
+    assert [(p.name, p.layout, p.nodes) for p in advisor._name_pools(pools, "team")] == [
+        ("team-1", "z", 100), ("team-2", "z", 100), ("team-3", "z", 50), ("team-4", "x", 7), ("team-5", "y", 5)]
+
+
+def test_a_workload_goes_whole_to_the_tightest_pool_that_holds_it_else_split_over_the_roomiest() -> None:
+    """Pools of 10 and 20 slices: 8 go whole to the 10 (least room that holds them), 15 to the 20; 6 more fit
+    neither's rest (2 and 5), so they split 5 + 1, each part named for its pool within 40 characters."""
+    one = (advisor.DeviceGroup((0,), {"1g.5gb": 1}),)
+    pools = [advisor.AdvisedPool("small", "x", False, one, 10), advisor.AdvisedPool("big", "y", False, one, 20)]
+    name = "w" * 38
+    out = advisor._assign(pools, [{"name": "a", "profile": "1g.5gb", "replicas": 8},
+                                  {"name": "b", "profile": "1g.5gb", "replicas": 15},
+                                  {"name": name, "profile": "1g.5gb", "replicas": 6, "team": "ml"}])
+    assert [(w["name"], w["replicas"], w["pool"]) for w in out] == [
+        ("a", 8, "small"), ("b", 15, "big"), ("w" * 36 + "-big", 5, "big"), ("w" * 34 + "-small", 1, "small")]
+    assert out[2]["team"] == "ml" and [len(w["name"]) for w in out[2:]] == [40, 40]
+
+
+def test_the_report_cautions_about_unconfirmed_mig_and_inferred_placements() -> None:
+    """AWS has not confirmed MIG on g7e and its placements are inferred: the report says both; a p4d plan neither."""
+    pool = advisor.AdvisedPool("advised-1", "all-1g.24gb", True, (advisor.DeviceGroup((0,), {"1g.24gb": 4}),), 1)
+    plan = advisor.Plan("g7e.2xlarge", {"1g.24gb": 4}, (pool,), 1, 1, 3.36, ())  # by hand: no need to solve
+    g7e = advisor.format_report(plan).splitlines()
+    assert g7e[2:4] == [f"Caution: MIG on g7e.2xlarge: {catalog.INSTANCE_TYPES['g7e.2xlarge'].mig_unconfirmed}",
+                        f"Caution: {catalog.INSTANCE_TYPES['g7e.2xlarge'].gpu.name} MIG placements are "
+                        f"{catalog.INSTANCE_TYPES['g7e.2xlarge'].gpu.placements_source}"]
+    assert "Caution" not in advisor.format_report(advisor.advise(P4D, {"1g.5gb": 7}))
+
+
+def test_plans_of_several_models_make_one_stack_config() -> None:
+    """One stack for two GPU models: both custom layouts, both models' node groups and workloads, maxGpuNodes the
+    sum; for one plan it is that plan's own, node groups unless Karpenter is asked for."""
+    a = advisor.advise(P4D, {"1g.5gb": 56, "3g.20gb": 2}, pool_prefix="a100")  # 2 nodes, a custom layout
+    b = advisor.advise(P5, {"1g.10gb": 12, "3g.40gb": 2}, pool_prefix="h100")
+    assert advisor.stack_config_of([a]) == a.stack_config()
+    assert "gpu-slicing:nodeGroups" in advisor.stack_config_of([a])["config"]
+    merged = advisor.stack_config_of([a, b])["config"]
+    ca, cb = a.stack_config()["config"], b.stack_config()["config"]
+    assert merged["gpu-slicing:maxGpuNodes"] == a.total_nodes + b.total_nodes
+    assert merged["gpu-slicing:nodeGroups"] == ca["gpu-slicing:nodeGroups"] + cb["gpu-slicing:nodeGroups"]
+    assert merged["gpu-slicing:workloads"] == ca["gpu-slicing:workloads"] + cb["gpu-slicing:workloads"]
+    assert merged["gpu-slicing:migLayouts"] == {**ca["gpu-slicing:migLayouts"], **cb.get("gpu-slicing:migLayouts", {})}
+    assert len(merged["gpu-slicing:migLayouts"]) == len(ca["gpu-slicing:migLayouts"]) + len(
+        cb.get("gpu-slicing:migLayouts", {}))
+    karpenter = advisor.stack_config_of([a, b], karpenter=True)["config"]["gpu-slicing:karpenter"]
+    assert karpenter["enabled"] is True and [p["name"] for p in karpenter["nodePools"]] == [
+        p.name for p in a.pools] + [p.name for p in b.pools]
+
+
+def test_a_published_custom_layout_keeps_its_name() -> None:
+    """docs/advisor.md publishes the issue example's p5 layout (6 GPUs of 6 x 1g.10gb + 1g.20gb, 2 whole) as
+    advised-p5-38b3503caa: nodes carry that label, so the name (family, then a hash of the canonical groups)
+    must never change, whoever computes it."""
+    groups = [advisor.DeviceGroup((0, 1, 2, 3, 4, 5), {"1g.10gb": 6, "1g.20gb": 1}), advisor.DeviceGroup((6, 7), {})]
+    assert "advised-p5-38b3503caa" in (ROOT / "docs" / "advisor.md").read_text()
+    assert advisor.custom_layout_name(catalog.INSTANCE_TYPES[P5], groups) == "advised-p5-38b3503caa"
+    assert advisor.custom_layout_name(catalog.INSTANCE_TYPES[P5_ONE], groups) == "advised-p5-38b3503caa"
+
+
+def test_the_json_record_carries_the_demand_and_node_groups_by_default() -> None:
+    plan = advisor.advise(P4D, {"1g.5gb": 7})
+    record = plan.to_json()
+    assert record["demand"] == {"1g.5gb": 7} and record["instanceType"] == P4D
+    assert 0 < plan.seconds < 30  # the time the advice took, shown by `make advise`
+    assert record["stackConfig"]["gpu-slicing:nodeGroups"] == [
+        {"name": "advised-1", "instanceType": P4D, "minSize": 1, "desiredSize": 1, "maxSize": 1, "diskSizeGiB": 200,
+         "capacityType": "ON_DEMAND", "migLayout": "all-1g.5gb"}]
+    assert plan.pools[0].capacity("1g.5gb") == 7 * 8 and plan.pools[0].capacity("3g.20gb") == 0  # all-1g.5gb: 7 a GPU
+    assert "gpu-slicing:karpenter" not in record["stackConfig"]
+    text = advisor.format_report(plan).splitlines()
+    assert text[text.index("Plan:") - 1:text.index("Plan:") + 2] == [
+        "", "Plan:", "  advised-1: 1 node(s) labelled all-1g.5gb (NVIDIA layout)"]
+
+
+def test_pool_sizes_are_split_largest_first_without_repeats() -> None:
+    """Pools are interchangeable, so each split of a node total is tried once, in non-increasing sizes."""
+    assert list(advisor._partitions(5, 2)) == [(4, 1), (3, 2)]
+    assert list(advisor._partitions(6, 3)) == [(4, 1, 1), (3, 2, 1), (2, 2, 2)]
+    assert list(advisor._partitions(2, 3)) == []
+
+
+def test_splits_are_tried_most_lopsided_and_most_even_in_turn() -> None:
+    """A main pool with small ones settles fast, two even pools can add up to a slice count: they alternate."""
+    assert advisor._ordered_partitions(6, 2) == [(5, 1), (3, 3), (4, 2)]
+    assert advisor._ordered_partitions(7, 3) == [(5, 1, 1), (3, 2, 2), (4, 2, 1), (3, 3, 1)]
+    assert advisor._ordered_partitions(4, 1) == [(4,)]
+    # 9 in 3: by smallest part, then by size: 333; 432, 522; 441, 531, 621, 711 -> ends in turn
+    assert advisor._ordered_partitions(9, 3) == [(7, 1, 1), (3, 3, 3), (6, 2, 1), (4, 3, 2), (5, 3, 1), (5, 2, 2),
+                                                 (4, 4, 1)]
+
+
+@pytest.mark.parametrize("fewest", range(3, 25))
+def test_the_search_finds_the_fewest_nodes_between_the_bound_and_the_limit(monkeypatch, fewest) -> None:
+    """Whatever the gap to the bound, the gallop and bisection settle on the fewest nodes that fit (a plan of n
+    nodes gives one of n + 1, so 'fits' is monotone); none within the limit falls back to the single pool, which
+    here finds none either. Judged against a stand-in for the per-total solve that fits from `fewest` on."""
+    monkeypatch.setattr(advisor, "_fit_total", lambda prob, total, layouts, end: [(total, ())] if total >= fewest
+                        else None)
+    monkeypatch.setattr(advisor, "_pool_ilp", lambda *args: (None, True))
+    monkeypatch.setattr(advisor, "_bisect_single_pool", lambda prob, lo, hi: None)
+    from types import SimpleNamespace
+
+    found = advisor._search(SimpleNamespace(named=None), 3, 20, 3)
+    assert found == ([(fewest, ())] if fewest <= 20 else None)
+
+
+def test_a_pool_is_named_after_the_nvidia_layout_that_covers_it_else_by_content() -> None:
+    """One configuration an NVIDIA layout covers takes that layout whole (its name and all its profiles, so the
+    label matches what the MIG manager applies); mixed GPUs become device groups, the most GPUs first."""
+    it = catalog.INSTANCE_TYPES[P4D]
+    named = advisor._pool(it, it.gpu, (((("1g.5gb", 2), ("3g.20gb", 1)), 8),), 3)
+    assert (named.layout, named.named, named.nodes, named.groups) == (
+        "all-balanced", True, 3, (advisor.DeviceGroup(tuple(range(8)), {"1g.5gb": 2, "2g.10gb": 1, "3g.20gb": 1}),))
+    mixed = advisor._pool(it, it.gpu, (((("3g.20gb", 2),), 3), ((("1g.5gb", 7),), 5)), 2)
+    assert (mixed.named, mixed.groups) == (False, (advisor.DeviceGroup((0, 1, 2, 3, 4), {"1g.5gb": 7}),
+                                                   advisor.DeviceGroup((5, 6, 7), {"3g.20gb": 2})))
+    assert mixed.layout == advisor.custom_layout_name(it, mixed.groups)
+    assert advisor.named_layout_covering(it.gpu, (("3g.20gb", 2),)) == ("all-3g.20gb", {"3g.20gb": 2})
+    assert advisor.named_layout_covering(it.gpu, (("1g.5gb", 8),)) is None  # 7 a GPU at most
+
+
+def test_an_instance_type_without_mig_is_refused_listing_the_mig_types() -> None:
+    with pytest.raises(ConfigError) as e:
+        advisor.advise("g6.xlarge", {"1g.5gb": 1})
+    mig = sorted(n for n, t in catalog.INSTANCE_TYPES.items() if t.gpu.mig_capable)
+    assert str(e.value) == f"instanceType: 'g6.xlarge' is not valid: a MIG-capable instance type: {', '.join(mig)}"
+
+
+def test_a_lower_bound_not_proven_within_its_limits_is_an_error_not_a_guess(monkeypatch) -> None:
+    """The bound is limited by branch-and-bound nodes (the same on a busy machine) and a wall-clock backstop; a
+    solve stopped before any bound raises rather than report a plan as optimal."""
+    prob = advisor._Problem.of(catalog.A100_40GB, 8, ISSUE_DEMAND)
+    assert advisor.gpu_lower_bound(prob.a, prob.d) == 12  # see test_issue_mix_needs_two_nodes...
+    monkeypatch.setattr(advisor, "BOUND_NODES", 0)
+    with pytest.raises(RuntimeError, match="^GPU-level ILP gave no bound: "):
+        advisor.gpu_lower_bound(prob.a, prob.d)
+    monkeypatch.setattr(advisor, "BOUND_NODES", 10_000)
+    monkeypatch.setattr(advisor, "BOUND_BACKSTOP_SECONDS", 0.0)
+    with pytest.raises(RuntimeError, match="^GPU-level ILP gave no bound: "):
+        advisor.gpu_lower_bound(prob.a, prob.d)
+
+
+def test_naive_choices_name_every_profile_all_balanced_lacks() -> None:
+    """All-balanced on an A100 has 1g.5gb, 2g.10gb and 3g.20gb only; one pool per profile needs a node per profile
+    here (1 x 7g.40gb, 1 x 4g.20gb and 1 x 1g.5gb each fit one node)."""
+    bal, per = advisor.naive_results(catalog.INSTANCE_TYPES[P4D], {"7g.40gb": 1, "4g.20gb": 1, "1g.5gb": 1})
+    assert bal == advisor.NaiveResult("all-balanced", None, reason="all-balanced has no 7g.40gb, 4g.20gb")
+    assert per == advisor.NaiveResult("one pool per profile (all-7g.40gb + all-4g.20gb + all-1g.5gb)", 3, (
+        ("all-7g.40gb", 1), ("all-4g.20gb", 1), ("all-1g.5gb", 1)))
+
+
 # --- stack config -----------------------------------------------------------------------------------
 
 def test_stack_config_shapes() -> None:
@@ -430,6 +723,89 @@ def test_a_stack_with_several_gpu_models_is_advised_per_model() -> None:
     # H100: 8 x 3g.40gb (2 per GPU) + 16 x 1g.10gb: 4 GPUs of 2 x 3g leave no memory, 16 x 1g.10gb alone take
     # 3 GPUs (7+7+2), but 1 x 3g + 4 x 1g fits one GPU (7 compute, 8 memory): 8 GPUs of it = 1 node.
     assert [advisor.advise_spec(s).total_nodes for s in specs] == [1, 2, 1]
+
+
+def test_one_demand_from_a_several_model_stack_is_refused_naming_each_type_and_its_gpu() -> None:
+    """`demand_from_stack` plans one node layout, so a stack whose MIG workloads span three GPU models is refused
+    with the types and GPUs it found, pointing at the per-model call."""
+    with pytest.raises(ConfigError) as e:
+        advisor.demand_from_stack(MIXED_STACK)
+    gpu = {t: catalog.INSTANCE_TYPES[t].gpu.name for t in (P5, B200, G7E)}
+    assert str(e.value) == (f"instanceType: not set: one instance type: the stack's MIG workloads run on {P5} "
+                            f"({gpu[P5]}), {B200} ({gpu[B200]}), {G7E} ({gpu[G7E]}); advise each with "
+                            "demands_from_stack (the CLI does)")
+    two = copy.deepcopy(MIXED_STACK)
+    two["config"]["gpu-slicing:workloads"] = [w for w in two["config"]["gpu-slicing:workloads"] if w["pool"] != "rtx"]
+    with pytest.raises(ConfigError, match=f"run on {P5} .*, {B200} "):
+        advisor.demand_from_stack(two)
+    # a type given puts every MIG workload on it: one demand
+    spec = advisor.demand_from_stack(MIXED_STACK, P5)
+    assert (spec.instance_type, dict(spec.slices)) == (P5, {"1g.10gb": 16, "1g.23gb": 60, "1g.24gb": 10, "3g.40gb": 8})
+
+
+def test_a_stack_without_mig_demand_or_mig_pools() -> None:
+    """Only whole-GPU workloads: no slices to plan, the workloads listed as ignored, on the type given or the
+    stack's first MIG pool; a stack without any MIG pool needs the type named. The `config:` level is optional."""
+    cfg = copy.deepcopy(MIXED_STACK["config"])
+    cfg["gpu-slicing:workloads"] = [{"name": "whole", "gpus": 1, "replicas": 1, "pool": "h100"}]
+    assert advisor.demands_from_stack(cfg) == [advisor.DemandSpec(P5, {}, ignored=("whole",))]
+    assert advisor.demands_from_stack({"config": cfg}, P4D) == [advisor.DemandSpec(P4D, {}, ignored=("whole",))]
+    cfg["gpu-slicing:nodeGroups"][0]["instanceType"] = "g6.xlarge"
+    cfg["gpu-slicing:karpenter"] = {"enabled": False}
+    with pytest.raises(ConfigError) as e:
+        advisor.demands_from_stack(cfg)
+    assert str(e.value) == ("instanceType: not set: given explicitly: the stack has no MIG-capable node group or "
+                            "NodePool")
+
+
+def test_a_stack_that_is_no_stack_or_has_no_workloads_is_refused() -> None:
+    with pytest.raises(ConfigError) as e:
+        advisor.demands_from_stack({"config": [1]})
+    assert str(e.value) == "config: {config: [1]} is not valid: a stack file with a config: mapping"
+    with pytest.raises(ConfigError) as e:
+        advisor.demands_from_stack(["config"])
+    assert str(e.value) == "config: [config] is not valid: a stack file with a config: mapping"
+    cfg = {k: v for k, v in MIXED_STACK["config"].items() if k != "gpu-slicing:workloads"}
+    with pytest.raises(ConfigError) as e:
+        advisor.demands_from_stack(cfg)
+    assert str(e.value) == ("gpu-slicing:workloads: [] is not valid: a non-empty list of workloads with profile and "
+                            "replicas")
+
+
+def test_a_type_given_for_a_stack_takes_every_mig_workload() -> None:
+    """`--instance-type` plans every MIG workload on that type, whatever pool it names; the advice's workloads keep
+    what the stack wrote except the pool, and a workload of 0 replicas adds no workload."""
+    cfg = copy.deepcopy(MIXED_STACK["config"])
+    cfg["gpu-slicing:workloads"] = [
+        {"name": "whole", "gpus": 1, "replicas": 1, "pool": "h100"},
+        {"name": "a", "profile": "1g.10gb", "replicas": 3, "pool": "h100"},
+        {"name": "b", "profile": "1g.10gb", "replicas": 2, "pool": "b200"},
+        {"name": "c", "profile": "3g.40gb", "replicas": 0, "pool": "h100"}]
+    [spec] = advisor.demands_from_stack(cfg, P5_ONE)
+    assert (spec.instance_type, dict(spec.slices), spec.ignored) == (P5_ONE, {"1g.10gb": 5, "3g.40gb": 0}, ("whole",))
+    assert list(spec.workloads) == [{"name": "a", "profile": "1g.10gb", "replicas": 3},
+                                    {"name": "b", "profile": "1g.10gb", "replicas": 2}]
+    # a type the catalog does not know is carried as given, for advise to refuse naming the key
+    [unknown] = advisor.demands_from_stack(cfg, "p9.huge")
+    with pytest.raises(ConfigError) as e:
+        advisor.advise_spec(unknown)
+    assert (unknown.instance_type, e.value.key) == ("p9.huge", "instanceType")
+
+
+def test_pools_of_one_gpu_model_share_one_demand_and_a_workload_without_a_mig_pool_goes_to_the_first() -> None:
+    """A node layout is per GPU model: workloads on a p5.48xlarge group and a p5.4xlarge NodePool (both H100) are
+    one demand, planned on the type seen first; a workload naming no MIG pool joins the first MIG type too."""
+    cfg = copy.deepcopy(MIXED_STACK["config"])
+    cfg["gpu-slicing:karpenter"]["nodePools"] = [{"name": "h1", "instanceTypes": [P5_ONE], "migLayout": "all-balanced",
+                                                  "maxNodes": 2}]
+    cfg["gpu-slicing:nodeGroups"].append({"name": "l4", "instanceType": "g6.xlarge", "minSize": 1, "desiredSize": 1,
+                                          "maxSize": 1})
+    cfg["gpu-slicing:workloads"] = [{"name": "a", "profile": "1g.10gb", "replicas": 3, "pool": "h1"},
+                                    {"name": "b", "profile": "1g.10gb", "replicas": 2, "pool": "h100"},
+                                    {"name": "c", "profile": "3g.40gb", "replicas": 1, "pool": "l4"}]
+    [spec] = advisor.demands_from_stack(cfg)
+    assert (spec.instance_type, dict(spec.slices)) == (P5_ONE, {"1g.10gb": 5, "3g.40gb": 1})
+    assert [w["name"] for w in spec.workloads] == ["a", "b", "c"]
 
 
 def test_cli_merges_the_per_model_plans_into_one_stack_config(tmp_path: Path, capsys) -> None:
