@@ -452,7 +452,13 @@ def test_single_strategy_mig_node_pool():
     """Slices would be advertised as nvidia.com/gpu, which Karpenter counts as the instance's 8 GPUs."""
     e = _error(stack([{"name": "a", "instanceTypes": ["p4d.24xlarge"], "migLayout": "all-1g.5gb"}],
                      **{"gpu-slicing:gpuOperator": {"migStrategy": "single"}}))
-    assert e.key == "gpu-slicing:karpenter.nodePools[0].migLayout"
+    assert (e.key, e.value) == ("gpu-slicing:karpenter.nodePools[0].migLayout", "all-1g.5gb")
+    # 7 slices x 8 A100s (docs/facts.md §1.9); the message says why and what to use instead
+    assert e.allowed.startswith("a pool whose p4d.24xlarge nodes advertise at most 8 nvidia.com/gpu (they would "
+                                "advertise 56): Karpenter counts nvidia.com/gpu as the instance's GPUs and a "
+                                "NodeOverlay cannot change that, so it would launch nodes for pods that already fit")
+    assert e.allowed.endswith("use gpu-slicing:gpuOperator.migStrategy mixed for MIG, and renameByDefault: true "
+                              "for time-slicing")
     # one slice per GPU is fine: 8 nvidia.com/gpu is what Karpenter expects
     parse_config(stack([{"name": "a", "instanceTypes": ["p4d.24xlarge"], "migLayout": "all-7g.40gb"}],
                        **{"gpu-slicing:gpuOperator": {"migStrategy": "single"}}))
@@ -460,7 +466,18 @@ def test_single_strategy_mig_node_pool():
 
 def test_time_sliced_whole_gpus_need_renaming_on_a_node_pool():
     e = _error(stack([{"name": "a", "instanceTypes": ["g6.xlarge"], "sharing": {"timeSlicing": {"replicas": 4}}}]))
-    assert e.key == "gpu-slicing:karpenter.nodePools[0].sharing" and "renameByDefault" in e.allowed
+    assert (e.key, e.value) == ("gpu-slicing:karpenter.nodePools[0].sharing", {"timeSlicing": {"replicas": 4}})
+    assert "(they would advertise 4)" in e.allowed and "renameByDefault" in e.allowed
+
+
+def test_time_sliced_single_strategy_slices_blame_the_sharing_not_the_layout():
+    """all-7g.40gb under the single strategy is one nvidia.com/gpu per A100, the 8 Karpenter expects; time-slicing
+    them without renaming doubles that to 16, so the error must point at the sharing (the layout alone is fine)."""
+    sharing = {"timeSlicing": {"replicas": 2}}
+    e = _error(stack([{"name": "a", "instanceTypes": ["p4d.24xlarge"], "migLayout": "all-7g.40gb",
+                       "sharing": sharing}], **{"gpu-slicing:gpuOperator": {"migStrategy": "single"}}))
+    assert (e.key, e.value) == ("gpu-slicing:karpenter.nodePools[0].sharing", sharing)
+    assert "advertise at most 8 nvidia.com/gpu (they would advertise 16)" in e.allowed
 
 
 def test_reserved_capacity_is_refused():

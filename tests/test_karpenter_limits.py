@@ -108,6 +108,15 @@ def test_a_bad_window_names_its_field_and_value(schedule, duration, field, value
     assert (e.value.key, e.value.value) == (f"{KEY}.{field}", value)
 
 
+def test_a_bad_schedule_says_which_cron_schedules_are_read():
+    """The error is the only documentation a user sees at `pulumi preview`: the two cron shapes, Sunday as 0, UTC,
+    and that the schedule goes with a duration."""
+    with pytest.raises(ConfigError) as e:
+        spec.disruption_budgets("0 2 1 * *", "4h", KEY)
+    assert e.value.allowed == ("a daily 'M H * * *' or weekly 'M H * * D' (D 0-6, 0 = Sunday) cron schedule in UTC, "
+                               "set with driftDuration")
+
+
 def test_a_weekly_window_may_be_longer_than_a_day():
     assert spec.disruption_budgets("0 2 * * 1", "25h", KEY)[-1] == {
         "nodes": "0", "reasons": ["Drifted"], "schedule": "0 3 * * 2", "duration": "143h"}

@@ -74,3 +74,35 @@ def test_a_whole_window_and_whole_gpus_pass():
                                                   "driftSchedule": "0 2 * * *", "driftDuration": "4h"}]
     cfg["gpu-slicing:workloads"] = cfg["gpu-slicing:workloads"][:3]
     assert [p.name for p in _pools(cfg) if p.name == "l4"] == ["l4"]
+
+
+def test_nodes_karpenter_launches_carry_the_clusters_tag_and_their_pool():
+    """One tag finds every instance of the cluster in the account (cost allocation, a break-glass clean-up), as on
+    the resources Pulumi manages, with `managed-by` naming Karpenter and the pool the node belongs to."""
+    pool = next(p for p in _pools(dev_config()) if p.name == "p4d-small")
+    assert spec.node_class(pool, "c", "v20260101", 200)["spec"]["tags"] == {
+        "gpu-slicing/cluster": "c", "gpu-slicing/pool": "p4d-small", "managed-by": "karpenter"}
+
+
+def _stack(node_pools: list[dict]) -> dict:
+    return {"gpu-slicing:cluster": {"name": "t", "publicAccessCidrs": ["0.0.0.0/0"]}, "gpu-slicing:maxGpuNodes": 100,
+            "gpu-slicing:karpenter": {"enabled": True, "nodePools": node_pools}, "gpu-slicing:workloads": []}
+
+
+def test_a_fractional_l4_gets_its_gpu_from_an_overlay_beside_a_whole_l4():
+    """EC2 reports 0 GPUs for g6f (an eighth of an L4 on g6f.xlarge) while its node advertises one nvidia.com/gpu:
+    without an overlay saying so Karpenter never launches it for a GPU pod. The whole L4 of g6.xlarge is
+    Karpenter's own count and needs none, and listing it first must not hide the g6f overlay."""
+    [pool] = _pools(_stack([{"name": "l4", "instanceTypes": ["g6.xlarge", "g6f.xlarge"]}]))
+    assert spec.overlay_capacity(pool, "g6f.xlarge") == {"nvidia.com/gpu": "1"}
+    assert spec.overlay_capacity(pool, "g6.xlarge") == {}
+    assert {it: o["spec"]["capacity"] for it, o in spec.node_overlays(pool).items()} == {
+        "g6f.xlarge": {"nvidia.com/gpu": "1"}}
+
+
+def test_a_single_slice_of_a_profile_is_advertised():
+    """p5.4xlarge has one H100; all-balanced cuts it into 2 x 1g.10gb, 1 x 2g.20gb and 1 x 3g.40gb (NVIDIA
+    mig-parted's default config): a profile with one slice on the node is capacity Karpenter must know too."""
+    [pool] = _pools(_stack([{"name": "h100", "instanceTypes": ["p5.4xlarge"], "migLayout": "all-balanced"}]))
+    assert spec.overlay_capacity(pool, "p5.4xlarge") == {
+        "nvidia.com/mig-1g.10gb": "2", "nvidia.com/mig-2g.20gb": "1", "nvidia.com/mig-3g.40gb": "1"}
