@@ -20,6 +20,7 @@ Design notes a reviewer needs:
 from __future__ import annotations
 
 import functools
+import math
 import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Iterable, Mapping
@@ -268,19 +269,24 @@ def node_limits(pool: Pool) -> dict[str, str]:
 # an exponent (e3, E6). The kubernetes client's parse_quantity implements the same grammar but costs 1.5 s to
 # import and pins python-dateutil against botocore, so the grammar is restated here and tested against the
 # examples of the Kubernetes documentation.
+QUANTITY_CAP = float(2 ** 63 - 1)  # apimachinery resource.Quantity: no quantity is larger in magnitude
 _QUANTITY = re.compile(r"^([+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+))(Ki|Mi|Gi|Ti|Pi|Ei|[numkMGTPE]|[eE][+-]?[0-9]+)?$")
 _SCALE = {None: 1, "n": 1e-9, "u": 1e-6, "m": 1e-3, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "P": 1e15,
           "E": 1e18, "Ki": 2 ** 10, "Mi": 2 ** 20, "Gi": 2 ** 30, "Ti": 2 ** 40, "Pi": 2 ** 50, "Ei": 2 ** 60}
 
 
 def quantity(v: Any) -> float | None:
-    """A Kubernetes quantity ("96", "96000m", "1152Gi", "1k", "1e3") as a number; None when unreadable."""
+    """A Kubernetes quantity ("96", "96000m", "1152Gi", "1k", "1e3") as a number; None when unreadable. Like
+    the API server's, capped at 2^63-1 in magnitude (apimachinery's resource.Quantity: larger numbers are
+    capped), so a huge exponent ("1e400") reads as the cap, not as an overflow."""
     m = _QUANTITY.match(str(v).strip()) if v is not None and not isinstance(v, bool) else None
     if not m:
         return None
-    suffix = m.group(2)
-    scale = _SCALE[suffix] if suffix in _SCALE else 10.0 ** int(suffix[1:])  # a binary Ei, else an exponent e3
-    return float(m.group(1)) * scale
+    number, suffix = float(m.group(1)), m.group(2)
+    if number == 0:
+        return 0.0
+    scale = _SCALE[suffix] if suffix in _SCALE else float(f"1e{int(suffix[1:])}")  # Ei etc., else an exponent e3
+    return math.copysign(min(abs(number * scale), QUANTITY_CAP), number)
 
 
 def nodes_within_limits(limits: Mapping[str, Any], types: Iterable[InstanceType]) -> int | None:

@@ -28,6 +28,20 @@ def test_the_exbibyte_suffix():
     assert spec.quantity("2Ei") == 2 * 2 ** 60
 
 
+@pytest.mark.parametrize("text, value", [
+    ("1e400", 2 ** 63 - 1), ("-1e400", -(2 ** 63 - 1)), ("16Ei", 2 ** 63 - 1), ("9223372036854775807", 2 ** 63 - 1),
+    ("0e400", 0), ("0", 0), ("1e-400", 0),
+])
+def test_a_quantity_past_what_kubernetes_holds_reads_as_its_cap(text, value):
+    """apimachinery's resource.Quantity: no quantity is larger than 2^63-1 in magnitude, a larger one is capped
+    (16Ei is twice the cap). An exponent of 400 used to raise OverflowError, crashing the limits check."""
+    assert spec.quantity(text) == pytest.approx(value, rel=1e-15, abs=0)
+
+
+def test_a_limit_at_the_cap_admits_what_the_other_limits_do():
+    assert spec.nodes_within_limits({"cpu": "1e400", "nvidia.com/gpu": "16"}, [P4D]) == 2
+
+
 @pytest.mark.parametrize("text", ["1K", "1KB", "1.2.3", "", "x", "Gi", "1 Gi", "--1", "1e", "0x10", None, True, False])
 def test_what_is_no_quantity_reads_as_none(text):
     assert spec.quantity(text) is None
