@@ -1159,3 +1159,44 @@ def test_collision_reasons_in_full():
     r = diff.compare(plan(rec("old", ROLE, {"name": "nodes"})), plan(rec("new", ROLE, {"name": "nodes"})))
     assert r["resources"][0]["why"] == ("created under the physical name 'nodes' that old still holds (Pulumi creates "
                                         "before it deletes): the create fails")
+
+
+@pytest.mark.parametrize("inputs", [
+    {"name": "crds", "chart": "oci://public.ecr.aws/karpenter/karpenter-crd"},  # renamed release of the CRD chart
+    {"name": "karpenter-crd", "chart": "./charts/crds"},  # the release a stack names karpenter-crd, from a local chart
+])
+def test_the_crd_release_is_known_by_its_chart_or_its_release_name(inputs):
+    """Either says the release holds Karpenter's CRDs (the chart karpenter-crd installs them; Karpenter's guide
+    names the release after it): a replace of either is the fatal headline, whatever the other says."""
+    crd = rec("crd", diff.RELEASE, inputs)
+    [h] = diff.headlines(plan(crd), plan(), [entry("crd", diff.RELEASE, "replace")])
+    assert h["fatal"] and h["text"].startswith("THE KARPENTER CRD RELEASE IS REPLACED (crd): ")
+
+
+def test_a_provider_is_matched_by_its_whole_urn_as_pulumi_writes_it():
+    """A registration's provider is `<provider URN>::<id>`, and a URN itself holds `::`
+    (urn:pulumi:<stack>::<project>::<type>::<name>): only the objects of the provider that points at the new
+    cluster are created anew, not those of another provider of the same stack (here an unchanged one)."""
+    u = "urn:pulumi:dev::gpu-slicing::"
+    cluster = rec(u + "eks:index:Cluster::cl", diff.CLUSTER, {"name": "gpu", "vpcId": "vpc-1"}, name="cl")
+    new = rec(u + "pulumi:providers:kubernetes::k8s", diff.PROVIDER, {"kubeconfig": "<computed>"}, name="k8s",
+              prop_deps={"kubeconfig": [cluster["urn"]]})
+    other = rec(u + "pulumi:providers:kubernetes::elsewhere", diff.PROVIDER, {"kubeconfig": "{}"}, name="elsewhere")
+    ns = rec(u + "kubernetes:core/v1:Namespace::ns", "kubernetes:core/v1:Namespace", {"metadata": {"name": "gpu"}},
+             name="ns", provider=new["urn"] + "::0b1c-id")
+    kept = rec(u + "kubernetes:core/v1:Namespace::kept", "kubernetes:core/v1:Namespace",
+               {"metadata": {"name": "kept"}}, name="kept", provider=other["urn"] + "::7f2d-id")
+    r = diff.compare(plan(cluster, new, other, ns, kept),
+                     plan(changed(cluster, vpcId="vpc-2"), new, other, ns, kept))
+    by = {x["name"]: x for x in r["resources"]}
+    assert by["ns"]["op"] == "replace" and by["ns"]["newCluster"] and by["ns"]["changed"] == ["(provider)"]
+    assert "kept" not in by and "elsewhere" not in by
+
+
+def test_an_entry_without_a_rule_or_a_create_or_delete_gives_no_reason_of_its_own():
+    """The reason is filled in by whoever decides the op (a replace the cluster forces, a physical-name note):
+    an entry starts with an empty text, not a placeholder, and a delete says when Pulumi runs it."""
+    r = rec("x", "kubernetes:core/v1:Namespace")
+    assert diff._entry(r, "replace", [], [])["why"] == ""
+    assert diff._entry(r, "delete", [], [])["why"] == (
+        "not in the head stack (Pulumi deletes it after the creates and updates)")
