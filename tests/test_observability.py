@@ -1159,3 +1159,24 @@ def test_dra_device_panel_and_alert_count_every_dra_pools_nodes(tmp_path):
                      ({POOL_L: "p5-second", "GPU_I_PROFILE": "1g.10gb"}, 1)]),
         (unallocated, [({"node": "q2", POOL_L: "p5-second", "GPU_I_PROFILE": "1g.10gb"}, 1)])], tuple(extra))
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+@pytest.mark.parametrize("observed", [False, True])
+def test_a_dra_pool_of_whole_gpus_gets_the_exporter_list_with_pod_mapping_and_claims(observed):
+    """A DRA pool with MIG off and no dashboards still needs dcgm-exporter configured: without
+    KUBERNETES_ENABLE_DRA (and the token enablePodUID mounts) its devices' series name no claim; and the DRA
+    variable comes on top of pod mapping (DCGM_EXPORTER_KUBERNETES), which the per-pod panels and the idle alert
+    read on a claim's device too (dcgm-exporter's pkg/cmd/app.go: --kubernetes-enable-dra, off by default)."""
+    from gpu_slicing.gpu_operator import operator_values
+
+    dev = dev_config()
+    dev[NS + "nodeGroups"][0].update(instanceType="p5.48xlarge", allocation="dra", migLayout="all-disabled")
+    dev[NS + "karpenter"] = {"enabled": False}
+    dev[NS + "workloads"] = []
+    dev[NS + "observability"] = {"enabled": observed}
+    cfg = parse_config(dev)
+    exporter = operator_values(cfg, resolve_pools(cfg))["dcgmExporter"]
+    assert exporter["env"] == [{"name": "DCGM_EXPORTER_KUBERNETES", "value": "true"},
+                               {"name": "KUBERNETES_ENABLE_DRA", "value": "true"}]
+    assert exporter["config"] == {"name": "gpu-slicing-dcgm-metrics"} and exporter["enablePodUID"] is True
+    assert ("serviceMonitor" in exporter) is observed  # ours replaces the operator's only where we scrape
