@@ -1114,3 +1114,69 @@ def test_dra_device_and_pending_panels_count_what_their_titles_say(tmp_path):
     }
     out = _promtool_expr(tmp_path, [(by_title[t], s) for t, s in expected.items()], tuple(extra))
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+@needs_promtool
+def test_cost_panel_charges_the_stacks_own_price_per_hour(tmp_path):
+    """A stack that sets gpu-slicing:pricePerHour (a region's or a deal's price) sees that price in the dashboard's
+    cost panel, as its plan's cost guard does, not the catalog's list price: the dev pools' p4d.24xlarge at a
+    hand-set 18.5 $/h, on the panel cluster's two p4d nodes of pool mig (37 $/h) and one of pool idle."""
+    dev = dev_config()
+    dev[NS + "pricePerHour"] = {"p4d.24xlarge": 18.5}
+    cfg = parse_config(dev)
+    cost = next(p.expr for p in obs.panels(cfg, resolve_pools(cfg)) if p.title == "On-demand cost per pool ($/h)")
+    expected = [({POOL_L: "mig", TYPE_L: "p4d.24xlarge"}, 37), ({POOL_L: "idle", TYPE_L: "p4d.24xlarge"}, 18.5)]
+    out = _promtool_expr(tmp_path, [(cost, expected)])
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
+@needs_promtool
+def test_dra_device_panel_and_alert_count_every_dra_pools_nodes(tmp_path):
+    """A stack with two DRA pools (p5-first, p5-second) and a device-plugin pool: the published-devices panel
+    counts the devices of both DRA pools' nodes, and the unallocated-devices alert finds the unheld one on the
+    second pool's node; the plugin pool's node (an unheld slice too) is in neither."""
+    dev = dev_config()
+    group = {**dev[NS + "nodeGroups"][0], "instanceType": "p5.48xlarge", "allocation": "dra"}
+    dev[NS + "nodeGroups"] = [{**group, "name": "p5-first"}, {**group, "name": "p5-second"},
+                              {**dev[NS + "nodeGroups"][0], "name": "p4d-plugin"}]
+    dev[NS + "karpenter"] = {"enabled": False}
+    dev[NS + "workloads"] = []
+    dev[NS + "maxGpuNodes"] = 9
+    cfg = parse_config(dev)
+    pools = resolve_pools(cfg)
+    assert [p.name for p in pools if p.allocation == "dra"] == ["p5-first", "p5-second"]
+    published = next(p.expr for p in obs.panels(cfg, pools) if p.title == "DRA devices per pool: published")
+    unallocated = next(a.expr for a in obs.alerts(cfg.observability, pools)
+                       if a.name == "GpuSlicingDraDevicesUnallocated")
+    extra = [{"series": _series({"node": n, POOL_L: pool}, "kube_node_labels"), "values": "1x70"}
+             for n, pool in (("q1", "p5-first"), ("q2", "p5-second"), ("q3", "p4d-plugin"))] + [
+        _gr({"node": "q1", "gpu": "0", "GPU_I_PROFILE": "1g.10gb", "GPU_I_ID": "1", "dra_claim_name": "c1",
+             "namespace": "ml", "pod": "w1"}),
+        _gr({"node": "q2", "gpu": "0", "GPU_I_PROFILE": "1g.10gb", "GPU_I_ID": "1"}),
+        _gr({"node": "q3", "gpu": "0", "GPU_I_PROFILE": "1g.5gb", "GPU_I_ID": "1"})]
+    out = _promtool_expr(tmp_path, [
+        (published, [({POOL_L: "p5-first", "GPU_I_PROFILE": "1g.10gb"}, 1),
+                     ({POOL_L: "p5-second", "GPU_I_PROFILE": "1g.10gb"}, 1)]),
+        (unallocated, [({"node": "q2", POOL_L: "p5-second", "GPU_I_PROFILE": "1g.10gb"}, 1)])], tuple(extra))
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
+@pytest.mark.parametrize("observed", [False, True])
+def test_a_dra_pool_of_whole_gpus_gets_the_exporter_list_with_pod_mapping_and_claims(observed):
+    """A DRA pool with MIG off and no dashboards still needs dcgm-exporter configured: without
+    KUBERNETES_ENABLE_DRA (and the token enablePodUID mounts) its devices' series name no claim; and the DRA
+    variable comes on top of pod mapping (DCGM_EXPORTER_KUBERNETES), which the per-pod panels and the idle alert
+    read on a claim's device too (dcgm-exporter's pkg/cmd/app.go: --kubernetes-enable-dra, off by default)."""
+    from gpu_slicing.gpu_operator import operator_values
+
+    dev = dev_config()
+    dev[NS + "nodeGroups"][0].update(instanceType="p5.48xlarge", allocation="dra", migLayout="all-disabled")
+    dev[NS + "karpenter"] = {"enabled": False}
+    dev[NS + "workloads"] = []
+    dev[NS + "observability"] = {"enabled": observed}
+    cfg = parse_config(dev)
+    exporter = operator_values(cfg, resolve_pools(cfg))["dcgmExporter"]
+    assert exporter["env"] == [{"name": "DCGM_EXPORTER_KUBERNETES", "value": "true"},
+                               {"name": "KUBERNETES_ENABLE_DRA", "value": "true"}]
+    assert exporter["config"] == {"name": "gpu-slicing-dcgm-metrics"} and exporter["enablePodUID"] is True
+    assert ("serviceMonitor" in exporter) is observed  # ours replaces the operator's only where we scrape
