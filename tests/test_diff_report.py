@@ -1190,6 +1190,7 @@ def test_a_provider_is_matched_by_its_whole_urn_as_pulumi_writes_it():
                      plan(changed(cluster, vpcId="vpc-2"), new, other, ns, kept))
     by = {x["name"]: x for x in r["resources"]}
     assert by["ns"]["op"] == "replace" and by["ns"]["newCluster"] and by["ns"]["changed"] == ["(provider)"]
+    assert by["ns"]["why"] == "(provider): its provider is replaced: the object is created anew in the new cluster"
     assert "kept" not in by and "elsewhere" not in by
 
 
@@ -1200,3 +1201,46 @@ def test_an_entry_without_a_rule_or_a_create_or_delete_gives_no_reason_of_its_ow
     assert diff._entry(r, "replace", [], [])["why"] == ""
     assert diff._entry(r, "delete", [], [])["why"] == (
         "not in the head stack (Pulumi deletes it after the creates and updates)")
+
+
+def test_drift_durations_read_as_minutes_and_anything_else_as_none():
+    """A driftDuration is Karpenter's `<h>h<m>m` (docs/karpenter-and-mig.md); what is not one adds no minutes."""
+    assert [diff._minutes(d) for d in ("2h30m", "45m", "3h", "", None, "soon", "1d")] == [150, 45, 180, 0, 0, 0, 0]
+
+
+def test_a_deleted_cluster_is_the_cluster_replaced_for_what_lives_in_it():
+    """Deleting the cluster (a stack renamed it, or dropped it) destroys every pool and pod in it, as a replace
+    does: both are the headline's `cluster_replaced`; an update is not."""
+    for op, gone in (("delete", True), ("replace", True), ("update", False), ("create", False)):
+        assert diff.cluster_replaced([entry("cl", diff.CLUSTER, op), entry("r", ROLE, "replace")]) is gone, op
+
+
+def test_a_component_first_in_the_plan_hides_none_of_the_resources_after_it():
+    """Components (not custom resources) are skipped, not the end of the walk: a role changed after a component
+    is still reported."""
+    comp = rec("comp", "gpu-slicing:network:Network", custom=False)
+    role = rec("role", ROLE, {"name": "nodes", "path": "/"})
+    r = diff.compare(plan(comp, role), plan(comp, changed(role, path="/gpu/")))
+    assert [x["name"] for x in r["resources"]] == ["role"]
+
+
+def test_a_replace_that_renames_the_physical_resource_does_not_collide():
+    """A role whose name changes with the replace is created under the new name beside the old: no collision, and
+    no note about a fixed name; one whose name is left out of its inputs (Pulumi names it) neither."""
+    role = rec("role", ROLE, {"name": "nodes", "path": "/"})
+    [res] = diff.compare(plan(role), plan(changed(role, name="nodes-2", path="/gpu/")))["resources"]
+    assert res["op"] == "replace" and not res.get("collides") and "fixed physical name" not in res["why"]
+    auto = rec("auto", ROLE, {"path": "/"})
+    [res] = diff.compare(plan(auto), plan(changed(auto, path="/gpu/")))["resources"]
+    assert res["op"] == "replace" and not res.get("collides") and "fixed physical name" not in res["why"]
+
+
+@pytest.mark.parametrize("a, b, paths", [
+    ([1, 2], [3, 4], ["0", "1"]),  # every changed item of a list, not the last one only
+    ({"x": [1, {"y": 1}]}, {"x": [2, {"y": 2}]}, ["x.0", "x.1.y"]),
+    ({"x": {"y": 1}}, {"x": "flat"}, ["x"]),  # a mapping turned into a value is one changed path
+    ("flat", {"y": 1}, [""]),
+    ([1], [1, 2], [""]),  # a list of another length changes as a whole
+])
+def test_leaf_paths_are_every_difference_once(a, b, paths):
+    assert diff.leaf_diff(a, b) == paths
