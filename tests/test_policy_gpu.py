@@ -188,3 +188,37 @@ def test_a_single_slice_still_needs_its_overlay():
         "spec": {"requirements": [{"key": rules.INSTANCE_TYPE_LABEL, "operator": "In", "values": ["p5.4xlarge"]}]}}}})
     [(msg, _)] = rules.mig_nodepool_overlay([np_], CTX)
     assert msg.startswith("NodePool one (p5.4xlarge, all-7g.80gb): no NodeOverlay") and "nvidia.com/mig-7g.80gb" in msg
+
+
+def test_the_taint_message_shows_what_the_pool_has():
+    """The user sees the pool's taints beside the missing one, or 'none' when it has none."""
+    assert list(rules.gpu_taint(res(MNG, "ng", {"instanceTypes": ["p4d.24xlarge"], "nodeGroupName": "big"}), CTX)) == [
+        "nodeGroup big: GPU pool without the taint nvidia.com/gpu:NoSchedule (has none)"]
+    other = {"key": "team", "value": "ml", "effect": "NoSchedule"}
+    assert list(rules.gpu_taint(res(MNG, "ng", {"instanceTypes": ["p4d.24xlarge"], "nodeGroupName": "big",
+                                                "taints": [other]}), CTX)) == [
+        f"nodeGroup big: GPU pool without the taint nvidia.com/gpu:NoSchedule (has {[other]})"]
+
+
+def test_every_gpu_resource_a_pod_asks_for_is_named():
+    d = deployment([], {"nvidia.com/mig-1g.5gb": "1", "nvidia.com/gpu": "1"})
+    assert list(rules.gpu_workloads_tolerate(d, CTX)) == [
+        "d: requests nvidia.com/gpu, nvidia.com/mig-1g.5gb but does not tolerate nvidia.com/gpu=true:NoSchedule"]
+
+
+def test_two_architectures_in_one_pool_are_named_with_the_fix():
+    assert list(rules.gpu_ami_arch(nodepool(["g5g.xlarge", "g5.xlarge"]), CTX)) == [
+        "nodePool np: instance types of two architectures (amd64, arm64): one AMI and one kubernetes.io/arch per pool"]
+
+
+def test_each_fractional_type_of_each_pool_is_judged():
+    """A node group before the NodePool, a whole-GPU type before the fractional one, and a fractional type whose
+    overlay is unknown before one that has none: none of them ends the search (FACTS 7: g6f reports 0 GPUs)."""
+    ng = res(MNG, "ng", {"instanceTypes": ["g6f.xlarge"]})
+    mixed = nodepool(["g6.xlarge", "g6f.xlarge"], name="l4")
+    assert [m for m, _ in rules.fractional_gpu_overlay([ng, mixed], CTX)] == [
+        'NodePool l4 (g6f.xlarge, a fractional GPU EC2 reports as 0): no NodeOverlay declares nvidia.com/gpu: "1" '
+        "for it (declared: none); pods requesting nvidia.com/gpu stay Pending"]
+    two = nodepool(["g6f.large", "g6f.xlarge"], name="l4")
+    msgs = [m for m, _ in rules.fractional_gpu_overlay([two, overlay("l4", ["g6f.large"], rules.UNKNOWN)], CTX)]
+    assert [m.split(":")[0] for m in msgs] == ["NodePool l4 (g6f.xlarge, a fractional GPU EC2 reports as 0)"]
