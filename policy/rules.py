@@ -902,8 +902,8 @@ def dra_pods_on_dra_nodes(r: Res, ctx: Context) -> Iterator[str]:
     spec = pod_spec(r)
     if spec is None or not as_list(spec.get("resourceClaims")):
         return
-    selector = spec.get("nodeSelector")
-    if not known(selector) or (isinstance(selector, Mapping) and not known(selector.get(DEVICE_PLUGIN_DEPLOY_LABEL))
+    selector = spec.get("nodeSelector")  # absent (None): nothing keeps the pod off device-plugin nodes
+    if selector == UNKNOWN or (isinstance(selector, Mapping) and not known(selector.get(DEVICE_PLUGIN_DEPLOY_LABEL))
                                and DEVICE_PLUGIN_DEPLOY_LABEL in selector):
         return
     if not isinstance(selector, Mapping) or selector.get(DEVICE_PLUGIN_DEPLOY_LABEL) != "false":

@@ -222,3 +222,73 @@ def test_each_fractional_type_of_each_pool_is_judged():
     two = nodepool(["g6f.large", "g6f.xlarge"], name="l4")
     msgs = [m for m, _ in rules.fractional_gpu_overlay([two, overlay("l4", ["g6f.large"], rules.UNKNOWN)], CTX)]
     assert [m.split(":")[0] for m in msgs] == ["NodePool l4 (g6f.xlarge, a fractional GPU EC2 reports as 0)"]
+
+
+# --- DRA: the kubelet plugin beside the device plugin ------------------------------------------------------
+
+DEPLOY = "nvidia.com/gpu.deploy.device-plugin"  # the GPU Operator's per-node switch for its device plugin
+
+
+def dra_driver(values: dict) -> rules.Res:
+    return res("kubernetes:helm.sh/v3:Release", "dra", {
+        "chart": "oci://registry.k8s.io/dra-driver-nvidia/charts/dra-driver-nvidia-gpu", "values": values})
+
+
+def gpu_group(name: str, labels) -> rules.Res:
+    return res(MNG, name, {"instanceTypes": ["p5.48xlarge"], "labels": labels})
+
+
+def both_on(resources: list[rules.Res]) -> list[str]:
+    return [m for m, _ in rules.one_allocation_per_node(resources, CTX)]
+
+
+def test_a_kubelet_plugin_without_a_selector_runs_on_every_pool():
+    """No nodeSelector (or none given at all) admits every node: each pool still running the device plugin is
+    refused, by name, with the two ways out."""
+    for values in ({}, {"kubeletPlugin": {}}):
+        assert both_on([dra_driver(values), gpu_group("a", {"gpu-slicing/pool": "a"}),
+                        gpu_group("b", {"gpu-slicing/pool": "b", DEPLOY: "false"})]) == [
+            "nodeGroup a: the DRA kubelet plugin (dra, nodeSelector none: every node) and the device plugin could "
+            f"both run on its nodes; label them {DEPLOY}=false or narrow the kubelet plugin's nodeSelector"], values
+
+
+def test_a_pool_is_admitted_only_by_every_label_of_the_selector():
+    selector = {"gpu-slicing/allocation": "dra", "tier": "gpu"}
+    driver = dra_driver({"kubeletPlugin": {"nodeSelector": selector}})
+    assert both_on([driver, gpu_group("a", {"gpu-slicing/allocation": "dra"})]) == []
+    [msg] = both_on([driver, gpu_group("a", {**selector, DEPLOY: "true"})])
+    assert msg.startswith(f"nodeGroup a: the DRA kubelet plugin (dra, nodeSelector {selector})")
+    assert both_on([driver, gpu_group("a", {**selector, DEPLOY: "false"})]) == []
+
+
+def test_what_is_unknown_at_preview_is_left_out_and_the_rest_still_judged():
+    """A selector unknown at preview says nothing; a pool whose name is unknown is skipped, not the end."""
+    assert both_on([dra_driver({"kubeletPlugin": {"nodeSelector": rules.UNKNOWN}}),
+                    gpu_group("a", {"gpu-slicing/pool": "a"})]) == []
+    msgs = both_on([dra_driver({}), gpu_group("u", {"gpu-slicing/pool": rules.UNKNOWN}),
+                    gpu_group("b", {"gpu-slicing/pool": "b"})])
+    assert [m.split(":")[0] for m in msgs] == ["nodeGroup b"]
+
+
+def claim_pod(spec_extra: dict, claims=({"name": "gpu", "resourceClaimTemplateName": "t"},)) -> rules.Res:
+    return res("kubernetes:core/v1:Pod", "p", {"spec": {"resourceClaims": list(claims), "containers": [{"name": "c"}],
+                                                        **spec_extra}})
+
+
+def test_a_pod_holding_a_claim_must_select_the_dra_nodes():
+    """Only nodeSelector nvidia.com/gpu.deploy.device-plugin: "false" keeps the pod off the nodes where the
+    device plugin could hand out the same GPU; no selector, another value or another label does not."""
+    want = (f'p: holds DRA claims but its nodeSelector allows nodes running the device plugin; select {DEPLOY}: '
+            '"false" (the DRA pool\'s nodes)')
+    assert list(rules.dra_pods_on_dra_nodes(claim_pod({"nodeSelector": {DEPLOY: "false"}}), CTX)) == []
+    for extra in ({}, {"nodeSelector": {DEPLOY: "true"}}, {"nodeSelector": {"gpu-slicing/pool": "p5"}},
+                  {"nodeSelector": "p5"}):
+        assert list(rules.dra_pods_on_dra_nodes(claim_pod(extra), CTX)) == [want], extra
+
+
+def test_claims_or_selectors_unknown_at_preview_are_no_violation():
+    for extra in ({"nodeSelector": rules.UNKNOWN}, {"nodeSelector": {DEPLOY: rules.UNKNOWN}}):
+        assert list(rules.dra_pods_on_dra_nodes(claim_pod(extra), CTX)) == [], extra
+    assert list(rules.dra_pods_on_dra_nodes(claim_pod({}, claims=()), CTX)) == []  # no claim: another rule's pod
+    assert list(rules.dra_pods_on_dra_nodes(res("kubernetes:core/v1:Service", "s", {"spec": {
+        "resourceClaims": [{"name": "gpu"}]}}), CTX)) == []
