@@ -268,6 +268,19 @@ def test_what_is_unknown_at_preview_is_left_out_and_the_rest_still_judged():
     msgs = both_on([dra_driver({}), gpu_group("u", {"gpu-slicing/pool": rules.UNKNOWN}),
                     gpu_group("b", {"gpu-slicing/pool": "b"})])
     assert [m.split(":")[0] for m in msgs] == ["nodeGroup b"]
+    # a NodePool is named by metadata.name: its pool label unknown at preview still leaves it out
+    unknown_label = res(rules.NODEPOOL_TYPE, "np", {"metadata": {"name": "np"}, "spec": {"template": {
+        "metadata": {"labels": {"gpu-slicing/pool": rules.UNKNOWN}}, "spec": {"requirements": [
+            {"key": rules.INSTANCE_TYPE_LABEL, "operator": "In", "values": ["p5.48xlarge"]}]}}}})
+    assert both_on([dra_driver({}), unknown_label]) == []
+
+
+def test_every_dra_release_is_judged():
+    """A second DRA release (another namespace) with no selector is refused even after one unknown at preview."""
+    unknown = dra_driver({"kubeletPlugin": {"nodeSelector": rules.UNKNOWN}})
+    second = rules.Res(unknown.type, "dra-2", "urn:dra-2", dra_driver({}).props)
+    [msg] = both_on([unknown, second, gpu_group("a", {"gpu-slicing/pool": "a"})])
+    assert msg.startswith("nodeGroup a: the DRA kubelet plugin (dra-2, nodeSelector none: every node)")
 
 
 def claim_pod(spec_extra: dict, claims=({"name": "gpu", "resourceClaimTemplateName": "t"},)) -> rules.Res:

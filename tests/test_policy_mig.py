@@ -94,6 +94,16 @@ def test_pools_left_out_of_the_strategy_check_do_not_end_it():
     assert [m.split(" (")[0] for m in msgs] == ["nodeGroup b"]
 
 
+def test_each_instance_type_of_a_pool_is_judged_for_the_strategy():
+    """A type with no layout (g5: no MIG, mig-label-valid's) does not end its pool's check; nor does a DRA pool's
+    first type end the MIG manager check, which is reported per type (p5.4xlarge and p5.48xlarge)."""
+    msgs = said(rules.mig_strategy_consistent, [*operator("single"), group("b", "all-balanced", ("g5.xlarge", P4D))])
+    assert [m.split(": ")[0] for m in msgs] == ["nodeGroup b (p4d.24xlarge, mig.strategy single)"]
+    dra = group("dra", "all-1g.10gb", ("p5.4xlarge", "p5.48xlarge"), **{rules.DEVICE_PLUGIN_DEPLOY_LABEL: "false"})
+    assert said(rules.mig_strategy_consistent, [*operator("mixed", mig_manager=False), dra]) == [
+        "nodeGroup dra: layout all-1g.10gb enables MIG but migManager.enabled is false, so nothing applies it"] * 2
+
+
 def test_a_dra_pool_is_judged_by_no_strategy():
     dra = group("dra", "all-balanced", **{rules.DEVICE_PLUGIN_DEPLOY_LABEL: "false"})
     assert said(rules.mig_strategy_consistent, [*operator("single"), dra]) == []
@@ -130,6 +140,18 @@ def test_every_instance_type_of_a_pool_needs_its_overlay():
     assert [m.split(",")[0] for m in msgs] == ["NodePool h (p4d.24xlarge"]
     assert said(rules.mig_nodepool_overlay, [*operator(), nodepool("h", "all-7g.80gb")]) == []
 
+
+def test_a_type_whose_gpus_get_no_slices_does_not_end_the_pools_overlay_check():
+    """A ConfigMap layout by device-filter (mig-parted: PCI id + 10DE; A100-40GB 0x20B0, H100 0x2330) that turns
+    MIG on without slices for the A100s and cuts the H100s into 1g.10gb: p4d advertises no slice and needs no
+    overlay, p5.48xlarge still needs one."""
+    text = ("version: v1\nmig-configs:\n  mine:\n    - device-filter: \"0x20B010DE\"\n      devices: all\n"
+            "      mig-enabled: true\n    - device-filter: \"0x233010DE\"\n      devices: all\n      mig-enabled: true\n"
+            "      mig-devices: {\"1g.10gb\": 7}\n")
+    op = operator(custom=True)
+    op[1] = res(rules.CONFIGMAP_TYPE, "cm", {"metadata": {"name": "custom"}, "data": {"config.yaml": text}})
+    msgs = said(rules.mig_nodepool_overlay, [*op, nodepool("np", "mine", (P4D, "p5.48xlarge"))])
+    assert [m.split(": no NodeOverlay")[0] for m in msgs] == ["NodePool np (p5.48xlarge, mine)"]
 
 def test_under_the_single_strategy_slices_are_nvidia_gpu_and_need_no_overlay():
     """single advertises the 56 slices as nvidia.com/gpu, which EC2 already reports: no overlay; with no

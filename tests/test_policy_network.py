@@ -185,3 +185,13 @@ def test_a_selector_term_without_tags_does_not_end_the_search():
     assert placed(graph(True) + [nodeclass(rules.UNKNOWN, {"id": "subnet-1"}, {"tags": {"tier": "public"}})]) == [
         "gpu-class: subnetSelectorTerms {'tier': 'public'} select public subnet public-0 "
         "(routed to an internet gateway by public-rt)"]
+
+
+def test_only_subnets_are_what_a_subnet_selector_selects():
+    """A route table association may depend on a component that passed the subnet id along (an awsx Vpc): that
+    resource carries the discovery tag too, but Karpenter's subnetSelectorTerms select subnets only."""
+    vpc = res("awsx:ec2:Vpc", "vpc", {"tags": {"karpenter.sh/discovery": "c"}})
+    rt = res("aws:ec2/routeTable:RouteTable", "public-rt", property_dependencies={"routes": (IGW.urn,)})
+    assoc = res("aws:ec2/routeTableAssociation:RouteTableAssociation", "a", property_dependencies={
+        "routeTableId": (rt.urn,), "subnetId": (vpc.urn,)})
+    assert placed([IGW, vpc, rt, assoc, nodeclass({"tags": {"karpenter.sh/discovery": "c"}})]) == []
