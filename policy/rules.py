@@ -96,12 +96,11 @@ MAX_GPU_NODES_KEY = "maxGpuNodes"
 RULES: dict[str, Rule] = {}
 
 
-def _rule(name: str, description: str, kind: str, group: str, mandatory: bool = True,
-          config: Mapping[str, dict] | None = None):
-    def register(fn):
-        RULES[name] = Rule(name, description, kind, fn, mandatory, group, config)
-        return fn
-    return register
+def _rule(fn: Callable[..., Iterable[Any]], name: str, description: str, kind: str, group: str,
+          mandatory: bool = True, config: Mapping[str, dict] | None = None) -> None:
+    """Register `fn` as rule `name`: called right after each rule's `def`, not as a decorator, because mutmut
+    never mutates a decorated function's body."""
+    RULES[name] = Rule(name, description, kind, fn, mandatory, group, config)
 
 
 def evaluate(rule: Rule, resources: Sequence[Res], ctx: Context) -> list[tuple[str, str | None]]:
@@ -338,8 +337,6 @@ def gpu_requests(spec: Mapping[str, Any]) -> dict[str, int]:
 
 # --- security: per resource ------------------------------------------------------------------------
 
-@_rule("imdsv2-required", "Instances require IMDSv2 session tokens (httpTokens: required): a pod or SSRF cannot "
-       "read the node role's credentials with a plain GET.", "resource", "security")
 def imdsv2_required(r: Res, ctx: Context) -> Iterator[str]:
     if r.type in ("aws:ec2/launchTemplate:LaunchTemplate", "aws:ec2/instance:Instance"):
         tokens = dig(r.props, "metadataOptions", "httpTokens")
@@ -357,8 +354,11 @@ def imdsv2_required(r: Res, ctx: Context) -> Iterator[str]:
             yield (f"{r.name}: no launch template, so EKS's default one decides IMDS and root-volume encryption; "
                    "give the node group this stack's launch template (httpTokens required, encrypted gp3)")
 
+_rule(imdsv2_required, "imdsv2-required",
+      "Instances require IMDSv2 session tokens (httpTokens: required): a pod or SSRF cannot "
+      "read the node role's credentials with a plain GET.", "resource", "security")
 
-@_rule("ebs-encrypted", "Every EBS volume a node boots with is encrypted.", "resource", "security")
+
 def ebs_encrypted(r: Res, ctx: Context) -> Iterator[str]:
     if r.type == "aws:ec2/launchTemplate:LaunchTemplate":
         for i, m in enumerate(as_list(r.props.get("blockDeviceMappings"))):
@@ -382,9 +382,10 @@ def ebs_encrypted(r: Res, ctx: Context) -> Iterator[str]:
         if not isinstance(root, Mapping) or truthy(root.get("encrypted")) is not True:
             yield f"{r.name}: rootBlockDevice.encrypted is not true"
 
+_rule(ebs_encrypted, "ebs-encrypted",
+      "Every EBS volume a node boots with is encrypted.", "resource", "security")
 
-@_rule("secrets-kms-encrypted", "EKS encrypts Kubernetes Secrets with a KMS key (envelope encryption).",
-       "resource", "security")
+
 def secrets_kms_encrypted(r: Res, ctx: Context) -> Iterator[str]:
     if r.type == "eks:index:Cluster":
         if not r.props.get("encryptionConfigKeyArn"):
@@ -397,9 +398,11 @@ def secrets_kms_encrypted(r: Res, ctx: Context) -> Iterator[str]:
                 or not dig(cfg, "provider", "keyArn"):
             yield f"{r.name}: encryptionConfig does not encrypt 'secrets' with a KMS key"
 
+_rule(secrets_kms_encrypted, "secrets-kms-encrypted",
+      "EKS encrypts Kubernetes Secrets with a KMS key (envelope encryption).",
+      "resource", "security")
 
-@_rule("nodes-private", "Nodes get no public IP: pulumi-eks nodeAssociatePublicIpAddress false, subnets with "
-       "mapPublicIpOnLaunch false, no public IP in launch templates.", "resource", "security")
+
 def nodes_private(r: Res, ctx: Context) -> Iterator[str]:
     if r.type == "eks:index:Cluster":
         # pulumi-eks defaults nodeAssociatePublicIpAddress to true: it must be set false explicitly.
@@ -413,6 +416,10 @@ def nodes_private(r: Res, ctx: Context) -> Iterator[str]:
         for i, ni in enumerate(as_list(r.props.get("networkInterfaces"))):
             if isinstance(ni, Mapping) and truthy(ni.get("associatePublicIpAddress")):
                 yield f"{r.name}: networkInterfaces[{i}].associatePublicIpAddress is true"
+
+_rule(nodes_private, "nodes-private",
+      "Nodes get no public IP: pulumi-eks nodeAssociatePublicIpAddress false, subnets with "
+      "mapPublicIpOnLaunch false, no public IP in launch templates.", "resource", "security")
 
 
 # RFC 1918 private ranges: their clients reach a public endpoint only through NAT, from a public address.
@@ -436,9 +443,6 @@ def range_containing(cidr: Any, ranges: Iterable[Any]) -> str | None:
                  if isinstance(net, ipaddress.IPv4Network) and net.subnet_of(r)), None)
 
 
-@_rule("api-endpoint-reachable", "The cluster's API endpoint is reachable by whoever deploys it: a public endpoint "
-       "limited to RFC 5737 documentation ranges admits no real client, and pulumi-kubernetes then can neither "
-       "create nor delete anything (so destroy fails too).", "resource", "security")
 def api_endpoint_reachable(r: Res, ctx: Context) -> Iterator[str]:
     if r.type == "eks:index:Cluster":
         public, cidrs = r.props.get("endpointPublicAccess"), r.props.get("publicAccessCidrs")
@@ -457,6 +461,11 @@ def api_endpoint_reachable(r: Res, ctx: Context) -> Iterator[str]:
         yield (f"{r.name}: publicAccessCidrs {docs} are documentation ranges (RFC 5737): {reach}; use the "
                "deployers' CIDRs")
 
+_rule(api_endpoint_reachable, "api-endpoint-reachable",
+      "The cluster's API endpoint is reachable by whoever deploys it: a public endpoint "
+      "limited to RFC 5737 documentation ranges admits no real client, and pulumi-kubernetes then can neither "
+      "create nor delete anything (so destroy fails too).", "resource", "security")
+
 
 def _covers_ssh(from_port: Any, to_port: Any, protocol: Any) -> bool:
     if str(protocol) in ("-1", "all"):
@@ -469,8 +478,6 @@ def _covers_ssh(from_port: Any, to_port: Any, protocol: Any) -> bool:
         return False
 
 
-@_rule("no-public-ssh", "No SSH from anywhere: no remoteAccess on node groups, no 0.0.0.0/0 or ::/0 ingress "
-       "covering port 22 (use SSM Session Manager, which the node role allows).", "resource", "security")
 def no_public_ssh(r: Res, ctx: Context) -> Iterator[str]:
     if r.type in MNG_TYPES and r.props.get("remoteAccess"):
         yield f"{r.name}: remoteAccess opens SSH to the nodes; use SSM Session Manager instead"
@@ -489,9 +496,11 @@ def no_public_ssh(r: Res, ctx: Context) -> Iterator[str]:
                                                                rule.get("protocol")):
             yield f"{r.name}: ingress from {', '.join(c for c in cidrs if c in _ANYWHERE)} covers port 22"
 
+_rule(no_public_ssh, "no-public-ssh",
+      "No SSH from anywhere: no remoteAccess on node groups, no 0.0.0.0/0 or ::/0 ingress "
+      "covering port 22 (use SSM Session Manager, which the node role allows).", "resource", "security")
 
-@_rule("workloads-non-root", "Workload pods run as non-root, without privilege escalation, unprivileged.",
-       "resource", "security")
+
 def workloads_non_root(r: Res, ctx: Context) -> Iterator[str]:
     spec = pod_spec(r)
     if spec is None:
@@ -509,20 +518,24 @@ def workloads_non_root(r: Res, ctx: Context) -> Iterator[str]:
         if truthy(sc.get("privileged")):
             yield f"{r.name}: container {name} is privileged"
 
+_rule(workloads_non_root, "workloads-non-root",
+      "Workload pods run as non-root, without privilege escalation, unprivileged.",
+      "resource", "security")
+
 
 # --- GPU: per resource -------------------------------------------------------------------------------
 
-@_rule("gpu-taint", "Every GPU pool carries the taint nvidia.com/gpu:NoSchedule, so only pods that ask for GPUs "
-       "(and tolerate it) land on nodes that cost tens of dollars an hour.", "resource", "gpu")
 def gpu_taint(r: Res, ctx: Context) -> Iterator[str]:
     pool = pool_of(r)
     if pool is not None and not has_gpu_taint(pool.taints):
         yield (f"{pool.kind} {pool.name}: GPU pool without the taint {GPU_TAINT['key']}:{GPU_TAINT['effect']} "
                f"(has {[dict(t) for t in pool.taints] or 'none'})")
 
+_rule(gpu_taint, "gpu-taint",
+      "Every GPU pool carries the taint nvidia.com/gpu:NoSchedule, so only pods that ask for GPUs "
+      "(and tolerate it) land on nodes that cost tens of dollars an hour.", "resource", "gpu")
 
-@_rule("gpu-workloads-tolerate-taint", "Pods that request nvidia.com/* resources tolerate nvidia.com/gpu:NoSchedule, "
-       "else they stay Pending on the tainted GPU pools.", "resource", "gpu")
+
 def gpu_workloads_tolerate(r: Res, ctx: Context) -> Iterator[str]:
     spec = pod_spec(r)
     if spec is None or not gpu_requests(spec):
@@ -532,11 +545,11 @@ def gpu_workloads_tolerate(r: Res, ctx: Context) -> Iterator[str]:
         yield (f"{r.name}: requests {', '.join(sorted(gpu_requests(spec)))} but does not tolerate "
                f"{GPU_TAINT['key']}={GPU_TAINT['value']}:{GPU_TAINT['effect']}")
 
+_rule(gpu_workloads_tolerate, "gpu-workloads-tolerate-taint",
+      "Pods that request nvidia.com/* resources tolerate nvidia.com/gpu:NoSchedule, "
+      "else they stay Pending on the tainted GPU pools.", "resource", "gpu")
 
-@_rule("mig-relabel-needs-consent", "A managed node group whose MIG layout changes relabel live nodes in place "
-       f"(tag {MIG_LAYOUT_CHANGE_TAG}=in-place) is refused unless the stack allows disruption "
-       f"({NAMESPACE}:allowDisruption, tag {ALLOW_DISRUPTION_TAG}): the MIG manager does not drain, so a node "
-       "relabelled with GPU pods on it ends in mig.config.state failed.", "resource", "gpu")
+
 def mig_relabel_needs_consent(r: Res, ctx: Context) -> Iterator[str]:
     if r.type not in MNG_TYPES:
         return
@@ -548,12 +561,15 @@ def mig_relabel_needs_consent(r: Res, ctx: Context) -> Iterator[str]:
                f"pending, docs/facts.md §8); use migLayoutChange: replace (a new node group before the old one drains), or "
                f"set {NAMESPACE}:allowDisruption: true after cordoning and draining the nodes")
 
+_rule(mig_relabel_needs_consent, "mig-relabel-needs-consent",
+      "A managed node group whose MIG layout changes relabel live nodes in place "
+      f"(tag {MIG_LAYOUT_CHANGE_TAG}=in-place) is refused unless the stack allows disruption "
+      f"({NAMESPACE}:allowDisruption, tag {ALLOW_DISRUPTION_TAG}): the MIG manager does not drain, so a node "
+      "relabelled with GPU pods on it ends in mig.config.state failed.", "resource", "gpu")
+
 
 # --- GPU: per stack ----------------------------------------------------------------------------------
 
-@_rule("mig-label-valid", "Each GPU pool's nvidia.com/mig.config label names a layout its instance type's GPU can "
-       "apply (named NVIDIA layout for that GPU, or a layout of the MIG manager's ConfigMap that fits).",
-       "stack", "gpu")
 def mig_label_valid(resources: list[Res], ctx: Context) -> Iterator[tuple[str, str]]:
     op = operator(resources)
     for pool in gpu_pools(resources):
@@ -572,10 +588,12 @@ def mig_label_valid(resources: list[Res], ctx: Context) -> Iterator[tuple[str, s
             if why:
                 yield f"{pool.kind} {pool.name} ({it.name}): {why}", pool.res.urn
 
+_rule(mig_label_valid, "mig-label-valid",
+      "Each GPU pool's nvidia.com/mig.config label names a layout its instance type's GPU can "
+      "apply (named NVIDIA layout for that GPU, or a layout of the MIG manager's ConfigMap that fits).",
+      "stack", "gpu")
 
-@_rule("mig-strategy-consistent", "The GPU Operator's mig.strategy fits every pool's layout (single: one identical "
-       "profile on every GPU; none: MIG off) and the MIG manager runs wherever a layout enables MIG.",
-       "stack", "gpu")
+
 def mig_strategy_consistent(resources: list[Res], ctx: Context) -> Iterator[tuple[str, str]]:
     op = operator(resources)
     if op is None or not known(op.strategy):
@@ -596,6 +614,11 @@ def mig_strategy_consistent(resources: list[Res], ctx: Context) -> Iterator[tupl
             except ConfigError as e:
                 yield f"{pool.kind} {pool.name} ({it.name}, mig.strategy {op.strategy}): {e}", pool.res.urn
 
+_rule(mig_strategy_consistent, "mig-strategy-consistent",
+      "The GPU Operator's mig.strategy fits every pool's layout (single: one identical "
+      "profile on every GPU; none: MIG off) and the MIG manager runs wherever a layout enables MIG.",
+      "stack", "gpu")
+
 
 def _expected_overlay(pool: RecordedPool, it: catalog.InstanceType, layout: MigLayout, strategy: str) -> dict[str, int]:
     adv = advertise.node_resources(it, layout, strategy)
@@ -609,10 +632,6 @@ def _overlay_matches(overlay: Res, pool: str, instance_type: str) -> bool:
     return pools is not None and pool in pools and (types is None or instance_type in types)
 
 
-@_rule("mig-nodepool-overlay", "Every Karpenter NodePool whose nodes advertise MIG slices has a NodeOverlay declaring "
-       "them (Karpenter's instance model knows no nvidia.com/mig-*: without it such pods never trigger a node), "
-       "with the counts the layout yields, and Karpenter runs with settings.featureGates.nodeOverlay=true.",
-       "stack", "gpu")
 def mig_nodepool_overlay(resources: list[Res], ctx: Context) -> Iterator[tuple[str, str]]:
     op = operator(resources)
     strategy = str(op.strategy) if op is not None and known(op.strategy) else "mixed"
@@ -659,10 +678,13 @@ def mig_nodepool_overlay(resources: list[Res], ctx: Context) -> Iterator[tuple[s
                 yield (f"{rel.name}: {len(overlays)} NodeOverlay(s) but the Karpenter release does not set "
                        "settings.featureGates.nodeOverlay=true, so Karpenter ignores them", rel.urn)
 
+_rule(mig_nodepool_overlay, "mig-nodepool-overlay",
+      "Every Karpenter NodePool whose nodes advertise MIG slices has a NodeOverlay declaring "
+      "them (Karpenter's instance model knows no nvidia.com/mig-*: without it such pods never trigger a node), "
+      "with the counts the layout yields, and Karpenter runs with settings.featureGates.nodeOverlay=true.",
+      "stack", "gpu")
 
-@_rule("fractional-gpu-overlay", "Every Karpenter NodePool of fractional vGPU types (g6f, gr6f) has a NodeOverlay adding "
-       "nvidia.com/gpu: 1 per instance type: EC2 reports 0 GPUs for them, so without it Karpenter never launches one "
-       "for a GPU pod.", "stack", "gpu")
+
 def fractional_gpu_overlay(resources: list[Res], ctx: Context) -> Iterator[tuple[str, str]]:
     overlays = [r for r in resources if r.type == OVERLAY_TYPE]
     for pool in gpu_pools(resources):
@@ -680,10 +702,12 @@ def fractional_gpu_overlay(resources: list[Res], ctx: Context) -> Iterator[tuple
                        f"{WHOLE_GPU}: \"{it.gpu_count}\" for it (declared: {declared or 'none'}); pods requesting "
                        f"{WHOLE_GPU} stay Pending", pool.res.urn)
 
+_rule(fractional_gpu_overlay, "fractional-gpu-overlay",
+      "Every Karpenter NodePool of fractional vGPU types (g6f, gr6f) has a NodeOverlay adding "
+      "nvidia.com/gpu: 1 per instance type: EC2 reports 0 GPUs for them, so without it Karpenter never launches one "
+      "for a GPU pod.", "stack", "gpu")
 
-@_rule("gpu-ami-arch", "GPU pools run the AMI of their instances' architecture: a node group's amiType is "
-       "AL2023_ARM_64_NVIDIA on arm64 types (g5g) and AL2023_x86_64_NVIDIA on x86_64 ones; a NodePool's "
-       "kubernetes.io/arch requirement admits its instance types' architecture, one per pool.", "resource", "gpu")
+
 def gpu_ami_arch(r: Res, ctx: Context) -> Iterator[str]:
     pool = pool_of(r)
     if pool is None:
@@ -707,9 +731,12 @@ def gpu_ami_arch(r: Res, ctx: Context) -> Iterator[str]:
             yield (f"{pool.kind} {pool.name}: requirement kubernetes.io/arch In {allowed} excludes its {it.name} "
                    f"({it.k8s_arch}): Karpenter can never launch it")
 
+_rule(gpu_ami_arch, "gpu-ami-arch",
+      "GPU pools run the AMI of their instances' architecture: a node group's amiType is "
+      "AL2023_ARM_64_NVIDIA on arm64 types (g5g) and AL2023_x86_64_NVIDIA on x86_64 ones; a NodePool's "
+      "kubernetes.io/arch requirement admits its instance types' architecture, one per pool.", "resource", "gpu")
 
-@_rule("no-whole-gpu-on-mixed-mig", "No pod asks for nvidia.com/gpu on a pool whose nodes advertise nvidia.com/gpu: 0 "
-       "(every GPU sliced under the mixed strategy): it would stay Pending forever.", "stack", "gpu")
+
 def no_whole_gpu_on_mixed_mig(resources: list[Res], ctx: Context) -> Iterator[tuple[str, str]]:
     op = operator(resources)
     if op is None or not known(op.strategy):
@@ -737,6 +764,10 @@ def no_whole_gpu_on_mixed_mig(resources: list[Res], ctx: Context) -> Iterator[tu
                            f"{op.strategy}), whose nodes advertise {WHOLE_GPU}: 0; request a MIG slice "
                            f"({', '.join(sorted(k for k, v in adv.items() if v and k != WHOLE_GPU))})", r.urn)
 
+_rule(no_whole_gpu_on_mixed_mig, "no-whole-gpu-on-mixed-mig",
+      "No pod asks for nvidia.com/gpu on a pool whose nodes advertise nvidia.com/gpu: 0 "
+      "(every GPU sliced under the mixed strategy): it would stay Pending forever.", "stack", "gpu")
+
 
 # --- cost --------------------------------------------------------------------------------------------
 
@@ -759,11 +790,6 @@ def nodepool_max_nodes(pool: RecordedPool) -> tuple[int | None, str]:
     return best, ""
 
 
-@_rule("max-gpu-nodes", "Cost guard: the GPU nodes the stack may run (node group maxSize plus what NodePool limits "
-       "admit) stay within gpu-slicing:maxGpuNodes.", "stack", "cost",
-       config={MAX_GPU_NODES_KEY: {"type": "integer", "minimum": 0,
-                                   "description": "organisation-wide cap on GPU nodes per stack (the stack's own "
-                                                  f"{NAMESPACE}:{MAX_GPU_NODES_KEY} applies too; the lower wins)"}})
 def max_gpu_nodes(resources: list[Res], ctx: Context) -> Iterator[tuple[str, str | None]]:
     total, parts = 0, []
     for pool in gpu_pools(resources):
@@ -786,6 +812,13 @@ def max_gpu_nodes(resources: list[Res], ctx: Context) -> Iterator[tuple[str, str
     elif ctx.max_gpu_nodes is not None and total > ctx.max_gpu_nodes:
         yield (f"the stack may run {total} GPU nodes ({', '.join(parts)}), more than "
                f"{NAMESPACE}:maxGpuNodes={ctx.max_gpu_nodes}", None)
+
+_rule(max_gpu_nodes, "max-gpu-nodes",
+      "Cost guard: the GPU nodes the stack may run (node group maxSize plus what NodePool limits "
+      "admit) stay within gpu-slicing:maxGpuNodes.", "stack", "cost",
+      config={MAX_GPU_NODES_KEY: {"type": "integer", "minimum": 0,
+                                  "description": "organisation-wide cap on GPU nodes per stack (the stack's own "
+                                                 f"{NAMESPACE}:{MAX_GPU_NODES_KEY} applies too; the lower wins)"}})
 
 
 # --- security: per stack -----------------------------------------------------------------------------
@@ -813,8 +846,6 @@ def _public_subnets(resources: Sequence[Res]) -> dict[str, str]:
     return out
 
 
-@_rule("nodes-in-private-subnets", "Node groups and Karpenter's subnet selector use private subnets only (no route "
-       "to an internet gateway).", "stack", "security")
 def nodes_in_private_subnets(resources: list[Res], ctx: Context) -> Iterator[tuple[str, str]]:
     public = _public_subnets(resources)
     names = {r.urn: r.name for r in resources}
@@ -836,15 +867,16 @@ def nodes_in_private_subnets(resources: list[Res], ctx: Context) -> Iterator[tup
                         yield (f"{r.name}: subnetSelectorTerms {dict(tags)} select public subnet {s.name} "
                                f"({public[s.urn]})", r.urn)
 
+_rule(nodes_in_private_subnets, "nodes-in-private-subnets",
+      "Node groups and Karpenter's subnet selector use private subnets only (no route "
+      "to an internet gateway).", "stack", "security")
+
 
 # --- GPU: DRA (the NVIDIA DRA driver beside the device plugin) ----------------------------------------
 
 DRA_CHART = "dra-driver-nvidia-gpu"
 
 
-@_rule("one-allocation-per-node", "No GPU node can run both the DRA driver's kubelet plugin and the GPU Operator's "
-       f"device plugin: both would hand out the same GPUs (silent oversubscription). A pool the kubelet plugin's "
-       f"nodeSelector admits carries {DEVICE_PLUGIN_DEPLOY_LABEL}=false.", "stack", "gpu")
 def one_allocation_per_node(resources: list[Res], ctx: Context) -> Iterator[tuple[str, str]]:
     for release in releases(resources, DRA_CHART):
         selector = dig(release.props, "values", "kubeletPlugin", "nodeSelector", default={})
@@ -860,18 +892,25 @@ def one_allocation_per_node(resources: list[Res], ctx: Context) -> Iterator[tupl
                        f"label them {DEVICE_PLUGIN_DEPLOY_LABEL}=false or narrow the kubelet plugin's nodeSelector",
                        pool.res.urn)
 
+_rule(one_allocation_per_node, "one-allocation-per-node",
+      "No GPU node can run both the DRA driver's kubelet plugin and the GPU Operator's "
+      f"device plugin: both would hand out the same GPUs (silent oversubscription). A pool the kubelet plugin's "
+      f"nodeSelector admits carries {DEVICE_PLUGIN_DEPLOY_LABEL}=false.", "stack", "gpu")
 
-@_rule("dra-pods-on-dra-nodes", "A pod holding a DRA claim selects nodes where the device plugin is off "
-       f"(nodeSelector {DEVICE_PLUGIN_DEPLOY_LABEL}=false): elsewhere the device plugin may hand out the same GPU.",
-       "resource", "gpu")
+
 def dra_pods_on_dra_nodes(r: Res, ctx: Context) -> Iterator[str]:
     spec = pod_spec(r)
     if spec is None or not as_list(spec.get("resourceClaims")):
         return
-    selector = spec.get("nodeSelector")
-    if not known(selector) or (isinstance(selector, Mapping) and not known(selector.get(DEVICE_PLUGIN_DEPLOY_LABEL))
+    selector = spec.get("nodeSelector")  # absent (None): nothing keeps the pod off device-plugin nodes
+    if selector == UNKNOWN or (isinstance(selector, Mapping) and not known(selector.get(DEVICE_PLUGIN_DEPLOY_LABEL))
                                and DEVICE_PLUGIN_DEPLOY_LABEL in selector):
         return
     if not isinstance(selector, Mapping) or selector.get(DEVICE_PLUGIN_DEPLOY_LABEL) != "false":
         yield (f"{r.name}: holds DRA claims but its nodeSelector allows nodes running the device plugin; select "
                f"{DEVICE_PLUGIN_DEPLOY_LABEL}: \"false\" (the DRA pool's nodes)")
+
+_rule(dra_pods_on_dra_nodes, "dra-pods-on-dra-nodes",
+      "A pod holding a DRA claim selects nodes where the device plugin is off "
+      f"(nodeSelector {DEVICE_PLUGIN_DEPLOY_LABEL}=false): elsewhere the device plugin may hand out the same GPU.",
+      "resource", "gpu")

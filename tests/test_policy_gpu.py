@@ -188,3 +188,120 @@ def test_a_single_slice_still_needs_its_overlay():
         "spec": {"requirements": [{"key": rules.INSTANCE_TYPE_LABEL, "operator": "In", "values": ["p5.4xlarge"]}]}}}})
     [(msg, _)] = rules.mig_nodepool_overlay([np_], CTX)
     assert msg.startswith("NodePool one (p5.4xlarge, all-7g.80gb): no NodeOverlay") and "nvidia.com/mig-7g.80gb" in msg
+
+
+def test_the_taint_message_shows_what_the_pool_has():
+    """The user sees the pool's taints beside the missing one, or 'none' when it has none."""
+    assert list(rules.gpu_taint(res(MNG, "ng", {"instanceTypes": ["p4d.24xlarge"], "nodeGroupName": "big"}), CTX)) == [
+        "nodeGroup big: GPU pool without the taint nvidia.com/gpu:NoSchedule (has none)"]
+    other = {"key": "team", "value": "ml", "effect": "NoSchedule"}
+    assert list(rules.gpu_taint(res(MNG, "ng", {"instanceTypes": ["p4d.24xlarge"], "nodeGroupName": "big",
+                                                "taints": [other]}), CTX)) == [
+        f"nodeGroup big: GPU pool without the taint nvidia.com/gpu:NoSchedule (has {[other]})"]
+
+
+def test_every_gpu_resource_a_pod_asks_for_is_named():
+    d = deployment([], {"nvidia.com/mig-1g.5gb": "1", "nvidia.com/gpu": "1"})
+    assert list(rules.gpu_workloads_tolerate(d, CTX)) == [
+        "d: requests nvidia.com/gpu, nvidia.com/mig-1g.5gb but does not tolerate nvidia.com/gpu=true:NoSchedule"]
+
+
+def test_two_architectures_in_one_pool_are_named_with_the_fix():
+    assert list(rules.gpu_ami_arch(nodepool(["g5g.xlarge", "g5.xlarge"]), CTX)) == [
+        "nodePool np: instance types of two architectures (amd64, arm64): one AMI and one kubernetes.io/arch per pool"]
+
+
+def test_each_fractional_type_of_each_pool_is_judged():
+    """A node group before the NodePool, a whole-GPU type before the fractional one, and a fractional type whose
+    overlay is unknown before one that has none: none of them ends the search (FACTS 7: g6f reports 0 GPUs)."""
+    ng = res(MNG, "ng", {"instanceTypes": ["g6f.xlarge"]})
+    mixed = nodepool(["g6.xlarge", "g6f.xlarge"], name="l4")
+    assert [m for m, _ in rules.fractional_gpu_overlay([ng, mixed], CTX)] == [
+        'NodePool l4 (g6f.xlarge, a fractional GPU EC2 reports as 0): no NodeOverlay declares nvidia.com/gpu: "1" '
+        "for it (declared: none); pods requesting nvidia.com/gpu stay Pending"]
+    two = nodepool(["g6f.large", "g6f.xlarge"], name="l4")
+    msgs = [m for m, _ in rules.fractional_gpu_overlay([two, overlay("l4", ["g6f.large"], rules.UNKNOWN)], CTX)]
+    assert [m.split(":")[0] for m in msgs] == ["NodePool l4 (g6f.xlarge, a fractional GPU EC2 reports as 0)"]
+
+
+# --- DRA: the kubelet plugin beside the device plugin ------------------------------------------------------
+
+DEPLOY = "nvidia.com/gpu.deploy.device-plugin"  # the GPU Operator's per-node switch for its device plugin
+
+
+def dra_driver(values: dict) -> rules.Res:
+    return res("kubernetes:helm.sh/v3:Release", "dra", {
+        "chart": "oci://registry.k8s.io/dra-driver-nvidia/charts/dra-driver-nvidia-gpu", "values": values})
+
+
+def gpu_group(name: str, labels) -> rules.Res:
+    return res(MNG, name, {"instanceTypes": ["p5.48xlarge"], "labels": labels})
+
+
+def both_on(resources: list[rules.Res]) -> list[str]:
+    return [m for m, _ in rules.one_allocation_per_node(resources, CTX)]
+
+
+def test_a_kubelet_plugin_without_a_selector_runs_on_every_pool():
+    """No nodeSelector (or none given at all) admits every node: each pool still running the device plugin is
+    refused, by name, with the two ways out."""
+    for values in ({}, {"kubeletPlugin": {}}):
+        assert both_on([dra_driver(values), gpu_group("a", {"gpu-slicing/pool": "a"}),
+                        gpu_group("b", {"gpu-slicing/pool": "b", DEPLOY: "false"})]) == [
+            "nodeGroup a: the DRA kubelet plugin (dra, nodeSelector none: every node) and the device plugin could "
+            f"both run on its nodes; label them {DEPLOY}=false or narrow the kubelet plugin's nodeSelector"], values
+
+
+def test_a_pool_is_admitted_only_by_every_label_of_the_selector():
+    selector = {"gpu-slicing/allocation": "dra", "tier": "gpu"}
+    driver = dra_driver({"kubeletPlugin": {"nodeSelector": selector}})
+    assert both_on([driver, gpu_group("a", {"gpu-slicing/allocation": "dra"})]) == []
+    [msg] = both_on([driver, gpu_group("a", {**selector, DEPLOY: "true"})])
+    assert msg.startswith(f"nodeGroup a: the DRA kubelet plugin (dra, nodeSelector {selector})")
+    assert both_on([driver, gpu_group("a", {**selector, DEPLOY: "false"})]) == []
+
+
+def test_what_is_unknown_at_preview_is_left_out_and_the_rest_still_judged():
+    """A selector unknown at preview says nothing; a pool whose name is unknown is skipped, not the end."""
+    assert both_on([dra_driver({"kubeletPlugin": {"nodeSelector": rules.UNKNOWN}}),
+                    gpu_group("a", {"gpu-slicing/pool": "a"})]) == []
+    msgs = both_on([dra_driver({}), gpu_group("u", {"gpu-slicing/pool": rules.UNKNOWN}),
+                    gpu_group("b", {"gpu-slicing/pool": "b"})])
+    assert [m.split(":")[0] for m in msgs] == ["nodeGroup b"]
+    # a NodePool is named by metadata.name: its pool label unknown at preview still leaves it out
+    unknown_label = res(rules.NODEPOOL_TYPE, "np", {"metadata": {"name": "np"}, "spec": {"template": {
+        "metadata": {"labels": {"gpu-slicing/pool": rules.UNKNOWN}}, "spec": {"requirements": [
+            {"key": rules.INSTANCE_TYPE_LABEL, "operator": "In", "values": ["p5.48xlarge"]}]}}}})
+    assert both_on([dra_driver({}), unknown_label]) == []
+
+
+def test_every_dra_release_is_judged():
+    """A second DRA release (another namespace) with no selector is refused even after one unknown at preview."""
+    unknown = dra_driver({"kubeletPlugin": {"nodeSelector": rules.UNKNOWN}})
+    second = rules.Res(unknown.type, "dra-2", "urn:dra-2", dra_driver({}).props)
+    [msg] = both_on([unknown, second, gpu_group("a", {"gpu-slicing/pool": "a"})])
+    assert msg.startswith("nodeGroup a: the DRA kubelet plugin (dra-2, nodeSelector none: every node)")
+
+
+def claim_pod(spec_extra: dict, claims=({"name": "gpu", "resourceClaimTemplateName": "t"},)) -> rules.Res:
+    return res("kubernetes:core/v1:Pod", "p", {"spec": {"resourceClaims": list(claims), "containers": [{"name": "c"}],
+                                                        **spec_extra}})
+
+
+def test_a_pod_holding_a_claim_must_select_the_dra_nodes():
+    """Only nodeSelector nvidia.com/gpu.deploy.device-plugin: "false" keeps the pod off the nodes where the
+    device plugin could hand out the same GPU; no selector, another value or another label does not."""
+    want = (f'p: holds DRA claims but its nodeSelector allows nodes running the device plugin; select {DEPLOY}: '
+            '"false" (the DRA pool\'s nodes)')
+    assert list(rules.dra_pods_on_dra_nodes(claim_pod({"nodeSelector": {DEPLOY: "false"}}), CTX)) == []
+    for extra in ({}, {"nodeSelector": {DEPLOY: "true"}}, {"nodeSelector": {"gpu-slicing/pool": "p5"}},
+                  {"nodeSelector": "p5"}):
+        assert list(rules.dra_pods_on_dra_nodes(claim_pod(extra), CTX)) == [want], extra
+
+
+def test_claims_or_selectors_unknown_at_preview_are_no_violation():
+    for extra in ({"nodeSelector": rules.UNKNOWN}, {"nodeSelector": {DEPLOY: rules.UNKNOWN}}):
+        assert list(rules.dra_pods_on_dra_nodes(claim_pod(extra), CTX)) == [], extra
+    assert list(rules.dra_pods_on_dra_nodes(claim_pod({}, claims=()), CTX)) == []  # no claim: another rule's pod
+    assert list(rules.dra_pods_on_dra_nodes(res("kubernetes:core/v1:Service", "s", {"spec": {
+        "resourceClaims": [{"name": "gpu"}]}}), CTX)) == []

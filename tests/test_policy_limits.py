@@ -44,6 +44,15 @@ def test_unknown_sizes_and_limits_are_left_out_silently():
     assert rules.nodepool_max_nodes(rules.pool_of(nodepool("np", rules.UNKNOWN)))[0] is None
 
 
+def test_a_pool_left_out_does_not_stop_the_count():
+    """An unknown maxSize or limit leaves only that pool out: the pools after it still add up against the
+    ceiling (3 + 3 p4d nodes from the hand count above, beyond a ceiling of 5)."""
+    unknown_ng = res(MNG, "unsized", {"instanceTypes": ["p4d.24xlarge"], "scalingConfig": {"maxSize": rules.UNKNOWN}})
+    ng = res(MNG, "ng", {"instanceTypes": ["p4d.24xlarge"], "scalingConfig": {"maxSize": 3}})
+    np_ = nodepool("small", {"cpu": "400", "memory": "10000Gi", "nvidia.com/gpu": "24"})
+    [msg] = guard([unknown_ng, nodepool("later", rules.UNKNOWN), ng, np_], 5)
+    assert "6 GPU nodes (ng: 3, small: 3)" in msg
+
 def test_why_a_nodepool_cannot_be_counted():
     def why(np_: rules.Res) -> str:
         n, reason = rules.nodepool_max_nodes(rules.pool_of(np_))

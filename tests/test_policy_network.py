@@ -64,6 +64,13 @@ def test_ssh_through_remote_access_on_either_node_group_shape():
         assert list(rules.no_public_ssh(res(type_, "ng", {}), CTX)) == []
 
 
+def test_ssh_from_anywhere_over_ipv6_through_a_vpc_ingress_rule():
+    """aws.vpc.SecurityGroupIngressRule names its one range as cidrIpv4 or cidrIpv6: ::/0 on port 22 is SSH from
+    anywhere as much as 0.0.0.0/0 is."""
+    rule = res("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule", "in", {
+        "ipProtocol": "tcp", "fromPort": 22, "toPort": 22, "cidrIpv6": "::/0"})
+    assert list(rules.no_public_ssh(rule, CTX)) == ["in: ingress from ::/0 covers port 22"]
+
 # --- public subnets --------------------------------------------------------------------------------
 
 IGW = res("aws:ec2/internetGateway:InternetGateway", "igw")
@@ -170,3 +177,21 @@ def test_associations_and_routes_without_the_dependencies_the_rule_follows():
                   "subnetId": (PRIVATE.urn,)}),
               res("aws:ec2/route:Route", "literal-route", property_dependencies={"gatewayId": (IGW.urn,)})]
     assert placed(graph_ + [node_group(PRIVATE)]) == []
+
+
+def test_a_selector_term_without_tags_does_not_end_the_search():
+    """Karpenter ORs subnetSelectorTerms: a term by id, or one still unknown at preview, is skipped and the
+    tagged term after it is still judged."""
+    assert placed(graph(True) + [nodeclass(rules.UNKNOWN, {"id": "subnet-1"}, {"tags": {"tier": "public"}})]) == [
+        "gpu-class: subnetSelectorTerms {'tier': 'public'} select public subnet public-0 "
+        "(routed to an internet gateway by public-rt)"]
+
+
+def test_only_subnets_are_what_a_subnet_selector_selects():
+    """A route table association may depend on a component that passed the subnet id along (an awsx Vpc): that
+    resource carries the discovery tag too, but Karpenter's subnetSelectorTerms select subnets only."""
+    vpc = res("awsx:ec2:Vpc", "vpc", {"tags": {"karpenter.sh/discovery": "c"}})
+    rt = res("aws:ec2/routeTable:RouteTable", "public-rt", property_dependencies={"routes": (IGW.urn,)})
+    assoc = res("aws:ec2/routeTableAssociation:RouteTableAssociation", "a", property_dependencies={
+        "routeTableId": (rt.urn,), "subnetId": (vpc.urn,)})
+    assert placed([IGW, vpc, rt, assoc, nodeclass({"tags": {"karpenter.sh/discovery": "c"}})]) == []

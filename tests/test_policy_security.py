@@ -178,3 +178,63 @@ def test_every_container_kind_and_workload_kind_is_read():
     assert check("workloads-non-root", *pod({}, {})) == [
         "r: container ? may run as root (set runAsNonRoot: true and a non-zero runAsUser)",
         "r: container ? does not set allowPrivilegeEscalation: false"]
+
+
+# --- what the rules tell the user, and the shapes they must not trip over --------------------------------
+
+def test_the_raw_cluster_shape_reads_its_endpoint_switch_inside_vpc_config():
+    """aws.eks.Cluster keeps endpointPublicAccess under vpcConfig: a private endpoint there has no public CIDRs
+    to judge, and a vpcConfig still unknown at preview is no violation (nor a crash)."""
+    raw = "aws:eks/cluster:Cluster"
+    assert check("api-endpoint-reachable", raw, {"vpcConfig": {"endpointPublicAccess": False,
+                                                               "publicAccessCidrs": ["192.0.2.0/24"]}}) == []
+    assert check("api-endpoint-reachable", raw, {"vpcConfig": U}) == []
+
+
+def test_the_endpoint_message_says_what_breaks_and_what_to_use():
+    """The deployer reads why the stack is refused (nothing can be created or deleted) and what to put instead."""
+    assert check("api-endpoint-reachable", "eks:index:Cluster",
+                 {"endpointPublicAccess": True, "publicAccessCidrs": ["192.0.2.0/24"]}) == [
+        "r: publicAccessCidrs ['192.0.2.0/24'] are documentation ranges (RFC 5737): no client can reach the API, "
+        "so no Kubernetes object can be created, changed or deleted; use the deployers' CIDRs"]
+    assert check("api-endpoint-reachable", "eks:index:Cluster",
+                 {"endpointPublicAccess": True, "publicAccessCidrs": ["192.0.2.0/24", "8.8.8.0/24"]}) == [
+        "r: publicAccessCidrs ['192.0.2.0/24'] are documentation ranges (RFC 5737): an entry that admits no client "
+        "is a mistake; use the deployers' CIDRs"]
+
+
+def test_a_launch_template_entry_that_is_no_mapping_is_skipped():
+    """An unknown block device entry (a preview value) says nothing about encryption: the entries after it are
+    still judged, by their own index."""
+    for type_, props in ((LT, {"blockDeviceMappings": [U, {"deviceName": "/dev/xvdb", "ebs": {"encrypted": False}}]}),
+                         (rules.NODECLASS_TYPE, {"spec": {"blockDeviceMappings": [
+                             U, {"deviceName": "/dev/xvdb", "ebs": {"encrypted": False}}]}})):
+        [msg] = check("ebs-encrypted", type_, props)
+        assert msg.endswith("blockDeviceMappings[1] (/dev/xvdb) is not encrypted"), type_
+
+
+def test_the_remedies_name_what_to_declare():
+    """A nodeclass without volumes is told to declare an encrypted root volume; a node group without a launch
+    template is told which one to use."""
+    [msg] = check("ebs-encrypted", rules.NODECLASS_TYPE, {"spec": {}})
+    assert msg.endswith("; declare an encrypted root volume")
+    [msg] = check("imdsv2-required", rules.MNG_TYPES[0], {})
+    assert msg.endswith("give the node group this stack's launch template (httpTokens required, encrypted gp3)")
+
+
+def test_a_kms_provider_without_a_key_arn_is_not_envelope_encryption():
+    """The provider block must name the key: a provider map with other fields only encrypts nothing with KMS."""
+    assert check("secrets-kms-encrypted", "aws:eks/cluster:Cluster", {"encryptionConfig": {
+        "resources": ["secrets"], "provider": {"keyArn": "", "note": "key pending"}}}) == [
+        "r: encryptionConfig does not encrypt 'secrets' with a KMS key"]
+
+
+def test_a_containers_own_run_as_user_wins_over_the_pods():
+    """Kubernetes: a container's securityContext.runAsUser overrides the pod's, both ways (root in the container
+    under a non-root pod is root; a non-root container under a root pod is not)."""
+    root_in_container = pod({"runAsNonRoot": True, "runAsUser": 1000},
+                            {"name": "c", "securityContext": {**HARDENED, "runAsUser": 0}})
+    assert check("workloads-non-root", *root_in_container) == [
+        "r: container c may run as root (set runAsNonRoot: true and a non-zero runAsUser)"]
+    assert check("workloads-non-root", *pod({"runAsNonRoot": True, "runAsUser": 0},
+                                            {"name": "c", "securityContext": {**HARDENED, "runAsUser": 1000}})) == []

@@ -42,9 +42,9 @@ COMPUTED = "<computed>"  # tools.harness.COMPUTED: a value unknown at preview
 CRD_DIR_ENV = refdata.CRD_DIR_ENV
 
 
-def check(fn):
+def check(fn: Callable[[Mapping[str, Any], list[dict]], Iterable[Finding]]) -> None:
+    """Register a check: called after each check's `def`, not as a decorator, which mutmut would skip."""
     CHECKS.append(fn)
-    return fn
 
 
 def finding(id_: str, severity: str, message: str, resource: str | None = None) -> Finding:
@@ -94,7 +94,6 @@ def _has_computed(v: Any) -> bool:
     return False
 
 
-@check
 def capacity_warnings(config: Mapping[str, Any], resources: list[dict]) -> Iterable[Finding]:
     """The capacity plan's warnings, as checks (what does not fit is a config error, not a warning)."""
     for w in stack(config).capacity.warnings:
@@ -102,8 +101,9 @@ def capacity_warnings(config: Mapping[str, Any], resources: list[dict]) -> Itera
     for text in stack(config).capacity.idle_pools:
         yield finding("capacity.idle-pool", "warning", text)
 
+check(capacity_warnings)
 
-@check
+
 def dra_claims(config: Mapping[str, Any], resources: list[dict]) -> Iterable[Finding]:
     """Every registered claim (template) on a DRA pool, its CEL evaluated with cel-python against the devices
     the pool's nodes will publish (tools/dra_claims.py); silent on stacks without DRA pools."""
@@ -142,8 +142,9 @@ def dra_claims(config: Mapping[str, Any], resources: list[dict]) -> Iterable[Fin
     yield finding("dra.claims", "info", f"{n} DRA claims' CEL selectors evaluated (cel-python) against the "
                                         "ResourceSlices their pools' nodes will publish")
 
+check(dra_claims)
 
-@check
+
 def api_endpoint_exposure(config: Mapping[str, Any], resources: list[dict]) -> Iterable[Finding]:
     """A public API endpoint open to every address is reachable (what a laptop and hosted CI need) but is a
     choice to make knowingly; say so, and how to narrow it."""
@@ -167,8 +168,9 @@ def api_endpoint_exposure(config: Mapping[str, Any], resources: list[dict]) -> I
             return
     yield finding("security.endpoint-open", "info", "the public API endpoint, if any, is limited to named CIDRs")
 
+check(api_endpoint_exposure)
 
-@check
+
 def mig_unconfirmed(config: Mapping[str, Any], resources: list[dict]) -> Iterable[Finding]:
     """MIG enabled on an instance type where AWS has not confirmed it (g7e): a warning, not an error."""
     from gpu_slicing.catalog import mig_warning
@@ -191,8 +193,9 @@ def mig_unconfirmed(config: Mapping[str, Any], resources: list[dict]) -> Iterabl
                   + (f"placements inferred, not read off hardware, for {where}" if where
                      else "every placement table used was read off hardware or taken from NVIDIA's guide"))
 
+check(mig_unconfirmed)
 
-@check
+
 def eks_calendar(config: Mapping[str, Any], resources: list[dict]) -> Iterable[Finding]:
     """Where the cluster's Kubernetes version stands today (a past-support version is a config error already):
     in extended support the control plane costs six times as much, added here to the plan's GPU cost."""
@@ -211,6 +214,8 @@ def eks_calendar(config: Mapping[str, Any], resources: list[dict]) -> Iterable[F
     if s.config.karpenter.enabled and not calendar.karpenter_supports(minor, karpenter):
         yield finding("calendar.karpenter", "error", f"Karpenter {karpenter} does not support Kubernetes {minor} "
                       f"(needs >= {calendar.BY_MINOR[minor].karpenter_min}, Karpenter docs, compatibility)")
+
+check(eks_calendar)
 
 
 # --- Kubernetes: built-in objects against the OpenAPI schema of the cluster's version -----------------
@@ -296,7 +301,6 @@ def is_builtin(r: dict, version: str) -> bool:
     return _k8s_validator(version, r["inputs"].get("apiVersion", ""), r["inputs"]["kind"]) is not None
 
 
-@check
 def k8s_schema(config: Mapping[str, Any], resources: list[dict]) -> Iterable[Finding]:
     objects = _k8s_objects(resources)
     version = cluster_version(config, resources)
@@ -320,6 +324,8 @@ def k8s_schema(config: Mapping[str, Any], resources: list[dict]) -> Iterable[Fin
     yield finding("k8s.schema", "info", f"{n} built-in objects validated against the Kubernetes {chosen} OpenAPI "
                                         f"schema (kubernetes-validate {__version__}, strict: unknown fields are errors)")
 
+check(k8s_schema)
+
 
 # --- Kubernetes: custom resources (Karpenter) ---------------------------------------------------------
 
@@ -342,7 +348,6 @@ def _custom_objects(resources: list[dict], version: str | None) -> list[dict]:
     return [r for r in _k8s_objects(resources) if not is_builtin(r, chosen)]
 
 
-@check
 def k8s_custom_resource_kind(config: Mapping[str, Any], resources: list[dict]) -> Iterable[Finding]:
     objects = _custom_objects(resources, cluster_version(config, resources))
     served = served_custom_kinds()
@@ -362,6 +367,8 @@ def k8s_custom_resource_kind(config: Mapping[str, Any], resources: list[dict]) -
                           f"{kind} {r['name']}: no metadata.namespace on a namespaced kind", r["name"])
     yield finding("k8s.custom-resource-kind", "info",
                   f"{len(objects)} custom resources checked for a served apiVersion/kind and scope")
+
+check(k8s_custom_resource_kind)
 
 
 def strict_schema(schema: Any) -> Any:
@@ -398,7 +405,6 @@ def crd_errors(obj: Mapping[str, Any], directory: str | Path | None = None) -> l
     return _errors(validator, body)
 
 
-@check
 def k8s_crd_schema(config: Mapping[str, Any], resources: list[dict]) -> Iterable[Finding]:
     objects = _custom_objects(resources, cluster_version(config, resources))
     directory, crds = refdata.crd_source()
@@ -426,8 +432,9 @@ def k8s_crd_schema(config: Mapping[str, Any], resources: list[dict]) -> Iterable
     yield finding("k8s.crd-schema", "info", f"{n} custom resources validated against {crds} "
                                             "(unknown fields are errors; CEL rules: k8s.crd-cel)")
 
+check(k8s_crd_schema)
 
-@check
+
 def k8s_crd_cel(config: Mapping[str, Any], resources: list[dict]) -> Iterable[Finding]:
     """Every CEL rule of the CRDs on every recorded custom object, after the CRDs' defaults, as the API server
     does on create (tools/cel_rules.py)."""
@@ -457,6 +464,8 @@ def k8s_crd_cel(config: Mapping[str, Any], resources: list[dict]) -> Iterable[Fi
                   f"({cel_rules.TRANSITION}: they compare with the stored object){unknown_note}; the CRDs' "
                   f"defaults applied first, as the API server does (against {crds})")
 
+check(k8s_crd_cel)
+
 # --- Helm values: every path on the chart's reviewed allow-list -----------------------------------------
 
 def chart_allowlists() -> dict[str, tuple[frozenset[str], Callable[[Mapping[str, Any]], list[str]]]]:
@@ -478,7 +487,6 @@ def value_paths_off_allowlist(chart: str, values: Mapping[str, Any]) -> list[str
     return sorted(p for p in flatten(values) if p not in allowed)
 
 
-@check
 def helm_values(config: Mapping[str, Any], resources: list[dict]) -> Iterable[Finding]:
     n = 0
     for r in resources:
@@ -499,6 +507,8 @@ def helm_values(config: Mapping[str, Any], resources: list[dict]) -> Iterable[Fi
                                                   f"{chart!r}: the chart has no values schema, so Helm would ignore a "
                                                   "key it lacks without a word", r["name"])
     yield finding("helm.values", "info", f"{n} Helm releases' value paths checked against their charts' allow-lists")
+
+check(helm_values)
 
 
 # --- AWS inputs: botocore's service models ----------------------------------------------------------
@@ -547,7 +557,6 @@ def _nodepool_instance_types(r: dict) -> list[str]:
     return rules.requirement_values(reqs, rules.INSTANCE_TYPE_LABEL) or []
 
 
-@check
 def aws_enums(config: Mapping[str, Any], resources: list[dict]) -> Iterable[Finding]:
     seen: dict[str, int] = {}
     for r in resources:
@@ -577,8 +586,9 @@ def aws_enums(config: Mapping[str, Any], resources: list[dict]) -> Iterable[Find
                   "version is held to gpu-slicing's supported list by the config, and k8s.schema says when "
                   "kubernetes-validate has no schema for it")
 
+check(aws_enums)
 
-@check
+
 def aws_event_sources(config: Mapping[str, Any], resources: list[dict]) -> Iterable[Finding]:
     n = 0
     for r in resources:
@@ -601,6 +611,8 @@ def aws_event_sources(config: Mapping[str, Any], resources: list[dict]) -> Itera
                               "(aws.<service>, e.g. aws.ec2, aws.health)", r["name"])
     yield finding("aws.event-source", "info", f"{n} EventBridge sources checked against botocore's services "
                                               "(detail-types are not in botocore and are not checked)")
+
+check(aws_event_sources)
 
 
 # --- IAM: parliament ----------------------------------------------------------------------------------
@@ -784,7 +796,6 @@ def lint_policy(doc: Any, kind: str) -> list[tuple[Any, str | None]]:
             for f in kept(f"parliament-{digest}.json", judge)]
 
 
-@check
 def iam_parliament(config: Mapping[str, Any], resources: list[dict]) -> Iterable[Finding]:
     linted, skipped, accepted = 0, 0, 0
     for r in resources:
@@ -810,6 +821,8 @@ def iam_parliament(config: Mapping[str, Any], resources: list[dict]) -> Iterable
                   f"{linted} policy documents linted by parliament, {accepted} findings accepted (reasons in "
                   f"tools/checks.py ACCEPTED_IAM_FINDINGS)" + (f", {skipped} unknown at preview" if skipped else ""))
 
+check(iam_parliament)
+
 
 # --- the policy pack's rules, over the recorded graph -------------------------------------------------
 
@@ -827,7 +840,6 @@ def policy_context(config: Mapping[str, Any]) -> rules.Context:
     return rules.Context(max_gpu_nodes=stack(config).config.max_gpu_nodes)
 
 
-@check
 def policy_rules(config: Mapping[str, Any], resources: list[dict]) -> Iterable[Finding]:
     names = {r["urn"]: r["name"] for r in resources}
     results = rules.evaluate_all(policy_resources(resources), policy_context(config))
@@ -837,6 +849,8 @@ def policy_rules(config: Mapping[str, Any], resources: list[dict]) -> Iterable[F
             yield finding(f"policy.{name}", "error" if rule.mandatory else "warning", message, names.get(urn, urn))
     clean = [n for n, v in results.items() if not v]
     yield finding("policy", "info", f"{len(results)} policy-pack rules run, {len(clean)} clean")
+
+check(policy_rules)
 
 
 # --- Observability: what a MIG pool needs from the exporter, and alerts with tests --------------------------
@@ -877,7 +891,6 @@ def _exporter_fields(resources: list[dict]) -> tuple[str | None, set[str] | None
     return None, None
 
 
-@check
 def observability(config: Mapping[str, Any], resources: list[dict]) -> Iterable[Finding]:
     from gpu_slicing import observability as obs
 
@@ -926,3 +939,5 @@ def observability(config: Mapping[str, Any], resources: list[dict]) -> Iterable[
                       f"{len(alerts)} alerts, each with a promtool unit test that expects it to fire")
     if not mig_pools and not alerts:
         yield finding("observability", "info", "no MIG pools and no alert rules: nothing to check")
+
+check(observability)
