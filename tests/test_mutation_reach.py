@@ -19,7 +19,7 @@ MUTMUT_TRAMPOLINE = "_mutmut_mutated"
 ALLOWED = {
     "property": "mutmut cannot put a trampoline behind a property (its own reason 3); accessors of dataclasses",
     "functools.lru_cache": "memoised loaders and tables: a cache in front of a trampoline would carry one mutant's "
-                           "result into the next (COMMON.md: module-level caches hide mutants)",
+                           "result into the next (a cache filled before mutmut forks its workers hides mutants)",
     "lru_cache": "as functools.lru_cache",
     "functools.cache": "as functools.lru_cache",
     "_schema": "gpu_slicing/config.py's validators carry their JSON-schema fragment on the function; not converted yet",
