@@ -51,12 +51,21 @@ def pytest_runtest_teardown(item) -> None:
 _frozen = False
 
 
+def child_env(**extra: str) -> dict[str, str]:
+    """The environment for a child Python process, with `extra` added. mutmut's switch (MUTANT_UNDER_TEST) is
+    left out: a child that imports a mutated module then runs its original code, where it would otherwise fail
+    to find mutmut's settings (they live in make mutate's process). What these children report (what an
+    import loads, a whole command's output) is checked elsewhere against the mutants themselves."""
+    env = {k: v for k, v in os.environ.items() if k != "MUTANT_UNDER_TEST"}
+    return {**env, **extra}
+
+
 def printed(program: str, **env: str) -> str:
     """What `program` (Python, run from the project root) prints in a fresh interpreter, with `env` added to the
     environment: for what only a new process shows (what an import loads, what `hash()` salting changes)."""
     import subprocess
 
-    return subprocess.run([sys.executable, "-c", program], env={**os.environ, **env}, cwd=ROOT,
+    return subprocess.run([sys.executable, "-c", program], env=child_env(**env), cwd=ROOT,
                           capture_output=True, text=True, check=True).stdout.strip()
 
 

@@ -12,7 +12,7 @@ import sys
 import pytest
 import yaml
 
-from conftest import ROOT, dev_config
+from conftest import ROOT, child_env, dev_config
 from tools import cel_rules, checks, refdata
 
 KINDS = ("NodePool", "EC2NodeClass", "NodeOverlay")
@@ -245,7 +245,7 @@ def test_check_reads_the_crd_files_the_environment_names(graph, monkeypatch, tmp
 @pytest.mark.slow
 def test_the_plan_does_not_import_the_cel_library():
     code = "import sys, tools.checks, tools.cel_rules; assert 'celpy' not in sys.modules, 'celpy imported'"
-    subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True)
+    subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=child_env(), check=True)
 
 
 # --- planted violations: the CRD's own message, at the object's path ----------------------------------------

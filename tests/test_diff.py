@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import dev_config
+from conftest import child_env, dev_config
 from gpu_slicing import changes, config as config_mod
 from tools import diff
 
@@ -783,7 +783,8 @@ def run_diff(repo, *extra) -> tuple[int, dict, str]:
 
     out = repo / "d.json"
     run = subprocess.run([sys.executable, "-m", "tools.diff", "--base", "git:HEAD", "--stack", "dev", "--json",
-                          str(out), *extra], cwd=repo, capture_output=True, text=True, timeout=300)
+                          str(out), *extra], cwd=repo, env=child_env(), capture_output=True, text=True,
+                         timeout=300)
     assert out.exists(), run.stderr
     return run.returncode, json.loads(out.read_text()), run.stdout
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import ROOT, dev_config
+from conftest import ROOT, child_env, dev_config
 from gpu_slicing import observability as obs
 from gpu_slicing.config import NAMESPACE, ObservabilityConfig
 from gpu_slicing.stack import load_stack, parse_config
@@ -695,7 +695,7 @@ def test_dashboard_configmap_is_what_the_grafana_sidecar_loads():
 def test_plan_stays_light_the_dashboard_library_loads_only_when_building():
     code = ("import sys, tools.checks, tools.plan, gpu_slicing.observability, gpu_slicing.gpu_operator; "
             "print(any(m.startswith(('grafana_foundation_sdk', 'promql_parser')) for m in sys.modules))")
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=child_env(), capture_output=True, text=True)
     if out.returncode != 0 and not (ROOT / ".venv").exists():
         pytest.skip("no .venv")
     assert out.stdout.strip() == "False", out.stderr
