@@ -167,12 +167,11 @@ _OCTET = r"(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])"
 _IPV4 = rf"{_OCTET}(\.{_OCTET}){{3}}"
 
 
-def _schema(fragment: dict) -> Callable[[Callable], Callable]:
-    """Attach `fragment` to a check as its `schema`."""
-    def attach(check: Callable) -> Callable:
-        check.schema = fragment  # type: ignore[attr-defined]
-        return check
-    return attach
+def _schema(check: Callable, fragment: dict) -> Callable:
+    """Attach `fragment` to `check` as its `schema`; called after the check's `def`, not as a decorator, which
+    mutmut would skip (tests/test_mutation_reach.py)."""
+    check.schema = fragment  # type: ignore[attr-defined]
+    return check
 
 
 def _number_read(v: Any) -> str:
@@ -187,26 +186,29 @@ def _number_read(v: Any) -> str:
     return ""
 
 
-@_schema({"type": "string", "minLength": 1})
 def _string(v: Any, key: str) -> str:
     if not isinstance(v, str) or not v:
         raise ConfigError(key, v, _number_read(v) + "a non-empty string")
     return v
 
+_schema(_string, {"type": "string", "minLength": 1})
 
-@_schema({"type": "string", "pattern": _NAME_RE.pattern})
+
 def _name(v: Any, key: str) -> str:
     if not isinstance(v, str) or not _NAME_RE.match(v):
         raise ConfigError(key, v, _number_read(v) + "a lowercase DNS label: a-z, 0-9 and '-', 1-40 characters, "
                                   "starting and ending with a letter or digit")
     return v
 
+_schema(_name, {"type": "string", "pattern": _NAME_RE.pattern})
 
-@_schema({"type": "boolean"})
+
 def _bool(v: Any, key: str) -> bool:
     if not isinstance(v, bool):
         raise ConfigError(key, v, "true or false")
     return v
+
+_schema(_bool, {"type": "boolean"})
 
 
 def _int_between(lo: int, hi: int, why: str = "") -> Callable[[Any, str], int]:
@@ -214,7 +216,7 @@ def _int_between(lo: int, hi: int, why: str = "") -> Callable[[Any, str], int]:
         if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
             raise ConfigError(key, v, f"an integer from {lo} to {hi}" + (f" ({why})" if why else ""))
         return v
-    return _schema({"type": "integer", "minimum": lo, "maximum": hi})(check)
+    return _schema(check, {"type": "integer", "minimum": lo, "maximum": hi})
 
 
 def _one_of(*allowed: str, why: Mapping[str, str] | None = None) -> Callable[[Any, str], str]:
@@ -225,7 +227,7 @@ def _one_of(*allowed: str, why: Mapping[str, str] | None = None) -> Callable[[An
         if v not in allowed:
             raise ConfigError(key, v, _number_read(v) + "one of " + ", ".join(allowed))
         return v
-    return _schema({"type": "string", "enum": list(allowed)})(check)
+    return _schema(check, {"type": "string", "enum": list(allowed)})
 
 
 def _pinned(version: str, what: str) -> Callable[[Any, str], str]:
@@ -236,7 +238,7 @@ def _pinned(version: str, what: str) -> Callable[[Any, str], str]:
                                       f"written and tested against {version}, so another version is a change to "
                                       "the program (gpu_slicing/config.py), not to a stack")
         return v
-    return _schema({"type": "string", "enum": [version]})(check)
+    return _schema(check, {"type": "string", "enum": [version]})
 
 
 def _ipv4_network(v: Any, key: str) -> ipaddress.IPv4Network:
@@ -256,7 +258,6 @@ def _ipv4_network(v: Any, key: str) -> ipaddress.IPv4Network:
 _VPC_BLOCK = "|".join(f"({'|'.join(str(n) for n in range(0, 256, 2 ** (24 - p)))})\\.0/{p}" for p in range(16, 21))
 
 
-@_schema({"type": "string", "pattern": rf"^({_OCTET}\.{_OCTET}\.({_VPC_BLOCK})|{_IPV4}/{_IPV4})$"})
 def _vpc_cidr(v: Any, key: str) -> str:
     net = _ipv4_network(v, key)
     lo, hi = VPC_PREFIX_RANGE
@@ -264,13 +265,13 @@ def _vpc_cidr(v: Any, key: str) -> str:
         raise ConfigError(key, v, f"an IPv4 CIDR block from /{lo} to /{hi} (the sizes AWS allows for a VPC)")
     return str(net)
 
+_schema(_vpc_cidr, {"type": "string", "pattern": rf"^({_OCTET}\.{_OCTET}\.({_VPC_BLOCK})|{_IPV4}/{_IPV4})$"})
+
 
 # Inside a documentation range (each a /24): its first three octets and a /24 to /32 prefix (or none: /32).
 _DOC_PREFIXES = "|".join(re.escape(str(n.network_address).rsplit(".", 1)[0]) for n in DOCUMENTATION_RANGES)
 
 
-@_schema({"type": "string", "pattern": rf"^{_IPV4}(/([0-9]|[12][0-9]|3[0-2]|{_IPV4}))?$",
-          "not": {"pattern": rf"^({_DOC_PREFIXES})\.[0-9]+(/(2[4-9]|3[0-2]))?$"}})
 def _client_cidr(v: Any, key: str) -> str:
     net = _ipv4_network(v, key)
     for doc in DOCUMENTATION_RANGES:
@@ -282,15 +283,19 @@ def _client_cidr(v: Any, key: str) -> str:
                                       "with IAM)")
     return str(net)
 
+_schema(_client_cidr, {"type": "string", "pattern": rf"^{_IPV4}(/([0-9]|[12][0-9]|3[0-2]|{_IPV4}))?$",
+                       "not": {"pattern": rf"^({_DOC_PREFIXES})\.[0-9]+(/(2[4-9]|3[0-2]))?$"}})
 
-@_schema({"type": "array", "minItems": 1, "uniqueItems": True, "items": {"type": "string", "enum": ["on-demand", "spot"]}})
+
 def _capacity_types(v: Any, key: str) -> tuple[str, ...]:
     if isinstance(v, list) and "reserved" in v:
         raise ConfigError(key, v, f"on-demand and/or spot; reserved is {RESERVED_WHY}")
     return _list_of(_one_of("on-demand", "spot"), min_len=1, unique=True)(v, key)
 
+_schema(_capacity_types, {"type": "array", "minItems": 1, "uniqueItems": True,
+                          "items": {"type": "string", "enum": ["on-demand", "spot"]}})
 
-@_schema({"type": "string", "pattern": _ROLE_ARN_RE.pattern})
+
 def _role_arn(v: Any, key: str) -> str:
     if not isinstance(v, str) or not _ROLE_ARN_RE.match(v):
         hint = (" (an assumed-role session ARN from sts get-caller-identity: give the role's own ARN, "
@@ -298,9 +303,9 @@ def _role_arn(v: Any, key: str) -> str:
         raise ConfigError(key, v, "an IAM role ARN such as arn:aws:iam::123456789012:role/platform-admins" + hint)
     return v
 
+_schema(_role_arn, {"type": "string", "pattern": _ROLE_ARN_RE.pattern})
 
-@_schema({"type": ["object", "null"], "propertyNames": {"enum": list(catalog.INSTANCE_TYPES)},
-          "additionalProperties": {"type": "number", "exclusiveMinimum": 0}})
+
 def _prices(v: Any, key: str) -> Mapping[str, float]:
     if v is None:
         return {}
@@ -320,6 +325,9 @@ def _prices(v: Any, key: str) -> Mapping[str, float]:
     raise_all(errors)
     return out
 
+_schema(_prices, {"type": ["object", "null"], "propertyNames": {"enum": list(catalog.INSTANCE_TYPES)},
+                  "additionalProperties": {"type": "number", "exclusiveMinimum": 0}})
+
 
 def _list_of(item: Callable[[Any, str], Any], *, min_len: int = 0, unique: bool = False
              ) -> Callable[[Any, str], tuple]:
@@ -332,15 +340,16 @@ def _list_of(item: Callable[[Any, str], Any], *, min_len: int = 0, unique: bool 
         if unique and len(set(out)) != len(out):
             raise ConfigError(key, v, "a list without duplicates")
         return tuple(out)
-    return _schema({"type": "array", "items": item.schema,  # type: ignore[attr-defined]
-                    **({"minItems": min_len} if min_len else {}), **({"uniqueItems": True} if unique else {})})(check)
+    return _schema(check, {"type": "array", "items": item.schema,  # type: ignore[attr-defined]
+                           **({"minItems": min_len} if min_len else {}), **({"uniqueItems": True} if unique else {})})
 
 
-@_schema({"type": "string", "enum": [n for n, it in catalog.INSTANCE_TYPES.items()
-                                     if n not in catalog.REFUSED_INSTANCE_TYPES and not catalog.driver_shortfall(it)]})
 def _instance_type(v: Any, key: str) -> str:
     """A catalog GPU type the AMI's driver runs (refused types, e.g. p6e-gb200, say why)."""
     return catalog.check_instance_type(v, key).name
+
+_schema(_instance_type, {"type": "string", "enum": [n for n, it in catalog.INSTANCE_TYPES.items()
+                                                    if n not in catalog.REFUSED_INSTANCE_TYPES and not catalog.driver_shortfall(it)]})
 
 
 _EC2_TYPE = r"^[a-z][a-z0-9-]*\.[a-z0-9]+$"
@@ -352,15 +361,15 @@ def _ec2_type(v: Any, key: str) -> str:
     return v
 
 
-@_schema({"type": "string", "pattern": _DURATION_RE.pattern})
 def _duration(v: Any, key: str) -> str:
     if not isinstance(v, str) or not _DURATION_RE.fullmatch(v):
         raise ConfigError(key, v, "a duration such as 10m, 1h or 720h (units s, m, h), or Never "
                                   "(the pattern of the Karpenter NodePool CRD)")
     return v
 
+_schema(_duration, {"type": "string", "pattern": _DURATION_RE.pattern})
 
-@_schema({"type": "string", "enum": list(SUPPORTED_KUBERNETES_VERSIONS)})
+
 def _k8s_version(v: Any, key: str) -> str:
     """A minor EKS creates today (the system clock's date, `calendar.today`): one past extended support is an
     error with its dates; one in extended support plans, with a warning and its price (tools/checks)."""
@@ -380,9 +389,9 @@ def _k8s_version(v: Any, key: str) -> str:
                                   + calendar.describe(v))
     return v
 
+_schema(_k8s_version, {"type": "string", "enum": list(SUPPORTED_KUBERNETES_VERSIONS)})
 
-@_schema({"type": "string", "pattern": _EC2_TYPE,
-          "not": {"anyOf": [{"enum": list(catalog.INSTANCE_TYPES)}, {"pattern": _GPU_FAMILY_RE.pattern}]}})
+
 def _system_type(v: Any, key: str) -> str:
     v = _ec2_type(v, key)
     if v in catalog.INSTANCE_TYPES or _GPU_FAMILY_RE.match(v):
@@ -392,9 +401,10 @@ def _system_type(v: Any, key: str) -> str:
                                   "or karpenter.nodePools")
     return v
 
+_schema(_system_type, {"type": "string", "pattern": _EC2_TYPE,
+                       "not": {"anyOf": [{"enum": list(catalog.INSTANCE_TYPES)}, {"pattern": _GPU_FAMILY_RE.pattern}]}})
 
-@_schema({"type": "object", "propertyNames": layouts.LABEL_VALUE_SCHEMA,
-          "additionalProperties": {"type": "array", "minItems": 1, "items": {"type": "object"}}})
+
 def _mig_parted_entries(v: Any, key: str) -> dict:
     if not isinstance(v, Mapping) or not all(
             isinstance(n, str) and layouts.is_label_value(n) and isinstance(e, list) and e
@@ -404,13 +414,16 @@ def _mig_parted_entries(v: Any, key: str) -> dict:
                                   "{1g.5gb: 2, 2g.10gb: 1, 3g.20gb: 1}}]}")
     return dict(v)
 
+_schema(_mig_parted_entries, {"type": "object", "propertyNames": layouts.LABEL_VALUE_SCHEMA,
+                              "additionalProperties": {"type": "array", "minItems": 1, "items": {"type": "object"}}})
+
 
 def _like(regex: str, what: str) -> Callable[[Any, str], str]:
     def check(v: Any, key: str) -> str:
         if not isinstance(v, str) or not re.match(regex, v):
             raise ConfigError(key, v, f"a string like {what}")
         return v
-    return _schema({"type": "string", "pattern": regex})(check)
+    return _schema(check, {"type": "string", "pattern": regex})
 
 
 # --- the model ------------------------------------------------------------------------------------
@@ -543,11 +556,12 @@ class KarpenterConfig(_Model):
     node_pools: tuple[NodePoolConfig, ...] = _blocks("nodePools", NodePoolConfig, doc="GPU NodePools")
 
 
-@_schema({"type": "object", "propertyNames": {"minLength": 1}, "additionalProperties": {"type": "string"}})
 def _labels(v: Any, key: str) -> Mapping[str, str]:
     if not isinstance(v, Mapping) or not all(isinstance(k, str) and k and isinstance(x, str) for k, x in v.items()):
         raise ConfigError(key, v, "a mapping of Kubernetes label names to string values")
     return dict(v)
+
+_schema(_labels, {"type": "object", "propertyNames": {"minLength": 1}, "additionalProperties": {"type": "string"}})
 
 
 class ObservabilityConfig(_Model):

@@ -22,7 +22,6 @@ ALLOWED = {
                            "result into the next (a cache filled before mutmut forks its workers hides mutants)",
     "lru_cache": "as functools.lru_cache",
     "functools.cache": "as functools.lru_cache",
-    "_schema": "gpu_slicing/config.py's validators carry their JSON-schema fragment on the function; not converted yet",
     "contextmanager": "only in tools/harness.py, which make mutate never mutates (mutation/mutate.py)",
 }
 ALLOWED_ONLY_IN = {"contextmanager": {"tools/harness.py"}}
