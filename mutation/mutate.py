@@ -38,13 +38,16 @@ WORK = ROOT / ".mutation"
 SCORES = ROOT / "mutation" / "scores.md"
 EQUIVALENT = ROOT / "mutation" / "equivalent.md"
 PACKAGES = ["gpu_slicing", "components", "tools", "policy"]
-# What the tests read besides the packages: everything the repository tracks at its top level (the program,
-# its stacks, docs, locks and settings the tests hold to the code), so a new top-level file needs no entry here.
-COPIED = PACKAGES + sorted({p.split("/")[0] for p in subprocess.run(
-    ["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()} - set(PACKAGES)
-    - {"mutation", ".gitignore"})
 TARGET = 85.0  # per cent of non-equivalent mutants a module must keep killed (README, Development)
 KILLED = {"killed", "timeout", "caught by type check"}
+
+
+def copied() -> list[str]:
+    """The packages, then everything else the repository tracks at its top level: the program, its stacks, docs,
+    locks and settings the tests hold to the code, and this directory (tests/test_mutation_reach.py reads
+    `reach_properties`), so a new top-level file needs no entry here."""
+    tracked = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    return PACKAGES + sorted({p.split("/")[0] for p in tracked.split()} - set(PACKAGES) - {".gitignore"})
 
 
 def mutable(path: str) -> bool:
@@ -68,7 +71,7 @@ def settings(module: str | None) -> dict:
     chosen = [p for pat in (os.environ.get("TESTS") or "tests").split() for p in sorted(glob.glob(pat)) or [pat]]
     # the `traces` tests count calls with a profiler, which mutmut's trampolines hide: they cannot judge a mutant
     selection = chosen + ["-m", "not traces" if os.environ.get("SLOW") else "not slow and not traces"]
-    return {"source_paths": PACKAGES, "only_mutate": [module] if module else [], "also_copy": COPIED[4:],
+    return {"source_paths": PACKAGES, "only_mutate": [module] if module else [], "also_copy": copied()[len(PACKAGES):],
             "pytest_add_cli_args_test_selection": selection, "pytest_add_cli_args": ["-p", "no:cacheprovider"],
             # mutmut's CPU-time limit per mutant is 2 x multiplier x (the tests' measured time + constant): the
             # constant pays for the fixtures a worker sets up (a program run each), which the measure leaves out.
@@ -180,13 +183,29 @@ def mutmut(module: str | None, *args: str) -> None:
             raise
 
 
+def reach_properties(source: str) -> str:
+    """`source` with each `@property def f(...)` written as a plain `def f(...)` followed by `f = property(f)`:
+    the same class, but mutmut, which skips decorated functions, now mutates the getter's body (the mutant
+    names are the method's own). Done to the work copy only; a getter with other decorators is left alone."""
+    import ast
+
+    lines = source.splitlines(keepends=True)
+    getters = [node for node in ast.walk(ast.parse(source)) if isinstance(node, ast.FunctionDef)
+               and [ast.unparse(d) for d in node.decorator_list] == ["property"]]
+    for fn in sorted(getters, key=lambda f: f.lineno, reverse=True):  # from the bottom: line numbers hold
+        indent = " " * fn.col_offset
+        lines.insert(fn.end_lineno, f"{indent}{fn.name} = property({fn.name})\n")
+        del lines[fn.decorator_list[0].lineno - 1]
+    return "".join(lines)
+
+
 def run_one(module: str) -> None:
     """mutmut on `module` in a fresh copy of the project (mutmut reuses stale results otherwise)."""
     work = workdir(module)
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
-    for name in COPIED:
+    for name in copied():
         src = ROOT / name
         if src.is_dir():
             shutil.copytree(src, work / name, ignore=ignore)
@@ -197,6 +216,7 @@ def run_one(module: str) -> None:
         shutil.rmtree(work / "tests")
         archive = subprocess.run(["git", "archive", base, "tests"], cwd=ROOT, capture_output=True, check=True).stdout
         subprocess.run(["tar", "-x", "-C", str(work)], input=archive, check=True)
+    (work / module).write_text(reach_properties((work / module).read_text()))
     if (ROOT.parent / "shared").is_dir():  # the tests read ../shared beside the project: mutants/../shared
         (work / "shared").symlink_to(ROOT.parent / "shared")
     os.chdir(work)
