@@ -45,7 +45,7 @@ KILLED = {"killed", "timeout", "caught by type check"}
 def copied() -> list[str]:
     """The packages, then everything else the repository tracks at its top level: the program, its stacks, docs,
     locks and settings the tests hold to the code, and this directory (tests/test_mutation_reach.py reads
-    `reach_properties`), so a new top-level file needs no entry here."""
+    `reachable`), so a new top-level file needs no entry here."""
     tracked = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
     return PACKAGES + sorted({p.split("/")[0] for p in tracked.split()} - set(PACKAGES) - {".gitignore"})
 
@@ -183,18 +183,32 @@ def mutmut(module: str | None, *args: str) -> None:
             raise
 
 
-def reach_properties(source: str) -> str:
-    """`source` with each `@property def f(...)` written as a plain `def f(...)` followed by `f = property(f)`:
-    the same class, but mutmut, which skips decorated functions, now mutates the getter's body (the mutant
-    names are the method's own). Done to the work copy only; a getter with other decorators is left alone."""
+CACHES = ("functools.cache", "functools.lru_cache", "lru_cache", "cache")
+
+
+def reachable(source: str) -> str:
+    """`source` as make mutate mutates it: mutmut skips decorated functions, so a getter (`@property def f`) or a
+    memoised function (`@functools.lru_cache(...) def f`) alone under its decorator is written as a plain `def f`
+    followed by `f = property(f)` or `f = functools.lru_cache(...)(f)`: the same module, with the body mutable
+    (the mutant names are the function's own). mutmut forks a worker for each mutant from a process whose
+    caches its own test runs filled: a memoised function's cache is emptied in each forked worker, so a mutant
+    is called, not a value the original code computed. Done to the work copy only."""
     import ast
 
     lines = source.splitlines(keepends=True)
-    getters = [node for node in ast.walk(ast.parse(source)) if isinstance(node, ast.FunctionDef)
-               and [ast.unparse(d) for d in node.decorator_list] == ["property"]]
-    for fn in sorted(getters, key=lambda f: f.lineno, reverse=True):  # from the bottom: line numbers hold
-        indent = " " * fn.col_offset
-        lines.insert(fn.end_lineno, f"{indent}{fn.name} = property({fn.name})\n")
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.FunctionDef) and len(node.decorator_list) == 1:
+            d = node.decorator_list[0]
+            name = ast.unparse(d.func if isinstance(d, ast.Call) else d)
+            if name == "property" or name in CACHES:
+                found.append((node, ast.unparse(d), name in CACHES))
+    for fn, decorator, cache in sorted(found, key=lambda f: f[0].lineno, reverse=True):  # bottom up: lines hold
+        indent, f = " " * fn.col_offset, fn.name
+        after = [f"{indent}{f} = {decorator}({f})\n"]
+        if cache:
+            after.append(f"{indent}__import__('os').register_at_fork(after_in_child={f}.cache_clear)\n")
+        lines[fn.end_lineno:fn.end_lineno] = after
         del lines[fn.decorator_list[0].lineno - 1]
     return "".join(lines)
 
@@ -216,7 +230,7 @@ def run_one(module: str) -> None:
         shutil.rmtree(work / "tests")
         archive = subprocess.run(["git", "archive", base, "tests"], cwd=ROOT, capture_output=True, check=True).stdout
         subprocess.run(["tar", "-x", "-C", str(work)], input=archive, check=True)
-    (work / module).write_text(reach_properties((work / module).read_text()))
+    (work / module).write_text(reachable((work / module).read_text()))
     if (ROOT.parent / "shared").is_dir():  # the tests read ../shared beside the project: mutants/../shared
         (work / "shared").symlink_to(ROOT.parent / "shared")
     os.chdir(work)

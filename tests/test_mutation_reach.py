@@ -1,15 +1,17 @@
 """`make mutate` reaches the code it scores: mutmut 3 never mutates a decorated function (only a lone @staticmethod
 or @classmethod is let through), so a registration decorator such as the CrossGuard rules' `@_rule(...)` or the
 offline checks' `@check` kept every rule and check body out of mutation testing while scores.md showed 100%.
-Rules and checks are therefore registered by a call after their `def`; this test keeps any other decorator out."""
+Rules, checks and config validators are therefore registered by a call after their `def`, and make mutate's work
+copy writes a getter or a memoised function undecorated (mutation/mutate.py `reachable`); this test keeps any
+other decorator out."""
 from __future__ import annotations
 
 import ast
 import re
 import pytest
 
-from conftest import ROOT
-from mutation.mutate import reach_properties
+from conftest import ROOT, printed
+from mutation.mutate import reachable
 
 PACKAGES = ("gpu_slicing", "tools", "policy", "components")
 MUTMUT_LETS_THROUGH = ("staticmethod", "classmethod")  # mutmut/mutation/file_mutation.py, alone on a function
@@ -18,10 +20,6 @@ MUTMUT_TRAMPOLINE = "_mutmut_mutated"
 
 # The decorators that may stay, with why; each hides its functions' bodies from make mutate.
 ALLOWED = {
-    "functools.lru_cache": "memoised loaders and tables: a cache in front of a trampoline would carry one mutant's "
-                           "result into the next (a cache filled before mutmut forks its workers hides mutants)",
-    "lru_cache": "as functools.lru_cache",
-    "functools.cache": "as functools.lru_cache",
     "contextmanager": "only in tools/harness.py, which make mutate never mutates (mutation/mutate.py)",
 }
 ALLOWED_ONLY_IN = {"contextmanager": {"tools/harness.py"}}
@@ -60,8 +58,8 @@ def hidden() -> dict[str, list[tuple[int, str, list[str]]]]:
     """What mutmut skips in each module of the packages, by its path from the root (parsed once)."""
     texts = {str(p.relative_to(ROOT)): p.read_text() for pkg in PACKAGES for p in sorted((ROOT / pkg).rglob("*.py"))}
     assert len(texts) > 40  # the packages were found
-    # make mutate mutates each module as reach_properties rewrites it (a getter as `f = property(f)`)
-    return {path: hidden_from_mutmut(reach_properties(text)) for path, text in texts.items() if MAY_HIDE.search(text)}
+    # make mutate mutates each module as `reachable` rewrites it (a getter as `f = property(f)`, a cache likewise)
+    return {path: hidden_from_mutmut(reachable(text)) for path, text in texts.items() if MAY_HIDE.search(text)}
 
 
 def test_no_function_is_hidden_from_make_mutate_by_a_decorator(hidden):
@@ -100,7 +98,7 @@ def test_the_finder_sees_what_mutmut_skips():
     assert hidden_from_mutmut(probe) == [(2, "a", ["_rule"]), (4, "b", ["check"]), (14, "f", ["staticmethod", "check"]),
                                          (16, "g", ["functools.lru_cache"])]  # the line of each `def`
     assert not_allowed("p.py", hidden_from_mutmut(probe)) == ["p.py:2 a @_rule", "p.py:4 b @check", "p.py:14 f @staticmethod",
-                                          "p.py:14 f @check"]
+                                          "p.py:14 f @check", "p.py:16 g @functools.lru_cache"]
     assert [bool(MAY_HIDE.search(t)) for t in ("@check\n", "    @_rule('x')\n", "@dataclass(frozen=True)\n",
                                                 "    @staticmethod\n", "    @classmethod\n", "@property\n")] == \
         [True, True, False, False, False, True]
@@ -109,45 +107,65 @@ def test_the_finder_sees_what_mutmut_skips():
     assert not_allowed("tools/harness.py", cm) == []
 
 
-def test_make_mutate_reaches_a_getter_and_keeps_what_it_returns():
-    """mutmut skips `@property` (its trampoline expects a function), so make mutate's work copy writes each getter
-    as a plain `def` followed by `f = property(f)`: the same class, with the getter's body mutable. A getter that
-    carries another decorator too is left as it is, and stays hidden."""
-    probe = (
-        "import functools\n"
-        "class K:\n"
-        "    n = 3\n"
-        "\n"
-        "    @property\n"
-        "    def twice(self) -> int:\n"
-        "        \"\"\"A docstring.\"\"\"\n"
-        "        if self.n > 2:\n"
-        "            return 2 * self.n\n"
-        "        return 0\n"
-        "    # a comment between members\n"
-        "    @property\n"
-        "    def label(self): return f'k{self.n}'\n"
-        "\n"
-        "    @property\n"
-        "    @functools.cache\n"
-        "    def kept(self): return self.n + 1\n"
-        "\n"
-        "    class Inner:\n"
-        "        @property\n"
-        "        def deep(self): return 'in'\n"
-    )
-    rewritten = reach_properties(probe)
-    before, after = {}, {}
-    exec(probe, before)
-    exec(rewritten, after)
-    for ns in (before, after):
+PROBE = (
+    "import functools\n"
+    "calls = []\n"
+    "class K:\n"
+    "    n = 3\n"
+    "\n"
+    "    @property\n"
+    "    def twice(self) -> int:\n"
+    "        \"\"\"A docstring.\"\"\"\n"
+    "        if self.n > 2:\n"
+    "            return 2 * self.n\n"
+    "        return 0\n"
+    "    # a comment between members\n"
+    "    @property\n"
+    "    def label(self): return f'k{self.n}'\n"
+    "\n"
+    "    @property\n"
+    "    @functools.cache\n"
+    "    def kept(self): return self.n + 1\n"
+    "\n"
+    "    class Inner:\n"
+    "        @property\n"
+    "        def deep(self): return 'in'\n"
+    "\n"
+    "@functools.lru_cache(maxsize=None)\n"
+    "def square(x):\n"
+    "    calls.append(x)\n"
+    "    return x * x\n"
+)
+
+
+def test_make_mutate_reaches_getters_and_caches_and_keeps_what_they_return():
+    """mutmut skips decorated functions (a getter's trampoline would not be a function), so make mutate's work
+    copy writes each getter as a plain `def` followed by `f = property(f)`, and each memoised function as
+    `f = functools.lru_cache(...)(f)`: the same module, with the bodies mutable. A function under two
+    decorators is left as it is, and stays hidden."""
+    rewritten = reachable(PROBE)
+    for text in (PROBE, rewritten):
+        ns: dict = {}
+        exec(text, ns)
         k = ns["K"]()
         assert (k.twice, k.label, k.kept, ns["K"].Inner().deep) == (6, "k3", 4, "in")
         assert isinstance(ns["K"].__dict__["twice"], property)
-    assert "@property" in rewritten and rewritten.count("@property") == 1  # only the doubly-decorated getter
+        assert (ns["square"](4), ns["square"](4), ns["calls"]) == (16, 16, [4])  # still memoised
+    assert rewritten.count("@") == 2  # only the doubly-decorated getter's two
     assert [(fn, names) for _, fn, names in hidden_from_mutmut(rewritten)] == [("kept", ["property", "functools.cache"])]
     assert "        return 0\n    twice = property(twice)\n" in rewritten
-    assert "            def deep(self)" not in rewritten and "        deep = property(deep)\n" in rewritten
+    assert "        deep = property(deep)\n" in rewritten
+    assert "    return x * x\nsquare = functools.lru_cache(maxsize=None)(square)\n" in rewritten
+
+
+def test_a_cache_is_empty_in_each_worker_make_mutate_forks():
+    """mutmut forks a worker per mutant from a process whose test runs filled the caches: a cache kept across
+    the fork would answer with the original code's value and hide the mutant."""
+    program = (f"from mutation.mutate import reachable\nPROBE = {PROBE!r}\nns = {{}}\nexec(reachable(PROBE), ns)\n"
+               "import os\nns['square'](3)\npid = os.fork()\n"
+               "if pid == 0:\n    print('child', ns['square'].cache_info().currsize, flush=True)\n    os._exit(0)\n"
+               "os.waitpid(pid, 0)\nprint('parent', ns['square'].cache_info().currsize)\n")
+    assert printed(program).split("\n") == ["child 0", "parent 1"]
 
 
 def test_every_allowed_decorator_is_still_in_use(hidden):
