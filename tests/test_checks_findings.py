@@ -73,6 +73,7 @@ def test_dig_walks_keys_and_every_item_of_a_list():
     assert checks._dig(doc, "a.n") == [None]  # present, if null: the caller decides
     assert checks._dig(doc, "a.missing.c") == [] and checks._dig(doc, "x.c") == [] and checks._dig(doc, "x") == ["flat"]
     assert checks._dig({"a": {"b": "no list"}}, "a.b[].c") == []  # `[]` on what is not a list: nothing
+    assert checks._dig({"a": "xy", "m": {"k": 1}}, "a[]") == [] and checks._dig({"m": {"k": 1}}, "m[]") == []
     assert checks._dig([{"a": 1}], "a") == []
 
 
@@ -119,15 +120,18 @@ def test_an_endpoint_open_to_every_address_is_warned_once_naming_the_cluster():
         [f] = checks.api_endpoint_exposure({}, [_cluster("main", **inputs), _cluster("second")])
         assert (f["id"], f["severity"], f["resource"]) == ("security.endpoint-open", "warning", "main")
         assert f["message"].startswith("main: ") and "any address" in f["message"]
-        assert "publicAccessCidrs" in f["message"] and "endpointPublicAccess: false" in f["message"]
+        assert "(EKS still authenticates every request with IAM)" in f["message"]
+        # what to do: the key to narrow, or the way in without a public endpoint, and where the README says more
+        assert "Narrow gpu-slicing:cluster.publicAccessCidrs to" in f["message"]
+        assert f["message"].endswith("with endpointPublicAccess: false (README: Reaching the API)")
 
 
 def test_a_private_or_narrowed_endpoint_is_said_to_be_limited():
     limited = [_cluster("private", endpointPublicAccess=False, publicAccessCidrs=["0.0.0.0/0"]),
                _cluster("narrow", publicAccessCidrs=["203.0.113.0/24"]),
                reg("aws:eks/cluster:Cluster", "other", {}), reg("aws:ec2/vpc:Vpc", "vpc", {})]
-    assert [(f["id"], f["severity"]) for f in checks.api_endpoint_exposure({}, limited)] == [
-        ("security.endpoint-open", "info")]
+    assert list(checks.api_endpoint_exposure({}, limited)) == [checks.finding(
+        "security.endpoint-open", "info", "the public API endpoint, if any, is limited to named CIDRs")]
     # a private endpoint first does not end the search: an open one after it is still warned about
     found = checks.api_endpoint_exposure({}, [limited[0], _cluster("open")])
     assert [(f["severity"], f["resource"]) for f in found] == [("warning", "open")]
@@ -142,7 +146,10 @@ def test_private_cidrs_on_the_public_endpoint_are_named():
     message = found[0]["message"]
     assert message.startswith("edge: ") and "['172.20.0.0/16', '10.1.2.3/32']" in message
     assert "100.64" not in message and "203.0.113" not in message
-    assert "NAT" in message and "endpointPrivateAccess" in message
+    # why they admit no one, and what to list instead
+    assert "a client there reaches the public endpoint only through NAT, from a public address" in message
+    assert "so these admit no one; list the NAT gateways' or your public ranges" in message
+    assert message.endswith("and reach the API from inside the VPC through endpointPrivateAccess")
 
 
 # --- catalog: MIG where AWS has not confirmed it ---------------------------------------------------------
@@ -158,6 +165,14 @@ def test_mig_on_g7e_is_warned_per_instance_type_and_counted_once_per_pool():
     [info] = _by(found, "info")
     assert info["message"].startswith("1 MIG pool(s) checked: 1 on an instance type AWS has not confirmed MIG on")
     assert info["message"].endswith("placements inferred, not read off hardware, for RTX-PRO-6000-Blackwell-SE-96GB (rtx)")
+
+
+def test_two_pools_on_one_unconfirmed_gpu_are_counted_and_named_each():
+    raw = _stack([{"name": "rtx-a", "instanceType": "g7e.12xlarge", "migLayout": "all-balanced"},
+                  {"name": "rtx-b", "instanceType": "g7e.24xlarge", "migLayout": "all-balanced"}])
+    info = _by(checks.mig_unconfirmed(raw, []), "info")[0]["message"]
+    assert info.startswith("2 MIG pool(s) checked: 2 on an instance type AWS has not confirmed MIG on")
+    assert info.endswith("for RTX-PRO-6000-Blackwell-SE-96GB (rtx-a, rtx-b)")
 
 
 def test_mig_on_confirmed_hardware_is_info_only():
@@ -230,25 +245,28 @@ def test_helm_values_names_the_release_the_path_and_the_chart():
 
     chart_values = refdata.load("gpu-operator-values")["values"]
     assert not has_path(chart_values, "driver.enable") and has_path(chart_values, "driver.enabled")
-    g = [_release("op", "nvidia/gpu-operator/", {"driver": {"enable": False, "enabled": False}}),
-         _release("v4", "gpu-operator", {"driver": {"enabled": False}}, "kubernetes:helm.sh/v4:Chart"),
-         reg("kubernetes:core/v1:ConfigMap", "cm", {"chart": "gpu-operator", "values": {"typo": 1}})]
+    g = [reg("kubernetes:core/v1:ConfigMap", "cm", {"chart": "gpu-operator", "values": {"typo": 1}}),
+         _release("op", "nvidia/gpu-operator/", {"driver": {"enable": False, "enabled": False}}),
+         _release("v4", "gpu-operator", {"driver": {"enabled": False}}, "kubernetes:helm.sh/v4:Chart")]
     found = list(checks.helm_values({}, g))
     [err] = _by(found, "error")
     assert (err["id"], err["resource"]) == ("helm.values", "op")
     assert err["message"].startswith("op: ") and "'driver.enable'" in err["message"] and "'gpu-operator'" in err["message"]
-    assert "Helm would ignore" in err["message"]
-    assert _by(found, "info")[-1]["message"].startswith("2 Helm releases'")
+    assert "Helm would ignore a key it lacks without a word" in err["message"]
+    assert [(f["id"], f["severity"]) for f in found] == [("helm.values", "error"), ("helm.values", "info")]
+    assert found[-1]["message"].startswith("2 Helm releases'")
 
 
 def test_helm_values_unknown_at_preview_or_of_an_unlisted_chart():
     g = [_release("later", "gpu-operator", checks.COMPUTED), _release("none", "karpenter", None),
          _release("mystery", "oci://example.com/charts/mystery", {"a": 1}), reg("kubernetes:helm.sh/v3:Release", "bare", {})]
     found = list(checks.helm_values({}, g))
-    assert [(f["severity"], f["resource"]) for f in found] == [
-        ("info", "later"), ("error", "mystery"), ("error", "bare"), ("info", None)]
+    assert [(f["id"], f["severity"], f["resource"]) for f in found] == [
+        ("helm.values", "info", "later"), ("helm.values", "error", "mystery"), ("helm.values", "error", "bare"),
+        ("helm.values", "info", None)]
     assert "unknown at preview" in found[0]["message"] and found[0]["message"].startswith("later: ")
     assert "'mystery'" in found[1]["message"] and "chart_allowlists" in found[1]["message"]
+    assert "chart '' has" in found[2]["message"]  # no chart named: said so, not as a chart called None
     assert found[3]["message"].startswith("3 Helm releases'")
 
 
@@ -279,6 +297,18 @@ def test_aws_enums_name_the_resource_the_path_and_the_shape():
     assert "no enum" in _by(found, id_="aws.kubernetes-version")[0]["message"]
 
 
+def test_each_aws_check_says_how_many_values_it_checked_even_none():
+    found = list(checks.aws_enums({}, []))
+    assert [(f["id"], f["severity"], f["message"].split(" values checked")[0]) for f in found[:4]] == [
+        ("aws.instance-type", "info", "0"), ("aws.ami-type", "info", "0"), ("aws.capacity-type", "info", "0"),
+        ("aws.enum", "info", "0")]
+    # botocore's EKS model: CreateCluster's `version` is a plain string shape, with no enum
+    assert found[4] == checks.finding("aws.kubernetes-version", "info", (
+        "botocore's EKS model types the cluster version as a plain string (no enum to check against): the version "
+        "is held to gpu-slicing's supported list by the config, and k8s.schema says when kubernetes-validate has no "
+        "schema for it"))
+
+
 def test_a_value_with_no_close_match_gets_no_hint():
     [f] = _by(checks.aws_enums({}, [reg("aws:eks/nodeGroup:NodeGroup", "ng", {"amiType": "zzz"})]), "error")
     assert f["message"].endswith("is not a valid eks AMITypes (botocore service model)")
@@ -304,17 +334,20 @@ def test_a_nodepools_instance_types_are_ec2_instance_types():
 def test_event_sources_are_aws_services_botocore_knows():
     """aws.ec2 and aws.health name services (botocore's list); aws.ec3 does not; my.app is no AWS source."""
     rule = "aws:cloudwatch/eventRule:EventRule"
-    g = [reg(rule, "spot", {"eventPattern": {"source": ["aws.ec2", "aws.ec3", "my.app", 7]}}),
+    g = [reg(rule, "broken", {"eventPattern": "{source"}),
+         reg(rule, "spot", {"eventPattern": {"source": ["aws.ec2", "aws.ec3", "my.app", 7]}}),
          reg(rule, "health", {"eventPattern": json.dumps({"source": ["aws.health"]})}),
          reg(rule, "later", {"eventPattern": checks.COMPUTED}), reg(rule, "scheduled", {"scheduleExpression": "rate(1h)"}),
          reg(rule, "listed", {"eventPattern": "[1, 2]"}), reg(rule, "nosource", {"eventPattern": "{}"}),
-         reg(rule, "broken", {"eventPattern": "{source"}),
          reg("aws:sqs/queue:Queue", "q", {"eventPattern": {"source": ["aws.nope"]}})]
     found = list(checks.aws_event_sources({}, g))
-    assert [(f["severity"], f["resource"]) for f in found] == [("error", "spot"), ("error", "broken"), ("info", None)]
-    assert found[0]["message"].startswith("spot: event source 'aws.ec3'")
-    assert found[1]["message"].startswith("broken: eventPattern is not JSON")
+    assert [(f["id"], f["severity"], f["resource"]) for f in found] == [
+        ("aws.event-source", "error", "broken"), ("aws.event-source", "error", "spot"), ("aws.event-source", "info", None)]
+    assert found[0]["message"].startswith("broken: eventPattern is not JSON")
+    assert found[1]["message"].startswith("spot: event source 'aws.ec3'")
+    assert found[1]["message"].endswith("(aws.<service>, e.g. aws.ec2, aws.health)")  # what a source looks like
     assert found[2]["message"].startswith("5 EventBridge sources checked")
+    assert found[2]["message"].endswith("(detail-types are not in botocore and are not checked)")
 
 
 # --- iam.parliament: what decides an accepted finding ------------------------------------------------------------
@@ -400,20 +433,31 @@ def test_an_oidc_provider_arn(detail, oidc):
 
 
 def test_an_accepted_entry_needs_its_issue_kind_detail_actions_and_verification(monkeypatch):
+    """Entries are tried in turn: one that does not match (detail, actions, verification) leaves the next its chance."""
     monkeypatch.setattr(checks, "ACCEPTED_IAM_FINDINGS", (
         {"issue": "A", "kinds": {"trust"}, "reason": "any A in a trust policy"},
         {"issue": "B", "kinds": {"identity", "resource"}, "detail": "exact", "reason": "exact B"},
+        {"issue": "B", "kinds": {"identity"}, "detail": "other", "reason": "other B"},
+        {"issue": "C", "kinds": {"identity"}, "actions": {"s3:getobject"}, "reason": "C on reads"},
         {"issue": "C", "kinds": {"identity"}, "actions": {"s3:getobject", "s3:putobject"}, "reason": "C on s3"},
-        {"issue": "D", "kinds": {"trust"}, "verify": "iam_oidc_provider", "reason": "D verified"}))
+        {"issue": "D", "kinds": {"trust"}, "verify": "iam_oidc_provider", "reason": "D verified"},
+        {"issue": "D", "kinds": {"trust"}, "detail": "plain", "reason": "D plain"},
+        {"issue": "S", "kinds": {"identity"}, "verify": "public_ssm_parameter", "reason": "S public"}))
     oidc = "arn:aws:iam::123456789012:oidc-provider/x"
-    cases = [(_found("A"), "trust", "any A in a trust policy"), (_found("A"), "identity", None),
-             (_found("B", "exact"), "resource", "exact B"), (_found("B", "other"), "identity", None),
-             (_found("C", [{"action": "S3:GetObject"}]), "identity", "C on s3"),
-             (_found("C", [{"action": "s3:GetObject"}, {"action": "s3:DeleteObject"}]), "identity", None),
-             (_found("C", []), "identity", None),
-             (_found("D", oidc), "trust", "D verified"), (_found("D", "arn:aws:iam::123456789012:role/r"), "trust", None),
-             (_found("E"), "trust", None)]
-    assert [checks.accepted_reason(f, kind, {}) for f, kind, _ in cases] == [reason for _, _, reason in cases]
+    public = {"Statement": {"Effect": "Allow", "Action": "ssm:GetParameter",
+                            "Resource": "arn:aws:ssm:us-east-1::parameter/aws/service/eks/x"}}
+    cases = [(_found("A"), "trust", {}, "any A in a trust policy"), (_found("A"), "identity", {}, None),
+             (_found("B", "exact"), "resource", {}, "exact B"), (_found("B", "other"), "identity", {}, "other B"),
+             (_found("B", "other"), "resource", {}, None),
+             (_found("C", [{"action": "S3:GetObject"}]), "identity", {}, "C on reads"),
+             (_found("C", [{"action": "s3:GetObject"}, {"action": "s3:PutObject"}]), "identity", {}, "C on s3"),
+             (_found("C", [{"action": "s3:GetObject"}, {"action": "s3:DeleteObject"}]), "identity", {}, None),
+             (_found("C", []), "identity", {}, None),
+             (_found("D", oidc), "trust", {}, "D verified"), (_found("D", "plain"), "trust", {}, "D plain"),
+             (_found("D", "arn:aws:iam::123456789012:role/r"), "trust", {}, None),
+             (_found("S"), "identity", public, "S public"), (_found("S"), "identity", {}, None),
+             (_found("E"), "trust", {}, None)]
+    assert [checks.accepted_reason(f, kind, doc) for f, kind, doc, _ in cases] == [reason for *_, reason in cases]
 
 
 def test_the_judging_key_changes_with_the_list_and_the_code_that_reads_it(monkeypatch):
@@ -465,24 +509,36 @@ def test_iam_parliament_lints_every_document_place_and_counts(own_cache):
     trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"},
                                                      "Action": "sts:AssumeRole"}]}
     typo = _policy({"Effect": "Allow", "Action": "s3:GetObjects", "Resource": "arn:aws:s3:::b/*"})
-    g = [reg("aws:iam/role:Role", "role", {"assumeRolePolicy": trust, "inlinePolicies": [{"policy": typo}, {}]}),
+    unknown = {"Statement": [{"Resource": [checks.COMPUTED]}]}
+    g = [reg("aws:s3/bucketPolicy:BucketPolicy", "bp", {"policy": typo}),
+         reg("aws:iam/role:Role", "role", {"assumeRolePolicy": trust, "inlinePolicies": [
+             {"policy": None}, {"policy": unknown}, {"policy": typo}, {"policy": unknown}, {}]}),
          reg("aws:iam/rolePolicy:RolePolicy", "rp", {"policy": typo}),
-         reg("aws:sqs/queuePolicy:QueuePolicy", "qp", {"policy": {"Statement": [{"Resource": [checks.COMPUTED]}]}}),
-         reg("aws:s3/bucketPolicy:BucketPolicy", "bp", {"policy": typo})]
+         reg("aws:sqs/queuePolicy:QueuePolicy", "qp", {"policy": trust})]
     found = list(checks.iam_parliament({}, g))
-    assert [(f["resource"], f["message"].split(":")[0]) for f in _by(found, "error")] == [
-        ("role", "role.inlinePolicies[].policy"), ("rp", "rp.policy")]
-    assert all("UNKNOWN_ACTION" in f["message"] and "ACCEPTED_IAM_FINDINGS" in f["message"] for f in _by(found, "error"))
-    assert found[-1]["message"].startswith("3 policy documents linted by parliament, 1 findings accepted")
-    assert found[-1]["message"].endswith(", 1 unknown at preview")
+    assert [(f["id"], f["resource"], f["message"].split(":")[0]) for f in _by(found, "error")] == [
+        ("iam.parliament", "role", "role.inlinePolicies[].policy"), ("iam.parliament", "rp", "rp.policy"),
+        ("iam.parliament", "qp", "qp.policy")]
+    # the queue policy names no Resource, as the trust policy does: accepted in trust policies only
+    assert [f["message"].split(": ")[1].split()[1] for f in _by(found, "error")] == [
+        "UNKNOWN_ACTION", "UNKNOWN_ACTION", "MALFORMED"]
+    assert all(f["message"].endswith("(fix it, or add a reviewed entry with its reason to ACCEPTED_IAM_FINDINGS)")
+               for f in _by(found, "error"))
+    assert (found[-1]["id"], found[-1]["severity"]) == ("iam.parliament", "info")
+    assert found[-1]["message"].startswith("4 policy documents linted by parliament, 1 findings accepted")
+    assert found[-1]["message"].endswith(", 2 unknown at preview")
     no_detail = [(checks.StoredFinding("RESOURCE_STAR", "", {"actions": ["s3:getobject"]}), None),
-                 (checks.StoredFinding("OTHER", [], None), None)]
+                 (checks.StoredFinding("OTHER", [], None), None),
+                 (checks.StoredFinding("MALFORMED", "said", None), "accepted"),
+                 (checks.StoredFinding("DETAILED", "the detail", {"actions": ["s3:putobject"]}), None),
+                 (checks.StoredFinding("MALFORMED", "again", None), "accepted")]
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(checks, "lint_policy", lambda doc, kind: no_detail)
         found = list(checks.iam_parliament({}, [reg("aws:iam/policy:Policy", "p", {"policy": typo})]))
     assert [f["message"].split(" (fix it")[0] for f in _by(found, "error")] == [
-        "p.policy: parliament RESOURCE_STAR: ['s3:getobject']", "p.policy: parliament OTHER: "]
-    assert found[-1]["message"] == ("1 policy documents linted by parliament, 0 findings accepted (reasons in "
+        "p.policy: parliament RESOURCE_STAR: ['s3:getobject']", "p.policy: parliament OTHER: ",
+        "p.policy: parliament DETAILED: the detail"]
+    assert found[-1]["message"] == ("1 policy documents linted by parliament, 2 findings accepted (reasons in "
                                     "tools/checks.py ACCEPTED_IAM_FINDINGS)")
 
 
@@ -534,40 +590,43 @@ def _rule(*alerts) -> dict:
 
 
 def test_a_mig_pool_needs_the_exporter_to_list_its_fields():
-    raw = _stack([MIG, {"name": "whole", "instanceType": "p4d.24xlarge"}])
+    raw = _stack([MIG, {"name": "whole", "instanceType": "p4d.24xlarge"}, MIG | {"name": "mig-2"}])
     found = list(checks.observability(raw, [_operator(), _csv(*ALL_MIG_FIELDS, "DCGM_FI_DEV_GPU_TEMP")]))
     assert [(f["id"], f["severity"]) for f in found] == [("observability.exporter", "info")]
     assert "'gpu-metrics'" in found[0]["message"] and "(6 fields)" in found[0]["message"]
-    assert found[0]["message"].endswith("MIG pools mig")
+    assert found[0]["message"].endswith("MIG pools mig, mig-2")
     [f] = checks.observability(raw, [_operator(), _csv("DCGM_FI_DEV_FB_USED", "DCGM_FI_PROF_GR_ENGINE_ACTIVE")])
     assert (f["id"], f["severity"]) == ("observability.exporter", "error")
-    assert ("MIG pools mig: the exporter's metrics list 'gpu-metrics' lacks DCGM_FI_DEV_FB_FREE, "
+    assert ("MIG pools mig, mig-2: the exporter's metrics list 'gpu-metrics' lacks DCGM_FI_DEV_FB_FREE, "
             "DCGM_FI_PROF_DRAM_ACTIVE, DCGM_FI_PROF_SM_ACTIVE:") in f["message"]
 
 
 def test_a_mig_pool_without_the_exporters_list_or_its_configmap_is_an_error():
-    raw = _stack([MIG])
+    raw = _stack([MIG, MIG | {"name": "mig-2"}])
     [f] = checks.observability(raw, [_operator(name=None)])
-    assert f["severity"] == "error" and f["message"].startswith("MIG pools mig: ")
+    assert (f["id"], f["severity"]) == ("observability.exporter", "error")
+    assert f["message"].startswith("MIG pools mig, mig-2: ")
     assert "dcgmExporter.config.name" in f["message"] and ", ".join(sorted(ALL_MIG_FIELDS)) in f["message"]
     [f] = checks.observability(raw, [_operator(type_="kubernetes:helm.sh/v4:Chart")])
-    assert f["severity"] == "error" and "'gpu-metrics'" in f["message"] and "dcgm-metrics.csv" in f["message"]
+    assert (f["id"], f["severity"]) == ("observability.exporter", "error")
+    assert "'gpu-metrics'" in f["message"] and "dcgm-metrics.csv" in f["message"]
     # no GPU Operator in the record: nothing to hold the pool's exporter to
     assert list(checks.observability(raw, [reg("kubernetes:helm.sh/v3:Release", "k", {"chart": "karpenter"})])) == []
 
 
 def test_a_mig_capable_gpu_without_a_mig_layout_is_no_mig_pool():
     raw = _stack([{"name": "whole", "instanceType": "p4d.24xlarge"}])
-    [f] = checks.observability(raw, [_operator(name=None)])
-    assert (f["id"], f["severity"]) == ("observability", "info") and "nothing to check" in f["message"]
+    assert list(checks.observability(raw, [_operator(name=None)])) == [
+        checks.finding("observability", "info", "no MIG pools and no alert rules: nothing to check")]
 
 
 def test_h100_mig_pools_are_warned_of_their_missing_framebuffer_series():
     """NVIDIA/dcgm-exporter#512 and #380: no DCGM_FI_DEV_FB_USED/FREE per MIG instance on H100."""
-    raw = _stack([MIG | {"name": "hopper", "instanceType": "p5.48xlarge"}, MIG], **{NS + "observability": {"enabled": True}})
+    hopper = MIG | {"name": "hopper", "instanceType": "p5.48xlarge"}
+    raw = _stack([hopper, MIG, hopper | {"name": "hopper-2"}], **{NS + "observability": {"enabled": True}})
     found = list(checks.observability(raw, [_operator(), _csv(*ALL_MIG_FIELDS)]))
     [gap] = _by(found, "warning")
-    assert gap["message"].startswith("MIG pools hopper (H100/H200): ")
+    assert gap["id"] == "observability.exporter" and gap["message"].startswith("MIG pools hopper, hopper-2 (H100/H200): ")
     assert "DCGM_FI_DEV_FB_USED or DCGM_FI_DEV_FB_FREE" in gap["message"] and "#512" in gap["message"]
     quiet = list(checks.observability(raw | {NS + "observability": {"enabled": False}}, [_operator(), _csv(*ALL_MIG_FIELDS)]))
     assert [f["severity"] for f in quiet] == ["info", "info"] and "#512" in quiet[1]["message"]
@@ -583,7 +642,7 @@ def test_every_alert_needs_a_promtool_test_that_expects_it_to_fire():
     found = list(checks.observability(raw, [_rule("GpuSlicingMigConfigFailed", "Untested", "Untested")]))
     [f] = _by(found, "error")
     assert f["id"] == "observability.alert-tests" and f["message"].startswith("alert Untested has no promtool unit test")
-    assert "tests/promtool/gpu_slicing_alerts_test.yaml" in f["message"] and len(found) == 1
+    assert f["message"].endswith("(tests/promtool/gpu_slicing_alerts_test.yaml)") and len(found) == 1
 
 
 def test_tested_alerts_reads_every_file_given_and_skips_missing_or_empty_ones(tmp_path):
@@ -601,9 +660,10 @@ def test_tested_alerts_reads_every_file_given_and_skips_missing_or_empty_ones(tm
 
 def test_the_exporter_configmap_is_found_by_name_among_configmaps_only():
     metrics = _csv("DCGM_FI_DEV_FB_USED")
-    other = reg("kubernetes:core/v1:ConfigMap", "other", {"metadata": {"name": "other"}, "data": {
-        "dcgm-metrics.csv": "X, gauge, x\n"}})
-    assert checks._exporter_fields([other, _operator(), metrics]) == ("gpu-metrics", {"DCGM_FI_DEV_FB_USED"})
+    other = reg("kubernetes:core/v1:ConfigMap", "other", {"metadata": {"name": "other"}, "chart": "gpu-operator", "values": {
+        "dcgmExporter": {"config": {"name": "other"}}}, "data": {"dcgm-metrics.csv": "X, gauge, x\n"}})
+    for chart in ("gpu-operator", "nvidia/gpu-operator", "oci://ghcr.io/nvidia/gpu-operator", "./charts/gpu-operator/"):
+        assert checks._exporter_fields([other, _operator(chart), metrics]) == ("gpu-metrics", {"DCGM_FI_DEV_FB_USED"})
     no_data = reg("kubernetes:core/v1:ConfigMap", "m", {"metadata": {"name": "gpu-metrics"}})
     assert checks._exporter_fields([_operator(), no_data]) == ("gpu-metrics", set())
     not_text = reg("kubernetes:core/v1:ConfigMap", "m", {"metadata": {"name": "gpu-metrics"},
