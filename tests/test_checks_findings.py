@@ -168,11 +168,13 @@ def test_mig_on_g7e_is_warned_per_instance_type_and_counted_once_per_pool():
 
 
 def test_two_pools_on_one_unconfirmed_gpu_are_counted_and_named_each():
+    """The B200's placements are inferred too (docs/facts.md §7), but AWS supports MIG on p6-b200."""
     raw = _stack([{"name": "rtx-a", "instanceType": "g7e.12xlarge", "migLayout": "all-balanced"},
+                  {"name": "b200", "instanceType": "p6-b200.48xlarge", "migLayout": "all-balanced"},
                   {"name": "rtx-b", "instanceType": "g7e.24xlarge", "migLayout": "all-balanced"}])
     info = _by(checks.mig_unconfirmed(raw, []), "info")[0]["message"]
-    assert info.startswith("2 MIG pool(s) checked: 2 on an instance type AWS has not confirmed MIG on")
-    assert info.endswith("for RTX-PRO-6000-Blackwell-SE-96GB (rtx-a, rtx-b)")
+    assert info.startswith("3 MIG pool(s) checked: 2 on an instance type AWS has not confirmed MIG on")
+    assert info.endswith("for RTX-PRO-6000-Blackwell-SE-96GB (rtx-a, rtx-b); B200-180GB (b200)")
 
 
 def test_mig_on_confirmed_hardware_is_info_only():
