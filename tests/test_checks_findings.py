@@ -15,7 +15,7 @@ from test_checks import _policy, reg
 from tools import checks
 
 NS = "gpu-slicing:"
-P4D_USD = 21.96  # p4d.24xlarge on demand, us-east-1 (AWS price list, docs/facts.md)
+P4D_USD = 21.96  # p4d.24xlarge on demand in us-east-1 (AWS price list; Karpenter's reference pricing data has it too)
 
 
 def _stack(node_groups=(), node_pools=(), workloads=(), **extra) -> dict:
