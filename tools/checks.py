@@ -681,8 +681,19 @@ def _listify(v: Any) -> list:
     return v if isinstance(v, list) else [v]
 
 
+def _parliament() -> Any:
+    """parliament, imported without the UserWarning its `import pkg_resources` raises on setuptools >= 67: a
+    first plan (nothing kept yet) printed it above the plan, about code that is not the user's."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="pkg_resources is deprecated", category=UserWarning)
+        import parliament
+    return parliament
+
+
 def _statements_cover_formats(f: Any, doc: Mapping[str, Any]) -> bool:
-    from parliament import is_arn_match
+    is_arn_match = _parliament().is_arn_match
 
     for item in f.detail if isinstance(f.detail, list) else []:
         action, fmt = item.get("action", "").lower(), item.get("required_format", "")
@@ -785,7 +796,7 @@ def lint_policy(doc: Any, kind: str) -> list[tuple[Any, str | None]]:
     digest = hashlib.sha256(f"{version('parliament')}\n{kind}\n{_judging()}\n{text}".encode()).hexdigest()
 
     def judge() -> list[dict[str, Any]]:
-        from parliament import analyze_policy_string
+        analyze_policy_string = _parliament().analyze_policy_string
 
         parsed = json.loads(text) if isinstance(doc, str) else doc
         return [{"issue": f.issue, "detail": f.detail, "location": f.location,
