@@ -80,7 +80,8 @@ def test_a_selector_that_matches_no_device_names_the_claim_and_the_pool(simulate
     simulated["a"] = {"matched": (), "agrees": False, "kinds": ()}
     found = list(checks.dra_claims(DRA_STACK, [_template("workloads-a", "a-slice"), _template("workloads-b", "b-slice")]))
     [error] = errors(found)
-    assert error["resource"] == "workloads-a" and error["message"].startswith("workloads-a: its CEL matches no device")
+    assert (error["id"], error["resource"]) == ("dra.claims", "workloads-a")
+    assert error["message"].startswith("workloads-a: its CEL matches no device")
     assert "a node of pool g6 publishes" in error["message"] and "its pods would stay Pending" in error["message"]
     assert found[-1]["message"].startswith("2 DRA claims")
 
@@ -89,17 +90,19 @@ def test_a_selector_the_model_disagrees_with_lists_what_the_cel_matched(simulate
     simulated["a"] = {"matched": ("gpu-0", "gpu-1"), "agrees": False}
     [error] = errors(checks.dra_claims(DRA_STACK, [_template("workloads-a", "a-slice"),
                                                      _template("workloads-b", "b-slice")]))
-    assert error["resource"] == "workloads-a"
+    assert (error["id"], error["resource"]) == ("dra.claims", "workloads-a")
     assert error["message"].startswith("workloads-a: the CEL and gpu_slicing.dra.matches disagree")
     assert "on pool g6's devices (CEL: gpu-0, gpu-1)" in error["message"]
 
 
 def test_a_claim_counted_against_other_kinds_than_its_cel_matches_names_both(simulated):
-    simulated["a"] = {"kinds": ("mig.nvidia.com/1g.10gb", "mig.nvidia.com/2g.20gb"), "counted": ("mig.nvidia.com/1g.10gb",)}
+    simulated["a"] = {"kinds": ("mig.nvidia.com/1g.10gb", "mig.nvidia.com/2g.20gb"),
+                      "counted": ("mig.nvidia.com/1g.10gb", "mig.nvidia.com/3g.40gb")}
     [error] = errors(checks.dra_claims(DRA_STACK, [_template("workloads-a", "a-slice"),
                                                      _template("workloads-b", "b-slice")]))
-    assert error["resource"] == "workloads-a"
-    assert error["message"].startswith("workloads-a: the capacity plan counts its pods against mig.nvidia.com/1g.10gb")
+    assert (error["id"], error["resource"]) == ("dra.claims", "workloads-a")
+    assert error["message"].startswith("workloads-a: the capacity plan counts its pods against mig.nvidia.com/1g.10gb, "
+                                       "mig.nvidia.com/3g.40gb but")
     assert error["message"].endswith("its CEL matches devices of mig.nvidia.com/1g.10gb, mig.nvidia.com/2g.20gb on "
                                      "pool g6")
 
@@ -109,7 +112,7 @@ def test_a_selector_that_reaches_another_models_pool_is_an_error_per_pool(simula
     simulated["a"] = {"matched": (), "agrees": False, "foreign": ("g6e", "p5")}
     found = errors(checks.dra_claims(DRA_STACK, [_template("workloads-a", "a-slice"),
                                                    _template("workloads-b", "b-slice")]))
-    assert [f["resource"] for f in found] == ["workloads-a"] * 3
+    assert [(f["id"], f["resource"]) for f in found] == [("dra.claims", "workloads-a")] * 3
     assert "matches no device" in found[0]["message"]
     for f, pool in zip(found[1:], ("g6e", "p5")):
         assert f["message"].startswith(f"workloads-a: its CEL also matches devices of pool {pool} (another GPU model")
@@ -142,10 +145,12 @@ def test_k8s_schema_names_the_object_the_field_and_the_schema_it_broke():
 
 
 def test_k8s_schema_counts_the_built_in_objects_it_validated():
-    """Two ConfigMaps are built in; the NodePool is a custom resource, left to the CRD checks."""
+    """Two ConfigMaps are built in; the NodePool is a custom resource, left to the CRD checks, and so is an
+    object without apiVersion (no schema names it)."""
     from kubernetes_validate.version import __version__
 
-    found = list(checks.k8s_schema({}, [_cluster("1.34"), _config_map("a"), NODE_POOL, _config_map("b")]))
+    nameless = reg("kubernetes:core/v1:ConfigMap", "no-api", {"kind": "ConfigMap", "metadata": {"name": "no-api"}})
+    found = list(checks.k8s_schema({}, [_cluster("1.34"), _config_map("a"), NODE_POOL, nameless, _config_map("b")]))
     assert [(f["id"], f["severity"]) for f in found] == [("k8s.schema", "info")]
     assert found[0]["message"] == (f"2 built-in objects validated against the Kubernetes 1.34 OpenAPI schema "
                                    f"(kubernetes-validate {__version__}, strict: unknown fields are errors)")
@@ -164,6 +169,19 @@ def test_k8s_schema_warns_once_that_it_took_an_older_schema_and_still_validates(
     assert [(f["id"], f["severity"]) for f in found] == [("k8s.schema-version", "warning"), ("k8s.schema", "error"),
                                                          ("k8s.schema", "info")]
     assert "ships no schema for Kubernetes 1.99" in found[0]["message"]
+
+
+def test_the_kubernetes_checks_take_the_configs_version_when_no_cluster_is_registered(monkeypatch, pinned_crds):
+    """DRA_STACK's kubernetesVersion is 1.34: its schema tells the ConfigMap built in, the NodePool custom."""
+    from tools import cel_rules
+
+    monkeypatch.setattr(cel_rules, "evaluate_object", lambda obj, directory: cel_rules.Report())
+    objects = [_config_map("cm"), NODE_POOL]
+    assert "against the Kubernetes 1.34 OpenAPI schema" in list(checks.k8s_schema(DRA_STACK, objects))[-1]["message"]
+    for check, counted in [(checks.k8s_custom_resource_kind, "1 custom resources checked"),
+                           (checks.k8s_crd_schema, "1 custom resources validated"),
+                           (checks.k8s_crd_cel, "0 CEL rules evaluated on 1 objects")]:
+        assert list(check(DRA_STACK, objects))[-1]["message"].startswith(counted), check
 
 
 def test_cluster_version_is_none_without_a_cluster_or_a_config_that_loads():
@@ -206,14 +224,21 @@ def test_a_namespace_is_required_on_namespaced_kinds_and_refused_on_cluster_scop
     written without metadata has no namespace."""
     objects = [_custom(RULE, "with-ns", "monitoring"), _custom(RULE, "no-ns"),
                reg(RULE, "no-meta", {"apiVersion": "monitoring.coreos.com/v1", "kind": "PrometheusRule"}),
+               _custom("kubernetes:monitoring.coreos.com/v1:ServiceMonitor", "sm"),
                _custom("kubernetes:karpenter.sh/v1:NodePool", "np-ns", "kube-system"),
                _custom("kubernetes:karpenter.sh/v1:NodePool", "np"),
-               reg("kubernetes:karpenter.sh/v1:NodePool", "np-no-meta", {"apiVersion": "karpenter.sh/v1", "kind": "NodePool"})]
+               reg("kubernetes:karpenter.sh/v1:NodePool", "np-no-meta", {"apiVersion": "karpenter.sh/v1", "kind": "NodePool"}),
+               _custom("kubernetes:karpenter.k8s.aws/v1:EC2NodeClass", "nc", "default"),
+               _custom("kubernetes:karpenter.sh/v1alpha1:NodeOverlay", "ov", "default")]
     found = list(checks.k8s_custom_resource_kind({}, [_cluster("1.34"), *objects]))
+    assert {f["id"] for f in found} == {"k8s.custom-resource-kind"}
     assert [(f["resource"], f["message"]) for f in errors(found)] == [
         ("no-ns", "PrometheusRule no-ns: no metadata.namespace on a namespaced kind"),
         ("no-meta", "PrometheusRule no-meta: no metadata.namespace on a namespaced kind"),
-        ("np-ns", "NodePool np-ns: metadata.namespace set on a cluster-scoped kind")]
+        ("sm", "ServiceMonitor sm: no metadata.namespace on a namespaced kind"),
+        ("np-ns", "NodePool np-ns: metadata.namespace set on a cluster-scoped kind"),
+        ("nc", "EC2NodeClass nc: metadata.namespace set on a cluster-scoped kind"),
+        ("ov", "NodeOverlay ov: metadata.namespace set on a cluster-scoped kind")]
 
 
 def test_the_kind_check_counts_custom_resources_only():
@@ -244,17 +269,19 @@ def pinned_crds(monkeypatch):
 def test_crd_schema_names_the_object_and_what_its_crd_requires(pinned_crds):
     """Karpenter v1 NodePool CRD: `spec.template` is required. The unserved version is an error of its own; the
     PrometheusRule is passed over (no Prometheus Operator CRD is pinned), and said so."""
-    found = list(checks.k8s_crd_schema({}, [_cluster("1.34"), NODE_POOL, _config_map("cm"),
-                                            _custom("kubernetes:karpenter.sh/v1beta1:NodePool", "old"),
-                                            _custom(RULE, "r", "monitoring")]))
-    assert [(f["severity"], f["resource"]) for f in found] == [("error", "gpu"), ("error", "old"), ("info", "r"),
-                                                               ("info", None)]
+    nameless = reg("kubernetes:karpenter.sh/v1:NodePool", "no-api", {"kind": "NodePool", "metadata": {"name": "no-api"}})
+    found = list(checks.k8s_crd_schema({}, [_cluster("1.34"), _custom(RULE, "r", "monitoring"), NODE_POOL,
+                                            _config_map("cm"), _custom("kubernetes:karpenter.sh/v1beta1:NodePool", "old"),
+                                            nameless, _custom("kubernetes:karpenter.sh/v1:NodePool", "other", spec={})]))
+    assert [(f["severity"], f["resource"]) for f in found] == [("info", "r"), ("error", "gpu"), ("error", "old"),
+                                                               ("error", "no-api"), ("error", "other"), ("info", None)]
     assert all(f["id"] == "k8s.crd-schema" for f in found)
-    schema, unserved, rule, counted = (f["message"] for f in found)
+    rule, schema, unserved, nameless_error, _, counted = (f["message"] for f in found)
     assert schema == "NodePool gpu: spec: 'template' is a required property (CRD schema)"
     assert unserved.startswith(f"NodePool old: none of {PINNED}") and unserved.endswith("serves karpenter.sh/v1beta1")
+    assert nameless_error.startswith(f"NodePool no-api: none of {PINNED}")
     assert rule.startswith("PrometheusRule r: not validated: no Prometheus Operator CRD among") and PINNED in rule
-    assert counted.startswith(f"1 custom resources validated against {PINNED}")
+    assert counted.startswith(f"2 custom resources validated against {PINNED}")
     assert counted.endswith("(unknown fields are errors; CEL rules: k8s.crd-cel)")
 
 
@@ -314,7 +341,7 @@ def test_crd_cel_adds_up_what_it_evaluated_and_skipped_over_the_objects_it_judge
     """2 + 3 rules evaluated on two objects, 1 transition rule and 0 + 4 unknown at preview; the PrometheusRule
     has no CRD here and is not counted."""
     cel_reports["a"], cel_reports["b"] = _report(2, 1), _report(3, 0, 4)
-    objects = [_custom("kubernetes:karpenter.sh/v1:NodePool", n) for n in ("a", "b")] + [_custom(RULE, "r", "ns")]
+    objects = [_custom(RULE, "r", "ns")] + [_custom("kubernetes:karpenter.sh/v1:NodePool", n) for n in ("a", "b")]
     [info] = checks.k8s_crd_cel({}, [_cluster("1.34"), *objects])
     assert (info["id"], info["severity"]) == ("k8s.crd-cel", "info")
     assert info["message"].startswith("5 CEL rules evaluated on 2 objects, 1 transition rules skipped (not evaluated "
@@ -326,8 +353,8 @@ def test_crd_cel_adds_up_what_it_evaluated_and_skipped_over_the_objects_it_judge
 def test_crd_cel_mentions_unknown_values_only_when_a_rule_read_one(cel_reports):
     cel_reports["gpu"] = _report(1)
     [info] = checks.k8s_crd_cel({}, [_cluster("1.34"), NODE_POOL])
-    assert info["message"].startswith("1 CEL rules evaluated on 1 objects, 0 transition rules skipped")
-    assert "unknown" not in info["message"]
+    assert info["message"].startswith("1 CEL rules evaluated on 1 objects, 0 transition rules skipped (not evaluated "
+                                      "(transition rule): they compare with the stored object); the CRDs' defaults")
 
 
 def test_crd_cel_says_when_there_are_no_custom_resources(cel_reports):
@@ -359,4 +386,24 @@ def test_a_value_unknown_at_preview_is_no_error_even_inside_an_alternative():
         {"type": "object", "properties": {"x": {"type": "integer"}}},
         {"type": "object", "properties": {"x": {"type": "boolean"}}}]}})
     assert checks._errors(v, {"b": checks.COMPUTED, "q": {"x": checks.COMPUTED}}) == []
-    assert checks._errors(v, {"q": {"x": "no"}}) == ["q: {'x': 'no'} is not valid under any of the given schemas"]
+    assert checks._errors(v, {"b": checks.COMPUTED, "q": {"x": "no"}}) == [
+        "q: {'x': 'no'} is not valid under any of the given schemas"]
+
+
+def test_crd_schema_reads_the_crd_files_the_environment_names(monkeypatch, tmp_path):
+    """A CRD of $GPU_SLICING_CRD_DIR serves its kind (apiextensions.k8s.io/v1: group, names.kind, versions[].schema);
+    the object's metadata is ObjectMeta, never its schema's to judge."""
+    import yaml
+
+    crd = {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+           "spec": {"group": "example.com", "names": {"kind": "Widget"}, "scope": "Cluster", "versions": [
+               {"name": "v1", "served": True, "schema": {"openAPIV3Schema": {"type": "object", "properties": {
+                   "apiVersion": {"type": "string"}, "kind": {"type": "string"},
+                   "spec": {"type": "object", "properties": {"size": {"type": "integer"}}}}}}}]}}
+    (tmp_path / "widgets.yaml").write_text(yaml.safe_dump(crd))
+    monkeypatch.setenv(checks.CRD_DIR_ENV, str(tmp_path))
+    found = list(checks.k8s_crd_schema({}, [_cluster("1.34"), _custom("kubernetes:example.com/v1:Widget", "w", spec={"size": "big"})]))
+    assert [(f["severity"], f["resource"], f["message"]) for f in found] == [
+        ("error", "w", "Widget w: spec.size: 'big' is not of type 'integer' (CRD schema)"),
+        ("info", None, f"1 custom resources validated against the CRD files in {tmp_path} (unknown fields are errors; "
+                       "CEL rules: k8s.crd-cel)")]
