@@ -56,7 +56,8 @@ def test_dra_claims_says_nothing_on_a_stack_without_dra_pools(simulated):
 
 
 def test_dra_claims_counts_the_registered_claims_it_evaluated(simulated):
-    """a's ResourceClaimTemplate and b's shared ResourceClaim (claimSharing), under their Pulumi names."""
+    """a's claim registered as a ResourceClaimTemplate, b's as a ResourceClaim (what claimSharing registers), each
+    under a Pulumi name of its own: both are found by metadata.name."""
     found = list(checks.dra_claims(DRA_STACK, [
         _template("workloads-a", "a-slice"),
         _template("workloads-b", "b-slice", "kubernetes:resource.k8s.io/v1:ResourceClaim")]))
