@@ -396,6 +396,15 @@ def test_a_plan_over_its_bound_and_a_naive_choice_that_cannot_serve_are_reported
         "Naive choices:",
         "  all-balanced: cannot serve the demand (all-balanced has no 7g.40gb)",
         "  one pool per profile (all-7g.40gb + all-1g.5gb): 3 node(s), $65.88/h; the plan saves 0 node(s)"]
+    assert plan.best_naive == 3  # the naive choice that cannot serve is not the best one
+
+
+def test_a_price_with_four_decimals_costs_the_plan_in_cents() -> None:
+    """AWS quotes hourly prices to four decimals: 9 x 7g.40gb take 9 of p4d's 8-GPU nodes' GPUs, so 2 nodes at
+    21.9576 USD cost 43.9152, shown as 43.92; one all-7g.40gb pool is the best naive choice, also 2 nodes."""
+    plan = advisor.advise(P4D, {"7g.40gb": 9}, price_per_node_hour=21.9576)
+    assert (plan.total_nodes, plan.cost_per_hour, plan.to_json()["costPerHour"]) == (2, 43.92, 43.92)
+    assert plan.best_naive == 2
 
 
 def test_the_plan_is_never_worse_than_the_best_naive_choice_within_the_limits(monkeypatch) -> None:
@@ -981,6 +990,7 @@ def test_a_mixed_demand_by_hand_report_json_and_stack_config() -> None:
         2, {"1g.5gb": 32, "3g.20gb": 8}, [{"devices": list(range(8)), "profiles": {"1g.5gb": 4, "3g.20gb": 1}}])
     assert record["naive"] == [{"strategy": "all-balanced", "totalNodes": 4},
                                {"strategy": "one pool per profile (all-1g.5gb + all-3g.20gb)", "totalNodes": 2}]
+    assert plan.best_naive == 2
     cfg = record["stackConfig"]
     assert cfg["gpu-slicing:migLayouts"] == {pool["layout"]: pool["gpuLayouts"]}
     assert cfg["gpu-slicing:karpenter"] == {"enabled": True, "nodePools": [

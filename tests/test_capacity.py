@@ -363,6 +363,29 @@ def test_a_node_group_no_workload_uses_is_called_idle_and_a_nodepool_never_is():
     assert len(plan.idle_pools) == 1 and plan.idle_pools[0].startswith("node group idle runs 2 node(s)")
 
 
+def test_an_idle_node_groups_warning_names_its_nodes_their_cost_and_the_fix():
+    """The whole sentence a user reads: 2 desired p4d.24xlarge at the catalog's 21.96 USD/h list price
+    (tests/test_advisor.py holds it) cost 2 x 21.96 = 43.92 USD/h; the fix names both size fields."""
+    plan = plan_capacity([pool("used"), pool("idle", nodes=(1, 2, 2))], [demand(replicas=4, pool_name="used")])
+    assert plan.idle_pools == ["node group idle runs 2 node(s) of p4d.24xlarge (43.92 USD/h) that no workload "
+                               "of this stack uses; set its desiredSize (and minSize) to 0 if nothing else runs there"]
+
+
+def test_the_plans_warnings_are_its_warning_verdicts_as_findings_naming_the_workload_field_and_pool():
+    """tools/checks turns `warnings` into `capacity.warning` findings: only the verdicts at level warning,
+    each with its message, config field and first pool; errors and ok verdicts are not warnings."""
+    from gpu_slicing.capacity import CapacityPlan, Finding, WorkloadVerdict
+
+    verdicts = (WorkloadVerdict("ok", GPU, 1, ("g5",), 4, "ok", "fits"),
+                WorkloadVerdict("tight", mig("1g.5gb"), 16, ("p4d", "k"), 16, "warning", "no room left",
+                                field="desiredSize"),
+                WorkloadVerdict("big", GPU, 9, ("g5",), 4, "error", "does not fit"))
+    plan = CapacityPlan((), verdicts)
+    assert plan.warnings == [Finding("tight", "warning", "no room left", "desiredSize", "p4d")]
+    assert [str(f) for f in plan.warnings] == ["workload tight: no room left"]
+    assert plan.errors == [Finding("big", "error", "does not fit", "replicas", "g5")]
+
+
 # --- pods any of several resources serve (DRA claims several device kinds match) -------------------------
 
 def _pool(per_node, nodes=1):
@@ -387,6 +410,15 @@ def test_flexible_pods_never_take_more_units_than_exist():
                          [WorkloadDemand(n, "A", 1, 2, alternatives=("B",)) for n in "xyz"])
     placed = sum(sum(n for _, n in w.counted) for w in plan.workloads)
     assert placed == 3 and [w.fits for w in plan.workloads] == [True, False, False]
+
+
+def test_karpenter_launches_one_node_for_flexible_pods_its_two_kinds_of_slice_hold():
+    """A NodePool node of 1 A and 1 B: 2 pods accepting A or B fit one node (one of each), so Karpenter
+    launches one, not the two that 2 pods counted against A alone would need."""
+    p = PoolCapacity("k", "nodePool", "p5.48xlarge", "custom", "mixed", 0, 0, 2, {"A": 1, "B": 1})
+    plan = plan_capacity([p], [WorkloadDemand("x", "A", 1, 2, alternatives=("B",))])
+    assert plan.workloads[0].fits
+    assert (plan.pools[0].launch.instance_type, plan.pools[0].launch.nodes) == ("p5.48xlarge", 1)
 
 
 def test_flexible_pods_are_one_unit_each():

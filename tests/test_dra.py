@@ -502,6 +502,17 @@ def test_the_simulator_holds_the_capacity_count_to_the_kinds_the_cel_matches():
     assert wrong.counted == (TWO_G,) and not wrong.counted_right
 
 
+def test_a_claim_is_counted_right_when_the_plan_counts_exactly_the_kinds_its_cel_matches():
+    """What dra.claims reports on (without compiling CEL): the kinds the plan counts must be the kinds the claim
+    can be given, in any order; one kind fewer, or one more, is a miscount."""
+    def result(kinds: tuple[str, ...], counted: tuple[str, ...]) -> dra_claims.ClaimResult:
+        return dra_claims.ClaimResult("m", "p5", "m", (), True, (), kinds, counted)
+
+    assert result((TWO_G, THREE_G), (THREE_G, TWO_G)).counted_right
+    assert not result((TWO_G, THREE_G), (TWO_G,)).counted_right
+    assert not result((TWO_G,), (TWO_G, THREE_G)).counted_right
+
+
 # --- alerts and dashboard for DRA pools ----------------------------------------------------------------------
 # Expected names come from the sources: dcgm-exporter's labels (NVIDIA/dcgm-exporter internal/pkg/transformation
 # const.go: dra_claim_name, dra_claim_namespace, dra_driver_name, dra_pool_name, dra_device_name, dra_mig_profile,

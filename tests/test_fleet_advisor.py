@@ -189,6 +189,14 @@ def test_a_20gb_pod_is_cheaper_on_a_whole_l4_than_on_a_p4d_slice() -> None:
     assert_valid(both)
 
 
+def test_a_pools_cost_is_in_cents_when_the_stacks_price_has_four_decimals() -> None:
+    """AWS lists g6.xlarge at $0.8048 per hour in us-east-1: 16 nodes cost 16 x 0.8048 = 12.8768, shown per
+    pool (the JSON's costPerHour) and for the fleet as $12.88."""
+    plan = fleet([("infer", 20, 16)], ["g6.xlarge"], {"g6.xlarge": 0.8048})
+    assert [(p.instance_type, p.nodes, p.cost_per_hour) for p in plan.pools] == [("g6.xlarge", 16, 12.88)]
+    assert plan.to_json()["pools"][0]["costPerHour"] == 12.88 and plan.cost_per_hour == 12.88
+
+
 def test_a_5gb_pod_is_cheapest_as_a_p4d_1g_slice() -> None:
     # 56 x 5 GB = 8 GPUs x 7 x 1g.5gb = one p4d, $21.96 ($0.39 a pod); on whole GPUs the cheapest is the
     # arm64 g5g.xlarge (T4G) at $0.42, 56 x 0.42 = $23.52. A 57th pod adds the cheapest whole GPU.
