@@ -177,7 +177,7 @@ class WorkloadVerdict:
     requested: int
     pools: tuple[str, ...]
     capacity: int  # free units of `resource` it could get on the nodes its pools run (after earlier workloads)
-    level: str  # "ok" | "warning" | "error"
+    level: str  # "ok" | "error": what does not fit on the nodes that will exist is an error (FACTS 10)
     message: str
     suggestion: str | None = None
     field: str = "replicas"
@@ -223,10 +223,6 @@ class CapacityPlan:
     @property
     def errors(self) -> list[Finding]:
         return [self._finding(w) for w in self.workloads if w.level == "error"]
-
-    @property
-    def warnings(self) -> list[Finding]:
-        return [self._finding(w) for w in self.workloads if w.level == "warning"]
 
     @staticmethod
     def _finding(w: WorkloadVerdict) -> Finding:

@@ -134,12 +134,12 @@ def test_nothing_scales_a_node_group_so_max_size_does_not_help():
     assert (w.level, w.capacity, w.field) == ("error", 16, "desiredSize")
     assert "nothing scales a managed node group" in w.message
     assert "raise desiredSize of p4d to 2 (" in w.suggestion and "maxSize" not in w.suggestion.split(";")[-1]
-    assert not plan.warnings
+    assert [(e.workload, e.field) for e in plan.errors] == [("w", "desiredSize")]  # an error, not a warning
 
 
 def test_fits_at_desired_is_ok():
     plan = plan_capacity([pool(nodes=(1, 2, 3))], [demand(replicas=32)])
-    assert plan.workloads[0].level == "ok" and not plan.errors and not plan.warnings
+    assert plan.workloads[0].level == "ok" and not plan.errors
     assert "32 free on the 2 desired node(s)" in plan.workloads[0].message
 
 
@@ -369,21 +369,6 @@ def test_an_idle_node_groups_warning_names_its_nodes_their_cost_and_the_fix():
     plan = plan_capacity([pool("used"), pool("idle", nodes=(1, 2, 2))], [demand(replicas=4, pool_name="used")])
     assert plan.idle_pools == ["node group idle runs 2 node(s) of p4d.24xlarge (43.92 USD/h) that no workload "
                                "of this stack uses; set its desiredSize (and minSize) to 0 if nothing else runs there"]
-
-
-def test_the_plans_warnings_are_its_warning_verdicts_as_findings_naming_the_workload_field_and_pool():
-    """tools/checks turns `warnings` into `capacity.warning` findings: only the verdicts at level warning,
-    each with its message, config field and first pool; errors and ok verdicts are not warnings."""
-    from gpu_slicing.capacity import CapacityPlan, Finding, WorkloadVerdict
-
-    verdicts = (WorkloadVerdict("ok", GPU, 1, ("g5",), 4, "ok", "fits"),
-                WorkloadVerdict("tight", mig("1g.5gb"), 16, ("p4d", "k"), 16, "warning", "no room left",
-                                field="desiredSize"),
-                WorkloadVerdict("big", GPU, 9, ("g5",), 4, "error", "does not fit"))
-    plan = CapacityPlan((), verdicts)
-    assert plan.warnings == [Finding("tight", "warning", "no room left", "desiredSize", "p4d")]
-    assert [str(f) for f in plan.warnings] == ["workload tight: no room left"]
-    assert plan.errors == [Finding("big", "error", "does not fit", "replicas", "g5")]
 
 
 # --- pods any of several resources serve (DRA claims several device kinds match) -------------------------

@@ -96,17 +96,6 @@ def test_an_idle_node_group_is_a_warning_naming_it_and_its_cost():
     assert "desiredSize" in f["message"]
 
 
-def test_capacity_warnings_are_findings(monkeypatch):
-    """The capacity plan's warnings (its errors stop the load), each as one warning in the plan's words."""
-    from types import SimpleNamespace
-
-    raw = _stack()
-    plan = SimpleNamespace(warnings=["workload w: tight", "workload v: late"], idle_pools=[])
-    monkeypatch.setattr(checks, "stack", lambda config: SimpleNamespace(capacity=plan) if config is raw else None)
-    assert [(f["id"], f["severity"], f["message"]) for f in checks.capacity_warnings(raw, [])] == [
-        ("capacity.warning", "warning", "workload w: tight"), ("capacity.warning", "warning", "workload v: late")]
-
-
 # --- security: the API endpoint -----------------------------------------------------------------------
 
 def _cluster(name="c", **inputs) -> dict:

@@ -95,9 +95,8 @@ def _has_computed(v: Any) -> bool:
 
 
 def capacity_warnings(config: Mapping[str, Any], resources: list[dict]) -> Iterable[Finding]:
-    """The capacity plan's warnings, as checks (what does not fit is a config error, not a warning)."""
-    for w in stack(config).capacity.warnings:
-        yield finding("capacity.warning", "warning", str(w))
+    """Node groups the capacity plan finds idle: paid for, used by no workload (what does not fit is a config
+    error, not a warning)."""
     for text in stack(config).capacity.idle_pools:
         yield finding("capacity.idle-pool", "warning", text)
 
