@@ -325,10 +325,10 @@ def test_a_nodepools_instance_types_are_ec2_instance_types():
 def test_event_sources_are_aws_services_botocore_knows():
     """aws.ec2 and aws.health name services (botocore's list); aws.ec3 does not; my.app is no AWS source."""
     rule = "aws:cloudwatch/eventRule:EventRule"
-    g = [reg(rule, "broken", {"eventPattern": "{source"}),
+    g = [reg(rule, "broken", {"eventPattern": "{source"}), reg(rule, "later", {"eventPattern": checks.COMPUTED}),
          reg(rule, "spot", {"eventPattern": {"source": ["aws.ec2", "aws.ec3", "my.app", 7]}}),
          reg(rule, "health", {"eventPattern": json.dumps({"source": ["aws.health"]})}),
-         reg(rule, "later", {"eventPattern": checks.COMPUTED}), reg(rule, "scheduled", {"scheduleExpression": "rate(1h)"}),
+         reg(rule, "scheduled", {"scheduleExpression": "rate(1h)"}),
          reg(rule, "listed", {"eventPattern": "[1, 2]"}), reg(rule, "nosource", {"eventPattern": "{}"}),
          reg("aws:sqs/queue:Queue", "q", {"eventPattern": {"source": ["aws.nope"]}})]
     found = list(checks.aws_event_sources({}, g))
@@ -478,6 +478,45 @@ def test_the_judging_key_is_the_list_alone_without_source(monkeypatch):
 def own_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     return tmp_path / "gpu-slicing"
+
+
+def test_botocore_enums_are_read_from_its_model_and_kept_per_botocore_version(own_cache):
+    """EKS's AMITypes (AWS API reference, CreateNodegroup amiType) include the NVIDIA AL2023 AMIs; the enum is
+    computed from botocore's model once, then read from the kept file named for the botocore version."""
+    from importlib.metadata import version
+
+    checks.botocore_enum.cache_clear()
+    try:
+        ami_types = checks.botocore_enum("eks", "AMITypes")
+        assert {"AL2023_x86_64_NVIDIA", "AL2023_ARM_64_NVIDIA", "AL2023_x86_64_STANDARD"} <= ami_types
+        assert "AL2_x86_64_NVIDIA" not in checks.botocore_enum("eks", "CapacityTypes")
+        kept = own_cache / f"botocore-{version('botocore')}-eks-AMITypes.json"
+        assert json.loads(kept.read_text()) == sorted(ami_types)
+    finally:
+        checks.botocore_enum.cache_clear()
+
+
+def test_parliament_is_imported_without_its_pkg_resources_warning(tmp_path, monkeypatch):
+    """parliament's `import pkg_resources` warns on setuptools >= 67 (pkg_resources' own text, stood in for here
+    by a module that warns the same on import; tests/test_checks.py holds a real first plan's stderr empty).
+    Other warnings still reach the user."""
+    import sys
+    import warnings
+
+    (tmp_path / "parliament.py").write_text(
+        "import warnings\n"
+        "warnings.warn('pkg_resources is deprecated as an API. See https://setuptools.pypa.io', UserWarning)\n"
+        "warnings.warn('something else', UserWarning)\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "parliament", raising=False)
+    try:
+        with warnings.catch_warnings(record=True) as seen:
+            warnings.simplefilter("always")
+            module = checks._parliament()
+    finally:
+        sys.modules.pop("parliament", None)  # the stand-in goes; monkeypatch puts back a real one imported before
+    assert module.__file__ == str(tmp_path / "parliament.py")
+    assert [str(w.message) for w in seen] == ["something else"]
 
 
 def test_lint_policy_gives_each_finding_its_reason_and_keeps_them(own_cache):

@@ -196,6 +196,15 @@ def test_cluster_version_is_the_first_known_one_registered():
                                        _cluster("1.34")]) == "1.33"
 
 
+def test_the_builtin_schemas_are_those_of_the_clusters_minor():
+    """kubernetes-validate ships one schema set per patch release: the one read for 1.33 is a 1.33.x set, and
+    its definitions name 1.33's API (resource.k8s.io/v1 arrived in 1.34: Kubernetes 1.34 release notes, DRA GA)."""
+    full, definitions = checks._k8s_definitions("1.33")
+    assert full.startswith("1.33.")
+    assert not any(name.startswith("io.k8s.api.resource.v1.") for name in definitions["$defs"])
+    assert "io.k8s.api.resource.v1.ResourceClaimSpec" in checks._k8s_definitions("1.34")[1]["$defs"]
+
+
 # --- k8s.custom-resource-kind: served kinds and their scope --------------------------------------------------
 
 def _custom(type_: str, name: str, namespace: str | None = None, **inputs) -> dict:
