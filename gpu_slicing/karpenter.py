@@ -342,12 +342,12 @@ def disruption_budgets(schedule: str | None, duration: str | None, key: str = ""
     budgets = [dict(b, reasons=list(b["reasons"])) for b in DISRUPTION_BUDGETS]
     if schedule is None and duration is None:
         return budgets
-    m = _CRON_WINDOW.match(schedule or "")
+    m = _CRON_WINDOW.fullmatch(schedule or "")
     if not m or int(m.group(1)) > 59 or int(m.group(2)) > 23:
         raise ConfigError(f"{key}.driftSchedule", schedule, ("required with driftDuration: " if schedule is None else "")
                           + "a daily 'M H * * *' or weekly 'M H * * D' (D 0-6, 0 = Sunday) cron schedule in UTC, "
                             "set with driftDuration")
-    d = _WINDOW_DURATION.match(duration or "")
+    d = _WINDOW_DURATION.fullmatch(duration or "")
     period = 1440 if m.group(3) == "*" else 7 * 1440
     length = (int(d.group(1) or 0) * 60 + int(d.group(2) or 0)) if d and duration else 0
     if not 0 < length < period:

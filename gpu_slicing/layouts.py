@@ -60,7 +60,7 @@ CUSTOM_LAYOUTS_SCHEMA = {
 
 def is_label_value(s: str) -> bool:
     """A valid Kubernetes label value: layout names and device-plugin config keys become node labels."""
-    return len(s) <= changes.LABEL_VALUE_MAX and bool(_LABEL_VALUE.match(s))
+    return len(s) <= changes.LABEL_VALUE_MAX and bool(_LABEL_VALUE.fullmatch(s))
 
 
 def parse_custom_layouts(raw: Any, key: str = LAYOUTS_KEY) -> dict[str, MigLayout]:

@@ -113,7 +113,7 @@ def _parse_resources(raw: Any, key: str, kind: str) -> tuple[str, ...] | None:
     if not isinstance(raw, (list, tuple)) or not raw:
         raise ConfigError(key, raw, "a non-empty list of resource names (omit it to share every GPU resource)")
     for r in raw:
-        if not isinstance(r, str) or not _RESOURCE.match(r):
+        if not isinstance(r, str) or not _RESOURCE.fullmatch(r):
             raise ConfigError(key, list(raw), f"nvidia.com/gpu or nvidia.com/mig-<profile> names, got {as_yaml(r)}")
     if len(set(raw)) != len(raw):
         raise ConfigError(key, list(raw), "each resource once")

@@ -926,6 +926,7 @@ def test_an_unknown_key_error_shows_the_value_given_under_it():
     ({"k": "v", "a b": "x y"}, "{k: v, 'a b': 'x y'}"),  # plain inside a mapping unless YAML would misread it
     (frozenset({10, 9}), "[10, 9]"),  # a set in a stable order: by text, so 10 before 9
     ({1, "a"}, "[1, a]"),
+    ({"name": "gpu-dev\n"}, "{name: 'gpu-dev\n'}"),  # a trailing newline is quoted, so the end shows
 ])
 def test_values_in_errors_are_written_as_yaml(value, shown):
     from gpu_slicing.errors import as_yaml

@@ -309,7 +309,9 @@ def test_drift_only_inside_the_maintenance_window(schedule, duration, closed):
 @pytest.mark.parametrize("schedule,duration,key,starts", [
     ("0 2 1 * *", "4h", "driftSchedule", "a daily"), ("0 2 * * *", "24h", "driftDuration", "a duration"),
     ("0 2 * * *", None, "driftDuration", "required with driftSchedule: a duration"),
-    (None, "4h", "driftSchedule", "required with driftDuration: a daily")])
+    (None, "4h", "driftSchedule", "required with driftDuration: a daily"),
+    # a YAML block scalar (`driftSchedule: |`) ends its value with a newline: not a cron schedule, nor a duration
+    ("0 2 * * *\n", "4h", "driftSchedule", "a daily"), ("0 2 * * *", "4h\n", "driftDuration", "a duration")])
 def test_bad_maintenance_window_names_the_key(schedule, duration, key, starts):
     with pytest.raises(ConfigError) as e:
         spec.disruption_budgets(schedule, duration, "gpu-slicing:karpenter.nodePools[0]")

@@ -40,6 +40,8 @@ def test_a_custom_layout_label_follows_its_contents():
     assert changed.name != same.name and changed.name.startswith("p4d-half-small-")
     longest = parse_custom_layouts({"x" * 55: [{"devices": "all"}]})["x" * 55]
     assert len(longest.name) == 63 and is_label_value(longest.name)
+    # Kubernetes' label value syntax (validation.IsValidLabelValue) admits no newline, at the end either
+    assert not is_label_value("all-balanced\n") and is_label_value("all-balanced")
 
 
 def test_entries_without_profiles_disable_mig_and_mig_enabled_true_is_all_enabled():

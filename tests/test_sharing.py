@@ -47,6 +47,8 @@ def test_parse_time_slicing_and_mps():
     ({"timeSlicing": {"replicas": 4, "resources": []}}, f"{KEY}.timeSlicing.resources", "non-empty list"),
     ({"timeSlicing": {"replicas": 4, "resources": ["gpu"]}}, f"{KEY}.timeSlicing.resources",
      "nvidia.com/gpu or nvidia.com/mig-<profile>"),
+    ({"timeSlicing": {"replicas": 4, "resources": ["nvidia.com/gpu\n"]}}, f"{KEY}.timeSlicing.resources",
+     "nvidia.com/gpu or nvidia.com/mig-<profile>"),  # a block scalar's newline: no resource of that name
     ({"timeSlicing": {"replicas": 4, "resources": ["nvidia.com/gpu", "nvidia.com/gpu"]}},
      f"{KEY}.timeSlicing.resources", "each resource once"),
     ({"timeSlicing": {"replicas": 4, "renameByDefault": "no"}}, f"{KEY}.timeSlicing.renameByDefault", "true or false"),
