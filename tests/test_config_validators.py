@@ -309,3 +309,75 @@ def test_a_network_without_a_vpc_id_is_new_and_its_block_defaults_to_10_0_0_0_16
     assert c.NetworkConfig().existing is False and c.NetworkConfig().cidr == "10.0.0.0/16"
     assert c.NetworkConfig(vpcCidr="172.16.0.0/20").cidr == "172.16.0.0/20"
     assert c.NetworkConfig(vpcId="vpc-0abc").existing is True
+
+
+# --- the check factories, building checks as the model's fields do ------------------------------------------
+
+def test_an_integer_check_takes_its_range_with_both_edges_and_no_boolean():
+    zones = c._int_between(2, 6)
+    assert zones(2, KEY) == 2 and zones(6, KEY) == 6
+    for v in (1, 7, True, "3", 3.0, None):
+        assert refused(zones, v).allowed == "an integer from 2 to 6", v
+    assert zones.schema == {"type": "integer", "minimum": 2, "maximum": 6}
+    agree(zones, [2, 4, 6], [1, 7, True, "3", 3.5])
+    gpus = c._int_between(1, 8, "no instance type here has more than 8 GPUs")
+    assert refused(gpus, 9).allowed == "an integer from 1 to 8 (no instance type here has more than 8 GPUs)"
+
+
+def test_a_choice_check_takes_its_words_and_says_why_a_refused_one_is_refused():
+    strategy = c._one_of("none", "single", "mixed")
+    assert strategy("mixed", KEY) == "mixed"
+    assert refused(strategy, "Mixed").allowed == "one of none, single, mixed"
+    assert refused(strategy, 1).allowed == 'YAML read the number 1, not text: quote it, e.g. "1"; one of none, single, mixed'
+    assert strategy.schema == {"type": "string", "enum": ["none", "single", "mixed"]}
+    agree(strategy, ["none", "mixed"], ["Mixed", "", 1, None])
+    capacity = c._one_of("ON_DEMAND", "SPOT", why={"CAPACITY_BLOCK": "not supported yet"})
+    assert capacity("SPOT", KEY) == "SPOT"
+    assert refused(capacity, "CAPACITY_BLOCK").allowed == "not supported yet; use one of ON_DEMAND, SPOT"
+    assert refused(capacity, "spot").allowed == "one of ON_DEMAND, SPOT"
+    assert refused(capacity, ["CAPACITY_BLOCK"]).allowed == "one of ON_DEMAND, SPOT"  # a list is no refused word
+
+
+def test_a_pinned_version_takes_that_version_only_and_says_why():
+    pinned = c._pinned("v26.7.0", "the chart values it is given")
+    assert pinned("v26.7.0", KEY) == "v26.7.0"
+    want = ("v26.7.0, the only version this program takes: the chart values it is given are written and tested "
+            "against v26.7.0, so another version is a change to the program (gpu_slicing/config.py), not to a stack")
+    assert refused(pinned, "v26.3.0").allowed == want
+    assert refused(pinned, 26.7).allowed == ("YAML read the number 26.7, not text (unquoted, trailing zeros are lost: "
+                                             "1.30 reads as 1.3): quote the value as you wrote it; " + want)
+    assert pinned.schema == {"type": "string", "enum": ["v26.7.0"]}
+    agree(pinned, ["v26.7.0"], ["v26.3.0", "26.7.0", 26.7])
+
+
+def test_a_patterned_string_check_takes_what_its_pattern_matches():
+    ami = c._like(r"^v[0-9]{8}$", "vYYYYMMDD")
+    assert ami("v20261118", KEY) == "v20261118"
+    for v in ("20261118", "v2026111", "v202611180", "xv20261118", 20261118, None):
+        assert refused(ami, v).allowed == "a string like vYYYYMMDD", v
+    assert ami.schema == {"type": "string", "pattern": r"^v[0-9]{8}$"}
+    agree(ami, ["v20261118"], ["20261118", "v2026111", "v202611180", 20261118])
+
+
+def test_a_list_check_reports_every_bad_item_by_index():
+    subnets = c._list_of(c._string)
+    assert subnets(["subnet-a", "subnet-b"], KEY) == ("subnet-a", "subnet-b")
+    assert subnets(("subnet-a", "subnet-a"), KEY) == ("subnet-a", "subnet-a")  # no uniqueness asked
+    assert subnets([], KEY) == ()
+    assert refused(subnets, "subnet-a").allowed == "a list"
+    with pytest.raises(ConfigErrors) as e:
+        subnets(["", "subnet-b", 7], KEY)
+    assert [(x.key, x.value) for x in e.value.errors] == [(KEY + "[0]", ""), (KEY + "[2]", 7)]
+    assert subnets.schema == {"type": "array", "items": {"type": "string", "minLength": 1}}
+    agree(subnets, [[], ["subnet-a", "subnet-a"]], ["subnet-a", [""], [7]])
+
+
+def test_a_list_check_with_a_minimum_and_no_duplicates():
+    types = c._list_of(c._string, min_len=2, unique=True)
+    assert types(["a", "b"], KEY) == ("a", "b")
+    assert refused(types, ["a"]).allowed == "a list of at least 2 item(s)"
+    assert refused(types, "ab").allowed == "a list of at least 2 item(s)"
+    assert refused(types, ["a", "b", "a"]).allowed == "a list without duplicates"
+    assert types.schema == {"type": "array", "items": {"type": "string", "minLength": 1}, "minItems": 2,
+                            "uniqueItems": True}
+    agree(types, [["a", "b"]], [["a"], ["a", "b", "a"], "ab"])
