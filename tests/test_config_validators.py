@@ -87,6 +87,17 @@ def test_a_cluster_name_from_a_yaml_block_scalar_is_refused_at_its_key():
     assert (e.value.key, e.value.value, e.value.allowed) == ("gpu-slicing:cluster.name", "gpu-dev\n", NAME_WORDS)
 
 
+def test_two_entries_with_one_bad_name_are_two_name_errors_and_no_duplicate():
+    """A bad name is its own error: the duplicate check (and the derived AWS names) read only valid names."""
+    cfg = dev_config()
+    for w in cfg["gpu-slicing:workloads"][:2]:
+        w["name"] = "slice\n"
+    with pytest.raises(ConfigErrors) as e:
+        c.parse_shape(cfg)
+    assert [(x.key, x.allowed) for x in e.value.errors] == [("gpu-slicing:workloads[0].name", NAME_WORDS),
+                                                            ("gpu-slicing:workloads[1].name", NAME_WORDS)]
+
+
 def test_a_boolean_key_takes_only_true_or_false():
     assert c._bool(True, KEY) is True and c._bool(False, KEY) is False
     for v in ("true", 1, 0, None):
