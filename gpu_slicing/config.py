@@ -55,6 +55,8 @@ RESERVED_WHY = ("not supported yet: Karpenter launches reserved capacity only fr
                 "EC2NodeClass selects (capacityReservationSelectorTerms, and for Capacity Blocks their zone), "
                 "which this program does not configure, so the pool could never launch reserved nodes")
 
+# The patterns below are matched whole (`fullmatch`): `$` alone also matches before a final newline, which a
+# YAML block scalar (`name: |`) leaves in the value.
 _NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,38}[a-z0-9])?$")
 # Exactly the pattern of NodePool `disruption.consolidateAfter` and `template.spec.expireAfter` in the
 # pinned Karpenter CRD (karpenter.sh_nodepools.yaml); `Never` turns the behaviour off.
@@ -195,7 +197,7 @@ _schema(_string, {"type": "string", "minLength": 1})
 
 
 def _name(v: Any, key: str) -> str:
-    if not isinstance(v, str) or not _NAME_RE.match(v):
+    if not isinstance(v, str) or not _NAME_RE.fullmatch(v):
         raise ConfigError(key, v, _number_read(v) + "a lowercase DNS label: a-z, 0-9 and '-', 1-40 characters, "
                                   "starting and ending with a letter or digit")
     return v
@@ -297,7 +299,7 @@ _schema(_capacity_types, {"type": "array", "minItems": 1, "uniqueItems": True,
 
 
 def _role_arn(v: Any, key: str) -> str:
-    if not isinstance(v, str) or not _ROLE_ARN_RE.match(v):
+    if not isinstance(v, str) or not _ROLE_ARN_RE.fullmatch(v):
         hint = (" (an assumed-role session ARN from sts get-caller-identity: give the role's own ARN, "
                 "arn:aws:iam::<account>:role/<name>)" if isinstance(v, str) and ":assumed-role/" in v else "")
         raise ConfigError(key, v, "an IAM role ARN such as arn:aws:iam::123456789012:role/platform-admins" + hint)
@@ -356,7 +358,7 @@ _EC2_TYPE = r"^[a-z][a-z0-9-]*\.[a-z0-9]+$"
 
 
 def _ec2_type(v: Any, key: str) -> str:
-    if not isinstance(v, str) or not re.match(_EC2_TYPE, v):
+    if not isinstance(v, str) or not re.fullmatch(_EC2_TYPE, v):
         raise ConfigError(key, v, "an EC2 instance type such as m7i.large")
     return v
 
@@ -420,7 +422,7 @@ _schema(_mig_parted_entries, {"type": "object", "propertyNames": layouts.LABEL_V
 
 def _like(regex: str, what: str) -> Callable[[Any, str], str]:
     def check(v: Any, key: str) -> str:
-        if not isinstance(v, str) or not re.match(regex, v):
+        if not isinstance(v, str) or not re.fullmatch(regex, v):
             raise ConfigError(key, v, f"a string like {what}")
         return v
     return _schema(check, {"type": "string", "pattern": regex})
@@ -784,7 +786,7 @@ def _names_view(ours: Mapping[str, Any]) -> StackConfig | None:
     so their lengths are checked even when other keys are wrong; None without a valid cluster name."""
     def name(block: Any) -> str:
         n = block.get("name") if isinstance(block, Mapping) else None
-        return n if isinstance(n, str) and _NAME_RE.match(n) else ""
+        return n if isinstance(n, str) and _NAME_RE.fullmatch(n) else ""
 
     def entries(v: Any) -> list:
         return list(v) if isinstance(v, (list, tuple)) else []
@@ -816,7 +818,7 @@ def _duplicate_names(ours: Mapping[str, Any]) -> list[tuple[tuple, ConfigError]]
         seen: set[str] = set()
         for i, entry in enumerate(entries if isinstance(entries, (list, tuple)) else ()):
             name = entry.get("name") if isinstance(entry, Mapping) else None
-            if not isinstance(name, str) or not _NAME_RE.match(name):
+            if not isinstance(name, str) or not _NAME_RE.fullmatch(name):
                 continue  # a bad name is its own error
             if name in seen:
                 out.append(((*loc, i, "name"), ConfigError(_key((*loc, i, "name")), name,
