@@ -363,6 +363,12 @@ def test_a_node_group_no_workload_uses_is_called_idle_and_a_nodepool_never_is():
     assert len(plan.idle_pools) == 1 and plan.idle_pools[0].startswith("node group idle runs 2 node(s)")
 
 
+def test_a_node_group_scaled_to_zero_is_not_idle():
+    """desiredSize 0 runs no node, so nothing is paid for: the fix the idle warning gives is already made."""
+    plan = plan_capacity([pool("used"), pool("parked", nodes=(0, 0, 2))], [demand(replicas=4, pool_name="used")])
+    assert plan.idle_pools == []
+
+
 def test_an_idle_node_groups_warning_names_its_nodes_their_cost_and_the_fix():
     """The whole sentence a user reads: 2 desired p4d.24xlarge at the catalog's 21.96 USD/h list price
     (tests/test_advisor.py holds it) cost 2 x 21.96 = 43.92 USD/h; the fix names both size fields."""
@@ -437,6 +443,15 @@ def columns(line: str, header: str) -> list[str]:
 def spot_g5(nodes=(0, 0, 4)) -> PoolCapacity:
     return replace(PoolCapacity("g5", "nodePool", "g5.xlarge", "all-disabled", "none", *nodes, {GPU: 1},
                                 {"gpu-slicing/pool": "g5"}, (TAINT,)), capacity_type="spot")
+
+
+def test_a_spot_pool_that_launches_nothing_has_no_price_to_miss():
+    """A spot NodePool no workload uses launches no node: nothing costs, so nothing is unpriced (the plan
+    would otherwise ask for a pricePerHour for a pool that runs nothing)."""
+    plan = plan_capacity([pool("used"), spot_g5()], [demand(replicas=4, pool_name="used")])
+    assert plan.unpriced == [] and "not priced" not in plan.format_table()
+    busy = plan_capacity([pool("used"), spot_g5()], [demand("infer", resource=GPU, replicas=2, pool_name="g5")])
+    assert [r.pool.name for r in busy.unpriced] == ["g5"]
 
 
 def test_the_plan_table_cell_by_cell():
