@@ -731,6 +731,18 @@ def _entries(lines: list[str]) -> list[str]:
     return entries
 
 
+def test_only_a_whole_mig_capable_gpu_is_sliced() -> None:
+    """A fractional vGPU type (g6f: a share of a GPU, AWS) cannot be MIG-partitioned even where its GPU could
+    be: a hypothetical half-A100 type is no MIG candidate; the whole A100s of p4d are."""
+    from dataclasses import replace
+    from fractions import Fraction
+
+    p4d = catalog.INSTANCE_TYPES["p4d.24xlarge"]
+    assert fleet_advisor.Candidate(p4d, 21.96, 40.0).mig
+    assert not fleet_advisor.Candidate(replace(p4d, fraction=Fraction(1, 2)), 11.0, 20.0).mig
+    assert not fleet_advisor.Candidate(catalog.INSTANCE_TYPES["g5.xlarge"], 1.01, 24.0).mig  # A10G: no MIG
+
+
 def test_a_nodes_gpu_groups_list_slices_before_whole_gpus_the_most_gpus_first() -> None:
     """The device groups of a custom layout (and so its name): sliced GPUs first, the group of most GPUs first, equal
     groups by configuration; GPUs left whole last."""
