@@ -99,3 +99,33 @@ def test_no_single_type_fleet_found_says_the_pods_cannot_be_served(monkeypatch) 
                                                 reason="no one candidate type holds every pod")
     assert ("  the cheapest single instance type: cannot serve the pods (no one candidate type holds every pod)"
             in fleet_advisor.format_fleet_report(plan).splitlines())
+
+
+def test_per_gpu_configurations_are_the_level_counts_no_other_reaches() -> None:
+    """An A100-40GB (7 compute, 8 memory slices; 1g.5gb takes 1 + 1, 3g.20gb 3 + 4, NVIDIA MIG user guide) for pods
+    of 5 and 20 GB: with no 20 GB slot, 7 x 1g.5gb; with one, 3g.20gb leaves 4 + 4 slices, 4 x 1g.5gb; with two,
+    nothing is left. Every other configuration (4g.20gb + 3 x 1g.5gb, 3g.20gb + 2g.10gb + 1g.5gb, 5 x 1g.5gb, ...)
+    has at most these slot counts, (slots for 5 GB pods, slots for 20 GB pods), and is left out; so is the whole
+    GPU (one slot, (1, 1))."""
+    from gpu_slicing import catalog
+
+    assert fleet_advisor.level_configs(catalog.A100_40GB, 40.0, True, (5.0, 20.0)) == (
+        ((2, 2), (("3g.20gb", 2),)), ((5, 1), (("1g.5gb", 4), ("3g.20gb", 1))), ((7, 0), (("1g.5gb", 7),)))
+
+
+def test_a_nodes_gpus_share_the_fewest_configurations() -> None:
+    """20 x 5 GB and 3 x 20 GB on one p4d ($21.96): one configuration, 3g.20gb + 4 x 1g.5gb, on 5 GPUs holds them
+    (20 small slots, 5 large), so the node gets that one, not 3g.20gb x 2 on some GPUs and 7 x 1g.5gb on others."""
+    plan = fleet([("small", 5, 20), ("big", 20, 3)], ["p4d.24xlarge"], {})
+    assert (plan.cost_per_hour, plan.total_nodes) == (21.96, 1)
+    assert [g.profiles for p in plan.pools for g in p.groups if g.profiles] == [{"1g.5gb": 4, "3g.20gb": 1}]
+
+
+def test_advising_prints_no_solver_warnings() -> None:
+    """SciPy warns (on stderr, under `make advise`) of any solver option it does not know: the advisor passes none."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        plan = fleet([("s", 10, 9)], ["p5.48xlarge"], {})
+    assert (plan.cost_per_hour, plan.total_nodes) == (55.04, 1)
