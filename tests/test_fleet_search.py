@@ -119,6 +119,10 @@ def test_a_nodes_gpus_share_the_fewest_configurations() -> None:
     plan = fleet([("small", 5, 20), ("big", 20, 3)], ["p4d.24xlarge"], {})
     assert (plan.cost_per_hour, plan.total_nodes) == (21.96, 1)
     assert [g.profiles for p in plan.pools for g in p.groups if g.profiles] == [{"1g.5gb": 4, "3g.20gb": 1}]
+    # 7 x 5 GB and one 20 GB: 3g.20gb + 4 x 1g.5gb on 2 GPUs, or 2 x 3g.20gb on 4, each one configuration
+    plan = fleet([("small", 5, 7), ("big", 20, 1)], ["p4d.24xlarge"], {})
+    assert (plan.cost_per_hour, plan.total_nodes) == (21.96, 1)
+    assert len({tuple(g.profiles.items()) for p in plan.pools for g in p.groups if g.profiles}) == 1
 
 
 def test_advising_prints_no_solver_warnings() -> None:
