@@ -133,3 +133,23 @@ def test_advising_prints_no_solver_warnings() -> None:
         warnings.simplefilter("error")
         plan = fleet([("s", 10, 9)], ["p5.48xlarge"], {})
     assert (plan.cost_per_hour, plan.total_nodes) == (55.04, 1)
+
+
+def test_a_solve_stopped_by_the_time_backstop_states_its_dual_bound(monkeypatch) -> None:
+    """HiGHS stopped by the wall-clock backstop (SciPy status 1) with a fleet in hand: the bound is its dual bound,
+    not the fleet's cost, so the plan does not claim to be optimal. Simulated on the first solve (the cheapest
+    fleet): 9 x 10 GB on one p5.48xlarge ($55.04), with a dual bound $5.00 below."""
+    import scipy.optimize
+
+    milp, calls = scipy.optimize.milp, []
+
+    def stopped(*args, **kwargs):
+        res = milp(*args, **kwargs)
+        calls.append(res.status)
+        if len(calls) == 1:
+            res.status, res.mip_dual_bound = 1, res.fun - 5.0
+        return res
+
+    monkeypatch.setattr(scipy.optimize, "milp", stopped)
+    plan = fleet([("s", 10, 9)], ["p5.48xlarge"], {})
+    assert (plan.cost_per_hour, plan.lower_bound, plan.gap) == (55.04, 50.04, 5.0)
