@@ -153,3 +153,36 @@ def test_a_solve_stopped_by_the_time_backstop_states_its_dual_bound(monkeypatch)
     monkeypatch.setattr(scipy.optimize, "milp", stopped)
     plan = fleet([("s", 10, 9)], ["p5.48xlarge"], {})
     assert (plan.cost_per_hour, plan.lower_bound, plan.gap) == (55.04, 50.04, 5.0)
+
+
+def test_a_solve_stopped_before_any_bound_states_a_bound_of_zero(monkeypatch) -> None:
+    """HiGHS stopped by its node limit (SciPy status 4) with a fleet but no finite dual bound: the plan claims no
+    bound ($0.00) and so states its whole cost as the gap, never a bound it does not have."""
+    import scipy.optimize
+
+    milp, calls = scipy.optimize.milp, []
+
+    def stopped(*args, **kwargs):
+        res = milp(*args, **kwargs)
+        calls.append(res.status)
+        if len(calls) == 1:
+            res.status, res.mip_dual_bound = 4, float("-inf")
+        return res
+
+    monkeypatch.setattr(scipy.optimize, "milp", stopped)
+    plan = fleet([("s", 10, 9)], ["p5.48xlarge"], {})
+    assert (plan.cost_per_hour, plan.lower_bound, plan.gap) == (55.04, 0.0, 55.04)
+
+
+def test_a_price_for_no_candidate_suggests_only_a_near_miss() -> None:
+    """`p5.4xl` is 75% like p5.4xlarge (difflib's ratio), short of the 80% that makes a typo: no suggestion, only the
+    candidates; `p4.24xlarge` (96% like p4d.24xlarge) gets one."""
+    from gpu_slicing.errors import ConfigError
+
+    with pytest.raises(ConfigError) as e:
+        fleet([("s", 20, 1)], ["g6.xlarge"], {"p5.4xl": 5.0})
+    assert str(e.value) == "pricePerHour.p5.4xl: 5.0 is not valid: a price for one of the candidate types: g6.xlarge"
+    with pytest.raises(ConfigError) as e:
+        fleet([("s", 20, 1)], ["g6.xlarge"], {"p4.24xlarge": 5.0})
+    assert str(e.value) == ("pricePerHour.p4.24xlarge: 5.0 is not valid: a price for one of the candidate types: "
+                            "did you mean p4d.24xlarge? g6.xlarge")
