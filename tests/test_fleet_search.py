@@ -138,7 +138,7 @@ def test_advising_prints_no_solver_warnings() -> None:
 def test_a_solve_stopped_by_the_time_backstop_states_its_dual_bound(monkeypatch) -> None:
     """HiGHS stopped by the wall-clock backstop (SciPy status 1) with a fleet in hand: the bound is its dual bound,
     not the fleet's cost, so the plan does not claim to be optimal. Simulated on the first solve (the cheapest
-    fleet): 9 x 10 GB on one p5.48xlarge ($55.04), with a dual bound $5.00 below."""
+    fleet): 9 x 10 GB on one p5.48xlarge ($55.04), with a dual bound $5.0037 below, stated to the cent."""
     import scipy.optimize
 
     milp, calls = scipy.optimize.milp, []
@@ -147,7 +147,7 @@ def test_a_solve_stopped_by_the_time_backstop_states_its_dual_bound(monkeypatch)
         res = milp(*args, **kwargs)
         calls.append(res.status)
         if len(calls) == 1:
-            res.status, res.mip_dual_bound = 1, res.fun - 5.0
+            res.status, res.mip_dual_bound = 1, res.fun - 5.0037
         return res
 
     monkeypatch.setattr(scipy.optimize, "milp", stopped)
@@ -186,3 +186,20 @@ def test_a_price_for_no_candidate_suggests_only_a_near_miss() -> None:
         fleet([("s", 20, 1)], ["g6.xlarge"], {"p4.24xlarge": 5.0})
     assert str(e.value) == ("pricePerHour.p4.24xlarge: 5.0 is not valid: a price for one of the candidate types: "
                             "did you mean p4d.24xlarge? g6.xlarge")
+
+
+def test_every_solve_is_limited_in_branch_and_bound_nodes(monkeypatch) -> None:
+    """The cheapest fleet and each single-type fleet stop at SOLVE_NODES, the polish at POLISH_NODES: node limits,
+    not seconds, so a busy machine gets the same plan as an idle one."""
+    import scipy.optimize
+
+    milp, limits = scipy.optimize.milp, []
+
+    def counted(*args, **kwargs):
+        limits.append(kwargs["options"]["node_limit"])
+        return milp(*args, **kwargs)
+
+    monkeypatch.setattr(scipy.optimize, "milp", counted)
+    fleet([("s", 20, 1)], ["g6.xlarge", "g6e.xlarge"], {})
+    solve, polish = fleet_advisor.SOLVE_NODES, fleet_advisor.POLISH_NODES
+    assert limits == [solve, polish, solve, solve]  # the fleet, its polish, then one solve per candidate type
