@@ -1,0 +1,60 @@
+"""MIG layout advisor's search: how long each solve may take and what the search returns when solves run out of
+time, judged against node counts worked by hand from the MIG tables (docs/facts.md §2: 7 compute and 8 memory
+slices per A100-40GB, 1g.5gb one of each), and stand-ins for the per-split solve where a solve must be slow."""
+from __future__ import annotations
+
+from gpu_slicing import advisor, catalog
+
+
+def _slow_unless_given(seconds_needed: float, calls: list[float]):
+    """A stand-in for `_pool_ilp` on a split HiGHS needs `seconds_needed` to settle: with less it runs out of time
+    undecided; with enough it answers as the real solve does."""
+    real = advisor._pool_ilp
+
+    def solve(prob, sizes, seconds, named=None):
+        calls.append(seconds)
+        if seconds < seconds_needed:
+            return None, False
+        return real(prob, sizes, seconds, named)
+
+    return solve
+
+
+def test_the_last_resort_gives_each_single_pool_the_longest_solve(monkeypatch) -> None:
+    """57 x 1g.5gb need 9 GPUs (7 a GPU), 2 nodes of 8: a single pool whose solves settle only with the longest
+    per-split limit (the last of ILP_CAPS) is still found by the last resort's bisection."""
+    calls: list[float] = []
+    monkeypatch.setattr(advisor, "_pool_ilp", _slow_unless_given(advisor.ILP_CAPS[-1], calls))
+    prob = advisor._Problem.of(catalog.A100_40GB, 8, {"1g.5gb": 57})
+    assert advisor._bisect_single_pool(prob, 1, 10) == [(2, (((("1g.5gb", 7),), 8),))]
+    assert calls and set(calls) == {advisor.ILP_CAPS[-1]}
+
+
+def _fits_only(fitting: set[tuple[int, ...]], tried: list[tuple[int, ...]]):
+    """A stand-in for `_first_fit`: the first of the splits (pool sizes) that is in `fitting`, as pools."""
+    def first_fit(prob, splits, end):
+        for s in splits:
+            tried.append(s)
+            if s in fitting:
+                return [(n, ()) for n in s]
+        return None
+
+    return first_fit
+
+
+def test_a_plan_of_as_many_pools_as_allowed_is_simplified_to_fewer(monkeypatch) -> None:
+    """18 nodes in at most 3 pools, where only 13 + 5 and 6 + 6 + 6 fit: 13 + 5 is not among the first 8 two-pool
+    splits tried quickly ((17, 1), (9, 9), (16, 2), (10, 8), (15, 3), (11, 7), (14, 4), (12, 6)), so 6 + 6 + 6 is
+    found first; with time left the search tries every two-pool split and returns 13 + 5."""
+    tried: list[tuple[int, ...]] = []
+    monkeypatch.setattr(advisor, "_first_fit", _fits_only({(13, 5), (6, 6, 6)}, tried))
+    found = advisor._fit_total(None, 18, 3, float("inf"))
+    assert found == [(13, ()), (5, ())]
+    assert tried[:9] == [(18,), (17, 1), (9, 9), (16, 2), (10, 8), (15, 3), (11, 7), (14, 4), (12, 6)]
+
+
+def test_two_pools_are_tried_before_the_most_allowed(monkeypatch) -> None:
+    """10 nodes in at most 3 pools, where 7 + 3 and 4 + 3 + 3 fit: the two-pool split comes first."""
+    tried: list[tuple[int, ...]] = []
+    monkeypatch.setattr(advisor, "_first_fit", _fits_only({(7, 3), (4, 3, 3)}, tried))
+    assert advisor._fit_total(None, 10, 3, float("inf")) == [(7, ()), (3, ())]
