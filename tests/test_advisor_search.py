@@ -30,9 +30,14 @@ def test_the_last_resort_gives_each_single_pool_the_longest_solve(monkeypatch) -
     assert calls and set(calls) == {advisor.ILP_CAPS[-1]}
 
 
+PROB, END = object(), 1e12  # the problem and the search's deadline, handed on to every per-split search
+
+
 def _fits_only(fitting: set[tuple[int, ...]], tried: list[tuple[int, ...]]):
-    """A stand-in for `_first_fit`: the first of the splits (pool sizes) that is in `fitting`, as pools."""
+    """A stand-in for `_first_fit`: the first of the splits (pool sizes) that is in `fitting`, as pools; every
+    search is of the same problem, within the same deadline."""
     def first_fit(prob, splits, end):
+        assert (prob, end) == (PROB, END)
         for s in splits:
             tried.append(s)
             if s in fitting:
@@ -48,7 +53,7 @@ def test_a_plan_of_as_many_pools_as_allowed_is_simplified_to_fewer(monkeypatch) 
     found first; with time left the search tries every two-pool split and returns 13 + 5."""
     tried: list[tuple[int, ...]] = []
     monkeypatch.setattr(advisor, "_first_fit", _fits_only({(13, 5), (6, 6, 6)}, tried))
-    found = advisor._fit_total(None, 18, 3, float("inf"))
+    found = advisor._fit_total(PROB, 18, 3, END)
     assert found == [(13, ()), (5, ())]
     assert tried[:9] == [(18,), (17, 1), (9, 9), (16, 2), (10, 8), (15, 3), (11, 7), (14, 4), (12, 6)]
 
@@ -57,4 +62,4 @@ def test_two_pools_are_tried_before_the_most_allowed(monkeypatch) -> None:
     """10 nodes in at most 3 pools, where 7 + 3 and 4 + 3 + 3 fit: the two-pool split comes first."""
     tried: list[tuple[int, ...]] = []
     monkeypatch.setattr(advisor, "_first_fit", _fits_only({(7, 3), (4, 3, 3)}, tried))
-    assert advisor._fit_total(None, 10, 3, float("inf")) == [(7, ()), (3, ())]
+    assert advisor._fit_total(PROB, 10, 3, END) == [(7, ()), (3, ())]
