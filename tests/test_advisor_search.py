@@ -38,6 +38,7 @@ def _fits_only(fitting: set[tuple[int, ...]], tried: list[tuple[int, ...]]):
     search is of the same problem, within the same deadline."""
     def first_fit(prob, splits, end):
         assert (prob, end) == (PROB, END)
+        assert len(tried) < 100, "the search keeps trying splits it has tried"
         for s in splits:
             tried.append(s)
             if s in fitting:
@@ -63,3 +64,12 @@ def test_two_pools_are_tried_before_the_most_allowed(monkeypatch) -> None:
     tried: list[tuple[int, ...]] = []
     monkeypatch.setattr(advisor, "_first_fit", _fits_only({(7, 3), (4, 3, 3)}, tried))
     assert advisor._fit_total(PROB, 10, 3, END) == [(7, ()), (3, ())]
+
+
+def test_a_three_pool_plan_is_simplified_only_towards_two_pools(monkeypatch) -> None:
+    """10 nodes in at most 4 pools, where only 4 + 3 + 3 (and 4 + 2 + 2 + 2) fit: 4 + 3 + 3 is found among the
+    quick three-pool splits, no two-pool split fits, and the search ends there, trying no three-pool split again."""
+    tried: list[tuple[int, ...]] = []
+    monkeypatch.setattr(advisor, "_first_fit", _fits_only({(4, 3, 3), (4, 2, 2, 2)}, tried))
+    assert advisor._fit_total(PROB, 10, 4, END) == [(4, ()), (3, ()), (3, ())]
+    assert tried.count((4, 3, 3)) == 1
