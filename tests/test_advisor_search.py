@@ -73,3 +73,39 @@ def test_a_three_pool_plan_is_simplified_only_towards_two_pools(monkeypatch) -> 
     monkeypatch.setattr(advisor, "_first_fit", _fits_only({(4, 3, 3), (4, 2, 2, 2)}, tried))
     assert advisor._fit_total(PROB, 10, 4, END) == [(4, ()), (3, ()), (3, ())]
     assert tried.count((4, 3, 3)) == 1
+
+
+def _clock(monkeypatch, now: float) -> None:
+    """The search's clock stopped at `now` (solves here take no time)."""
+    monkeypatch.setattr(advisor.time, "perf_counter", lambda: now)
+
+
+def _undecided_except(refuted: set[tuple[int, ...]], calls: list[tuple[tuple[int, ...], float]]):
+    """A stand-in for `_pool_ilp` that refutes the splits in `refuted` and runs out of time on every other one."""
+    def solve(prob, sizes, seconds, named=None):
+        calls.append((tuple(sizes), seconds))
+        return None, tuple(sizes) in refuted
+
+    return solve
+
+
+def test_a_split_search_past_its_deadline_tries_nothing(monkeypatch) -> None:
+    calls: list[tuple[tuple[int, ...], float]] = []
+    monkeypatch.setattr(advisor, "_pool_ilp", _undecided_except(set(), calls))
+    _clock(monkeypatch, 100.0)
+    assert advisor._first_fit(PROB, [(2,), (1, 1)], 100.0) is None  # the deadline is now
+    assert advisor._first_fit(PROB, [(2,), (1, 1)], 99.0) is None
+    assert calls == []
+
+
+def test_each_split_gets_a_short_solve_then_the_undecided_longer_ones_within_the_deadline(monkeypatch) -> None:
+    """ILP_CAPS (0.02, 0.1, 0.4 s) pass by pass, each cut to the 0.05 s left before the deadline; a split refuted in
+    the first pass is not tried again."""
+    calls: list[tuple[tuple[int, ...], float]] = []
+    monkeypatch.setattr(advisor, "_pool_ilp", _undecided_except({(1, 1)}, calls))
+    _clock(monkeypatch, 100.0)
+    assert advisor._first_fit(PROB, [(2,), (1, 1)], 100.05) is None
+    assert [(s, round(t, 6)) for s, t in calls] == [((2,), 0.02), ((1, 1), 0.02), ((2,), 0.05), ((2,), 0.05)]
+    calls.clear()  # 5 ms left: each solve still gets ILP_MIN_SECONDS (10 ms)
+    assert advisor._first_fit(PROB, [(2,)], 100.005) is None
+    assert [round(t, 6) for _, t in calls] == [0.01, 0.01, 0.01]
