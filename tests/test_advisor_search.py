@@ -109,3 +109,34 @@ def test_each_split_gets_a_short_solve_then_the_undecided_longer_ones_within_the
     calls.clear()  # 5 ms left: each solve still gets ILP_MIN_SECONDS (10 ms)
     assert advisor._first_fit(PROB, [(2,)], 100.005) is None
     assert [round(t, 6) for _, t in calls] == [0.01, 0.01, 0.01]
+
+
+def _search_with_fits_from(monkeypatch, fewest: int, lower: int, limit: int):
+    """`_search` over a stand-in per-total solve that fits from `fewest` nodes on (the polish and the single-pool
+    last resort finding nothing): the plan found and the node totals tried, in order."""
+    from types import SimpleNamespace
+
+    tried: list[int] = []
+
+    def fit_total(prob, total, layouts, end):
+        tried.append(total)
+        return [(total, ())] if total >= fewest else None
+
+    monkeypatch.setattr(advisor, "_fit_total", fit_total)
+    monkeypatch.setattr(advisor, "_pool_ilp", lambda *args: (None, True))
+    monkeypatch.setattr(advisor, "_bisect_single_pool", lambda prob, lo, hi: None)
+    return advisor._search(SimpleNamespace(named=None), lower, limit, 3), tried
+
+
+def test_the_search_gallops_from_the_bound_and_bisects_back_trying_each_total_once(monkeypatch) -> None:
+    """Bound 3, fewest that fit 12, limit 20: the bound, the total above it, then the bound + 2, + 4, + 8, + 16
+    (5, 7, 11, 19: a hit), then bisection between the last miss and the hit: 15, 13, 12."""
+    found, tried = _search_with_fits_from(monkeypatch, 12, 3, 20)
+    assert found == [(12, ())]
+    assert tried == [3, 4, 5, 7, 11, 19, 15, 13, 12]
+
+
+def test_a_search_whose_limit_is_the_bound_tries_no_more_nodes(monkeypatch) -> None:
+    """maxNodes equal to the bound: only the bound is tried; a plan one node above it would break the limit."""
+    found, tried = _search_with_fits_from(monkeypatch, 4, 3, 3)
+    assert (found, tried) == (None, [3])
