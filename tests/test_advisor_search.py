@@ -140,3 +140,31 @@ def test_a_search_whose_limit_is_the_bound_tries_no_more_nodes(monkeypatch) -> N
     """maxNodes equal to the bound: only the bound is tried; a plan one node above it would break the limit."""
     found, tried = _search_with_fits_from(monkeypatch, 4, 3, 3)
     assert (found, tried) == (None, [3])
+
+
+def test_the_bound_and_the_total_above_it_get_their_shares_of_the_budget_the_rest_a_third_of_what_is_left(
+        monkeypatch) -> None:
+    """On a clock stopped at 100 s: the bound's total may search until 100 + LEVEL_SECONDS, the next one for
+    NEXT_LEVEL_SECONDS from now, each gallop or bisection probe a third of the SEARCH_SECONDS left (0.2 s); the
+    winner is polished for POLISH_SECONDS, favouring NVIDIA-named configurations."""
+    from types import SimpleNamespace
+
+    _clock(monkeypatch, 100.0)
+    ends: list[tuple[int, float]] = []
+    polish: list[tuple[tuple[int, ...], float, object]] = []
+
+    def fit_total(prob, total, layouts, end):
+        ends.append((total, round(end, 6)))
+        return [(total, ())] if total >= 6 else None
+
+    def pool_ilp(prob, sizes, seconds, named=None):
+        polish.append((tuple(sizes), round(seconds, 6), named))
+        return None, True
+
+    monkeypatch.setattr(advisor, "_fit_total", fit_total)
+    monkeypatch.setattr(advisor, "_pool_ilp", pool_ilp)
+    named = object()
+    assert advisor._search(SimpleNamespace(named=named), 3, 20, 3) == [(6, ())]
+    level, probe = 100.0 + advisor.LEVEL_SECONDS, round(100.0 + advisor.SEARCH_SECONDS / 3, 6)
+    assert ends == [(3, level), (4, 100.0 + advisor.NEXT_LEVEL_SECONDS), (5, probe), (7, probe), (6, probe)]
+    assert polish == [((6,), advisor.POLISH_SECONDS, named)]
