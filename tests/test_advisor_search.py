@@ -168,3 +168,15 @@ def test_the_bound_and_the_total_above_it_get_their_shares_of_the_budget_the_res
     level, probe = 100.0 + advisor.LEVEL_SECONDS, round(100.0 + advisor.SEARCH_SECONDS / 3, 6)
     assert ends == [(3, level), (4, 100.0 + advisor.NEXT_LEVEL_SECONDS), (5, probe), (7, probe), (6, probe)]
     assert polish == [((6,), advisor.POLISH_SECONDS, named)]
+
+
+def test_advising_prints_no_solver_warnings() -> None:
+    """SciPy warns (on stderr, under `make advise`) of any solver option it does not know: the advisor passes none.
+    56 x 1g.5gb fill one p4d (8 GPUs x 7), the guide's all-1g.5gb."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        plan = advisor.advise("p4d.24xlarge", {"1g.5gb": 56})
+    assert [(p.layout, p.nodes) for p in plan.pools] == [("all-1g.5gb", 1)]
+    assert (plan.lower_bound, plan.lower_bound_gpus) == (1, 8)
