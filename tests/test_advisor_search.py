@@ -180,3 +180,22 @@ def test_advising_prints_no_solver_warnings() -> None:
         plan = advisor.advise("p4d.24xlarge", {"1g.5gb": 56})
     assert [(p.layout, p.nodes) for p in plan.pools] == [("all-1g.5gb", 1)]
     assert (plan.lower_bound, plan.lower_bound_gpus) == (1, 8)
+
+
+def test_a_split_that_cannot_hold_the_demand_is_refuted_and_one_that_can_fills_every_gpu() -> None:
+    """57 x 1g.5gb: one node holds 8 x 7 = 56, so one pool of one node is refuted (decided, no plan); two pools of
+    one node each hold them, each node's 8 GPUs in the one configuration, 7 x 1g.5gb."""
+    prob = advisor._Problem.of(catalog.A100_40GB, 8, {"1g.5gb": 57})
+    y, decided = advisor._pool_ilp(prob, (1,), 1.0)
+    assert (y, decided) == (None, True)
+    y, decided = advisor._pool_ilp(prob, (1, 1), 1.0)
+    assert decided and y is not None and [list(v) for v in y] == [[8], [8]]
+
+
+def test_one_custom_configuration_is_preferred_to_two_named_ones() -> None:
+    """28 x 1g.5gb + 2 x 3g.20gb on one p4d: 4 GPUs of all-1g.5gb and one of all-3g.20gb (two NVIDIA-named
+    configurations) hold them, and so does 3g.20gb + 4 x 1g.5gb (3 + 4 compute, 4 + 4 memory slices) on 7 GPUs or
+    more: one configuration, unnamed, is the simpler node, so the node gets it on all 8 GPUs."""
+    plan = advisor.advise("p4d.24xlarge", {"1g.5gb": 28, "3g.20gb": 2})
+    assert [(p.named, p.nodes, [(g.devices, g.profiles) for g in p.groups]) for p in plan.pools] == [
+        (False, 1, [(tuple(range(8)), {"1g.5gb": 4, "3g.20gb": 1})])]
