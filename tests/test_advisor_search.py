@@ -3,6 +3,8 @@ time, judged against node counts worked by hand from the MIG tables (docs/facts.
 slices per A100-40GB, 1g.5gb one of each), and stand-ins for the per-split solve where a solve must be slow."""
 from __future__ import annotations
 
+import pytest
+
 from gpu_slicing import advisor, catalog
 
 
@@ -199,3 +201,47 @@ def test_one_custom_configuration_is_preferred_to_two_named_ones() -> None:
     plan = advisor.advise("p4d.24xlarge", {"1g.5gb": 28, "3g.20gb": 2})
     assert [(p.named, p.nodes, [(g.devices, g.profiles) for g in p.groups]) for p in plan.pools] == [
         (False, 1, [(tuple(range(8)), {"1g.5gb": 4, "3g.20gb": 1})])]
+
+
+def test_on_a_busy_clock_probes_share_what_is_left_and_the_polish_gets_the_rest(monkeypatch) -> None:
+    """Each per-total search here takes 0.13 s from 100 s on. The bound's may run to 100 + LEVEL_SECONDS, the next
+    from 100.13 for NEXT_LEVEL_SECONDS; each probe a third of what is left of SEARCH_SECONDS (0.6 s), at least
+    3 x ILP_MIN_SECONDS once little is left; the polish what is left of SEARCH_SECONDS + POLISH_SECONDS (0.7 s) at
+    100.65, 0.05 s."""
+    from types import SimpleNamespace
+
+    now = [100.0]
+    monkeypatch.setattr(advisor.time, "perf_counter", lambda: now[0])
+    ends: list[float] = []
+    polish: list[float] = []
+
+    def fit_total(prob, total, layouts, end):
+        ends.append(end)
+        now[0] += 0.13
+        return [(total, ())] if total >= 6 else None
+
+    def pool_ilp(prob, sizes, seconds, named=None):
+        polish.append(seconds)
+        return None, True
+
+    monkeypatch.setattr(advisor, "_fit_total", fit_total)
+    monkeypatch.setattr(advisor, "_pool_ilp", pool_ilp)
+    assert advisor._search(SimpleNamespace(named=None), 3, 20, 3) == [(6, ())]
+    assert ends == pytest.approx([100.25, 100.13 + 0.25, 100.26 + 0.34 / 3, 100.39 + 0.21 / 3, 100.52 + 0.03])
+    assert polish == pytest.approx([0.05])
+
+
+def test_when_no_total_fits_the_last_resort_bisects_a_single_pool_from_the_bound_to_the_limit(monkeypatch) -> None:
+    from types import SimpleNamespace
+
+    monkeypatch.setattr(advisor, "_fit_total", lambda prob, total, layouts, end: None)
+    monkeypatch.setattr(advisor, "_pool_ilp", lambda *args: (None, True))
+    asked: list[tuple[int, int]] = []
+
+    def bisect(prob, lo, hi):
+        asked.append((lo, hi))
+        return [(hi, ())]
+
+    monkeypatch.setattr(advisor, "_bisect_single_pool", bisect)
+    assert advisor._search(SimpleNamespace(named=None), 3, 20, 3) == [(20, ())]
+    assert asked == [(3, 20)]
