@@ -245,3 +245,51 @@ def test_when_no_total_fits_the_last_resort_bisects_a_single_pool_from_the_bound
     monkeypatch.setattr(advisor, "_bisect_single_pool", bisect)
     assert advisor._search(SimpleNamespace(named=None), 3, 20, 3) == [(20, ())]
     assert asked == [(3, 20)]
+
+
+def test_the_issues_mix_gets_two_named_configurations_per_node() -> None:
+    """40 x 1g.5gb, 10 x 2g.10gb, 6 x 3g.20gb on p4d: 2 nodes (the bound). No one configuration holds all three
+    profiles often enough (all-balanced's 2 + 1 + 1 on 16 GPUs is 32 x 1g.5gb), so a node needs two: the polish
+    picks two an NVIDIA layout covers, all-balanced's and all-1g.5gb's, over any with an unnamed one."""
+    plan = advisor.advise("p4d.24xlarge", {"1g.5gb": 40, "2g.10gb": 10, "3g.20gb": 6})
+    assert plan.total_nodes == 2
+    configs = sorted({tuple(sorted(g.profiles.items())) for p in plan.pools for g in p.groups})
+    assert configs == [(("1g.5gb", 2), ("2g.10gb", 1), ("3g.20gb", 1)), (("1g.5gb", 7),)]
+
+
+def test_every_solve_runs_under_its_limits(monkeypatch) -> None:
+    """The GPU-level bound stops at BOUND_NODES (or the backstop), each split's solve at the seconds it is given,
+    the polish also at POLISH_NODES: limits that keep `make advise` within its budget."""
+    import scipy.optimize
+
+    milp, options = scipy.optimize.milp, []
+
+    def counted(*args, **kwargs):
+        options.append(dict(kwargs["options"]))
+        return milp(*args, **kwargs)
+
+    monkeypatch.setattr(scipy.optimize, "milp", counted)
+    prob = advisor._Problem.of(catalog.A100_40GB, 8, {"1g.5gb": 57})
+    assert advisor.gpu_lower_bound(prob.a, prob.d) == 9
+    advisor._pool_ilp(prob, (2,), 0.3)
+    advisor._pool_ilp(prob, (2,), 0.2, prob.named)
+    assert options == [{"mip_rel_gap": 0.0, "node_limit": advisor.BOUND_NODES, "time_limit": advisor.BOUND_BACKSTOP_SECONDS},
+                       {"time_limit": 0.3}, {"time_limit": 0.2, "node_limit": advisor.POLISH_NODES}]
+
+
+@pytest.mark.parametrize("dual, gpus", [(14.0000004, 14), (14.2, 15), (13.0, 13)])
+def test_a_bound_cut_short_is_the_dual_bound_rounded_up_past_float_noise(monkeypatch, dual, gpus) -> None:
+    """Stopped by its node limit (SciPy status 4), the GPU-level ILP bounds the GPUs by its dual bound rounded up,
+    a millionth of slack for float noise: 14.0000004 GPUs is 14, 14.2 is 15."""
+    import scipy.optimize
+
+    milp = scipy.optimize.milp
+
+    def stopped(*args, **kwargs):
+        res = milp(*args, **kwargs)
+        res.status, res.mip_dual_bound = 4, dual
+        return res
+
+    monkeypatch.setattr(scipy.optimize, "milp", stopped)
+    prob = advisor._Problem.of(catalog.A100_40GB, 8, {"1g.5gb": 57})
+    assert advisor.gpu_lower_bound(prob.a, prob.d) == gpus
