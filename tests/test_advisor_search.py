@@ -293,3 +293,13 @@ def test_a_bound_cut_short_is_the_dual_bound_rounded_up_past_float_noise(monkeyp
     monkeypatch.setattr(scipy.optimize, "milp", stopped)
     prob = advisor._Problem.of(catalog.A100_40GB, 8, {"1g.5gb": 57})
     assert advisor.gpu_lower_bound(prob.a, prob.d) == gpus
+
+
+def test_a_custom_layouts_name_is_the_hash_of_its_compact_json() -> None:
+    """Nodes are labelled with the name, so it must not change between releases (a new name re-partitions them):
+    `advised-<family>-` and the first 10 hex digits of the SHA-256 of the groups as compact JSON."""
+    import hashlib
+
+    plan = advisor.advise("p4d.24xlarge", {"1g.5gb": 28, "3g.20gb": 2})
+    canon = '[[[0,1,2,3,4,5,6,7],[["1g.5gb",4],["3g.20gb",1]]]]'
+    assert [p.layout for p in plan.pools] == ["advised-p4d-" + hashlib.sha256(canon.encode()).hexdigest()[:10]]
