@@ -121,6 +121,7 @@ def _search_with_fits_from(monkeypatch, fewest: int, lower: int, limit: int):
     tried: list[int] = []
 
     def fit_total(prob, total, layouts, end):
+        assert isinstance(total, int), total  # a node total, split into pools of whole nodes
         tried.append(total)
         return [(total, ())] if total >= fewest else None
 
