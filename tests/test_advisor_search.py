@@ -119,8 +119,10 @@ def _search_with_fits_from(monkeypatch, fewest: int, lower: int, limit: int):
     from types import SimpleNamespace
 
     tried: list[int] = []
+    problem = SimpleNamespace(named=None)
 
     def fit_total(prob, total, layouts, end):
+        assert (prob, layouts) == (problem, 3)  # every total searched for the same problem and pool limit
         assert isinstance(total, int), total  # a node total, split into pools of whole nodes
         tried.append(total)
         return [(total, ())] if total >= fewest else None
@@ -128,7 +130,7 @@ def _search_with_fits_from(monkeypatch, fewest: int, lower: int, limit: int):
     monkeypatch.setattr(advisor, "_fit_total", fit_total)
     monkeypatch.setattr(advisor, "_pool_ilp", lambda *args: (None, True))
     monkeypatch.setattr(advisor, "_bisect_single_pool", lambda prob, lo, hi: None)
-    return advisor._search(SimpleNamespace(named=None), lower, limit, 3), tried
+    return advisor._search(problem, lower, limit, 3), tried
 
 
 def test_the_search_gallops_from_the_bound_and_bisects_back_trying_each_total_once(monkeypatch) -> None:
@@ -239,12 +241,15 @@ def test_when_no_total_fits_the_last_resort_bisects_a_single_pool_from_the_bound
     monkeypatch.setattr(advisor, "_pool_ilp", lambda *args: (None, True))
     asked: list[tuple[int, int]] = []
 
+    problem = SimpleNamespace(named=None)
+
     def bisect(prob, lo, hi):
+        assert prob is problem
         asked.append((lo, hi))
         return [(hi, ())]
 
     monkeypatch.setattr(advisor, "_bisect_single_pool", bisect)
-    assert advisor._search(SimpleNamespace(named=None), 3, 20, 3) == [(20, ())]
+    assert advisor._search(problem, 3, 20, 3) == [(20, ())]
     assert asked == [(3, 20)]
 
 
@@ -304,3 +309,17 @@ def test_a_custom_layouts_name_is_the_hash_of_its_compact_json() -> None:
     plan = advisor.advise("p4d.24xlarge", {"1g.5gb": 28, "3g.20gb": 2})
     canon = '[[[0,1,2,3,4,5,6,7],[["1g.5gb",4],["3g.20gb",1]]]]'
     assert [p.layout for p in plan.pools] == ["advised-p4d-" + hashlib.sha256(canon.encode()).hexdigest()[:10]]
+
+
+def test_the_best_naive_choice_within_max_nodes_is_the_plan_when_the_search_finds_none(monkeypatch) -> None:
+    """16 x 1g.5gb, 8 x 2g.10gb, 8 x 3g.20gb are one all-balanced p4d node (2 + 1 + 1 per GPU): with maxNodes 1,
+    exactly its size, that naive choice is the plan should the search find nothing."""
+    monkeypatch.setattr(advisor, "_search", lambda *args: None)
+    plan = advisor.advise("p4d.24xlarge", {"1g.5gb": 16, "2g.10gb": 8, "3g.20gb": 8}, max_nodes=1)
+    assert [(p.layout, p.named, p.nodes) for p in plan.pools] == [("all-balanced", True, 1)]
+
+
+def test_pools_of_one_layout_merge_keeping_its_name_and_groups() -> None:
+    groups = (advisor.DeviceGroup(tuple(range(8)), {"1g.5gb": 7}),)
+    pools = [advisor.AdvisedPool("", "all-1g.5gb", True, groups, 2), advisor.AdvisedPool("", "all-1g.5gb", True, groups, 3)]
+    assert advisor._name_pools(pools, "gpu") == [advisor.AdvisedPool("gpu-1", "all-1g.5gb", True, groups, 5)]
