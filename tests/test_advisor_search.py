@@ -323,3 +323,18 @@ def test_pools_of_one_layout_merge_keeping_its_name_and_groups() -> None:
     groups = (advisor.DeviceGroup(tuple(range(8)), {"1g.5gb": 7}),)
     pools = [advisor.AdvisedPool("", "all-1g.5gb", True, groups, 2), advisor.AdvisedPool("", "all-1g.5gb", True, groups, 3)]
     assert advisor._name_pools(pools, "gpu") == [advisor.AdvisedPool("gpu-1", "all-1g.5gb", True, groups, 5)]
+
+
+def test_a_workload_fills_a_pool_exactly_or_splits_with_names_cut_clean() -> None:
+    """Two all-1g.5gb pools of 56 and 112 slices: 56 replicas fill the first exactly and go there whole; 160 are
+    split over the roomiest first, each piece named `<name>-<pool>` in at most 40 characters, the name cut before
+    a trailing '-'."""
+    groups = (advisor.DeviceGroup(tuple(range(8)), {"1g.5gb": 7}),)
+    pools = [advisor.AdvisedPool("advised-1", "all-1g.5gb", True, groups, 1),
+             advisor.AdvisedPool("advised-2", "all-1g.5gb", True, groups, 2)]
+    assert advisor._assign(pools, [{"name": "w", "profile": "1g.5gb", "replicas": 56}]) == (
+        {"name": "w", "profile": "1g.5gb", "replicas": 56, "pool": "advised-1"},)
+    name = "x" * 29 + "-tail"
+    assert [(w["name"], w["replicas"], w["pool"]) for w in advisor._assign(
+        pools, [{"name": name, "profile": "1g.5gb", "replicas": 160}])] == [
+        ("x" * 29 + "-advised-2", 112, "advised-2"), ("x" * 29 + "-advised-1", 48, "advised-1")]
