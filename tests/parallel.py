@@ -34,7 +34,7 @@ WITHOUT_SDK = ["test_advisor.py", "test_schema.py", "test_placement.py", "test_c
                "test_pools.py", "test_change_rules.py", "test_diff_report.py", "test_workload_objects.py",
                "test_cross_key_rules.py", "test_diff_impact.py", "test_diff_render.py", "test_mutation_reach.py",
                "test_policy_mig.py", "test_checks_findings.py", "test_checks_kubernetes.py",
-               "test_config_validators.py"]
+               "test_config_validators.py", "test_fleet_search.py", "test_advisor_search.py"]
 # CPU seconds of each file's quick tests once the SDK is warm, between a clone with ../shared (CI: the
 # reference files' tests run) and one without (they skip), so the shares balance in both.
 SECONDS = {"test_config.py": 2.6, "test_stack_files.py": 1.6, "test_observability.py": 1.2, "test_cel_rules.py": 1.1,
