@@ -266,7 +266,7 @@ def _pod(i: int, raw: Any) -> PodClass:
             raise ConfigError(f"{key}.{k}", raw[k], "unknown key; " + did_you_mean(k, POD_KEYS)
                               + "a pod class has the keys " + ", ".join(POD_KEYS))
     name = raw.get("name")
-    if not isinstance(name, str) or not _POD_NAME.match(name):
+    if not isinstance(name, str) or not _POD_NAME.fullmatch(name):
         raise ConfigError(f"{key}.name", name, "a lowercase DNS label of 1-30 characters (a-z, 0-9, '-'), "
                                                "starting and ending with a letter or digit")
     mem = raw.get("memoryGB")

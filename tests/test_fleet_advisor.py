@@ -382,6 +382,7 @@ def test_fractional_vgpus_only_when_named() -> None:
     ({"pods": [{"name": "a", "memoryGB": "5"}]}, "pods[0].memoryGB", "number greater than 0"),
     ({"pods": [{"name": "a", "memoryGB": 5, "replicas": 0}]}, "pods[0].replicas", "from 1"),
     ({"pods": [{"name": "A", "memoryGB": 5}]}, "pods[0].name", "DNS label"),
+    ({"pods": [{"name": "a\n", "memoryGB": 5}]}, "pods[0].name", "DNS label"),  # a block scalar's newline
     ({"pods": [{"name": "a", "memoryGB": 5}, {"name": "a", "memoryGB": 6}]}, "pods[1].name", "pods[0] has it"),
     ({"pods": []}, "pods", "non-empty"),
 ])
