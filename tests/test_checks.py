@@ -199,16 +199,19 @@ def test_crd_errors_say_where_and_what(obj, expected):
     assert checks.crd_errors(obj) == expected
 
 
+# A cluster-scoped example.com/v1 Widget whose spec.size is an integer (apiextensions.k8s.io/v1 CRD layout).
+WIDGET_CRD = {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+              "spec": {"group": "example.com", "names": {"kind": "Widget"}, "scope": "Cluster", "versions": [
+                  {"name": "v1", "served": True, "schema": {"openAPIV3Schema": {"type": "object", "properties": {
+                      "apiVersion": {"type": "string"}, "kind": {"type": "string"},
+                      "spec": {"type": "object", "properties": {"size": {"type": "integer"}}}}}}}]}}
+
+
 def test_crd_errors_read_the_crd_files_of_a_directory(tmp_path):
     """A CRD of another directory serves its kind; metadata is ObjectMeta, never the CRD schema's to judge."""
-    crd = {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
-           "spec": {"group": "example.com", "names": {"kind": "Widget"}, "scope": "Cluster", "versions": [
-               {"name": "v1", "served": True, "schema": {"openAPIV3Schema": {"type": "object", "properties": {
-                   "apiVersion": {"type": "string"}, "kind": {"type": "string"},
-                   "spec": {"type": "object", "properties": {"size": {"type": "integer"}}}}}}}]}}
     import yaml
 
-    (tmp_path / "widgets.yaml").write_text(yaml.safe_dump(crd))
+    (tmp_path / "widgets.yaml").write_text(yaml.safe_dump(WIDGET_CRD))
     widget = {"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"}, "spec": {"size": "big"}}
     assert checks.crd_errors(widget) is None
     assert checks.crd_errors(widget, tmp_path) == ["spec.size: 'big' is not of type 'integer'"]

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from test_checks import errors, reg
+from test_checks import WIDGET_CRD, errors, reg
 from tools import checks
 from tools import dra_claims as sim
 from tools.dra_claims import ClaimResult
@@ -405,12 +405,7 @@ def test_crd_schema_reads_the_crd_files_the_environment_names(monkeypatch, tmp_p
     the object's metadata is ObjectMeta, never its schema's to judge."""
     import yaml
 
-    crd = {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
-           "spec": {"group": "example.com", "names": {"kind": "Widget"}, "scope": "Cluster", "versions": [
-               {"name": "v1", "served": True, "schema": {"openAPIV3Schema": {"type": "object", "properties": {
-                   "apiVersion": {"type": "string"}, "kind": {"type": "string"},
-                   "spec": {"type": "object", "properties": {"size": {"type": "integer"}}}}}}}]}}
-    (tmp_path / "widgets.yaml").write_text(yaml.safe_dump(crd))
+    (tmp_path / "widgets.yaml").write_text(yaml.safe_dump(WIDGET_CRD))
     monkeypatch.setenv(checks.CRD_DIR_ENV, str(tmp_path))
     found = list(checks.k8s_crd_schema({}, [_cluster("1.34"), _custom("kubernetes:example.com/v1:Widget", "w", spec={"size": "big"})]))
     assert [(f["severity"], f["resource"], f["message"]) for f in found] == [
