@@ -90,7 +90,7 @@ def test_has_computed_finds_the_marker_at_any_depth():
 
 def test_an_idle_node_group_is_a_warning_naming_it_and_its_cost():
     raw = _stack([{"name": "idle", "instanceType": "p4d.24xlarge"}])
-    [f] = checks.capacity_warnings(raw, [])
+    [f] = checks.capacity_idle_pools(raw, [])
     assert (f["id"], f["severity"]) == ("capacity.idle-pool", "warning")
     assert "idle" in f["message"] and "p4d.24xlarge" in f["message"] and f"{P4D_USD:.2f} USD/h" in f["message"]
     assert "desiredSize" in f["message"]

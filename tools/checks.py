@@ -94,13 +94,13 @@ def _has_computed(v: Any) -> bool:
     return False
 
 
-def capacity_warnings(config: Mapping[str, Any], resources: list[dict]) -> Iterable[Finding]:
+def capacity_idle_pools(config: Mapping[str, Any], resources: list[dict]) -> Iterable[Finding]:
     """Node groups the capacity plan finds idle: paid for, used by no workload (what does not fit is a config
     error, not a warning)."""
     for text in stack(config).capacity.idle_pools:
         yield finding("capacity.idle-pool", "warning", text)
 
-check(capacity_warnings)
+check(capacity_idle_pools)
 
 
 def dra_claims(config: Mapping[str, Any], resources: list[dict]) -> Iterable[Finding]:
